@@ -1,0 +1,1 @@
+"""Pure domain: dataclasses, enums, state machines and rules. No I/O, no Textual."""

@@ -1,0 +1,196 @@
+"""Agents in SQLite: the roster mirrored from tundra.toml, plus each agent's recorded state."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from tundra_tui.domain.agents import Agent, AgentState, Role, Runtime
+from tundra_tui.domain.beads import format_bead_id
+from tundra_tui.domain.errors import NotFound, TundraError
+from tundra_tui.store.db import Database
+from tundra_tui.store.events import append_event
+
+
+@dataclass(frozen=True, slots=True)
+class RosterEntry:
+    """What tundra.toml says about an agent: the part the store mirrors."""
+
+    name: str
+    role: Role
+    runtime: Runtime
+    model: str = ""
+
+
+def _agent_from_row(row: sqlite3.Row) -> Agent:
+    return Agent(
+        name=row["name"],
+        role=Role(row["role"]),
+        runtime=Runtime(row["runtime"]),
+        state=AgentState(row["state"]),
+        model=row["model"],
+        pid=row["pid"],
+        worktree=row["worktree"],
+        branch=row["branch"],
+        exit_status=row["exit_status"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+class AgentRepo:
+    """The store's view of agents. The roster's source of truth is tundra.toml."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def all(self) -> list[Agent]:
+        """Every agent, by name."""
+        rows = await self.db.fetchall("SELECT * FROM agents ORDER BY name")
+        return [_agent_from_row(row) for row in rows]
+
+    async def get(self, name: str) -> Agent:
+        """One agent, or NotFound."""
+        row = await self.db.fetchone("SELECT * FROM agents WHERE name = ?", (name,))
+        if row is None:
+            raise NotFound(f"no agent {name!r} (see `at agent list`)")
+        return _agent_from_row(row)
+
+    async def sync_roster(self, roster: Iterable[RosterEntry], *, actor: str) -> None:
+        """Make the table match the configured roster without losing a live agent's record.
+
+        New agents are inserted, changed ones updated; agents no longer configured
+        are dropped unless they are live or still hold work, which keeps history
+        (events, beads) consistent.
+        """
+        wanted = {entry.name: entry for entry in roster}
+        now = self.db.now()
+        rows = await self.db.fetchall("SELECT name, role, runtime, model, state FROM agents")
+        current = {row["name"]: row for row in rows}
+        inserts = [e for name, e in wanted.items() if name not in current]
+        updates = [
+            e
+            for name, e in wanted.items()
+            if name in current
+            and (current[name]["role"], current[name]["runtime"], current[name]["model"])
+            != (e.role.value, e.runtime.value, e.model)
+        ]
+        stale = [
+            name
+            for name, row in current.items()
+            if name not in wanted and not AgentState(row["state"]).is_live
+        ]
+        if not (inserts or updates or stale):
+            return
+        async with self.db.write() as conn:
+            for entry in inserts:
+                await conn.execute(
+                    "INSERT OR IGNORE INTO agents (name, role, runtime, model, created_at, "
+                    "updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    (entry.name, entry.role.value, entry.runtime.value, entry.model, now, now),
+                )
+                await append_event(
+                    conn,
+                    at=now,
+                    actor=actor,
+                    kind="agent.added",
+                    agent=entry.name,
+                    data={"role": entry.role.value, "runtime": entry.runtime.value},
+                )
+            for entry in updates:
+                await conn.execute(
+                    "UPDATE agents SET role = ?, runtime = ?, model = ?, updated_at = ? "
+                    "WHERE name = ?",
+                    (entry.role.value, entry.runtime.value, entry.model, now, entry.name),
+                )
+                await append_event(
+                    conn,
+                    at=now,
+                    actor=actor,
+                    kind="agent.changed",
+                    agent=entry.name,
+                    data={"role": entry.role.value, "runtime": entry.runtime.value},
+                )
+            for name in stale:
+                async with conn.execute(
+                    "SELECT 1 FROM beads WHERE assignee = ? AND status IN "
+                    "('hooked', 'slung', 'review') LIMIT 1",
+                    (name,),
+                ) as cursor:
+                    if await cursor.fetchone() is not None:
+                        continue
+                await conn.execute("DELETE FROM agents WHERE name = ?", (name,))
+                await append_event(conn, at=now, actor=actor, kind="agent.removed", agent=name)
+
+    async def held_beads(self, name: str) -> list[int]:
+        """Ids of unfinished beads assigned to `name`."""
+        rows = await self.db.fetchall(
+            "SELECT id FROM beads WHERE assignee = ? AND status IN ('hooked', 'slung', 'review') "
+            "ORDER BY id",
+            (name,),
+        )
+        return [int(row[0]) for row in rows]
+
+    async def ensure_removable(self, name: str) -> None:
+        """Refuse to drop an agent that is running or still holds work."""
+        row = await self.db.fetchone("SELECT state FROM agents WHERE name = ?", (name,))
+        if row is not None and AgentState(row[0]).is_live:
+            raise TundraError(f"agent {name!r} is running; stop it first")
+        held = await self.held_beads(name)
+        if held:
+            refs = ", ".join(format_bead_id(i) for i in held)
+            raise TundraError(
+                f"agent {name!r} still holds {refs}; finish, unhook or reassign them first"
+            )
+
+    async def set_state(
+        self,
+        name: str,
+        state: AgentState,
+        *,
+        actor: str,
+        pid: int | None = None,
+        exit_status: int | None = None,
+        evidence: dict[str, Any] | None = None,
+        last_screen: str | None = None,
+    ) -> Agent:
+        """Record a state change with its evidence; unchanged states are not re-logged."""
+        now = self.db.now()
+        async with self.db.write() as conn:
+            async with conn.execute("SELECT state FROM agents WHERE name = ?", (name,)) as cursor:
+                row = await cursor.fetchone()
+            if row is None:
+                raise NotFound(f"no agent {name!r} (see `at agent list`)")
+            await conn.execute(
+                "UPDATE agents SET state = ?, pid = ?, exit_status = ?, evidence = ?, "
+                "last_screen = coalesce(?, last_screen), updated_at = ? WHERE name = ?",
+                (
+                    state.value,
+                    pid,
+                    exit_status,
+                    json.dumps(evidence or {}, sort_keys=True),
+                    last_screen,
+                    now,
+                    name,
+                ),
+            )
+            if row[0] != state.value:
+                await append_event(
+                    conn,
+                    at=now,
+                    actor=actor,
+                    kind="agent.state",
+                    agent=name,
+                    data={"from": row[0], "to": state.value, "evidence": evidence or {}},
+                )
+        return await self.get(name)
+
+    async def last_screen(self, name: str) -> str:
+        """The last screen recorded for an agent (shown for failed and lost agents)."""
+        row = await self.db.fetchone("SELECT last_screen FROM agents WHERE name = ?", (name,))
+        if row is None:
+            raise NotFound(f"no agent {name!r} (see `at agent list`)")
+        return str(row[0])

@@ -1,0 +1,236 @@
+"""Opening the town database with the discipline that makes kill -9 safe.
+
+Every connection sets `busy_timeout` before anything else, runs in WAL with
+`synchronous=NORMAL`, and writes only inside `BEGIN IMMEDIATE`, so a writer
+either waits its turn or fails cleanly instead of deadlocking on a lock upgrade.
+The file is created 0600 before SQLite opens it, so its WAL and SHM inherit
+that mode (research P9).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import aiosqlite
+
+from tundra_tui.domain.clock import Clock, iso, system_clock
+from tundra_tui.domain.errors import TundraError
+from tundra_tui.store.schema import MIGRATIONS, SCHEMA_VERSION
+
+
+class StoreError(TundraError):
+    """The database could not be used; the message says which file and why."""
+
+
+class StoreLocked(StoreError):
+    """Another writer held the database longer than the busy timeout."""
+
+
+class FutureSchema(StoreError):
+    """The database was written by a newer auto-tundra."""
+
+
+def _translate(error: sqlite3.Error, path: Path, busy_timeout_ms: int) -> StoreError:
+    """Turn SQLite's exceptions into one-line messages that name the file."""
+    text = str(error)
+    if "locked" in text or "busy" in text:
+        return StoreLocked(
+            f"database is locked by another writer (waited {busy_timeout_ms / 1000:.1f} s): "
+            f"{path}; nothing was written"
+        )
+    if "full" in text:
+        return StoreError(f"disk is full, nothing was written: {path}")
+    if "not a database" in text or "malformed" in text:
+        return StoreError(f"{path} is not a usable auto-tundra database ({text})")
+    if "readonly" in text or "read-only" in text or "unable to open" in text:
+        return StoreError(f"cannot write {path}: {text}")
+    return StoreError(f"database error in {path}: {text}")
+
+
+def create_private_file(path: Path) -> None:
+    """Create `path` as an empty 0600 file unless it exists; never follow a symlink."""
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW, 0o600)
+    except FileExistsError:
+        return
+    except OSError as error:
+        raise StoreError(f"cannot create {path}: {error.strerror}") from error
+    os.close(fd)
+
+
+class Database:
+    """One aiosqlite connection plus the transaction helpers every repository uses."""
+
+    def __init__(
+        self, conn: aiosqlite.Connection, path: Path, busy_timeout_ms: int, clock: Clock
+    ) -> None:
+        self.conn = conn
+        self.path = path
+        self.busy_timeout_ms = busy_timeout_ms
+        self.clock = clock
+
+    def now(self) -> str:
+        """The current time as the store writes it."""
+        return iso(self.clock())
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[aiosqlite.Connection]:
+        """A `BEGIN IMMEDIATE` transaction: committed on success, rolled back on any error."""
+        try:
+            await self.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as error:
+            raise _translate(error, self.path, self.busy_timeout_ms) from error
+        try:
+            yield self.conn
+        except BaseException:
+            await self._rollback()
+            raise
+        try:
+            await self.conn.execute("COMMIT")
+        except sqlite3.Error as error:
+            await self._rollback()
+            raise _translate(error, self.path, self.busy_timeout_ms) from error
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[aiosqlite.Connection]:
+        """A deferred transaction, so several SELECTs see one snapshot."""
+        try:
+            await self.conn.execute("BEGIN")
+        except sqlite3.Error as error:
+            raise _translate(error, self.path, self.busy_timeout_ms) from error
+        try:
+            yield self.conn
+        finally:
+            await self._rollback()
+
+    async def _rollback(self) -> None:
+        # Failing here means no transaction was open, which is the state we wanted.
+        with contextlib.suppress(sqlite3.Error):
+            await self.conn.execute("ROLLBACK")
+
+    async def fetchall(self, sql: str, params: tuple[object, ...] = ()) -> list[sqlite3.Row]:
+        """Run one SELECT outside any explicit transaction and return every row."""
+        try:
+            async with self.conn.execute(sql, params) as cursor:
+                return list(await cursor.fetchall())
+        except sqlite3.Error as error:
+            raise _translate(error, self.path, self.busy_timeout_ms) from error
+
+    async def fetchone(self, sql: str, params: tuple[object, ...] = ()) -> sqlite3.Row | None:
+        """Run one SELECT and return its first row, if any."""
+        rows = await self.fetchall(sql, params)
+        return rows[0] if rows else None
+
+    async def schema_version(self) -> int:
+        """The highest migration applied, 0 for an empty database."""
+        row = await self.fetchone(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
+        )
+        if row is None:
+            other = await self.fetchone(
+                "SELECT count(*) FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'"
+            )
+            if other is not None and other[0]:
+                raise StoreError(f"{self.path} is not an auto-tundra database (no schema_version)")
+            return 0
+        version = await self.fetchone("SELECT max(version) FROM schema_version")
+        return int(version[0] or 0) if version is not None else 0
+
+    async def migrate(self) -> int:
+        """Apply pending migrations; refuse a database from a newer version untouched."""
+        current = await self.schema_version()
+        if current > SCHEMA_VERSION:
+            raise FutureSchema(
+                f"{self.path} has schema version {current}, newer than this auto-tundra "
+                f"understands ({SCHEMA_VERSION}); upgrade auto-tundra to use it"
+            )
+        for migration in MIGRATIONS:
+            if migration.version <= current:
+                continue
+            async with self.write() as conn:
+                # Another process may have migrated while we waited for the lock.
+                if await self.schema_version() >= migration.version:
+                    continue
+                if migration.version == 1:
+                    await conn.execute(
+                        "CREATE TABLE schema_version (version INTEGER PRIMARY KEY, "
+                        "description TEXT NOT NULL, applied_at TEXT NOT NULL)"
+                    )
+                for statement in _split_sql(migration.sql):
+                    await conn.execute(statement)
+                await conn.execute(
+                    "INSERT INTO schema_version (version, description, applied_at) "
+                    "VALUES (?, ?, ?)",
+                    (migration.version, migration.description, self.now()),
+                )
+        return SCHEMA_VERSION
+
+    async def integrity_check(self) -> str:
+        """SQLite's own verdict on the file: 'ok' or the first problems it found."""
+        rows = await self.fetchall("PRAGMA integrity_check")
+        return "; ".join(str(row[0]) for row in rows)
+
+    async def close(self) -> None:
+        """Close the connection; safe to call twice."""
+        await self.conn.close()
+
+
+def _split_sql(script: str) -> list[str]:
+    """Split a migration into statements, keeping trigger bodies whole."""
+    statements: list[str] = []
+    buffer = ""
+    for line in script.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            if buffer.strip():
+                statements.append(buffer.strip())
+            buffer = ""
+    if buffer.strip():
+        statements.append(buffer.strip())
+    return statements
+
+
+async def open_database(
+    path: Path,
+    *,
+    busy_timeout_ms: int = 5000,
+    synchronous: str = "normal",
+    clock: Clock = system_clock,
+    create: bool = True,
+) -> Database:
+    """Open (creating 0600 if allowed) and migrate the database at `path`."""
+    if not path.exists():
+        if not create:
+            raise StoreError(f"no database at {path} (run `at init`)")
+        if not path.parent.is_dir():
+            raise StoreError(f"cannot create {path}: its directory does not exist")
+        create_private_file(path)
+    if synchronous not in ("normal", "full"):
+        raise StoreError(f"store.synchronous must be 'normal' or 'full', got {synchronous!r}")
+    try:
+        conn = await aiosqlite.connect(path, isolation_level=None)
+    except sqlite3.Error as error:
+        raise _translate(error, path, busy_timeout_ms) from error
+    conn.row_factory = sqlite3.Row
+    db = Database(conn, path, busy_timeout_ms, clock)
+    try:
+        await conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        version = await db.schema_version()
+        if version > SCHEMA_VERSION:
+            await db.migrate()  # raises FutureSchema before anything is written
+        await conn.execute("PRAGMA journal_mode = WAL")
+        await conn.execute(f"PRAGMA synchronous = {synchronous.upper()}")
+        await conn.execute("PRAGMA foreign_keys = ON")
+        await db.migrate()
+    except sqlite3.Error as error:
+        await conn.close()
+        raise _translate(error, path, busy_timeout_ms) from error
+    except BaseException:
+        await conn.close()
+        raise
+    return db

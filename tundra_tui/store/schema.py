@@ -1,0 +1,170 @@
+"""Versioned schema migrations. Append new migrations; never edit a released one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    """One step of the schema, applied in its own write transaction."""
+
+    version: int
+    description: str
+    sql: str
+
+
+_V1 = """
+CREATE TABLE agents (
+    name        TEXT PRIMARY KEY,
+    role        TEXT NOT NULL,
+    runtime     TEXT NOT NULL,
+    model       TEXT NOT NULL DEFAULT '',
+    state       TEXT NOT NULL DEFAULT 'stopped',
+    pid         INTEGER,
+    worktree    TEXT NOT NULL DEFAULT '',
+    branch      TEXT NOT NULL DEFAULT '',
+    exit_status INTEGER,
+    evidence    TEXT NOT NULL DEFAULT '{}',
+    last_screen TEXT NOT NULL DEFAULT '',
+    created_at  TEXT NOT NULL,
+    updated_at  TEXT NOT NULL
+);
+
+CREATE TABLE convoys (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    name         TEXT NOT NULL UNIQUE,
+    description  TEXT NOT NULL DEFAULT '',
+    status       TEXT NOT NULL DEFAULT 'pending'
+                 CHECK (status IN ('pending', 'active', 'paused', 'completed')),
+    created_at   TEXT NOT NULL,
+    started_at   TEXT NOT NULL DEFAULT '',
+    completed_at TEXT NOT NULL DEFAULT ''
+);
+
+CREATE TABLE beads (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    title       TEXT NOT NULL CHECK (length(title) BETWEEN 1 AND 500),
+    description TEXT NOT NULL DEFAULT '',
+    status      TEXT NOT NULL DEFAULT 'backlog'
+                CHECK (status IN ('backlog', 'hooked', 'slung', 'review', 'done',
+                                  'failed', 'escalated')),
+    lane        TEXT NOT NULL DEFAULT 'standard'
+                CHECK (lane IN ('critical', 'standard', 'experimental')),
+    lane_rank   INTEGER GENERATED ALWAYS AS (
+                    CASE lane WHEN 'critical' THEN 0 WHEN 'standard' THEN 1 ELSE 2 END
+                ) VIRTUAL,
+    priority    INTEGER NOT NULL DEFAULT 2 CHECK (priority BETWEEN 0 AND 4),
+    assignee    TEXT NOT NULL DEFAULT '',
+    convoy_id   INTEGER REFERENCES convoys(id),
+    branch      TEXT NOT NULL DEFAULT '',
+    created_at  TEXT NOT NULL,
+    updated_at  TEXT NOT NULL,
+    hooked_at   TEXT NOT NULL DEFAULT '',
+    slung_at    TEXT NOT NULL DEFAULT '',
+    done_at     TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX beads_by_queue ON beads (status, lane_rank, priority, created_at, id);
+CREATE INDEX beads_by_assignee ON beads (assignee, status);
+CREATE INDEX beads_by_convoy ON beads (convoy_id, status);
+
+CREATE TABLE bead_deps (
+    bead_id    INTEGER NOT NULL REFERENCES beads(id) ON DELETE CASCADE,
+    blocker_id INTEGER NOT NULL REFERENCES beads(id) ON DELETE CASCADE,
+    PRIMARY KEY (bead_id, blocker_id),
+    CHECK (bead_id != blocker_id)
+) WITHOUT ROWID;
+CREATE INDEX bead_deps_by_blocker ON bead_deps (blocker_id);
+
+CREATE TABLE bead_labels (
+    bead_id INTEGER NOT NULL REFERENCES beads(id) ON DELETE CASCADE,
+    label   TEXT NOT NULL,
+    PRIMARY KEY (bead_id, label)
+) WITHOUT ROWID;
+CREATE INDEX bead_labels_by_label ON bead_labels (label);
+
+CREATE TABLE mail (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    sender     TEXT NOT NULL,
+    recipient  TEXT NOT NULL,
+    subject    TEXT NOT NULL DEFAULT '',
+    body       TEXT NOT NULL,
+    urgent     INTEGER NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL,
+    read_at    TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX mail_by_recipient ON mail (recipient, read_at, id);
+
+CREATE TABLE events (
+    id        INTEGER PRIMARY KEY AUTOINCREMENT,
+    at        TEXT NOT NULL,
+    actor     TEXT NOT NULL,
+    kind      TEXT NOT NULL,
+    bead_id   INTEGER,
+    agent     TEXT NOT NULL DEFAULT '',
+    convoy_id INTEGER,
+    data      TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX events_by_bead ON events (bead_id, id);
+CREATE INDEX events_by_agent ON events (agent, id);
+CREATE TRIGGER events_append_only_update BEFORE UPDATE ON events
+BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
+CREATE TRIGGER events_append_only_delete BEFORE DELETE ON events
+BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
+
+CREATE TABLE metrics (
+    id                 INTEGER PRIMARY KEY AUTOINCREMENT,
+    at                 TEXT NOT NULL,
+    agent              TEXT NOT NULL DEFAULT '',
+    runtime            TEXT NOT NULL DEFAULT '',
+    model              TEXT NOT NULL DEFAULT '',
+    bead_id            INTEGER,
+    input_tokens       INTEGER NOT NULL DEFAULT 0 CHECK (input_tokens >= 0),
+    output_tokens      INTEGER NOT NULL DEFAULT 0 CHECK (output_tokens >= 0),
+    cache_read_tokens  INTEGER NOT NULL DEFAULT 0 CHECK (cache_read_tokens >= 0),
+    cache_write_tokens INTEGER NOT NULL DEFAULT 0 CHECK (cache_write_tokens >= 0),
+    cost_usd           REAL NOT NULL DEFAULT 0 CHECK (cost_usd >= 0),
+    source_key         TEXT UNIQUE
+);
+CREATE INDEX metrics_by_time ON metrics (at);
+CREATE INDEX metrics_by_agent ON metrics (agent, at);
+
+CREATE TABLE kpi_snapshots (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    at              TEXT NOT NULL,
+    beads_active    INTEGER NOT NULL DEFAULT 0,
+    beads_done      INTEGER NOT NULL DEFAULT 0,
+    beads_failed    INTEGER NOT NULL DEFAULT 0,
+    agents_active   INTEGER NOT NULL DEFAULT 0,
+    agents_idle     INTEGER NOT NULL DEFAULT 0,
+    agents_awaiting INTEGER NOT NULL DEFAULT 0,
+    convoys_active  INTEGER NOT NULL DEFAULT 0,
+    cost_today_usd  REAL NOT NULL DEFAULT 0,
+    tokens_today    INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX kpi_snapshots_by_time ON kpi_snapshots (at);
+
+CREATE TABLE approvals (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    agent      TEXT NOT NULL,
+    runtime    TEXT NOT NULL,
+    tool       TEXT NOT NULL DEFAULT '',
+    subject    TEXT NOT NULL,
+    cwd        TEXT NOT NULL DEFAULT '',
+    source     TEXT NOT NULL CHECK (source IN ('hook', 'screen')),
+    evidence   TEXT NOT NULL DEFAULT '{}',
+    status     TEXT NOT NULL DEFAULT 'pending'
+               CHECK (status IN ('pending', 'approved', 'denied', 'expired')),
+    created_at TEXT NOT NULL,
+    decided_at TEXT NOT NULL DEFAULT '',
+    decided_by TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX approvals_by_status ON approvals (status, id);
+"""
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "beads, agents, convoys, mail, events, metrics, kpi snapshots, approvals", _V1),
+)
+
+SCHEMA_VERSION = MIGRATIONS[-1].version
+"""The newest schema this build understands; a database above it is refused."""
