@@ -80,6 +80,18 @@ class Action(StrEnum):
     ESCALATE = "escalate"
     REOPEN = "reopen"
 
+    @property
+    def phrase(self) -> str:
+        """The verb as it reads in a sentence: "cannot mark done a backlog bead"."""
+        return _PHRASES.get(self, self.value)
+
+
+_PHRASES = {
+    Action.DONE: "mark done",
+    Action.FAIL: "mark failed",
+    Action.SUBMIT: "submit for review",
+    Action.REWORK: "send back for rework",
+}
 
 _B, _H, _S, _R, _D, _F, _E = (
     BeadStatus.BACKLOG,
@@ -128,7 +140,9 @@ def transition(status: BeadStatus, action: Action) -> BeadStatus:
     if target is not None:
         return target
     legal = ", ".join(a.value for a in allowed_actions(status)) or "nothing"
-    raise IllegalTransition(f"cannot {action.value} a bead that is {status.value} (legal: {legal})")
+    raise IllegalTransition(
+        f"cannot {action.phrase} a bead that is {status.value} (from {status.value}: {legal})"
+    )
 
 
 def kanban_move(status: BeadStatus, step: int) -> Action:

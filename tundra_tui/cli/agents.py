@@ -1,0 +1,88 @@
+"""`at agent add|list|remove`: the team in tundra.toml. Running agents comes later."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tundra_tui.cli.context import Context
+from tundra_tui.config import add_agent, remove_agent
+from tundra_tui.domain.agents import AgentState, validate_agent_name
+from tundra_tui.domain.errors import TundraError
+from tundra_tui.domain.mail import OPERATOR
+from tundra_tui.output import dump_json, table
+
+
+async def cmd_add(ctx: Context) -> int:
+    """Register an agent in the project file, keeping its comments."""
+    a = ctx.args
+    name = validate_agent_name(a.name)
+    if name == OPERATOR:
+        raise TundraError(f"{OPERATOR!r} is reserved for the human at the keyboard")
+    add_agent(ctx.town(), name, runtime=a.runtime, role=a.role, model=a.model)
+    ctx.reload_config()
+    store = await ctx.store()
+    agent = await store.agents.get(name)
+    if ctx.json:
+        dump_json(agent)
+    else:
+        print(f"added agent {name} ({agent.role.value}, {agent.runtime.value}) to tundra.toml")
+    return 0
+
+
+async def cmd_list(ctx: Context) -> int:
+    """The roster with each agent's last recorded state and the beads it holds."""
+    store = await ctx.store()
+    specs = ctx.config().agents()
+    agents = {agent.name: agent for agent in await store.agents.all()}
+    rows: list[dict[str, Any]] = []
+    for name, spec in specs.items():
+        agent = agents.get(name)
+        state = agent.state if agent is not None else AgentState.STOPPED
+        held = await store.agents.held_beads(name)
+        rows.append(
+            {
+                "name": name,
+                "role": spec.role.value,
+                "runtime": spec.runtime.value,
+                "model": spec.model,
+                "state": state.value,
+                "glyph": state.glyph,
+                "pid": agent.pid if agent is not None else None,
+                "holds": held,
+                "command": spec.command,
+            }
+        )
+    if ctx.json:
+        dump_json(rows)
+    elif rows:
+        table(
+            ("", "NAME", "ROLE", "RUNTIME", "STATE", "PID", "HOLDS", "MODEL"),
+            [
+                (
+                    r["glyph"],
+                    r["name"],
+                    r["role"],
+                    r["runtime"],
+                    r["state"],
+                    r["pid"] or "-",
+                    " ".join(f"#{i}" for i in r["holds"]) or "-",
+                    r["model"] or "-",
+                )
+                for r in rows
+            ],
+        )
+    else:
+        print("no agents: add one with `at agent add NAME --runtime RUNTIME`")
+    return 0
+
+
+async def cmd_remove(ctx: Context) -> int:
+    """Remove an agent from the project file unless it is running or holds work."""
+    name = ctx.args.name
+    store = await ctx.store()
+    await store.agents.ensure_removable(name)
+    remove_agent(ctx.town(), name)
+    ctx.reload_config()
+    await ctx.sync_roster()
+    print(f"removed agent {name} from tundra.toml")
+    return 0

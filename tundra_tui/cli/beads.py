@@ -1,0 +1,253 @@
+"""`at bead …`, `at hook`, `at sling` and `at done`."""
+
+from __future__ import annotations
+
+from tundra_tui.cli.context import Context
+from tundra_tui.domain.beads import (
+    TRANSITIONS,
+    Action,
+    Bead,
+    BeadStatus,
+    format_bead_id,
+    parse_bead_id,
+    parse_lane,
+    parse_status,
+    validate_description,
+    validate_priority,
+    validate_title,
+)
+from tundra_tui.domain.errors import IllegalTransition, TundraError
+from tundra_tui.output import dump_json, key_values, table
+
+_HEADERS = ("ID", "ST", "LANE", "P", "ASSIGNEE", "TITLE")
+
+
+def _row(bead: Bead) -> tuple[object, ...]:
+    return (
+        bead.ref,
+        bead.status.value,
+        f"{bead.lane.glyph} {bead.lane.value}",
+        f"P{bead.priority}",
+        bead.assignee or "-",
+        bead.title,
+    )
+
+
+def print_beads(ctx: Context, beads: list[Bead]) -> None:
+    """Print beads as JSON or as the standard table."""
+    if ctx.json:
+        dump_json(beads)
+    elif beads:
+        table(_HEADERS, [_row(b) for b in beads], flex=5)
+    else:
+        print("no beads")
+
+
+def print_bead(ctx: Context, bead: Bead, verb: str = "") -> None:
+    """Print one bead after a change: JSON, or a one-line confirmation."""
+    if ctx.json:
+        dump_json(bead)
+        return
+    holder = f" ({bead.assignee})" if bead.assignee else ""
+    prefix = f"{verb} " if verb else ""
+    table((), [(f"{prefix}{bead.ref}", bead.status.value + holder, bead.title)])
+
+
+async def cmd_add(ctx: Context) -> int:
+    """Create a bead; lane and priority default from config."""
+    a = ctx.args
+    title = validate_title(a.title)
+    validate_description(a.description)
+    blockers = [parse_bead_id(b) for b in a.blocked_by]
+    config = ctx.config()
+    lane = parse_lane(a.lane or str(config.get("general.default_lane")))
+    priority = validate_priority(
+        a.priority if a.priority is not None else int(config.get("general.default_priority"))
+    )
+    store = await ctx.store()
+    bead = await store.beads.add(
+        title,
+        actor=ctx.actor,
+        description=a.description,
+        lane=lane,
+        priority=priority,
+        labels=a.label,
+        blocked_by=blockers,
+    )
+    print_bead(ctx, bead, "created")
+    return 0
+
+
+async def cmd_list(ctx: Context) -> int:
+    """List beads matching the filters."""
+    a = ctx.args
+    status = parse_status(a.status) if a.status else None
+    lane = parse_lane(a.lane) if a.lane else None
+    store = await ctx.store()
+    beads = await store.beads.find(
+        status=status,
+        assignee=a.assignee,
+        lane=lane,
+        label=a.label,
+        search=a.search,
+        limit=a.limit,
+    )
+    if a.open:
+        beads = [b for b in beads if b.status.is_open]
+    print_beads(ctx, beads)
+    return 0
+
+
+async def cmd_show(ctx: Context) -> int:
+    """One bead in full: fields, blockers, dependents and its history."""
+    bead_id = parse_bead_id(ctx.args.bead)
+    store = await ctx.store()
+    bead = await store.beads.get(bead_id)
+    blockers = await store.beads.blockers_of(bead_id)
+    dependents = await store.beads.dependents_of(bead_id)
+    history = await store.events.find(bead_id=bead_id, limit=50)
+    if ctx.json:
+        dump_json({"bead": bead, "blockers": blockers, "dependents": dependents, "events": history})
+        return 0
+
+    def refs(items: list[Bead]) -> str:
+        return ", ".join(f"{b.ref} ({b.status.value})" for b in items) or "-"
+
+    convoy = ""
+    if bead.convoy_id is not None:
+        convoy = (await store.convoys.get(bead.convoy_id)).name
+    key_values(
+        [
+            ("bead", bead.ref),
+            ("title", bead.title),
+            ("status", bead.status.value),
+            ("lane", bead.lane.value),
+            ("priority", f"P{bead.priority}"),
+            ("assignee", bead.assignee or "-"),
+            ("convoy", convoy or "-"),
+            ("branch", bead.branch or "-"),
+            ("labels", ", ".join(bead.labels) or "-"),
+            ("blocked by", refs(blockers)),
+            ("blocks", refs(dependents)),
+            ("created", bead.created_at),
+            ("updated", bead.updated_at),
+        ]
+    )
+    if bead.description:
+        print()
+        key_values([("description", bead.description)])
+    if history:
+        print()
+        table(("WHEN", "ACTOR", "EVENT"), [(e.at[:19], e.actor, e.kind) for e in history])
+    return 0
+
+
+def _direct_action(status: BeadStatus, target: BeadStatus) -> Action:
+    for (src, action), dst in TRANSITIONS.items():
+        if src is status and dst is target:
+            return action
+    legal = sorted({dst.value for (src, _), dst in TRANSITIONS.items() if src is status})
+    raise IllegalTransition(
+        f"a {status.value} bead cannot move to {target.value} "
+        f"(it can move to: {', '.join(legal) or 'nothing'})"
+    )
+
+
+async def cmd_edit(ctx: Context) -> int:
+    """Edit fields; `--status` moves along one legal edge of the state machine."""
+    a = ctx.args
+    bead_id = parse_bead_id(a.bead)
+    lane = parse_lane(a.lane) if a.lane else None
+    target = parse_status(a.status) if a.status else None
+    if a.title is not None:
+        validate_title(a.title)
+    if a.priority is not None:
+        validate_priority(a.priority)
+    fields = (a.title, a.description, lane, a.priority, a.branch)
+    if target is None and all(f is None for f in fields) and not (a.add_label or a.remove_label):
+        raise TundraError("nothing to change: give --title, --lane, --priority, --status, …")
+    store = await ctx.store()
+    bead = await store.beads.get(bead_id)
+    action = _direct_action(bead.status, target) if target is not None else None
+    if action is Action.HOOK:
+        raise TundraError(f"use `at hook {bead_id} AGENT` to hook a bead to an agent")
+    if any(f is not None for f in fields) or a.add_label or a.remove_label:
+        bead = await store.beads.edit(
+            bead_id,
+            actor=ctx.actor,
+            title=a.title,
+            description=a.description,
+            lane=lane,
+            priority=a.priority,
+            branch=a.branch,
+            add_labels=a.add_label,
+            remove_labels=a.remove_label,
+        )
+    if action is not None:
+        bead = await store.beads.apply(bead_id, action, actor=ctx.actor, reason=a.reason)
+    print_bead(ctx, bead, "edited")
+    return 0
+
+
+async def cmd_block(ctx: Context) -> int:
+    """Add or remove a dependency."""
+    bead_id = parse_bead_id(ctx.args.bead)
+    blocker = parse_bead_id(ctx.args.by)
+    store = await ctx.store()
+    if ctx.args.remove:
+        bead = await store.beads.unblock(bead_id, blocker, actor=ctx.actor)
+    else:
+        bead = await store.beads.block(bead_id, blocker, actor=ctx.actor)
+    if ctx.json:
+        dump_json(bead)
+    else:
+        blockers = ", ".join(format_bead_id(b) for b in bead.blocked_by) or "nothing"
+        print(f"{bead.ref} now waits for {blockers}")
+    return 0
+
+
+async def cmd_ready(ctx: Context) -> int:
+    """Ready work, or with --claim, the atomic hand-out of the first ready bead."""
+    if ctx.args.limit is not None and ctx.args.limit < 1:
+        raise TundraError("--limit must be at least 1")
+    store = await ctx.store()
+    if ctx.args.claim:
+        bead = await store.beads.claim_next(ctx.args.claim, actor=ctx.actor)
+        if bead is None:
+            if ctx.json:
+                dump_json(None)
+            else:
+                print("nothing is ready")
+            return 1
+        print_bead(ctx, bead, "claimed")
+        return 0
+    print_beads(ctx, await store.beads.ready(limit=ctx.args.limit))
+    return 0
+
+
+async def cmd_hook(ctx: Context) -> int:
+    """Pin a bead to an agent."""
+    bead_id = parse_bead_id(ctx.args.bead)
+    store = await ctx.store()
+    bead = await store.beads.apply(bead_id, Action.HOOK, actor=ctx.actor, agent=ctx.args.agent)
+    print_bead(ctx, bead, "hooked")
+    return 0
+
+
+async def cmd_sling(ctx: Context) -> int:
+    """Hand a bead over and start the work, hooking it first if needed."""
+    bead_id = parse_bead_id(ctx.args.bead)
+    store = await ctx.store()
+    bead = await store.beads.sling(bead_id, ctx.args.agent, actor=ctx.actor)
+    print_bead(ctx, bead, "slung")
+    return 0
+
+
+async def cmd_done(ctx: Context) -> int:
+    """Close a bead as done, or as failed with --fail."""
+    bead_id = parse_bead_id(ctx.args.bead)
+    action = Action.FAIL if ctx.args.fail else Action.DONE
+    store = await ctx.store()
+    bead = await store.beads.apply(bead_id, action, actor=ctx.actor, reason=ctx.args.reason)
+    print_bead(ctx, bead, "failed" if ctx.args.fail else "done")
+    return 0

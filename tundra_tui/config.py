@@ -1,0 +1,468 @@
+"""Layered configuration: built-in defaults < global < project (tundra.toml) < local.
+
+Files are read and edited with tomlkit so that `at config set` and `at agent add`
+change one line and keep the user's comments, order and formatting. Every edit
+is checked by loading the whole result first: an edit that would leave a layer
+unloadable is refused and nothing is written.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import tomllib
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tomlkit
+from tomlkit.exceptions import ParseError, TOMLKitError
+from tomlkit.items import Item
+from tomlkit.toml_document import TOMLDocument
+
+from tundra_tui.config_schema import (
+    BUILTIN_COMMANDS,
+    DOTTED_KEY,
+    MISSING,
+    ConfigError,
+    ConfigIssue,
+    Leaf,
+    check_tree,
+    default_layer,
+    dig,
+    is_table,
+    join_key,
+    leaf_for,
+    missing_required,
+    sort_key,
+    split_key,
+)
+from tundra_tui.domain.agents import (
+    Role,
+    Runtime,
+    parse_role,
+    parse_runtime,
+    validate_agent_name,
+)
+from tundra_tui.domain.errors import NotFound
+from tundra_tui.town import TOWN_FILE, Town, ensure_state_dir, write_text_atomic
+
+__all__ = [
+    "LAYERS",
+    "MISSING",
+    "AgentSpec",
+    "ConfigError",
+    "ConfigIssue",
+    "LayeredConfig",
+    "add_agent",
+    "global_config_path",
+    "load_config",
+    "remove_agent",
+    "set_value",
+    "unset_value",
+]
+
+LAYERS = ("default", "global", "project", "local")
+"""Lowest precedence first."""
+_FILE_LAYERS = LAYERS[1:]
+MAX_CONFIG_BYTES = 1 << 20
+"""Larger files are refused unread: configuration never needs it, and parsing is not free."""
+
+_HEADER_RE = re.compile(rf"[ \t]*\[\[?[ \t]*({DOTTED_KEY})[ \t]*\]")
+_ASSIGN_RE = re.compile(rf"[ \t]*({DOTTED_KEY})[ \t]*=")
+_POSITION_SUFFIX = re.compile(r" at line \d+ col \d+$")
+_TOMLLIB_POSITION = re.compile(r"\(at line (\d+), column (\d+)\)")
+
+
+def global_config_path() -> Path:
+    """The user's own settings, shared by every town; found through $HOME."""
+    return Path.home() / ".auto-tundra" / "config.toml"
+
+
+@dataclass(frozen=True)
+class AgentSpec:
+    """An agent as configured, with its command resolved through its runtime."""
+
+    name: str
+    role: Role
+    runtime: Runtime
+    model: str = ""
+    command: str = ""
+    args: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+    worktree: bool = False
+
+
+@dataclass
+class LayeredConfig:
+    """Every layer's validated values, kept apart so each value can name its source."""
+
+    layers: dict[str, dict[str, Any]]
+    paths: dict[str, Path | None]
+    """Each file layer's path, whether or not the file exists; None where there is none."""
+    warnings: list[ConfigIssue]
+    """Unknown keys: reported, then ignored."""
+
+    def get(self, key: str) -> Any:
+        """The winning value of a leaf (None if no layer sets it), or a table merged over layers."""
+        path = _known(key)
+        if leaf_for(path) is None:
+            merged: dict[str, Any] = {}
+            for layer in LAYERS:
+                node = dig(self.layers[layer], path)
+                if isinstance(node, dict):
+                    _merge(merged, node, path)
+            return merged
+        for layer in reversed(LAYERS):
+            value = dig(self.layers[layer], path)
+            if value is not MISSING:
+                return copy.deepcopy(value)
+        return None
+
+    def winner(self, key: str) -> str:
+        """The highest layer that sets `key`."""
+        path = _known(key)
+        for layer in reversed(LAYERS):
+            if dig(self.layers[layer], path) is not MISSING:
+                return layer
+        raise ConfigError(f"config key '{key}' is not set in any layer")
+
+    def value_in(self, key: str, layer: str) -> Any:
+        """What one layer says about `key`, or MISSING."""
+        if layer not in LAYERS:
+            raise ConfigError(f"unknown layer '{layer}': expected one of {', '.join(LAYERS)}")
+        return copy.deepcopy(dig(self.layers[layer], _known(key)))
+
+    def leaf_keys(self) -> list[str]:
+        """Every key some layer sets, in schema order, one runtime's or agent's keys together."""
+        found: dict[tuple[str, ...], Leaf] = {}
+        for data in self.layers.values():
+            found.update((path, leaf) for leaf, path in _leaves(data, ()))
+        ordered = sorted(found, key=lambda path: sort_key(found[path], path))
+        return [join_key(path) for path in ordered]
+
+    def agents(self) -> dict[str, AgentSpec]:
+        """The team, merged across layers; unset command, args and env come from the runtime."""
+        runtimes: dict[str, Any] = self.get("runtimes")
+        team: dict[str, AgentSpec] = {}
+        for name, table in self.get("agents").items():
+            runtime = Runtime(table["runtime"])
+            inherited = runtimes.get(runtime.value, {})
+            team[name] = AgentSpec(
+                name=name,
+                role=Role(table["role"]),
+                runtime=runtime,
+                model=table.get("model", ""),
+                command=table.get("command", inherited.get("command", BUILTIN_COMMANDS[runtime])),
+                args=table.get("args", inherited.get("args", [])),
+                env=table.get("env", inherited.get("env", {})),
+                worktree=table.get("worktree", False),
+            )
+        return team
+
+
+def load_config(town: Town | None) -> LayeredConfig:
+    """Read and validate every layer; raise ConfigError for the first file with errors."""
+    return _load(town, {})
+
+
+def set_value(town: Town | None, key: str, raw: str, layer: str) -> Path:
+    """Set `key` in one layer's file from command-line text; return the file written.
+
+    `raw` is read as a TOML value when it is one (20, true, ["a"], {A = "b"}),
+    else as a plain string. For string keys any text that is not a quoted
+    string is taken literally, so `set general.name 2024` needs no quotes.
+    """
+    path = _known(key)
+    leaf = leaf_for(path)
+    if leaf is None:
+        raise ConfigError(f"'{key}' is a table: set one of its keys")
+    item = _value_item(raw, leaf)
+    problem = leaf.problem(item.unwrap())
+    if problem:
+        raise ConfigError(f"{key}: {problem}")
+
+    def change(doc: TOMLDocument, file: Path) -> str:
+        node: Any = doc
+        for depth, part in enumerate(path[:-1]):
+            if part not in node:
+                # Only the innermost new table gets a [header]; outer ones stay implicit.
+                node[part] = tomlkit.table(is_super_table=depth < len(path) - 2)
+            node = node[part]
+            if not isinstance(node, dict):
+                raise ConfigError(f"{file}: {join_key(path[: depth + 1])} is not a table")
+        node[path[-1]] = item
+        return doc.as_string()
+
+    return _edit(town, layer, change)
+
+
+def unset_value(town: Town | None, key: str, layer: str) -> Path:
+    """Remove `key` (a value or a whole table) from one layer's file; return the file written."""
+    path = _known(key)
+
+    def change(doc: TOMLDocument, file: Path) -> str:
+        node: Any = doc
+        for part in path[:-1]:
+            node = node.get(part) if isinstance(node, dict) else None
+        if not isinstance(node, dict) or path[-1] not in node:
+            raise NotFound(f"'{key}' is not set in {file}")
+        del node[path[-1]]
+        return doc.as_string()
+
+    return _edit(town, layer, change)
+
+
+def add_agent(town: Town, name: str, *, runtime: str, role: str, model: str = "") -> None:
+    """Append an `[agents.NAME]` table to tundra.toml, refusing a name already there."""
+    validate_agent_name(name)
+    fields = {"role": parse_role(role).value, "runtime": parse_runtime(runtime).value}
+    if model:
+        fields["model"] = model
+
+    def change(doc: TOMLDocument, file: Path) -> str:
+        agents = doc.get("agents")
+        if isinstance(agents, dict) and name in agents:
+            raise ConfigError(f"agent '{name}' already exists in {TOWN_FILE}")
+        # Appended as text so the new table always lands at the end after a blank line;
+        # tomlkit would slot it into the first block of agents.
+        text = doc.as_string()
+        lines = [f"[{join_key(('agents', name))}]"]
+        lines += [f"{key} = {tomlkit.string(value).as_string()}" for key, value in fields.items()]
+        separator = "" if not text.strip() else "\n" if text.endswith("\n") else "\n\n"
+        return f"{text}{separator}" + "\n".join(lines) + "\n"
+
+    _edit(town, "project", change)
+
+
+def remove_agent(town: Town, name: str) -> None:
+    """Delete `[agents.NAME]` from tundra.toml; other layers are left to their owner."""
+    validate_agent_name(name)
+
+    def change(doc: TOMLDocument, file: Path) -> str:
+        agents = doc.get("agents")
+        if not isinstance(agents, dict) or name not in agents:
+            raise NotFound(f"agent '{name}' is not in {TOWN_FILE}{_defined_elsewhere(town, name)}")
+        del agents[name]
+        return doc.as_string()
+
+    _edit(town, "project", change)
+
+
+def _defined_elsewhere(town: Town, name: str) -> str:
+    """A hint naming the other files that define agent `name`, for a failed removal."""
+    try:
+        config = load_config(town)
+    except ConfigError:
+        return ""
+    files = [
+        str(config.paths[layer])
+        for layer in ("global", "local")
+        if dig(config.layers[layer], ("agents", name)) is not MISSING
+    ]
+    return f" (it is defined in {', '.join(files)})" if files else ""
+
+
+def _known(key: str) -> tuple[str, ...]:
+    """Split a dotted key, refusing one the schema does not know."""
+    path = split_key(key)
+    try:
+        if leaf_for(path) is not None or is_table(path):
+            return path
+    except ConfigError as error:
+        raise ConfigError(f"unknown config key '{key}': {error}") from None
+    raise ConfigError(f"unknown config key '{key}'")
+
+
+def _leaves(
+    data: Mapping[str, Any], path: tuple[str, ...]
+) -> Iterator[tuple[Leaf, tuple[str, ...]]]:
+    for key, value in data.items():
+        sub = (*path, key)
+        leaf = leaf_for(sub)
+        if leaf is not None:
+            yield leaf, sub
+        elif isinstance(value, dict):
+            yield from _leaves(value, sub)
+
+
+def _merge(into: dict[str, Any], data: Mapping[str, Any], path: tuple[str, ...]) -> None:
+    """Overlay `data` on `into`: tables merge key by key; leaves, even lists and env, replace."""
+    for key, value in data.items():
+        sub = (*path, key)
+        if isinstance(value, dict) and leaf_for(sub) is None:
+            _merge(into.setdefault(key, {}), value, sub)
+        else:
+            into[key] = copy.deepcopy(value)
+
+
+def _value_item(raw: str, leaf: Leaf) -> Item:
+    """Command-line text as a tomlkit value, with its TOML spelling kept (0x1F stays hex)."""
+    try:
+        item = tomlkit.value(raw)
+    except (TOMLKitError, ValueError):
+        return tomlkit.item(raw)
+    if leaf.kind in ("str", "enum") and not isinstance(item.unwrap(), str):
+        return tomlkit.item(raw)
+    return item
+
+
+def _paths(town: Town | None) -> dict[str, Path | None]:
+    return {
+        "default": None,
+        "global": global_config_path(),
+        "project": town.config_path if town else None,
+        "local": town.local_config_path if town else None,
+    }
+
+
+def _load(town: Town | None, overrides: Mapping[str, str]) -> LayeredConfig:
+    """Load every layer, taking a layer's text from `overrides` to try an edit before writing it."""
+    paths = _paths(town)
+    layers: dict[str, dict[str, Any]] = {"default": default_layer()}
+    files: dict[str, tuple[Path, str]] = {}
+    warnings: list[ConfigIssue] = []
+    for layer in _FILE_LAYERS:
+        path = paths[layer]
+        layers[layer] = {}
+        if path is None:
+            continue
+        text = overrides[layer] if layer in overrides else _read_text(path)
+        if text is None:
+            continue
+        files[layer] = path, text
+        layers[layer], issues = _check_file(path, text)
+        warnings += issues
+    merged: dict[str, Any] = {}
+    for data in layers.values():
+        _merge(merged, data, ())
+    missing: list[ConfigIssue] = []
+    for problem in missing_required(merged):
+        # Blame the lowest file that introduces the incomplete table.
+        path, text = next(files[n] for n in files if dig(layers[n], problem.path) is not MISSING)
+        line = _line_of(_line_index(text), problem.path)
+        missing.append(ConfigIssue(path, line, join_key(problem.path), problem.message))
+    if missing:
+        raise _error(missing)
+    return LayeredConfig(layers=layers, paths=paths, warnings=warnings)
+
+
+def _check_file(path: Path, text: str) -> tuple[dict[str, Any], list[ConfigIssue]]:
+    """Validate one file; return its known values and warnings, or raise with all its errors."""
+    data, problems = check_tree(_parse(path, text).unwrap())
+    index = _line_index(text)
+    errors: list[ConfigIssue] = []
+    warnings: list[ConfigIssue] = []
+    for problem in problems:
+        line = _line_of(index, problem.path)
+        issue = ConfigIssue(path, line, join_key(problem.path), problem.message)
+        (errors if problem.fatal else warnings).append(issue)
+    if errors:
+        raise _error(errors)
+    return data, warnings
+
+
+def _error(issues: list[ConfigIssue]) -> ConfigError:
+    more = f" (and {len(issues) - 1} more)" if len(issues) > 1 else ""
+    return ConfigError(f"{issues[0]}{more}", issues)
+
+
+def _read_text(path: Path) -> str | None:
+    """A config file's text, or None if it does not exist; anything unusable is a ConfigError."""
+    try:
+        with path.open("rb") as file:
+            raw = file.read(MAX_CONFIG_BYTES + 1)
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read: {error.strerror or error}") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: larger than 1 MiB, not a configuration file")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = raw.count(b"\n", 0, error.start) + 1
+        raise ConfigError(f"{path}:{line}: not valid UTF-8 (byte {error.start})") from None
+    return text.removeprefix("\ufeff")
+
+
+def _parse(path: Path, text: str) -> TOMLDocument:
+    """Parse with tomlkit, turning its errors into one `PATH:LINE:COL: reason` line."""
+    try:
+        return tomlkit.parse(text)
+    except ParseError as error:
+        reason = _POSITION_SUFFIX.sub("", str(error))
+        if reason == "Unexpected character: '\\x00'":
+            reason = "unexpected end of file"
+        # tomlkit counts columns from 0; editors and compilers count from 1.
+        raise ConfigError(f"{path}:{error.line}:{error.col + 1}: {reason}") from None
+    except TOMLKitError as error:
+        # Some tomlkit errors carry no position; tomllib finds the same fault and knows where.
+        raise ConfigError(f"{path}{_tomllib_position(text)}: {error}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deeply") from None
+
+
+def _tomllib_position(text: str) -> str:
+    try:
+        tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        match = _TOMLLIB_POSITION.search(str(error))
+        if match:
+            return f":{match[1]}:{match[2]}"
+    return ""
+
+
+def _line_index(text: str) -> dict[tuple[str, ...], int]:
+    """The first line mentioning each key path, from `[table]` headers and `key =` lines.
+
+    Best effort by design: good enough to point at a mistake, not a TOML parser.
+    """
+    index: dict[tuple[str, ...], int] = {}
+    table: tuple[str, ...] = ()
+    for number, line in enumerate(text.split("\n"), 1):
+        if header := _HEADER_RE.match(line):
+            table = full = split_key(header[1])
+        elif assign := _ASSIGN_RE.match(line):
+            full = (*table, *split_key(assign[1]))
+        else:
+            continue
+        for depth in range(1, len(full) + 1):
+            index.setdefault(full[:depth], number)
+    return index
+
+
+def _line_of(index: Mapping[tuple[str, ...], int], path: tuple[str, ...]) -> int | None:
+    """The line of `path`, or of its nearest enclosing key (an inline table, say)."""
+    for depth in range(len(path), 0, -1):
+        if path[:depth] in index:
+            return index[path[:depth]]
+    return None
+
+
+def _edit(town: Town | None, layer: str, change: Callable[[TOMLDocument, Path], str]) -> Path:
+    """Apply `change` to one layer's file, then write it only if the whole config still loads."""
+    if layer == "default":
+        raise ConfigError("the default layer is built in; choose global, project or local")
+    if layer not in LAYERS:
+        raise ConfigError(f"unknown layer '{layer}': expected global, project or local")
+    path = _paths(town)[layer]
+    if path is None:
+        raise ConfigError(
+            f"the {layer} layer needs a town: not in a town (run `at init` or pass --town)"
+        )
+    text = change(_parse(path, _read_text(path) or ""), path)
+    try:
+        _load(town, {layer: text})
+    except ConfigError as error:
+        raise ConfigError(f"{path} not changed: {error}", error.issues) from None
+    try:
+        if layer == "global":
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        elif layer == "local" and town is not None:
+            ensure_state_dir(town)
+        write_text_atomic(path, text)
+    except OSError as error:
+        raise ConfigError(f"cannot write {path}: {error.strerror or error}") from None
+    return path

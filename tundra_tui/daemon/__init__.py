@@ -1,0 +1,1 @@
+"""The per-town daemon: socket server, protocol and client."""

@@ -1,0 +1,1 @@
+"""Orchestration: mayor, deacon, witness, refinery, supervisor and git worktrees."""

@@ -1,0 +1,1 @@
+"""Agent sessions: PTY host, pyte emulator, state detection and per-runtime adapters."""

@@ -1,0 +1,269 @@
+"""Finding and creating a town: a directory holding `tundra.toml` and `.tundra/`.
+
+`tundra.toml` is the team and is meant to be committed; `.tundra/` is state
+(database, socket, logs, worktrees), private to the user (0700) and git-ignored.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import secrets
+import stat
+import subprocess
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import tomlkit
+
+from tundra_tui.domain.errors import TundraError
+
+TOWN_FILE = "tundra.toml"
+STATE_DIR = ".tundra"
+TOWN_ENV = "TUNDRA_TOWN"
+_STATE_MODE = 0o700
+# Lines that already make git ignore the state directory at the top of a .gitignore.
+_IGNORE_LINES = frozenset({".tundra", ".tundra/", "/.tundra", "/.tundra/"})
+
+
+@dataclass(frozen=True)
+class Town:
+    """A town's root directory and where everything inside it lives."""
+
+    root: Path
+    """Absolute and resolved, so two spellings of one town compare equal."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root).resolve())
+
+    @property
+    def config_path(self) -> Path:
+        return self.root / TOWN_FILE
+
+    @property
+    def state_dir(self) -> Path:
+        return self.root / STATE_DIR
+
+    @property
+    def db_path(self) -> Path:
+        return self.state_dir / "town.db"
+
+    @property
+    def local_config_path(self) -> Path:
+        return self.state_dir / "local.toml"
+
+    @property
+    def socket_path(self) -> Path:
+        return self.state_dir / "at.sock"
+
+    @property
+    def worktrees_dir(self) -> Path:
+        return self.state_dir / "worktrees"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.state_dir / "logs"
+
+    @property
+    def name(self) -> str:
+        """`[general] name` from tundra.toml, else the directory name.
+
+        Read directly and leniently: a title must never fail, and a broken file
+        is reported by whoever loads the configuration properly.
+        """
+        try:
+            with self.config_path.open("rb") as file:
+                general = tomllib.load(file).get("general")
+        except (OSError, ValueError):
+            return self.root.name
+        name = general.get("name") if isinstance(general, dict) else None
+        return name if isinstance(name, str) and name else self.root.name
+
+
+def find_town(
+    explicit: str | os.PathLike[str] | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> Town:
+    """The town to act on: `--town`, else `$TUNDRA_TOWN`, else the nearest parent with one."""
+    environ = os.environ if env is None else env
+    chosen = explicit if explicit is not None else environ.get(TOWN_ENV) or None
+    if chosen is not None:
+        root = Path(chosen).expanduser().absolute()
+        if not (root / TOWN_FILE).is_file():
+            raise TundraError(f"no town at {root}: {TOWN_FILE} not found (run `at init {root}`)")
+        return Town(root)
+    try:
+        start = (cwd or Path.cwd()).resolve()
+    except OSError as error:
+        raise TundraError(f"cannot read the current directory: {error.strerror}") from None
+    for directory in (start, *start.parents):
+        if (directory / TOWN_FILE).is_file():
+            return Town(directory)
+    raise TundraError(
+        f"not in a town: no {TOWN_FILE} in CWD or any parent (run `at init` or pass --town)"
+    )
+
+
+def ensure_state_dir(town: Town) -> Path:
+    """Create `.tundra/` as 0700, tightening it if it exists: it holds the socket and database."""
+    path = town.state_dir
+    try:
+        path.mkdir(mode=_STATE_MODE, exist_ok=True)
+        if stat.S_IMODE(path.stat().st_mode) != _STATE_MODE:
+            path.chmod(_STATE_MODE)
+    except OSError as error:
+        raise TundraError(f"cannot create {path}: {error.strerror or error}") from None
+    return path
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Replace `path` with `text` so a reader or a crash sees the old file or the new, never half.
+
+    A symlinked file is written through to its target, and an existing file
+    keeps its permissions. Raises OSError.
+    """
+    target = Path(os.path.realpath(path))
+    try:
+        mode: int | None = stat.S_IMODE(target.stat().st_mode)
+    except FileNotFoundError:
+        mode = None
+    temp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
+    # 0o666 lets the umask decide a new file's mode, as any editor would.
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as file:
+            file.write(text)
+            file.flush()
+            os.fsync(file.fileno())
+        if mode is not None:
+            os.chmod(temp, mode)
+        os.replace(temp, target)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+
+
+def init_town(path: Path, *, name: str | None = None) -> tuple[Town, list[str]]:
+    """Make `path` a town, keeping whatever is already there; return it and what was done."""
+    root = Path(path).expanduser().absolute()
+    done: list[str] = []
+    try:
+        if root.exists() and not root.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR))
+        if not root.exists():
+            root.mkdir(parents=True)
+            done.append(f"created {root}")
+        town = Town(root)
+        if town.config_path.exists():
+            done.append(f"kept existing {TOWN_FILE}")
+        else:
+            write_text_atomic(town.config_path, sample_config(name or town.root.name))
+            done.append(f"wrote {TOWN_FILE} with a sample team: mayor, deacon, polecat-1, crew-1")
+    except OSError as error:
+        raise TundraError(f"cannot create town at {root}: {error.strerror or error}") from None
+    kept_state = town.state_dir.is_dir()
+    ensure_state_dir(town)
+    done.append(f"{'kept' if kept_state else 'created'} {STATE_DIR}/ for state (mode 0700)")
+    if _in_git_work_tree(town.root):
+        done.append(_ignore_state_dir(town.root / ".gitignore"))
+    return town, done
+
+
+def _in_git_work_tree(path: Path) -> bool:
+    """True when git knows `path` as part of a work tree; a missing git simply means no."""
+    try:
+        result = subprocess.run(
+            ["git", "-C", str(path), "rev-parse", "--show-toplevel"],
+            capture_output=True,
+            check=False,
+            timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return result.returncode == 0
+
+
+def _ignore_state_dir(gitignore: Path) -> str:
+    """Append `.tundra/` to a .gitignore unless a line there already ignores it."""
+    try:
+        text = gitignore.read_text(encoding="utf-8") if gitignore.exists() else ""
+        if any(line.strip() in _IGNORE_LINES for line in text.splitlines()):
+            return f"{STATE_DIR}/ already in .gitignore"
+        separator = "\n" if text and not text.endswith("\n") else ""
+        write_text_atomic(gitignore, f"{text}{separator}{STATE_DIR}/\n")
+    except (OSError, UnicodeDecodeError) as error:
+        reason = error.strerror if isinstance(error, OSError) else "not valid UTF-8"
+        raise TundraError(f"cannot update {gitignore}: {reason or error}") from None
+    return f"added {STATE_DIR}/ to .gitignore"
+
+
+def sample_config(name: str) -> str:
+    """The commented tundra.toml `at init` writes: the user's first look at a town."""
+    return _SAMPLE.replace("@NAME@", tomlkit.string(name).as_string())
+
+
+_SAMPLE = """\
+# tundra.toml: the team for this town.
+#
+# auto-tundra reads this file to learn who is on the team (agents), which
+# coding-agent CLI each one runs (its runtime) and a few town-wide settings.
+# Commit it: it holds no secrets and no state. State lives in .tundra/ next to
+# this file, which stays out of git.
+#
+# Settings are layered; a later layer wins:
+#   built-in defaults < ~/.auto-tundra/config.toml < this file < .tundra/local.toml
+# Keep personal or machine-specific overrides (models, API endpoints) in
+# .tundra/local.toml so your teammates do not inherit them.
+
+[general]
+# Shown in the title bar; defaults to the directory's name.
+name = @NAME@
+# Lane (critical, standard or experimental) and priority (0 = most urgent,
+# 4 = least) given to new beads.
+default_lane = "standard"
+default_priority = 2
+
+# How a runtime is launched. Every agent on that runtime inherits this unless
+# the agent sets its own command, args or env. Uncomment to change it:
+#
+# [runtimes.claude]
+# command = "claude"
+# args = []
+# env = { ANTHROPIC_BASE_URL = "http://localhost:8080" }
+
+# Keys in the control room, remapped by binding id. Uncomment to change them:
+#
+# [ui.keys]
+# quit = "ctrl+q"
+
+# The team: one [agents.NAME] table per agent.
+#   role     mayor, deacon, witness, refinery, polecat or crew
+#   runtime  claude, codex, gemini, opencode, aider, demo or custom
+# Optional: model, command, args and env (override the runtime's), and
+# worktree = true to give the agent its own git worktree and branch.
+
+[agents.mayor]
+# Plans the work and hands ready beads to idle agents.
+role = "mayor"
+runtime = "claude"
+
+[agents.deacon]
+# Patrols the town: stalled work, dead agents, approvals left waiting.
+role = "deacon"
+runtime = "codex"
+
+[agents.polecat-1]
+# Works one bead at a time on its own branch, merged through the refinery.
+role = "polecat"
+runtime = "gemini"
+# worktree = true
+
+[agents.crew-1]
+# A long-lived worker you pair with directly.
+role = "crew"
+runtime = "aider"
+"""

@@ -1,0 +1,1 @@
+"""Usage logs: per-runtime readers, pricing and cost rollups."""
