@@ -1,0 +1,36 @@
+"""Shared fixtures: every test gets a private HOME so nothing touches the real one."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def private_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point HOME at an empty directory and clear variables that pick a town or an actor."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("TUNDRA_TOWN", raising=False)
+    monkeypatch.delenv("TUNDRA_ACTOR", raising=False)
+    for name, value in (
+        ("GIT_AUTHOR_NAME", "Test"),
+        ("GIT_AUTHOR_EMAIL", "test@example.invalid"),
+        ("GIT_COMMITTER_NAME", "Test"),
+        ("GIT_COMMITTER_EMAIL", "test@example.invalid"),
+    ):
+        monkeypatch.setenv(name, value)
+    return home
+
+
+@pytest.fixture
+def town_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A freshly initialised town, with the working directory inside it."""
+    from tundra_tui.cli import main
+
+    root = tmp_path / "town"
+    assert main(["init", str(root)]) == 0
+    monkeypatch.chdir(root)
+    yield root
