@@ -23,7 +23,6 @@ from tomlkit.toml_document import TOMLDocument
 
 from tundra_tui.config_schema import (
     BUILTIN_COMMANDS,
-    DOTTED_KEY,
     MISSING,
     ConfigError,
     ConfigIssue,
@@ -33,7 +32,9 @@ from tundra_tui.config_schema import (
     dig,
     is_table,
     join_key,
+    key_lines,
     leaf_for,
+    line_of,
     missing_required,
     sort_key,
     split_key,
@@ -69,8 +70,6 @@ _FILE_LAYERS = LAYERS[1:]
 MAX_CONFIG_BYTES = 1 << 20
 """Larger files are refused unread: configuration never needs it, and parsing is not free."""
 
-_HEADER_RE = re.compile(rf"[ \t]*\[\[?[ \t]*({DOTTED_KEY})[ \t]*\]")
-_ASSIGN_RE = re.compile(rf"[ \t]*({DOTTED_KEY})[ \t]*=")
 _POSITION_SUFFIX = re.compile(r" at line \d+ col \d+$")
 _TOMLLIB_POSITION = re.compile(r"\(at line (\d+), column (\d+)\)")
 
@@ -245,7 +244,8 @@ def remove_agent(town: Town, name: str) -> None:
         if not isinstance(agents, dict) or name not in agents:
             raise NotFound(f"agent '{name}' is not in {TOWN_FILE}{_defined_elsewhere(town, name)}")
         del agents[name]
-        return doc.as_string()
+        # The blank line before a table belongs to the one above it; do not let them pile up.
+        return doc.as_string().rstrip("\n") + "\n"
 
     _edit(town, "project", change)
 
@@ -341,7 +341,7 @@ def _load(town: Town | None, overrides: Mapping[str, str]) -> LayeredConfig:
     for problem in missing_required(merged):
         # Blame the lowest file that introduces the incomplete table.
         path, text = next(files[n] for n in files if dig(layers[n], problem.path) is not MISSING)
-        line = _line_of(_line_index(text), problem.path)
+        line = line_of(key_lines(text), problem.path)
         missing.append(ConfigIssue(path, line, join_key(problem.path), problem.message))
     if missing:
         raise _error(missing)
@@ -351,11 +351,11 @@ def _load(town: Town | None, overrides: Mapping[str, str]) -> LayeredConfig:
 def _check_file(path: Path, text: str) -> tuple[dict[str, Any], list[ConfigIssue]]:
     """Validate one file; return its known values and warnings, or raise with all its errors."""
     data, problems = check_tree(_parse(path, text).unwrap())
-    index = _line_index(text)
+    index = key_lines(text)
     errors: list[ConfigIssue] = []
     warnings: list[ConfigIssue] = []
     for problem in problems:
-        line = _line_of(index, problem.path)
+        line = line_of(index, problem.path)
         issue = ConfigIssue(path, line, join_key(problem.path), problem.message)
         (errors if problem.fatal else warnings).append(issue)
     if errors:
@@ -383,7 +383,8 @@ def _read_text(path: Path) -> str | None:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
         line = raw.count(b"\n", 0, error.start) + 1
-        raise ConfigError(f"{path}:{line}: not valid UTF-8 (byte {error.start})") from None
+        column = error.start - raw.rfind(b"\n", 0, error.start)
+        raise ConfigError(f"{path}:{line}:{column}: not valid UTF-8") from None
     return text.removeprefix("\ufeff")
 
 
@@ -412,33 +413,6 @@ def _tomllib_position(text: str) -> str:
         if match:
             return f":{match[1]}:{match[2]}"
     return ""
-
-
-def _line_index(text: str) -> dict[tuple[str, ...], int]:
-    """The first line mentioning each key path, from `[table]` headers and `key =` lines.
-
-    Best effort by design: good enough to point at a mistake, not a TOML parser.
-    """
-    index: dict[tuple[str, ...], int] = {}
-    table: tuple[str, ...] = ()
-    for number, line in enumerate(text.split("\n"), 1):
-        if header := _HEADER_RE.match(line):
-            table = full = split_key(header[1])
-        elif assign := _ASSIGN_RE.match(line):
-            full = (*table, *split_key(assign[1]))
-        else:
-            continue
-        for depth in range(1, len(full) + 1):
-            index.setdefault(full[:depth], number)
-    return index
-
-
-def _line_of(index: Mapping[tuple[str, ...], int], path: tuple[str, ...]) -> int | None:
-    """The line of `path`, or of its nearest enclosing key (an inline table, say)."""
-    for depth in range(len(path), 0, -1):
-        if path[:depth] in index:
-            return index[path[:depth]]
-    return None
 
 
 def _edit(town: Town | None, layer: str, change: Callable[[TOMLDocument, Path], str]) -> Path:

@@ -1,7 +1,8 @@
 """What a configuration file may say: every key, its type, limits and default, as data.
 
-Kept free of files and TOML so that loading, `at config set` and the checks in
-tests all answer "is this key and value valid?" from this one table.
+Loading, `at config set` and the tests all answer "is this key and value valid?"
+from the one SCHEMA table here. No file I/O: the key syntax and the line finder
+for messages work on text handed in.
 """
 
 from __future__ import annotations
@@ -324,8 +325,9 @@ def put(data: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
 
 
 _SEGMENT = r"""[A-Za-z0-9_-]+|"[^"\\\n]*"|'[^'\n]*'"""
-DOTTED_KEY = rf"(?:{_SEGMENT})(?:[ \t]*\.[ \t]*(?:{_SEGMENT}))*"
-"""A TOML dotted key, without escapes inside quoted segments."""
+_DOTTED_KEY = rf"(?:{_SEGMENT})(?:[ \t]*\.[ \t]*(?:{_SEGMENT}))*"
+_HEADER_RE = re.compile(rf"[ \t]*\[\[?[ \t]*({_DOTTED_KEY})[ \t]*\]")
+_ASSIGN_RE = re.compile(rf"[ \t]*({_DOTTED_KEY})[ \t]*=")
 _SEGMENT_RE = re.compile(rf"[ \t]*({_SEGMENT})[ \t]*(\.|$)")
 _BARE_RE = re.compile(r"[A-Za-z0-9_-]+")
 
@@ -355,6 +357,33 @@ def _quote(part: str) -> str:
     if _BARE_RE.fullmatch(part):
         return part
     return f"'{part}'" if '"' in part else f'"{part}"'
+
+
+def key_lines(text: str) -> dict[tuple[str, ...], int]:
+    """The first line mentioning each key path, from `[table]` headers and `key =` lines.
+
+    Best effort by design: good enough to point at a mistake, not a TOML parser.
+    """
+    index: dict[tuple[str, ...], int] = {}
+    table: tuple[str, ...] = ()
+    for number, line in enumerate(text.split("\n"), 1):
+        if header := _HEADER_RE.match(line):
+            table = full = split_key(header[1])
+        elif assign := _ASSIGN_RE.match(line):
+            full = (*table, *split_key(assign[1]))
+        else:
+            continue
+        for depth in range(1, len(full) + 1):
+            index.setdefault(full[:depth], number)
+    return index
+
+
+def line_of(index: Mapping[tuple[str, ...], int], path: tuple[str, ...]) -> int | None:
+    """The line of `path`, or of its nearest enclosing key (an inline table, say)."""
+    for depth in range(len(path), 0, -1):
+        if path[:depth] in index:
+            return index[path[:depth]]
+    return None
 
 
 def show(value: Any) -> str:

@@ -24,7 +24,7 @@ TOWN_FILE = "tundra.toml"
 STATE_DIR = ".tundra"
 TOWN_ENV = "TUNDRA_TOWN"
 _STATE_MODE = 0o700
-# Lines that already make git ignore the state directory at the top of a .gitignore.
+# .gitignore lines that already ignore the state directory beside them.
 _IGNORE_LINES = frozenset({".tundra", ".tundra/", "/.tundra", "/.tundra/"})
 
 

@@ -546,8 +546,9 @@ class BeadRepo:
         async with self.db.write() as conn:
             await self._require_agent(conn, agent)
             async with conn.execute(
-                "UPDATE beads AS b SET status = 'hooked', assignee = ?, hooked_at = ?, "
-                f"updated_at = ? WHERE b.id = ? AND {_READY_WHERE} RETURNING b.id, b.convoy_id",
+                "UPDATE beads SET status = 'hooked', assignee = ?, hooked_at = ?, updated_at = ? "
+                f"WHERE id = (SELECT b.id FROM beads b WHERE b.id = ? AND {_READY_WHERE}) "
+                "AND status = 'backlog' RETURNING id",
                 (agent, now, now, bead_id),
             ) as cursor:
                 row = await cursor.fetchone()

@@ -1,0 +1,91 @@
+"""Packaging: the wheel carries the styles, installs non-editable, and the core stays headless."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import sysconfig
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from tundra_tui.resources import styles_dir, stylesheets
+
+ROOT = Path(__file__).resolve().parents[1]
+CORE = ("domain", "store", "session", "orchestra", "usage", "daemon")
+
+
+def test_styles_are_found_from_the_checkout() -> None:
+    assert styles_dir() == ROOT / "styles"
+    assert [p.name for p in stylesheets()] == sorted(
+        p.name for p in (ROOT / "styles").glob("*.tcss")
+    )
+
+
+def test_importing_the_core_loads_no_textual() -> None:
+    modules = [
+        f"tundra_tui.{package}.{path.stem}" if path.stem != "__init__" else f"tundra_tui.{package}"
+        for package in CORE
+        for path in sorted((ROOT / "tundra_tui" / package).glob("*.py"))
+    ]
+    code = (
+        "import importlib, sys\n"
+        f"for name in {modules!r}: importlib.import_module(name)\n"
+        "import tundra_tui.cli\n"
+        "bad = sorted(m for m in sys.modules if m == 'textual' or m.startswith('textual.'))\n"
+        "print(','.join(bad))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "", f"the core imported {done.stdout.strip()}"
+
+
+@pytest.mark.slow
+def test_non_editable_install_into_a_fresh_virtualenv(tmp_path: Path) -> None:
+    """Build the wheel, install it with no source tree in sight, and run `at --help`."""
+    wheels = tmp_path / "wheels"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheels), str(ROOT)],
+        check=True,
+        capture_output=True,
+    )
+    (wheel,) = wheels.glob("auto_tundra-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "tundra_tui/styles/tundra.tcss" in names
+    assert any(name.endswith("entry_points.txt") for name in names)
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    # Dependencies come from this interpreter's site-packages (read through a .pth file),
+    # so the test needs no network; the package itself comes only from the wheel, installed
+    # by the new venv's own pip so this environment is left alone.
+    (site,) = (venv / "lib").glob("python3*/site-packages")
+    (site / "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    subprocess.run(
+        [str(venv / "bin" / "pip"), "install", "--no-deps", "--no-index", "-q", str(wheel)],
+        check=True,
+        capture_output=True,
+    )
+    at = venv / "bin" / "at"
+    done = subprocess.run(
+        [str(venv / "bin" / "python"), str(at), "--help"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "init" in done.stdout
+    where = subprocess.run(
+        [
+            str(venv / "bin" / "python"),
+            "-c",
+            "import tundra_tui, tundra_tui.resources as r;"
+            " print(tundra_tui.__file__); print(r.styles_dir())",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        check=True,
+    ).stdout.splitlines()
+    assert str(venv) in where[0], "the wheel's copy was imported, not the checkout"
+    assert where[1].startswith(str(venv)) and where[1].endswith("tundra_tui/styles")
