@@ -167,7 +167,14 @@ def test_agent_specs_fall_back_to_runtime_tables_then_built_ins(town: Town) -> N
         "a", Role.CREW, Runtime.CODEX, command="codex-beta", args=["--quiet"], env={"A": "1"}
     )
     assert agents["b"] == AgentSpec(
-        "b", Role.CREW, Runtime.CODEX, "o3", "my-codex", ["--fast"], {"B": "2"}, worktree=True
+        "b",
+        Role.CREW,
+        Runtime.CODEX,
+        "o3",
+        "my-codex",
+        ["--fast"],
+        {"A": "1", "B": "2"},
+        worktree=True,
     )
     assert agents["c"].command == ""
     assert agents["mayor"].command == "claude"

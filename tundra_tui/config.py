@@ -142,7 +142,7 @@ class LayeredConfig:
         return [join_key(path) for path in ordered]
 
     def agents(self) -> dict[str, AgentSpec]:
-        """The team, merged across layers; unset command, args and env come from the runtime."""
+        """The team, merged across layers; unset command and args come from the runtime."""
         runtimes: dict[str, Any] = self.get("runtimes")
         team: dict[str, AgentSpec] = {}
         for name, table in self.get("agents").items():
@@ -155,7 +155,9 @@ class LayeredConfig:
                 model=table.get("model", ""),
                 command=table.get("command", inherited.get("command", BUILTIN_COMMANDS[runtime])),
                 args=table.get("args", inherited.get("args", [])),
-                env=table.get("env", inherited.get("env", {})),
+                # Agent env adds to (and overrides) its runtime's env rather than replacing it,
+                # so a runtime-wide endpoint survives a per-agent key.
+                env={**inherited.get("env", {}), **table.get("env", {})},
                 worktree=table.get("worktree", False),
             )
         return team
