@@ -89,3 +89,17 @@ def test_non_editable_install_into_a_fresh_virtualenv(tmp_path: Path) -> None:
     ).stdout.splitlines()
     assert str(venv) in where[0], "the wheel's copy was imported, not the checkout"
     assert where[1].startswith(str(venv)) and where[1].endswith("tundra_tui/styles")
+
+
+def _fenced_commands(text: str) -> list[str]:
+    blocks = text.split("```sh\n")[1:]
+    return [block.split("```", 1)[0].strip() for block in blocks]
+
+
+def test_readme_gives_two_commands_and_ci_runs_the_test_one_verbatim() -> None:
+    readme = (ROOT / "README.md").read_text()
+    run_cmd, test_cmd = _fenced_commands(readme)[:2]
+    assert "pip install ." in run_cmd and " at" in run_cmd
+    assert "pytest" in test_cmd
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert test_cmd in ci, ".ci/run must run the README's test command exactly"
