@@ -80,10 +80,11 @@ def validate_agent_name(name: str) -> str:
     Names become directory names and branch components, so anything that could
     climb out of a directory or read as a command-line flag is refused.
     """
-    if not _NAME_RE.fullmatch(name):
+    # The last three are names git refuses as a branch component (check-ref-format).
+    if not _NAME_RE.fullmatch(name) or ".." in name or name.endswith(".") or name.endswith(".lock"):
         raise TundraError(
             f"invalid agent name {name!r}: use 1-64 letters, digits, '.', '_' or '-',"
-            " not starting with '.' or '-'"
+            " not starting with '.' or '-', without '..', not ending in '.' or '.lock'"
         )
     return name
 

@@ -184,11 +184,16 @@ def parse_lane(value: str) -> Lane:
         raise TundraError(f"unknown lane {value!r}: expected one of {valid}") from None
 
 
+_LINE_BREAKS = ("\n", "\r", "\u2028", "\u2029")
+
+
 def validate_title(title: str) -> str:
     """Titles are one line of at most MAX_TITLE characters; surrounding blanks are dropped."""
     cleaned = title.strip()
     if not cleaned:
         raise TundraError("a bead needs a non-empty title")
+    if any(mark in cleaned for mark in _LINE_BREAKS):
+        raise TundraError("a title must be a single line (put detail in --description)")
     if len(cleaned) > MAX_TITLE:
         raise TundraError(f"title exceeds {MAX_TITLE} characters ({len(cleaned)})")
     return cleaned
@@ -222,7 +227,7 @@ def validate_label(label: str) -> str:
 def parse_bead_id(text: str) -> int:
     """Accept `42`, `#42` or `bd-42` for bead 42."""
     raw = text.strip().removeprefix("#").removeprefix("bd-")
-    if not raw.isdigit() or int(raw) <= 0:
+    if not (raw.isascii() and raw.isdigit()) or int(raw) <= 0:
         raise TundraError(f"invalid bead id {text!r}: expected a number such as 42 or #42")
     return int(raw)
 

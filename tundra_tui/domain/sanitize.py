@@ -36,6 +36,12 @@ def _is_hidden(char: str) -> bool:
     return unicodedata.category(char) in ("Cf", "Zl", "Zp", "Cs")
 
 
+def _is_mark(char: str) -> bool:
+    # Category M, not combining() != 0: enclosing marks and variation selectors
+    # have combining class 0 but stack on their base all the same.
+    return unicodedata.category(char).startswith("M")
+
+
 def visible(text: str, *, single_line: bool = False, limit: int | None = None) -> str:
     """Return `text` safe to show in a terminal, with hidden characters made visible.
 
@@ -43,6 +49,8 @@ def visible(text: str, *, single_line: bool = False, limit: int | None = None) -
     and tabs as a space so table cells stay one row. `limit` truncates the
     result with an ellipsis. Applying this twice gives the same result as once.
     """
+    if limit is not None and limit <= 0:
+        return ""
     out: list[str] = []
     combining_run = 0
     length = 0
@@ -55,14 +63,14 @@ def visible(text: str, *, single_line: bool = False, limit: int | None = None) -
             piece = "\u2424"
         elif _is_hidden(char):
             piece = _picture(char)
-        elif unicodedata.combining(char):
+        elif _is_mark(char):
             combining_run += 1
             if combining_run > MAX_COMBINING:
                 continue
             piece = char
         else:
             piece = char
-        if not unicodedata.combining(char):
+        if not _is_mark(char):
             combining_run = 0
         out.append(piece)
         length += len(piece)

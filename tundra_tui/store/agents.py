@@ -25,6 +25,30 @@ class RosterEntry:
     model: str = ""
 
 
+_ROSTER_SQL = "SELECT name, role, runtime, model, state FROM agents"
+
+
+def _roster_changes(
+    wanted: dict[str, RosterEntry], rows: list[sqlite3.Row]
+) -> tuple[list[RosterEntry], list[RosterEntry], list[str]] | None:
+    """What syncing would insert, update and drop; None when the table already matches."""
+    current = {row["name"]: row for row in rows}
+    inserts = [entry for name, entry in wanted.items() if name not in current]
+    updates = [
+        entry
+        for name, entry in wanted.items()
+        if name in current
+        and (current[name]["role"], current[name]["runtime"], current[name]["model"])
+        != (entry.role.value, entry.runtime.value, entry.model)
+    ]
+    stale = [
+        name
+        for name, row in current.items()
+        if name not in wanted and not AgentState(row["state"]).is_live
+    ]
+    return (inserts, updates, stale) if inserts or updates or stale else None
+
+
 def _agent_from_row(row: sqlite3.Row) -> Agent:
     return Agent(
         name=row["name"],
@@ -67,29 +91,18 @@ class AgentRepo:
         (events, beads) consistent.
         """
         wanted = {entry.name: entry for entry in roster}
-        now = self.db.now()
-        rows = await self.db.fetchall("SELECT name, role, runtime, model, state FROM agents")
-        current = {row["name"]: row for row in rows}
-        inserts = [e for name, e in wanted.items() if name not in current]
-        updates = [
-            e
-            for name, e in wanted.items()
-            if name in current
-            and (current[name]["role"], current[name]["runtime"], current[name]["model"])
-            != (e.role.value, e.runtime.value, e.model)
-        ]
-        stale = [
-            name
-            for name, row in current.items()
-            if name not in wanted and not AgentState(row["state"]).is_live
-        ]
-        if not (inserts or updates or stale):
+        # A cheap read first, so the common case (nothing changed) takes no write lock.
+        if not _roster_changes(wanted, await self.db.fetchall(_ROSTER_SQL)):
             return
+        now = self.db.now()
         async with self.db.write() as conn:
+            inserts, updates, stale = _roster_changes(
+                wanted, list(await conn.execute_fetchall(_ROSTER_SQL))
+            ) or ([], [], [])
             for entry in inserts:
                 await conn.execute(
-                    "INSERT OR IGNORE INTO agents (name, role, runtime, model, created_at, "
-                    "updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO agents (name, role, runtime, model, created_at, updated_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
                     (entry.name, entry.role.value, entry.runtime.value, entry.model, now, now),
                 )
                 await append_event(

@@ -25,8 +25,8 @@ from tundra_tui.domain.beads import (
     validate_priority,
     validate_title,
 )
-from tundra_tui.domain.convoys import ConvoyStatus, convoy_progress
 from tundra_tui.domain.errors import IllegalTransition, NotFound, TundraError
+from tundra_tui.store.convoys import settle_convoy
 from tundra_tui.store.db import Database
 from tundra_tui.store.events import append_event
 
@@ -86,27 +86,23 @@ class BeadRepo:
     # ---- reading -------------------------------------------------------------------------
 
     async def _hydrate(self, conn: aiosqlite.Connection, rows: Sequence[sqlite3.Row]) -> list[Bead]:
-        """Attach labels and blockers to bead rows with one query each."""
+        """Attach labels and blockers to bead rows with one round trip."""
         if not rows:
             return []
         ids = [row["id"] for row in rows]
         marks = ",".join("?" * len(ids))
         labels: dict[int, list[str]] = defaultdict(list)
         blockers: dict[int, list[int]] = defaultdict(list)
-        async with conn.execute(
-            f"SELECT bead_id, label FROM bead_labels WHERE bead_id IN ({marks}) "
-            "ORDER BY bead_id, label",
-            ids,
-        ) as cursor:
-            async for bead_id, label in cursor:
-                labels[bead_id].append(label)
-        async with conn.execute(
-            f"SELECT bead_id, blocker_id FROM bead_deps WHERE bead_id IN ({marks}) "
-            "ORDER BY bead_id, blocker_id",
-            ids,
-        ) as cursor:
-            async for bead_id, blocker_id in cursor:
-                blockers[bead_id].append(blocker_id)
+        for kind, bead_id, value in await conn.execute_fetchall(
+            f"SELECT 0, bead_id, label FROM bead_labels WHERE bead_id IN ({marks}) "
+            f"UNION ALL SELECT 1, bead_id, blocker_id FROM bead_deps WHERE bead_id IN ({marks}) "
+            "ORDER BY 1, 2, 3",
+            ids + ids,
+        ):
+            if kind == 0:
+                labels[bead_id].append(value)
+            else:
+                blockers[bead_id].append(value)
         return [_bead_from_row(row, labels[row["id"]], blockers[row["id"]]) for row in rows]
 
     async def _select(self, sql: str, params: Iterable[object] = ()) -> list[Bead]:
@@ -154,8 +150,10 @@ class BeadRepo:
             )
             params.append(label)
         if search:
-            clauses.append("(instr(lower(b.title), ?) > 0 OR instr(lower(b.description), ?) > 0)")
-            params.extend([search.lower(), search.lower()])
+            clauses.append(
+                "(instr(casefold(b.title), ?) > 0 OR instr(casefold(b.description), ?) > 0)"
+            )
+            params.extend([search.casefold(), search.casefold()])
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         sql = f"SELECT * FROM beads b {where} ORDER BY {_QUEUE_ORDER}"
         if limit is not None:
@@ -171,27 +169,40 @@ class BeadRepo:
 
     async def counts(self) -> dict[BeadStatus, int]:
         """How many beads are in each status (every status present, zero if empty)."""
-        rows = await self.db.fetchall("SELECT status, count(*) FROM beads GROUP BY status")
+        rows = await self.db.fetchall("SELECT status, n FROM bead_counts")
         counts = dict.fromkeys(BeadStatus, 0)
         counts.update({BeadStatus(status): n for status, n in rows})
         return counts
 
     async def kanban(self, per_column: int = 50) -> list[KanbanColumn]:
-        """The board: per column its count and first `per_column` beads; failed, escalated last."""
-        columns: list[KanbanColumn] = []
+        """The board: per column its count and first `per_column` beads; failed, escalated last.
+
+        Done shows the most recently finished first; the other columns are in queue
+        order. One snapshot, three round trips, whatever the size of the town.
+        """
+        statuses = (*KANBAN_COLUMNS, BeadStatus.FAILED, BeadStatus.ESCALATED)
+        parts = []
+        params: list[object] = []
+        for status in statuses:
+            order = "done_at DESC, id DESC" if status is BeadStatus.DONE else _QUEUE_ORDER
+            parts.append(
+                f"SELECT * FROM (SELECT * FROM beads b WHERE b.status = ? ORDER BY {order} LIMIT ?)"
+            )
+            params.extend([status.value, per_column])
         async with self.db.read() as conn:
-            async with conn.execute("SELECT status, count(*) FROM beads GROUP BY status") as cur:
-                counts = {BeadStatus(status): n for status, n in await cur.fetchall()}
-            for status in (*KANBAN_COLUMNS, BeadStatus.FAILED, BeadStatus.ESCALATED):
-                order = "b.done_at DESC, b.id DESC" if status is BeadStatus.DONE else _QUEUE_ORDER
-                async with conn.execute(
-                    f"SELECT * FROM beads b WHERE b.status = ? ORDER BY {order} LIMIT ?",
-                    (status.value, per_column),
-                ) as cur:
-                    rows = list(await cur.fetchall())
-                beads = await self._hydrate(conn, rows)
-                columns.append(KanbanColumn(status, counts.get(status, 0), tuple(beads)))
-        return columns
+            counts = {
+                BeadStatus(status): n
+                for status, n in await conn.execute_fetchall("SELECT status, n FROM bead_counts")
+            }
+            rows = list(await conn.execute_fetchall(" UNION ALL ".join(parts), params))
+            beads = await self._hydrate(conn, rows)
+        by_status: dict[BeadStatus, list[Bead]] = defaultdict(list)
+        for bead in beads:
+            by_status[bead.status].append(bead)
+        return [
+            KanbanColumn(status, counts.get(status, 0), tuple(by_status[status]))
+            for status in statuses
+        ]
 
     async def blockers_of(self, bead_id: int) -> list[Bead]:
         """The beads that block `bead_id`, finished or not."""
@@ -479,7 +490,7 @@ class BeadRepo:
             data=data,
         )
         if row["convoy_id"] is not None:
-            await self._settle_convoy(conn, int(row["convoy_id"]), actor=actor, now=now)
+            await settle_convoy(conn, int(row["convoy_id"]), actor=actor, now=now)
 
     async def _require_agent(self, conn: aiosqlite.Connection, agent: str) -> None:
         async with conn.execute("SELECT 1 FROM agents WHERE name = ?", (agent,)) as cursor:
@@ -496,45 +507,6 @@ class BeadRepo:
         if open_blockers:
             names = ", ".join(f"{format_bead_id(r[0])} ({r[1]})" for r in open_blockers)
             raise IllegalTransition(f"{format_bead_id(bead_id)} is blocked by {names}")
-
-    async def _settle_convoy(
-        self, conn: aiosqlite.Connection, convoy_id: int, *, actor: str, now: str
-    ) -> None:
-        """Complete an active convoy whose beads are all done; reopen one that no longer is."""
-        async with conn.execute("SELECT status FROM convoys WHERE id = ?", (convoy_id,)) as cur:
-            convoy = await cur.fetchone()
-        async with conn.execute(
-            "SELECT status FROM beads WHERE convoy_id = ?", (convoy_id,)
-        ) as cur:
-            progress = convoy_progress(BeadStatus(r[0]) for r in await cur.fetchall())
-        if convoy is None:
-            return
-        status = ConvoyStatus(convoy[0])
-        if status is ConvoyStatus.ACTIVE and progress.is_complete:
-            await conn.execute(
-                "UPDATE convoys SET status = 'completed', completed_at = ? WHERE id = ?",
-                (now, convoy_id),
-            )
-            await append_event(
-                conn,
-                at=now,
-                actor=actor,
-                kind="convoy.completed",
-                convoy_id=convoy_id,
-                data={"beads": progress.total},
-            )
-        elif status is ConvoyStatus.COMPLETED and not progress.is_complete:
-            await conn.execute(
-                "UPDATE convoys SET status = 'active', completed_at = '' WHERE id = ?", (convoy_id,)
-            )
-            await append_event(
-                conn,
-                at=now,
-                actor=actor,
-                kind="convoy.reopened",
-                convoy_id=convoy_id,
-                data={"done": progress.done, "beads": progress.total},
-            )
 
     async def claim(self, bead_id: int, agent: str, *, actor: str) -> Bead:
         """Hook one specific bead to `agent` in a single atomic statement.

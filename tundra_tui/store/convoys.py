@@ -6,6 +6,8 @@ import sqlite3
 from collections import defaultdict
 from collections.abc import Iterable
 
+import aiosqlite
+
 from tundra_tui.domain.beads import BeadStatus, format_bead_id
 from tundra_tui.domain.convoys import (
     Convoy,
@@ -17,6 +19,48 @@ from tundra_tui.domain.convoys import (
 from tundra_tui.domain.errors import IllegalTransition, NotFound, TundraError
 from tundra_tui.store.db import Database
 from tundra_tui.store.events import append_event
+
+
+async def settle_convoy(
+    conn: aiosqlite.Connection, convoy_id: int, *, actor: str, now: str
+) -> None:
+    """Complete an active convoy whose beads are all done; reopen one that no longer is.
+
+    Runs inside the caller's write transaction after anything that changes a
+    member bead's status or the convoy's own status.
+    """
+    async with conn.execute("SELECT status FROM convoys WHERE id = ?", (convoy_id,)) as cur:
+        convoy = await cur.fetchone()
+    if convoy is None:
+        return
+    async with conn.execute("SELECT status FROM beads WHERE convoy_id = ?", (convoy_id,)) as cur:
+        progress = convoy_progress(BeadStatus(r[0]) for r in await cur.fetchall())
+    status = ConvoyStatus(convoy[0])
+    if status is ConvoyStatus.ACTIVE and progress.is_complete:
+        await conn.execute(
+            "UPDATE convoys SET status = 'completed', completed_at = ? WHERE id = ?",
+            (now, convoy_id),
+        )
+        await append_event(
+            conn,
+            at=now,
+            actor=actor,
+            kind="convoy.completed",
+            convoy_id=convoy_id,
+            data={"beads": progress.total},
+        )
+    elif status is ConvoyStatus.COMPLETED and not progress.is_complete:
+        await conn.execute(
+            "UPDATE convoys SET status = 'active', completed_at = '' WHERE id = ?", (convoy_id,)
+        )
+        await append_event(
+            conn,
+            at=now,
+            actor=actor,
+            kind="convoy.reopened",
+            convoy_id=convoy_id,
+            data={"done": progress.done, "beads": progress.total},
+        )
 
 
 class ConvoyRepo:
@@ -154,6 +198,7 @@ class ConvoyRepo:
                 convoy_id=convoy["id"],
                 data={"from": status.value, "to": target.value},
             )
+            await settle_convoy(conn, convoy["id"], actor=actor, now=now)
         return await self.get(convoy["id"])
 
     async def start(self, ref: str | int, *, actor: str) -> Convoy:

@@ -9,6 +9,7 @@ that mode (research P9).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import sqlite3
@@ -45,6 +46,8 @@ def _translate(error: sqlite3.Error, path: Path, busy_timeout_ms: int) -> StoreE
         )
     if "full" in text:
         return StoreError(f"disk is full, nothing was written: {path}")
+    if "constraint failed" in text:
+        return StoreError(f"refused by the database ({text}); nothing was written")
     if "not a database" in text or "malformed" in text:
         return StoreError(f"{path} is not a usable auto-tundra database ({text})")
     if "readonly" in text or "read-only" in text or "unable to open" in text:
@@ -53,14 +56,42 @@ def _translate(error: sqlite3.Error, path: Path, busy_timeout_ms: int) -> StoreE
 
 
 def create_private_file(path: Path) -> None:
-    """Create `path` as an empty 0600 file unless it exists; never follow a symlink."""
+    """Create `path` as an empty 0600 file unless a regular file is already there."""
     try:
         fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW, 0o600)
     except FileExistsError:
+        if path.is_symlink():
+            raise StoreError(f"refusing to open {path}: it is a symbolic link") from None
         return
     except OSError as error:
         raise StoreError(f"cannot create {path}: {error.strerror}") from error
     os.close(fd)
+
+
+class _TaskLock:
+    """An asyncio lock the holding task may re-enter.
+
+    Every task shares one connection, and SQLite has one transaction per
+    connection: without this, two tasks' writes interleave inside each other's
+    transactions. Re-entry lets a transaction body call the read helpers.
+    """
+
+    def __init__(self) -> None:
+        self._lock = asyncio.Lock()
+        self._owner: asyncio.Task[object] | None = None
+
+    @asynccontextmanager
+    async def hold(self) -> AsyncIterator[None]:
+        me = asyncio.current_task()
+        if me is not None and self._owner is me:
+            yield
+            return
+        async with self._lock:
+            self._owner = me
+            try:
+                yield
+            finally:
+                self._owner = None
 
 
 class Database:
@@ -73,6 +104,7 @@ class Database:
         self.path = path
         self.busy_timeout_ms = busy_timeout_ms
         self.clock = clock
+        self._lock = _TaskLock()
 
     def now(self) -> str:
         """The current time as the store writes it."""
@@ -81,32 +113,39 @@ class Database:
     @asynccontextmanager
     async def write(self) -> AsyncIterator[aiosqlite.Connection]:
         """A `BEGIN IMMEDIATE` transaction: committed on success, rolled back on any error."""
-        try:
-            await self.conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as error:
-            raise _translate(error, self.path, self.busy_timeout_ms) from error
-        try:
-            yield self.conn
-        except BaseException:
-            await self._rollback()
-            raise
-        try:
-            await self.conn.execute("COMMIT")
-        except sqlite3.Error as error:
-            await self._rollback()
-            raise _translate(error, self.path, self.busy_timeout_ms) from error
+        async with self._lock.hold():
+            await self._execute("BEGIN IMMEDIATE")
+            try:
+                yield self.conn
+            except sqlite3.Error as error:
+                await self._rollback()
+                raise _translate(error, self.path, self.busy_timeout_ms) from error
+            except BaseException:
+                await self._rollback()
+                raise
+            try:
+                await self.conn.execute("COMMIT")
+            except sqlite3.Error as error:
+                await self._rollback()
+                raise _translate(error, self.path, self.busy_timeout_ms) from error
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[aiosqlite.Connection]:
         """A deferred transaction, so several SELECTs see one snapshot."""
+        async with self._lock.hold():
+            await self._execute("BEGIN")
+            try:
+                yield self.conn
+            except sqlite3.Error as error:
+                raise _translate(error, self.path, self.busy_timeout_ms) from error
+            finally:
+                await self._rollback()
+
+    async def _execute(self, sql: str) -> None:
         try:
-            await self.conn.execute("BEGIN")
+            await self.conn.execute(sql)
         except sqlite3.Error as error:
             raise _translate(error, self.path, self.busy_timeout_ms) from error
-        try:
-            yield self.conn
-        finally:
-            await self._rollback()
 
     async def _rollback(self) -> None:
         # Failing here means no transaction was open, which is the state we wanted.
@@ -114,12 +153,12 @@ class Database:
             await self.conn.execute("ROLLBACK")
 
     async def fetchall(self, sql: str, params: tuple[object, ...] = ()) -> list[sqlite3.Row]:
-        """Run one SELECT outside any explicit transaction and return every row."""
-        try:
-            async with self.conn.execute(sql, params) as cursor:
-                return list(await cursor.fetchall())
-        except sqlite3.Error as error:
-            raise _translate(error, self.path, self.busy_timeout_ms) from error
+        """Run one SELECT (in the caller's transaction, if it holds one); return every row."""
+        async with self._lock.hold():
+            try:
+                return list(await self.conn.execute_fetchall(sql, params))
+            except sqlite3.Error as error:
+                raise _translate(error, self.path, self.busy_timeout_ms) from error
 
     async def fetchone(self, sql: str, params: tuple[object, ...] = ()) -> sqlite3.Row | None:
         """Run one SELECT and return its first row, if any."""
@@ -180,6 +219,10 @@ class Database:
         await self.conn.close()
 
 
+def _casefold(text: object) -> object:
+    return text.casefold() if isinstance(text, str) else text
+
+
 def _split_sql(script: str) -> list[str]:
     """Split a migration into statements, keeping trigger bodies whole."""
     statements: list[str] = []
@@ -204,19 +247,24 @@ async def open_database(
     create: bool = True,
 ) -> Database:
     """Open (creating 0600 if allowed) and migrate the database at `path`."""
+    if synchronous not in ("normal", "full"):
+        raise StoreError(f"store.synchronous must be 'normal' or 'full', got {synchronous!r}")
+    if path.is_symlink():
+        # SQLite would follow it and create the target with the umask's mode.
+        raise StoreError(f"refusing to open {path}: it is a symbolic link")
     if not path.exists():
         if not create:
             raise StoreError(f"no database at {path} (run `at init`)")
         if not path.parent.is_dir():
             raise StoreError(f"cannot create {path}: its directory does not exist")
         create_private_file(path)
-    if synchronous not in ("normal", "full"):
-        raise StoreError(f"store.synchronous must be 'normal' or 'full', got {synchronous!r}")
     try:
         conn = await aiosqlite.connect(path, isolation_level=None)
     except sqlite3.Error as error:
         raise _translate(error, path, busy_timeout_ms) from error
     conn.row_factory = sqlite3.Row
+    # SQLite's lower() folds ASCII only; search must match "École" as typed.
+    await conn.create_function("casefold", 1, _casefold, deterministic=True)
     db = Database(conn, path, busy_timeout_ms, clock)
     try:
         await conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
