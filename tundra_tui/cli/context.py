@@ -44,6 +44,10 @@ class Context:
             self._town = find_town(getattr(self.args, "town", None), env=self.env)
         return self._town
 
+    def use_town(self, town: Town) -> None:
+        """Work in `town` (used by `at init`, which creates the town it then opens)."""
+        self._town = town
+
     def config(self) -> LayeredConfig:
         """The layered configuration of the town; unknown keys are warned about once."""
         if self._config is None:

@@ -28,7 +28,7 @@ FOLLOW_INTERVAL_S = 0.5
 async def cmd_init(ctx: Context) -> int:
     """Create (or complete) a town; an existing tundra.toml is never overwritten."""
     town, lines = init_town(Path(ctx.args.path), name=ctx.args.name)
-    ctx._town = town
+    ctx.use_town(town)
     store = await ctx.store()
     version = await store.db.schema_version()
     for line in lines:
