@@ -144,6 +144,7 @@ SCHEMA: tuple[Leaf, ...] = (
     Leaf("runtimes.<runtime>.idle_pattern", "str"),
     Leaf("runtimes.<runtime>.working_pattern", "str"),
     Leaf("runtimes.<runtime>.approval_pattern", "str"),
+    Leaf("runtimes.<runtime>.auto_trust", "bool"),
     Leaf("agents.<agent>.role", "enum", choices=_ROLES, required=True),
     Leaf("agents.<agent>.runtime", "enum", choices=_RUNTIMES, required=True),
     Leaf("agents.<agent>.model", "str"),

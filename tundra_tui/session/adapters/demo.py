@@ -1,0 +1,18 @@
+"""The bundled demo agent: Claude-like keys, no account, no network."""
+
+from __future__ import annotations
+
+import sys
+
+from tundra_tui.domain.agents import Runtime
+from tundra_tui.session.adapters.base import ESC, Adapter, InputTiming
+
+COMMAND = f"{sys.executable} -m tundra_tui.demo_agent"
+"""The same interpreter that runs `at`, so the demo works in any virtualenv."""
+
+ADAPTER = Adapter(
+    runtime=Runtime.DEMO,
+    approve_keys=b"1",
+    deny_keys=ESC,
+    timing=InputTiming(base_pause=0.15, per_char=0.0005, max_pause=0.5, settle=0.2),
+)
