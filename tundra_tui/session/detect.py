@@ -1,0 +1,532 @@
+"""Agent state detection: screen rules per runtime, hook and notify mapping, and a tracker.
+
+Structured signals (Claude Code hooks, Codex notify) are preferred; the screen
+is the fallback and the only path for runtimes without hooks (DESIGN.md). Screen
+rules are data, versioned against the CLI releases they were taken from
+(shared/research/real-agents.md), and only look at the bottom of the screen so
+that old scrollback cannot trigger them. Every answer carries the evidence that
+produced it, and "no rule matched" is an explicit unknown, never a guess.
+
+Everything here is pure: no I/O, no clock (callers pass `now`), no Textual.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Literal
+
+from tundra_tui.domain.agents import AgentState
+from tundra_tui.domain.errors import TundraError
+
+EvidenceSource = Literal["screen", "hook", "notify", "process"]
+
+MATCHED_LIMIT = 200
+"""Evidence keeps at most this many characters of matched text."""
+DETAIL_LIMIT = 2000
+DEFAULT_REGION = 15
+"""Rules look at this many non-blank lines from the bottom unless they say otherwise."""
+
+
+class Detected(StrEnum):
+    """What detection can tell about a live agent; the process states come from elsewhere."""
+
+    WORKING = "working"
+    IDLE = "idle"
+    AWAITING_APPROVAL = "awaiting_approval"
+    UNKNOWN = "unknown"
+
+    @property
+    def agent_state(self) -> AgentState:
+        """The same state as the store and the UI name it."""
+        return AgentState(self.value)
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """Why a state was chosen: which input, which rule, and what it matched."""
+
+    source: EvidenceSource
+    rule: str
+    """A stable id such as `claude.approval.proceed`; `none` when nothing matched."""
+    matched: str = ""
+    detail: str | None = None
+
+    def to_dict(self) -> dict[str, str | None]:
+        """A JSON-ready mapping."""
+        return {
+            "source": self.source,
+            "rule": self.rule,
+            "matched": self.matched,
+            "detail": self.detail,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Detection:
+    """One answer: a state and the evidence behind it."""
+
+    state: Detected
+    evidence: Evidence | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready mapping, as `at detect` prints it."""
+        return {
+            "state": self.state.value,
+            "evidence": self.evidence.to_dict() if self.evidence else None,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ScreenRule:
+    """A regex that, found in the bottom `region` non-blank lines, means `state`.
+
+    Rules with state `unknown` name screens that block the agent without being an
+    approval (first-run dialogs, fatal errors): they explain an unknown and keep
+    an idle rule from matching underneath.
+    """
+
+    id: str
+    state: Detected
+    pattern: re.Pattern[str]
+    region: int = DEFAULT_REGION
+
+
+Rules = tuple[ScreenRule, ...]
+
+# Approval beats working beats a blocking screen beats idle.
+_RANK = {
+    Detected.AWAITING_APPROVAL: 0,
+    Detected.WORKING: 1,
+    Detected.UNKNOWN: 2,
+    Detected.IDLE: 3,
+}
+
+_SP = r"[^\S\n]"
+"""Whitespace within one line; Unicode-aware, so it matches Claude's U+00A0 after ❯."""
+_BRAILLE = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+_AIDER_PROMPT = r"[a-z-]*(?: multi)?>"
+"""Aider's prompt: `>`, or the edit format and/or `multi` before it (`diff>`)."""
+
+
+def _rule(rule_id: str, state: Detected, pattern: str, region: int = DEFAULT_REGION) -> ScreenRule:
+    return ScreenRule(rule_id, state, re.compile(pattern, re.MULTILINE), region)
+
+
+_A, _W, _U, _I = Detected.AWAITING_APPROVAL, Detected.WORKING, Detected.UNKNOWN, Detected.IDLE
+
+# Claude Code 2.1.330 (real-agents.md §3); older-version strings from mission-anchors.md §3.17.
+_CLAUDE: Rules = (
+    _rule(
+        "claude.approval.proceed",
+        _A,
+        rf"^{_SP}*Do you want to [^\n]*\?{_SP}*\n(?:[^\n]*\n){{0,2}}{_SP}*❯{_SP}*1\.{_SP}+Yes\b",
+    ),
+    _rule("claude.approval.amend", _A, r"Esc to cancel · Tab to amend"),
+    _rule("claude.approval.tell_claude", _A, r"No, and tell Claude what to do differently"),
+    _rule("claude.working.interrupt", _W, r"(?:esc|ctrl\+c) to interrupt"),
+    _rule("claude.working.spinner", _W, rf"^{_SP}*[✽✻✶✳✢·*]{_SP}+[^\n…]{{1,60}}…{_SP}*\("),
+    _rule("claude.working.tool", _W, rf"^{_SP}*Running{_SP}+\S[^\n]* · \d+s{_SP}*$"),
+    _rule("claude.dialog.confirm", _U, r"Enter to confirm · Esc to cancel"),
+    _rule("claude.dialog.auto_mode", _U, r"Make auto mode your default permission mode\?"),
+    _rule("claude.error.connect", _U, r"Unable to connect to Anthropic services"),
+    # The prompt box: a ❯ line (bare, or with a draft) directly between two ──── rules.
+    _rule("claude.idle.prompt", _I, rf"(?<=─\n)❯(?:{_SP}[^\n]*)?(?=\n─)"),
+    _rule("claude.idle.shortcuts", _I, r"\? for shortcuts"),
+)
+
+# Codex CLI 0.169.0 (real-agents.md §4); the question variants from CAO (mission-anchors §3.15).
+_CODEX: Rules = (
+    _rule(
+        "codex.approval.question",
+        _A,
+        r"Would you like to (?:run the following command|make the following edits"
+        r"|grant these permissions)\?|Do you want to approve network access",
+    ),
+    _rule("codex.approval.menu", _A, rf"^›{_SP}+1\.{_SP}+Yes, proceed\b"),
+    _rule("codex.approval.footer", _A, r"Press enter to confirm or esc to cancel"),
+    _rule("codex.working.interrupt", _W, r"esc to interrupt"),
+    _rule("codex.working.running", _W, rf"^•{_SP}+Running{_SP}+\S"),
+    # While text streams Codex shows no status line: a submitted prompt with no
+    # `Worked for` / `■ Conversation interrupted` between it and the composer.
+    _rule(
+        "codex.working.streaming",
+        _W,
+        rf"^›{_SP}+(?!Ask Codex to do anything)\S[^\n]*"
+        rf"(?=\n(?:(?!{_SP}*(?:Worked for\b|■ Conversation interrupted))[^\n]*\n)*›(?:{_SP}|$))",
+    ),
+    _rule(
+        "codex.dialog.trust",
+        _U,
+        r"Trust this folder\?|Do you trust the contents of this directory\?"
+        r"|enter continue · esc back",
+    ),
+    _rule("codex.idle.composer", _I, rf"^›{_SP}+Ask Codex to do anything"),
+    _rule("codex.idle.shortcuts", _I, r"\? for shortcuts"),
+)
+
+# Aider 0.86.2 (real-agents.md §5). Its questions and prompt are plain lines, so
+# position matters: a pending question or the prompt is the last non-blank line.
+_AIDER: Rules = (
+    _rule("aider.approval.yes_no", _A, r"\(Y\)es/\(N\)o[^\n]*\[(?:Yes|No)\]:", region=1),
+    _rule(
+        "aider.working.waiting",
+        _W,
+        rf"^(?:[░▒▓█#=]|{_SP})*Waiting for \S+",
+        region=3,
+    ),
+    _rule("aider.working.running", _W, rf"^Running{_SP}+\S[^\n]*\Z", region=1),
+    # Streaming: a submitted prompt, no `Tokens:` line since, and no new prompt at the bottom.
+    _rule(
+        "aider.working.streaming",
+        _W,
+        rf"^{_AIDER_PROMPT}{_SP}+\S[^\n]*"
+        rf"(?=(?:\n(?!Tokens: )[^\n]*)*\n(?!{_AIDER_PROMPT}(?:{_SP}|$))(?!Tokens: )[^\n]*\Z)",
+    ),
+    _rule(
+        "aider.idle.prompt",
+        _I,
+        # The last ──── rule, then at most the list of files in the chat, then the prompt.
+        rf"^─{{4,}}\n(?:(?!─{{4}}|Tokens: |{_AIDER_PROMPT}(?:{_SP}|$))[^\n]*\n){{0,8}}"
+        rf"{_AIDER_PROMPT}(?:{_SP}[^\n]*)?\Z",
+        region=10,
+    ),
+)
+
+# Gemini CLI 0.61.0 (real-agents.md §6); `Apply this change` etc. from mission-anchors §3.17.
+_GEMINI: Rules = (
+    _rule("gemini.approval.allow_execution", _A, r"Allow execution of\b[^\n]*\?"),
+    _rule("gemini.approval.allow_once", _A, rf"●{_SP}*1\.{_SP}+Allow once"),
+    _rule("gemini.approval.peer", _A, r"Apply this change\?|Waiting for user confirmation"),
+    _rule("gemini.working.cancel", _W, r"esc to cancel"),
+    _rule("gemini.working.spinner", _W, rf"^{_SP}*[{_BRAILLE}]{_SP}+\S"),
+    _rule("gemini.dialog.trust", _U, r"Do you trust the files in this folder\?"),
+    _rule("gemini.idle.composer", _I, r"Type your message or @path/to/file"),
+    _rule("gemini.idle.shortcuts", _I, r"\? for shortcuts"),
+)
+
+# OpenCode 1.18.33 (real-agents.md §7).
+_OPENCODE: Rules = (
+    _rule("opencode.approval.permission", _A, r"△ Permission required"),
+    _rule("opencode.approval.menu", _A, rf"Allow once{_SP}+Allow always{_SP}+Reject"),
+    _rule("opencode.working.interrupt", _W, r"esc interrupt"),
+    _rule("opencode.working.track", _W, rf"^{_SP}*[⬝■]{{4,}}"),
+    _rule("opencode.idle.footer", _I, rf"ctrl\+p commands{_SP}+•{_SP}+OpenCode\b"),
+    _rule("opencode.idle.ask", _I, r"Ask anything"),
+)
+
+# Our bundled demo agent (tundra_tui.demo_agent): its screens are a contract we own.
+_DEMO: Rules = (
+    _rule(
+        "demo.approval.menu",
+        _A,
+        rf"^Allow this command\?{_SP}*\n(?:[^\n]*\n){{0,4}}?{_SP}*❯{_SP}*1\.{_SP}+Yes\b",
+    ),
+    _rule("demo.approval.hint", _A, r"1/y approve · 2/n/Esc deny"),
+    _rule("demo.working.spinner", _W, rf"^{_SP}*[{_BRAILLE}]{_SP}+\S[^\n]*\(esc to interrupt\)"),
+    _rule("demo.idle.prompt", _I, rf"^demo❯(?:{_SP}[^\n]*)?$"),
+    _rule("demo.idle.status", _I, r"\[demo\] idle"),
+)
+
+SCREEN_RULES: Mapping[str, Rules] = {
+    "claude": _CLAUDE,
+    "codex": _CODEX,
+    "aider": _AIDER,
+    "gemini": _GEMINI,
+    "opencode": _OPENCODE,
+    "demo": _DEMO,
+    "custom": (),
+}
+"""Built-in rules per runtime; `custom` has none until config gives patterns."""
+
+
+def rules_for_custom(
+    idle_pattern: str | None = None,
+    working_pattern: str | None = None,
+    approval_pattern: str | None = None,
+    *,
+    region: int = DEFAULT_REGION,
+) -> Rules:
+    """Rules from config patterns (`runtimes.<runtime>.*_pattern`); empty ones are skipped.
+
+    Patterns are searched in MULTILINE mode over the bottom `region` non-blank
+    lines, joined by newlines, each with its trailing whitespace removed.
+
+    Raises TundraError naming the bad pattern, so a typo in tundra.toml is one
+    clear line rather than an agent stuck at unknown.
+    """
+    if region < 1:
+        raise TundraError(f"a rule's region must be at least one line, not {region}")
+    rules: list[ScreenRule] = []
+    for kind, state, pattern in (
+        ("approval", Detected.AWAITING_APPROVAL, approval_pattern),
+        ("working", Detected.WORKING, working_pattern),
+        ("idle", Detected.IDLE, idle_pattern),
+    ):
+        if not pattern:
+            continue
+        try:
+            rules.append(_rule(f"custom.{kind}", state, pattern, region))
+        except re.error as error:
+            raise TundraError(f"invalid {kind}_pattern {pattern!r}: {error}") from None
+    return tuple(rules)
+
+
+def detect_screen(runtime: str, lines: Sequence[str], *, custom: Rules | None = None) -> Detection:
+    """Classify one screen of `runtime` from its bottom lines.
+
+    `custom` rules are checked with the runtime's own (for runtime `custom` they
+    are the only ones). Raises TundraError for a runtime we have no rules for.
+    """
+    try:
+        builtin = SCREEN_RULES[runtime]
+    except KeyError:
+        raise TundraError(
+            f"unknown runtime {runtime!r}: expected one of {', '.join(SCREEN_RULES)}"
+        ) from None
+    rules = sorted((*(custom or ()), *builtin), key=lambda rule: _RANK[rule.state])
+    visible = [line.rstrip() for line in lines if line.strip()]
+    regions: dict[int, str] = {}
+    for rule in rules:
+        region = regions.get(rule.region)
+        if region is None:
+            region = regions[rule.region] = "\n".join(visible[-rule.region :])
+        match = rule.pattern.search(region)
+        if match:
+            from_bottom = region.count("\n", match.start()) + 1
+            return Detection(
+                rule.state,
+                Evidence(
+                    "screen",
+                    rule.id,
+                    _trim(match.group(0)),
+                    f"{runtime}: line {from_bottom} from the bottom",
+                ),
+            )
+    return Detection(
+        Detected.UNKNOWN,
+        Evidence("screen", "none", "", f"{runtime}: no rule matched the bottom lines"),
+    )
+
+
+def _trim(text: str, limit: int = MATCHED_LIMIT) -> str:
+    """Shorten matched text for evidence: long runs of one character (box rules) collapse."""
+    return _cap(re.sub(r"(\S)\1{7,}", r"\1\1\1…", text.strip()), limit)
+
+
+def _cap(text: str, limit: int = DETAIL_LIMIT) -> str:
+    """Cut `text` to `limit` characters, marking the cut."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# --- structured signals -----------------------------------------------------------------
+
+_HOOK_STATES = {
+    "SessionStart": Detected.IDLE,
+    "UserPromptSubmit": Detected.WORKING,
+    "PreToolUse": Detected.WORKING,
+    "PermissionRequest": Detected.AWAITING_APPROVAL,
+    "PostToolUse": Detected.WORKING,
+    "Stop": Detected.IDLE,
+}
+"""Claude Code hook events -> state (claude-code-hooks.md §7.3). `SessionEnd` means the
+process is exiting, which the caller records; `Notification` is left out on purpose:
+`permission_prompt` comes ~6 s late without tool data and `idle_prompt` is a 60 s reminder."""
+
+
+def from_hook_event(event_name: str, payload: Mapping[str, Any]) -> Detection | None:
+    """Map one Claude Code hook event to a detection, or None when it says nothing about state."""
+    state = _HOOK_STATES.get(event_name)
+    if state is None:
+        return None
+    rule = "claude.hook." + re.sub(r"(?<!^)(?=[A-Z])", "_", event_name).lower()
+    matched = event_name
+    detail: str | None = None
+    tool_name = payload.get("tool_name")
+    if tool_name is not None:
+        tool_input = payload.get("tool_input")
+        matched = f"{event_name} {tool_name}: {_summarise_tool_input(tool_input)}"
+        detail = _cap(json.dumps({"tool_name": tool_name, "tool_input": tool_input}, default=str))
+    elif event_name == "SessionStart":
+        matched = f"SessionStart source={payload.get('source', '?')}"
+    elif event_name == "UserPromptSubmit":
+        detail = _cap(str(payload.get("prompt", ""))) or None
+    elif event_name == "Stop":
+        detail = _cap(str(payload.get("last_assistant_message", ""))) or None
+    return Detection(state, Evidence("hook", rule, _trim(matched), detail))
+
+
+def _summarise_tool_input(tool_input: object) -> str:
+    """The one field a person recognises a tool call by: its command or its file."""
+    if isinstance(tool_input, Mapping):
+        for key in ("command", "file_path", "path", "url", "pattern"):
+            if isinstance(tool_input.get(key), str):
+                return str(tool_input[key])
+        return json.dumps(tool_input, default=str)
+    return str(tool_input)
+
+
+_NOTIFY_STATES = {
+    "agent-turn-complete": Detected.IDLE,
+    "agent-turn-start": Detected.WORKING,
+    "turn/started": Detected.WORKING,
+    "turn/completed": Detected.IDLE,
+    "turn/failed": Detected.IDLE,
+    "turn/aborted": Detected.IDLE,
+    "turn/cancelled": Detected.IDLE,
+}
+"""Codex `notify` types. Codex runs the notify program with one JSON argument whose `type`
+is `agent-turn-complete` (also `thread-id`, `turn-id`, `cwd`, `input-messages`,
+`last-assistant-message`); real-agents.md does not cover notify, so this follows Codex's
+config docs and agent-deck's mapping (mission-anchors §3.14). It fires only at turn end,
+so approvals in mid-turn still come from the screen."""
+
+
+def from_codex_notify(payload: Mapping[str, Any]) -> Detection | None:
+    """Map a Codex notify payload to a detection, or None for a type we do not know."""
+    kind = str(payload.get("type", ""))
+    state = _NOTIFY_STATES.get(kind)
+    if state is None:
+        return None
+    message = payload.get("last-assistant-message")
+    detail = _cap(str(message)) if message else None
+    rule = "codex.notify." + re.sub(r"[^a-z]+", "_", kind.lower()).strip("_")
+    return Detection(state, Evidence("notify", rule, kind, detail))
+
+
+# --- combining inputs over time ---------------------------------------------------------
+
+ACTIVITY_RUNTIMES = frozenset({"claude", "codex", "aider", "custom"})
+"""Runtimes whose working state is not always on screen (real-agents.md §8 lesson 3):
+Codex shows no status while text streams, Aider only the growing text, Claude Code
+only `●`; for custom we cannot know. For them a changing screen is working evidence."""
+
+_START = Detection(Detected.UNKNOWN, Evidence("process", "tracker.start", "", "nothing observed"))
+
+
+class StateTracker:
+    """Combines screen detections and structured signals into one published state.
+
+    - A structured `awaiting_approval` holds until a later structured signal, or
+      until the screen shows the prompt gone (it showed the prompt, then a definite
+      other state; or it shows idle). Other structured signals win while fresh.
+    - A screen approval is published at once.
+    - For `ACTIVITY_RUNTIMES`, a screen that changed within `activity_window`
+      seconds counts as working.
+    - A screen-derived idle (or unknown) replaces a different state only after it
+      has held for `idle_debounce`, because prompts flash into view between tool
+      calls. Leaving an approval is immediate: a stale approval is worse than a flicker.
+    Time is always passed in, so tests drive it exactly.
+    """
+
+    def __init__(
+        self,
+        runtime: str,
+        *,
+        activity_window: float = 0.6,
+        idle_debounce: float = 0.5,
+        structured_ttl: float = 2.0,
+        activity_means_working: bool | None = None,
+    ) -> None:
+        self.runtime = runtime
+        self.activity_window = activity_window
+        self.idle_debounce = idle_debounce
+        self.structured_ttl = structured_ttl
+        self.activity_means_working = (
+            runtime in ACTIVITY_RUNTIMES
+            if activity_means_working is None
+            else activity_means_working
+        )
+        self._screen: Detection | None = None
+        self._screen_since = 0.0
+        self._changed_at: float | None = None
+        self._structured: Detection | None = None
+        self._structured_at = 0.0
+        self._approval_on_screen = False
+        self._published = _START
+        self._settling_since: float | None = None
+
+    def observe_screen(self, detection: Detection, now: float, screen_changed: bool) -> Detection:
+        """Record a screen detection taken at `now`; returns the published state."""
+        if self._screen is None or detection.state is not self._screen.state:
+            self._screen_since = now
+        self._screen = detection
+        if screen_changed:
+            self._changed_at = now
+        structured = self._structured
+        if structured is not None and structured.state is Detected.AWAITING_APPROVAL:
+            if detection.state is Detected.AWAITING_APPROVAL:
+                self._approval_on_screen = True
+            elif detection.state is Detected.IDLE or (
+                self._approval_on_screen and detection.state is Detected.WORKING
+            ):
+                self._structured = None
+        return self.current(now)
+
+    def observe_structured(self, detection: Detection, now: float) -> Detection:
+        """Record a hook or notify detection received at `now`; returns the published state."""
+        self._structured = detection
+        self._structured_at = now
+        self._approval_on_screen = False
+        return self.current(now)
+
+    def current(self, now: float) -> Detection:
+        """The state to publish at `now`, with its evidence."""
+        candidate, settles = self._candidate(now)
+        previous = self._published
+        if (
+            settles
+            and candidate.state is not previous.state
+            and previous.state is not Detected.AWAITING_APPROVAL
+        ):
+            if self._settling_since is None:
+                self._settling_since = self._settle_start(now)
+            if now - self._settling_since < self.idle_debounce:
+                return previous
+        self._settling_since = None
+        self._published = candidate
+        return candidate
+
+    def _candidate(self, now: float) -> tuple[Detection, bool]:
+        """The state the inputs point to now, and whether it must settle before publishing."""
+        structured, screen = self._structured, self._screen
+        if structured is not None and structured.state is Detected.AWAITING_APPROVAL:
+            return structured, False
+        if screen is not None and screen.state is Detected.AWAITING_APPROVAL:
+            return screen, False
+        if structured is not None and now - self._structured_at <= self.structured_ttl:
+            return structured, False
+        if self._active(now) and (screen is None or screen.state is not Detected.WORKING):
+            assert self._changed_at is not None
+            shown = screen.evidence.rule if screen and screen.evidence else "none"
+            return Detection(
+                Detected.WORKING,
+                Evidence(
+                    "screen",
+                    "activity.screen_changed",
+                    "",
+                    f"screen changed {now - self._changed_at:.2f}s ago; screen rule {shown}",
+                ),
+            ), False
+        if screen is None:
+            return _START, False
+        return screen, screen.state in (Detected.IDLE, Detected.UNKNOWN)
+
+    def _active(self, now: float) -> bool:
+        return (
+            self.activity_means_working
+            and self._changed_at is not None
+            and now - self._changed_at <= self.activity_window
+        )
+
+    def _settle_start(self, now: float) -> float:
+        """When the current screen-derived candidate really began, not when we noticed it."""
+        start = self._screen_since
+        if self.activity_means_working and self._changed_at is not None:
+            start = max(start, self._changed_at + self.activity_window)
+        if self._structured is not None:
+            start = max(start, self._structured_at + self.structured_ttl)
+        return min(start, now)
