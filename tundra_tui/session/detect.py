@@ -214,7 +214,9 @@ _OPENCODE: Rules = (
     _rule("opencode.approval.menu", _A, rf"Allow once{_SP}+Allow always{_SP}+Reject"),
     _rule("opencode.working.interrupt", _W, r"esc interrupt"),
     _rule("opencode.working.track", _W, rf"^{_SP}*[⬝■]{{4,}}"),
-    _rule("opencode.idle.footer", _I, rf"ctrl\+p commands{_SP}+•{_SP}+OpenCode\b"),
+    # Narrower than ~140 columns the footer drops its "• OpenCode <version>" ending;
+    # the working footer also says "ctrl+p commands", but working outranks idle.
+    _rule("opencode.idle.footer", _I, rf"ctrl\+p commands(?:{_SP}+•{_SP}+OpenCode\b|{_SP}*$)"),
     _rule("opencode.idle.ask", _I, r"Ask anything"),
 )
 
