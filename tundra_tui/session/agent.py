@@ -1,0 +1,242 @@
+"""One live agent: its PTY, emulated screen, raw output ring and state tracker, tied together.
+
+Output is read on the event loop, fed to the emulator and the ring, and state is
+re-detected at most every `DETECT_INTERVAL` seconds plus on a slow tick, so a
+busy agent costs one detection per interval, not one per chunk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from tundra_tui.domain.agents import AgentState
+from tundra_tui.session.adapters import Adapter, Dialog, Launch
+from tundra_tui.session.detect import (
+    Detected,
+    Detection,
+    StateTracker,
+    detect_screen,
+    rules_for_custom,
+)
+from tundra_tui.session.emulator import Emulator
+from tundra_tui.session.events import Exited, HostEvent, ScreenChanged, StateChanged
+from tundra_tui.session.pty import AgentPty, ExitStatus
+from tundra_tui.session.ring import RawRing
+
+DETECT_INTERVAL = 0.05
+TICK_INTERVAL = 0.2
+BOTTOM_LINES = 20
+
+_PUBLISHED = {
+    Detected.WORKING: AgentState.WORKING,
+    Detected.IDLE: AgentState.IDLE,
+    Detected.AWAITING_APPROVAL: AgentState.AWAITING_APPROVAL,
+    Detected.UNKNOWN: AgentState.UNKNOWN,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class AgentConfig:
+    """What the host needs to start an agent."""
+
+    name: str
+    adapter: Adapter
+    launch: Launch
+    columns: int = 120
+    rows: int = 40
+    scrollback: int = 5000
+
+
+class AgentSession:
+    """A running agent and what we know about it. Created by the SessionHost."""
+
+    def __init__(self, config: AgentConfig, emit: Callable[[HostEvent], None]) -> None:
+        self.config = config
+        self.name = config.name
+        self.adapter = config.adapter
+        self._emit = emit
+        self.pty: AgentPty | None = None
+        self.emulator = Emulator(
+            config.columns, config.rows, scrollback=config.scrollback, reply=self.write
+        )
+        self.ring = RawRing()
+        self.tracker = StateTracker(config.adapter.runtime.value)
+        self.state = AgentState.QUEUED
+        self.detection = Detection(Detected.UNKNOWN, None)
+        self.exit_status: ExitStatus | None = None
+        self.started_at = 0.0
+        self.last_output = 0.0
+        self._custom = (
+            rules_for_custom(
+                self.adapter.patterns.get("idle", ""),
+                self.adapter.patterns.get("working", ""),
+                self.adapter.patterns.get("approval", ""),
+            )
+            if self.adapter.patterns
+            else None
+        )
+        self._detect_handle: asyncio.TimerHandle | None = None
+        self._tick_task: asyncio.Task[None] | None = None
+        self._screen_changed = False
+        self._stopping = False
+        self._answered_dialogs: set[tuple[str, str]] = set()
+        self.state_changed = asyncio.Condition()
+
+    # ---- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Spawn the CLI and start reading it."""
+        launch = self.config.launch
+        self.pty = AgentPty.spawn(
+            launch.argv,
+            cwd=launch.cwd,
+            env=launch.env,
+            columns=self.config.columns,
+            rows=self.config.rows,
+        )
+        self.started_at = time.monotonic()
+        loop = asyncio.get_running_loop()
+        self.pty.attach(loop, self._on_data, self._on_exit)
+        self._tick_task = loop.create_task(self._tick())
+        self._publish(AgentState.UNKNOWN, {"source": "process", "rule": "started"})
+
+    @property
+    def pid(self) -> int | None:
+        """The CLI's process id while it runs."""
+        return self.pty.pid if self.pty is not None and self.exit_status is None else None
+
+    async def stop(self, grace: float = 3.0) -> ExitStatus | None:
+        """Stop the CLI and everything it started."""
+        if self.pty is None or self.exit_status is not None:
+            return self.exit_status
+        self._stopping = True
+        return await self.pty.stop(grace)
+
+    # ---- output ------------------------------------------------------------------------------
+
+    def _on_data(self, data: bytes) -> None:
+        self.last_output = time.monotonic()
+        self.ring.write(data)
+        self.emulator.feed(data)
+        self._screen_changed = True
+        rows = self.emulator.take_dirty()
+        if rows:
+            self._emit(ScreenChanged(self.name, frozenset(rows)))
+        if self._detect_handle is None:
+            loop = asyncio.get_running_loop()
+            self._detect_handle = loop.call_later(DETECT_INTERVAL, self._detect)
+
+    def _on_exit(self, status: ExitStatus) -> None:
+        self.exit_status = status
+        if self._tick_task is not None:
+            self._tick_task.cancel()
+        if self._detect_handle is not None:
+            self._detect_handle.cancel()
+            self._detect_handle = None
+        if self._stopping:
+            state = AgentState.STOPPED
+        else:
+            state = AgentState.EXITED if status.code == 0 else AgentState.FAILED
+        self._publish(state, {"source": "process", "rule": "exited", "matched": status.describe()})
+        self._emit(Exited(self.name, status.code, status.signal))
+
+    async def _tick(self) -> None:
+        # Debounced transitions (idle after quiet) need time to pass, not output to arrive.
+        while True:
+            await asyncio.sleep(TICK_INTERVAL)
+            self._detect()
+
+    # ---- detection ---------------------------------------------------------------------------
+
+    def screen_lines(self) -> list[str]:
+        """The bottom of the screen, where every runtime shows its state."""
+        return self.emulator.bottom(BOTTOM_LINES)
+
+    def _detect(self) -> None:
+        self._detect_handle = None
+        if self.exit_status is not None:
+            return
+        now = time.monotonic()
+        lines = self.screen_lines()
+        detection = detect_screen(self.adapter.runtime.value, lines, custom=self._custom)
+        self.tracker.observe_screen(detection, now, self._screen_changed)
+        self._screen_changed = False
+        self._answer_dialog("\n".join(lines))
+        self._apply(self.tracker.current(now))
+
+    def observe_structured(self, detection: Detection) -> None:
+        """A hook or notify program reported a state: it outranks the screen while fresh."""
+        now = time.monotonic()
+        self.tracker.observe_structured(detection, now)
+        self._apply(self.tracker.current(now))
+
+    def _apply(self, detection: Detection) -> None:
+        self.detection = detection
+        state = _PUBLISHED[detection.state]
+        evidence = detection.evidence.to_dict() if detection.evidence is not None else {}
+        if state is not self.state:
+            self._publish(state, evidence)
+
+    def _publish(self, state: AgentState, evidence: Mapping[str, object]) -> None:
+        self.state = state
+        self._emit(StateChanged(self.name, state, dict(evidence)))
+        asyncio.get_running_loop().create_task(self._notify_waiters())
+
+    async def _notify_waiters(self) -> None:
+        async with self.state_changed:
+            self.state_changed.notify_all()
+
+    async def wait_for(self, predicate: Callable[[AgentState], bool], timeout: float) -> bool:
+        """Wait until the published state satisfies `predicate`; False on timeout."""
+        async with self.state_changed:
+            try:
+                await asyncio.wait_for(
+                    self.state_changed.wait_for(lambda: predicate(self.state)), timeout
+                )
+            except TimeoutError:
+                return False
+        return True
+
+    def _answer_dialog(self, screen: str) -> None:
+        dialog: Dialog | None = self.adapter.dialog_on(screen)
+        if dialog is None or self.pty is None:
+            return
+        key = (dialog.id, screen)
+        if key in self._answered_dialogs:
+            return
+        self._answered_dialogs.add(key)
+        pty = self.pty
+
+        async def answer() -> None:
+            # Keys sent in the first half second after a dialog paints are dropped.
+            await asyncio.sleep(self.adapter.timing.settle)
+            for keys in dialog.keys:
+                pty.write(keys)
+                await asyncio.sleep(0.15)
+
+        asyncio.get_running_loop().create_task(answer())
+
+    # ---- input -------------------------------------------------------------------------------
+
+    def write(self, data: bytes) -> None:
+        """Raw bytes to the agent (keys, pasted text)."""
+        if self.pty is not None and self.exit_status is None:
+            self.pty.write(data)
+
+    def resize(self, columns: int, rows: int) -> None:
+        """Resize the emulator and the PTY together (the agent gets SIGWINCH)."""
+        self.emulator.resize(columns, rows)
+        if self.pty is not None:
+            self.pty.resize(columns, rows)
+        self._emit(ScreenChanged(self.name, frozenset(range(rows))))
+
+    async def settle(self, quiet: float, limit: float) -> None:
+        """Wait until output has been quiet for `quiet` seconds, at most `limit` seconds."""
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            if time.monotonic() - self.last_output >= quiet:
+                return
+            await asyncio.sleep(0.02)

@@ -1,0 +1,312 @@
+"""The session host: every agent's PTY, screen and state behind one interface.
+
+It runs in-process today; the daemon will run the same object and relay its
+events over a socket, so nothing that uses it needs to change. Approvals are
+rows in the store: the host creates one when an agent starts waiting, delivers
+the operator's answer with the adapter's keys, and checks the agent moved on
+before recording the decision. Nothing an agent prints can answer one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from tundra_tui.domain.agents import AgentState
+from tundra_tui.domain.approvals import Approval, ApprovalSource, ApprovalStatus
+from tundra_tui.domain.errors import NotFound, TundraError
+from tundra_tui.session.agent import AgentConfig, AgentSession
+from tundra_tui.session.events import (
+    ApprovalRequested,
+    ApprovalResolved,
+    Exited,
+    HostEvent,
+    StateChanged,
+)
+from tundra_tui.session.pty import ExitStatus, become_subreaper
+from tundra_tui.session.requests import extract_request
+from tundra_tui.store.approvals import ApprovalRepo
+
+VERIFY_TIMEOUT = 5.0
+DELIVERY_TIMEOUT = 3.0
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """How sending input went: whether the agent visibly took it, and after how many tries."""
+
+    delivered: bool
+    attempts: int
+    evidence: str
+
+
+class SessionHost:
+    """Starts, stops and talks to agents; publishes their screens, states and approvals."""
+
+    def __init__(
+        self, approvals: ApprovalRepo, *, max_ptys: int = 20, actor: str = "operator"
+    ) -> None:
+        self.approvals = approvals
+        self.max_ptys = max_ptys
+        self.actor = actor
+        self._sessions: dict[str, AgentSession] = {}
+        self._queue: deque[AgentConfig] = deque()
+        self._listeners: list[Callable[[HostEvent], None]] = []
+        self._pending: dict[str, int] = {}
+        self._answering: set[int] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        become_subreaper()
+
+    # ---- listening ---------------------------------------------------------------------------
+
+    def subscribe(self, listener: Callable[[HostEvent], None]) -> Callable[[], None]:
+        """Call `listener` for every event; returns the function that unsubscribes."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    def _emit(self, event: HostEvent) -> None:
+        if isinstance(event, StateChanged):
+            self._on_state(event)
+        elif isinstance(event, Exited):
+            self._spawn(self._start_queued())
+        for listener in list(self._listeners):
+            listener(event)
+
+    def _spawn(self, coroutine: object) -> None:
+        assert asyncio.iscoroutine(coroutine)
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # ---- lifecycle ---------------------------------------------------------------------------
+
+    def session(self, name: str) -> AgentSession:
+        """The live (or last) session of an agent."""
+        try:
+            return self._sessions[name]
+        except KeyError:
+            raise NotFound(f"agent {name!r} is not running") from None
+
+    def sessions(self) -> list[AgentSession]:
+        """Every session this host has, live or ended."""
+        return list(self._sessions.values())
+
+    def queued(self) -> list[str]:
+        """Agents waiting for a free PTY slot, in start order."""
+        return [config.name for config in self._queue]
+
+    def live_count(self) -> int:
+        """Agents whose process is running."""
+        return sum(1 for s in self._sessions.values() if s.pid is not None)
+
+    async def start(self, config: AgentConfig) -> AgentState:
+        """Start an agent, or queue it when every PTY slot is taken (never an error)."""
+        current = self._sessions.get(config.name)
+        if current is not None and current.exit_status is None and current.pty is not None:
+            raise TundraError(f"agent {config.name!r} is already running")
+        if any(queued.name == config.name for queued in self._queue):
+            return AgentState.QUEUED
+        session = AgentSession(config, self._emit)
+        self._sessions[config.name] = session
+        if self.live_count() >= self.max_ptys:
+            self._queue.append(config)
+            self._emit(
+                StateChanged(
+                    config.name,
+                    AgentState.QUEUED,
+                    {"source": "process", "rule": "max_ptys", "matched": str(self.max_ptys)},
+                )
+            )
+            return AgentState.QUEUED
+        session.start()
+        return session.state
+
+    async def _start_queued(self) -> None:
+        while self._queue and self.live_count() < self.max_ptys:
+            config = self._queue.popleft()
+            session = self._sessions.get(config.name)
+            if session is not None and session.pty is None:
+                try:
+                    session.start()
+                except TundraError as error:
+                    self._emit(
+                        StateChanged(
+                            config.name,
+                            AgentState.FAILED,
+                            {"source": "process", "rule": "spawn", "matched": str(error)},
+                        )
+                    )
+
+    async def stop(self, name: str, grace: float = 3.0) -> ExitStatus | None:
+        """Stop an agent and its whole process tree; a queued agent just leaves the queue."""
+        for config in list(self._queue):
+            if config.name == name:
+                self._queue.remove(config)
+                self._emit(StateChanged(name, AgentState.STOPPED, {"rule": "dequeued"}))
+                return None
+        status = await self.session(name).stop(grace)
+        await self._expire_pending(name)
+        return status
+
+    async def restart(self, name: str) -> AgentState:
+        """Stop and start again with the same configuration."""
+        config = self.session(name).config
+        await self.stop(name)
+        return await self.start(config)
+
+    async def close(self) -> None:
+        """Stop every agent (used when the host's owner exits)."""
+        self._queue.clear()
+        await asyncio.gather(
+            *(s.stop() for s in self._sessions.values() if s.exit_status is None and s.pty),
+            return_exceptions=True,
+        )
+        for task in list(self._tasks):
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
+
+    # ---- input -------------------------------------------------------------------------------
+
+    def send_keys(self, name: str, data: bytes) -> None:
+        """Raw keys to an agent, as typed."""
+        self.session(name).write(data)
+
+    def resize(self, name: str, columns: int, rows: int) -> None:
+        """Resize an agent's terminal."""
+        self.session(name).resize(columns, rows)
+
+    async def send_text(self, name: str, text: str, *, retries: int = 2) -> Delivery:
+        """Deliver a prompt the way a person types it, and check the agent took it.
+
+        Literal text, a pause that grows with its length, a separate Enter; then
+        the screen must change and the text must leave the input line. If it
+        does not, Enter is sent again (the text was typed but not submitted).
+        """
+        session = self.session(name)
+        if "\x1b" in text or "\x03" in text:
+            raise TundraError("text may not contain escape or interrupt characters; send keys")
+        timing = session.adapter.timing
+        await session.settle(timing.settle, limit=3.0)
+        session.write(text.encode())
+        await asyncio.sleep(timing.pause_for(text))
+        probe = text.strip().splitlines()[-1][-40:] if text.strip() else ""
+        for attempt in range(1, retries + 2):
+            before = session.emulator.text()
+            session.write(session.adapter.submit_key)
+            if await self._took_input(session, before, probe):
+                return Delivery(True, attempt, "screen changed and the input line cleared")
+        return Delivery(False, retries + 1, "the text stayed in the input line")
+
+    async def _took_input(self, session: AgentSession, before: str, probe: str) -> bool:
+        deadline = asyncio.get_running_loop().time() + DELIVERY_TIMEOUT
+        while asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.05)
+            now = session.emulator.text()
+            if now == before:
+                continue
+            input_line = session.screen_lines()[-1] if session.screen_lines() else ""
+            if not probe or probe not in input_line or session.state is AgentState.WORKING:
+                return True
+        return False
+
+    # ---- approvals ---------------------------------------------------------------------------
+
+    def _on_state(self, event: StateChanged) -> None:
+        waiting = self._pending.get(event.agent)
+        if event.state is AgentState.AWAITING_APPROVAL and waiting is None:
+            self._pending[event.agent] = -1  # claimed while the row is written
+            self._spawn(self._request(event))
+        elif (
+            event.state is not AgentState.AWAITING_APPROVAL
+            and waiting not in (None, -1)
+            and waiting not in self._answering
+        ):
+            # The prompt went away unanswered (the agent moved on or was stopped).
+            self._spawn(self._expire_pending(event.agent))
+
+    async def _request(self, event: StateChanged) -> None:
+        session = self._sessions[event.agent]
+        tool, subject = extract_request(session.adapter.runtime.value, session.screen_lines())
+        from_hook = event.evidence.get("source") == "hook"
+        source = ApprovalSource.HOOK if from_hook else ApprovalSource.SCREEN
+        approval = await self.approvals.request(
+            agent=event.agent,
+            runtime=session.adapter.runtime.value,
+            subject=subject or str(event.evidence.get("matched", "")),
+            tool=tool,
+            cwd=str(session.config.launch.cwd),
+            source=source,
+            evidence=event.evidence,
+            actor=event.agent,
+        )
+        self._pending[event.agent] = approval.id
+        for listener in list(self._listeners):
+            listener(ApprovalRequested(approval))
+        if session.state is not AgentState.AWAITING_APPROVAL:
+            await self._expire_pending(event.agent)  # it moved on while the row was written
+
+    async def _expire_pending(self, agent: str) -> None:
+        approval_id = self._pending.pop(agent, None)
+        if approval_id is None or approval_id == -1:
+            return
+        approval = await self.approvals.get(approval_id)
+        if approval.status is ApprovalStatus.PENDING:
+            approval = await self.approvals.decide(
+                approval_id, ApprovalStatus.EXPIRED, actor=self.actor
+            )
+            for listener in list(self._listeners):
+                listener(ApprovalResolved(approval, verified=True))
+
+    def pending_for(self, agent: str) -> int | None:
+        """The id of the request an agent is waiting on, if it is recorded yet."""
+        approval_id = self._pending.get(agent)
+        return approval_id if approval_id not in (None, -1) else None
+
+    async def approve(self, approval_id: int, *, actor: str | None = None) -> Approval:
+        """Send the adapter's approve keys, check the prompt went away, record the decision."""
+        return await self._answer(approval_id, ApprovalStatus.APPROVED, actor or self.actor)
+
+    async def deny(self, approval_id: int, *, actor: str | None = None) -> Approval:
+        """Send the adapter's deny keys, check the prompt went away, record the decision."""
+        return await self._answer(approval_id, ApprovalStatus.DENIED, actor or self.actor)
+
+    async def _answer(self, approval_id: int, answer: ApprovalStatus, actor: str) -> Approval:
+        approval = await self.approvals.get(approval_id)
+        if approval.status is not ApprovalStatus.PENDING:
+            raise TundraError(f"approval {approval_id} was already {approval.status.value}")
+        session = self.session(approval.agent)
+        if self._pending.get(approval.agent) != approval_id:
+            raise TundraError(f"agent {approval.agent!r} is no longer waiting on {approval_id}")
+        keys = (
+            session.adapter.approve_keys
+            if answer is ApprovalStatus.APPROVED
+            else session.adapter.deny_keys
+        )
+        self._answering.add(approval_id)
+        try:
+            verified = False
+            for _ in range(2):
+                session.write(keys)
+                verified = await session.wait_for(
+                    lambda state: state is not AgentState.AWAITING_APPROVAL, VERIFY_TIMEOUT
+                )
+                if verified:
+                    break
+            if not verified:
+                # The request stays pending: the agent is still asking.
+                raise TundraError(
+                    f"sent the {answer.value} keys to {approval.agent}, but its prompt is "
+                    "still there; the request stays pending"
+                )
+            decided = await self.approvals.decide(approval_id, answer, actor=actor)
+        finally:
+            self._answering.discard(approval_id)
+        if self._pending.get(approval.agent) == approval_id:
+            del self._pending[approval.agent]
+        for listener in list(self._listeners):
+            listener(ApprovalResolved(decided, verified=True))
+        return decided
