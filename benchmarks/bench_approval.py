@@ -34,7 +34,7 @@ PROMPT = "Allow this command?"
 async def run(rounds: int) -> list[float]:
     workdir = Path(tempfile.mkdtemp(prefix="bench-approval-"))
     store = await open_store(workdir / "town.db")
-    host = SessionHost(store.approvals)
+    host = SessionHost(store)
     adapter = adapter_for(Runtime.DEMO)
     launch = adapter.launch(
         command=default_command(Runtime.DEMO),

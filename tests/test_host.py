@@ -33,7 +33,7 @@ async def store(tmp_path: Path) -> AsyncIterator[Store]:
 
 @pytest.fixture
 async def host(store: Store) -> AsyncIterator[SessionHost]:
-    running = SessionHost(store.approvals, max_ptys=2)
+    running = SessionHost(store, max_ptys=2)
     yield running
     await running.close()
 

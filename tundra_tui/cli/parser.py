@@ -7,7 +7,7 @@ import sys
 from typing import NoReturn
 
 from tundra_tui import __version__
-from tundra_tui.cli import agents, beads, convoys, detect, mail, settings, town
+from tundra_tui.cli import agents, beads, convoys, detect, hooks, mail, settings, town
 
 
 class _Parser(argparse.ArgumentParser):
@@ -102,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     command(commands, "tui", "open the control room (not built yet)", town.cmd_tui)
     detect.add_parser(commands, _common)
+    hooks.add_parser(commands, _common)
 
     # --- config ------------------------------------------------------------------------
     cfg = group("config", "read and change layered configuration")

@@ -19,6 +19,7 @@ from tundra_tui.domain.agents import AgentState
 from tundra_tui.domain.approvals import Approval, ApprovalSource, ApprovalStatus
 from tundra_tui.domain.errors import NotFound, TundraError
 from tundra_tui.session.agent import AgentConfig, AgentSession
+from tundra_tui.session.detect import from_hook_event
 from tundra_tui.session.events import (
     ApprovalRequested,
     ApprovalResolved,
@@ -28,7 +29,7 @@ from tundra_tui.session.events import (
 )
 from tundra_tui.session.pty import ExitStatus, become_subreaper
 from tundra_tui.session.requests import extract_request
-from tundra_tui.store.approvals import ApprovalRepo
+from tundra_tui.store import Store
 
 VERIFY_TIMEOUT = 5.0
 DELIVERY_TIMEOUT = 3.0
@@ -46,10 +47,9 @@ class Delivery:
 class SessionHost:
     """Starts, stops and talks to agents; publishes their screens, states and approvals."""
 
-    def __init__(
-        self, approvals: ApprovalRepo, *, max_ptys: int = 20, actor: str = "operator"
-    ) -> None:
-        self.approvals = approvals
+    def __init__(self, store: Store, *, max_ptys: int = 20, actor: str = "operator") -> None:
+        self.store = store
+        self.approvals = store.approvals
         self.max_ptys = max_ptys
         self.actor = actor
         self._sessions: dict[str, AgentSession] = {}
@@ -58,6 +58,7 @@ class SessionHost:
         self._pending: dict[str, int] = {}
         self._answering: set[int] = set()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._hook_cursor: int | None = None
         become_subreaper()
 
     # ---- listening ---------------------------------------------------------------------------
@@ -218,6 +219,8 @@ class SessionHost:
     def _on_state(self, event: StateChanged) -> None:
         waiting = self._pending.get(event.agent)
         if event.state is AgentState.AWAITING_APPROVAL and waiting is None:
+            if event.evidence.get("source") == "hook":
+                return  # the hook process wrote the row; `poll_hooks` adopts it
             self._pending[event.agent] = -1  # claimed while the row is written
             self._spawn(self._request(event))
         elif (
@@ -243,11 +246,63 @@ class SessionHost:
             evidence=event.evidence,
             actor=event.agent,
         )
+        if self._pending.get(event.agent) not in (-1, None):
+            # A hook's request was adopted while this row was written: it wins.
+            await self.approvals.decide(approval.id, ApprovalStatus.EXPIRED, actor=self.actor)
+            return
         self._pending[event.agent] = approval.id
         for listener in list(self._listeners):
             listener(ApprovalRequested(approval))
         if session.state is not AgentState.AWAITING_APPROVAL:
             await self._expire_pending(event.agent)  # it moved on while the row was written
+
+    async def poll_hooks(self) -> None:
+        """Take in what agents' hooks reported since the last call (state and requests).
+
+        Hook processes write to the store; until the daemon relays them over its
+        socket, the host reads them from there.
+        """
+        events = self.store.events
+        if self._hook_cursor is None:
+            self._hook_cursor = await events.last_id()
+            return
+        for event in await events.find(after_id=self._hook_cursor, limit=500):
+            self._hook_cursor = event.id
+            session = self._sessions.get(event.agent)
+            if session is None or session.exit_status is not None:
+                continue
+            if event.kind == "agent.hook":
+                detection = from_hook_event(str(event.data.get("event", "")), event.data)
+                if detection is not None:
+                    session.observe_structured(detection)
+            elif event.kind == "approval.requested" and event.data.get("source") == "hook":
+                await self._adopt_hook_request(int(event.data["id"]))
+
+    async def _adopt_hook_request(self, approval_id: int) -> None:
+        """A hook's request replaces any screen-read one: it carries the exact command."""
+        approval = await self.approvals.get(approval_id)
+        if approval.status is not ApprovalStatus.PENDING:
+            return
+        session = self._sessions[approval.agent]
+        previous = self._pending.get(approval.agent)
+        self._pending[approval.agent] = approval.id
+        if previous not in (None, -1, approval.id):
+            superseded = await self.approvals.get(previous)
+            if superseded.status is ApprovalStatus.PENDING:
+                await self.approvals.decide(previous, ApprovalStatus.EXPIRED, actor=self.actor)
+        detection = from_hook_event(
+            "PermissionRequest", {"tool_name": approval.tool, "tool_input": approval.subject}
+        )
+        if detection is not None:
+            session.observe_structured(detection)
+        for listener in list(self._listeners):
+            listener(ApprovalRequested(approval))
+
+    async def watch_hooks(self, interval: float = 0.1) -> None:
+        """Poll for hook reports until cancelled (the host's owner runs this as a task)."""
+        while True:
+            await self.poll_hooks()
+            await asyncio.sleep(interval)
 
     async def _expire_pending(self, agent: str) -> None:
         approval_id = self._pending.pop(agent, None)
@@ -274,6 +329,37 @@ class SessionHost:
         """Send the adapter's deny keys, check the prompt went away, record the decision."""
         return await self._answer(approval_id, ApprovalStatus.DENIED, actor or self.actor)
 
+    async def _deliver_keys(
+        self, session: AgentSession, keys: bytes, agent: str, answer: ApprovalStatus
+    ) -> None:
+        for _ in range(2):
+            session.write(keys)
+            if await session.wait_for(
+                lambda state: state is not AgentState.AWAITING_APPROVAL, VERIFY_TIMEOUT
+            ):
+                return
+        # The request stays pending: the agent is still asking.
+        raise TundraError(
+            f"sent the {answer.value} keys to {agent}, but its prompt is still there; "
+            "the request stays pending"
+        )
+
+    async def _answer_hook(
+        self,
+        session: AgentSession,
+        approval_id: int,
+        answer: ApprovalStatus,
+        keys: bytes,
+        actor: str,
+    ) -> Approval:
+        """The waiting hook process returns the decision; keys only if the prompt stays."""
+        decided = await self.approvals.decide(approval_id, answer, actor=actor)
+        if not await session.wait_for(
+            lambda state: state is not AgentState.AWAITING_APPROVAL, VERIFY_TIMEOUT
+        ):
+            await self._deliver_keys(session, keys, session.name, answer)
+        return decided
+
     async def _answer(self, approval_id: int, answer: ApprovalStatus, actor: str) -> Approval:
         approval = await self.approvals.get(approval_id)
         if approval.status is not ApprovalStatus.PENDING:
@@ -288,21 +374,11 @@ class SessionHost:
         )
         self._answering.add(approval_id)
         try:
-            verified = False
-            for _ in range(2):
-                session.write(keys)
-                verified = await session.wait_for(
-                    lambda state: state is not AgentState.AWAITING_APPROVAL, VERIFY_TIMEOUT
-                )
-                if verified:
-                    break
-            if not verified:
-                # The request stays pending: the agent is still asking.
-                raise TundraError(
-                    f"sent the {answer.value} keys to {approval.agent}, but its prompt is "
-                    "still there; the request stays pending"
-                )
-            decided = await self.approvals.decide(approval_id, answer, actor=actor)
+            if approval.source is ApprovalSource.HOOK:
+                decided = await self._answer_hook(session, approval_id, answer, keys, actor)
+            else:
+                await self._deliver_keys(session, keys, approval.agent, answer)
+                decided = await self.approvals.decide(approval_id, answer, actor=actor)
         finally:
             self._answering.discard(approval_id)
         if self._pending.get(approval.agent) == approval_id:

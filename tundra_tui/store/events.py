@@ -84,6 +84,27 @@ class EventRepo:
         params.append(limit)
         return [event_from_row(row) for row in await self.db.fetchall(sql, tuple(params))]
 
+    async def record(
+        self,
+        kind: str,
+        *,
+        actor: str,
+        agent: str = "",
+        bead_id: int | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> None:
+        """Append an event that belongs to no other table's change (e.g. an agent's hook)."""
+        async with self.db.write() as conn:
+            await append_event(
+                conn,
+                at=self.db.now(),
+                actor=actor,
+                kind=kind,
+                agent=agent,
+                bead_id=bead_id,
+                data=data,
+            )
+
     async def last_id(self) -> int:
         """The id of the newest event, 0 if there is none."""
         row = await self.db.fetchone("SELECT coalesce(max(id), 0) FROM events")

@@ -1,0 +1,91 @@
+"""From tundra.toml to a launch: commands, overrides, environment and Claude's hook settings."""
+
+from __future__ import annotations
+
+import json
+import stat
+import sys
+from pathlib import Path
+
+from tundra_tui.config import load_config
+from tundra_tui.domain.agents import Runtime
+from tundra_tui.session.adapters import adapter_for
+from tundra_tui.session.adapters.base import ENTER, ESC, keys_from_config
+from tundra_tui.session.hooks import permission_ask, permission_reply
+from tundra_tui.session.launch import agent_config
+from tundra_tui.town import init_town
+
+
+def test_claude_agent_gets_hook_settings_and_its_identity(tmp_path: Path) -> None:
+    town, _ = init_town(tmp_path / "t")
+    specs = load_config(town).agents()
+    config = agent_config(specs["mayor"], town, base_env={"PATH": "/usr/bin"})
+    argv = config.launch.argv
+    assert argv[0] == "claude" and argv[1] == "--settings"
+    settings_path = Path(argv[2])
+    assert stat.S_IMODE(settings_path.stat().st_mode) == 0o600
+    settings = json.loads(settings_path.read_text())
+    command = settings["hooks"]["PermissionRequest"][0]["hooks"][0]["command"]
+    assert command.endswith("-m tundra_tui hook-event PermissionRequest")
+    assert command.startswith(sys.executable)
+    assert settings["hooks"]["PermissionRequest"][0]["hooks"][0]["timeout"] >= 600
+    assert set(settings["hooks"]) >= {"SessionStart", "UserPromptSubmit", "Stop"}
+    env = config.launch.env
+    assert (env["TUNDRA_AGENT"], env["TUNDRA_TOWN"]) == ("mayor", str(town.root))
+    assert env["PATH"] == "/usr/bin"
+
+
+def test_overrides_from_tundra_toml(tmp_path: Path) -> None:
+    town, _ = init_town(tmp_path / "t")
+    town.config_path.write_text(
+        town.config_path.read_text()
+        + '\n[runtimes.codex]\ncommand = "codex-beta --fast"\n'
+        + 'env = { OPENAI_BASE_URL = "http://127.0.0.1:9" }\n'
+        + '\n[agents.crew-2]\nrole = "crew"\nruntime = "codex"\nargs = ["-m", "o9"]\n'
+        + 'env = { EXTRA = "1" }\n'
+    )
+    spec = load_config(town).agents()["crew-2"]
+    config = agent_config(spec, town, base_env={})
+    assert config.launch.argv == ["codex-beta", "--fast", "-m", "o9"]
+    assert config.launch.env["OPENAI_BASE_URL"] == "http://127.0.0.1:9"
+    assert config.launch.env["EXTRA"] == "1"
+
+
+def test_adapter_keys_and_config_overrides() -> None:
+    assert adapter_for(Runtime.AIDER).approve_keys == b"y\r"
+    assert adapter_for(Runtime.CODEX).deny_keys == ESC
+    assert adapter_for(Runtime.OPENCODE).approve_keys == ENTER
+    custom = adapter_for(
+        Runtime.CUSTOM,
+        {"approve_keys": "a Enter", "deny_keys": "Esc", "approval_pattern": r"\[y/n\]"},
+    )
+    assert (custom.approve_keys, custom.deny_keys) == (b"a\r", ESC)
+    assert custom.patterns == {"approval": r"\[y/n\]"}
+    assert keys_from_config("Down Enter") == b"\x1b[B\r"
+
+
+def test_trust_dialogs_need_configured_trust() -> None:
+    trust_screen = "Do you trust the files in this folder?\n● 1. Trust folder"
+    assert adapter_for(Runtime.GEMINI).dialog_on(trust_screen) is None
+    trusting = adapter_for(Runtime.GEMINI, {"auto_trust": True})
+    dialog = trusting.dialog_on(trust_screen)
+    assert dialog is not None and dialog.trust
+    offer = "Make auto mode your default permission mode?"
+    assert adapter_for(Runtime.CLAUDE).dialog_on(offer) is not None
+
+
+def test_permission_payloads_and_replies() -> None:
+    ask = permission_ask(
+        {
+            "tool_name": "Bash",
+            "tool_input": {"command": "ls\u202e -la", "description": "x"},
+            "cwd": "/w",
+        }
+    )
+    assert (ask.tool, ask.subject, ask.cwd) == ("Bash", "ls\u202e -la", "/w")
+    edit = permission_ask({"tool_name": "Write", "tool_input": {"file_path": "/w/a.py"}})
+    assert edit.subject == "/w/a.py"
+    allow = permission_reply(True)["hookSpecificOutput"]
+    assert allow == {"hookEventName": "PermissionRequest", "decision": {"behavior": "allow"}}
+    deny = permission_reply(False)["hookSpecificOutput"]["decision"]
+    assert deny["behavior"] == "deny" and deny["message"]
