@@ -132,11 +132,11 @@ async def test_stop_leaves_no_process_of_the_agent(host: SessionHost, tmp_path: 
     await until_state(host, "dave", AgentState.IDLE)
     session = host.session("dave")
     assert session.pty is not None
-    token = session.pty.token
-    assert processes_with_marker(token)
+    mark = session.pty.mark
+    assert processes_with_marker(mark)
     await host.stop("dave", grace=2)
     assert session.state is AgentState.STOPPED
-    assert processes_with_marker(token) == []
+    assert processes_with_marker(mark) == []
 
 
 async def test_missing_binary_fails_cleanly(host: SessionHost, tmp_path: Path) -> None:

@@ -67,11 +67,11 @@ async def test_stop_kills_setsid_nohup_and_hup_ignoring_descendants(tmp_path: Pa
     )
     agent, output, _exited = await _run(["bash", "-c", script], tmp_path)
     await _until(lambda: b"started" in output)
-    await _until(lambda: len(processes_with_marker(agent.token)) >= 4)
+    await _until(lambda: len(processes_with_marker(agent.mark)) >= 4)
     status = await agent.stop(grace=1.0)
     assert status.signal in (signal.SIGHUP, signal.SIGTERM, signal.SIGKILL)
     await asyncio.sleep(0.1)
-    assert processes_with_marker(agent.token) == []
+    assert processes_with_marker(agent.mark) == []
     zombies = [p for p in Path("/proc").iterdir() if p.name.isdigit() and _zombie_child_of_us(p)]
     assert zombies == []
 
@@ -105,7 +105,7 @@ async def test_missing_binary_is_a_clear_error(tmp_path: Path) -> None:
 
 async def test_python_child_sees_the_marker(tmp_path: Path) -> None:
     agent, output, exited = await _run(
-        [sys.executable, "-c", "import os; print(os.environ['TUNDRA_AGENT_TOKEN'])"], tmp_path
+        [sys.executable, "-c", "import os; print(os.environ['TUNDRA_AGENT_MARK'])"], tmp_path
     )
     await asyncio.wait_for(exited, 10)
-    assert agent.token in output.decode()
+    assert agent.mark in output.decode()

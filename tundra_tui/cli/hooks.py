@@ -23,6 +23,7 @@ from tundra_tui.domain.approvals import ApprovalSource, ApprovalStatus
 from tundra_tui.domain.errors import IllegalTransition, TundraError
 from tundra_tui.session.hooks import (
     PERMISSION_EVENT,
+    PERMISSION_TIMEOUT_S,
     permission_ask,
     permission_reply,
     state_payload,
@@ -44,7 +45,11 @@ def add_parser(
     parser.add_argument("event", help="the hook's event name, e.g. PermissionRequest")
     parser.add_argument("--agent", help="the agent's name (default: $TUNDRA_AGENT)")
     parser.add_argument(
-        "--timeout", type=float, default=3600.0, help="seconds to wait for an answer"
+        "--timeout",
+        type=float,
+        default=PERMISSION_TIMEOUT_S - 60,
+        help="seconds to wait for an answer (shorter than the agent's own hook timeout, so "
+        "the request is closed here, not abandoned)",
     )
     parser.set_defaults(handler=cmd_hook_event)
 
@@ -125,6 +130,6 @@ async def _permission(ctx: Context) -> tuple[bool, str]:
             answered = await store.approvals.get(approval.id)
             return answered.status is ApprovalStatus.APPROVED, ""
         return False, "No answer from the operator in time."
-    except TundraError as error:
+    except Exception as error:  # every failure denies: nothing is approved without a human
         print(f"at hook-event: {error}; denying", file=sys.stderr)
         return False, f"auto-tundra could not ask the operator ({error})."

@@ -7,7 +7,7 @@ import sys
 from typing import NoReturn
 
 from tundra_tui import __version__
-from tundra_tui.cli import agents, beads, convoys, detect, hooks, mail, settings, town
+from tundra_tui.cli import agents, beads, convoys, daemon, detect, hooks, mail, settings, town
 
 
 class _Parser(argparse.ArgumentParser):
@@ -103,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     command(commands, "tui", "open the control room (not built yet)", town.cmd_tui)
     detect.add_parser(commands, _common)
     hooks.add_parser(commands, _common)
+    daemon.add_parser(commands, _common)
 
     # --- config ------------------------------------------------------------------------
     cfg = group("config", "read and change layered configuration")
@@ -253,5 +254,6 @@ def build_parser() -> argparse.ArgumentParser:
     _json(p)
     p = command(agent, "remove", "remove an agent from tundra.toml", agents.cmd_remove)
     p.add_argument("name")
+    daemon.add_agent_commands(agent, _common)
 
     return root

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from tundra_tui.domain.agents import AgentState
 from tundra_tui.session.adapters import Adapter, Dialog, Launch
@@ -82,8 +83,10 @@ class AgentSession:
         self._tick_task: asyncio.Task[None] | None = None
         self._screen_changed = False
         self._stopping = False
-        self._answered_dialogs: set[tuple[str, str]] = set()
-        self.state_changed = asyncio.Condition()
+        self._answered_dialogs: set[str] = set()
+        self._ready = False
+        self._waiters: list[tuple[Callable[[AgentState], bool], asyncio.Future[bool]]] = []
+        self._tasks: set[asyncio.Task[None]] = set()
 
     # ---- lifecycle ---------------------------------------------------------------------------
 
@@ -182,42 +185,75 @@ class AgentSession:
 
     def _publish(self, state: AgentState, evidence: Mapping[str, object]) -> None:
         self.state = state
+        # Past start-up once a rule or hook (not mere screen activity) saw it ready.
+        rule = str(evidence.get("rule", ""))
+        if state in (
+            AgentState.IDLE,
+            AgentState.WORKING,
+            AgentState.AWAITING_APPROVAL,
+        ) and not rule.startswith("activity."):
+            self._ready = True
+        # Resolve waiters here, synchronously, so a state that is published and then
+        # replaced before they run is still seen.
+        for waiter in list(self._waiters):
+            predicate, future = waiter
+            if not future.done() and predicate(state):
+                future.set_result(True)
+                self._waiters.remove(waiter)
         self._emit(StateChanged(self.name, state, dict(evidence)))
-        asyncio.get_running_loop().create_task(self._notify_waiters())
 
-    async def _notify_waiters(self) -> None:
-        async with self.state_changed:
-            self.state_changed.notify_all()
+    def set_state(self, state: AgentState, evidence: Mapping[str, object]) -> None:
+        """Publish a state decided outside detection (queued, stopped by the host)."""
+        self._publish(state, evidence)
 
     async def wait_for(self, predicate: Callable[[AgentState], bool], timeout: float) -> bool:
         """Wait until the published state satisfies `predicate`; False on timeout."""
-        async with self.state_changed:
-            try:
-                await asyncio.wait_for(
-                    self.state_changed.wait_for(lambda: predicate(self.state)), timeout
-                )
-            except TimeoutError:
-                return False
-        return True
+        if predicate(self.state):
+            return True
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        waiter = (predicate, future)
+        self._waiters.append(waiter)
+        try:
+            return await asyncio.wait_for(future, timeout)
+        except TimeoutError:
+            return False
+        finally:
+            if waiter in self._waiters:
+                self._waiters.remove(waiter)
 
     def _answer_dialog(self, screen: str) -> None:
+        """Answer a start-up dialog once. Never after the agent first became ready, and never
+        over an approval prompt: text an agent prints there must not trigger keys."""
+        if self._ready or self.state is AgentState.AWAITING_APPROVAL or self.pty is None:
+            return
         dialog: Dialog | None = self.adapter.dialog_on(screen)
-        if dialog is None or self.pty is None:
+        if dialog is None or dialog.id in self._answered_dialogs:
             return
-        key = (dialog.id, screen)
-        if key in self._answered_dialogs:
-            return
-        self._answered_dialogs.add(key)
+        self._answered_dialogs.add(dialog.id)
         pty = self.pty
 
         async def answer() -> None:
             # Keys sent in the first half second after a dialog paints are dropped.
             await asyncio.sleep(self.adapter.timing.settle)
             for keys in dialog.keys:
+                if self._ready or not dialog.pattern.search("\n".join(self.screen_lines())):
+                    return  # it went away (or the agent is past start-up): send nothing more
                 pty.write(keys)
                 await asyncio.sleep(0.15)
 
-        asyncio.get_running_loop().create_task(answer())
+        self._own(answer())
+
+    def _own(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def cancel_tasks(self) -> None:
+        """Cancel the session's own background work (the host calls this when closing)."""
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tick_task is not None:
+            self._tick_task.cancel()
 
     # ---- input -------------------------------------------------------------------------------
 

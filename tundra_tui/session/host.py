@@ -33,6 +33,7 @@ from tundra_tui.store import Store
 
 VERIFY_TIMEOUT = 5.0
 DELIVERY_TIMEOUT = 3.0
+ECHO_TIMEOUT = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +43,15 @@ class Delivery:
     delivered: bool
     attempts: int
     evidence: str
+
+
+def _row_holding(session: AgentSession, probe: str) -> int | None:
+    """The lowest screen row showing the typed text: the agent's input line."""
+    emulator = session.emulator
+    for y in range(emulator.rows - 1, -1, -1):
+        if probe and probe in emulator.line_text(y):
+            return y
+    return None
 
 
 class SessionHost:
@@ -59,6 +69,8 @@ class SessionHost:
         self._answering: set[int] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._hook_cursor: int | None = None
+        self.hook_errors = 0
+        self.last_hook_error = ""
         become_subreaper()
 
     # ---- listening ---------------------------------------------------------------------------
@@ -114,15 +126,18 @@ class SessionHost:
         self._sessions[config.name] = session
         if self.live_count() >= self.max_ptys:
             self._queue.append(config)
-            self._emit(
-                StateChanged(
-                    config.name,
-                    AgentState.QUEUED,
-                    {"source": "process", "rule": "max_ptys", "matched": str(self.max_ptys)},
-                )
+            session.set_state(
+                AgentState.QUEUED,
+                {"source": "process", "rule": "max_ptys", "matched": str(self.max_ptys)},
             )
             return AgentState.QUEUED
-        session.start()
+        try:
+            session.start()
+        except TundraError as error:
+            session.set_state(
+                AgentState.FAILED, {"source": "process", "rule": "spawn", "matched": str(error)}
+            )
+            raise
         return session.state
 
     async def _start_queued(self) -> None:
@@ -133,12 +148,9 @@ class SessionHost:
                 try:
                     session.start()
                 except TundraError as error:
-                    self._emit(
-                        StateChanged(
-                            config.name,
-                            AgentState.FAILED,
-                            {"source": "process", "rule": "spawn", "matched": str(error)},
-                        )
+                    session.set_state(
+                        AgentState.FAILED,
+                        {"source": "process", "rule": "spawn", "matched": str(error)},
                     )
 
     async def stop(self, name: str, grace: float = 3.0) -> ExitStatus | None:
@@ -146,25 +158,37 @@ class SessionHost:
         for config in list(self._queue):
             if config.name == name:
                 self._queue.remove(config)
-                self._emit(StateChanged(name, AgentState.STOPPED, {"rule": "dequeued"}))
+                self._sessions[name].set_state(
+                    AgentState.STOPPED, {"source": "process", "rule": "dequeued"}
+                )
                 return None
         status = await self.session(name).stop(grace)
         await self._expire_pending(name)
         return status
 
     async def restart(self, name: str) -> AgentState:
-        """Stop and start again with the same configuration."""
+        """Stop and start again with the same configuration (a queued agent keeps its place)."""
+        if name in self.queued():
+            return AgentState.QUEUED
         config = self.session(name).config
         await self.stop(name)
         return await self.start(config)
 
+    def interrupt(self, name: str) -> None:
+        """Interrupt the agent's current turn with its runtime's keys (Esc, or Ctrl-C)."""
+        session = self.session(name)
+        session.write(session.adapter.interrupt_keys)
+
     async def close(self) -> None:
-        """Stop every agent (used when the host's owner exits)."""
+        """Stop every agent, expire what they were asking, and end the host's own work."""
         self._queue.clear()
-        await asyncio.gather(
-            *(s.stop() for s in self._sessions.values() if s.exit_status is None and s.pty),
-            return_exceptions=True,
-        )
+        names = [s.name for s in self._sessions.values() if s.pid is not None]
+        await asyncio.gather(*(self.stop(name) for name in names), return_exceptions=True)
+        for name in list(self._pending):
+            with contextlib.suppress(TundraError):
+                await self._expire_pending(name)
+        for session in self._sessions.values():
+            session.cancel_tasks()
         for task in list(self._tasks):
             task.cancel()
             with contextlib.suppress(BaseException):
@@ -195,22 +219,36 @@ class SessionHost:
         session.write(text.encode())
         await asyncio.sleep(timing.pause_for(text))
         probe = text.strip().splitlines()[-1][-40:] if text.strip() else ""
+        await self._echoed(session, probe)
         for attempt in range(1, retries + 2):
-            before = session.emulator.text()
+            typed_row = _row_holding(session, probe)
             session.write(session.adapter.submit_key)
-            if await self._took_input(session, before, probe):
-                return Delivery(True, attempt, "screen changed and the input line cleared")
-        return Delivery(False, retries + 1, "the text stayed in the input line")
+            if await self._took_input(session, typed_row, probe):
+                return Delivery(True, attempt, "the input line cleared or the agent started")
+            if session.state is AgentState.AWAITING_APPROVAL:
+                # Another Enter here could accept a default-yes question: stop.
+                break
+        return Delivery(False, attempt, "the text stayed in the input line")
 
-    async def _took_input(self, session: AgentSession, before: str, probe: str) -> bool:
+    async def _echoed(self, session: AgentSession, probe: str) -> None:
+        """Wait (briefly) until the typed text shows: some TUIs render input late."""
+        deadline = asyncio.get_running_loop().time() + ECHO_TIMEOUT
+        while probe and _row_holding(session, probe) is None:
+            if asyncio.get_running_loop().time() >= deadline:
+                return
+            await asyncio.sleep(0.05)
+
+    async def _took_input(self, session: AgentSession, typed_row: int | None, probe: str) -> bool:
         deadline = asyncio.get_running_loop().time() + DELIVERY_TIMEOUT
         while asyncio.get_running_loop().time() < deadline:
             await asyncio.sleep(0.05)
-            now = session.emulator.text()
-            if now == before:
-                continue
-            input_line = session.screen_lines()[-1] if session.screen_lines() else ""
-            if not probe or probe not in input_line or session.state is AgentState.WORKING:
+            rule = session.detection.evidence.rule if session.detection.evidence else ""
+            started = session.state in (AgentState.WORKING, AgentState.AWAITING_APPROVAL)
+            if started and not rule.startswith("activity."):
+                return True
+            if not probe:
+                return True
+            if typed_row is not None and probe not in session.emulator.line_text(typed_row):
                 return True
         return False
 
@@ -222,7 +260,7 @@ class SessionHost:
             if event.evidence.get("source") == "hook":
                 return  # the hook process wrote the row; `poll_hooks` adopts it
             self._pending[event.agent] = -1  # claimed while the row is written
-            self._spawn(self._request(event))
+            self._spawn(self._request_or_release(event))
         elif (
             event.state is not AgentState.AWAITING_APPROVAL
             and waiting not in (None, -1)
@@ -230,6 +268,14 @@ class SessionHost:
         ):
             # The prompt went away unanswered (the agent moved on or was stopped).
             self._spawn(self._expire_pending(event.agent))
+
+    async def _request_or_release(self, event: StateChanged) -> None:
+        try:
+            await self._request(event)
+        except BaseException:
+            if self._pending.get(event.agent) == -1:
+                del self._pending[event.agent]  # let the next prompt be recorded
+            raise
 
     async def _request(self, event: StateChanged) -> None:
         session = self._sessions[event.agent]
@@ -301,7 +347,12 @@ class SessionHost:
     async def watch_hooks(self, interval: float = 0.1) -> None:
         """Poll for hook reports until cancelled (the host's owner runs this as a task)."""
         while True:
-            await self.poll_hooks()
+            try:
+                await self.poll_hooks()
+            except TundraError as error:
+                # A busy or locked store must not end hook handling for good.
+                self.hook_errors += 1
+                self.last_hook_error = str(error)
             await asyncio.sleep(interval)
 
     async def _expire_pending(self, agent: str) -> None:
@@ -345,20 +396,18 @@ class SessionHost:
         )
 
     async def _answer_hook(
-        self,
-        session: AgentSession,
-        approval_id: int,
-        answer: ApprovalStatus,
-        keys: bytes,
-        actor: str,
-    ) -> Approval:
-        """The waiting hook process returns the decision; keys only if the prompt stays."""
+        self, session: AgentSession, approval_id: int, answer: ApprovalStatus, actor: str
+    ) -> tuple[Approval, bool]:
+        """The waiting hook process carries the decision; no keys are ever sent on top.
+
+        Verified means the agent left the approval state; a long tool run or the
+        next request can keep it there, so an unverified answer is reported, not retried.
+        """
         decided = await self.approvals.decide(approval_id, answer, actor=actor)
-        if not await session.wait_for(
+        verified = await session.wait_for(
             lambda state: state is not AgentState.AWAITING_APPROVAL, VERIFY_TIMEOUT
-        ):
-            await self._deliver_keys(session, keys, session.name, answer)
-        return decided
+        )
+        return decided, verified
 
     async def _answer(self, approval_id: int, answer: ApprovalStatus, actor: str) -> Approval:
         approval = await self.approvals.get(approval_id)
@@ -375,14 +424,17 @@ class SessionHost:
         self._answering.add(approval_id)
         try:
             if approval.source is ApprovalSource.HOOK:
-                decided = await self._answer_hook(session, approval_id, answer, keys, actor)
+                decided, verified = await self._answer_hook(session, approval_id, answer, actor)
             else:
                 await self._deliver_keys(session, keys, approval.agent, answer)
-                decided = await self.approvals.decide(approval_id, answer, actor=actor)
+                decided, verified = (
+                    await self.approvals.decide(approval_id, answer, actor=actor),
+                    True,
+                )
         finally:
             self._answering.discard(approval_id)
         if self._pending.get(approval.agent) == approval_id:
             del self._pending[approval.agent]
         for listener in list(self._listeners):
-            listener(ApprovalResolved(decided, verified=True))
+            listener(ApprovalResolved(decided, verified=verified))
         return decided

@@ -16,6 +16,7 @@ import errno
 import os
 import secrets
 import signal
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,8 +25,10 @@ import ptyprocess
 
 from tundra_tui.domain.errors import TundraError
 
-MARKER_ENV = "TUNDRA_AGENT_TOKEN"
-"""Every agent's environment carries a unique token, so its descendants can be found."""
+MARKER_ENV = "TUNDRA_AGENT_MARK"
+"""Every agent's environment carries a unique mark, so its descendants can be found.
+
+Not named *TOKEN*/*KEY*/*SECRET*: some CLIs scrub such variables from what they run."""
 READ_CHUNK = 65536
 _PR_SET_CHILD_SUBREAPER = 36
 _TRACKED: set[int] = set()
@@ -45,9 +48,9 @@ def become_subreaper() -> bool:
         return False
 
 
-def processes_with_marker(token: str) -> list[int]:
-    """PIDs whose environment holds `MARKER_ENV=token` (readable for our own processes)."""
-    needle = f"{MARKER_ENV}={token}".encode()
+def processes_with_marker(mark: str) -> list[int]:
+    """PIDs whose environment holds `MARKER_ENV=mark` (readable for our own processes)."""
+    needle = f"{MARKER_ENV}={mark}".encode()
     found: list[int] = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -61,22 +64,37 @@ def processes_with_marker(token: str) -> list[int]:
     return found
 
 
-def reap_orphans() -> None:
-    """Collect exited children that no AgentPty waits for: orphans reparented to us."""
-    me = os.getpid()
+def processes_holding(device: str) -> list[int]:
+    """PIDs with `device` (e.g. /dev/pts/7) open: whatever still keeps the agent's PTY alive.
+
+    Catches descendants that escaped both the process group (setsid) and the
+    environment mark (a cleaned environment), but kept the terminal open.
+    """
+    found: list[int] = []
+    if not device:
+        return found
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
-        pid = int(entry.name)
-        if pid in _TRACKED:
-            continue
         try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
+            for fd in (entry / "fd").iterdir():
+                if os.readlink(fd) == device:
+                    found.append(int(entry.name))
+                    break
+        except OSError:
             continue
-        if fields[0] == "Z" and int(fields[1]) == me:
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, os.WNOHANG)
+    return found
+
+
+def reap(pids: set[int]) -> None:
+    """Collect exit statuses of these PIDs if they are our exited children (adopted orphans).
+
+    Only the agent's own descendants are reaped: waiting on anything else would
+    steal the exit status of a subprocess some other code is waiting for.
+    """
+    for pid in pids - _TRACKED:
+        with contextlib.suppress(ChildProcessError, OSError):
+            os.waitpid(pid, os.WNOHANG)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,12 +111,25 @@ class ExitStatus:
         return f"exit {self.code}"
 
 
+def _tty_of(pid: int) -> str:
+    """The PTY slave a freshly spawned child has as its stdin, e.g. /dev/pts/7."""
+    for _ in range(50):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/0")
+        except OSError:
+            return ""
+        if target.startswith("/dev/pts/"):
+            return target
+        time.sleep(0.002)  # still between fork and login_tty
+    return ""
+
+
 class AgentPty:
     """A running CLI: write to it, resize it, read it on the loop, stop it and its tree."""
 
-    def __init__(self, process: ptyprocess.PtyProcess, token: str) -> None:
+    def __init__(self, process: ptyprocess.PtyProcess, mark: str) -> None:
         self._process = process
-        self.token = token
+        self.mark = mark
         self.pid: int = process.pid
         self.fd: int = process.fd
         self.exit_status: ExitStatus | None = None
@@ -106,8 +137,10 @@ class AgentPty:
         self._pending = bytearray()
         self._writing = False
         self._exited = asyncio.Event()
+        self._descendants: set[int] = set()
         _TRACKED.add(self.pid)
         os.set_blocking(self.fd, False)
+        self.device = _tty_of(self.pid)
 
     @classmethod
     def spawn(
@@ -120,8 +153,8 @@ class AgentPty:
         rows: int = 40,
     ) -> AgentPty:
         """Start `argv` in a new PTY of the given size, as its own session and group."""
-        token = secrets.token_hex(8)
-        full_env = {**env, "TERM": "xterm-256color", MARKER_ENV: token}
+        mark = secrets.token_hex(8)
+        full_env = {**env, "TERM": "xterm-256color", MARKER_ENV: mark}
         try:
             process = ptyprocess.PtyProcess.spawn(
                 list(argv), cwd=str(cwd), env=full_env, dimensions=(rows, columns)
@@ -130,7 +163,7 @@ class AgentPty:
             raise TundraError(f"cannot start {argv[0]!r}: not found on PATH") from error
         except OSError as error:
             raise TundraError(f"cannot start {argv[0]!r}: {error.strerror or error}") from error
-        return cls(process, token)
+        return cls(process, mark)
 
     # ---- reading -----------------------------------------------------------------------------
 
@@ -161,11 +194,12 @@ class AgentPty:
         loop.add_reader(self.fd, readable)
 
     async def _collect_exit(self, on_exit: Callable[[ExitStatus], None]) -> None:
-        # EOF arrives as the child closes the PTY; its status may take a moment longer.
-        for _ in range(500):
-            if not self._process.isalive():
-                break
-            await asyncio.sleep(0.01)
+        # EOF comes when the last holder closes the PTY; the process may live on a while
+        # (it closed its terminal) or have died already. Poll without blocking the loop.
+        delay = 0.01
+        while self._process.isalive():
+            await asyncio.sleep(delay)
+            delay = min(delay * 1.5, 0.5)
         status = ExitStatus(self._process.exitstatus, self._process.signalstatus)
         self.exit_status = status
         self._close_fd()
@@ -221,46 +255,77 @@ class AgentPty:
 
     # ---- stopping ----------------------------------------------------------------------------
 
-    def signal_tree(self, sig: int) -> None:
-        """Signal the agent's process group and every process carrying its marker."""
+    def _tree(self) -> set[int]:
+        """Every process we can tie to this agent: its mark, or its terminal held open.
+
+        The terminal test only holds while our master end is open: once it is
+        closed the kernel may hand the same /dev/pts number to the next agent.
+        """
+        pids = set(processes_with_marker(self.mark))
+        if not self._process.closed:
+            pids |= set(processes_holding(self.device))
+        return pids
+
+    def _signal(self, pids: set[int], sig: int) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.pid, sig)
-        for pid in processes_with_marker(self.token):
+            if self.exit_status is None:
+                os.killpg(self.pid, sig)  # the group may hold processes that dropped the mark
+        for pid in pids:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, sig)
 
     async def stop(self, grace: float = 3.0) -> ExitStatus:
-        """SIGHUP and SIGTERM to the whole tree, a bounded wait, then SIGKILL to what is left."""
-        self.signal_tree(signal.SIGHUP)
-        self.signal_tree(signal.SIGTERM)
-        deadline = asyncio.get_running_loop().time() + grace
-        while asyncio.get_running_loop().time() < deadline:
-            if self.exit_status is not None and not processes_with_marker(self.token):
+        """SIGHUP and SIGTERM to the whole tree, a bounded wait, then SIGKILL to what is left.
+
+        Always returns within about `grace` + 5 seconds; the /proc scans run in a
+        thread so twenty agents stopping at once do not stall the loop.
+        """
+        tree = await asyncio.to_thread(self._tree)
+        self._descendants |= tree
+        self._signal(tree, signal.SIGHUP)
+        self._signal(tree, signal.SIGTERM)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        while loop.time() < deadline:
+            tree = await asyncio.to_thread(self._tree)
+            self._descendants |= tree
+            if not tree and not self._process.isalive():
                 break
-            if self._loop is None and not self._process.isalive():
+            await asyncio.sleep(0.1)
+        for _ in range(5):
+            tree = await asyncio.to_thread(self._tree)
+            self._descendants |= tree
+            if not tree and not self._process.isalive():
                 break
-            await asyncio.sleep(0.05)
-        for _ in range(3):
-            survivors = processes_with_marker(self.token)
-            if not survivors and not self._process.isalive():
-                break
-            self.signal_tree(signal.SIGKILL)
-            await asyncio.sleep(0.05)
+            self._signal(tree, signal.SIGKILL)
+            await asyncio.sleep(0.1)
         if self._loop is None:
-            # Never attached: nobody else will reap it.
+            # Never attached: nobody else collects its status.
             with contextlib.suppress(Exception):
                 self._process.wait()
             self.exit_status = ExitStatus(self._process.exitstatus, self._process.signalstatus)
             self._close_fd()
             self._exited.set()
-        status = await self.wait()
-        reap_orphans()
+        try:
+            status = await asyncio.wait_for(self.wait(), timeout=5.0)
+        except TimeoutError:
+            # Something outside our reach holds the terminal; report what we know.
+            self._close_fd()
+            status = ExitStatus(self._process.exitstatus, self._process.signalstatus)
+            self.exit_status = status
+            self._exited.set()
+        reap(self._descendants)
         return status
 
     def _close_fd(self) -> None:
         _TRACKED.discard(self.pid)
-        if self._loop is not None and self._writing:
-            self._loop.remove_writer(self.fd)
-            self._writing = False
-        with contextlib.suppress(OSError):
-            self._process.close(force=False)
+        if self._loop is not None:
+            with contextlib.suppress(ValueError, OSError):
+                self._loop.remove_reader(self.fd)
+            if self._writing:
+                self._loop.remove_writer(self.fd)
+                self._writing = False
+        # Close the fd ourselves: ptyprocess.close() sleeps and may raise on the loop.
+        with contextlib.suppress(OSError, ValueError):
+            self._process.fileobj.close()
+        self._process.closed = True

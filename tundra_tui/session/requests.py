@@ -44,7 +44,7 @@ def extract_request(runtime: str, lines: Sequence[str]) -> tuple[str, str]:
     if end is None:
         return "", ""
     start = None
-    for index in range(end, -1, -1):
+    for index in range(end - 1, -1, -1):  # above the closer: Gemini's names "[Shell]"
         if opener.search(lines[index]):
             start = index
             break

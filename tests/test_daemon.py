@@ -1,0 +1,227 @@
+"""The daemon: agents that outlive their clients, one socket, and the CLI that drives it.
+
+Each test gets a short private town path (Unix socket paths are limited to
+about 104 bytes) and stops its daemon at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tundra_tui.daemon.client import DaemonClient, daemon_pid
+from tundra_tui.daemon.protocol import VERSION
+from tundra_tui.town import find_town
+
+AT = [sys.executable, "-m", "tundra_tui"]
+
+
+def at(
+    town: Path, *argv: str, check: bool = True, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(
+        [*AT, "--town", str(town), *argv],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if check:
+        assert done.returncode == 0, f"at {' '.join(argv)}: {done.stderr}"
+    return done
+
+
+@pytest.fixture
+def town() -> Iterator[Path]:
+    root = Path(tempfile.mkdtemp(prefix="at-", dir="/tmp"))
+    at(root, "init", str(root))
+    at(root, "agent", "add", "d1", "--runtime", "demo")
+    config = root / "tundra.toml"
+    config.write_text(
+        config.read_text()
+        + '\n[runtimes.demo]\nargs = ["--speed", "0.2", "--approval-rate", "0"]\n'
+    )
+    yield root
+    at(root, "daemon", "stop", check=False)
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def wait_for(predicate: object, timeout: float = 20.0) -> None:
+    assert callable(predicate)
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
+
+
+def agent_row(town: Path, name: str) -> dict[str, object]:
+    rows = json.loads(at(town, "agent", "list", "--json").stdout)
+    return next(row for row in rows if row["name"] == name)
+
+
+def test_task_approve_and_deny_through_the_cli(town: Path) -> None:
+    assert "d1: " in at(town, "agent", "start", "d1").stdout
+    wait_for(lambda: agent_row(town, "d1")["state"] == "idle")
+    assert "delivered" in at(town, "send", "d1", "RUN: touch yes.txt").stdout
+    wait_for(lambda: "yes.txt" in at(town, "approvals").stdout)
+    assert "approved" in at(town, "approve").stdout
+    wait_for(lambda: (town / "yes.txt").exists())
+    wait_for(lambda: agent_row(town, "d1")["state"] == "idle")
+    at(town, "send", "d1", "RUN: touch no.txt")
+    wait_for(lambda: "no.txt" in at(town, "approvals").stdout)
+    approval_id = json.loads(at(town, "approvals", "--json").stdout)[0]["id"]
+    assert "denied" in at(town, "deny", str(approval_id)).stdout
+    wait_for(lambda: "Denied by operator." in at(town, "peek", "d1").stdout)
+    assert not (town / "no.txt").exists()
+    assert "no approvals waiting" in at(town, "approvals").stdout
+
+
+def test_agents_survive_a_killed_client_and_a_hung_up_terminal(town: Path) -> None:
+    import ptyprocess
+
+    # Start everything from a terminal that then hangs up, as an SSH drop does.
+    terminal = ptyprocess.PtyProcess.spawn(
+        [*AT, "--town", str(town), "agent", "start", "d1"], dimensions=(24, 80)
+    )
+    wait_for(lambda: not terminal.isalive())
+    terminal.close(force=True)
+    wait_for(lambda: agent_row(town, "d1")["state"] == "idle")
+    pid = agent_row(town, "d1")["pid"]
+    # A client killed mid-subscription.
+    watcher = subprocess.Popen([*AT, "--town", str(town), "peek", "d1"], stdout=subprocess.DEVNULL)
+    watcher.send_signal(signal.SIGKILL)
+    watcher.wait()
+    time.sleep(0.5)
+    row = agent_row(town, "d1")
+    assert row["state"] == "idle" and row["pid"] == pid
+    assert "demo❯" in at(town, "peek", "d1").stdout
+
+
+def test_a_killed_daemon_reports_its_agents_lost(town: Path) -> None:
+    at(town, "agent", "start", "d1")
+    wait_for(lambda: agent_row(town, "d1")["state"] == "idle")
+    found = find_town(town)
+    pid = daemon_pid(found)
+    assert pid
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: daemon_pid(found) is None)
+    at(town, "daemon", "start")
+    row = agent_row(town, "d1")
+    assert row["state"] == "lost"
+    events = json.loads(at(town, "events", "--agent", "d1", "--json").stdout)
+    assert events[-1]["data"]["to"] == "lost"
+    assert events[-1]["data"]["evidence"]["rule"] == "daemon.restarted"
+
+
+def test_one_daemon_per_town_and_a_stale_socket_is_replaced(town: Path) -> None:
+    first = at(town, "daemon", "start").stdout
+    second = at(town, "daemon", "start").stdout
+    assert first == second
+    found = find_town(town)
+    pid = daemon_pid(found)
+    assert pid
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: daemon_pid(found) is None)
+    assert found.socket_path.exists(), "a crash leaves the socket file behind"
+    assert "running" in at(town, "daemon", "start").stdout
+    assert at(town, "daemon", "status").returncode == 0
+    assert oct(found.socket_path.stat().st_mode & 0o777) == "0o600"
+
+
+def test_a_client_of_another_protocol_version_gets_a_clear_error(town: Path) -> None:
+    at(town, "daemon", "start")
+    found = find_town(town)
+
+    async def talk() -> dict[str, object]:
+        reader, writer = await asyncio.open_unix_connection(str(found.socket_path))
+        writer.write(json.dumps({"v": VERSION + 1, "id": 1, "op": "ping"}).encode() + b"\n")
+        await writer.drain()
+        reply = json.loads(await reader.readline())
+        writer.close()
+        return reply
+
+    reply = asyncio.run(talk())
+    assert reply["ok"] is False and "protocol version" in str(reply["error"])
+
+
+def test_two_subscribers_see_the_same_screen(town: Path) -> None:
+    at(town, "agent", "start", "d1")
+    wait_for(lambda: agent_row(town, "d1")["state"] == "idle")
+    found = find_town(town)
+
+    async def first_screen() -> dict[str, object]:
+        client = await DaemonClient.connect(found)
+        try:
+            async for message in client.subscribe(["d1"], screens=True):
+                if message.get("event") == "screen" and message.get("full"):
+                    return message
+        finally:
+            await client.close()
+        raise AssertionError("no screen")
+
+    async def both() -> list[dict[str, object]]:
+        return list(await asyncio.gather(first_screen(), first_screen()))
+
+    one, two = asyncio.run(both())
+    assert one["rows"] == two["rows"]
+    text = "".join(run[0] for row in one["rows"].values() for run in row)  # type: ignore[attr-defined]
+    assert "demo❯" in text
+
+
+def test_a_client_that_stops_reading_is_resynced_not_buffered(town: Path) -> None:
+    spew = "import time\nfor i in range(60000): print(i, 'x' * 90)\ntime.sleep(120)"
+    config = town / "tundra.toml"
+    config.write_text(
+        config.read_text()
+        + '\n[agents.spew]\nrole = "crew"\nruntime = "custom"\n'
+        + f'command = {json.dumps(sys.executable)}\nargs = ["-c", {json.dumps(spew)}]\n'
+    )
+    at(town, "daemon", "start")
+    found = find_town(town)
+    pid = daemon_pid(found)
+    assert pid
+
+    def rss_kib() -> int:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+        raise AssertionError("no VmRSS")
+
+    def stall_then_read() -> bool:
+        # A plain socket with a small receive buffer that we do not read: real back-pressure.
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 * 1024)
+        sock.connect(str(found.socket_path))
+        request = {
+            "v": VERSION,
+            "id": 1,
+            "op": "subscribe",
+            "args": {"agents": ["spew"], "screens": True},
+        }
+        sock.sendall(json.dumps(request).encode() + b"\n")
+        time.sleep(0.5)
+        before = rss_kib()
+        at(town, "agent", "start", "spew")
+        time.sleep(8)  # the agent prints megabytes while we read nothing
+        grown = rss_kib() - before
+        assert grown < 30 * 1024, f"daemon grew {grown} KiB for a stalled reader"
+        sock.settimeout(15)
+        with sock.makefile("rb") as stream:
+            for line in stream:
+                if json.loads(line).get("resync"):
+                    return True
+        return False
+
+    assert stall_then_read(), "a reader that fell behind must get a resync"

@@ -1,0 +1,79 @@
+"""`at daemon run`: the daemon process itself, one per town, detached from any terminal."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import os
+import signal
+from typing import TextIO
+
+from tundra_tui.config import load_config
+from tundra_tui.daemon.client import DaemonClient, DaemonUnavailable, lock_path
+from tundra_tui.daemon.server import Daemon
+from tundra_tui.domain.errors import TundraError
+from tundra_tui.session.pty import become_subreaper
+from tundra_tui.store import open_store
+from tundra_tui.town import Town, ensure_state_dir
+
+
+def _take_lock(town: Town) -> TextIO:
+    """Hold the town's daemon lock for our lifetime, with our pid in it."""
+    handle = open(lock_path(town), "a+")  # noqa: SIM115 - held open until the daemon exits
+    os.chmod(lock_path(town), 0o600)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "unknown"
+        handle.close()
+        raise TundraError(f"a daemon is already running for {town.root} (pid {holder})") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle
+
+
+async def _clear_stale_socket(town: Town) -> None:
+    """A socket file with no daemon behind it is left from a crash: replace it."""
+    if not town.socket_path.exists():
+        return
+    try:
+        client = await DaemonClient.connect(town)
+    except DaemonUnavailable:
+        town.socket_path.unlink(missing_ok=True)
+        return
+    await client.close()
+    raise TundraError(f"another process answers on {town.socket_path}")
+
+
+async def run_daemon(town: Town) -> int:
+    """Serve the town until `at daemon stop` or SIGTERM; SIGHUP is ignored."""
+    ensure_state_dir(town)
+    lock = _take_lock(town)
+    try:
+        await _clear_stale_socket(town)
+        become_subreaper()
+        config = load_config(town)
+        store = await open_store(
+            town.db_path,
+            busy_timeout_ms=int(config.get("store.busy_timeout_ms")),
+            synchronous=str(config.get("store.synchronous")),
+        )
+        try:
+            daemon = Daemon(town, store)
+            loop = asyncio.get_running_loop()
+            loop.add_signal_handler(signal.SIGTERM, daemon.stopped.set)
+            loop.add_signal_handler(signal.SIGINT, daemon.stopped.set)
+            signal.signal(signal.SIGHUP, signal.SIG_IGN)
+            await daemon.serve()
+        finally:
+            await store.close()
+    finally:
+        with contextlib.suppress(OSError):
+            lock.seek(0)
+            lock.truncate()
+        lock.close()
+    return 0

@@ -1,0 +1,421 @@
+"""The per-town daemon: owns every agent's PTY and answers clients on a Unix socket.
+
+A PTY dies with the process holding its master end (research P7), so agents
+live here, not in the UI or the CLI: clients come and go, agents stay. Every
+state change is also written to the store, so a daemon that is killed leaves
+enough behind for the next one to report what it lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import os
+import socket
+import struct
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tundra_tui import __version__
+from tundra_tui.config import load_config
+from tundra_tui.daemon.protocol import ProtocolError, decode, encode, parse_request
+from tundra_tui.domain.agents import AgentState
+from tundra_tui.domain.errors import NotFound, TundraError
+from tundra_tui.session.events import (
+    ApprovalRequested,
+    ApprovalResolved,
+    Exited,
+    HostEvent,
+    ScreenChanged,
+    StateChanged,
+)
+from tundra_tui.session.host import SessionHost
+from tundra_tui.session.launch import agent_config
+from tundra_tui.store import RosterEntry, Store
+from tundra_tui.town import Town
+
+ACTOR = "daemon"
+SUBSCRIBER_QUEUE = 512
+"""Messages a subscriber may fall behind by before its stream is cut to a fresh screen."""
+_RESYNC: dict[str, Any] = {"event": "resync"}
+"""Queued in place of everything a slow subscriber missed."""
+_LIVE = (AgentState.WORKING, AgentState.IDLE, AgentState.AWAITING_APPROVAL, AgentState.UNKNOWN)
+
+
+@dataclass(eq=False)
+class Subscriber:
+    """One client's event stream, bounded: a slow reader is resynced, never buffered."""
+
+    agents: frozenset[str] | None
+    screens: bool
+    queue: asyncio.Queue[dict[str, Any]] = field(
+        default_factory=lambda: asyncio.Queue(SUBSCRIBER_QUEUE)
+    )
+    behind: bool = False
+
+    def wants(self, agent: str) -> bool:
+        return self.agents is None or agent in self.agents
+
+
+class Daemon:
+    """The server side: the session host, the store, and every connected client."""
+
+    def __init__(self, town: Town, store: Store) -> None:
+        self.town = town
+        self.store = store
+        self.host = SessionHost(store, actor=ACTOR)
+        self.started_at = time.time()
+        self.subscribers: set[Subscriber] = set()
+        self.stopped = asyncio.Event()
+        self._server: asyncio.AbstractServer | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.host.subscribe(self._on_host_event)
+
+    # ---- start and stop ----------------------------------------------------------------------
+
+    async def serve(self) -> None:
+        """Reconcile the store, listen on the socket and run until asked to stop."""
+        config = load_config(self.town)
+        self.host.max_ptys = int(config.get("general.max_ptys"))
+        roster = [RosterEntry(s.name, s.role, s.runtime, s.model) for s in config.agents().values()]
+        await self.store.agents.sync_roster(roster, actor=ACTOR)
+        await self.mark_lost()
+        path = self.town.socket_path
+        self._server = await asyncio.start_unix_server(self._client, path=str(path))
+        os.chmod(path, 0o600)
+        watcher = asyncio.ensure_future(self.host.watch_hooks())
+        await self.stopped.wait()
+        self._server.close()
+        watcher.cancel()
+        await self.host.close()
+        # Let the last state writes (agents now stopped) reach the store before exiting.
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        with contextlib.suppress(OSError):
+            path.unlink()
+
+    async def mark_lost(self) -> None:
+        """Agents the store believes alive were owned by a daemon that died: say so."""
+        for agent in await self.store.agents.all():
+            if agent.state in _LIVE:
+                await self.store.agents.set_state(
+                    agent.name,
+                    AgentState.LOST,
+                    actor=ACTOR,
+                    pid=agent.pid,
+                    evidence={
+                        "source": "process",
+                        "rule": "daemon.restarted",
+                        "matched": f"was {agent.state.value} under a daemon that is gone",
+                    },
+                )
+
+    def _own(self, coroutine: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # ---- host events -------------------------------------------------------------------------
+
+    def _on_host_event(self, event: HostEvent) -> None:
+        if isinstance(event, StateChanged):
+            self._own(self._record_state(event))
+            self._broadcast(
+                event.agent,
+                {
+                    "event": "state",
+                    "agent": event.agent,
+                    "state": event.state.value,
+                    "glyph": event.state.glyph,
+                    "evidence": event.evidence,
+                },
+            )
+        elif isinstance(event, ScreenChanged):
+            self._broadcast_screen(event)
+        elif isinstance(event, ApprovalRequested | ApprovalResolved):
+            kind = "approval" if isinstance(event, ApprovalRequested) else "approval_resolved"
+            approval = event.approval
+            self._broadcast(
+                approval.agent,
+                {
+                    "event": kind,
+                    "id": approval.id,
+                    "agent": approval.agent,
+                    "status": approval.status.value,
+                    "subject": approval.subject,
+                    "tool": approval.tool,
+                    "source": approval.source.value,
+                },
+            )
+        elif isinstance(event, Exited):
+            self._broadcast(
+                event.agent,
+                {
+                    "event": "exited",
+                    "agent": event.agent,
+                    "code": event.code,
+                    "signal": event.signal,
+                },
+            )
+
+    async def _record_state(self, event: StateChanged) -> None:
+        with contextlib.suppress(NotFound):
+            session = self.host.session(event.agent)
+            ended = event.state in (AgentState.EXITED, AgentState.FAILED, AgentState.STOPPED)
+            exit_status = session.exit_status
+            await self.store.agents.set_state(
+                event.agent,
+                event.state,
+                actor=ACTOR,
+                pid=session.pid,
+                exit_status=exit_status.code if exit_status is not None else None,
+                evidence=event.evidence,
+                last_screen=session.emulator.text() if ended else None,
+            )
+
+    def _broadcast(self, agent: str, message: dict[str, Any]) -> None:
+        for subscriber in list(self.subscribers):
+            if subscriber.wants(agent):
+                self._offer(subscriber, message)
+
+    def _broadcast_screen(self, event: ScreenChanged) -> None:
+        interested = [s for s in self.subscribers if s.screens and s.wants(event.agent)]
+        if not interested:
+            return
+        message = self._rows_message(event.agent, sorted(event.rows))
+        for subscriber in interested:
+            self._offer(subscriber, message)
+
+    def _offer(self, subscriber: Subscriber, message: dict[str, Any]) -> None:
+        if subscriber.behind:
+            return
+        try:
+            subscriber.queue.put_nowait(message)
+        except asyncio.QueueFull:
+            # Like tmux: drop what the reader missed and send it a whole screen instead.
+            subscriber.behind = True
+            while not subscriber.queue.empty():
+                subscriber.queue.get_nowait()
+            subscriber.queue.put_nowait(_RESYNC)  # wakes the writer
+
+    def _rows_message(self, agent: str, rows: list[int]) -> dict[str, Any]:
+        emulator = self.host.session(agent).emulator
+        return {
+            "event": "screen",
+            "agent": agent,
+            "rows": {
+                str(y): [list(run) for run in emulator.line_cells(y)]
+                for y in rows
+                if 0 <= y < emulator.rows
+            },
+            "cursor": list(emulator.cursor),
+            "size": [emulator.columns, emulator.rows],
+        }
+
+    def full_screen(self, agent: str) -> dict[str, Any]:
+        """Every row of an agent's screen, for a new or resynced subscriber."""
+        emulator = self.host.session(agent).emulator
+        message = self._rows_message(agent, list(range(emulator.rows)))
+        message["full"] = True
+        return message
+
+    # ---- clients -----------------------------------------------------------------------------
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            if not _same_user(writer):
+                writer.write(encode({"id": 0, "ok": False, "error": "permission denied"}))
+                return
+            while line := await reader.readline():
+                try:
+                    request = parse_request(decode(line))
+                except ProtocolError as error:
+                    writer.write(encode({"id": 0, "ok": False, "error": str(error)}))
+                    await writer.drain()
+                    return
+                if request.op == "subscribe":
+                    await self._stream(request.id, request.args, writer)
+                    return
+                try:
+                    result = await self._dispatch(request.op, request.args)
+                    reply = {"id": request.id, "ok": True, "result": result}
+                except TundraError as error:
+                    reply = {"id": request.id, "ok": False, "error": str(error)}
+                writer.write(encode(reply))
+                await writer.drain()
+                if request.op == "shutdown":
+                    self.stopped.set()
+        except (ConnectionError, asyncio.IncompleteReadError, ValueError):
+            pass  # the client went away mid-line; nothing of ours depends on it
+        finally:
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+
+    async def _stream(
+        self, request_id: int, args: dict[str, Any], writer: asyncio.StreamWriter
+    ) -> None:
+        names = args.get("agents")
+        subscriber = Subscriber(
+            agents=frozenset(names) if isinstance(names, list) else None,
+            screens=bool(args.get("screens", False)),
+        )
+        self.subscribers.add(subscriber)
+        try:
+            writer.write(encode({"id": request_id, "ok": True, "result": "subscribed"}))
+            for message in self._snapshot(subscriber):
+                writer.write(encode(message))
+            await writer.drain()
+            while True:
+                message = await subscriber.queue.get()
+                if message is _RESYNC:
+                    subscriber.behind = False
+                    for fresh in self._snapshot(subscriber):
+                        writer.write(encode({**fresh, "resync": True}))
+                else:
+                    writer.write(encode(message))
+                await writer.drain()
+        finally:
+            self.subscribers.discard(subscriber)
+
+    def _snapshot(self, subscriber: Subscriber) -> list[dict[str, Any]]:
+        messages: list[dict[str, Any]] = []
+        for session in self.host.sessions():
+            if not subscriber.wants(session.name):
+                continue
+            messages.append(
+                {
+                    "event": "state",
+                    "agent": session.name,
+                    "state": session.state.value,
+                    "glyph": session.state.glyph,
+                    "evidence": {},
+                }
+            )
+            if subscriber.screens:
+                messages.append(self.full_screen(session.name))
+        return messages
+
+    async def _dispatch(self, op: str, args: dict[str, Any]) -> Any:
+        handler: Callable[[dict[str, Any]], Awaitable[Any]] = getattr(self, f"op_{op}")
+        return await handler(args)
+
+    # ---- operations --------------------------------------------------------------------------
+
+    async def op_ping(self, args: dict[str, Any]) -> Any:
+        return {"pid": os.getpid(), "version": __version__}
+
+    async def op_status(self, args: dict[str, Any]) -> Any:
+        return {
+            "pid": os.getpid(),
+            "version": __version__,
+            "uptime": time.time() - self.started_at,
+            "town": str(self.town.root),
+            "live": self.host.live_count(),
+            "queued": self.host.queued(),
+            "subscribers": len(self.subscribers),
+        }
+
+    async def op_agents(self, args: dict[str, Any]) -> Any:
+        now = time.monotonic()
+        return [
+            {
+                "name": s.name,
+                "state": s.state.value,
+                "glyph": s.state.glyph,
+                "runtime": s.adapter.runtime.value,
+                "pid": s.pid,
+                "uptime": now - s.started_at if s.pid else None,
+                "exit": s.exit_status.describe() if s.exit_status else None,
+            }
+            for s in self.host.sessions()
+        ]
+
+    async def op_spawn(self, args: dict[str, Any]) -> Any:
+        name = _name(args)
+        config = load_config(self.town)
+        specs = config.agents()
+        if name not in specs:
+            raise NotFound(f"no agent {name!r} in tundra.toml (see `at agent list`)")
+        spec = specs[name]
+        settings = config.get("runtimes").get(spec.runtime.value, {})
+        launch = agent_config(
+            spec,
+            self.town,
+            runtime_settings=settings,
+            cwd=_cwd(args, self.town.root),
+            scrollback=int(config.get("ui.terminal_scrollback_lines")),
+        )
+        state = await self.host.start(launch)
+        return {"name": name, "state": state.value}
+
+    async def op_stop(self, args: dict[str, Any]) -> Any:
+        status = await self.host.stop(_name(args), float(args.get("grace", 3.0)))
+        return {"exit": status.describe() if status else None}
+
+    async def op_restart(self, args: dict[str, Any]) -> Any:
+        state = await self.host.restart(_name(args))
+        return {"state": state.value}
+
+    async def op_send_text(self, args: dict[str, Any]) -> Any:
+        delivery = await self.host.send_text(_name(args), str(args.get("text", "")))
+        return {
+            "delivered": delivery.delivered,
+            "attempts": delivery.attempts,
+            "evidence": delivery.evidence,
+        }
+
+    async def op_send_keys(self, args: dict[str, Any]) -> Any:
+        data = base64.b64decode(str(args.get("data", "")), validate=True)
+        self.host.send_keys(_name(args), data)
+        return {"sent": len(data)}
+
+    async def op_resize(self, args: dict[str, Any]) -> Any:
+        self.host.resize(_name(args), int(args["columns"]), int(args["rows"]))
+        return {}
+
+    async def op_approve(self, args: dict[str, Any]) -> Any:
+        approval = await self.host.approve(int(args["id"]), actor=str(args.get("actor", "")))
+        return {"id": approval.id, "status": approval.status.value}
+
+    async def op_deny(self, args: dict[str, Any]) -> Any:
+        approval = await self.host.deny(int(args["id"]), actor=str(args.get("actor", "")))
+        return {"id": approval.id, "status": approval.status.value}
+
+    async def op_screen(self, args: dict[str, Any]) -> Any:
+        session = self.host.session(_name(args))
+        emulator = session.emulator
+        return {
+            "lines": [emulator.line_text(y) for y in range(emulator.rows)],
+            "cursor": list(emulator.cursor),
+            "title": emulator.title,
+            "state": session.state.value,
+        }
+
+    async def op_shutdown(self, args: dict[str, Any]) -> Any:
+        return {"stopping": self.host.live_count()}
+
+
+def _name(args: dict[str, Any]) -> str:
+    name = args.get("name")
+    if not isinstance(name, str) or not name:
+        raise TundraError("this operation needs an agent name")
+    return name
+
+
+def _cwd(args: dict[str, Any], default: Path) -> Path:
+    cwd = args.get("cwd")
+    return Path(cwd) if isinstance(cwd, str) and cwd else Path(default)
+
+
+def _same_user(writer: asyncio.StreamWriter) -> bool:
+    """Only the user who owns the town may talk to its daemon (SO_PEERCRED)."""
+    sock = writer.get_extra_info("socket")
+    if sock is None or not hasattr(socket, "SO_PEERCRED"):
+        return True
+    creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    _pid, uid, _gid = struct.unpack("3i", creds)
+    return bool(uid == os.getuid())
