@@ -225,3 +225,34 @@ def test_a_client_that_stops_reading_is_resynced_not_buffered(town: Path) -> Non
         return False
 
     assert stall_then_read(), "a reader that fell behind must get a resync"
+
+
+def test_a_worktree_agent_works_in_its_own_locked_worktree(town: Path) -> None:
+    git = ["git", "-C", str(town)]
+    subprocess.run([*git, "init", "-q", "-b", "main"], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run(
+        [*git, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init"], check=True
+    )
+    config = town / "tundra.toml"
+    config.write_text(
+        config.read_text() + '\n[agents.p1]\nrole = "polecat"\nruntime = "demo"\nworktree = true\n'
+    )
+    at(town, "agent", "start", "p1")
+    wait_for(lambda: agent_row(town, "p1")["state"] == "idle")
+    listing = subprocess.run(
+        [*git, "worktree", "list", "--porcelain"], capture_output=True, text=True, check=True
+    ).stdout
+    assert "branch refs/heads/polecat/p1/adhoc" in listing
+    block = listing.split("branch refs/heads/polecat/p1/adhoc")[1].split("\n\n")[0]
+    assert "locked" in block, listing
+    assert "/.tundra/worktrees/p1-" in at(town, "peek", "p1").stdout.replace("\n", "")
+    at(town, "agent", "stop", "p1")
+
+    def unlocked() -> bool:
+        out = subprocess.run(
+            [*git, "worktree", "list", "--porcelain"], capture_output=True, text=True, check=True
+        ).stdout
+        return "locked" not in out.split("branch refs/heads/polecat/p1/adhoc")[1].split("\n\n")[0]
+
+    wait_for(unlocked)

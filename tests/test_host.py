@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TypeVar
@@ -164,3 +165,28 @@ async def _next(events: list[HostEvent], kind: type[_E]) -> _E:
                 return event
         await asyncio.sleep(0.05)
     raise AssertionError(f"no {kind.__name__}")
+
+
+async def test_rate_limit_and_auth_failure_screens_are_reported(
+    host: SessionHost, tmp_path: Path
+) -> None:
+    from tundra_tui.session.events import Trouble
+
+    events: list[HostEvent] = []
+    host.subscribe(events.append)
+    adapter = adapter_for(Runtime.CLAUDE)
+    script = (
+        "import time; print('API Error: 429 rate limit reached', flush=True); time.sleep(1.5);"
+        "print('\\x1b[2J\\x1b[HInvalid API key · Please run /login', flush=True); time.sleep(30)"
+    )
+    launch = adapter.launch(
+        command=sys.executable, args=["-c", script], env={}, cwd=tmp_path, base_env=os.environ
+    )
+    await host.start(AgentConfig("limited", adapter, launch))
+    for _ in range(200):
+        kinds = [e.kind for e in events if isinstance(e, Trouble)]
+        if kinds[:2] == ["rate_limited", "auth_failed"]:
+            break
+        await asyncio.sleep(0.05)
+    assert kinds[:2] == ["rate_limited", "auth_failed"]
+    assert host.session("limited").trouble == "auth_failed"

@@ -25,6 +25,7 @@ from tundra_tui.config import load_config
 from tundra_tui.daemon.protocol import ProtocolError, decode, encode, parse_request
 from tundra_tui.domain.agents import AgentState
 from tundra_tui.domain.errors import NotFound, TundraError
+from tundra_tui.orchestra.worktrees import Worktrees
 from tundra_tui.session.events import (
     ApprovalRequested,
     ApprovalResolved,
@@ -32,6 +33,7 @@ from tundra_tui.session.events import (
     HostEvent,
     ScreenChanged,
     StateChanged,
+    Trouble,
 )
 from tundra_tui.session.host import SessionHost
 from tundra_tui.session.launch import agent_config
@@ -73,6 +75,7 @@ class Daemon:
         self.stopped = asyncio.Event()
         self._server: asyncio.AbstractServer | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._worktrees: dict[str, tuple[Worktrees, Path]] = {}
         self.host.subscribe(self._on_host_event)
 
     # ---- start and stop ----------------------------------------------------------------------
@@ -150,7 +153,26 @@ class Daemon:
                     "source": approval.source.value,
                 },
             )
+        elif isinstance(event, Trouble):
+            self._own(
+                self.store.events.record(
+                    "agent.trouble",
+                    actor=ACTOR,
+                    agent=event.agent,
+                    data={"kind": event.kind or "cleared", "matched": event.matched},
+                )
+            )
+            self._broadcast(
+                event.agent,
+                {
+                    "event": "trouble",
+                    "agent": event.agent,
+                    "kind": event.kind,
+                    "matched": event.matched,
+                },
+            )
         elif isinstance(event, Exited):
+            self._own(self._release_worktree(event.agent))
             self._broadcast(
                 event.agent,
                 {
@@ -346,11 +368,34 @@ class Daemon:
             spec,
             self.town,
             runtime_settings=settings,
-            cwd=_cwd(args, self.town.root),
+            cwd=await self._workdir(name, spec.worktree, args),
             scrollback=int(config.get("ui.terminal_scrollback_lines")),
         )
         state = await self.host.start(launch)
-        return {"name": name, "state": state.value}
+        return {"name": name, "state": state.value, "cwd": str(launch.launch.cwd)}
+
+    async def _workdir(self, name: str, wants_worktree: bool, args: dict[str, Any]) -> Path:
+        """The agent's own locked worktree when it asks for one, else the given or town dir."""
+        if not wants_worktree:
+            return _cwd(args, self.town.root)
+        worktrees = await asyncio.to_thread(Worktrees, self.town.root, self.town.worktrees_dir)
+        mine = [w for w in await asyncio.to_thread(worktrees.list) if w.agent == name]
+        if mine:
+            path = mine[0].path
+            if not mine[0].locked:
+                await asyncio.to_thread(worktrees.lock, path, _lock_reason(name))
+        else:
+            path = (await asyncio.to_thread(worktrees.create, name)).path
+        self._worktrees[name] = (worktrees, path)
+        return path
+
+    async def _release_worktree(self, name: str) -> None:
+        """An agent that is no longer running no longer pins its worktree."""
+        held = self._worktrees.pop(name, None)
+        if held is not None:
+            worktrees, path = held
+            with contextlib.suppress(TundraError):
+                await asyncio.to_thread(worktrees.unlock, path)
 
     async def op_stop(self, args: dict[str, Any]) -> Any:
         status = await self.host.stop(_name(args), float(args.get("grace", 3.0)))
@@ -409,6 +454,10 @@ def _name(args: dict[str, Any]) -> str:
 def _cwd(args: dict[str, Any], default: Path) -> Path:
     cwd = args.get("cwd")
     return Path(cwd) if isinstance(cwd, str) and cwd else Path(default)
+
+
+def _lock_reason(agent: str) -> str:
+    return f"auto-tundra: agent {agent} is running"
 
 
 def _same_user(writer: asyncio.StreamWriter) -> bool:

@@ -23,7 +23,7 @@ from tundra_tui.session.detect import (
     rules_for_custom,
 )
 from tundra_tui.session.emulator import Emulator
-from tundra_tui.session.events import Exited, HostEvent, ScreenChanged, StateChanged
+from tundra_tui.session.events import Exited, HostEvent, ScreenChanged, StateChanged, Trouble
 from tundra_tui.session.pty import AgentPty, ExitStatus
 from tundra_tui.session.ring import RawRing
 
@@ -84,6 +84,8 @@ class AgentSession:
         self._screen_changed = False
         self._stopping = False
         self._answered_dialogs: set[str] = set()
+        self.trouble = ""
+        """`rate_limited` or `auth_failed` while the screen shows it, else empty."""
         self._ready = False
         self._waiters: list[tuple[Callable[[AgentState], bool], asyncio.Future[bool]]] = []
         self._tasks: set[asyncio.Task[None]] = set()
@@ -167,8 +169,16 @@ class AgentSession:
         detection = detect_screen(self.adapter.runtime.value, lines, custom=self._custom)
         self.tracker.observe_screen(detection, now, self._screen_changed)
         self._screen_changed = False
-        self._answer_dialog("\n".join(lines))
+        screen = "\n".join(lines)
+        self._answer_dialog(screen)
+        self._check_trouble(screen)
         self._apply(self.tracker.current(now))
+
+    def _check_trouble(self, screen: str) -> None:
+        trouble = self.adapter.trouble(screen) or ""
+        if trouble != self.trouble:
+            self.trouble = trouble
+            self._emit(Trouble(self.name, trouble, screen.strip().splitlines()[-1][:200]))
 
     def observe_structured(self, detection: Detection) -> None:
         """A hook or notify program reported a state: it outranks the screen while fresh."""

@@ -50,4 +50,14 @@ class Exited:
     signal: int | None
 
 
-HostEvent = ScreenChanged | StateChanged | ApprovalRequested | ApprovalResolved | Exited
+@dataclass(frozen=True, slots=True)
+class Trouble:
+    """The agent's screen shows it is rate-limited or its authentication failed (or cleared)."""
+
+    agent: str
+    kind: str
+    """`rate_limited`, `auth_failed`, or empty when the trouble cleared."""
+    matched: str = ""
+
+
+HostEvent = ScreenChanged | StateChanged | ApprovalRequested | ApprovalResolved | Exited | Trouble
