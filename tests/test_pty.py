@@ -109,3 +109,25 @@ async def test_python_child_sees_the_marker(tmp_path: Path) -> None:
     )
     await asyncio.wait_for(exited, 10)
     assert agent.mark in output.decode()
+
+
+async def test_orphans_that_outlive_their_agent_are_reaped_later(tmp_path: Path) -> None:
+    import subprocess
+
+    from tundra_tui.session.pty import MARKER_ENV, adopted_agent_processes, reap
+
+    become_subreaper()
+    # The shell exits at once; its background sleep is orphaned and reparented to us.
+    parent = subprocess.Popen(
+        ["sh", "-c", "(sleep 1 </dev/null >/dev/null 2>&1 &); exit 0"],
+        env={**os.environ, MARKER_ENV: "test-orphan"},
+    )
+    assert parent.wait(timeout=10) == 0
+    live, _ = await asyncio.to_thread(adopted_agent_processes)
+    assert live, "the orphan is our child now and carries an agent mark"
+    await asyncio.sleep(1.5)
+    _, zombies = await asyncio.to_thread(adopted_agent_processes)
+    assert live <= zombies
+    reap(zombies & live)
+    _, zombies = await asyncio.to_thread(adopted_agent_processes)
+    assert not (zombies & live)

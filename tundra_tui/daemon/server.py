@@ -91,9 +91,11 @@ class Daemon:
         self._server = await asyncio.start_unix_server(self._client, path=str(path))
         os.chmod(path, 0o600)
         watcher = asyncio.ensure_future(self.host.watch_hooks())
+        reaper = asyncio.ensure_future(self.host.reap_orphans())
         await self.stopped.wait()
         self._server.close()
         watcher.cancel()
+        reaper.cancel()
         await self.host.close()
         # Let the last state writes (agents now stopped) reach the store before exiting.
         await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -27,7 +27,7 @@ from tundra_tui.session.events import (
     HostEvent,
     StateChanged,
 )
-from tundra_tui.session.pty import ExitStatus, become_subreaper
+from tundra_tui.session.pty import ExitStatus, adopted_agent_processes, become_subreaper, reap
 from tundra_tui.session.requests import extract_request
 from tundra_tui.store import Store
 
@@ -343,6 +343,15 @@ class SessionHost:
             session.observe_structured(detection)
         for listener in list(self._listeners):
             listener(ApprovalRequested(approval))
+
+    async def reap_orphans(self, interval: float = 10.0) -> None:
+        """Collect agents' orphans that exited after their agent did, until cancelled."""
+        known: set[int] = set()
+        while True:
+            live, zombies = await asyncio.to_thread(adopted_agent_processes)
+            reap(zombies & known)
+            known = (known - zombies) | live
+            await asyncio.sleep(interval)
 
     async def watch_hooks(self, interval: float = 0.1) -> None:
         """Poll for hook reports until cancelled (the host's owner runs this as a task)."""

@@ -86,6 +86,33 @@ def processes_holding(device: str) -> list[int]:
     return found
 
 
+def adopted_agent_processes() -> tuple[set[int], set[int]]:
+    """(live, zombie) children of ours: live ones that carry some agent's mark, and zombies.
+
+    Orphans of agents are reparented to us (the subreaper). A zombie's environment
+    can no longer be read, so the live set is remembered between sweeps and only
+    zombies seen alive with a mark are reaped (never a subprocess of ours).
+    """
+    me = os.getpid()
+    needle = f"{MARKER_ENV}=".encode()
+    live: set[int] = set()
+    zombies: set[int] = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) != me:
+                continue
+            if fields[0] == "Z":
+                zombies.add(int(entry.name))
+            elif needle in (entry / "environ").read_bytes():
+                live.add(int(entry.name))
+        except (OSError, IndexError, ValueError):
+            continue
+    return live, zombies
+
+
 def reap(pids: set[int]) -> None:
     """Collect exit statuses of these PIDs if they are our exited children (adopted orphans).
 
