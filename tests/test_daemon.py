@@ -256,3 +256,29 @@ def test_a_worktree_agent_works_in_its_own_locked_worktree(town: Path) -> None:
         return "locked" not in out.split("branch refs/heads/polecat/p1/adhoc")[1].split("\n\n")[0]
 
     wait_for(unlocked)
+
+
+def test_a_crashing_agent_is_restarted_then_left_failed_with_its_last_screen(town: Path) -> None:
+    config = town / "tundra.toml"
+    config.write_text(
+        config.read_text()
+        + '\n[agents.crashy]\nrole = "crew"\nruntime = "custom"\ncommand = "sh"\n'
+        + 'args = ["-c", "echo about to fail; sleep 0.3; exit 3"]\n'
+    )
+    at(town, "agent", "start", "crashy")
+
+    def crashes() -> list[dict[str, object]]:
+        events = json.loads(at(town, "events", "--agent", "crashy", "--json", "-n", "100").stdout)
+        return [e["data"] for e in events if e["kind"] == "agent.crashed"]
+
+    wait_for(lambda: len(crashes()) == 3, timeout=30)
+    assert [c["restart"] for c in crashes()] == [True, True, False]
+    assert [c["delay"] for c in crashes()[:2]] == [1, 2]
+    assert "3 times in a row" in str(crashes()[-1]["reason"])
+    found = find_town(town)
+    import sqlite3
+
+    conn = sqlite3.connect(found.db_path)
+    (last_screen,) = conn.execute("SELECT last_screen FROM agents WHERE name = 'crashy'").fetchone()
+    conn.close()
+    assert "about to fail" in last_screen

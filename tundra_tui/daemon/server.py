@@ -25,6 +25,7 @@ from tundra_tui.config import load_config
 from tundra_tui.daemon.protocol import ProtocolError, decode, encode, parse_request
 from tundra_tui.domain.agents import AgentState
 from tundra_tui.domain.errors import NotFound, TundraError
+from tundra_tui.orchestra.supervisor import RestartPolicy
 from tundra_tui.orchestra.worktrees import Worktrees
 from tundra_tui.session.events import (
     ApprovalRequested,
@@ -76,6 +77,8 @@ class Daemon:
         self._server: asyncio.AbstractServer | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._worktrees: dict[str, tuple[Worktrees, Path]] = {}
+        self._policies: dict[str, RestartPolicy] = {}
+        self._restart_limits = (5, 300.0)
         self.host.subscribe(self._on_host_event)
 
     # ---- start and stop ----------------------------------------------------------------------
@@ -84,6 +87,10 @@ class Daemon:
         """Reconcile the store, listen on the socket and run until asked to stop."""
         config = load_config(self.town)
         self.host.max_ptys = int(config.get("general.max_ptys"))
+        self._restart_limits = (
+            int(config.get("daemon.restart_max")),
+            float(config.get("daemon.restart_window_seconds")),
+        )
         roster = [RosterEntry(s.name, s.role, s.runtime, s.model) for s in config.agents().values()]
         await self.store.agents.sync_roster(roster, actor=ACTOR)
         await self.mark_lost()
@@ -128,6 +135,8 @@ class Daemon:
     def _on_host_event(self, event: HostEvent) -> None:
         if isinstance(event, StateChanged):
             self._own(self._record_state(event))
+            if event.state is AgentState.FAILED and event.evidence.get("rule") == "exited":
+                self._own(self._supervise(event.agent))
             self._broadcast(
                 event.agent,
                 {
@@ -184,6 +193,40 @@ class Daemon:
                     "signal": event.signal,
                 },
             )
+
+    def _policy(self, name: str) -> RestartPolicy:
+        if name not in self._policies:
+            most, window = self._restart_limits
+            self._policies[name] = RestartPolicy(max_restarts=most, window=window)
+        return self._policies[name]
+
+    async def _supervise(self, name: str) -> None:
+        """A crashed agent is started again after a growing delay, or left failed, visibly."""
+        session = self.host.session(name)
+        status = session.exit_status
+        decision = self._policy(name).exited(
+            time.monotonic(),
+            code=status.code if status else None,
+            signal=status.signal if status else None,
+        )
+        await self.store.events.record(
+            "agent.crashed",
+            actor=ACTOR,
+            agent=name,
+            data={"restart": decision.restart, "delay": decision.delay, "reason": decision.reason},
+        )
+        if not decision.restart:
+            session.set_state(
+                AgentState.FAILED,
+                {"source": "supervisor", "rule": "supervisor.gave_up", "matched": decision.reason},
+            )
+            return
+        await asyncio.sleep(decision.delay)
+        current = self.host.session(name)
+        if current is session and session.exit_status is not None:  # nobody restarted it
+            self._policy(name).started(time.monotonic())
+            with contextlib.suppress(TundraError):
+                await self.host.start(session.config)
 
     async def _record_state(self, event: StateChanged) -> None:
         with contextlib.suppress(NotFound):
@@ -373,6 +416,9 @@ class Daemon:
             cwd=await self._workdir(name, spec.worktree, args),
             scrollback=int(config.get("ui.terminal_scrollback_lines")),
         )
+        policy = self._policy(name)
+        policy.reset()
+        policy.started(time.monotonic())
         state = await self.host.start(launch)
         return {"name": name, "state": state.value, "cwd": str(launch.launch.cwd)}
 

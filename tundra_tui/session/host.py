@@ -393,6 +393,7 @@ class SessionHost:
         self, session: AgentSession, keys: bytes, agent: str, answer: ApprovalStatus
     ) -> None:
         for _ in range(2):
+            await session.settle(session.adapter.timing.settle, limit=3.0)  # keys too soon drop
             session.write(keys)
             if await session.wait_for(
                 lambda state: state is not AgentState.AWAITING_APPROVAL, VERIFY_TIMEOUT
