@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from tundra_tui.cli.attach import cmd_attach
 from tundra_tui.cli.context import Context
 from tundra_tui.daemon.client import (
     DaemonClient,
@@ -67,6 +68,64 @@ def add_parser(
         common(parser)
         parser.add_argument("id", nargs="?", type=int)
         parser.set_defaults(handler=handler)
+
+
+def add_session_commands(
+    commands: argparse._SubParsersAction[Any],
+    common: Callable[[argparse.ArgumentParser], None],
+) -> None:
+    """`at session list` and `at session attach NAME`."""
+    session = commands.add_parser("session", help="agents' terminal sessions in the daemon")
+    common(session)
+    sub = session.add_subparsers(title="subcommands", metavar="SUBCOMMAND", required=True)
+    listing = sub.add_parser("list", help="every session with state, pid, uptime and memory")
+    common(listing)
+    listing.add_argument("--json", action="store_true", help="print JSON")
+    listing.set_defaults(handler=cmd_session_list)
+    attach = sub.add_parser(
+        "attach",
+        help="use an agent's terminal from yours; Ctrl-] detaches",
+        description="Keys go straight to the agent; its screen is redrawn from the daemon's "
+        "emulator (so its output cannot act on your terminal). Ctrl-] detaches.",
+    )
+    common(attach)
+    attach.add_argument("name")
+    attach.set_defaults(handler=cmd_attach)
+
+
+async def cmd_session_list(ctx: Context) -> int:
+    """The daemon's sessions: state glyph, runtime, pid, uptime, memory."""
+    sessions = await _call(ctx, "agents")
+    if ctx.json:
+        dump_json(sessions)
+    elif sessions:
+        table(
+            ("", "NAME", "RUNTIME", "STATE", "PID", "UPTIME", "RSS", "NOTE"),
+            [
+                (
+                    s["glyph"],
+                    s["name"],
+                    s["runtime"],
+                    s["state"],
+                    s["pid"] or "-",
+                    _duration(s["uptime"]),
+                    f"{s['rss_kib'] // 1024} MiB" if s["rss_kib"] else "-",
+                    s["trouble"] or s["exit"] or "",
+                )
+                for s in sessions
+            ],
+        )
+    else:
+        print("no sessions: start one with `at agent start NAME`")
+    return 0
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
 
 
 def add_agent_commands(

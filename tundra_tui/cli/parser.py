@@ -104,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     detect.add_parser(commands, _common)
     hooks.add_parser(commands, _common)
     daemon.add_parser(commands, _common)
+    daemon.add_session_commands(commands, _common)
 
     # --- config ------------------------------------------------------------------------
     cfg = group("config", "read and change layered configuration")

@@ -397,6 +397,8 @@ class Daemon:
                 "pid": s.pid,
                 "uptime": now - s.started_at if s.pid else None,
                 "exit": s.exit_status.describe() if s.exit_status else None,
+                "rss_kib": _rss_kib(s.pid),
+                "trouble": s.trouble,
             }
             for s in self.host.sessions()
         ]
@@ -502,6 +504,19 @@ def _name(args: dict[str, Any]) -> str:
 def _cwd(args: dict[str, Any], default: Path) -> Path:
     cwd = args.get("cwd")
     return Path(cwd) if isinstance(cwd, str) and cwd else Path(default)
+
+
+def _rss_kib(pid: int | None) -> int | None:
+    """Resident memory of a process, from /proc (None once it is gone)."""
+    if pid is None:
+        return None
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
 
 
 def _lock_reason(agent: str) -> str:

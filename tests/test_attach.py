@@ -1,0 +1,86 @@
+"""`at session attach` in a real terminal (tmux), driven the way an operator would."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
+AT = [sys.executable, "-m", "tundra_tui"]
+
+
+def at(town: Path, *argv: str) -> str:
+    done = subprocess.run(
+        [*AT, "--town", str(town), *argv], capture_output=True, text=True, timeout=60, check=True
+    )
+    return done.stdout
+
+
+@pytest.fixture
+def town() -> Iterator[Path]:
+    root = Path(tempfile.mkdtemp(prefix="at-", dir="/tmp"))
+    at(root, "init", str(root))
+    at(root, "agent", "add", "d1", "--runtime", "demo")
+    with (root / "tundra.toml").open("a") as config:
+        config.write('\n[runtimes.demo]\nargs = ["--speed", "0.2", "--approval-rate", "0"]\n')
+    yield root
+    subprocess.run([*AT, "--town", str(root), "daemon", "stop"], capture_output=True, check=False)
+    shutil.rmtree(root, ignore_errors=True)
+
+
+class Tmux:
+    """A private tmux server with one 100x30 pane."""
+
+    def __init__(self, command: str) -> None:
+        self.socket = f"at-attach-{os.getpid()}"
+        self.run("new-session", "-d", "-s", "t", "-x", "100", "-y", "30", command)
+
+    def run(self, *args: str) -> str:
+        done = subprocess.run(
+            ["tmux", "-L", self.socket, "-f", "/dev/null", *args],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return done.stdout
+
+    def screen(self) -> str:
+        return self.run("capture-pane", "-p", "-t", "t")
+
+    def wait_for(self, text: str, timeout: float = 20) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            screen = self.screen()
+            if text in screen:
+                return screen
+            time.sleep(0.1)
+        raise AssertionError(f"{text!r} never appeared:\n{self.screen()}")
+
+    def close(self) -> None:
+        subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True, check=False)
+
+
+def test_attach_type_see_detach_and_the_agent_lives_on(town: Path) -> None:
+    at(town, "agent", "start", "d1")
+    env = f"PATH={os.environ['PATH']} HOME={os.environ['HOME']}"
+    tmux = Tmux(f"{env} {' '.join(AT)} --town {town} session attach d1; sleep 30")
+    try:
+        tmux.wait_for("demo❯")
+        tmux.run("send-keys", "-t", "t", "-l", "hello there")
+        time.sleep(0.4)
+        tmux.run("send-keys", "-t", "t", "Enter")
+        tmux.wait_for("Here is the plan for “hello there”")
+        tmux.run("send-keys", "-t", "t", "C-]")
+        tmux.wait_for("detached from d1 (it keeps running)")
+    finally:
+        tmux.close()
+    sessions = at(town, "session", "list")
+    assert "d1" in sessions and ("working" in sessions or "idle" in sessions)
