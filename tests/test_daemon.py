@@ -282,3 +282,40 @@ def test_a_crashing_agent_is_restarted_then_left_failed_with_its_last_screen(tow
     (last_screen,) = conn.execute("SELECT last_screen FROM agents WHERE name = 'crashy'").fetchone()
     conn.close()
     assert "about to fail" in last_screen
+
+
+def test_polecat_spawn_gives_worktree_bead_and_task_and_nudge_interrupts(town: Path) -> None:
+    git = ["git", "-C", str(town)]
+    subprocess.run([*git, "init", "-q", "-b", "main"], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run(
+        [*git, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init"], check=True
+    )
+    at(town, "bead", "add", "Add a health endpoint", "-d", "GET /health\nreturns ok")
+    out = at(town, "polecat", "spawn", "pc1", "--runtime", "demo", "--bead", "1").stdout
+    assert "/.tundra/worktrees/pc1-1" in out
+    bead = json.loads(at(town, "bead", "show", "1", "--json").stdout)["bead"]
+    assert (bead["status"], bead["assignee"], bead["branch"]) == ("slung", "pc1", "polecat/pc1/1")
+    wait_for(lambda: "Work on bead #1: Add a health endpoint" in at(town, "peek", "pc1").stdout)
+    assert "GET /health returns ok" in at(town, "peek", "pc1").stdout.replace("\n", " ")
+    polecats = json.loads(at(town, "polecat", "list", "--json").stdout)
+    assert {"name": "pc1", "beads": [1], "worktree": True}.items() <= next(
+        p for p in polecats if p["name"] == "pc1"
+    ).items()
+    wait_for(lambda: agent_row(town, "pc1")["state"] == "idle", timeout=40)
+    assert "nudged pc1" in at(town, "nudge", "pc1", "-m", "update the changelog too").stdout
+    wait_for(lambda: "update the changelog too" in at(town, "peek", "pc1").stdout)
+    mail = json.loads(at(town, "mail", "list", "--to", "pc1", "--json").stdout)
+    assert mail[0]["subject"] == "nudge" and mail[0]["urgent"] is True
+
+
+def test_a_nudge_never_types_over_an_approval_prompt(town: Path) -> None:
+    at(town, "agent", "start", "d1")
+    wait_for(lambda: agent_row(town, "d1")["state"] == "idle")
+    at(town, "send", "d1", "RUN: touch nudged.txt")
+    wait_for(lambda: agent_row(town, "d1")["state"] == "awaiting_approval")
+    done = at(town, "nudge", "d1", "-m", "y", check=False)
+    assert done.returncode == 1 and "waiting for an approval" in done.stdout
+    time.sleep(1)
+    assert agent_row(town, "d1")["state"] == "awaiting_approval"
+    assert not (town / "nudged.txt").exists()

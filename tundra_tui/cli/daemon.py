@@ -95,7 +95,7 @@ def add_session_commands(
 
 async def cmd_session_list(ctx: Context) -> int:
     """The daemon's sessions: state glyph, runtime, pid, uptime, memory."""
-    sessions = await _call(ctx, "agents")
+    sessions = await call_daemon(ctx, "agents")
     if ctx.json:
         dump_json(sessions)
     elif sessions:
@@ -232,7 +232,7 @@ async def cmd_peek(ctx: Context) -> int:
     return 0
 
 
-async def _call(ctx: Context, op: str, **args: Any) -> Any:
+async def call_daemon(ctx: Context, op: str, **args: Any) -> Any:
     client = await connect_or_start(ctx.town())
     try:
         return await client.request(op, **args)
@@ -243,28 +243,28 @@ async def _call(ctx: Context, op: str, **args: Any) -> Any:
 async def cmd_agent_start(ctx: Context) -> int:
     """Start an agent in the daemon (starting the daemon if needed)."""
     ctx.config()
-    result = await _call(ctx, "spawn", name=ctx.args.name)
+    result = await call_daemon(ctx, "spawn", name=ctx.args.name)
     print(f"{ctx.args.name}: {result['state']}")
     return 0
 
 
 async def cmd_agent_stop(ctx: Context) -> int:
     """Stop an agent and everything it started."""
-    result = await _call(ctx, "stop", name=ctx.args.name, grace=ctx.args.grace)
+    result = await call_daemon(ctx, "stop", name=ctx.args.name, grace=ctx.args.grace)
     print(f"{ctx.args.name}: stopped ({result['exit'] or 'was queued'})")
     return 0
 
 
 async def cmd_agent_restart(ctx: Context) -> int:
     """Stop and start an agent again."""
-    result = await _call(ctx, "restart", name=ctx.args.name)
+    result = await call_daemon(ctx, "restart", name=ctx.args.name)
     print(f"{ctx.args.name}: {result['state']}")
     return 0
 
 
 async def cmd_send(ctx: Context) -> int:
     """Type a prompt into an agent the way a person would, and check it was taken."""
-    result = await _call(ctx, "send_text", name=ctx.args.name, text=ctx.args.text)
+    result = await call_daemon(ctx, "send_text", name=ctx.args.name, text=ctx.args.text)
     if ctx.json:
         dump_json(result)
     elif result["delivered"]:
@@ -304,7 +304,7 @@ async def _answer(ctx: Context, op: str) -> int:
             print("no approvals waiting")
             return 1
         approval_id = pending[0].id
-    result = await _call(ctx, op, id=approval_id, actor=ctx.actor)
+    result = await call_daemon(ctx, op, id=approval_id, actor=ctx.actor)
     print(f"approval {result['id']}: {result['status']}")
     return 0
 

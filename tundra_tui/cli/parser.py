@@ -7,7 +7,18 @@ import sys
 from typing import NoReturn
 
 from tundra_tui import __version__
-from tundra_tui.cli import agents, beads, convoys, daemon, detect, hooks, mail, settings, town
+from tundra_tui.cli import (
+    agents,
+    beads,
+    convoys,
+    daemon,
+    detect,
+    hooks,
+    mail,
+    polecats,
+    settings,
+    town,
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -105,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     hooks.add_parser(commands, _common)
     daemon.add_parser(commands, _common)
     daemon.add_session_commands(commands, _common)
+    polecats.add_parser(commands, _common)
 
     # --- config ------------------------------------------------------------------------
     cfg = group("config", "read and change layered configuration")

@@ -37,6 +37,7 @@ OPS = frozenset(
         "agents",
         "subscribe",
         "shutdown",
+        "nudge",
     }
 )
 

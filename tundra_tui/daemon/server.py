@@ -415,27 +415,63 @@ class Daemon:
             spec,
             self.town,
             runtime_settings=settings,
-            cwd=await self._workdir(name, spec.worktree, args),
+            cwd=await self._workdir(name, spec.worktree, args, _bead(args)),
             scrollback=int(config.get("ui.terminal_scrollback_lines")),
         )
         policy = self._policy(name)
         policy.reset()
         policy.started(time.monotonic())
         state = await self.host.start(launch)
+        task = args.get("task")
+        if isinstance(task, str) and task.strip():
+            self._own(self._deliver_when_idle(name, task))
         return {"name": name, "state": state.value, "cwd": str(launch.launch.cwd)}
 
-    async def _workdir(self, name: str, wants_worktree: bool, args: dict[str, Any]) -> Path:
+    async def _deliver_when_idle(self, name: str, text: str, timeout: float = 120.0) -> None:
+        """Give a freshly started agent its first task once it is at its prompt."""
+        session = self.host.session(name)
+        if await session.wait_for(lambda state: state is AgentState.IDLE, timeout):
+            delivery = await self.host.send_text(name, text)
+            await self.store.events.record(
+                "agent.task",
+                actor=ACTOR,
+                agent=name,
+                data={"delivered": delivery.delivered, "chars": len(text)},
+            )
+
+    async def op_nudge(self, args: dict[str, Any]) -> Any:
+        """Deliver a short message now: interrupt a working agent, never type over a prompt."""
+        name = _name(args)
+        text = str(args.get("text", ""))
+        session = self.host.session(name)
+        if session.state is AgentState.AWAITING_APPROVAL:
+            return {"delivered": False, "reason": "it is waiting for an approval"}
+        if session.state is AgentState.WORKING:
+            self.host.interrupt(name)
+            await session.wait_for(lambda state: state is AgentState.IDLE, 10.0)
+        if session.state is not AgentState.IDLE:
+            return {"delivered": False, "reason": f"it is {session.state.value}"}
+        delivery = await self.host.send_text(name, text)
+        return {"delivered": delivery.delivered, "reason": delivery.evidence}
+
+    async def _workdir(
+        self, name: str, wants_worktree: bool, args: dict[str, Any], bead: int | None
+    ) -> Path:
         """The agent's own locked worktree when it asks for one, else the given or town dir."""
         if not wants_worktree:
             return _cwd(args, self.town.root)
         worktrees = await asyncio.to_thread(Worktrees, self.town.root, self.town.worktrees_dir)
-        mine = [w for w in await asyncio.to_thread(worktrees.list) if w.agent == name]
+        mine = [
+            w
+            for w in await asyncio.to_thread(worktrees.list)
+            if w.agent == name and w.bead_id == bead
+        ]
         if mine:
             path = mine[0].path
             if not mine[0].locked:
                 await asyncio.to_thread(worktrees.lock, path, _lock_reason(name))
         else:
-            path = (await asyncio.to_thread(worktrees.create, name)).path
+            path = (await asyncio.to_thread(worktrees.create, name, bead)).path
         self._worktrees[name] = (worktrees, path)
         return path
 
@@ -499,6 +535,11 @@ def _name(args: dict[str, Any]) -> str:
     if not isinstance(name, str) or not name:
         raise TundraError("this operation needs an agent name")
     return name
+
+
+def _bead(args: dict[str, Any]) -> int | None:
+    bead = args.get("bead")
+    return bead if isinstance(bead, int) else None
 
 
 def _cwd(args: dict[str, Any], default: Path) -> Path:

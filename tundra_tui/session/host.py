@@ -207,13 +207,16 @@ class SessionHost:
     async def send_text(self, name: str, text: str, *, retries: int = 2) -> Delivery:
         """Deliver a prompt the way a person types it, and check the agent took it.
 
-        Literal text, a pause that grows with its length, a separate Enter; then
+        Literal text (several lines are joined into one), a pause that grows with
+        its length, a separate Enter; then
         the screen must change and the text must leave the input line. If it
         does not, Enter is sent again (the text was typed but not submitted).
         """
         session = self.session(name)
         if "\x1b" in text or "\x03" in text:
             raise TundraError("text may not contain escape or interrupt characters; send keys")
+        # A newline would submit early in most agents' input boxes: send one line.
+        text = " ".join(line.strip() for line in text.splitlines() if line.strip())
         timing = session.adapter.timing
         await session.settle(timing.settle, limit=3.0)
         session.write(text.encode())
