@@ -1,164 +1,137 @@
-"""The structured approval channel: `at hook-event` holds a request until the operator answers.
+"""The structured approval channel: `at hook-event` holds a request in the daemon until answered.
 
 The stand-in agent shows its prompt on screen and asks through the hook at the
-same time, as Claude Code does: the host must keep exactly one request (the
-hook's, with the exact command) and its answer must reach the agent through
-the hook's reply.
+same time, as Claude Code does: the daemon must keep exactly one request (the
+hook's, with the exact command) and the answer must reach the agent through the
+hook's reply. Every failure path denies.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import os
+import shutil
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+import tempfile
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tundra_tui.domain.agents import AgentState, Runtime
-from tundra_tui.domain.approvals import ApprovalSource, ApprovalStatus
-from tundra_tui.session.adapters import adapter_for
-from tundra_tui.session.agent import AgentConfig
-from tundra_tui.session.host import SessionHost
-from tundra_tui.store import Store, open_store
-from tundra_tui.town import Town, init_town
-
+AT = [sys.executable, "-m", "tundra_tui"]
 HELPER = Path(__file__).parent / "helpers" / "hooked_agent.py"
-TIMEOUT = 20.0
 
 
-@pytest.fixture
-async def town(tmp_path: Path) -> Town:
-    made, _ = init_town(tmp_path / "town")
-    return made
-
-
-@pytest.fixture
-async def store(town: Town) -> AsyncIterator[Store]:
-    opened = await open_store(town.db_path)
-    yield opened
-    await opened.close()
-
-
-@pytest.fixture
-async def host(store: Store) -> AsyncIterator[SessionHost]:
-    running = SessionHost(store)
-    watcher = asyncio.get_running_loop().create_task(running.watch_hooks(0.05))
-    yield running
-    watcher.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await watcher
-    await running.close()
-
-
-def hooked(town: Town, name: str = "mayor") -> AgentConfig:
-    adapter = adapter_for(Runtime.DEMO)
-    launch = adapter.launch(
-        command=f"{sys.executable} {HELPER}",
-        args=[],
-        env={"TUNDRA_TOWN": str(town.root), "TUNDRA_AGENT": name},
-        cwd=town.root,
-        base_env=os.environ,
+def at(town: Path, *argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(
+        [*AT, "--town", str(town), *argv], capture_output=True, text=True, timeout=60, check=False
     )
-    return AgentConfig(name, adapter, launch, columns=100, rows=30)
+    if check:
+        assert done.returncode == 0, done.stderr
+    return done
 
 
-async def _hook_request(store: Store) -> int:
-    for _ in range(400):
-        for approval in await store.approvals.pending():
-            if approval.source is ApprovalSource.HOOK:
-                return approval.id
-        await asyncio.sleep(0.05)
-    raise AssertionError("the hook never recorded a request")
+@pytest.fixture
+def town() -> Iterator[Path]:
+    root = Path(tempfile.mkdtemp(prefix="at-", dir="/tmp"))
+    at(root, "init", str(root))
+    with (root / "tundra.toml").open("a") as config:
+        config.write(
+            '\n[agents.hk]\nrole = "crew"\nruntime = "demo"\n'
+            f"command = {json.dumps(f'{sys.executable} {HELPER}')}\n"
+        )
+    yield root
+    at(root, "daemon", "stop", check=False)
+    shutil.rmtree(root, ignore_errors=True)
 
 
-async def _adopted(host: SessionHost, name: str, approval_id: int) -> None:
-    for _ in range(200):
-        if host.pending_for(name) == approval_id:
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("the host never adopted the hook's request")
+def wait_for(predicate: object, timeout: float = 20.0) -> None:
+    assert callable(predicate)
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
+
+
+def state(town: Path, name: str) -> str:
+    rows = json.loads(at(town, "agent", "list", "--json").stdout)
+    return str(next(r for r in rows if r["name"] == name)["state"])
+
+
+def pending(town: Path) -> list[dict[str, object]]:
+    return list(json.loads(at(town, "approvals", "--json").stdout))
 
 
 @pytest.mark.parametrize("approve", [True, False], ids=["approve", "deny"])
-async def test_hook_request_is_the_one_answered(
-    host: SessionHost, store: Store, town: Town, approve: bool
-) -> None:
-    await host.start(hooked(town))
-    session = host.session("mayor")
-    assert await session.wait_for(lambda s: s is AgentState.IDLE, TIMEOUT)
-    await host.send_text("mayor", "RUN: touch hooked.txt")
-    approval_id = await _hook_request(store)
-    await _adopted(host, "mayor", approval_id)
-    request = await store.approvals.get(approval_id)
-    assert (request.tool, request.subject) == ("Bash", "touch hooked.txt")
-    assert request.evidence["rule"] == "claude.hook.permission_request"
-    if approve:
-        decided = await host.approve(approval_id)
-    else:
-        decided = await host.deny(approval_id)
-    assert decided.status is (ApprovalStatus.APPROVED if approve else ApprovalStatus.DENIED)
-    assert await session.wait_for(lambda s: s is AgentState.IDLE, TIMEOUT)
-    assert (town.root / "hooked.txt").exists() is approve
-    assert await store.approvals.pending() == [], "the screen-read duplicate must not linger"
-    kinds = [e.kind for e in await store.events.find(kind_prefix="approval.", limit=50)]
+def test_the_hooks_request_is_the_one_answered(town: Path, approve: bool) -> None:
+    at(town, "agent", "start", "hk")
+    wait_for(lambda: state(town, "hk") == "idle")
+    at(town, "send", "hk", "RUN: touch hooked.txt")
+    wait_for(lambda: any(a["source"] == "hook" for a in pending(town)))
+    time.sleep(0.5)  # let a screen-read duplicate appear, if the daemon were to make one
+    waiting = pending(town)
+    assert len(waiting) == 1, waiting
+    request = waiting[0]
+    assert (request["tool"], request["subject"]) == ("Bash", "touch hooked.txt")
+    assert request["evidence"]["rule"] == "claude.hook.permission_request"  # type: ignore[index]
+    at(town, "approve" if approve else "deny", str(request["id"]))
+    wait_for(
+        lambda: (
+            "ran it" in at(town, "peek", "hk").stdout or "denied" in at(town, "peek", "hk").stdout
+        )
+    )
+    assert (town / "hooked.txt").exists() is approve
+    assert pending(town) == []
+    events = json.loads(at(town, "events", "--agent", "hk", "--json", "-n", "200").stdout)
+    hooks = {e["data"].get("event") for e in events if e["kind"] == "agent.hook"}
+    assert {"SessionStart", "UserPromptSubmit", "Stop"} <= hooks
     answered = "approval.approved" if approve else "approval.denied"
-    assert kinds.count(answered) == 1
-    assert kinds.count("approval.requested") >= 1
-    states = {e.data.get("event") for e in await store.events.find(kind_prefix="agent.hook")}
-    assert {"SessionStart", "UserPromptSubmit", "Stop"} <= states
+    assert [e["kind"] for e in events].count(answered) == 1
 
 
-def _hook_event(
-    town: Path | None, payload: object, *extra: str
-) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("TUNDRA_TOWN",)}
+def _permission(town: Path | None, payload: object, *extra: str) -> str:
+    env = {k: v for k, v in os.environ.items() if k != "TUNDRA_TOWN"}
     if town is not None:
         env["TUNDRA_TOWN"] = str(town)
-    env["TUNDRA_AGENT"] = "mayor"
-    return subprocess.run(
-        [sys.executable, "-m", "tundra_tui", "hook-event", "PermissionRequest", *extra],
+    env["TUNDRA_AGENT"] = "hk"
+    done = subprocess.run(
+        [*AT, "hook-event", "PermissionRequest", *extra],
         input=payload if isinstance(payload, str) else json.dumps(payload),
         capture_output=True,
         text=True,
         timeout=60,
-        cwd=town or Path.cwd(),
+        cwd=town or Path("/"),
         env=env,
         check=False,
     )
-
-
-def _behaviour(done: subprocess.CompletedProcess[str]) -> str:
     assert done.returncode == 0
     return str(json.loads(done.stdout)["hookSpecificOutput"]["decision"]["behavior"])
 
 
-def test_no_town_means_deny(tmp_path: Path) -> None:
-    done = _hook_event(None, {"tool_name": "Bash", "tool_input": {"command": "ls"}})
-    assert _behaviour(done) == "deny"
+ASK = {"tool_name": "Bash", "tool_input": {"command": "rm -rf /"}}
 
 
-def test_malformed_payload_means_deny(town: Town) -> None:
-    assert _behaviour(_hook_event(town.root, "{not json")) == "deny"
+def test_no_town_means_deny() -> None:
+    assert _permission(None, ASK) == "deny"
 
 
-async def test_no_answer_in_time_means_deny_and_expires(town: Town, store: Store) -> None:
-    done = await asyncio.to_thread(
-        _hook_event,
-        town.root,
-        {"tool_name": "Bash", "tool_input": {"command": "rm -rf /"}},
-        "--timeout",
-        "0.5",
-    )
-    assert _behaviour(done) == "deny"
-    (request,) = [a for a in await _all_approvals(store)]
-    assert request.status is ApprovalStatus.EXPIRED and request.subject == "rm -rf /"
+def test_no_daemon_means_deny_at_once(town: Path) -> None:
+    started = time.monotonic()
+    assert _permission(town, ASK) == "deny"
+    assert time.monotonic() - started < 10
+    assert at(town, "daemon", "status", check=False).returncode == 1, "no daemon was started"
 
 
-async def _all_approvals(store: Store) -> list[object]:
-    ids = [int(e.data["id"]) for e in await store.events.find(kind_prefix="approval.requested")]
-    return [await store.approvals.get(i) for i in ids]
+def test_malformed_payload_means_deny(town: Path) -> None:
+    at(town, "daemon", "start")
+    assert _permission(town, "{not json") == "deny"
+
+
+def test_no_answer_in_time_means_deny_and_the_request_expires(town: Path) -> None:
+    at(town, "agent", "start", "hk")
+    wait_for(lambda: state(town, "hk") == "idle")
+    assert _permission(town, ASK, "--timeout", "0.5") == "deny"
+    events = json.loads(at(town, "events", "--kind", "approval.", "--json").stdout)
+    assert [e["kind"] for e in events] == ["approval.requested", "approval.expired"]

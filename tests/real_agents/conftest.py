@@ -18,19 +18,17 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from fake_model_server import start_server
+from host_driver import TIMINGS, HostDriver
 from real_agent_harness import ENABLED, Sandbox, TmuxDriver, git_init, reap_by_home
+
+from tundra_tui.domain.agents import Runtime
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     here = Path(__file__).parent
-    reasons: list[str] = []
-    if not ENABLED:
-        reasons.append("real-agent tests are opt-in: set TUNDRA_REAL_AGENTS=1")
-    if shutil.which("tmux") is None:
-        reasons.append("tmux is not installed")
-    if not reasons:
+    if ENABLED:
         return
-    skip = pytest.mark.skip(reason="; ".join(reasons))
+    skip = pytest.mark.skip(reason="real-agent tests are opt-in: set TUNDRA_REAL_AGENTS=1")
     for item in items:
         if here in Path(str(item.fspath)).parents:
             item.add_marker(skip)
@@ -68,3 +66,30 @@ def driver() -> Iterator[TmuxDriver]:
     drv = TmuxDriver()
     yield drv
     drv.close()
+
+
+@pytest.fixture
+def make_host_driver(
+    make_sandbox: Callable[[str], Sandbox],  # torn down after the hosts: they stop the agents
+) -> Iterator[Callable[..., HostDriver]]:
+    """Factory: ``make_host_driver(Runtime.CLAUDE, box)`` -> a :class:`HostDriver` whose
+    town is ``<box.root>/town`` (closed after the test)."""
+    made: list[HostDriver] = []
+
+    def make(runtime: Runtime, box: Sandbox, **kwargs: object) -> HostDriver:
+        drv = HostDriver(runtime, box.root / "town", **kwargs)  # type: ignore[arg-type]
+        made.append(drv)
+        return drv
+
+    yield make
+    for drv in made:
+        drv.close()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if not TIMINGS:
+        return
+    terminalreporter.section("real agents through SessionHost: timings (s)")
+    for test, steps in TIMINGS.items():
+        shown = "  ".join(f"{step} {seconds:.1f}" for step, seconds in steps)
+        terminalreporter.write_line(f"{test}: {shown}")

@@ -1,36 +1,31 @@
 """`at hook-event EVENT`: called by an agent CLI's own hooks (Claude Code), never by people.
 
-Not to be confused with `at hook BEAD AGENT`, which pins work. State events are
-appended to the audit log, where the session host picks them up. A
-PermissionRequest becomes a pending approval; this process waits for the
-operator's answer and prints it in the form Claude Code expects. Anything that
-goes wrong (no town, no database, no answer in time) answers deny: without a
-human, nothing is approved.
+Not to be confused with `at hook BEAD AGENT`, which pins work. The report goes
+to the town's daemon over its socket (a daemon is never started for it: the
+agent it reports on runs inside one). State events return at once. A
+PermissionRequest waits in the daemon for the operator's answer, which is
+printed in the form Claude Code expects. Anything that goes wrong (no town, no
+daemon, no answer in time) answers deny: without a human, nothing is approved.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
-import time
 from collections.abc import Callable
 from typing import Any
 
 from tundra_tui.cli.context import Context
-from tundra_tui.domain.approvals import ApprovalSource, ApprovalStatus
-from tundra_tui.domain.errors import IllegalTransition, TundraError
+from tundra_tui.daemon.client import DaemonClient
+from tundra_tui.domain.errors import TundraError
 from tundra_tui.session.hooks import (
     PERMISSION_EVENT,
     PERMISSION_TIMEOUT_S,
-    permission_ask,
     permission_reply,
-    state_payload,
 )
 
 MAX_PAYLOAD = 1024 * 1024
-POLL_INTERVAL_S = 0.1
 HELP = "report an agent hook (called by agent CLIs' hooks, not by people)"
 
 
@@ -76,15 +71,25 @@ async def cmd_hook_event(ctx: Context) -> int:
         return 0
     try:
         payload = _read_payload()
-        agent = _agent(ctx)
-        store = await ctx.store()
-        await store.events.record(
-            "agent.hook", actor=agent, agent=agent, data=state_payload(event, payload)
-        )
+        await _report(ctx, event, payload)
     except TundraError as error:
-        # A state report that cannot be recorded must not disturb the agent.
+        # A state report that cannot be delivered must not disturb the agent.
         print(f"at hook-event: {error}", file=sys.stderr)
     return 0
+
+
+async def _report(ctx: Context, event: str, payload: dict[str, Any]) -> Any:
+    client = await DaemonClient.connect(ctx.town())
+    try:
+        return await client.request(
+            "hook",
+            name=_agent(ctx),
+            event=event,
+            payload=payload,
+            timeout=ctx.args.timeout,
+        )
+    finally:
+        await client.close()
 
 
 def _agent(ctx: Context) -> str:
@@ -98,38 +103,10 @@ async def _permission(ctx: Context) -> tuple[bool, str]:
     """(allow, message). Every failure path denies."""
     try:
         payload = _read_payload()
-        agent = _agent(ctx)
-        ask = permission_ask(payload)
-        store = await ctx.store()
-        approval = await store.approvals.request(
-            agent=agent,
-            runtime="claude",
-            subject=ask.subject,
-            tool=ask.tool,
-            cwd=ask.cwd,
-            source=ApprovalSource.HOOK,
-            evidence={
-                "source": "hook",
-                "rule": "claude.hook.permission_request",
-                "matched": f"{ask.tool}: {ask.subject[:200]}",
-            },
-            actor=agent,
-        )
-        deadline = time.monotonic() + ctx.args.timeout
-        while time.monotonic() < deadline:
-            current = await store.approvals.get(approval.id)
-            if current.status is ApprovalStatus.APPROVED:
-                return True, ""
-            if current.status is not ApprovalStatus.PENDING:
-                return False, f"The operator answered {current.status.value}."
-            await asyncio.sleep(POLL_INTERVAL_S)
-        try:
-            await store.approvals.decide(approval.id, ApprovalStatus.EXPIRED, actor="at")
-        except IllegalTransition:
-            # Answered in the last instant: honour the answer.
-            answered = await store.approvals.get(approval.id)
-            return answered.status is ApprovalStatus.APPROVED, ""
-        return False, "No answer from the operator in time."
+        result = await _report(ctx, PERMISSION_EVENT, payload)
+        if result.get("allow") is True:
+            return True, ""
+        return False, f"The operator answered {result.get('status', 'no')}."
     except Exception as error:  # every failure denies: nothing is approved without a human
         print(f"at hook-event: {error}; denying", file=sys.stderr)
         return False, f"auto-tundra could not ask the operator ({error})."

@@ -38,6 +38,7 @@ OPS = frozenset(
         "subscribe",
         "shutdown",
         "nudge",
+        "hook",
     }
 )
 

@@ -24,6 +24,7 @@ from tundra_tui import __version__
 from tundra_tui.config import load_config
 from tundra_tui.daemon.protocol import ProtocolError, decode, encode, parse_request
 from tundra_tui.domain.agents import AgentState
+from tundra_tui.domain.approvals import Approval, ApprovalSource, ApprovalStatus
 from tundra_tui.domain.errors import NotFound, TundraError
 from tundra_tui.orchestra.supervisor import RestartPolicy
 from tundra_tui.orchestra.worktrees import Worktrees
@@ -35,6 +36,12 @@ from tundra_tui.session.events import (
     ScreenChanged,
     StateChanged,
     Trouble,
+)
+from tundra_tui.session.hooks import (
+    PERMISSION_EVENT,
+    PERMISSION_TIMEOUT_S,
+    permission_ask,
+    state_payload,
 )
 from tundra_tui.session.host import SessionHost
 from tundra_tui.session.launch import agent_config
@@ -78,6 +85,7 @@ class Daemon:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._worktrees: dict[str, tuple[Worktrees, Path]] = {}
         self._policies: dict[str, RestartPolicy] = {}
+        self._answers: dict[int, asyncio.Future[Approval]] = {}
         self._restart_limits = (5, 300.0)
         self.host.subscribe(self._on_host_event)
 
@@ -97,11 +105,9 @@ class Daemon:
         path = self.town.socket_path
         self._server = await asyncio.start_unix_server(self._client, path=str(path))
         os.chmod(path, 0o600)
-        watcher = asyncio.ensure_future(self.host.watch_hooks())
         reaper = asyncio.ensure_future(self.host.reap_orphans())
         await self.stopped.wait()
         self._server.close()
-        watcher.cancel()
         reaper.cancel()
         await self.host.close()
         # Let the last state writes (agents now stopped) reach the store before exiting.
@@ -150,6 +156,9 @@ class Daemon:
         elif isinstance(event, ScreenChanged):
             self._broadcast_screen(event)
         elif isinstance(event, ApprovalRequested | ApprovalResolved):
+            waiting = self._answers.get(event.approval.id)
+            if isinstance(event, ApprovalResolved) and waiting is not None and not waiting.done():
+                waiting.set_result(event.approval)
             kind = "approval" if isinstance(event, ApprovalRequested) else "approval_resolved"
             approval = event.approval
             self._broadcast(
@@ -438,6 +447,51 @@ class Daemon:
                 agent=name,
                 data={"delivered": delivery.delivered, "chars": len(text)},
             )
+
+    async def op_hook(self, args: dict[str, Any]) -> Any:
+        """An agent's hook reporting: state events return at once; a PermissionRequest
+        waits here for the operator's answer (or the timeout, which denies)."""
+        agent = _name(args)
+        event = str(args.get("event", ""))
+        payload = args.get("payload")
+        if not isinstance(payload, dict):
+            raise TundraError("a hook report needs a JSON object payload")
+        if event != PERMISSION_EVENT:
+            await self.store.events.record(
+                "agent.hook", actor=agent, agent=agent, data=state_payload(event, payload)
+            )
+            self.host.hook_state(agent, event, payload)
+            return {}
+        ask = permission_ask(payload)
+        approval = await self.store.approvals.request(
+            agent=agent,
+            runtime=str(args.get("runtime", "claude")),
+            subject=ask.subject,
+            tool=ask.tool,
+            cwd=ask.cwd,
+            source=ApprovalSource.HOOK,
+            evidence={
+                "source": "hook",
+                "rule": "claude.hook.permission_request",
+                "matched": f"{ask.tool}: {ask.subject[:200]}",
+            },
+            actor=agent,
+        )
+        answer: asyncio.Future[Approval] = asyncio.get_running_loop().create_future()
+        self._answers[approval.id] = answer
+        try:
+            await self.host.hook_permission(approval.id)
+            timeout = float(args.get("timeout", PERMISSION_TIMEOUT_S - 60))
+            decided = await asyncio.wait_for(answer, timeout)
+        except (TimeoutError, asyncio.CancelledError):
+            # No answer in time, or the hook went away: nothing is approved without a human.
+            with contextlib.suppress(TundraError):
+                await self.store.approvals.decide(approval.id, ApprovalStatus.EXPIRED, actor=ACTOR)
+            raise TundraError("no answer from the operator in time") from None
+        finally:
+            self._answers.pop(approval.id, None)
+        allowed = decided.status is ApprovalStatus.APPROVED
+        return {"allow": allowed, "status": decided.status.value}
 
     async def op_nudge(self, args: dict[str, Any]) -> Any:
         """Deliver a short message now: interrupt a working agent, never type over a prompt."""

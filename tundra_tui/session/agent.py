@@ -70,6 +70,8 @@ class AgentSession:
         self.exit_status: ExitStatus | None = None
         self.started_at = 0.0
         self.last_output = 0.0
+        self.state_since = 0.0
+        """When the published state last changed (monotonic seconds)."""
         self._custom = (
             rules_for_custom(
                 self.adapter.patterns.get("idle", ""),
@@ -194,6 +196,8 @@ class AgentSession:
             self._publish(state, evidence)
 
     def _publish(self, state: AgentState, evidence: Mapping[str, object]) -> None:
+        if state is not self.state:
+            self.state_since = time.monotonic()
         self.state = state
         # Past start-up once a rule or hook (not mere screen activity) saw it ready.
         rule = str(evidence.get("rule", ""))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -68,9 +69,6 @@ class SessionHost:
         self._pending: dict[str, int] = {}
         self._answering: set[int] = set()
         self._tasks: set[asyncio.Task[None]] = set()
-        self._hook_cursor: int | None = None
-        self.hook_errors = 0
-        self.last_hook_error = ""
         become_subreaper()
 
     # ---- listening ---------------------------------------------------------------------------
@@ -261,7 +259,7 @@ class SessionHost:
         waiting = self._pending.get(event.agent)
         if event.state is AgentState.AWAITING_APPROVAL and waiting is None:
             if event.evidence.get("source") == "hook":
-                return  # the hook process wrote the row; `poll_hooks` adopts it
+                return  # the hook's own request is adopted by `hook_permission`
             self._pending[event.agent] = -1  # claimed while the row is written
             self._spawn(self._request_or_release(event))
         elif (
@@ -305,34 +303,25 @@ class SessionHost:
         if session.state is not AgentState.AWAITING_APPROVAL:
             await self._expire_pending(event.agent)  # it moved on while the row was written
 
-    async def poll_hooks(self) -> None:
-        """Take in what agents' hooks reported since the last call (state and requests).
+    def hook_state(self, agent: str, event: str, payload: dict[str, object]) -> None:
+        """A state report from an agent's own hook (Claude Code): it outranks the screen."""
+        session = self._sessions.get(agent)
+        detection = from_hook_event(event, payload)
+        if session is not None and session.exit_status is None and detection is not None:
+            session.observe_structured(detection)
 
-        Hook processes write to the store; until the daemon relays them over its
-        socket, the host reads them from there.
-        """
-        events = self.store.events
-        if self._hook_cursor is None:
-            self._hook_cursor = await events.last_id()
-            return
-        for event in await events.find(after_id=self._hook_cursor, limit=500):
-            self._hook_cursor = event.id
-            session = self._sessions.get(event.agent)
-            if session is None or session.exit_status is not None:
-                continue
-            if event.kind == "agent.hook":
-                detection = from_hook_event(str(event.data.get("event", "")), event.data)
-                if detection is not None:
-                    session.observe_structured(detection)
-            elif event.kind == "approval.requested" and event.data.get("source") == "hook":
-                await self._adopt_hook_request(int(event.data["id"]))
+    async def hook_permission(self, approval_id: int) -> None:
+        """A permission request an agent's hook recorded: the one to answer."""
+        await self._adopt_hook_request(approval_id)
 
     async def _adopt_hook_request(self, approval_id: int) -> None:
         """A hook's request replaces any screen-read one: it carries the exact command."""
         approval = await self.approvals.get(approval_id)
         if approval.status is not ApprovalStatus.PENDING:
             return
-        session = self._sessions[approval.agent]
+        session = self._sessions.get(approval.agent)
+        if session is None or session.exit_status is not None:
+            raise TundraError(f"agent {approval.agent!r} is not running here")
         previous = self._pending.get(approval.agent)
         self._pending[approval.agent] = approval.id
         if previous not in (None, -1, approval.id):
@@ -354,17 +343,6 @@ class SessionHost:
             live, zombies = await asyncio.to_thread(adopted_agent_processes)
             reap(zombies & known)
             known = (known - zombies) | live
-            await asyncio.sleep(interval)
-
-    async def watch_hooks(self, interval: float = 0.1) -> None:
-        """Poll for hook reports until cancelled (the host's owner runs this as a task)."""
-        while True:
-            try:
-                await self.poll_hooks()
-            except TundraError as error:
-                # A busy or locked store must not end hook handling for good.
-                self.hook_errors += 1
-                self.last_hook_error = str(error)
             await asyncio.sleep(interval)
 
     async def _expire_pending(self, agent: str) -> None:
@@ -396,7 +374,11 @@ class SessionHost:
         self, session: AgentSession, keys: bytes, agent: str, answer: ApprovalStatus
     ) -> None:
         for _ in range(2):
-            await session.settle(session.adapter.timing.settle, limit=3.0)  # keys too soon drop
+            # Keys sent within a moment of a prompt appearing are dropped (Claude Code drops
+            # them for ~0.1 s); a prompt that keeps redrawing never goes quiet, so wait from
+            # when it appeared rather than for silence.
+            shown_for = time.monotonic() - session.state_since
+            await asyncio.sleep(max(0.0, session.adapter.timing.settle - shown_for))
             session.write(keys)
             if await session.wait_for(
                 lambda state: state is not AgentState.AWAITING_APPROVAL, VERIFY_TIMEOUT

@@ -21,10 +21,11 @@ _BLOCKS: dict[str, tuple[re.Pattern[str], re.Pattern[str]]] = {
     ),
     "gemini": (re.compile(r"Shell\b"), re.compile(r"Allow execution of")),
     "opencode": (re.compile(r"Permission required"), re.compile(r"Allow once")),
-    "aider": (re.compile(r"```|^\s*\$ "), re.compile(r"Run shell command\?")),
+    "aider": (re.compile(r"$^"), re.compile(r"Run shell command\?")),
 }
-_FRAME = re.compile(r"^[\s│|╭╮╰╯─]*|[\s│|╭╮╰╯─]*$")
-_PROMPT = re.compile(r"^\s*[$›>]\s+")
+_FRAME = re.compile(r"^[\s│┃╹╻|╭╮╰╯─]*|[\s│┃╹╻|╭╮╰╯─]*$")
+_RULE = re.compile(r"^[╌─┄┈-]{3,}$")
+_SHELL = re.compile(r"^\$\s+(.*)$")
 
 
 def extract_request(runtime: str, lines: Sequence[str]) -> tuple[str, str]:
@@ -36,24 +37,31 @@ def extract_request(runtime: str, lines: Sequence[str]) -> tuple[str, str]:
     opener, closer = _BLOCKS.get(runtime, (None, None))
     if opener is None or closer is None:
         return "", ""
-    end = None
-    for index in range(len(lines) - 1, -1, -1):
-        if closer.search(lines[index]):
-            end = index
-            break
+    end = next((i for i in range(len(lines) - 1, -1, -1) if closer.search(lines[i])), None)
     if end is None:
         return "", ""
-    start = None
-    for index in range(end - 1, -1, -1):  # above the closer: Gemini's names "[Shell]"
-        if opener.search(lines[index]):
-            start = index
-            break
-    if start is None:
-        return "", ""
-    body = lines[start + 1 : end] if start != end else []
     if runtime == "aider":
-        body = lines[start:end]
-    cleaned = [_PROMPT.sub("", _FRAME.sub("", line)) for line in body]
-    cleaned = [line for line in cleaned if line and not line.startswith("```")]
-    subject = "\n".join(cleaned).strip()
+        # Aider prints the command just above its question, with no frame or marker.
+        body: list[str] = []
+        for line in reversed(lines[:end]):
+            if not line.strip():
+                break
+            body.insert(0, line)
+    else:
+        start = next((i for i in range(end - 1, -1, -1) if opener.search(lines[i])), None)
+        if start is None:
+            return "", ""
+        body = list(lines[start + 1 : end])
+    subject = _command_in([_FRAME.sub("", line) for line in body])
     return ("shell", subject) if subject else ("", "")
+
+
+def _command_in(body: list[str]) -> str:
+    """The command inside a block: `$ ` lines, else what sits between dashed rules, else all."""
+    shell = [m.group(1) for line in body if (m := _SHELL.match(line))]
+    if shell:
+        return "\n".join(shell).strip()
+    rules = [i for i, line in enumerate(body) if _RULE.match(line)]
+    if len(rules) >= 2:
+        body = body[rules[0] + 1 : rules[1]]
+    return "\n".join(line for line in body if line and not line.startswith("```")).strip()
