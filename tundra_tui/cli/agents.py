@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from tundra_tui.cli.context import Context
+from tundra_tui.cli.daemon import duration
 from tundra_tui.config import add_agent, remove_agent
+from tundra_tui.daemon.client import DaemonClient, DaemonUnavailable
 from tundra_tui.domain.agents import AgentState, validate_agent_name
 from tundra_tui.domain.errors import TundraError
 from tundra_tui.domain.mail import OPERATOR
@@ -34,6 +36,7 @@ async def cmd_list(ctx: Context) -> int:
     store = await ctx.store()
     specs = ctx.config().agents()
     agents = {agent.name: agent for agent in await store.agents.all()}
+    live = await _live_sessions(ctx)
     rows: list[dict[str, Any]] = []
     for name, spec in specs.items():
         agent = agents.get(name)
@@ -50,13 +53,14 @@ async def cmd_list(ctx: Context) -> int:
                 "pid": agent.pid if agent is not None else None,
                 "holds": held,
                 "command": spec.command,
+                "uptime": live.get(name, {}).get("uptime"),
             }
         )
     if ctx.json:
         dump_json(rows)
     elif rows:
         table(
-            ("", "NAME", "ROLE", "RUNTIME", "STATE", "PID", "HOLDS", "MODEL"),
+            ("", "NAME", "ROLE", "RUNTIME", "STATE", "PID", "UPTIME", "HOLDS", "MODEL"),
             [
                 (
                     r["glyph"],
@@ -65,6 +69,7 @@ async def cmd_list(ctx: Context) -> int:
                     r["runtime"],
                     r["state"],
                     r["pid"] or "-",
+                    duration(r["uptime"]),
                     " ".join(f"#{i}" for i in r["holds"]) or "-",
                     r["model"] or "-",
                 )
@@ -74,6 +79,19 @@ async def cmd_list(ctx: Context) -> int:
     else:
         print("no agents: add one with `at agent add NAME --runtime RUNTIME`")
     return 0
+
+
+async def _live_sessions(ctx: Context) -> dict[str, dict[str, Any]]:
+    """The daemon's view of running agents, if a daemon runs (one is never started here)."""
+    try:
+        client = await DaemonClient.connect(ctx.town())
+    except DaemonUnavailable:
+        return {}
+    try:
+        sessions = await client.request("agents")
+    finally:
+        await client.close()
+    return {s["name"]: s for s in sessions}
 
 
 async def cmd_remove(ctx: Context) -> int:

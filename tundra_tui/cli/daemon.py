@@ -108,7 +108,7 @@ async def cmd_session_list(ctx: Context) -> int:
                     s["runtime"],
                     s["state"],
                     s["pid"] or "-",
-                    _duration(s["uptime"]),
+                    duration(s["uptime"]),
                     f"{s['rss_kib'] // 1024} MiB" if s["rss_kib"] else "-",
                     s["trouble"] or s["exit"] or "",
                 )
@@ -120,7 +120,8 @@ async def cmd_session_list(ctx: Context) -> int:
     return 0
 
 
-def _duration(seconds: float | None) -> str:
+def duration(seconds: float | None) -> str:
+    """`4m07s` or `2h05m`; `-` when unknown."""
     if seconds is None:
         return "-"
     minutes, secs = divmod(int(seconds), 60)
