@@ -187,6 +187,7 @@ def test_a_client_that_stops_reading_is_resynced_not_buffered(town: Path) -> Non
         config.read_text()
         + '\n[agents.spew]\nrole = "crew"\nruntime = "custom"\n'
         + f'command = {json.dumps(sys.executable)}\nargs = ["-c", {json.dumps(spew)}]\n'
+        + "\n[daemon]\nsubscriber_queue = 16\n"
     )
     at(town, "daemon", "start")
     found = find_town(town)

@@ -134,6 +134,7 @@ SCHEMA: tuple[Leaf, ...] = (
     Leaf("daemon.kpi_snapshot_interval_seconds", "int", 300, low=1),
     Leaf("daemon.restart_max", "int", 5, low=0),
     Leaf("daemon.restart_window_seconds", "int", 300, low=1),
+    Leaf("daemon.subscriber_queue", "int", 512, low=8),
     Leaf("costs.daily_budget_usd", "float", 0.0, low=0),
     Leaf("costs.monthly_budget_usd", "float", 0.0, low=0),
     Leaf("runtimes.<runtime>.command", "str"),

@@ -62,10 +62,12 @@ class Subscriber:
 
     agents: frozenset[str] | None
     screens: bool
-    queue: asyncio.Queue[dict[str, Any]] = field(
-        default_factory=lambda: asyncio.Queue(SUBSCRIBER_QUEUE)
-    )
+    depth: int = SUBSCRIBER_QUEUE
+    queue: asyncio.Queue[dict[str, Any]] = field(init=False)
     behind: bool = False
+
+    def __post_init__(self) -> None:
+        self.queue = asyncio.Queue(self.depth)
 
     def wants(self, agent: str) -> bool:
         return self.agents is None or agent in self.agents
@@ -86,6 +88,7 @@ class Daemon:
         self._worktrees: dict[str, tuple[Worktrees, Path]] = {}
         self._policies: dict[str, RestartPolicy] = {}
         self._answers: dict[int, asyncio.Future[Approval]] = {}
+        self._queue_depth = SUBSCRIBER_QUEUE
         self._restart_limits = (5, 300.0)
         self.host.subscribe(self._on_host_event)
 
@@ -99,6 +102,7 @@ class Daemon:
             int(config.get("daemon.restart_max")),
             float(config.get("daemon.restart_window_seconds")),
         )
+        self._queue_depth = int(config.get("daemon.subscriber_queue"))
         roster = [RosterEntry(s.name, s.role, s.runtime, s.model) for s in config.agents().values()]
         await self.store.agents.sync_roster(roster, actor=ACTOR)
         await self.mark_lost()
@@ -338,6 +342,7 @@ class Daemon:
         subscriber = Subscriber(
             agents=frozenset(names) if isinstance(names, list) else None,
             screens=bool(args.get("screens", False)),
+            depth=self._queue_depth,
         )
         self.subscribers.add(subscriber)
         try:
