@@ -17,6 +17,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from daemon_town import DaemonTown
 from fake_model_server import start_server
 from host_driver import TIMINGS, HostDriver
 from real_agent_harness import ENABLED, Sandbox, TmuxDriver, git_init, reap_by_home
@@ -40,8 +41,9 @@ def make_sandbox() -> Iterator[Callable[[str], Sandbox]]:
     made: list[Sandbox] = []
 
     def make(runtime: str) -> Sandbox:
-        # Short real paths: they show up in agent headers and are replaced by <work>/<home>.
-        root = Path(tempfile.mkdtemp(prefix=f"at-real-{runtime}-")).resolve()
+        # Short real paths under /tmp: they show up in agent headers (and are replaced by
+        # <work>/<home>), and a town's Unix socket path must stay under ~104 bytes.
+        root = Path(tempfile.mkdtemp(prefix=f"at-real-{runtime}-", dir="/tmp")).resolve()
         home, work = root / "home", root / "work"
         for d in (home, work, root / "tmp"):
             d.mkdir()
@@ -86,10 +88,28 @@ def make_host_driver(
         drv.close()
 
 
+@pytest.fixture
+def make_daemon_town(
+    make_sandbox: Callable[[str], Sandbox],  # torn down after the daemons: they stop the agents
+) -> Iterator[Callable[..., DaemonTown]]:
+    """Factory: ``make_daemon_town(root, name, runtime, argv, env)`` -> a :class:`DaemonTown`
+    (its daemon is stopped with ``at daemon stop`` after the test)."""
+    made: list[DaemonTown] = []
+
+    def make(*args: object, **kwargs: object) -> DaemonTown:
+        town = DaemonTown(*args, **kwargs)  # type: ignore[arg-type]
+        made.append(town)
+        return town
+
+    yield make
+    for town in made:
+        town.stop()
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if not TIMINGS:
         return
-    terminalreporter.section("real agents through SessionHost: timings (s)")
+    terminalreporter.section("real agents through SessionHost / the daemon: timings (s)")
     for test, steps in TIMINGS.items():
         shown = "  ".join(f"{step} {seconds:.1f}" for step, seconds in steps)
         terminalreporter.write_line(f"{test}: {shown}")

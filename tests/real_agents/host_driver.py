@@ -62,7 +62,8 @@ class HostDriver:
     """One agent CLI (name ``agent``) in our SessionHost, with a real town and store.
 
     ``send_key`` takes the same key names as ``TmuxDriver`` (``Enter``, ``Escape``,
-    ``1``, ``y``). ``watch_hooks=True`` runs ``host.watch_hooks()`` as a task.
+    ``1``, ``y``). Hooks report to a town daemon, so agents with hooks run through
+    ``daemon_town.DaemonTown`` instead.
     """
 
     def __init__(
@@ -72,7 +73,6 @@ class HostDriver:
         *,
         columns: int = COLUMNS,
         rows: int = ROWS,
-        watch_hooks: bool = False,
     ) -> None:
         self.runtime = runtime
         self.columns = columns
@@ -87,20 +87,10 @@ class HostDriver:
         self.store: Store = self.run(open_store(self.town.db_path))
         self.host: SessionHost = self.run(self._make_host())
         self.host.subscribe(self._on_event)
-        self._watcher: asyncio.Task[None] | None = None
-        if watch_hooks:
-            self._watcher = self.run(self._start_watcher())
         self.started = False
 
     async def _make_host(self) -> SessionHost:
         return SessionHost(self.store)
-
-    async def _start_watcher(self) -> asyncio.Task[None]:
-        # In-process hook relay (store polling); the daemon relays hooks once it owns the host.
-        watch = self.host.watch_hooks  # type: ignore[attr-defined]
-        task = asyncio.get_running_loop().create_task(watch(0.05))
-        await asyncio.sleep(0)
-        return task
 
     def _on_event(self, event: HostEvent) -> None:
         if isinstance(event, StateChanged) and event.agent == self.name:
@@ -164,10 +154,6 @@ class HostDriver:
             self.loop.close()
 
     async def _shutdown(self) -> None:
-        if self._watcher is not None:
-            self._watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watcher
         await self.host.close()
         await self.store.close()
 

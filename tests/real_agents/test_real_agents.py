@@ -90,7 +90,7 @@ def test_approve(runtime: str, make_sandbox: Callable[[str], Sandbox], driver: D
     kinds = [r["reply"]["kind"] for r in box.requests() if r.get("reply")]  # type: ignore[index]
     assert "run-tool" in kinds or "run-fenced" in kinds, kinds
     for req in box.requests():
-        headers = {k.lower(): v for k, v in req["headers"].items()}  # type: ignore[union-attr]
+        headers = {k.lower(): v for k, v in req["headers"].items()}  # type: ignore[attr-defined]
         for secret in ("authorization", "x-api-key"):
             assert headers.get(secret, "***") == "***", "API key leaked into the request log"
 
