@@ -135,3 +135,24 @@ def test_no_answer_in_time_means_deny_and_the_request_expires(town: Path) -> Non
     assert _permission(town, ASK, "--timeout", "0.5") == "deny"
     events = json.loads(at(town, "events", "--kind", "approval.", "--json").stdout)
     assert [e["kind"] for e in events] == ["approval.requested", "approval.expired"]
+
+
+def test_codex_notify_reaches_the_daemon_as_an_argument(town: Path) -> None:
+    at(town, "agent", "start", "hk")
+    wait_for(lambda: state(town, "hk") == "idle")
+    at(town, "send", "hk", "summarise the repo")
+    env = {**os.environ, "TUNDRA_TOWN": str(town), "TUNDRA_AGENT": "hk"}
+    for inputs, used in ((["Generate a title"], False), (["summarise the repo"], True)):
+        payload = json.dumps({"type": "agent-turn-complete", "input-messages": inputs})
+        done = subprocess.run(
+            [*AT, "hook-event", "codex-notify", payload],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        events = json.loads(at(town, "events", "--kind", "agent.notify", "--json").stdout)
+        assert events[-1]["data"]["used"] is used

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TypeVar
@@ -190,3 +191,26 @@ async def test_rate_limit_and_auth_failure_screens_are_reported(
         await asyncio.sleep(0.05)
     assert kinds[:2] == ["rate_limited", "auth_failed"]
     assert host.session("limited").trouble == "auth_failed"
+
+
+async def test_codex_notify_counts_only_for_the_agents_own_turn(
+    host: SessionHost, tmp_path: Path
+) -> None:
+    await host.start(demo("cx", tmp_path))
+    await until_state(host, "cx", AgentState.IDLE)
+    await host.send_text("cx", "explain the parser")
+    side_thread = {
+        "type": "agent-turn-complete",
+        "input-messages": ["Generate a concise, single-line task title for: explain the parser"],
+        "last-assistant-message": "Fake task title",
+    }
+    assert not host.codex_notify("cx", side_thread)
+    own_turn = {
+        "type": "agent-turn-complete",
+        "input-messages": ["earlier", "explain the parser"],
+        "last-assistant-message": "Done.",
+    }
+    assert host.codex_notify("cx", own_turn)
+    evidence = host.session("cx").tracker.current(time.monotonic()).evidence
+    assert evidence is not None and evidence.source in ("notify", "screen")
+    assert not host.codex_notify("nobody", own_turn)

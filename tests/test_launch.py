@@ -89,3 +89,12 @@ def test_permission_payloads_and_replies() -> None:
     assert allow == {"hookEventName": "PermissionRequest", "decision": {"behavior": "allow"}}
     deny = permission_reply(False)["hookSpecificOutput"]["decision"]
     assert deny["behavior"] == "deny" and deny["message"]
+
+
+def test_codex_is_launched_with_our_notify_program(tmp_path: Path) -> None:
+    town, _ = init_town(tmp_path / "t")
+    spec = load_config(town).agents()["deacon"]
+    argv = agent_config(spec, town, base_env={}).launch.argv
+    assert argv[:2] == ["codex", "-c"]
+    program = json.loads(argv[2].removeprefix("notify="))
+    assert program[-2:] == ["hook-event", "codex-notify"] and program[0] == sys.executable

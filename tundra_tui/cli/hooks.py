@@ -38,6 +38,9 @@ def add_parser(
     if common is not None:
         common(parser)
     parser.add_argument("event", help="the hook's event name, e.g. PermissionRequest")
+    parser.add_argument(
+        "payload", nargs="?", help="the event as JSON (Codex passes it here; default: stdin)"
+    )
     parser.add_argument("--agent", help="the agent's name (default: $TUNDRA_AGENT)")
     parser.add_argument(
         "--timeout",
@@ -49,8 +52,8 @@ def add_parser(
     parser.set_defaults(handler=cmd_hook_event)
 
 
-def _read_payload() -> dict[str, Any]:
-    raw = sys.stdin.buffer.read(MAX_PAYLOAD + 1)
+def _read_payload(given: str | None = None) -> dict[str, Any]:
+    raw = given.encode() if given is not None else sys.stdin.buffer.read(MAX_PAYLOAD + 1)
     if len(raw) > MAX_PAYLOAD:
         raise TundraError("hook payload exceeds 1 MiB")
     try:
@@ -70,7 +73,7 @@ async def cmd_hook_event(ctx: Context) -> int:
         print(json.dumps(permission_reply(allow, message)), flush=True)
         return 0
     try:
-        payload = _read_payload()
+        payload = _read_payload(ctx.args.payload)
         await _report(ctx, event, payload)
     except TundraError as error:
         # A state report that cannot be delivered must not disturb the agent.
@@ -102,7 +105,7 @@ def _agent(ctx: Context) -> str:
 async def _permission(ctx: Context) -> tuple[bool, str]:
     """(allow, message). Every failure path denies."""
     try:
-        payload = _read_payload()
+        payload = _read_payload(ctx.args.payload)
         result = await _report(ctx, PERMISSION_EVENT, payload)
         if result.get("allow") is True:
             return True, ""

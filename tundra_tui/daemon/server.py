@@ -38,6 +38,7 @@ from tundra_tui.session.events import (
     Trouble,
 )
 from tundra_tui.session.hooks import (
+    CODEX_NOTIFY,
     PERMISSION_EVENT,
     PERMISSION_TIMEOUT_S,
     permission_ask,
@@ -461,6 +462,15 @@ class Daemon:
         payload = args.get("payload")
         if not isinstance(payload, dict):
             raise TundraError("a hook report needs a JSON object payload")
+        if event == CODEX_NOTIFY:
+            used = self.host.codex_notify(agent, payload)
+            await self.store.events.record(
+                "agent.notify",
+                actor=agent,
+                agent=agent,
+                data={"type": str(payload.get("type", ""))[:100], "used": used},
+            )
+            return {"used": used}
         if event != PERMISSION_EVENT:
             await self.store.events.record(
                 "agent.hook", actor=agent, agent=agent, data=state_payload(event, payload)

@@ -70,6 +70,8 @@ class AgentSession:
         self.exit_status: ExitStatus | None = None
         self.started_at = 0.0
         self.last_output = 0.0
+        self.last_input = ""
+        """The last prompt delivered with send_text, one line (matches Codex notify input)."""
         self.state_since = 0.0
         """When the published state last changed (monotonic seconds)."""
         self._custom = (

@@ -16,6 +16,8 @@ from typing import Any
 
 STATE_EVENTS = ("SessionStart", "UserPromptSubmit", "PostToolUse", "Stop", "SessionEnd")
 PERMISSION_EVENT = "PermissionRequest"
+CODEX_NOTIFY = "codex-notify"
+"""Codex runs its `notify` program with the event's JSON as its last argument."""
 PERMISSION_TIMEOUT_S = 3600
 """How long Claude Code lets the permission hook wait for the operator."""
 MAX_SUBJECT = 16 * 1024
@@ -36,6 +38,12 @@ def claude_settings(hook_command: Sequence[str]) -> dict[str, Any]:
     hooks = {event: entry(event, 30) for event in STATE_EVENTS}
     hooks[PERMISSION_EVENT] = entry(PERMISSION_EVENT, PERMISSION_TIMEOUT_S)
     return {"disableAllHooks": False, "hooks": hooks}
+
+
+def codex_notify_args(hook_command: Sequence[str]) -> list[str]:
+    """`-c notify=[...]`: Codex's per-run config override that names our notify program."""
+    program = json.dumps([*hook_command, CODEX_NOTIFY])
+    return ["-c", f"notify={program}"]
 
 
 @dataclass(frozen=True, slots=True)

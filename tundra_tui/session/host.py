@@ -20,7 +20,7 @@ from tundra_tui.domain.agents import AgentState
 from tundra_tui.domain.approvals import Approval, ApprovalSource, ApprovalStatus
 from tundra_tui.domain.errors import NotFound, TundraError
 from tundra_tui.session.agent import AgentConfig, AgentSession
-from tundra_tui.session.detect import from_hook_event
+from tundra_tui.session.detect import from_codex_notify, from_hook_event
 from tundra_tui.session.events import (
     ApprovalRequested,
     ApprovalResolved,
@@ -216,6 +216,7 @@ class SessionHost:
         # A newline would submit early in most agents' input boxes: send one line.
         text = " ".join(line.strip() for line in text.splitlines() if line.strip())
         timing = session.adapter.timing
+        session.last_input = text
         await session.settle(timing.settle, limit=3.0)
         session.write(text.encode())
         await asyncio.sleep(timing.pause_for(text))
@@ -309,6 +310,27 @@ class SessionHost:
         detection = from_hook_event(event, payload)
         if session is not None and session.exit_status is None and detection is not None:
             session.observe_structured(detection)
+
+    def codex_notify(self, agent: str, payload: dict[str, object]) -> bool:
+        """Take a Codex `notify` report as state evidence; True if it was used.
+
+        Codex also notifies for side threads (it titles a thread with a separate
+        query, whose completion arrives mid-turn). Only a turn whose last input
+        is the text we delivered is the agent's own turn.
+        """
+        session = self._sessions.get(agent)
+        if session is None or session.exit_status is not None:
+            return False
+        inputs = payload.get("input-messages")
+        if not isinstance(inputs, list) or not inputs:
+            return False
+        if str(inputs[-1]).strip() != session.last_input:
+            return False
+        detection = from_codex_notify(payload)
+        if detection is None:
+            return False
+        session.observe_structured(detection)
+        return True
 
     async def hook_permission(self, approval_id: int) -> None:
         """A permission request an agent's hook recorded: the one to answer."""

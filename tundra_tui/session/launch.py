@@ -13,7 +13,7 @@ from tundra_tui.config import AgentSpec
 from tundra_tui.domain.agents import Runtime
 from tundra_tui.session.adapters import adapter_for, default_command
 from tundra_tui.session.agent import AgentConfig
-from tundra_tui.session.hooks import claude_settings
+from tundra_tui.session.hooks import claude_settings, codex_notify_args
 from tundra_tui.town import Town, ensure_state_dir
 
 HOOK_COMMAND = (sys.executable, "-m", "tundra_tui", "hook-event")
@@ -58,6 +58,8 @@ def agent_config(
         settings = agent_dir(town, spec.name) / "claude-settings.json"
         write_private_json(settings, claude_settings(HOOK_COMMAND))
         args = ["--settings", str(settings), *args]
+    if spec.runtime is Runtime.CODEX:
+        args = [*codex_notify_args(HOOK_COMMAND), *args]
     if spec.model and spec.runtime in (Runtime.CLAUDE, Runtime.DEMO, Runtime.AIDER):
         args = [*args, "--model", spec.model]
     env = {
