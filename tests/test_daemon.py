@@ -320,3 +320,40 @@ def test_a_nudge_never_types_over_an_approval_prompt(town: Path) -> None:
     time.sleep(1)
     assert agent_row(town, "d1")["state"] == "awaiting_approval"
     assert not (town / "nudged.txt").exists()
+
+
+def test_hung_up_subscribers_are_dropped_and_new_ones_see_waiting_approvals(town: Path) -> None:
+    at(town, "agent", "start", "d1")
+    wait_for(lambda: agent_row(town, "d1")["state"] == "idle")
+    found = find_town(town)
+
+    async def subscribe_and_hang_up() -> None:
+        for _ in range(3):
+            client = await DaemonClient.connect(found)
+            stream = client.subscribe(["d1"])
+            await stream.__anext__()
+            await client.close()
+
+    asyncio.run(subscribe_and_hang_up())
+
+    def subscribers() -> int:
+        return int(json.loads(at(town, "daemon", "status", "--json").stdout)["subscribers"])
+
+    wait_for(lambda: subscribers() == 0, timeout=10)
+    at(town, "send", "d1", "RUN: touch waiting.txt")
+    wait_for(lambda: "waiting.txt" in at(town, "approvals").stdout)
+
+    async def first_messages() -> list[dict[str, object]]:
+        client = await DaemonClient.connect(found)
+        seen: list[dict[str, object]] = []
+        try:
+            async for message in client.subscribe(["d1"]):
+                seen.append(message)
+                if message.get("event") == "approval":
+                    break
+        finally:
+            await client.close()
+        return seen
+
+    seen = asyncio.run(asyncio.wait_for(first_messages(), 10))
+    assert seen[-1]["subject"] == "touch waiting.txt" and seen[-1]["status"] == "pending"

@@ -89,6 +89,7 @@ class Daemon:
         self._worktrees: dict[str, tuple[Worktrees, Path]] = {}
         self._policies: dict[str, RestartPolicy] = {}
         self._answers: dict[int, asyncio.Future[Approval]] = {}
+        self._waiting: dict[int, dict[str, Any]] = {}
         self._queue_depth = SUBSCRIBER_QUEUE
         self._restart_limits = (5, 300.0)
         self.host.subscribe(self._on_host_event)
@@ -166,18 +167,20 @@ class Daemon:
                 waiting.set_result(event.approval)
             kind = "approval" if isinstance(event, ApprovalRequested) else "approval_resolved"
             approval = event.approval
-            self._broadcast(
-                approval.agent,
-                {
-                    "event": kind,
-                    "id": approval.id,
-                    "agent": approval.agent,
-                    "status": approval.status.value,
-                    "subject": approval.subject,
-                    "tool": approval.tool,
-                    "source": approval.source.value,
-                },
-            )
+            message = {
+                "event": kind,
+                "id": approval.id,
+                "agent": approval.agent,
+                "status": approval.status.value,
+                "subject": approval.subject,
+                "tool": approval.tool,
+                "source": approval.source.value,
+            }
+            if isinstance(event, ApprovalRequested):
+                self._waiting[approval.id] = message
+            else:
+                self._waiting.pop(approval.id, None)
+            self._broadcast(approval.agent, message)
         elif isinstance(event, Trouble):
             self._own(
                 self.store.events.record(
@@ -318,7 +321,7 @@ class Daemon:
                     await writer.drain()
                     return
                 if request.op == "subscribe":
-                    await self._stream(request.id, request.args, writer)
+                    await self._stream(request.id, request.args, reader, writer)
                     return
                 try:
                     result = await self._dispatch(request.op, request.args)
@@ -337,7 +340,11 @@ class Daemon:
                 await writer.wait_closed()
 
     async def _stream(
-        self, request_id: int, args: dict[str, Any], writer: asyncio.StreamWriter
+        self,
+        request_id: int,
+        args: dict[str, Any],
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
     ) -> None:
         names = args.get("agents")
         subscriber = Subscriber(
@@ -346,13 +353,21 @@ class Daemon:
             depth=self._queue_depth,
         )
         self.subscribers.add(subscriber)
+        # A subscriber sends nothing more: reading EOF means it hung up, even when no
+        # event would ever have been written to find that out.
+        hung_up = asyncio.ensure_future(reader.read())
         try:
             writer.write(encode({"id": request_id, "ok": True, "result": "subscribed"}))
             for message in self._snapshot(subscriber):
                 writer.write(encode(message))
             await writer.drain()
             while True:
-                message = await subscriber.queue.get()
+                getter = asyncio.ensure_future(subscriber.queue.get())
+                done, _ = await asyncio.wait({getter, hung_up}, return_when=asyncio.FIRST_COMPLETED)
+                if hung_up in done:
+                    getter.cancel()
+                    return
+                message = getter.result()
                 if message is _RESYNC:
                     subscriber.behind = False
                     for fresh in self._snapshot(subscriber):
@@ -361,6 +376,7 @@ class Daemon:
                     writer.write(encode(message))
                 await writer.drain()
         finally:
+            hung_up.cancel()
             self.subscribers.discard(subscriber)
 
     def _snapshot(self, subscriber: Subscriber) -> list[dict[str, Any]]:
@@ -379,6 +395,8 @@ class Daemon:
             )
             if subscriber.screens:
                 messages.append(self.full_screen(session.name))
+        # Approvals still waiting, so a client that was resynced misses none.
+        messages += [m for m in self._waiting.values() if subscriber.wants(str(m["agent"]))]
         return messages
 
     async def _dispatch(self, op: str, args: dict[str, Any]) -> Any:
