@@ -123,6 +123,8 @@ def test_a_killed_daemon_reports_its_agents_lost(town: Path) -> None:
     events = json.loads(at(town, "events", "--agent", "d1", "--json").stdout)
     assert events[-1]["data"]["to"] == "lost"
     assert events[-1]["data"]["evidence"]["rule"] == "daemon.restarted"
+    peeked = at(town, "peek", "d1").stdout
+    assert "d1 is lost; its last recorded screen" in peeked and "demo❯" in peeked
 
 
 def test_one_daemon_per_town_and_a_stale_socket_is_replaced(town: Path) -> None:

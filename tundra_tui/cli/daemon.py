@@ -226,6 +226,8 @@ async def cmd_peek(ctx: Context) -> int:
     if ctx.json:
         dump_json(screen)
         return 0
+    if screen.get("stored"):
+        print(f"({ctx.args.name} is {screen['state']}; its last recorded screen:)")
     lines = [visible(line, single_line=True).rstrip() for line in screen["lines"]]
     while lines and not lines[-1]:
         lines.pop()

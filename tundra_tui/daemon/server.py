@@ -248,7 +248,6 @@ class Daemon:
     async def _record_state(self, event: StateChanged) -> None:
         with contextlib.suppress(NotFound):
             session = self.host.session(event.agent)
-            ended = event.state in (AgentState.EXITED, AgentState.FAILED, AgentState.STOPPED)
             exit_status = session.exit_status
             await self.store.agents.set_state(
                 event.agent,
@@ -257,7 +256,9 @@ class Daemon:
                 pid=session.pid,
                 exit_status=exit_status.code if exit_status is not None else None,
                 evidence=event.evidence,
-                last_screen=session.emulator.text() if ended else None,
+                # Kept on every change, so a daemon that is killed leaves each agent's
+                # last screen behind for the next one to show.
+                last_screen=session.emulator.text(),
             )
 
     def _broadcast(self, agent: str, message: dict[str, Any]) -> None:
@@ -604,7 +605,19 @@ class Daemon:
         return {"id": approval.id, "status": approval.status.value}
 
     async def op_screen(self, args: dict[str, Any]) -> Any:
-        session = self.host.session(_name(args))
+        name = _name(args)
+        try:
+            session = self.host.session(name)
+        except NotFound:
+            # Not running here (stopped, or lost with a previous daemon): the stored screen.
+            agent = await self.store.agents.get(name)
+            return {
+                "lines": (await self.store.agents.last_screen(name)).splitlines(),
+                "cursor": [0, 0],
+                "title": "",
+                "state": agent.state.value,
+                "stored": True,
+            }
         emulator = session.emulator
         return {
             "lines": [emulator.line_text(y) for y in range(emulator.rows)],
