@@ -76,7 +76,10 @@ def test_the_hooks_request_is_the_one_answered(town: Path, approve: bool) -> Non
     request = waiting[0]
     assert (request["tool"], request["subject"]) == ("Bash", "touch hooked.txt")
     assert request["evidence"]["rule"] == "claude.hook.permission_request"  # type: ignore[index]
+    started = time.monotonic()
     at(town, "approve" if approve else "deny", str(request["id"]))
+    # The hook replies as soon as the answer is recorded (no wait on the agent first).
+    assert time.monotonic() - started < 3.0
     wait_for(
         lambda: (
             "ran it" in at(town, "peek", "hk").stdout or "denied" in at(town, "peek", "hk").stdout

@@ -46,7 +46,9 @@ def test_overrides_from_tundra_toml(tmp_path: Path) -> None:
     )
     spec = load_config(town).agents()["crew-2"]
     config = agent_config(spec, town, base_env={})
-    assert config.launch.argv == ["codex-beta", "--fast", "-m", "o9"]
+    argv = config.launch.argv
+    assert argv[:2] == ["codex-beta", "--fast"] and argv[-2:] == ["-m", "o9"]
+    assert argv[2] == "-c" and argv[3].startswith("notify=")
     assert config.launch.env["OPENAI_BASE_URL"] == "http://127.0.0.1:9"
     assert config.launch.env["EXTRA"] == "1"
 

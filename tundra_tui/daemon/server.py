@@ -29,6 +29,7 @@ from tundra_tui.domain.errors import NotFound, TundraError
 from tundra_tui.orchestra.supervisor import RestartPolicy
 from tundra_tui.orchestra.worktrees import Worktrees
 from tundra_tui.session.events import (
+    ApprovalDecided,
     ApprovalRequested,
     ApprovalResolved,
     Exited,
@@ -161,10 +162,11 @@ class Daemon:
             )
         elif isinstance(event, ScreenChanged):
             self._broadcast_screen(event)
+        elif isinstance(event, ApprovalDecided):
+            self._answer_hook(event.approval)
         elif isinstance(event, ApprovalRequested | ApprovalResolved):
-            waiting = self._answers.get(event.approval.id)
-            if isinstance(event, ApprovalResolved) and waiting is not None and not waiting.done():
-                waiting.set_result(event.approval)
+            if isinstance(event, ApprovalResolved):
+                self._answer_hook(event.approval)
             kind = "approval" if isinstance(event, ApprovalRequested) else "approval_resolved"
             approval = event.approval
             message = {
@@ -210,6 +212,12 @@ class Daemon:
                     "signal": event.signal,
                 },
             )
+
+    def _answer_hook(self, approval: Approval) -> None:
+        """Let a hook waiting on this request reply to its agent (once)."""
+        waiting = self._answers.get(approval.id)
+        if waiting is not None and not waiting.done():
+            waiting.set_result(approval)
 
     def _policy(self, name: str) -> RestartPolicy:
         if name not in self._policies:

@@ -42,6 +42,17 @@ class ApprovalResolved:
 
 
 @dataclass(frozen=True, slots=True)
+class ApprovalDecided:
+    """The operator's answer was recorded; a waiting hook can reply with it now.
+
+    Sent before the answer is verified: for a hook, the agent cannot move on
+    until the hook has replied, so waiting for it first would deadlock.
+    """
+
+    approval: Approval
+
+
+@dataclass(frozen=True, slots=True)
 class Exited:
     """An agent's process ended."""
 
@@ -60,4 +71,12 @@ class Trouble:
     matched: str = ""
 
 
-HostEvent = ScreenChanged | StateChanged | ApprovalRequested | ApprovalResolved | Exited | Trouble
+HostEvent = (
+    ScreenChanged
+    | StateChanged
+    | ApprovalRequested
+    | ApprovalDecided
+    | ApprovalResolved
+    | Exited
+    | Trouble
+)

@@ -22,6 +22,7 @@ from tundra_tui.domain.errors import NotFound, TundraError
 from tundra_tui.session.agent import AgentConfig, AgentSession
 from tundra_tui.session.detect import from_codex_notify, from_hook_event
 from tundra_tui.session.events import (
+    ApprovalDecided,
     ApprovalRequested,
     ApprovalResolved,
     Exited,
@@ -421,6 +422,8 @@ class SessionHost:
         next request can keep it there, so an unverified answer is reported, not retried.
         """
         decided = await self.approvals.decide(approval_id, answer, actor=actor)
+        for listener in list(self._listeners):
+            listener(ApprovalDecided(decided))
         verified = await session.wait_for(
             lambda state: state is not AgentState.AWAITING_APPROVAL, VERIFY_TIMEOUT
         )
