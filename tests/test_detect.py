@@ -22,12 +22,12 @@ from tundra_tui.session.detect import (
     Detected,
     Detection,
     Evidence,
-    StateTracker,
     detect_screen,
     from_codex_notify,
     from_hook_event,
     rules_for_custom,
 )
+from tundra_tui.session.tracker import StateTracker
 
 SCREENS = Path(__file__).parent / "fixtures" / "screens"
 STATES = {state.value for state in Detected}

@@ -18,7 +18,6 @@ from tundra_tui.session.adapters import Adapter, Dialog, Launch
 from tundra_tui.session.detect import (
     Detected,
     Detection,
-    StateTracker,
     detect_screen,
     rules_for_custom,
 )
@@ -26,6 +25,7 @@ from tundra_tui.session.emulator import Emulator
 from tundra_tui.session.events import Exited, HostEvent, ScreenChanged, StateChanged, Trouble
 from tundra_tui.session.pty import AgentPty, ExitStatus
 from tundra_tui.session.ring import RawRing
+from tundra_tui.session.tracker import StateTracker
 
 DETECT_INTERVAL = 0.05
 TICK_INTERVAL = 0.2

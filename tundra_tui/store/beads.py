@@ -386,16 +386,7 @@ class BeadRepo:
                 (bead_id, blocker_id),
             )
             if cursor.rowcount:
-                now = self.db.now()
-                await conn.execute("UPDATE beads SET updated_at = ? WHERE id = ?", (now, bead_id))
-                await append_event(
-                    conn,
-                    at=now,
-                    actor=actor,
-                    kind="bead.blocked",
-                    bead_id=bead_id,
-                    data={"blocker": blocker_id},
-                )
+                await self._touched(conn, bead_id, "bead.blocked", actor, {"blocker": blocker_id})
         return await self.get(bead_id)
 
     async def unblock(self, bead_id: int, blocker_id: int, *, actor: str) -> Bead:
@@ -410,17 +401,21 @@ class BeadRepo:
                 raise NotFound(
                     f"{format_bead_id(blocker_id)} does not block {format_bead_id(bead_id)}"
                 )
-            now = self.db.now()
-            await conn.execute("UPDATE beads SET updated_at = ? WHERE id = ?", (now, bead_id))
-            await append_event(
-                conn,
-                at=now,
-                actor=actor,
-                kind="bead.unblocked",
-                bead_id=bead_id,
-                data={"blocker": blocker_id},
-            )
+            await self._touched(conn, bead_id, "bead.unblocked", actor, {"blocker": blocker_id})
         return await self.get(bead_id)
+
+    async def _touched(
+        self,
+        conn: aiosqlite.Connection,
+        bead_id: int,
+        kind: str,
+        actor: str,
+        data: dict[str, object],
+    ) -> None:
+        """Stamp a bead as changed and log why, inside the caller's transaction."""
+        now = self.db.now()
+        await conn.execute("UPDATE beads SET updated_at = ? WHERE id = ?", (now, bead_id))
+        await append_event(conn, at=now, actor=actor, kind=kind, bead_id=bead_id, data=data)
 
     async def apply(
         self,
