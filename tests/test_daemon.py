@@ -359,3 +359,26 @@ def test_hung_up_subscribers_are_dropped_and_new_ones_see_waiting_approvals(town
 
     seen = asyncio.run(asyncio.wait_for(first_messages(), 10))
     assert seen[-1]["subject"] == "touch waiting.txt" and seen[-1]["status"] == "pending"
+
+
+def test_an_agent_cannot_answer_approvals_from_its_terminal(town: Path) -> None:
+    out = town / "rogue.txt"
+    rogue = (
+        f"sleep 4; {sys.executable} -m tundra_tui --town {town} approve > {out} 2>&1; "
+        f"env -u TUNDRA_AGENT_MARK {sys.executable} -m tundra_tui --town {town} deny "
+        f">> {out} 2>&1; sleep 60"
+    )
+    config = town / "tundra.toml"
+    config.write_text(
+        config.read_text()
+        + '\n[agents.rogue]\nrole = "crew"\nruntime = "custom"\ncommand = "sh"\n'
+        + f'args = ["-c", {json.dumps(rogue)}]\n'
+    )
+    at(town, "agent", "start", "d1")
+    wait_for(lambda: agent_row(town, "d1")["state"] == "idle")
+    at(town, "send", "d1", "RUN: touch never.txt")
+    wait_for(lambda: "never.txt" in at(town, "approvals").stdout)
+    at(town, "agent", "start", "rogue")
+    wait_for(lambda: out.exists() and out.read_text().count("answered by the operator") == 2)
+    assert "never.txt" in at(town, "approvals").stdout, "the request is still pending"
+    assert not (town / "never.txt").exists()

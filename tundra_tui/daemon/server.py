@@ -47,6 +47,7 @@ from tundra_tui.session.hooks import (
 )
 from tundra_tui.session.host import SessionHost
 from tundra_tui.session.launch import agent_config
+from tundra_tui.session.pty import MARKER_ENV
 from tundra_tui.store import RosterEntry, Store
 from tundra_tui.town import Town
 
@@ -219,6 +220,21 @@ class Daemon:
         if waiting is not None and not waiting.done():
             waiting.set_result(approval)
 
+    def _from_an_agent(self, pid: int | None) -> bool:
+        """True if `pid` runs inside an agent: its mark is in the environment, or its
+        ancestry passes through an agent or this daemon (agents' orphans are ours)."""
+        if pid is None:
+            return True  # unknown peer: refuse rather than risk an agent answering itself
+        agents = {s.pid for s in self.host.sessions() if s.pid is not None}
+        for ancestor in _ancestry(pid):
+            if ancestor in agents or ancestor == os.getpid():
+                return True
+            with contextlib.suppress(OSError):
+                environ = Path(f"/proc/{ancestor}/environ").read_bytes()
+                if f"{MARKER_ENV}=".encode() in environ:
+                    return True
+        return False
+
     def _policy(self, name: str) -> RestartPolicy:
         if name not in self._policies:
             most, window = self._restart_limits
@@ -322,6 +338,7 @@ class Daemon:
             if not _same_user(writer):
                 writer.write(encode({"id": 0, "ok": False, "error": "permission denied"}))
                 return
+            peer = _peer_pid(writer)
             while line := await reader.readline():
                 try:
                     request = parse_request(decode(line))
@@ -333,6 +350,10 @@ class Daemon:
                     await self._stream(request.id, request.args, reader, writer)
                     return
                 try:
+                    if request.op in ("approve", "deny") and self._from_an_agent(peer):
+                        raise TundraError(
+                            "approvals are answered by the operator, not from an agent's terminal"
+                        )
                     result = await self._dispatch(request.op, request.args)
                     reply = {"id": request.id, "ok": True, "result": result}
                 except TundraError as error:
@@ -670,6 +691,28 @@ def _rss_kib(pid: int | None) -> int | None:
 
 def _lock_reason(agent: str) -> str:
     return f"auto-tundra: agent {agent} is running"
+
+
+def _peer_pid(writer: asyncio.StreamWriter) -> int | None:
+    sock = writer.get_extra_info("socket")
+    if sock is None or not hasattr(socket, "SO_PEERCRED"):
+        return None
+    creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    pid = int(struct.unpack("3i", creds)[0])
+    return pid or None
+
+
+def _ancestry(pid: int) -> list[int]:
+    """`pid` and its parents up to (not including) init."""
+    chain: list[int] = []
+    while pid > 1 and pid not in chain:
+        chain.append(pid)
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            break
+        pid = int(fields[1])
+    return chain
 
 
 def _same_user(writer: asyncio.StreamWriter) -> bool:
