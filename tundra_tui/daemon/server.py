@@ -47,7 +47,7 @@ from tundra_tui.session.hooks import (
 )
 from tundra_tui.session.host import SessionHost
 from tundra_tui.session.launch import agent_config
-from tundra_tui.session.pty import MARKER_ENV
+from tundra_tui.session.pty import carries_mark
 from tundra_tui.store import RosterEntry, Store
 from tundra_tui.town import Town
 
@@ -149,8 +149,6 @@ class Daemon:
     def _on_host_event(self, event: HostEvent) -> None:
         if isinstance(event, StateChanged):
             self._own(self._record_state(event))
-            if event.state is AgentState.FAILED and event.evidence.get("rule") == "exited":
-                self._own(self._supervise(event.agent))
             self._broadcast(
                 event.agent,
                 {
@@ -204,6 +202,8 @@ class Daemon:
             )
         elif isinstance(event, Exited):
             self._own(self._release_worktree(event.agent))
+            if self.host.session(event.agent).state is AgentState.FAILED:
+                self._own(self._supervise(event.agent))  # a crash: not a stop, not `exit`
             self._broadcast(
                 event.agent,
                 {
@@ -226,14 +226,10 @@ class Daemon:
         if pid is None:
             return True  # unknown peer: refuse rather than risk an agent answering itself
         agents = {s.pid for s in self.host.sessions() if s.pid is not None}
-        for ancestor in _ancestry(pid):
-            if ancestor in agents or ancestor == os.getpid():
-                return True
-            with contextlib.suppress(OSError):
-                environ = Path(f"/proc/{ancestor}/environ").read_bytes()
-                if f"{MARKER_ENV}=".encode() in environ:
-                    return True
-        return False
+        return any(
+            ancestor in agents or ancestor == os.getpid() or carries_mark(ancestor)
+            for ancestor in _ancestry(pid)
+        )
 
     def _policy(self, name: str) -> RestartPolicy:
         if name not in self._policies:
@@ -335,10 +331,12 @@ class Daemon:
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            if not _same_user(writer):
+            peer = _peer(writer)
+            # Only the user who owns the town may talk to its daemon.
+            if peer is not None and peer[1] != os.getuid():
                 writer.write(encode({"id": 0, "ok": False, "error": "permission denied"}))
                 return
-            peer = _peer_pid(writer)
+            peer_pid = peer[0] if peer is not None and peer[0] else None
             while line := await reader.readline():
                 try:
                     request = parse_request(decode(line))
@@ -350,7 +348,7 @@ class Daemon:
                     await self._stream(request.id, request.args, reader, writer)
                     return
                 try:
-                    if request.op in ("approve", "deny") and self._from_an_agent(peer):
+                    if request.op in ("approve", "deny") and self._from_an_agent(peer_pid):
                         raise TundraError(
                             "approvals are answered by the operator, not from an agent's terminal"
                         )
@@ -528,7 +526,7 @@ class Daemon:
         ask = permission_ask(payload)
         approval = await self.store.approvals.request(
             agent=agent,
-            runtime=str(args.get("runtime", "claude")),
+            runtime=self.host.session(agent).adapter.runtime.value,
             subject=ask.subject,
             tool=ask.tool,
             cwd=ask.cwd,
@@ -693,13 +691,14 @@ def _lock_reason(agent: str) -> str:
     return f"auto-tundra: agent {agent} is running"
 
 
-def _peer_pid(writer: asyncio.StreamWriter) -> int | None:
+def _peer(writer: asyncio.StreamWriter) -> tuple[int, int] | None:
+    """(pid, uid) of the connected client, from SO_PEERCRED; None where unavailable."""
     sock = writer.get_extra_info("socket")
     if sock is None or not hasattr(socket, "SO_PEERCRED"):
         return None
     creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-    pid = int(struct.unpack("3i", creds)[0])
-    return pid or None
+    pid, uid, _gid = struct.unpack("3i", creds)
+    return int(pid), int(uid)
 
 
 def _ancestry(pid: int) -> list[int]:
@@ -713,13 +712,3 @@ def _ancestry(pid: int) -> list[int]:
             break
         pid = int(fields[1])
     return chain
-
-
-def _same_user(writer: asyncio.StreamWriter) -> bool:
-    """Only the user who owns the town may talk to its daemon (SO_PEERCRED)."""
-    sock = writer.get_extra_info("socket")
-    if sock is None or not hasattr(socket, "SO_PEERCRED"):
-        return True
-    creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-    _pid, uid, _gid = struct.unpack("3i", creds)
-    return bool(uid == os.getuid())

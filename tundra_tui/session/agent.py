@@ -25,7 +25,7 @@ from tundra_tui.session.emulator import Emulator
 from tundra_tui.session.events import Exited, HostEvent, ScreenChanged, StateChanged, Trouble
 from tundra_tui.session.pty import AgentPty, ExitStatus
 from tundra_tui.session.ring import RawRing
-from tundra_tui.session.tracker import StateTracker
+from tundra_tui.session.tracker import StateTracker, only_activity
 
 DETECT_INTERVAL = 0.05
 TICK_INTERVAL = 0.2
@@ -207,7 +207,7 @@ class AgentSession:
             AgentState.IDLE,
             AgentState.WORKING,
             AgentState.AWAITING_APPROVAL,
-        ) and not rule.startswith("activity."):
+        ) and not only_activity(rule):
             self._ready = True
         # Resolve waiters here, synchronously, so a state that is published and then
         # replaced before they run is still seen.

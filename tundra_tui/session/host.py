@@ -31,6 +31,7 @@ from tundra_tui.session.events import (
 )
 from tundra_tui.session.pty import ExitStatus, adopted_agent_processes, become_subreaper, reap
 from tundra_tui.session.requests import extract_request
+from tundra_tui.session.tracker import only_activity
 from tundra_tui.store import Store
 
 VERIFY_TIMEOUT = 5.0
@@ -247,7 +248,7 @@ class SessionHost:
             await asyncio.sleep(0.05)
             rule = session.detection.evidence.rule if session.detection.evidence else ""
             started = session.state in (AgentState.WORKING, AgentState.AWAITING_APPROVAL)
-            if started and not rule.startswith("activity."):
+            if started and not only_activity(rule):
                 return True
             if not probe:
                 return True

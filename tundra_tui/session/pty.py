@@ -48,20 +48,25 @@ def become_subreaper() -> bool:
         return False
 
 
+def carries_mark(pid: int, mark: str | None = None) -> bool:
+    """True if the process's environment holds this agent's mark, or any agent's when None."""
+    try:
+        entries = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    if mark is None:
+        prefix = f"{MARKER_ENV}=".encode()
+        return any(entry.startswith(prefix) for entry in entries)
+    return f"{MARKER_ENV}={mark}".encode() in entries
+
+
 def processes_with_marker(mark: str) -> list[int]:
     """PIDs whose environment holds `MARKER_ENV=mark` (readable for our own processes)."""
-    needle = f"{MARKER_ENV}={mark}".encode()
-    found: list[int] = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            environ = (entry / "environ").read_bytes()
-        except OSError:
-            continue
-        if needle in environ.split(b"\0"):
-            found.append(int(entry.name))
-    return found
+    return [
+        int(entry.name)
+        for entry in Path("/proc").iterdir()
+        if entry.name.isdigit() and carries_mark(int(entry.name), mark)
+    ]
 
 
 def processes_holding(device: str) -> list[int]:
@@ -94,7 +99,6 @@ def adopted_agent_processes() -> tuple[set[int], set[int]]:
     zombies seen alive with a mark are reaped (never a subprocess of ours).
     """
     me = os.getpid()
-    needle = f"{MARKER_ENV}=".encode()
     live: set[int] = set()
     zombies: set[int] = set()
     for entry in Path("/proc").iterdir():
@@ -106,7 +110,7 @@ def adopted_agent_processes() -> tuple[set[int], set[int]]:
                 continue
             if fields[0] == "Z":
                 zombies.add(int(entry.name))
-            elif needle in (entry / "environ").read_bytes():
+            elif carries_mark(int(entry.name)):
                 live.add(int(entry.name))
         except (OSError, IndexError, ValueError):
             continue
@@ -275,10 +279,6 @@ class AgentPty:
         if self.exit_status is None:
             with contextlib.suppress(OSError):
                 self._process.setwinsize(rows, columns)
-
-    def interrupt(self) -> None:
-        """Ctrl-C, as a user would press it."""
-        self.write(b"\x03")
 
     # ---- stopping ----------------------------------------------------------------------------
 

@@ -10,6 +10,15 @@ from __future__ import annotations
 
 from tundra_tui.session.detect import Detected, Detection, Evidence
 
+ACTIVITY_RULE = "activity.screen_changed"
+"""The rule of a working state inferred only from a changing screen: weak evidence."""
+
+
+def only_activity(rule: str) -> bool:
+    """True when a decision rests on nothing but screen activity (no rule, no hook)."""
+    return rule == ACTIVITY_RULE
+
+
 ACTIVITY_RUNTIMES = frozenset({"claude", "codex", "aider", "custom"})
 """Runtimes whose working state is not always on screen (real-agents.md §8 lesson 3):
 Codex shows no status while text streams, Aider only the growing text, Claude Code
@@ -117,7 +126,7 @@ class StateTracker:
                 Detected.WORKING,
                 Evidence(
                     "screen",
-                    "activity.screen_changed",
+                    ACTIVITY_RULE,
                     "",
                     f"screen changed {now - self._changed_at:.2f}s ago; screen rule {shown}",
                 ),
