@@ -5,35 +5,20 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from at_cli import AT, at, daemon_town
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
-AT = [sys.executable, "-m", "tundra_tui"]
-
-
-def at(town: Path, *argv: str) -> str:
-    done = subprocess.run(
-        [*AT, "--town", str(town), *argv], capture_output=True, text=True, timeout=60, check=True
-    )
-    return done.stdout
 
 
 @pytest.fixture
 def town() -> Iterator[Path]:
-    root = Path(tempfile.mkdtemp(prefix="at-", dir="/tmp"))
-    at(root, "init", str(root))
-    at(root, "agent", "add", "d1", "--runtime", "demo")
-    with (root / "tundra.toml").open("a") as config:
-        config.write('\n[runtimes.demo]\nargs = ["--speed", "0.2", "--approval-rate", "0"]\n')
-    yield root
-    subprocess.run([*AT, "--town", str(root), "daemon", "stop"], capture_output=True, check=False)
-    shutil.rmtree(root, ignore_errors=True)
+    with daemon_town() as root:
+        yield root
 
 
 class Tmux:
@@ -82,5 +67,5 @@ def test_attach_type_see_detach_and_the_agent_lives_on(town: Path) -> None:
         tmux.wait_for("detached from d1 (it keeps running)")
     finally:
         tmux.close()
-    sessions = at(town, "session", "list")
+    sessions = at(town, "session", "list").stdout
     assert "d1" in sessions and ("working" in sessions or "idle" in sessions)

@@ -9,61 +9,26 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from at_cli import AT, at, daemon_town, wait_for
 
 from tundra_tui.daemon.client import DaemonClient, daemon_pid
 from tundra_tui.daemon.protocol import VERSION
 from tundra_tui.town import find_town
 
-AT = [sys.executable, "-m", "tundra_tui"]
-
-
-def at(
-    town: Path, *argv: str, check: bool = True, timeout: float = 60
-) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(
-        [*AT, "--town", str(town), *argv],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    if check:
-        assert done.returncode == 0, f"at {' '.join(argv)}: {done.stderr}"
-    return done
-
 
 @pytest.fixture
 def town() -> Iterator[Path]:
-    root = Path(tempfile.mkdtemp(prefix="at-", dir="/tmp"))
-    at(root, "init", str(root))
-    at(root, "agent", "add", "d1", "--runtime", "demo")
-    config = root / "tundra.toml"
-    config.write_text(
-        config.read_text()
-        + '\n[runtimes.demo]\nargs = ["--speed", "0.2", "--approval-rate", "0"]\n'
-    )
-    yield root
-    at(root, "daemon", "stop", check=False)
-    shutil.rmtree(root, ignore_errors=True)
-
-
-def wait_for(predicate: object, timeout: float = 20.0) -> None:
-    assert callable(predicate)
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.1)
+    with daemon_town() as root:
+        yield root
 
 
 def agent_row(town: Path, name: str) -> dict[str, object]:

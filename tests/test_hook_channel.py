@@ -10,49 +10,27 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from at_cli import AT, at, daemon_town, wait_for
 
-AT = [sys.executable, "-m", "tundra_tui"]
 HELPER = Path(__file__).parent / "helpers" / "hooked_agent.py"
-
-
-def at(town: Path, *argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(
-        [*AT, "--town", str(town), *argv], capture_output=True, text=True, timeout=60, check=False
-    )
-    if check:
-        assert done.returncode == 0, done.stderr
-    return done
 
 
 @pytest.fixture
 def town() -> Iterator[Path]:
-    root = Path(tempfile.mkdtemp(prefix="at-", dir="/tmp"))
-    at(root, "init", str(root))
-    with (root / "tundra.toml").open("a") as config:
-        config.write(
-            '\n[agents.hk]\nrole = "crew"\nruntime = "demo"\n'
-            f"command = {json.dumps(f'{sys.executable} {HELPER}')}\n"
-        )
-    yield root
-    at(root, "daemon", "stop", check=False)
-    shutil.rmtree(root, ignore_errors=True)
-
-
-def wait_for(predicate: object, timeout: float = 20.0) -> None:
-    assert callable(predicate)
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.1)
+    with daemon_town(demo_agent=False) as root:
+        with (root / "tundra.toml").open("a") as config:
+            config.write(
+                '\n[agents.hk]\nrole = "crew"\nruntime = "demo"\n'
+                f"command = {json.dumps(f'{sys.executable} {HELPER}')}\n"
+            )
+        yield root
 
 
 def state(town: Path, name: str) -> str:

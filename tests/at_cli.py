@@ -1,0 +1,59 @@
+"""Driving the real `at` command line from tests: a short-path town, `at` runs, and waits.
+
+Towns live directly under /tmp because a Unix socket path may hold ~104 bytes.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+AT = [sys.executable, "-m", "tundra_tui"]
+DEMO_ARGS = '\n[runtimes.demo]\nargs = ["--speed", "0.2", "--approval-rate", "0"]\n'
+
+
+def at(
+    town: Path, *argv: str, check: bool = True, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """Run `at --town TOWN ARGV…`; by default fail the test on a non-zero exit."""
+    done = subprocess.run(
+        [*AT, "--town", str(town), *argv],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if check:
+        assert done.returncode == 0, f"at {' '.join(argv)}: {done.stderr}"
+    return done
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 20.0) -> None:
+    """Poll until `predicate()` holds, failing the test after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
+
+
+@contextmanager
+def daemon_town(*, demo_agent: bool = True) -> Iterator[Path]:
+    """A fresh town (with a fast demo agent `d1` unless asked not to); its daemon is
+    stopped and the town removed afterwards."""
+    root = Path(tempfile.mkdtemp(prefix="at-", dir="/tmp"))
+    try:
+        at(root, "init", str(root))
+        if demo_agent:
+            at(root, "agent", "add", "d1", "--runtime", "demo")
+            with (root / "tundra.toml").open("a") as config:
+                config.write(DEMO_ARGS)
+        yield root
+    finally:
+        at(root, "daemon", "stop", check=False)
+        shutil.rmtree(root, ignore_errors=True)
