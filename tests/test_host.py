@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TypeVar
@@ -211,6 +210,4 @@ async def test_codex_notify_counts_only_for_the_agents_own_turn(
         "last-assistant-message": "Done.",
     }
     assert host.codex_notify("cx", own_turn)
-    evidence = host.session("cx").tracker.current(time.monotonic()).evidence
-    assert evidence is not None and evidence.source in ("notify", "screen")
     assert not host.codex_notify("nobody", own_turn)
