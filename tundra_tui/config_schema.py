@@ -129,6 +129,8 @@ SCHEMA: tuple[Leaf, ...] = (
     Leaf("ui.terminal_scrollback_lines", "int", 5000, low=0),
     Leaf("ui.max_fps", "int", 30, low=1, high=120),
     Leaf("ui.keys.<binding>", "str"),
+    Leaf("ui.approval_popup", "bool", True),
+    Leaf("ui.approval_arm_ms", "int", 600, low=0, high=5000),
     Leaf("daemon.heartbeat_interval_seconds", "int", 30, low=1),
     Leaf("daemon.patrol_interval_seconds", "int", 60, low=1),
     Leaf("daemon.kpi_snapshot_interval_seconds", "int", 300, low=1),

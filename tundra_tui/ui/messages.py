@@ -1,0 +1,42 @@
+"""App-wide messages: panes post these up; the app decides what happens."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from textual.message import Message
+
+
+@dataclass
+class DaemonRequest(Message):
+    """Ask the app to send one operation to the daemon and report the outcome.
+
+    `done` is shown as a notification on success; errors are shown as their one line.
+    """
+
+    op: str
+    args: dict[str, Any]
+    done: str = ""
+
+
+@dataclass
+class DataChanged(Message):
+    """Something in the store changed (written by us or seen by the watcher): reload."""
+
+    what: str = "store"
+    """store, usage or config."""
+
+
+@dataclass
+class OpenApproval(Message):
+    """Show the approval modal for this request (it is queued if one is already open)."""
+
+    approval_id: int
+
+
+@dataclass
+class StatusText(Message):
+    """A short line for the status bar."""
+
+    text: str

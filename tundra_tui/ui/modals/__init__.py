@@ -1,0 +1,1 @@
+"""Modal screens: approval, help, confirmation and forms."""

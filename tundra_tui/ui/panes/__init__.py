@@ -1,0 +1,1 @@
+"""One pane per tab; each reads through `Services` and posts messages up."""

@@ -1,0 +1,32 @@
+"""The shared shape of a tab's pane."""
+
+from __future__ import annotations
+
+from textual.containers import Container
+
+from tundra_tui.ui.live import Change
+from tundra_tui.ui.services import Services
+
+
+class Pane(Container):
+    """A tab's content. It reads the store and live model through `services`.
+
+    The app calls `reload()` when the pane is shown, on `r`, and when the watcher sees
+    the store change; `live_changed()` on every daemon event. Both must be cheap when
+    nothing relevant changed, and neither may block: the store is async.
+    """
+
+    can_focus = False
+
+    def __init__(self, services: Services, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.services = services
+
+    async def reload(self) -> None:
+        """Re-read what this pane shows from the store."""
+
+    def live_changed(self, change: Change) -> None:
+        """React to one daemon event (states, screens, approvals)."""
+
+    def search(self, text: str) -> None:
+        """Filter what this pane shows to `text` (empty clears the filter)."""
