@@ -10,6 +10,7 @@ from typing import Any
 from textual.app import App, ComposeResult
 
 from tundra_tui.domain.errors import TundraError
+from tundra_tui.resources import stylesheets
 from tundra_tui.store import Store
 from tundra_tui.town import Town
 from tundra_tui.ui.live import LiveModel
@@ -77,6 +78,8 @@ def make_services(town: Town, store: Store, link: FakeLink | None = None) -> Ser
 
 class PaneHarness(App[None]):
     """Hosts one pane, as the real app would, for Pilot tests of that pane alone."""
+
+    CSS_PATH = stylesheets()
 
     def __init__(self, make: Callable[[Services], Pane], services: Services) -> None:
         super().__init__()
