@@ -61,6 +61,8 @@ __all__ = [
     "load_config",
     "remove_agent",
     "set_value",
+    "short_path",
+    "show_value",
     "unset_value",
 ]
 
@@ -161,6 +163,30 @@ class LayeredConfig:
                 worktree=table.get("worktree", False),
             )
         return team
+
+
+SECRET_MASK = "••••"
+"""Shown in place of each value of a table of strings: those tables are env, often API keys."""
+
+
+def show_value(value: Any) -> str:
+    """One layer's value in its TOML spelling ("" for MISSING); table values are masked."""
+    if value is MISSING:
+        return ""
+    if isinstance(value, dict):
+        inner = ", ".join(f"{join_key((name,))} = {SECRET_MASK}" for name in value)
+        return f"{{{inner}}}" if inner else "{}"
+    return str(tomlkit.item(value).as_string())
+
+
+def short_path(path: Path, root: Path | None = None) -> str:
+    """`path` as an operator would type it: relative to `root` (the town) or to `~`."""
+    if root is not None and path.is_relative_to(root):
+        return str(path.relative_to(root))
+    home = Path.home()
+    if path.is_relative_to(home):
+        return str(Path("~") / path.relative_to(home))
+    return str(path)
 
 
 def load_config(town: Town | None) -> LayeredConfig:
