@@ -30,3 +30,10 @@ class Pane(Container):
 
     def search(self, text: str) -> None:
         """Filter what this pane shows to `text` (empty clears the filter)."""
+
+    def focus_default(self) -> None:
+        """Give focus to the pane's main widget (the first focusable one unless overridden)."""
+        for widget in self.query("*"):
+            if widget.focusable:
+                widget.focus()
+                return

@@ -1,0 +1,304 @@
+"""The app shell: tabs, global keys, help, palette, search, themes, keymap and approvals.
+
+Panes here are simple recording panes, so these tests pin the shell's behaviour alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.widgets import Button, Static
+from ui_harness import FakeLink, make_services
+
+from tundra_tui.store import Store, open_store
+from tundra_tui.town import find_town
+from tundra_tui.ui.app import TundraApp
+from tundra_tui.ui.live import Change
+from tundra_tui.ui.modals.approval import ApprovalModal
+from tundra_tui.ui.modals.help import HelpModal
+from tundra_tui.ui.panes.base import Pane
+from tundra_tui.ui.services import Services
+from tundra_tui.ui.tabs import TAB_TITLES, Tab
+from tundra_tui.ui.widgets.search_bar import SearchBar
+from tundra_tui.ui.widgets.tab_bar import TabBar
+
+
+class RecordingPane(Pane):
+    """Counts reloads, remembers searches and live changes, has one binding."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("x", "poke", "Poke the pane", id="rec-poke"),
+    ]
+
+    def __init__(self, services: Services, *, id: str | None = None) -> None:
+        super().__init__(services, id=id)
+        self.reloads = 0
+        self.searches: list[str] = []
+        self.changes: list[Change] = []
+        self.pokes = 0
+
+    def compose(self) -> ComposeResult:
+        yield Static(f"pane {self.id}")
+        yield Button("focus me")
+
+    async def reload(self) -> None:
+        self.reloads += 1
+
+    def search(self, text: str) -> None:
+        self.searches.append(text)
+
+    def live_changed(self, change: Change) -> None:
+        self.changes.append(change)
+
+    def action_poke(self) -> None:
+        self.pokes += 1
+
+
+TABS = tuple(
+    Tab(tab_id, title, lambda s, i: RecordingPane(s, id=i)) for tab_id, title in TAB_TITLES
+)
+
+
+@pytest.fixture
+async def store(town_dir: Path) -> AsyncIterator[Store]:
+    town = find_town(town_dir)
+    async with await open_store(town.db_path) as opened:
+        yield opened
+
+
+def make_app(town_dir: Path, store: Store, link: FakeLink | None = None, **kw: Any) -> TundraApp:
+    services = make_services(find_town(town_dir), store, link)
+    kw.setdefault("clock_interval", 0)
+    return TundraApp(services, tabs=TABS, watch_files=False, **kw)
+
+
+def pane(app: TundraApp, tab: str) -> RecordingPane:
+    found = app.pane(tab)
+    assert isinstance(found, RecordingPane)
+    return found
+
+
+async def test_number_keys_switch_tabs_and_reload(town_dir: Path, store: Store) -> None:
+    app = make_app(town_dir, store)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert app.current_tab == "dashboard"
+        for number, (tab_id, _title) in enumerate(TAB_TITLES, 1):
+            before = pane(app, tab_id).reloads
+            await pilot.press(str(number))
+            await pilot.pause()
+            assert app.current_tab == tab_id
+            assert app.query_one(TabBar).active == tab_id
+            assert pane(app, tab_id).display
+            assert pane(app, tab_id).reloads == before + 1
+
+
+async def test_tab_bar_fits_80_columns_without_cutting_words(town_dir: Path, store: Store) -> None:
+    app = make_app(town_dir, store)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("7")
+        await pilot.pause()
+        line = str(app.query_one(TabBar).render())
+        assert "7 Analytics" in line and len(line) <= 80
+        for other in ("Dashboard", "Convoys"):
+            assert other not in line
+    app = make_app(town_dir, store)
+    async with app.run_test(size=(250, 70)) as pilot:
+        await pilot.pause()
+        line = str(app.query_one(TabBar).render())
+        assert all(title in line for _, title in TAB_TITLES)
+
+
+async def test_r_reloads_the_active_pane(town_dir: Path, store: Store) -> None:
+    app = make_app(town_dir, store)
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        before = pane(app, "dashboard").reloads
+        await pilot.press("r")
+        await pilot.pause()
+        assert pane(app, "dashboard").reloads == before + 1
+
+
+async def test_t_cycles_themes(town_dir: Path, store: Store) -> None:
+    app = make_app(town_dir, store)
+    async with app.run_test() as pilot:
+        seen = {app.theme}
+        for _ in range(3):
+            await pilot.press("t")
+            seen.add(app.theme)
+        assert len(seen) == 4
+
+
+async def test_q_quits_without_stopping_agents(town_dir: Path, store: Store) -> None:
+    link = FakeLink()
+    app = make_app(town_dir, store, link)
+    async with app.run_test() as pilot:
+        await pilot.press("q")
+        await pilot.pause()
+        assert not app.is_running or app._exit_renderables is not None or app.return_code == 0
+    assert not [op for op, _ in link.requests if op in ("stop", "shutdown")]
+
+
+async def test_help_lists_every_binding_with_its_id(town_dir: Path, store: Store) -> None:
+    app = make_app(town_dir, store)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpModal)
+        ids = {row.id for row in app.screen.rows}
+        assert {"quit", "help", "palette", "search", "theme", "refresh", "rec-poke"} <= ids
+        assert {f"tab-{t}" for t, _ in TAB_TITLES} <= ids
+        assert {"approval-yes", "approval-no"} <= ids
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, HelpModal)
+
+
+async def test_palette_reaches_pane_actions(town_dir: Path, store: Store) -> None:
+    app = make_app(town_dir, store)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("colon")
+        await pilot.pause()
+        await pilot.press(*"Costs: Poke")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await pilot.pause(0.3)
+        assert app.current_tab == "costs"
+        assert pane(app, "costs").pokes == 1
+
+
+async def test_search_filters_the_active_pane(town_dir: Path, store: Store) -> None:
+    app = make_app(town_dir, store)
+    async with app.run_test() as pilot:
+        await pilot.press("3", "slash", "a", "b")
+        await pilot.pause()
+        assert pane(app, "beads").searches[-1] == "ab"
+        assert app.query_one(SearchBar).has_focus
+        await pilot.press("escape")
+        await pilot.pause()
+        assert pane(app, "beads").searches[-1] == ""
+        assert not app.query_one(SearchBar).has_class("-open")
+
+
+async def test_keys_remapped_from_config(town_dir: Path, store: Store) -> None:
+    (town_dir / ".tundra" / "local.toml").write_text(
+        '[ui.keys]\nquit = "ctrl+x"\ntab-beads = "b"\nno-such-binding = "z"\n'
+    )
+    app = make_app(town_dir, store)
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        await pilot.press("q")
+        await pilot.pause()
+        assert app.is_running
+        await pilot.press("b")
+        await pilot.pause()
+        assert app.current_tab == "beads"
+        messages = [n.message for n in app._notifications]
+        assert any("no-such-binding" in m for m in messages)
+
+
+def approval(
+    approval_id: int, agent: str = "polecat-1", subject: str = "rm -rf build"
+) -> dict[str, Any]:
+    return {
+        "event": "approval",
+        "id": approval_id,
+        "agent": agent,
+        "status": "pending",
+        "subject": subject,
+        "tool": "Bash",
+        "source": "hook",
+    }
+
+
+async def test_approval_modal_arms_then_answers(town_dir: Path, store: Store) -> None:
+    link = FakeLink([approval(7)])
+    app = make_app(town_dir, store, link, approval_popup=True)
+    app.arm_seconds = 0.4
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause(0.1)
+        assert isinstance(app.screen, ApprovalModal)
+        text = str(app.screen.query_one("#approval-subject").render())
+        assert "rm -rf build" in text
+        await pilot.press("y")  # type-ahead: ignored before the keys arm
+        await pilot.pause()
+        assert isinstance(app.screen, ApprovalModal)
+        assert not link.ops("approve")
+        await pilot.pause(0.5)
+        await pilot.press("y")
+        await pilot.pause()
+        assert link.ops("approve") == [{"id": 7, "actor": "operator"}]
+        assert not isinstance(app.screen, ApprovalModal)
+
+
+async def test_approvals_are_queued_one_modal_at_a_time(town_dir: Path, store: Store) -> None:
+    link = FakeLink([approval(1, "a"), approval(2, "b")])
+    app = make_app(town_dir, store, link, approval_popup=True)
+    app.arm_seconds = 0
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause(0.1)
+        assert isinstance(app.screen, ApprovalModal) and app.screen.approval.id == 1
+        assert len(app.screen_stack) == 2
+        await pilot.press("n")
+        await pilot.pause(0.1)
+        assert isinstance(app.screen, ApprovalModal) and app.screen.approval.id == 2
+        await pilot.press("escape")  # decide later: stays pending, nothing sent
+        await pilot.pause(0.1)
+        assert not isinstance(app.screen, ApprovalModal)
+    assert link.ops("deny") == [{"id": 1, "actor": "operator"}]
+    assert link.ops("approve") == []
+    assert 2 in app.services.live.approvals
+
+
+async def test_approval_answered_elsewhere_closes_its_modal(town_dir: Path, store: Store) -> None:
+    link = FakeLink([approval(3)])
+    app = make_app(town_dir, store, link, approval_popup=True)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause(0.1)
+        assert isinstance(app.screen, ApprovalModal)
+        link.push({"event": "approval_resolved", "id": 3, "agent": "polecat-1"})
+        await pilot.pause(0.1)
+        assert not isinstance(app.screen, ApprovalModal)
+    assert not link.ops("approve") and not link.ops("deny")
+
+
+async def test_approval_subject_shows_hidden_characters(town_dir: Path, store: Store) -> None:
+    hostile = "echo hi\x1b]52;c;ZXZpbA==\x07 \u202e[bold]x[/bold]"
+    link = FakeLink([approval(4, subject=hostile)])
+    app = make_app(town_dir, store, link, approval_popup=True)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause(0.1)
+        text = str(app.screen.query_one("#approval-subject").render())
+        assert "\x1b" not in text and "\x07" not in text
+        assert "␛]52;c;ZXZpbA==␇" in text
+        assert "⟨U+202E⟩" in text
+        assert "[bold]x[/bold]" in text
+
+
+async def test_live_events_reach_every_pane(town_dir: Path, store: Store) -> None:
+    link = FakeLink([{"event": "state", "agent": "mayor", "state": "working", "evidence": {}}])
+    app = make_app(town_dir, store, link)
+    async with app.run_test() as pilot:
+        await pilot.pause(0.1)
+        for tab_id, _ in TAB_TITLES:
+            assert Change("state", "mayor") in pane(app, tab_id).changes
+        assert app.services.live.agents["mayor"].state.value == "working"
+
+
+async def test_daemon_refusal_is_one_line(town_dir: Path, store: Store) -> None:
+    from tundra_tui.domain.errors import TundraError
+    from tundra_tui.ui.messages import DaemonRequest
+
+    link = FakeLink()
+    link.answers["spawn"] = TundraError("no agent 'x' in tundra.toml\nsecond line")
+    app = make_app(town_dir, store, link)
+    async with app.run_test() as pilot:
+        app.post_message(DaemonRequest("spawn", {"name": "x"}))
+        await pilot.pause(0.1)
+        messages = [n.message for n in app._notifications]
+        assert "spawn: no agent 'x' in tundra.toml" in messages

@@ -1,0 +1,368 @@
+"""The control room: nine tabs over the town's store and its daemon.
+
+The app owns the long-lived tasks (the daemon's event stream, the approval queue, the
+file watcher) and routes what they bring to the panes; the panes own their widgets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from typing import Any, ClassVar
+
+from textual import on, work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.widgets import ContentSwitcher, Footer
+
+from tundra_tui.domain.errors import TundraError
+from tundra_tui.domain.sanitize import visible
+from tundra_tui.resources import stylesheets
+from tundra_tui.ui.keymap import BindingRow, collect, declared, keymap_from_config
+from tundra_tui.ui.live import Change
+from tundra_tui.ui.messages import DaemonRequest, DataChanged, OpenApproval, StatusText
+from tundra_tui.ui.modals.approval import ApprovalModal
+from tundra_tui.ui.modals.help import HelpModal
+from tundra_tui.ui.panes.base import Pane
+from tundra_tui.ui.services import Services
+from tundra_tui.ui.tabs import TAB_TITLES, Tab, default_tabs
+from tundra_tui.ui.watcher import watch_town
+from tundra_tui.ui.widgets.search_bar import SearchBar
+from tundra_tui.ui.widgets.tab_bar import TabBar
+from tundra_tui.ui.widgets.title_bar import TitleBar
+from tundra_tui.usage.follower import UsageFollower, ingest
+
+THEMES = ("textual-dark", "nord", "gruvbox", "tokyo-night", "textual-light", "textual-ansi")
+"""What `t` cycles through; textual-ansi uses the terminal's own 16 colours."""
+
+
+def _tab_bindings() -> list[BindingType]:
+    return [
+        Binding(str(n), f"show_tab('{tab_id}')", title, id=f"tab-{tab_id}", show=False)
+        for n, (tab_id, title) in enumerate(TAB_TITLES, 1)
+    ]
+
+
+class TundraApp(App[None]):
+    """`at tui`: renders the town and sends every action to the daemon."""
+
+    CSS_PATH: ClassVar[Any] = stylesheets()
+    TITLE = "auto-tundra"
+    COMMAND_PALETTE_BINDING = "colon"
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("colon", "command_palette", "Commands", id="palette"),
+        Binding("slash", "search", "Search", id="search"),
+        Binding("question_mark", "help", "Help", id="help"),
+        Binding("t", "cycle_theme", "Theme", id="theme", show=False),
+        Binding("r", "refresh", "Refresh", id="refresh", show=False),
+        Binding("q", "quit", "Quit", id="quit"),
+        *_tab_bindings(),
+    ]
+    """Global keys. Not priority bindings: a focused agent terminal receives them all."""
+
+    def __init__(
+        self,
+        services: Services,
+        *,
+        tabs: Iterable[Tab] | None = None,
+        watch_files: bool = True,
+        demo: bool = False,
+        approval_popup: bool | None = None,
+        clock_interval: float = 1.0,
+    ) -> None:
+        super().__init__()
+        self.services = services
+        self.tabs = tuple(tabs) if tabs is not None else default_tabs()
+        self.watch_files = watch_files
+        self.demo = demo
+        config = services.config
+        self.approval_popup = (
+            bool(config.get("ui.approval_popup")) if approval_popup is None else approval_popup
+        )
+        self.arm_seconds = int(config.get("ui.approval_arm_ms")) / 1000
+        self.clock_interval = clock_interval
+        self.current_tab = self.tabs[0].id
+        self._approvals: asyncio.Queue[int] = asyncio.Queue()
+        self._queued: set[int] = set()
+        self._approval_modal: ApprovalModal | None = None
+        self._reloading: dict[str, bool] = {}
+        self._search_text = ""
+
+    # ---- layout ------------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield TitleBar(id="title-bar")
+        yield TabBar([(t.id, t.title) for t in self.tabs], id="tab-bar")
+        with ContentSwitcher(initial=f"pane-{self.current_tab}", id="panes"):
+            for tab in self.tabs:
+                yield tab.make(self.services, f"pane-{tab.id}")
+        yield SearchBar(id="search-bar")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        config = self.services.config
+        theme = str(config.get("ui.theme"))
+        if theme in self.available_themes:
+            self.theme = theme
+        else:
+            self.notify(
+                f"ui.theme: no theme named {visible(theme, single_line=True)!r}", severity="warning"
+            )
+        known = {row.id for row in self.binding_rows()}
+        keymap, problems = keymap_from_config(config.get("ui.keys"), known)
+        self.set_keymap(keymap)
+        for problem in problems:
+            self.notify(problem, severity="warning")
+        self.query_one(TabBar).active = self.current_tab
+        title = self.query_one(TitleBar)
+        title.town = self.services.town.name
+        title.demo = self.demo
+        self._tick()
+        if self.clock_interval > 0:
+            self.set_interval(self.clock_interval, self._tick)
+        self.follow_daemon()
+        self.serve_approvals()
+        if self.watch_files:
+            self.follow_files()
+        self._show(self.current_tab)
+
+    @property
+    def panes(self) -> list[Pane]:
+        """Every tab's pane, in tab order."""
+        return [self.pane(tab.id) for tab in self.tabs]
+
+    def pane(self, tab_id: str) -> Pane:
+        """The pane of one tab."""
+        return self.query_one(f"#pane-{tab_id}", Pane)
+
+    @property
+    def active_pane(self) -> Pane:
+        """The pane being shown."""
+        return self.pane(self.current_tab)
+
+    # ---- tabs, refresh, search, theme, help, palette -------------------------------------------
+
+    def action_show_tab(self, tab_id: str) -> None:
+        """Switch to a tab (keys 1-9)."""
+        if tab_id not in {t.id for t in self.tabs}:
+            return
+        self._show(tab_id)
+
+    def _show(self, tab_id: str) -> None:
+        self.current_tab = tab_id
+        self.query_one("#panes", ContentSwitcher).current = f"pane-{tab_id}"
+        self.query_one(TabBar).active = tab_id
+        pane = self.pane(tab_id)
+        pane.search(self._search_text)
+        self.reload_pane(pane)
+        pane.focus_default()
+
+    def reload_pane(self, pane: Pane) -> None:
+        """Reload one pane; requests that arrive during a reload coalesce into one more."""
+        key = pane.id or ""
+        if key in self._reloading:
+            self._reloading[key] = True
+            return
+        self._reloading[key] = False
+        self.run_worker(self._reload(pane, key), group=f"reload-{key}", exit_on_error=False)
+
+    async def _reload(self, pane: Pane, key: str) -> None:
+        try:
+            while True:
+                try:
+                    await pane.reload()
+                except TundraError as error:
+                    self.notify(_one_line(error), severity="error")
+                if not self._reloading.get(key):
+                    return
+                self._reloading[key] = False
+        finally:
+            self._reloading.pop(key, None)
+
+    def action_refresh(self) -> None:
+        """Re-read the active pane now."""
+        self.services.reload_config()
+        self.reload_pane(self.active_pane)
+
+    def action_search(self) -> None:
+        """Show the search line; typing filters the active pane."""
+        bar = self.query_one(SearchBar)
+        bar.add_class("-open")
+        bar.focus()
+
+    @on(SearchBar.Filter)
+    def _search_changed(self, event: SearchBar.Filter) -> None:
+        self._search_text = event.text
+        self.active_pane.search(event.text)
+
+    @on(SearchBar.Done)
+    def _search_closed(self) -> None:
+        bar = self.query_one(SearchBar)
+        if not bar.value:
+            bar.remove_class("-open")
+        self.active_pane.focus_default()
+
+    def action_cycle_theme(self) -> None:
+        """Next theme in THEMES."""
+        themes = [t for t in THEMES if t in self.available_themes]
+        index = themes.index(self.theme) if self.theme in themes else -1
+        self.theme = themes[(index + 1) % len(themes)]
+        self.notify(f"theme: {self.theme}", timeout=2)
+
+    def binding_rows(self) -> list[BindingRow]:
+        """Every binding with an id: global ones, then each tab's, then the approval modal's."""
+        groups: list[tuple[str, Any]] = [("global", self)]
+        groups += [(tab.title, self.pane(tab.id)) for tab in self.tabs]
+        rows = collect(groups, self._keymap)
+        rows += declared("approval", ApprovalModal.BINDINGS, self._keymap)
+        return rows
+
+    def action_help(self) -> None:
+        """List every binding."""
+        self.push_screen(HelpModal(self.binding_rows()))
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        """The palette: every action of every tab, reachable by name."""
+        for row in self.binding_rows():
+            if row.node is None or row.action == "command_palette":
+                continue
+            yield SystemCommand(
+                f"{row.group}: {row.description}",
+                f"key {row.key}  ·  id {row.id}",
+                lambda row=row: self._run_row(row),
+            )
+
+    async def _run_row(self, row: BindingRow) -> None:
+        tab = next((t for t in self.tabs if t.title == row.group), None)
+        if tab is not None and tab.id != self.current_tab:
+            self._show(tab.id)
+        if row.node is not None:
+            await self.run_action(row.action, row.node)
+
+    # ---- the daemon ------------------------------------------------------------------------
+
+    @work(exclusive=True, group="link", exit_on_error=False)
+    async def follow_daemon(self) -> None:
+        """Apply the daemon's events to the live model as they come."""
+        async for event in self.services.link.events():
+            self._on_live(self.services.live.apply(event))
+
+    def _on_live(self, change: Change) -> None:
+        if change.kind == "ignored":
+            return
+        for pane in self.panes:
+            pane.live_changed(change)
+        if change.kind == "screen":
+            return
+        if change.kind == "approval" and change.approval is not None:
+            self.queue_approval(change.approval)
+        elif change.kind == "approval_resolved":
+            modal = self._approval_modal
+            if modal is not None and modal.approval.id == change.approval:
+                modal.dismiss(None)
+        self._tick()
+
+    def _tick(self) -> None:
+        title = self.query_one(TitleBar)
+        live = self.services.live
+        title.states = [a.state for a in live.agents.values()]
+        title.waiting = len(live.approvals)
+        title.connected = live.connected
+        title.link_error = live.link_error
+        title.clock = self.services.now().astimezone().strftime("%H:%M")
+        title.refresh()
+
+    def queue_approval(self, approval_id: int) -> None:
+        """Queue the approval modal for a request (once); one modal at a time."""
+        if self.approval_popup and approval_id not in self._queued:
+            self._queued.add(approval_id)
+            self._approvals.put_nowait(approval_id)
+
+    @on(OpenApproval)
+    def _open_approval(self, message: OpenApproval) -> None:
+        self._queued.discard(message.approval_id)
+        if message.approval_id not in self._queued:
+            self._queued.add(message.approval_id)
+            self._approvals.put_nowait(message.approval_id)
+
+    @work(exclusive=True, group="approvals", exit_on_error=False)
+    async def serve_approvals(self) -> None:
+        """Show queued approvals one after another; none is dropped, answered ones skip."""
+        while True:
+            approval_id = await self._approvals.get()
+            self._queued.discard(approval_id)
+            approval = self.services.live.approvals.get(approval_id)
+            if approval is None:
+                continue  # answered elsewhere meanwhile
+            self._approval_modal = ApprovalModal(approval, arm_seconds=self.arm_seconds)
+            try:
+                answer = await self.push_screen_wait(self._approval_modal)
+            finally:
+                self._approval_modal = None
+            if answer is not None:
+                op = "approve" if answer else "deny"
+                await self._send(
+                    op,
+                    {"id": approval_id, "actor": self.services.actor},
+                    f"{'approved' if answer else 'denied'}: {approval.agent}",
+                )
+
+    @on(DaemonRequest)
+    def _daemon_request(self, message: DaemonRequest) -> None:
+        self.run_worker(
+            self._send(message.op, message.args, message.done),
+            group="requests",
+            exit_on_error=False,
+        )
+
+    async def _send(self, op: str, args: dict[str, Any], done: str) -> Any:
+        try:
+            result = await self.services.link.request(op, **args)
+        except TundraError as error:
+            self.notify(f"{op}: {_one_line(error)}", severity="error")
+            return None
+        if done:
+            self.notify(visible(done, single_line=True, limit=200), timeout=3)
+        return result
+
+    @on(DataChanged)
+    def _data_changed(self, message: DataChanged) -> None:
+        if message.what == "config":
+            self.services.reload_config()
+        self.reload_pane(self.active_pane)
+
+    @on(StatusText)
+    def _status_text(self, message: StatusText) -> None:
+        self.notify(visible(message.text, single_line=True, limit=200), timeout=3)
+
+    # ---- files ------------------------------------------------------------------------------
+
+    @work(exclusive=True, group="watch", exit_on_error=False)
+    async def follow_files(self) -> None:
+        """Refresh Costs and Analytics (and the active pane) when the store or logs change."""
+
+        services = self.services
+        runtimes = {name: spec.runtime.value for name, spec in services.config.agents().items()}
+        follower = UsageFollower(services.usage_dirs, runtimes=runtimes)
+        await self._ingest(follower)
+        async for touched in watch_town(services.town.db_path, services.usage_dirs):
+            if touched.usage:
+                await self._ingest(follower)
+            self.reload_pane(self.active_pane)
+
+    async def _ingest(self, follower: UsageFollower) -> None:
+        """Usage logs -> metrics (idempotent); a locked store means the lines are read again."""
+        try:
+            await ingest(self.services.store, follower)
+        except TundraError as error:
+            self.notify(f"usage logs: {_one_line(error)}", severity="warning")
+
+
+def _one_line(error: BaseException) -> str:
+    return visible(
+        str(error).splitlines()[0] if str(error) else type(error).__name__,
+        single_line=True,
+        limit=300,
+    )
