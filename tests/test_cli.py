@@ -295,9 +295,11 @@ def test_doctor_reports_modes_and_integrity(
     assert {c["check"]: c for c in json.loads(out)}["state dir"]["status"] == "FAIL"
 
 
-def test_tui_is_not_built_yet(town_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_tui_without_a_terminal_says_so_in_one_line(
+    town_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     code, _, err = run(capsys, "tui")
-    assert code == 1 and len(err.strip().splitlines()) == 1 and "not built yet" in err
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "needs a terminal" in err
 
 
 def test_events_follow_prints_new_events(town_dir: Path) -> None:

@@ -18,6 +18,7 @@ from tundra_tui.cli import (
     polecats,
     settings,
     town,
+    tui,
 )
 
 
@@ -111,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kind", help="only events whose kind starts with this, e.g. bead.")
     _json(p)
 
-    command(commands, "tui", "open the control room (not built yet)", town.cmd_tui)
+    tui.add_parser(commands, _common)
     detect.add_parser(commands, _common)
     hooks.add_parser(commands, _common)
     daemon.add_parser(commands, _common)

@@ -1,4 +1,4 @@
-"""`at init`, `at status`, `at doctor`, `at events` and `at tui`."""
+"""`at init`, `at status`, `at doctor` and `at events`."""
 
 from __future__ import annotations
 
@@ -140,12 +140,6 @@ async def cmd_events(ctx: Context) -> int:
 
 def _emit_json_line(event: Event) -> None:
     print(json.dumps(asdict(event), ensure_ascii=True), flush=True)
-
-
-async def cmd_tui(ctx: Context) -> int:
-    """The control room is delivered by a later issue; say so plainly."""
-    print("at tui: the control room is not built yet; use `at status` for now", file=sys.stderr)
-    return 1
 
 
 def _version(argv: list[str]) -> str:

@@ -71,6 +71,7 @@ class TundraApp(App[None]):
         demo: bool = False,
         approval_popup: bool | None = None,
         clock_interval: float = 1.0,
+        start_agents: bool = False,
     ) -> None:
         super().__init__()
         self.services = services
@@ -83,6 +84,7 @@ class TundraApp(App[None]):
         )
         self.arm_seconds = int(config.get("ui.approval_arm_ms")) / 1000
         self.clock_interval = clock_interval
+        self.start_agents = start_agents
         self.current_tab = self.tabs[0].id
         self._approvals: asyncio.Queue[int] = asyncio.Queue()
         self._queued: set[int] = set()
@@ -247,7 +249,23 @@ class TundraApp(App[None]):
     async def follow_daemon(self) -> None:
         """Apply the daemon's events to the live model as they come."""
         async for event in self.services.link.events():
-            self._on_live(self.services.live.apply(event))
+            change = self.services.live.apply(event)
+            self._on_live(change)
+            if change.kind == "link" and self.services.live.connected and self.start_agents:
+                self.start_agents = False
+                self.start_configured_agents()
+
+    @work(group="start-agents", exit_on_error=False)
+    async def start_configured_agents(self) -> None:
+        """Start every configured agent that is not running (`at tui --demo` does)."""
+        try:
+            running = {a["name"] for a in await self.services.link.request("agents") if a["pid"]}
+        except TundraError as error:
+            self.notify(_one_line(error), severity="error")
+            return
+        for name in self.services.config.agents():
+            if name not in running:
+                await self._send("spawn", {"name": name}, "")
 
     def _on_live(self, change: Change) -> None:
         if change.kind == "ignored":

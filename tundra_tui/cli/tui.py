@@ -1,0 +1,61 @@
+"""`at tui`: open the control room on a town, or on the built-in demo town."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from tundra_tui.cli.context import Context
+from tundra_tui.domain.errors import TundraError
+
+
+def add_parser(commands: Any, common: Callable[[argparse.ArgumentParser], None]) -> None:
+    """Register `at tui`."""
+    p = commands.add_parser(
+        "tui",
+        help="open the control room (starts the town's daemon if needed)",
+        description="Open the control room. Quitting leaves every agent running.",
+    )
+    common(p)
+    p.add_argument(
+        "--demo",
+        action="store_true",
+        help="open the built-in demo town (four demo agents; no agent CLI or account needed)",
+    )
+    p.add_argument(
+        "--no-watch", action="store_true", help="do not follow the store and usage logs for changes"
+    )
+    p.set_defaults(handler=cmd_tui)
+
+
+async def cmd_tui(ctx: Context) -> int:
+    """Run the Textual app until the operator quits."""
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise TundraError("at tui needs a terminal (run it in a terminal, over ssh -t, or in tmux)")
+    from tundra_tui.demo_town import demo_town_root, ensure_demo_town
+    from tundra_tui.ui.app import TundraApp
+    from tundra_tui.ui.link import DaemonLink
+    from tundra_tui.ui.services import Services
+    from tundra_tui.usage.follower import usage_dir
+
+    demo = bool(ctx.args.demo)
+    if demo:
+        ctx.use_town(await ensure_demo_town(demo_town_root()))
+    town = ctx.town()
+    store = await ctx.store()
+    usage = usage_dir(town)
+    usage.mkdir(mode=0o700, parents=True, exist_ok=True)
+    services = Services(
+        town=town, store=store, link=DaemonLink(town), usage_dirs=[usage], actor=ctx.actor
+    )
+    app = TundraApp(services, demo=demo, watch_files=not ctx.args.no_watch, start_agents=demo)
+    try:
+        await app.run_async()
+    finally:
+        await services.link.close()
+    if app.return_code:
+        return app.return_code
+    print(f"at: left the control room; agents keep running (`at --town {town.root} status`)")
+    return 0
