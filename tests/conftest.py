@@ -2,10 +2,30 @@
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import pytest_textual_snapshot
+
+os.environ["TZ"] = "UTC"
+time.tzset()  # times shown on screens (and in snapshots) do not depend on the machine
+
+SNAPSHOTS = Path(__file__).resolve().parent.parent / "snapshots"
+
+
+class _TopLevelSnapshots(pytest_textual_snapshot.SVGImageExtension):
+    """SVG snapshots live in the top-level `snapshots/<test module>/`, not beside the tests."""
+
+    @classmethod
+    def dirname(cls, *, test_location: Any) -> str:
+        return str(SNAPSHOTS / Path(test_location.filepath).stem)
+
+
+pytest_textual_snapshot.SVGImageExtension = _TopLevelSnapshots  # type: ignore[misc]
 
 
 @pytest.fixture(autouse=True)
