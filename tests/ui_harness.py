@@ -102,3 +102,95 @@ class PaneHarness(App[None]):
 
     def on_data_changed(self, message: Any) -> None:
         self.posted.append(message)
+
+
+def _row(*runs: tuple[str, str, bool]) -> list[list[Any]]:
+    return [[text, fg, "default", bold, False, False, False] for text, fg, bold in runs]
+
+
+def screen_event(
+    agent: str, lines: list[list[list[Any]]], size: tuple[int, int] = (80, 24)
+) -> dict[str, Any]:
+    """A full-screen `screen` event, as the daemon sends to a new subscriber."""
+    return {
+        "event": "screen",
+        "agent": agent,
+        "rows": {str(y): runs for y, runs in enumerate(lines)},
+        "cursor": [6, len(lines) - 1],
+        "size": list(size),
+        "full": True,
+    }
+
+
+def demo_screens(model: str) -> dict[str, list[list[list[Any]]]]:
+    """What a demo agent shows when idle, working and asking for approval (fixed text)."""
+    banner = _row((f"demo agent 0.1 · model {model} · no network", "brightblack", False))
+    return {
+        "idle": [
+            banner,
+            [],
+            _row(("demo❯ ", "cyan", True), ("summarise the open beads", "default", False)),
+            _row(("● ", "green", True), ("Three beads are waiting for review.", "default", False)),
+            [],
+            _row(
+                (
+                    "[demo] idle · 4 turns · 5120 tokens · $0.0213 · `exit` to quit",
+                    "brightblack",
+                    False,
+                )
+            ),
+            _row(("demo❯ ", "cyan", True)),
+        ],
+        "working": [
+            banner,
+            [],
+            _row(("demo❯ ", "cyan", True), ("fix the flaky kanban test", "default", False)),
+            _row(("● ", "green", True), ("Reading tests/test_kanban.py", "default", False)),
+            _row(
+                ("⠹ ", "magenta", True),
+                ("Thinking… 12s ", "default", False),
+                ("(esc to interrupt)", "brightblack", False),
+            ),
+        ],
+        "awaiting_approval": [
+            banner,
+            [],
+            _row(("demo❯ ", "cyan", True), ("RUN: rm -rf build/", "default", False)),
+            _row(("● ", "green", True), ("I will run rm -rf build/.", "default", False)),
+            _row(("Allow this command?", "brown", True)),
+            _row(("  rm -rf build/", "default", False)),
+            _row(("❯ 1. Yes", "cyan", True)),
+            _row(("  2. No", "default", False)),
+            _row(("1/y approve · 2/n/Esc deny", "brightblack", False)),
+        ],
+    }
+
+
+DEMO_AGENTS: tuple[tuple[str, str, str], ...] = (
+    ("mayor", "working", "demo-opus"),
+    ("polecat-1", "awaiting_approval", "demo-sonnet"),
+    ("witness", "idle", "demo-haiku"),
+    ("crew-1", "working", "demo-sonnet"),
+)
+"""Fixed live states for the demo town's agents in snapshots and Pilot tests."""
+
+
+def demo_events(agents: tuple[tuple[str, str, str], ...] = DEMO_AGENTS) -> list[dict[str, Any]]:
+    """States, screens and one pending approval, as a daemon would stream them."""
+    events: list[dict[str, Any]] = []
+    for name, state, model in agents:
+        events.append({"event": "state", "agent": name, "state": state, "evidence": {}})
+        events.append(screen_event(name, demo_screens(model)[state]))
+        if state == "awaiting_approval":
+            events.append(
+                {
+                    "event": "approval",
+                    "id": 41,
+                    "agent": name,
+                    "status": "pending",
+                    "subject": "rm -rf build/",
+                    "tool": "Bash",
+                    "source": "screen",
+                }
+            )
+    return events
