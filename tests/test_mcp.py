@@ -12,6 +12,7 @@ import pytest
 from tundra_tui.config import short_path, show_value
 from tundra_tui.mcp import (
     MASK,
+    FileCache,
     McpServer,
     command_line,
     masked_env,
@@ -364,3 +365,27 @@ def test_show_value_masks_tables_and_keeps_toml_spelling() -> None:
     assert show_value(["a", "b"]) == '["a", "b"]'
     assert show_value(True) == "true"
     assert show_value({"API_KEY": SECRET, "a b": "x"}) == f'{{API_KEY = {MASK}, "a b" = {MASK}}}'
+
+
+def test_a_cache_skips_unchanged_files_but_not_binaries(
+    root: Path, home: Path, bin_dir: Path
+) -> None:
+    write_json(root / ".mcp.json", {"mcpServers": {"a": {"command": "late-server"}}})
+    cache: FileCache = {}
+    environ = {"PATH": str(bin_dir)}
+    [first] = read_servers(root, home=home, environ=environ, cache=cache).servers
+    assert first.found is False
+    assert list(cache) == [root / ".mcp.json"]
+    # Same file, seen as unchanged: its cached data is used (poisoned here to prove it).
+    signature, data, _ = cache[root / ".mcp.json"]
+    assert data is not None
+    cache[root / ".mcp.json"] = (signature, {"mcpServers": {"b": {"command": "late-server"}}}, "")
+    tool = bin_dir / "late-server"
+    tool.write_text("#!/bin/sh\n")
+    tool.chmod(0o755)
+    [second] = read_servers(root, home=home, environ=environ, cache=cache).servers
+    assert (second.name, second.found) == ("b", True)
+    # A changed file is read again.
+    write_json(root / ".mcp.json", {"mcpServers": {"c": {"command": "x", "args": ["longer"]}}})
+    [third] = read_servers(root, home=home, environ=environ, cache=cache).servers
+    assert third.name == "c"

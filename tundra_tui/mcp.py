@@ -34,6 +34,7 @@ from tundra_tui.domain.sanitize import visible
 
 __all__ = [
     "MASK",
+    "FileCache",
     "McpProblem",
     "McpReport",
     "McpServer",
@@ -64,6 +65,8 @@ _ENV_ASSIGN = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)=(.+)", re.DOTALL)
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)")
 
 Which = Callable[..., str | None]
+FileCache = dict[Path, tuple[tuple[int, ...], dict[str, Any] | None, str]]
+"""Parsed files by path: (inode, size, mtime, ctime), the data, the problem."""
 
 
 @dataclass(frozen=True)
@@ -120,8 +123,13 @@ def read_servers(
     home: Path | None = None,
     environ: Mapping[str, str] | None = None,
     which: Which = shutil.which,
+    cache: FileCache | None = None,
 ) -> McpReport:
-    """Every MCP server configured for the town at `root`, with the problems met on the way."""
+    """Every MCP server configured for the town at `root`, with the problems met on the way.
+
+    Pass the same `cache` to each call to skip parsing files that have not changed
+    (~/.claude.json grows to megabytes); binaries are looked up again every time.
+    """
     home = home if home is not None else Path.home()
     environ = environ if environ is not None else os.environ
     root = root.resolve()
@@ -129,7 +137,9 @@ def read_servers(
     problems: list[McpProblem] = []
     context = _Context(root, environ, which)
     for source in _sources(root, home, environ):
-        data = _load(source, problems)
+        data, problem = _load_cached(source, cache)
+        if problem:
+            problems.append(McpProblem(source.path, problem))
         if data is None:
             continue
         for raw_scope, name, entry in _entries(source, data, root, problems):
@@ -218,37 +228,46 @@ def _sources(root: Path, home: Path, environ: Mapping[str, str]) -> Iterator[_So
             yield _Source("opencode", scope, directory / name, "jsonc")
 
 
-def _load(source: _Source, problems: list[McpProblem]) -> dict[str, Any] | None:
-    """The file's top-level table, None if it is absent or unusable (a problem is noted)."""
+def _load_cached(source: _Source, cache: FileCache | None) -> tuple[dict[str, Any] | None, str]:
+    """`_load`, skipped while the file's inode, size and times are those of the cached read."""
+    try:
+        info = source.path.stat()
+    except FileNotFoundError:
+        return None, ""
+    except OSError as error:
+        return None, f"cannot read: {error.strerror or error}"
+    signature = (info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+    hit = cache.get(source.path) if cache is not None else None
+    if hit is not None and hit[0] == signature:
+        return hit[1], hit[2]
+    data, message = _load(source)
+    if cache is not None:
+        cache[source.path] = (signature, data, message)
+    return data, message
 
-    def problem(message: str) -> None:
-        problems.append(McpProblem(source.path, message))
 
+def _load(source: _Source) -> tuple[dict[str, Any] | None, str]:
+    """The file's top-level table, or None and why not ("" when the file is absent)."""
     try:
         with source.path.open("rb") as file:
             raw = file.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:
-        return None
+        return None, ""
     except OSError as error:
-        problem(f"cannot read: {error.strerror or error}")
-        return None
+        return None, f"cannot read: {error.strerror or error}"
     if len(raw) > MAX_FILE_BYTES:
-        problem(f"larger than {MAX_FILE_BYTES >> 20} MiB, not read")
-        return None
+        return None, f"larger than {MAX_FILE_BYTES >> 20} MiB, not read"
     try:
         text = raw.decode("utf-8").removeprefix("\ufeff")
     except UnicodeDecodeError:
-        problem("not valid UTF-8")
-        return None
+        return None, "not valid UTF-8"
     try:
         data = _parse(text, source.kind)
     except ValueError as error:
-        problem(str(error))
-        return None
+        return None, str(error)
     if not isinstance(data, dict):
-        problem(f"expected an object at the top, got {_kind(data)}")
-        return None
-    return data
+        return None, f"expected an object at the top, got {_kind(data)}"
+    return data, ""
 
 
 def _parse(text: str, kind: str) -> Any:
