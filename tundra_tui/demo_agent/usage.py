@@ -18,34 +18,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from tundra_tui.usage.pricing import Price, price_for
+
 SYSTEM_PROMPT_TOKENS = 2400
 """Tokens of the (imaginary) system prompt, written to the prompt cache by the first call."""
-
-
-@dataclass(frozen=True)
-class Price:
-    """US dollars per million tokens."""
-
-    input: float
-    output: float
-    cache_write: float
-    cache_read: float
-
-
-PRICES: dict[str, Price] = {
-    "opus": Price(5.0, 25.0, 6.25, 0.50),
-    "sonnet": Price(3.0, 15.0, 3.75, 0.30),
-    "haiku": Price(1.0, 5.0, 1.25, 0.10),
-}
-"""Priced by family, so `demo-sonnet` and `claude-sonnet-4-5` cost the same."""
-
-
-def price_for(model: str) -> tuple[Price, bool]:
-    """The price of `model` and whether it is known; unknown models are priced as sonnet."""
-    for family, price in PRICES.items():
-        if family in model.lower():
-            return price, True
-    return PRICES["sonnet"], False
 
 
 @dataclass
@@ -64,12 +40,12 @@ class Usage:
         self.cache_read_input_tokens += other.cache_read_input_tokens
 
     def cost(self, price: Price) -> float:
-        return (
-            self.input_tokens * price.input
-            + self.output_tokens * price.output
-            + self.cache_creation_input_tokens * price.cache_write
-            + self.cache_read_input_tokens * price.cache_read
-        ) / 1_000_000
+        return price.cost(
+            self.input_tokens,
+            self.output_tokens,
+            self.cache_creation_input_tokens,
+            self.cache_read_input_tokens,
+        )
 
 
 def tokens_of(text: str) -> int:

@@ -1,0 +1,306 @@
+"""Usage logs: the Claude JSONL reader on real and hostile lines, the follower, and ingest."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tundra_tui.demo_agent.usage import UsageLog
+from tundra_tui.store import Store, open_store
+from tundra_tui.town import Town
+from tundra_tui.usage.claude import MAX_LINE_BYTES, parse_line, parse_lines
+from tundra_tui.usage.follower import UsageFollower, ingest, usage_dir
+from tundra_tui.usage.pricing import PRICES, Price, price_for
+
+# The shape of a real Claude Code line (research/real-agents.md §3), extra fields included.
+REAL = (
+    '{"type":"assistant","timestamp":"2026-11-22T02:25:39.423Z","requestId":"req_ab0d",'
+    '"sessionId":"36d0","requestedModel":"claude-opus-5-5","message":{"id":"msg_3fc5",'
+    '"model":"claude-opus-5-5","role":"assistant","content":[{"type":"text","text":"hi"}],'
+    '"stop_reason":"tool_use","usage":{"input_tokens":4978,"cache_creation_input_tokens":0,'
+    '"cache_read_input_tokens":0,"output_tokens":56,"output_tokens_details":{"thinking_tokens":0},'
+    '"server_tool_use":{"web_search_requests":0},"service_tier":"standard",'
+    '"cache_creation":{"ephemeral_1h_input_tokens":0,"ephemeral_5m_input_tokens":0}}}}'
+)
+
+
+def answer(
+    message_id: str = "msg_1",
+    *,
+    model: str = "claude-sonnet-4-5",
+    at: str = "2026-11-20T10:00:00.000Z",
+    usage: Any = None,
+    **extra: Any,
+) -> str:
+    """One assistant line as Claude Code writes it (compact JSON)."""
+    tokens = (
+        usage
+        if usage is not None
+        else {
+            "input_tokens": 100,
+            "output_tokens": 20,
+            "cache_creation_input_tokens": 1000,
+            "cache_read_input_tokens": 5000,
+        }
+    )
+    message = {"id": message_id, "model": model, "role": "assistant", "usage": tokens}
+    record = {"type": "assistant", "timestamp": at, "message": message, **extra}
+    return json.dumps(record, separators=(",", ":"))
+
+
+# ---- pricing -------------------------------------------------------------------------------
+
+
+def test_prices_are_by_family_and_unknown_models_are_priced_as_sonnet() -> None:
+    assert price_for("claude-opus-4-5") == (PRICES["opus"], True)
+    assert price_for("demo-HAIKU") == (PRICES["haiku"], True)
+    assert price_for("gpt-5") == (PRICES["sonnet"], False)
+    assert Price(1.0, 2.0, 3.0, 4.0).cost(1_000_000, 1_000_000, 1_000_000, 1_000_000) == 10.0
+
+
+# ---- reader --------------------------------------------------------------------------------
+
+
+def test_a_real_claude_line_gives_one_priced_sample() -> None:
+    sample = parse_line(REAL, agent="mayor")
+    assert sample is not None
+    assert sample.source_key == "claude:msg_3fc5"
+    assert sample.at == "2026-11-22T02:25:39.423000Z"  # the store's sortable form
+    assert (sample.agent, sample.model, sample.runtime) == ("mayor", "claude-opus-5-5", "claude")
+    assert (sample.input_tokens, sample.output_tokens) == (4978, 56)
+    assert sample.cost_usd == pytest.approx((4978 * 5.0 + 56 * 25.0) / 1e6)
+
+
+def test_blocks_of_one_answer_are_counted_once() -> None:
+    lines = [answer("msg_a"), answer("msg_a"), answer("msg_b"), answer("msg_a")]
+    samples = parse_lines(lines, agent="a", runtime="demo")
+    assert [s.source_key for s in samples] == ["claude:msg_a", "claude:msg_b"]
+    assert all(s.runtime == "demo" for s in samples)
+
+
+def test_cache_tokens_null_counts_and_naive_timestamps_are_accepted() -> None:
+    usage = {"input_tokens": 10, "output_tokens": 5, "cache_creation_input_tokens": None}
+    sample = parse_line(answer(usage=usage, at="2026-11-20T10:00:00"), agent="a")
+    assert sample is not None
+    assert (sample.cache_write_tokens, sample.cache_read_tokens) == (0, 0)
+    assert sample.at == "2026-11-20T10:00:00.000000Z"
+
+
+def test_the_request_id_keys_an_answer_without_a_message_id() -> None:
+    record = json.loads(answer())
+    del record["message"]["id"]
+    record["requestId"] = "req_9"
+    sample = parse_line(json.dumps(record), agent="a")
+    assert sample is not None and sample.source_key == "claude:req:req_9"
+
+
+def test_a_bad_byte_in_the_content_does_not_lose_the_usage() -> None:
+    line = answer().replace('"role"', '"note":"caf\\u00e9","role"').encode()
+    broken = line.replace(b"caf\\u00e9", b"caf\xe9\xff")
+    sample = parse_line(broken, agent="a")
+    assert sample is not None and sample.input_tokens == 100
+
+
+def _bad_usage(**change: Any) -> str:
+    usage = {"input_tokens": 10, "output_tokens": 5, **change}
+    return answer(usage=usage)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        pytest.param(b"", id="empty"),
+        pytest.param(b"not json", id="not-json"),
+        pytest.param(b'{"type":"assistant","usage":', id="half-written"),
+        pytest.param(b'["assistant","usage"]', id="array"),
+        pytest.param(answer().replace('"assistant"', '"user"', 1).encode(), id="user-line"),
+        pytest.param(b'{"type":"assistant","message":"usage"}', id="message-not-object"),
+        pytest.param(answer(usage=[1, 2]).encode(), id="usage-not-object"),
+        pytest.param(_bad_usage(input_tokens=-1).encode(), id="negative"),
+        pytest.param(_bad_usage(input_tokens=True).encode(), id="bool"),
+        pytest.param(_bad_usage(input_tokens="10").encode(), id="string"),
+        pytest.param(_bad_usage(input_tokens=1.5).encode(), id="float"),
+        pytest.param(_bad_usage(input_tokens=10**30).encode(), id="huge-count"),
+        pytest.param(answer().replace("100", "9" * 5000).encode(), id="5000-digit-int"),
+        pytest.param(
+            b'{"type":"assistant","usage":' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+            id="deeply-nested",
+        ),
+        pytest.param(answer(at="yesterday").encode(), id="bad-timestamp"),
+        pytest.param(answer(at="9999-12-31T23:59:59-23:59").encode(), id="timestamp-overflow"),
+        pytest.param(answer(message_id="").encode(), id="no-id"),
+        pytest.param(
+            answer(usage={"input_tokens": 0, "output_tokens": 0}, model="<synthetic>").encode(),
+            id="synthetic-zero",
+        ),
+        pytest.param(answer().encode()[:-1] + b" " * MAX_LINE_BYTES + b"}", id="over-long"),
+        pytest.param(b"\xff\xfe\x00garbage assistant usage", id="binary"),
+    ],
+)
+def test_hostile_or_useless_lines_are_skipped_without_raising(line: bytes) -> None:
+    assert parse_line(line, agent="a") is None
+
+
+def test_the_model_name_is_kept_as_written_but_bounded() -> None:
+    sample = parse_line(answer(model="[bold]opus[/bold]" + "x" * 1000), agent="a")
+    assert sample is not None
+    assert sample.model.startswith("[bold]opus[/bold]") and len(sample.model) == 200
+
+
+def test_the_demo_agent_log_reads_back_to_the_cost_it_reports(tmp_path: Path) -> None:
+    path = tmp_path / "crew-1.jsonl"
+    log = UsageLog(path, "0b4d1a6e-2f0c-4c1e-9a55-3f2f6c1d7e01", "demo-opus", "/w", "0.1.0")
+    log.user("fix it")
+    log.call([{"type": "text", "text": "ok"}, {"type": "tool_use", "name": "Bash"}], "x", {}, 5)
+    log.call([{"type": "text", "text": "done"}], "end_turn", {}, 5)
+    log.turn_end(10, 3)
+    samples = parse_lines(path.read_bytes().splitlines(), agent="crew-1")
+    assert len(samples) == 2
+    assert sum(s.cost_usd for s in samples) == pytest.approx(log.cost, abs=1e-6)
+
+
+# ---- follower ------------------------------------------------------------------------------
+
+
+def append(path: Path, text: str | bytes) -> None:
+    with path.open("ab") as file:
+        file.write(text.encode() if isinstance(text, str) else text)
+
+
+def keys(samples: list[Any]) -> list[str]:
+    return [s.source_key for s in samples]
+
+
+def test_only_new_complete_lines_are_read(tmp_path: Path) -> None:
+    log = tmp_path / "polecat-1.jsonl"
+    append(log, answer("msg_1") + "\n" + answer("msg_2") + "\n")
+    follower = UsageFollower([tmp_path], runtimes={"polecat-1": "demo"})
+    first = follower.poll()
+    assert keys(first) == ["claude:msg_1", "claude:msg_2"]
+    assert {(s.agent, s.runtime) for s in first} == {("polecat-1", "demo")}
+    assert follower.poll() == []
+    half = answer("msg_3")
+    append(log, half[:40])
+    assert follower.poll() == []  # still being written
+    append(log, half[40:] + "\n")
+    assert keys(follower.poll()) == ["claude:msg_3"]
+
+
+def test_an_answer_split_across_polls_is_still_counted_once_by_the_store(tmp_path: Path) -> None:
+    log = tmp_path / "a.jsonl"
+    follower = UsageFollower([tmp_path])
+    append(log, answer("msg_1") + "\n")
+    append(log, answer("msg_1")[:10])
+    assert keys(follower.poll()) == ["claude:msg_1"]
+    append(log, answer("msg_1")[10:] + "\n")
+    assert keys(follower.poll()) == ["claude:msg_1"]  # same key: the store ignores it
+
+
+def test_a_truncated_or_replaced_log_is_read_again_from_the_start(tmp_path: Path) -> None:
+    log = tmp_path / "a.jsonl"
+    append(log, answer("msg_1") + "\n" + answer("msg_2") + "\n")
+    follower = UsageFollower([tmp_path])
+    follower.poll()
+    log.write_text(answer("msg_9") + "\n")  # truncated in place, shorter
+    assert keys(follower.poll()) == ["claude:msg_9"]
+    other = tmp_path / "new.tmp"
+    other.write_text(answer("msg_7") + "\n" + answer("msg_8") + "\n")
+    os.replace(other, log)  # a new file under the same name
+    assert keys(follower.poll()) == ["claude:msg_7", "claude:msg_8"]
+
+
+def test_a_log_rewritten_in_place_past_the_old_offset_is_noticed(tmp_path: Path) -> None:
+    log = tmp_path / "a.jsonl"
+    append(log, answer("msg_1", at="2026-11-20T10:00:00.000Z") + "\n")
+    follower = UsageFollower([tmp_path])
+    follower.poll()
+    with log.open("r+b") as file:  # same inode, longer, different start
+        file.write(
+            (answer("msg_5", at="2026-11-21T10:00:00.000Z") + "\n" + answer("msg_6")).encode()
+        )
+        file.write(b"\n")
+    assert keys(follower.poll()) == ["claude:msg_5", "claude:msg_6"]
+
+
+def test_over_long_lines_are_skipped_even_across_polls(tmp_path: Path) -> None:
+    log = tmp_path / "a.jsonl"
+    follower = UsageFollower([tmp_path], max_line_bytes=1000)
+    append(log, answer("msg_1") + "\n" + "x" * 5000 + "\n" + answer("msg_2") + "\n")
+    assert keys(follower.poll()) == ["claude:msg_1", "claude:msg_2"]
+    append(log, "y" * 3000)  # an over-long line still being written
+    assert follower.poll() == []
+    append(log, "y" * 3000 + "\n" + answer("msg_3") + "\n")
+    assert keys(follower.poll()) == ["claude:msg_3"]
+
+
+def test_other_files_missing_dirs_and_fifos_are_ignored(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text(answer("msg_x") + "\n")
+    (tmp_path / "dir.jsonl").mkdir()
+    os.mkfifo(tmp_path / "fifo.jsonl")  # opening it for reading must not hang
+    append(tmp_path / "b.jsonl", answer("msg_1") + "\n")
+    follower = UsageFollower([tmp_path / "missing", tmp_path])
+    assert [(s.agent, s.source_key) for s in follower.poll()] == [("b", "claude:msg_1")]
+
+
+def test_read_without_commit_does_not_move_on(tmp_path: Path) -> None:
+    append(tmp_path / "a.jsonl", answer("msg_1") + "\n")
+    follower = UsageFollower([tmp_path])
+    assert keys(follower.read().samples) == ["claude:msg_1"]
+    assert keys(follower.read().samples) == ["claude:msg_1"]
+    follower.commit(follower.read())
+    assert follower.read().samples == []
+
+
+def test_usage_dir_is_under_the_state_dir(tmp_path: Path) -> None:
+    town = Town(tmp_path)
+    assert usage_dir(town) == town.state_dir / "usage"
+
+
+# ---- ingest --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    opened = await open_store(tmp_path / "town.db")
+    yield opened
+    await opened.close()
+
+
+async def test_ingest_records_new_samples_once(tmp_path: Path, store: Store) -> None:
+    logs = tmp_path / "usage"
+    logs.mkdir()
+    log = logs / "mayor.jsonl"
+    append(log, answer("msg_1") + "\n" + answer("msg_1") + "\n" + answer("msg_2") + "\n")
+    follower = UsageFollower([logs])
+    assert await ingest(store, follower) == 2
+    assert await ingest(store, follower) == 0
+    append(log, answer("msg_3") + "\n")
+    assert await ingest(store, follower) == 1
+    log.write_text(log.read_text())  # rewritten whole: read again, counted nowhere twice
+    assert await ingest(store, UsageFollower([logs])) == 0
+    rows = await store.metrics.rollup("agent")
+    assert [(r.key, r.samples, r.input_tokens) for r in rows] == [("mayor", 3, 300)]
+
+
+async def test_a_failed_store_write_leaves_the_lines_to_read_again(
+    tmp_path: Path, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    append(tmp_path / "a.jsonl", answer("msg_1") + "\n")
+    follower = UsageFollower([tmp_path])
+
+    async def locked(samples: object) -> int:
+        raise OSError("database is locked")
+
+    monkeypatch.setattr(store.metrics, "record", locked)
+    with pytest.raises(OSError):
+        await ingest(store, follower)
+    monkeypatch.undo()
+    assert await ingest(store, follower) == 1
+    assert await store.metrics.total_cost() == pytest.approx(
+        price_for("sonnet")[0].cost(100, 20, 1000, 5000)
+    )
