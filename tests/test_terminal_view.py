@@ -1,0 +1,330 @@
+"""The terminal widget: key encoding, colours, dirty-row redraws, cropping, keys and size."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from rich.color import Color
+from textual.app import App, ComposeResult
+from textual.strip import Strip
+
+from tundra_tui.session.keys import encode_key, encode_paste
+from tundra_tui.ui.remote_screen import RemoteScreen, Run
+from tundra_tui.ui.widgets import terminal_view
+from tundra_tui.ui.widgets.terminal_view import (
+    RELEASE_HINT,
+    RELEASE_KEY,
+    TerminalView,
+    rich_color,
+    run_style,
+)
+
+# Key encoding (headless)
+
+
+@pytest.mark.parametrize(
+    ("key", "character", "expected"),
+    [
+        ("a", "a", b"a"),
+        ("A", "A", b"A"),
+        ("q", "q", b"q"),
+        ("1", "1", b"1"),
+        ("question_mark", "?", b"?"),
+        ("colon", ":", b":"),
+        ("slash", "/", b"/"),
+        ("space", " ", b" "),
+        ("é", "é", "é".encode()),
+        ("enter", "\r", b"\r"),
+        ("tab", "\t", b"\t"),
+        ("shift+tab", None, b"\x1b[Z"),
+        ("backspace", "\x7f", b"\x7f"),
+        ("escape", "\x1b", b"\x1b"),
+        ("up", None, b"\x1b[A"),
+        ("down", None, b"\x1b[B"),
+        ("right", None, b"\x1b[C"),
+        ("left", None, b"\x1b[D"),
+        ("home", None, b"\x1b[H"),
+        ("end", None, b"\x1b[F"),
+        ("pageup", None, b"\x1b[5~"),
+        ("pagedown", None, b"\x1b[6~"),
+        ("insert", None, b"\x1b[2~"),
+        ("delete", None, b"\x1b[3~"),
+        ("f1", None, b"\x1bOP"),
+        ("f4", None, b"\x1bOS"),
+        ("f5", None, b"\x1b[15~"),
+        ("f12", None, b"\x1b[24~"),
+        ("ctrl+a", "\x01", b"\x01"),
+        ("ctrl+c", "\x03", b"\x03"),
+        ("ctrl+z", "\x1a", b"\x1a"),
+        ("ctrl+space", None, b"\x00"),
+        ("ctrl+@", "\x00", b"\x00"),
+        ("ctrl+up", None, b"\x1b[1;5A"),
+        ("shift+right", None, b"\x1b[1;2C"),
+        ("shift+f1", None, b"\x1b[1;2P"),
+        ("ctrl+delete", None, b"\x1b[3;5~"),
+        ("alt+x", "x", b"\x1bx"),
+        ("f24", None, None),
+    ],
+)
+def test_encode_key(key: str, character: str | None, expected: bytes | None) -> None:
+    assert encode_key(key, character) == expected
+
+
+def test_encode_paste_types_one_line_and_brackets_several() -> None:
+    assert encode_paste("git status") == b"git status"
+    assert encode_paste("a\r\nb\n") == b"\x1b[200~a\rb\r\x1b[201~"
+    # A pasted end marker cannot close the bracket early and run the rest as keys.
+    assert encode_paste("x\n\x1b[201~rm -rf ~\n") == b"\x1b[200~x\rrm -rf ~\r\x1b[201~"
+
+
+# Colours and styles
+
+
+def test_pyte_colours_map_to_rich_colours() -> None:
+    assert rich_color("default") is None
+    assert rich_color("") is None
+    assert rich_color("brown") == Color.parse("yellow")
+    assert rich_color("red") == Color.parse("red")
+    assert rich_color("brightred") == Color.parse("bright_red")
+    assert rich_color("brightbrown") == Color.parse("bright_yellow")
+    assert rich_color("ff8700") == Color.parse("#ff8700")
+    assert rich_color("zzzzzz") is None
+    assert rich_color("chartreuse") is None
+
+
+def test_run_styles_are_shared_and_the_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    run = Run("x", "red", "default", True, False, True, False)
+    style = run_style(run)
+    assert style is run_style(run._replace(text="other text"))
+    assert style.bold and style.underline and not style.italic
+    monkeypatch.setattr(terminal_view, "MAX_CACHED_STYLES", 8)
+    for n in range(50):
+        run_style(Run("x", f"{n:06x}", "default", False, False, False, False))
+    assert len(terminal_view._styles) <= 8
+
+
+# The widget
+
+
+def text_screen(lines: list[str], columns: int = 40, rows: int = 24) -> RemoteScreen:
+    screen = RemoteScreen(columns=columns, rows=rows)
+    screen.apply(
+        {
+            "size": [columns, rows],
+            "full": True,
+            "rows": {
+                str(y): [[text, "default", "default", 0, 0, 0, 0]] for y, text in enumerate(lines)
+            },
+            "cursor": [0, max(len(lines) - 1, 0)],
+        }
+    )
+    return screen
+
+
+def set_row(screen: RemoteScreen, y: int, text: str, **extra: Any) -> None:
+    screen.apply({"rows": {str(y): [[text, "default", "default", 0, 0, 0, 0]]}, **extra})
+
+
+class CountingView(TerminalView):
+    """Records which lines were rendered."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.rendered: list[int] = []
+
+    def render_line(self, y: int) -> Strip:
+        self.rendered.append(y)
+        return super().render_line(y)
+
+
+class ViewApp(App[None]):
+    CSS = "CountingView { width: 30; height: 6; }"
+
+    def __init__(self, screen: RemoteScreen | None) -> None:
+        super().__init__()
+        self.remote = screen
+        self.messages: list[Any] = []
+
+    def compose(self) -> ComposeResult:
+        view = CountingView(max_fps=60)
+        view.agent = "mayor"
+        view.remote_screen = self.remote
+        yield view
+
+    @property
+    def view(self) -> CountingView:
+        return self.query_one(CountingView)
+
+    def on_terminal_view_input(self, message: TerminalView.Input) -> None:
+        self.messages.append(message)
+
+    def on_terminal_view_released(self, message: TerminalView.Released) -> None:
+        self.messages.append(message)
+
+    def on_terminal_view_size_changed(self, message: TerminalView.SizeChanged) -> None:
+        self.messages.append(message)
+
+
+def shown(view: TerminalView) -> list[str]:
+    return [view.render_line(y).text.rstrip() for y in range(view.size.height)]
+
+
+async def test_a_short_tile_shows_the_bottom_rows_with_content_cropped_never_wrapped() -> None:
+    lines = [f"row {n}" for n in range(12)] + ["$ " + "x" * 60]
+    app = ViewApp(text_screen(lines, columns=80))
+    async with app.run_test(size=(40, 10)):
+        assert shown(app.view) == ["row 7", "row 8", "row 9", "row 10", "row 11", "$ " + "x" * 28]
+
+
+async def test_untrusted_text_is_shown_literally() -> None:
+    screen = text_screen(["[bold]not bold[/bold] [link=x]y[/link]", "bell\x07 esc\x1b[31m"])
+    app = ViewApp(screen)
+    async with app.run_test(size=(60, 10)):
+        rows = shown(app.view)
+        assert rows[0] == "[bold]not bold[/bold] [link=x]y[/link]"[:30]
+        assert "\x1b" not in rows[1] and "\x07" not in rows[1] and "␛" in rows[1]
+        strip = app.view.render_line(0)
+        assert not any(segment.style and segment.style.bold for segment in strip)
+
+
+async def test_only_dirty_rows_are_redrawn_and_nothing_when_nothing_changed() -> None:
+    screen = text_screen([f"line {n}" for n in range(6)], rows=6)
+    app = ViewApp(screen)
+    async with app.run_test(size=(40, 10)) as pilot:
+        await pilot.pause(0.1)
+        view = app.view
+        view.rendered.clear()
+        await pilot.pause(0.1)
+        assert view.rendered == []
+        set_row(screen, 3, "changed")
+        await pilot.pause(0.1)
+        assert set(view.rendered) == {3}
+        assert shown(view)[3] == "changed"
+        view.rendered.clear()
+        await pilot.pause(0.1)
+        assert view.rendered == []
+
+
+async def test_a_frame_applies_several_deltas_at_once() -> None:
+    screen = text_screen(["a", "b", "c"], rows=6)
+    app = ViewApp(screen)
+    async with app.run_test(size=(40, 10)) as pilot:
+        await pilot.pause(0.1)
+        app.view.rendered.clear()
+        for n in range(20):
+            set_row(screen, 1, f"tick {n}")
+        app.view.tick()
+        await pilot.pause()
+        assert set(app.view.rendered) == {1}
+        assert shown(app.view)[1] == "tick 19"
+
+
+async def test_colours_and_attributes_reach_the_strip() -> None:
+    screen = RemoteScreen(columns=20, rows=4)
+    screen.apply(
+        {
+            "rows": {
+                "0": [
+                    ["ok", "green", "brown", 1, 0, 0, 0],
+                    ["rev", "default", "default", 0, 0, 0, 1],
+                ]
+            }
+        }
+    )
+    app = ViewApp(screen)
+    async with app.run_test(size=(40, 10)):
+        segments = list(app.view.render_line(0))
+        ok = next(s for s in segments if s.text == "ok")
+        assert ok.style is not None and ok.style.color == Color.parse("green")
+        assert ok.style.bgcolor == Color.parse("yellow") and ok.style.bold
+        rev = next(s for s in segments if s.text == "rev")
+        assert rev.style is not None and rev.style.reverse
+
+
+async def test_cursor_is_drawn_only_while_focused() -> None:
+    screen = text_screen(["$ hello"], rows=4)
+    screen.apply({"cursor": [2, 0]})
+    app = ViewApp(screen)
+    async with app.run_test(size=(40, 10)) as pilot:
+
+        def cursor_cells() -> list[str]:
+            return [s.text for s in app.view.render_line(0) if s.style and s.style.reverse]
+
+        assert cursor_cells() == []
+        app.view.grab()
+        await pilot.pause()
+        assert cursor_cells() == ["h"]
+        assert app.view.border_subtitle == RELEASE_HINT
+
+
+async def test_grabbed_view_sends_every_key_but_the_release_key() -> None:
+    app = ViewApp(text_screen(["$"]))
+    async with app.run_test(size=(40, 10)) as pilot:
+        app.view.grab()
+        await pilot.pause()
+        await pilot.press("q", "1", "question_mark", "tab", "escape", "ctrl+a", "up", "f5")
+        await pilot.pause()
+        sent = [m.data for m in app.messages if isinstance(m, TerminalView.Input)]
+        assert sent == [b"q", b"1", b"?", b"\t", b"\x1b", b"\x01", b"\x1b[A", b"\x1b[15~"]
+        assert all(m.agent == "mayor" for m in app.messages)
+        await pilot.press(RELEASE_KEY)
+        await pilot.pause()
+        released = [m for m in app.messages if isinstance(m, TerminalView.Released)]
+        assert len(released) == 1 and released[0].refocus
+        assert not app.view.can_focus
+        assert not any(
+            isinstance(m, TerminalView.Input) and m.data == b"\x1d" for m in app.messages
+        )
+
+
+async def test_paste_goes_to_the_agent() -> None:
+    from textual import events
+
+    app = ViewApp(text_screen(["$"]))
+    async with app.run_test(size=(40, 10)) as pilot:
+        app.view.grab()
+        await pilot.pause()
+        app.view.post_message(events.Paste("one\ntwo"))
+        await pilot.pause()
+        sent = [m.data for m in app.messages if isinstance(m, TerminalView.Input)]
+        assert sent == [b"\x1b[200~one\rtwo\x1b[201~"]
+
+
+async def test_size_is_reported_once_per_change_only_while_driving() -> None:
+    app = ViewApp(text_screen(["$"]))
+    async with app.run_test(size=(40, 10)) as pilot:
+
+        def sizes() -> list[tuple[str, int, int]]:
+            return [
+                (m.agent, m.columns, m.rows)
+                for m in app.messages
+                if isinstance(m, TerminalView.SizeChanged)
+            ]
+
+        await pilot.pause(0.3)
+        assert sizes() == []
+        app.view.drives_size = True
+        app.view.drives_size = True
+        await pilot.pause(0.3)
+        assert sizes() == [("mayor", 30, 6)]
+        app.view.styles.width = 25
+        await pilot.pause(0.05)
+        app.view.styles.width = 20
+        await pilot.pause(0.4)
+        assert sizes() == [("mayor", 30, 6), ("mayor", 20, 6)]
+        app.view.drives_size = False
+        app.view.styles.width = 22
+        await pilot.pause(0.4)
+        assert len(sizes()) == 2
+
+
+async def test_swapping_screens_redraws_the_new_one() -> None:
+    app = ViewApp(text_screen(["first"]))
+    async with app.run_test(size=(40, 10)) as pilot:
+        app.view.remote_screen = text_screen(["second"])
+        await pilot.pause()
+        assert shown(app.view)[0] == "second"
+        app.view.remote_screen = None
+        await pilot.pause()
+        assert shown(app.view) == [""] * 6
