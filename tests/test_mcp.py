@@ -205,6 +205,7 @@ def test_env_and_secrets_are_masked_everywhere(root: Path, home: Path) -> None:
                         SECRET,
                         f"--password={SECRET}",
                         "--verbose",
+                        f"postgres://app:{SECRET}@db/main",
                         "image",
                     ],
                     "env": {"Z_KEY": SECRET, "A_KEY": SECRET},
@@ -221,7 +222,8 @@ def test_env_and_secrets_are_masked_everywhere(root: Path, home: Path) -> None:
     shown = [masked_env(s), command_line(s), command_line(u), repr(s), repr(u)]
     assert masked_env(s) == f"A_KEY={MASK} Z_KEY={MASK}"
     assert command_line(s) == (
-        f"docker run -e GITHUB_TOKEN={MASK} --api-key {MASK} --password={MASK} --verbose image"
+        f"docker run -e GITHUB_TOKEN={MASK} --api-key {MASK} --password={MASK} --verbose "
+        f"postgres://app:{MASK}@db/main image"
     )
     assert command_line(s, with_args=False) == "docker"
     assert command_line(u) == f"https://me:{MASK}@h.example:8443/p?key={MASK}&v={MASK}"

@@ -177,7 +177,7 @@ def _quoted(word: str) -> str:
 
 
 def _masked_args(args: tuple[str, ...]) -> list[str]:
-    """Arguments with the values of secret-looking flags and `NAME=value` pairs masked."""
+    """Arguments with secret-looking flag values, `NAME=value` pairs and URL passwords masked."""
     shown: list[str] = []
     hide_next = False
     for arg in args:
@@ -194,6 +194,8 @@ def _masked_args(args: tuple[str, ...]) -> list[str]:
                 hide_next = True
         elif (assign := _ENV_ASSIGN.fullmatch(arg)) and _SECRET_WORD.search(assign[1]):
             shown.append(f"{assign[1]}={MASK}")
+        elif "://" in arg:
+            shown.append(_masked_url(arg))
         else:
             shown.append(arg)
     return shown
