@@ -1,0 +1,528 @@
+"""The Agents tab: rows, tiling, and a Pilot test for every key it binds."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+from textual.binding import Binding, BindingType
+from textual.content import Content
+from textual.widget import Widget
+from ui_harness import FakeLink, PaneHarness, fixed_clock, make_services
+
+from tundra_tui.config import AgentSpec, load_config
+from tundra_tui.domain.agents import Agent, AgentState, Role, Runtime
+from tundra_tui.store import Store, open_store
+from tundra_tui.store.agents import RosterEntry
+from tundra_tui.town import Town
+from tundra_tui.ui.agent_rows import AgentRow, agent_rows
+from tundra_tui.ui.live import LiveModel
+from tundra_tui.ui.messages import DaemonRequest
+from tundra_tui.ui.modals.confirm import ConfirmModal
+from tundra_tui.ui.panes.agents import AgentsPane
+from tundra_tui.ui.tiling import Layout, tile_shape, visible_window
+from tundra_tui.ui.widgets.agent_list import AgentList, row_content
+from tundra_tui.ui.widgets.terminal_view import RELEASE_KEY, TerminalView
+
+# Tiling (headless)
+
+
+@pytest.mark.parametrize(
+    ("layout", "width", "height", "count", "shape"),
+    [
+        (Layout.GRID, 52, 20, 4, (1, 2)),  # 80x24: two tiles, stacked
+        (Layout.GRID, 210, 64, 8, (3, 2)),  # 250x70: 3x2
+        (Layout.GRID, 210, 64, 4, (2, 2)),
+        (Layout.GRID, 210, 64, 3, (3, 1)),
+        (Layout.GRID, 210, 64, 1, (1, 1)),
+        (Layout.GRID, 210, 64, 0, (1, 1)),
+        (Layout.GRID, 10, 5, 9, (1, 1)),
+        (Layout.SPLIT, 210, 64, 5, (2, 1)),
+        (Layout.SPLIT, 52, 20, 5, (1, 2)),
+        (Layout.SPLIT, 52, 12, 5, (1, 1)),
+        (Layout.SINGLE, 210, 64, 5, (1, 1)),
+    ],
+)
+def test_tile_shape(
+    layout: Layout, width: int, height: int, count: int, shape: tuple[int, int]
+) -> None:
+    assert tile_shape(layout, width, height, count) == shape
+
+
+def test_visible_window_is_a_full_page_holding_the_selection() -> None:
+    assert visible_window(7, 0, 4) == range(0, 4)
+    assert visible_window(7, 5, 4) == range(3, 7)
+    assert visible_window(7, 4, 2) == range(4, 6)
+    assert visible_window(2, 1, 6) == range(0, 2)
+    assert visible_window(0, 0, 6) == range(0)
+
+
+def test_layouts_cycle() -> None:
+    assert [Layout.SINGLE.next(), Layout.SPLIT.next(), Layout.GRID.next()] == [
+        Layout.SPLIT,
+        Layout.GRID,
+        Layout.SINGLE,
+    ]
+
+
+# Rows (headless)
+
+
+def spec(name: str, model: str = "") -> AgentSpec:
+    return AgentSpec(name=name, role=Role.POLECAT, runtime=Runtime.DEMO, model=model)
+
+
+def test_rows_merge_store_config_and_daemon() -> None:
+    live = LiveModel()
+    live.apply({"event": "state", "agent": "b", "state": "awaiting_approval"})
+    live.apply({"event": "approval", "agent": "b", "id": 3, "subject": "ls", "tool": "Bash"})
+    live.apply({"event": "state", "agent": "c", "state": "exited"})
+    live.apply({"event": "exited", "agent": "c", "code": 2})
+    live.apply({"event": "state", "agent": "[bold]x\x1b", "state": "working"})
+    stored = [Agent("a", Role.MAYOR, Runtime.CLAUDE, AgentState.IDLE, model="opus")]
+    rows = agent_rows(stored, live, {"a": spec("a", "haiku"), "b": spec("b", "m1")})
+    by_name = {row.name: row for row in rows}
+    assert list(by_name) == sorted(by_name)
+    assert by_name["a"].state is AgentState.IDLE and by_name["a"].engine == "claude/opus"
+    assert by_name["b"].state is AgentState.AWAITING_APPROVAL and by_name["b"].pending == 1
+    assert by_name["b"].engine == "demo/m1" and by_name["b"].running
+    assert by_name["c"].trouble == "exit 2" and not by_name["c"].running
+    hostile = by_name["[bold]x\x1b"]
+    assert hostile.label == "[bold]x␛" and hostile.role == ""
+
+
+def test_rows_match_name_role_and_engine() -> None:
+    row = AgentRow("mayor", "mayor", "claude", "opus", AgentState.IDLE, 0, "")
+    assert row.matches("") and row.matches("MAY") and row.matches("opus") and row.matches("claude/")
+    assert not row.matches("codex")
+
+
+def test_a_row_is_one_line_and_drops_the_role_before_cutting() -> None:
+    row = AgentRow("polecat-1", "polecat", "codex", "gpt-5", AgentState.AWAITING_APPROVAL, 2, "")
+    assert row_content(row, 80, 10).plain == "! polecat-1  !2 polecat codex/gpt-5"
+    assert row_content(row, 28, 10).plain == "! polecat-1  !2 codex/gpt-5"
+    narrow = row_content(row, 20, 10).plain
+    assert narrow.startswith("! polecat-1  !2") and narrow.endswith("…") and len(narrow) == 20
+
+
+# The pane
+
+
+@pytest.fixture
+async def store(town_dir: Path) -> AsyncIterator[Store]:
+    """The sample town's store with its team (crew-1, deacon, mayor, polecat-1) synced."""
+    town = Town(town_dir)
+    opened = await open_store(town.db_path, clock=fixed_clock)
+    specs = load_config(town).agents().values()
+    await opened.agents.sync_roster(
+        [RosterEntry(s.name, s.role, s.runtime, s.model) for s in specs], actor="test"
+    )
+    yield opened
+    await opened.close()
+
+
+def screen_event(agent: str, lines: list[str]) -> dict[str, Any]:
+    rows = {str(y): [[text, "default", "default", 0, 0, 0, 0]] for y, text in enumerate(lines)}
+    return {"event": "screen", "agent": agent, "size": [80, 24], "full": True, "rows": rows}
+
+
+class AgentsApp(PaneHarness):
+    """The harness plus app-level keys like the real app's, which must not fire while an
+    agent's terminal has the keyboard."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("q", "quit", "Quit"),
+        Binding("1", "note('tab1')"),
+        Binding("colon", "note('palette')"),
+    ]
+
+    def __init__(self, services: Any) -> None:
+        super().__init__(lambda s: AgentsPane(s, id="pane-agents"), services)
+        self.notes: list[str] = []
+        self.toasts: list[str] = []
+
+    def action_note(self, what: str) -> None:
+        self.notes.append(what)
+
+    def notify(self, message: str, **kwargs: Any) -> None:
+        self.toasts.append(message)
+
+    @property
+    def agents(self) -> AgentsPane:
+        pane = self.pane
+        assert isinstance(pane, AgentsPane)
+        return pane
+
+    def requests(self, op: str) -> list[dict[str, Any]]:
+        return [m.args for m in self.posted if isinstance(m, DaemonRequest) and m.op == op]
+
+    def tiles(self) -> list[TerminalView]:
+        return [view for view in self.agents.views if view.display]
+
+
+def make_app(
+    town_dir: Path, store: Store, *, running: tuple[str, ...] = ("deacon", "mayor")
+) -> AgentsApp:
+    services = make_services(Town(town_dir), store, FakeLink())
+    for name in running:
+        services.live.apply({"event": "state", "agent": name, "state": "working"})
+        services.live.apply(screen_event(name, [f"{name} says hi", "$ "]))
+    return AgentsApp(services)
+
+
+def live_change(app: AgentsApp, event: dict[str, Any]) -> None:
+    app.agents.live_changed(app.services.live.apply(event))
+
+
+def keys_sent(app: AgentsApp, agent: str) -> bytes:
+    link = app.services.link
+    assert isinstance(link, FakeLink)
+    return b"".join(
+        base64.b64decode(a["data"]) for a in link.ops("send_keys") if a["name"] == agent
+    )
+
+
+def focused(app: AgentsApp) -> Widget | None:
+    return app.screen.focused
+
+
+def prompt(listing: AgentList, index: int) -> str:
+    content = listing.get_option_at_index(index).prompt
+    assert isinstance(content, Content)
+    return content.plain
+
+
+def select(app: AgentsApp, name: str) -> None:
+    listing = app.agents.query_one(AgentList)
+    listing.highlighted = [row.name for row in listing.rows].index(name)
+
+
+async def test_80x24_shows_fewer_tiles_than_250x70(town_dir: Path, store: Store) -> None:
+    app = make_app(town_dir, store)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert 1 <= len(app.tiles()) <= 2
+        assert [row.name for row in app.agents.query_one(AgentList).rows] == [
+            "crew-1",
+            "deacon",
+            "mayor",
+            "polecat-1",
+        ]
+    app = make_app(town_dir, store)
+    async with app.run_test(size=(250, 70)) as pilot:
+        await pilot.pause()
+        assert len(app.tiles()) == 4
+        grid = app.agents.query_one("#agents-grid")
+        assert (grid.styles.grid_size_columns, grid.styles.grid_size_rows) == (2, 2)
+        for view in app.tiles():
+            assert view.size.width >= 60 and view.size.height >= 20
+
+
+async def test_tiles_show_live_screens_and_dim_stored_ones(town_dir: Path, store: Store) -> None:
+    await store.agents.set_state(
+        "crew-1", AgentState.EXITED, actor="test", last_screen="[bold]bye[/bold]\n$ "
+    )
+    app = make_app(town_dir, store)
+    async with app.run_test(size=(250, 70)) as pilot:
+        await pilot.pause()
+        tiles = {view.agent: view for view in app.tiles()}
+        crew, mayor = tiles["crew-1"], tiles["mayor"]
+        assert crew.dimmed and crew.has_class("-stopped") and "exited" in crew.label
+        assert crew.render_line(0).text.startswith("[bold]bye[/bold]")
+        assert not mayor.dimmed and mayor.render_line(0).text.startswith("mayor says hi")
+        assert "(no screen recorded" in tiles["polecat-1"].render_line(0).text
+
+
+async def test_j_and_k_move_the_selection_and_the_selected_tile(
+    town_dir: Path, store: Store
+) -> None:
+    app = make_app(town_dir, store)
+    async with app.run_test(size=(250, 70)) as pilot:
+        await pilot.pause()
+        assert app.agents.selected and app.agents.selected.name == "crew-1"
+        await pilot.press("j", "j")
+        assert app.agents.selected.name == "mayor"
+        assert [v.agent for v in app.tiles() if v.has_class("-selected")] == ["mayor"]
+        await pilot.press("k")
+        assert app.agents.selected.name == "deacon"
+        assert [v.agent for v in app.tiles() if v.has_class("-selected")] == ["deacon"]
+
+
+async def test_f_hands_every_key_to_the_agent_until_ctrl_right_bracket(
+    town_dir: Path, store: Store
+) -> None:
+    app = make_app(town_dir, store)
+    async with app.run_test(size=(80, 24)) as pilot:
+        select(app, "mayor")
+        await pilot.pause()
+        await pilot.press("f")
+        await pilot.pause()
+        view = focused(app)
+        assert isinstance(view, TerminalView) and view.agent == "mayor"
+        assert view.border_subtitle == "ctrl+] to release"
+        await pilot.press("q", "1", "9", "question_mark", "colon", "slash", "tab", "escape")
+        await pilot.press("ctrl+c", "up", "f1", "j", "s", "y")
+        await pilot.pause(0.1)
+        assert app.is_running and app.notes == []
+        assert app.requests("approve") == []
+        assert keys_sent(app, "mayor") == b"q19?:/\t\x1b\x03\x1b[A\x1bOPjsy"
+        await pilot.press(RELEASE_KEY)
+        await pilot.pause()
+        assert isinstance(focused(app), AgentList)
+        assert b"\x1d" not in keys_sent(app, "mayor")
+        await pilot.press("1")
+        assert app.notes == ["tab1"]
+
+
+async def test_f_refuses_an_agent_that_is_not_running(town_dir: Path, store: Store) -> None:
+    app = make_app(town_dir, store)
+    async with app.run_test(size=(80, 24)) as pilot:
+        select(app, "crew-1")
+        await pilot.press("f")
+        assert isinstance(focused(app), AgentList)
+        assert any("not running" in toast for toast in app.toasts)
+
+
+async def test_focusing_resizes_the_agents_pty_once(town_dir: Path, store: Store) -> None:
+    app = make_app(town_dir, store)
+    async with app.run_test(size=(80, 24)) as pilot:
+        select(app, "deacon")
+        await pilot.pause(0.3)
+        assert app.requests("resize") == []
+        await pilot.press("f")
+        await pilot.pause(0.4)
+        view = focused(app)
+        assert isinstance(view, TerminalView)
+        expected: dict[str, Any] = {
+            "name": "deacon",
+            "columns": view.size.width,
+            "rows": view.size.height,
+        }
+        assert app.requests("resize") == [expected]
+        await pilot.resize_terminal(100, 30)
+        await pilot.pause(0.4)
+        assert len(app.requests("resize")) == 2
+        assert app.requests("resize")[-1]["columns"] == view.size.width > expected["columns"]
+
+
+async def test_z_zooms_the_selected_terminal_and_z_or_escape_restores(
+    town_dir: Path, store: Store
+) -> None:
+    app = make_app(town_dir, store)
+    async with app.run_test(size=(80, 24)) as pilot:
+        select(app, "mayor")
+        await pilot.pause()
+        await pilot.press("z")
+        await pilot.pause(0.4)
+        listing = app.agents.query_one(AgentList)
+        assert not listing.display
+        assert [v.agent for v in app.tiles()] == ["mayor"]
+        assert app.tiles()[0].size.width == 78
+        assert app.requests("resize") == [{"name": "mayor", "columns": 78, "rows": 22}]
+        await pilot.press("escape")
+        await pilot.pause()
+        assert listing.display and len(app.tiles()) == 2
+        await pilot.press("z", "z")
+        await pilot.pause()
+        assert listing.display
+
+
+async def test_s_cycles_single_split_grid(town_dir: Path, store: Store) -> None:
+    app = make_app(town_dir, store)
+    async with app.run_test(size=(250, 70)) as pilot:
+        await pilot.pause()
+        assert len(app.tiles()) == 4
+        await pilot.press("s")
+        await pilot.pause()
+        assert [v.agent for v in app.tiles()] == ["crew-1"]
+        await pilot.press("s")
+        await pilot.pause()
+        assert [v.agent for v in app.tiles()] == ["crew-1", "deacon"]
+        await pilot.press("s")
+        await pilot.pause()
+        assert len(app.tiles()) == 4
+
+
+async def test_y_and_n_answer_the_oldest_request_of_the_selected_agent(
+    town_dir: Path, store: Store
+) -> None:
+    app = make_app(town_dir, store)
+    async with app.run_test(size=(80, 24)) as pilot:
+        select(app, "mayor")
+        await pilot.press("y")
+        assert app.requests("approve") == []
+        assert app.toasts[-1] == "mayor has no request waiting"
+        live_change(
+            app, {"event": "approval", "agent": "mayor", "id": 4, "subject": "ls", "tool": "Bash"}
+        )
+        live_change(
+            app, {"event": "approval", "agent": "mayor", "id": 9, "subject": "rm", "tool": "Bash"}
+        )
+        await pilot.press("y")
+        assert app.requests("approve") == [{"id": 4, "actor": "operator"}]
+        await pilot.press("n")
+        assert app.requests("deny") == [{"id": 4, "actor": "operator"}]
+
+
+async def test_a_approves_everything_listed_after_confirmation(
+    town_dir: Path, store: Store
+) -> None:
+    app = make_app(town_dir, store)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("a")
+        assert app.toasts[-1] == "no requests waiting"
+        live_change(
+            app,
+            {
+                "event": "approval",
+                "agent": "mayor",
+                "id": 4,
+                "subject": "[bold]ls[/]\x1b",
+                "tool": "Bash",
+            },
+        )
+        live_change(
+            app,
+            {"event": "approval", "agent": "deacon", "id": 2, "subject": "rm x", "tool": "Bash"},
+        )
+        await pilot.press("a")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmModal)
+        assert app.screen.items == ["deacon: Bash rm x", "mayor: Bash [bold]ls[/]␛"]
+        texts = [str(w.render()) for w in app.screen.query(".confirm-item")]
+        assert texts[1] == "mayor: Bash [bold]ls[/]␛"
+        await pilot.press("n")
+        await pilot.pause()
+        assert not isinstance(app.screen, ConfirmModal) and app.requests("approve") == []
+        await pilot.press("a")
+        await pilot.pause()
+        live_change(
+            app,
+            {"event": "approval", "agent": "mayor", "id": 11, "subject": "late", "tool": "Bash"},
+        )
+        await pilot.press("y")
+        await pilot.pause()
+        assert app.requests("approve") == [
+            {"id": 2, "actor": "operator"},
+            {"id": 4, "actor": "operator"},
+        ]
+
+
+async def test_u_starts_x_stops_after_confirmation_and_r_restarts(
+    town_dir: Path, store: Store
+) -> None:
+    app = make_app(town_dir, store)
+    async with app.run_test(size=(80, 24)) as pilot:
+        select(app, "crew-1")
+        await pilot.press("u")
+        assert app.requests("spawn") == [{"name": "crew-1"}]
+        await pilot.press("x")
+        assert app.toasts[-1] == "crew-1 is not running" and app.requests("stop") == []
+        select(app, "mayor")
+        await pilot.press("u")
+        assert app.requests("spawn") == [{"name": "crew-1"}]
+        await pilot.press("x")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmModal)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.requests("stop") == []
+        await pilot.press("x")
+        await pilot.pause()
+        await pilot.press("y")
+        await pilot.pause()
+        assert app.requests("stop") == [{"name": "mayor"}]
+        await pilot.press("R")
+        assert app.requests("restart") == [{"name": "mayor"}]
+
+
+async def test_live_changes_update_glyphs_and_new_agents_appear(
+    town_dir: Path, store: Store
+) -> None:
+    app = make_app(town_dir, store)
+    async with app.run_test(size=(80, 24)) as pilot:
+        listing = app.agents.query_one(AgentList)
+        live_change(app, {"event": "state", "agent": "crew-1", "state": "awaiting_approval"})
+        live_change(app, {"event": "state", "agent": "[red]ghost", "state": "idle"})
+        await pilot.pause()
+        assert prompt(listing, 0).startswith("* [red]ghost")
+        assert (
+            listing.rows[1].name == "crew-1"
+            and listing.rows[1].state is AgentState.AWAITING_APPROVAL
+        )
+        assert prompt(listing, 1).startswith("! crew-1")
+
+
+async def test_search_filters_by_name_role_and_runtime(town_dir: Path, store: Store) -> None:
+    app = make_app(town_dir, store)
+    async with app.run_test(size=(80, 24)) as pilot:
+        listing = app.agents.query_one(AgentList)
+        app.agents.search("codex")
+        await pilot.pause()
+        assert [row.name for row in listing.rows] == ["deacon"]
+        assert [v.agent for v in app.tiles()] == ["deacon"]
+        app.agents.search("")
+        await pilot.pause()
+        assert len(listing.rows) == 4
+
+
+async def test_keys_are_sent_in_order_and_a_refusal_is_one_line(
+    town_dir: Path, store: Store
+) -> None:
+    app = make_app(town_dir, store)
+    link = app.services.link
+    assert isinstance(link, FakeLink)
+    async with app.run_test(size=(80, 24)) as pilot:
+        select(app, "mayor")
+        await pilot.press("f")
+        await pilot.press(*"hello", "enter")
+        await pilot.pause(0.1)
+        assert keys_sent(app, "mayor") == b"hello\r"
+        from tundra_tui.domain.errors import TundraError
+
+        link.answers["send_keys"] = TundraError("mayor is not running")
+        await pilot.press("x")
+        await pilot.pause(0.1)
+        assert app.toasts[-1] == "keys not sent to mayor: mayor is not running"
+        assert app.is_running
+
+
+async def test_the_grabbed_agent_keeps_its_tile_and_a_stopped_one_releases(
+    town_dir: Path, store: Store
+) -> None:
+    app = make_app(town_dir, store)
+    async with app.run_test(size=(80, 24)) as pilot:
+        select(app, "mayor")
+        await pilot.press("f")
+        view = focused(app)
+        assert isinstance(view, TerminalView) and view.agent == "mayor"
+        live_change(app, {"event": "state", "agent": "a-new", "state": "idle"})
+        await pilot.pause()
+        assert focused(app) is view and view.agent == "mayor"
+        await pilot.press("k")
+        assert keys_sent(app, "mayor") == b"k"
+        live_change(app, {"event": "state", "agent": "mayor", "state": "exited"})
+        await pilot.pause()
+        assert isinstance(focused(app), AgentList)
+        assert app.toasts[-1] == "mayor left; keys released"
+
+
+async def test_release_while_zoomed_keeps_the_zoom_keys_working(
+    town_dir: Path, store: Store
+) -> None:
+    app = make_app(town_dir, store)
+    async with app.run_test(size=(80, 24)) as pilot:
+        select(app, "mayor")
+        await pilot.press("z", "f")
+        assert isinstance(focused(app), TerminalView)
+        await pilot.press("z", RELEASE_KEY)
+        await pilot.pause()
+        assert keys_sent(app, "mayor") == b"z"
+        assert focused(app) is app.agents
+        await pilot.press("z")
+        await pilot.pause()
+        assert isinstance(focused(app), AgentList)
+        assert app.agents.query_one(AgentList).display

@@ -1,0 +1,378 @@
+"""Tab 2, Agents: the agent list beside a grid of their live terminals.
+
+The list is the selection every key acts on. Tiles show the page of agents holding
+the selection (single, split or grid, cycled by `s`; `z` zooms one). `f` hands the
+keyboard to the selected agent until `ctrl+]`. Keys are sent in order by one worker;
+everything else (approve, start, stop, resize) goes to the daemon through the app.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from collections import deque
+from typing import ClassVar
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Container
+from textual.content import Content
+from textual.widgets import Static
+
+from tundra_tui.config import AgentSpec
+from tundra_tui.domain.agents import Agent
+from tundra_tui.domain.errors import NotFound, TundraError
+from tundra_tui.domain.sanitize import visible
+from tundra_tui.ui.agent_rows import AgentRow, agent_rows
+from tundra_tui.ui.live import Change
+from tundra_tui.ui.messages import DaemonRequest
+from tundra_tui.ui.modals.confirm import ConfirmModal
+from tundra_tui.ui.panes.base import Pane
+from tundra_tui.ui.remote_screen import RemoteScreen
+from tundra_tui.ui.services import Services
+from tundra_tui.ui.tiling import MAX_TILES, Layout, tile_shape, visible_window
+from tundra_tui.ui.widgets.agent_list import AgentList
+from tundra_tui.ui.widgets.terminal_view import TerminalView
+
+SUBJECT_CHARS = 100
+"""Characters of a request's subject shown in the approve-all confirmation."""
+NO_SCREEN = "(no screen recorded: this agent has not run yet; u starts it)"
+"""Shown dimmed in the tile of an agent that is not running and never ran."""
+EMPTY_TEXT = "No agents yet. Add one with `at agent add`, then select it and press u to start it."
+
+
+class AgentsPane(Pane):
+    """Agents and their terminals; approvals, start, stop and restart for the selected one."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("f", "grab", "Focus terminal", id="agents-focus"),
+        Binding("z", "zoom", "Zoom", id="agents-zoom"),
+        Binding("s", "split", "Split/grid", id="agents-split"),
+        Binding("y", "answer(True)", "Approve", id="agents-approve"),
+        Binding("n", "answer(False)", "Deny", id="agents-deny"),
+        Binding("a", "approve_all", "Approve all", id="agents-approve-all"),
+        Binding("u", "start", "Start", id="agents-start"),
+        Binding("x", "stop", "Stop", id="agents-stop"),
+        Binding("R", "restart", "Restart", id="agents-restart"),
+        Binding("escape", "unzoom", "Unzoom", show=False, id="agents-unzoom"),
+    ]
+
+    def __init__(self, services: Services, *, id: str | None = None) -> None:
+        super().__init__(services, id=id)
+        self._agents: list[Agent] = []
+        self._specs: dict[str, AgentSpec] = {}
+        self._stored: dict[str, tuple[str, RemoteScreen]] = {}
+        """Last stored screen (text, parsed) of each agent that is not running."""
+        self._filter = ""
+        self._layout = Layout.GRID
+        self._zoomed = False
+        self._grabbed: TerminalView | None = None
+        self._keys: deque[tuple[str, bytes]] = deque()
+        self._keys_ready = asyncio.Event()
+
+    def compose(self) -> ComposeResult:
+        try:
+            fps = int(self.services.config.get("ui.max_fps") or 30)
+        except (TundraError, TypeError, ValueError):
+            fps = 30
+        yield AgentList(id="agents-list")
+        with Container(id="agents-grid"):
+            for index in range(MAX_TILES):
+                yield TerminalView(max_fps=fps, id=f"agents-tile-{index}")
+            yield Static(Content(EMPTY_TEXT), id="agents-empty")
+
+    def on_mount(self) -> None:
+        self._send_keys()
+        self.query_one(AgentList).focus()
+
+    @property
+    def views(self) -> list[TerminalView]:
+        """Every tile, shown or not, in grid order."""
+        return list(self.query(TerminalView))
+
+    @property
+    def selected(self) -> AgentRow | None:
+        """The agent the keys act on."""
+        return self.query_one(AgentList).selected
+
+    # Data
+
+    async def reload(self) -> None:
+        store = self.services.store
+        try:
+            self._agents = await store.agents.all()
+            self._specs = self.services.config.agents()
+            for row in agent_rows(self._agents, self.services.live, self._specs):
+                if not row.running:
+                    await self._load_stored(row.name)
+        except TundraError as error:
+            self.notify(str(error), severity="error")
+        self._refresh_rows()
+
+    async def _load_stored(self, name: str) -> None:
+        try:
+            text = await self.services.store.agents.last_screen(name)
+        except NotFound:
+            text = ""
+        if name not in self._stored or self._stored[name][0] != text:
+            self._stored[name] = (text, RemoteScreen.from_text(text or NO_SCREEN))
+
+    def live_changed(self, change: Change) -> None:
+        # Screens are picked up by each tile's frame timer; everything else changes rows.
+        if change.kind not in ("screen", "ignored"):
+            self._refresh_rows()
+
+    def search(self, text: str) -> None:
+        self._filter = text
+        self._refresh_rows()
+
+    def _refresh_rows(self) -> None:
+        rows = agent_rows(self._agents, self.services.live, self._specs)
+        listing = self.query_one(AgentList)
+        listing.show_rows([row for row in rows if row.matches(self._filter)])
+        listing.border_title = Content(f"Agents {len(listing.rows)}")
+        self._arrange()
+
+    # Tiles
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._arrange)
+
+    def on_option_list_option_highlighted(self) -> None:
+        self._arrange()
+
+    def _arrange(self) -> None:
+        """Show the page of agents holding the selection in as many tiles as fit."""
+        listing = self.query_one(AgentList)
+        grid = self.query_one("#agents-grid")
+        rows = listing.rows
+        selected = listing.highlighted or 0
+        layout = Layout.SINGLE if self._zoomed else self._layout
+        columns, lines = tile_shape(layout, grid.size.width, grid.size.height, len(rows))
+        window = visible_window(len(rows), selected, columns * lines)
+        grid.styles.grid_size_columns = columns
+        grid.styles.grid_size_rows = lines
+        self.query_one("#agents-empty").display = not rows
+        listing.border_subtitle = Content("zoom" if self._zoomed else layout.value)
+        slots = self._slots([rows[index] for index in window])
+        current = listing.selected.name if listing.selected else None
+        for view, row in zip(self.views, slots, strict=True):
+            if view is self._grabbed and (row is None or row.name != view.agent or not row.running):
+                # Never let typed keys land in another agent, or pile up for a stopped one.
+                self._grabbed = None
+                view.release(refocus=True)
+                self.notify(f"{visible(view.agent, single_line=True)} left; keys released")
+            if row is None:
+                view.display = False
+                view.agent = ""
+                view.remote_screen = None
+                view.drives_size = False
+            else:
+                self._show(view, row, selected=row.name == current)
+
+    def _slots(self, shown: list[AgentRow]) -> list[AgentRow | None]:
+        """The agent of each tile; the grabbed agent keeps its tile when the page shifts."""
+        slots: list[AgentRow | None] = [*shown, *[None] * (MAX_TILES - len(shown))]
+        grabbed = self._grabbed
+        names = [row.name for row in shown]
+        if grabbed is not None and grabbed.agent in names:
+            here, there = self.views.index(grabbed), names.index(grabbed.agent)
+            slots[here], slots[there] = slots[there], slots[here]
+        return slots
+
+    def _show(self, view: TerminalView, row: AgentRow, *, selected: bool) -> None:
+        live = self.services.live.agents.get(row.name)
+        stored = self._stored.get(row.name)
+        if live is not None and (row.running or live.screen.version or stored is None):
+            view.remote_screen = live.screen
+        else:
+            view.remote_screen = stored[1] if stored else None
+        view.agent = row.name
+        view.display = True
+        view.dimmed = not row.running
+        view.set_class(selected, "-selected")
+        parts = [f"{row.state.glyph} {row.label}", row.state.value.replace("_", " ")]
+        if row.pending:
+            parts.append(f"!{row.pending} waiting")
+        if row.trouble:
+            parts.append(row.trouble)
+        view.label = " · ".join(parts)
+        view.drives_size = view is self._grabbed or (self._zoomed and selected)
+
+    def _view_for(self, name: str) -> TerminalView | None:
+        return next((v for v in self.views if v.display and v.agent == name), None)
+
+    # Actions
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "unzoom":
+            return self._zoomed
+        return True
+
+    def action_grab(self) -> None:
+        """Send every key to the selected agent until ctrl+]."""
+        row = self.selected
+        if row is None:
+            self.notify("no agent selected")
+            return
+        if not row.running:
+            self.notify(f"{row.label} is not running (u starts it)", severity="warning")
+            return
+        view = self._view_for(row.name)
+        if view is None:
+            return
+        self._grabbed = view
+        view.drives_size = True
+        view.grab()
+
+    def on_terminal_view_released(self, message: TerminalView.Released) -> None:
+        message.stop()
+        if self._grabbed is message.view:
+            self._grabbed = None
+        message.view.drives_size = self._zoomed and message.view.has_class("-selected")
+        if message.refocus:
+            self._focus_home()
+
+    def _focus_home(self) -> None:
+        """Focus where the pane's keys work: the list, or the pane itself while the list is
+        hidden by zoom (a hidden widget cannot keep focus)."""
+        self.can_focus = self._zoomed
+        (self if self._zoomed else self.query_one(AgentList)).focus()
+
+    def action_zoom(self) -> None:
+        """Show the selected terminal over the whole pane (list hidden), or restore."""
+        self._zoomed = not self._zoomed
+        self.set_class(self._zoomed, "-zoomed")
+        self._focus_home()
+        self.refresh_bindings()
+        self.call_after_refresh(self._arrange)
+
+    def action_unzoom(self) -> None:
+        """Leave zoom."""
+        if self._zoomed:
+            self.action_zoom()
+
+    def action_split(self) -> None:
+        """Cycle the tiles: the selected agent alone, two side by side, as many as fit."""
+        self._layout = self._layout.next()
+        self._arrange()
+
+    def action_answer(self, approve: bool) -> None:
+        """Approve or deny the selected agent's oldest waiting request."""
+        row = self.selected
+        if row is None:
+            self.notify("no agent selected")
+            return
+        pending = self.services.live.pending_for(row.name)
+        if not pending:
+            self.notify(f"{row.label} has no request waiting")
+            return
+        op, verb = ("approve", "approved") if approve else ("deny", "denied")
+        args = {"id": pending[0].id, "actor": self.services.actor}
+        self.post_message(DaemonRequest(op, args, done=f"{verb} {row.label}'s request"))
+
+    def action_approve_all(self) -> None:
+        """After a confirmation listing them, approve every request waiting now."""
+        pending = sorted(self.services.live.approvals.values(), key=lambda a: a.id)
+        if not pending:
+            self.notify("no requests waiting")
+            return
+        items = [
+            f"{visible(a.agent, single_line=True, limit=32)}: {a.tool} "
+            f"{visible(a.subject, single_line=True, limit=SUBJECT_CHARS)}"
+            for a in pending
+        ]
+        ids = [a.id for a in pending]
+
+        def answered(yes: bool | None) -> None:
+            # Only what was listed is approved; a request that arrived meanwhile still waits.
+            for approval_id in ids if yes else []:
+                args = {"id": approval_id, "actor": self.services.actor}
+                self.post_message(DaemonRequest("approve", args, done=f"approved #{approval_id}"))
+
+        question = f"Approve {len(ids)} waiting request{'s' if len(ids) > 1 else ''}?"
+        self.app.push_screen(ConfirmModal(question, items, yes="Approve all"), answered)
+
+    def action_start(self) -> None:
+        """Start the selected agent."""
+        row = self.selected
+        if row is None:
+            return
+        if row.running:
+            self.notify(f"{row.label} is already running")
+            return
+        self.post_message(DaemonRequest("spawn", {"name": row.name}, done=f"started {row.label}"))
+
+    def action_stop(self) -> None:
+        """Stop the selected agent, after a confirmation."""
+        row = self.selected
+        if row is None:
+            return
+        if not row.running:
+            self.notify(f"{row.label} is not running")
+            return
+        name, label = row.name, row.label
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.post_message(DaemonRequest("stop", {"name": name}, done=f"stopped {label}"))
+
+        summary = f"{label} ({row.role or '?'}, {row.engine or '?'}) is {row.state.value}"
+        self.app.push_screen(ConfirmModal(f"Stop {label}?", [summary], yes="Stop"), answered)
+
+    def action_restart(self) -> None:
+        """Restart the selected agent (stop, then start it again)."""
+        row = self.selected
+        if row is not None:
+            done = f"restarted {row.label}"
+            self.post_message(DaemonRequest("restart", {"name": row.name}, done=done))
+
+    def on_terminal_view_clicked(self, message: TerminalView.Clicked) -> None:
+        message.stop()
+        listing = self.query_one(AgentList)
+        names = [row.name for row in listing.rows]
+        if message.agent in names:
+            listing.highlighted = names.index(message.agent)
+
+    # Keys and size for the grabbed agent
+
+    def on_terminal_view_size_changed(self, message: TerminalView.SizeChanged) -> None:
+        message.stop()
+        args = {"name": message.agent, "columns": message.columns, "rows": message.rows}
+        self.post_message(DaemonRequest("resize", args))
+
+    def on_terminal_view_input(self, message: TerminalView.Input) -> None:
+        message.stop()
+        self._keys.append((message.agent, message.data))
+        self._keys_ready.set()
+
+    @work(group="agents-keys", exclusive=True, exit_on_error=False)
+    async def _send_keys(self) -> None:
+        """The one sender of keys, so they reach the agent in the order they were typed.
+
+        Keys typed while a request is under way go together in the next one, except a
+        lone Esc, which stays alone so the agent does not read it as Alt plus the next key.
+        """
+        while True:
+            await self._keys_ready.wait()
+            self._keys_ready.clear()
+            while self._keys:
+                agent, data = self._keys.popleft()
+                while (
+                    self._keys
+                    and self._keys[0][0] == agent
+                    and b"\x1b" not in (data, self._keys[0][1])
+                ):
+                    data += self._keys.popleft()[1]
+                try:
+                    await self.services.link.request(
+                        "send_keys", name=agent, data=base64.b64encode(data).decode()
+                    )
+                except TundraError as error:
+                    # The rest would fail the same way; one line says why.
+                    self._keys.clear()
+                    self.notify(
+                        f"keys not sent to {visible(agent, single_line=True)}: {error}",
+                        severity="error",
+                    )
