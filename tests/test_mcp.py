@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tundra_tui.config import short_path, show_value
+from tundra_tui.config import short_path
 from tundra_tui.mcp import (
     MASK,
     FileCache,
@@ -21,6 +21,7 @@ from tundra_tui.mcp import (
     read_servers,
     source_label,
 )
+from tundra_tui.mcp.files import strip_jsonc
 
 SECRET = "sk-live-DO-NOT-SHOW-1234"
 
@@ -290,10 +291,13 @@ def test_bad_entries_are_problems_and_the_rest_still_load(root: Path, home: Path
             }
         },
     )
-    write_json(home / ".claude.json", {"mcpServers": ["a list"]})
+    write_json(
+        home / ".claude.json",
+        {"mcpServers": ["a list"], "projects": {str(root): {"mcpServers": {"mine": {"url": "u"}}}}},
+    )
     write_json(root / "opencode.json", {"mcp": {"odd": {"type": "weird"}}})
     servers, problems = read(root, home)
-    assert [s.name for s in servers] == ["good"]
+    assert [(s.scope, s.name) for s in servers] == [("local", "mine"), ("project", "good")]
     assert sorted(problems) == sorted(
         [
             ".mcp.json: claude server 'str': expected an object, got a string",
@@ -361,14 +365,6 @@ def test_source_labels_are_relative(root: Path, home: Path) -> None:
     assert short_path(Path("/etc/x")) == "/etc/x"
 
 
-def test_show_value_masks_tables_and_keeps_toml_spelling() -> None:
-    assert show_value(20) == "20"
-    assert show_value("20") == '"20"'
-    assert show_value(["a", "b"]) == '["a", "b"]'
-    assert show_value(True) == "true"
-    assert show_value({"API_KEY": SECRET, "a b": "x"}) == f'{{API_KEY = {MASK}, "a b" = {MASK}}}'
-
-
 def test_a_cache_skips_unchanged_files_but_not_binaries(
     root: Path, home: Path, bin_dir: Path
 ) -> None:
@@ -391,3 +387,9 @@ def test_a_cache_skips_unchanged_files_but_not_binaries(
     write_json(root / ".mcp.json", {"mcpServers": {"c": {"command": "x", "args": ["longer"]}}})
     [third] = read_servers(root, home=home, environ=environ, cache=cache).servers
     assert third.name == "c"
+
+
+def test_strip_jsonc_leaves_strings_alone() -> None:
+    text = '{"a": "x\\"// not a comment /* nor this */", // gone\n "b": [1, 2, /* c */],}'
+    assert json.loads(strip_jsonc(text)) == {"a": 'x"// not a comment /* nor this */', "b": [1, 2]}
+    assert strip_jsonc("/* one\ntwo */{}") == "\n{}"

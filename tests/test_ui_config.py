@@ -12,7 +12,7 @@ from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, Static
 
 from tests.ui_harness import PaneHarness, fixed_clock, make_services
-from tundra_tui.config import global_config_path
+from tundra_tui.config import global_config_path, show_value
 from tundra_tui.store import open_store
 from tundra_tui.town import Town
 from tundra_tui.ui.messages import DataChanged
@@ -316,3 +316,11 @@ async def test_search_filters_keys(services: Services) -> None:
         app.pane.search("")
         await pilot.pause()
         assert table(app).row_count > 3
+
+
+def test_show_value_masks_tables_and_keeps_toml_spelling() -> None:
+    assert show_value(20) == "20"
+    assert show_value("20") == '"20"'
+    assert show_value(["a", "b"]) == '["a", "b"]'
+    assert show_value(True) == "true"
+    assert show_value({"API_KEY": SECRET, "a b": "x"}) == '{API_KEY = ••••, "a b" = ••••}'
