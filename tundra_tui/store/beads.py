@@ -220,6 +220,18 @@ class BeadRepo:
             for status in statuses
         ]
 
+    async def finished_since(self, since: str) -> list[tuple[str, float]]:
+        """When each bead finished since `since` and its cycle time in hours (created to done).
+
+        Read through the done index; throughput and cycle-time charts are built from it.
+        """
+        rows = await self.db.fetchall(
+            "SELECT done_at, (julianday(done_at) - julianday(created_at)) * 24 FROM beads "
+            "WHERE status = 'done' AND done_at >= ? ORDER BY done_at",
+            (since,),
+        )
+        return [(str(r[0]), max(0.0, float(r[1] or 0.0))) for r in rows]
+
     async def blockers_of(self, bead_id: int) -> list[Bead]:
         """The beads that block `bead_id`, finished or not."""
         return await self._select(

@@ -10,6 +10,7 @@ import aiosqlite
 
 from tundra_tui.domain.events import Event
 from tundra_tui.store.db import Database
+from tundra_tui.store.metrics import WEEKDAY_HOUR, HourCell
 
 
 async def append_event(
@@ -109,3 +110,12 @@ class EventRepo:
         """The id of the newest event, 0 if there is none."""
         row = await self.db.fetchone("SELECT coalesce(max(id), 0) FROM events")
         return int(row[0]) if row is not None else 0
+
+    async def by_hour(self, *, since: str) -> list[HourCell]:
+        """Events per weekday and hour (UTC) since `since`, aggregated in SQL."""
+        rows = await self.db.fetchall(
+            f"SELECT {WEEKDAY_HOUR}, count(*) FROM events WHERE at >= ? "
+            "GROUP BY 1, 2 ORDER BY 1, 2",
+            (since,),
+        )
+        return [HourCell(int(r[0]), int(r[1]), int(r[2]), 0.0) for r in rows]

@@ -8,7 +8,19 @@ from dataclasses import dataclass
 from tundra_tui.domain.metrics import KpiSnapshot, UsageSample
 from tundra_tui.store.db import Database
 
-_DIMENSIONS = {"agent": "agent", "model": "model", "runtime": "runtime", "day": "substr(at, 1, 10)"}
+_DIMENSIONS = {
+    "agent": "m.agent",
+    "model": "m.model",
+    "runtime": "m.runtime",
+    "day": "substr(m.at, 1, 10)",
+    "bead": "coalesce(m.bead_id, '')",
+    "convoy": "coalesce(c.name, '')",
+}
+_LABELS = {"bead": "coalesce(max(b.title), '')"}
+"""A readable name beside the key, where the key alone is an id."""
+_BEAD_JOINS = "LEFT JOIN beads b ON b.id = m.bead_id LEFT JOIN convoys c ON c.id = b.convoy_id"
+WEEKDAY_HOUR = "(CAST(strftime('%w', at) AS INTEGER) + 6) % 7, CAST(strftime('%H', at) AS INTEGER)"
+"""Monday-first weekday (0-6) and hour (0-23) of a stored UTC timestamp."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +32,21 @@ class CostRow:
     output_tokens: int
     cost_usd: float
     samples: int
+    cache_tokens: int = 0
+    """Prompt-cache reads and writes, kept apart from fresh input tokens."""
+    label: str = ""
+    """A readable name for the key (a bead's title), empty where the key says it all."""
+
+
+@dataclass(frozen=True, slots=True)
+class HourCell:
+    """How much happened in one hour of one weekday (UTC), summed over a window."""
+
+    weekday: int
+    """0 = Monday ... 6 = Sunday."""
+    hour: int
+    count: int
+    cost_usd: float
 
 
 class MetricsRepo:
@@ -56,19 +83,33 @@ class MetricsRepo:
             )
             return conn.total_changes - before
 
-    async def rollup(self, by: str, *, since: str = "", until: str = "") -> list[CostRow]:
-        """Tokens and cost grouped by agent, model, runtime or day, costliest first."""
+    async def rollup(
+        self, by: str, *, since: str = "", until: str = "", limit: int | None = None
+    ) -> list[CostRow]:
+        """Tokens and cost grouped by agent, model, runtime, bead, convoy or day.
+
+        Days come in date order, other groups costliest first; `limit` keeps the first
+        groups only, so a rollup by bead stays cheap with many thousands of beads.
+        Samples with no bead (or whose bead is in no convoy) group under the key "".
+        """
         if by not in _DIMENSIONS:
             raise ValueError(f"cannot group costs by {by!r}")
         expr = _DIMENSIONS[by]
+        label = _LABELS.get(by, "''")
+        joins = _BEAD_JOINS if by in ("bead", "convoy") else ""
         order = "key" if by == "day" else "cost DESC, key"
         rows = await self.db.fetchall(
-            f"SELECT {expr} AS key, sum(input_tokens), sum(output_tokens), sum(cost_usd) AS cost, "
-            "count(*) FROM metrics WHERE at >= ? AND (? = '' OR at < ?) "
-            f"GROUP BY key ORDER BY {order}",
-            (since, until, until),
+            f"SELECT {expr} AS key, sum(m.input_tokens), sum(m.output_tokens), "
+            "sum(m.cost_usd) AS cost, count(*), "
+            f"sum(m.cache_read_tokens + m.cache_write_tokens), {label} "
+            f"FROM metrics m {joins} WHERE m.at >= ? AND (? = '' OR m.at < ?) "
+            f"GROUP BY key ORDER BY {order} LIMIT ?",
+            (since, until, until, -1 if limit is None else limit),
         )
-        return [CostRow(str(r[0]), int(r[1]), int(r[2]), float(r[3]), int(r[4])) for r in rows]
+        return [
+            CostRow(str(r[0]), int(r[1]), int(r[2]), float(r[3]), int(r[4]), int(r[5]), str(r[6]))
+            for r in rows
+        ]
 
     async def total_cost(self, *, since: str = "", until: str = "") -> float:
         """Dollars spent in a time window."""
@@ -77,6 +118,20 @@ class MetricsRepo:
             (since, until, until),
         )
         return float(row[0]) if row is not None else 0.0
+
+    async def first_at(self) -> str:
+        """When the oldest sample was taken, "" if there is none (forecasts need the span)."""
+        row = await self.db.fetchone("SELECT coalesce(min(at), '') FROM metrics")
+        return str(row[0]) if row is not None else ""
+
+    async def by_hour(self, *, since: str) -> list[HourCell]:
+        """Samples and dollars per weekday and hour since `since`, aggregated in SQL."""
+        rows = await self.db.fetchall(
+            f"SELECT {WEEKDAY_HOUR}, count(*), sum(cost_usd) FROM metrics WHERE at >= ? "
+            "GROUP BY 1, 2 ORDER BY 1, 2",
+            (since,),
+        )
+        return [HourCell(int(r[0]), int(r[1]), int(r[2]), float(r[3])) for r in rows]
 
     async def snapshot(self, kpi: KpiSnapshot) -> None:
         """Append one KPI snapshot."""
