@@ -238,6 +238,15 @@ def test_over_long_lines_are_skipped_even_across_polls(tmp_path: Path) -> None:
     assert keys(follower.poll()) == ["claude:msg_3"]
 
 
+def test_a_log_longer_than_a_chunk_is_read_whole_in_one_poll(tmp_path: Path) -> None:
+    follower = UsageFollower([tmp_path], max_line_bytes=1000)
+    lines = [answer(f"msg_{n}") for n in range(100)]
+    append(tmp_path / "a.jsonl", "\n".join(lines) + "\n" + lines[0][:50])
+    assert (tmp_path / "a.jsonl").stat().st_size > 5 * follower.chunk_bytes
+    assert keys(follower.poll()) == [f"claude:msg_{n}" for n in range(100)]
+    assert follower.poll() == []
+
+
 def test_other_files_missing_dirs_and_fifos_are_ignored(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text(answer("msg_x") + "\n")
     (tmp_path / "dir.jsonl").mkdir()

@@ -24,8 +24,6 @@ from tundra_tui.usage.claude import MAX_LINE_BYTES, RUNTIME, parse_lines
 LOG_SUFFIX = ".jsonl"
 HEAD_BYTES = 512
 """Enough of a file's start to reach its first line's uuid: what tells two logs apart."""
-READ_BUDGET = 4 * MAX_LINE_BYTES
-"""At most this much of one file per poll, so a huge old log is taken in several bites."""
 
 
 def usage_dir(town: Town) -> Path:
@@ -67,6 +65,9 @@ class UsageFollower:
         self.runtimes = dict(runtimes or {})
         """The runtime that writes each agent's log (`demo` for demo agents); else claude."""
         self.max_line_bytes = max_line_bytes
+        self.chunk_bytes = 4 * max_line_bytes
+        """A long log is read in chunks, each parsed before the next is read, so memory stays
+        bounded however much was written since the last poll; several lines fit in each."""
         self._positions: dict[Path, _Position] = {}
 
     def poll(self) -> list[UsageSample]:
@@ -81,13 +82,10 @@ class UsageFollower:
         positions: dict[Path, _Position] = {}
         samples: list[UsageSample] = []
         for path in self._logs():
-            agent = path.stem
-            lines, position = self._read_file(path, self._positions.get(path))
-            if position is None:
-                continue
-            positions[path] = position
-            runtime = self.runtimes.get(agent, RUNTIME)
-            samples.extend(parse_lines(lines, agent=agent, runtime=runtime))
+            found, position = self._read_file(path, self._positions.get(path))
+            if position is not None:
+                positions[path] = position
+                samples.extend(found)
         return Batch(samples, positions)
 
     def commit(self, batch: Batch) -> None:
@@ -108,9 +106,12 @@ class UsageFollower:
 
     def _read_file(
         self, path: Path, known: _Position | None
-    ) -> tuple[list[bytes], _Position | None]:
-        """Complete new lines of one file and its new position; None if it is not a readable
-        regular file. O_NONBLOCK so a FIFO planted in the directory cannot hang the open."""
+    ) -> tuple[list[UsageSample], _Position | None]:
+        """Samples in the new complete lines of one log (its stem names the agent) and its new
+        position; None if it is not a readable regular file. O_NONBLOCK so that a FIFO planted
+        in the directory cannot hang the open."""
+        agent = path.stem
+        runtime = self.runtimes.get(agent, RUNTIME)
         try:
             fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         except OSError:
@@ -123,13 +124,18 @@ class UsageFollower:
             if not self._same_file(fd, info, position):
                 position = _Position(info.st_dev, info.st_ino)
             assert position is not None
-            if info.st_size == position.offset:
-                return [], position
-            data = os.pread(fd, min(info.st_size - position.offset, READ_BUDGET), position.offset)
-            lines, position = self._split(data, position)
+            samples: dict[str, UsageSample] = {}
+            while position.offset < info.st_size:
+                before = position.offset
+                data = os.pread(fd, min(info.st_size - before, self.chunk_bytes), before)
+                lines, position = self._split(data, position)
+                for sample in parse_lines(lines, agent=agent, runtime=runtime):
+                    samples.setdefault(sample.source_key, sample)
+                if position.offset == before:
+                    break  # only a line still being written is left
             if len(position.head) < HEAD_BYTES:
                 position = replace(position, head=os.pread(fd, min(HEAD_BYTES, position.offset), 0))
-            return lines, position
+            return list(samples.values()), position
         except OSError:
             return [], known
         finally:
