@@ -77,7 +77,8 @@ class ConfigEditModal(ModalScreen[ConfigWrite | None]):
         secret: bool = False,
     ) -> None:
         """`layers` maps each layer offered to its file as shown; `layer` is chosen first."""
-        super().__init__()
+        # An id, so its styles outrank the app-wide `Screen` rule loaded after them.
+        super().__init__(id="config-edit")
         self.town = town
         self.key = key
         self.choices = layers
@@ -96,7 +97,9 @@ class ConfigEditModal(ModalScreen[ConfigWrite | None]):
             yield Static(Text(title), id="config-edit-title")
             if not self.key:
                 yield Input(placeholder="key, e.g. runtimes.claude.args", id="config-edit-key")
-            yield Static(Text(self._hint(self.key)), id="config-edit-hint")
+            hint = Static(Text(self._hint(self.key)), id="config-edit-hint")
+            hint.display = bool(self._hint(self.key))
+            yield hint
             yield Static(Text("from layer" if self.unset else "in layer"), classes="-label")
             options = [Option(self._prompt(name), id=name) for name in self.choices]
             yield OptionList(*options, id="config-edit-layers")
@@ -144,7 +147,10 @@ class ConfigEditModal(ModalScreen[ConfigWrite | None]):
 
     @on(Input.Changed, "#config-edit-key")
     def _key_typed(self, event: Input.Changed) -> None:
-        self.query_one("#config-edit-hint", Static).update(Text(self._hint(event.value.strip())))
+        hint = self._hint(event.value.strip())
+        widget = self.query_one("#config-edit-hint", Static)
+        widget.update(Text(hint))
+        widget.display = bool(hint)
 
     @on(Input.Submitted)
     async def _submitted(self, event: Input.Submitted) -> None:

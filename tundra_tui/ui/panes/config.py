@@ -87,25 +87,29 @@ class ConfigPane(Pane):
         yield Static("", id="config-detail", markup=False)
 
     async def reload(self) -> None:
-        self._load()
+        """Re-read the files: this tab is where an edit made in an editor should show."""
+        await self._load()
 
     def search(self, text: str) -> None:
         self._filter = text.strip().casefold()
         self._fill()
 
-    @work(exclusive=True, group="config-load", exit_on_error=False)
-    async def _load(self, *, select: str = "", changed: bool = False) -> None:
-        """Re-read every layer off the event loop; a broken file becomes the error line."""
+    async def _load(self, select: str = "") -> None:
+        """Read every layer off the event loop; a broken file becomes the error line."""
         try:
             self._config = await asyncio.to_thread(self.services.reload_config)
             error = ""
         except ConfigError as problem:
             self._config, error = None, str(problem)
-        if changed:
-            self.post_message(DataChanged("config"))
         self._show_problems(error)
         self._rows = self._make_rows()
         self._fill(select=select)
+
+    @work(exclusive=True, group="config-written", exit_on_error=False)
+    async def _after_write(self, key: str) -> None:
+        """Show the written value, then tell the other panes the configuration changed."""
+        await self._load(select=key)
+        self.post_message(DataChanged("config"))
 
     def _show_problems(self, error: str) -> None:
         line = self.query_one("#config-error", Static)
@@ -312,4 +316,4 @@ class ConfigPane(Pane):
         what = "unset from" if write.unset else "set in"
         where = short_path(write.path, self.services.town.root)
         self.notify(visible(f"{write.key} {what} {write.layer} ({where})", single_line=True))
-        self._load(select=join_key(split_key(write.key)), changed=True)
+        self._after_write(join_key(split_key(write.key)))

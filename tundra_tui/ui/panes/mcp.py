@@ -219,7 +219,7 @@ class McpPane(Pane):
         text.append(name, style="bold")
         text.append(f"  ({server.transport}{'' if server.enabled else ', disabled'})", style="dim")
         if server.shadowed_by:
-            text.append(f"  overridden by the {server.shadowed_by} server of the same name")
+            text.append(f"  overridden by the {server.shadowed_by} one", style="dim")
         rows = [
             ("command" if server.command else "url", command_line(server)),
             ("binary", self._binary(server)),
