@@ -1,0 +1,279 @@
+"""The Costs tab: figures, grouping and window keys, budgets, search, empty store, sizes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from textual.app import App
+from textual.widgets import Label, Static
+from ui_harness import FIXED_NOW, PaneHarness, fixed_clock, make_services
+
+from tundra_tui.config import set_value
+from tundra_tui.domain.clock import iso
+from tundra_tui.domain.metrics import UsageSample
+from tundra_tui.store import Store, open_store
+from tundra_tui.town import Town
+from tundra_tui.ui.panes.costs import CostsPane
+from tundra_tui.ui.services import Services
+from tundra_tui.ui.widgets.bar_chart import BarChart
+from tundra_tui.ui.widgets.cost_table import CostTable, share_bar
+
+TITLE = "Fix [bold]login[/bold]"
+
+
+def ago(**back: float) -> str:
+    return iso(FIXED_NOW - timedelta(**back))
+
+
+def screen_text(app: App[None]) -> str:
+    return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
+
+
+def text_of(app: App[None], selector: str) -> str:
+    return str(app.query_one(selector, Static).render())
+
+
+def bar_width(app: App[None]) -> int:
+    table = app.query_one(CostTable)
+    return list(table.columns.values())[-1].width
+
+
+def rows(app: App[None]) -> list[list[str]]:
+    table = app.query_one(CostTable)
+    return [[str(cell) for cell in table.get_row_at(i)] for i in range(table.row_count)]
+
+
+@pytest.fixture
+async def store(town_dir: Path) -> AsyncIterator[Store]:
+    opened = await open_store(Town(town_dir).db_path, clock=fixed_clock)
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+@pytest.fixture
+async def seeded(store: Store) -> Store:
+    """Today $4 (a bead in convoy alpha, one outside), $6 earlier this month, $10 in October."""
+    login = await store.beads.add(TITLE, actor="op")
+    docs = await store.beads.add("Write docs", actor="op")
+    await store.convoys.create("alpha", actor="op")
+    await store.convoys.add("alpha", [login.id], actor="op")
+
+    def usage(when: str, agent: str, model: str, cost: float, bead: int | None) -> UsageSample:
+        return UsageSample(
+            at=when,
+            agent=agent,
+            model=model,
+            runtime="claude",
+            bead_id=bead,
+            input_tokens=1000,
+            output_tokens=200,
+            cache_read_tokens=3000,
+            cost_usd=cost,
+        )
+
+    await store.metrics.record(
+        [
+            usage(ago(minutes=30), "mayor", "opus", 3.0, login.id),
+            usage(ago(hours=2), "polecat-1", "sonnet", 1.0, docs.id),
+            usage(ago(days=1), "mayor", "opus", 4.0, login.id),
+            usage(ago(days=5), "crew-1", "haiku", 2.0, None),
+            usage(ago(days=40), "mayor", "opus", 10.0, None),
+        ]
+    )
+    return store
+
+
+def harness(services: Services) -> PaneHarness:
+    return PaneHarness(lambda s: CostsPane(s, id="pane-costs"), services)
+
+
+async def test_figures_shares_and_burn_rate(town_dir: Path, seeded: Store) -> None:
+    app = harness(make_services(Town(town_dir), seeded))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        bar = bar_width(app)
+        assert bar >= 4
+        assert rows(app) == [
+            ["mayor", "2.0k", "6.0k", "400", "$7.00", "70.0%", share_bar(70.0, bar)],
+            ["crew-1", "1.0k", "3.0k", "200", "$2.00", "20.0%", share_bar(20.0, bar)],
+            ["polecat-1", "1.0k", "3.0k", "200", "$1.00", "10.0%", share_bar(10.0, bar)],
+            ["Total", "4.0k", "12.0k", "800", "$10.00", "100%", ""],
+        ]
+        assert text_of(app, "#costs-today") == "Today   $4.00 (no daily budget)"
+        assert text_of(app, "#costs-month").startswith("Month   $10.00 (no monthly budget)")
+        # $4 in the last 3 hours; $4 over the 14.5 hours since midnight.
+        assert text_of(app, "#costs-burn") == "Burn    $1.33/h last 3 h · $0.28/h today"
+        # The last 7 days cost $10: $1.43 a day.
+        assert text_of(app, "#costs-forecast") == "Next 30 days ≈ $42.86 at $1.43/day"
+        assert "30 × $1.43/day (average of the last 7 days)" in text_of(app, "#costs-footnote")
+        assert not app.query_one("#costs-alert-day").display
+        assert "nan" not in screen_text(app).lower()
+
+
+async def test_g_cycles_the_grouping(town_dir: Path, seeded: Store) -> None:
+    app = harness(make_services(Town(town_dir), seeded))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        table = app.query_one(CostTable)
+        await pilot.press("g")
+        assert str(next(iter(table.columns.values())).label) == "Model"
+        assert [row[0] for row in rows(app)] == ["opus", "haiku", "sonnet", "Total"]
+        await pilot.press("g")
+        # A title an agent or user wrote shows literally (markup and all), cut to the column.
+        assert [row[0] for row in rows(app)] == [
+            "#1 Fix [bold]logi…",
+            "(no bead)",
+            "#2 Write docs",
+            "Total",
+        ]
+        await pilot.resize_terminal(250, 70)
+        await pilot.pause()
+        assert rows(app)[0][0] == f"#1 {TITLE}"
+        assert f"#1 {TITLE}" in screen_text(app)
+        await pilot.press("g")
+        assert [row[:2] for row in rows(app)][:2] == [["alpha", "2.0k"], ["(no convoy)", "2.0k"]]
+        await pilot.press("g")
+        assert [row[0] for row in rows(app)] == [
+            "2026-11-20 Fri",
+            "2026-11-19 Thu",
+            "2026-11-15 Sun",
+            "Total",
+        ]
+        await pilot.press("g")
+        assert rows(app)[0][0] == "mayor"
+        assert " agent " in text_of(app, "#costs-selector")
+
+
+async def test_w_cycles_the_window(town_dir: Path, seeded: Store) -> None:
+    app = harness(make_services(Town(town_dir), seeded))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.press("w")
+        assert "all time" in text_of(app, "#costs-selector")
+        assert rows(app)[0][:5] == ["mayor", "3.0k", "9.0k", "600", "$17.00"]
+        assert rows(app)[-1][4] == "$20.00"
+        await pilot.press("w")
+        assert "today" in text_of(app, "#costs-selector")
+        assert [row[4] for row in rows(app)] == ["$3.00", "$1.00", "$4.00"]
+        await pilot.press("w", "w")
+        assert "30 days" in text_of(app, "#costs-selector")
+
+
+async def test_near_daily_and_forecast_over_monthly_budget(town_dir: Path, seeded: Store) -> None:
+    town = Town(town_dir)
+    set_value(town, "costs.daily_budget_usd", "5", "project")
+    set_value(town, "costs.monthly_budget_usd", "20", "project")
+    assert "[costs]" in town.config_path.read_text()
+    app = harness(make_services(town, seeded))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        day = app.query_one("#costs-alert-day", Label)
+        assert str(day.render()) == "▲ Near the daily budget: 80% of $5.00"
+        assert day.has_class("-near") and app.query_one("#costs-today").has_class("-near")
+        month = app.query_one("#costs-alert-month", Label)
+        assert str(month.render()).startswith("▲ Forecast to pass the monthly budget: $24.85 of")
+        assert month.has_class("-near") and not month.has_class("-over")
+        assert text_of(app, "#costs-today") == "Today   $4.00 of $5.00 budget (80%)"
+
+
+async def test_over_budget_says_so_in_words(town_dir: Path, seeded: Store) -> None:
+    town = Town(town_dir)
+    set_value(town, "costs.daily_budget_usd", "3", "project")
+    set_value(town, "costs.monthly_budget_usd", "8", "project")
+    app = harness(make_services(town, seeded))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert text_of(app, "#costs-alert-day") == "✖ OVER the daily budget: $4.00 of $3.00 (133%)"
+        month = app.query_one("#costs-alert-month", Label)
+        assert str(month.render()) == "✖ OVER the monthly budget: $10.00 of $8.00 (125%)"
+        assert month.has_class("-over")
+        assert "OVER the daily budget" in screen_text(app)
+
+
+async def test_zero_budget_means_none(town_dir: Path, seeded: Store) -> None:
+    town = Town(town_dir)
+    set_value(town, "costs.daily_budget_usd", "0", "project")
+    app = harness(make_services(town, seeded))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert text_of(app, "#costs-today") == "Today   $4.00 (no daily budget)"
+        assert not app.query_one("#costs-alert-day").display
+
+
+async def test_a_broken_config_is_one_line_not_a_crash(town_dir: Path, seeded: Store) -> None:
+    town = Town(town_dir)
+    with town.config_path.open("a") as config:
+        config.write('\n[costs]\ndaily_budget_usd = "lots"\n')
+    app = harness(make_services(town, seeded))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        (note,) = app._notifications
+        assert note.severity == "error" and "budgets ignored" in note.message
+        assert rows(app)[0][0] == "mayor"
+        await app.query_one(CostsPane).reload()
+        assert len(app._notifications) == 1  # the watcher's reloads do not repeat it
+
+
+async def test_empty_store(town_dir: Path, store: Store) -> None:
+    app = harness(make_services(Town(town_dir), store))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert app.query_one(CostsPane).has_class("-empty")
+        assert app.query_one(CostTable).has_focus  # so g and w still reach the pane
+        assert text_of(app, "#costs-empty").startswith("No usage recorded yet.")
+        screen = screen_text(app)
+        assert "No usage recorded yet" in screen and "nan" not in screen.lower()
+        assert "Next 30 days ≈ $0.00" in screen
+        await pilot.press("g", "w")
+        assert text_of(app, "#costs-empty").startswith("No usage recorded yet.")
+
+
+async def test_search_filters_groups(town_dir: Path, seeded: Store) -> None:
+    app = harness(make_services(Town(town_dir), seeded))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        pane = app.query_one(CostsPane)
+        pane.search("POLE")
+        await pilot.pause()
+        assert [row[0] for row in rows(app)] == ["polecat-1", "Total"]
+        pane.search("nobody")
+        await pilot.pause()
+        assert text_of(app, "#costs-empty") == "No agent matches the search."
+        pane.search("")
+        await pilot.pause()
+        assert len(rows(app)) == 4
+
+
+async def test_j_and_k_move_the_cursor(town_dir: Path, seeded: Store) -> None:
+    app = harness(make_services(Town(town_dir), seeded))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        table = app.query_one(CostTable)
+        table.focus()
+        await pilot.press("j", "j")
+        assert table.cursor_row == 2
+        await pilot.press("k")
+        assert table.cursor_row == 1
+
+
+async def test_sizes(town_dir: Path, seeded: Store) -> None:
+    app = harness(make_services(Town(town_dir), seeded))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert not app.query_one("#costs-chart-box").display
+        screen = screen_text(app).splitlines()
+        assert len(screen) == 24 and all(len(line) == 80 for line in screen)
+        assert any(line.strip().startswith("Total") for line in screen)
+        await pilot.resize_terminal(250, 70)
+        await pilot.pause()
+        assert app.query_one(CostsPane).has_class("-roomy")
+        chart = app.query_one(BarChart)
+        assert chart.display and chart.shown == 30
+        assert bar_width(app) == 60
+        wide = screen_text(app)
+        assert "Spend per day, last 30 days (UTC)" in wide and "$4.00" in wide

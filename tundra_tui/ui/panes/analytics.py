@@ -1,0 +1,141 @@
+"""The Analytics tab: when the town works (heatmap), how much it finishes, and how fast.
+
+Figures come from `usage.reports.activity_report`; this module lays them out. Every
+chart carries its meaning in characters as well as colour, so it reads in 16 colours
+and in monochrome.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.events import Resize
+from textual.widgets import Label, Static
+
+from tundra_tui.domain.errors import TundraError
+from tundra_tui.ui.panes.base import Pane
+from tundra_tui.ui.services import Services
+from tundra_tui.ui.widgets.bar_chart import BarChart
+from tundra_tui.ui.widgets.heatmap_chart import HeatmapChart
+from tundra_tui.ui.widgets.range_chart import RangeChart, RangeRow
+from tundra_tui.usage.analysis import compact_number, format_usd
+from tundra_tui.usage.reports import ACTIVITY_WINDOWS, ActivityReport, activity_report
+
+ROOMY = (110, 40)
+"""Width and height from which the heatmap draws each weekday three lines tall."""
+MEASURES = ("activity", "spend")
+"""What the heatmap counts (`m` toggles): agent calls plus events, or dollars."""
+
+
+class AnalyticsPane(Pane):
+    """Heatmap and insights on top; throughput and cycle-time charts below."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("w", "cycle_window", "Window", id="analytics-window"),
+        Binding("m", "toggle_measure", "Heatmap measure", id="analytics-measure"),
+    ]
+
+    def __init__(self, services: Services, *, id: str | None = None) -> None:
+        super().__init__(services, id=id)
+        self.window = 1
+        """Index into ACTIVITY_WINDOWS (`w` cycles it); four weeks to begin with."""
+        self.measure = MEASURES[0]
+        self.report: ActivityReport | None = None
+
+    def compose(self) -> ComposeResult:
+        # One focusable scroller: it takes the pane's keys and scrolls on a short terminal.
+        with VerticalScroll(id="analytics-body"):
+            with Horizontal(id="analytics-top"):
+                with Vertical(id="analytics-heat-box"):
+                    yield Label(id="analytics-heat-title", classes="analytics-title", markup=False)
+                    yield HeatmapChart(id="analytics-heatmap")
+                with Vertical(id="analytics-insights-box"):
+                    yield Label("Insights", classes="analytics-title", markup=False)
+                    yield Static(id="analytics-insights", markup=False)
+            with Horizontal(id="analytics-bottom"):
+                with Vertical(id="analytics-throughput-box"):
+                    yield Label(
+                        id="analytics-throughput-title", classes="analytics-title", markup=False
+                    )
+                    yield BarChart(format_value=lambda v: f"{v:.0f}", id="analytics-throughput")
+                with Vertical(id="analytics-cycle-box"):
+                    yield Label(
+                        "Cycle time per week, hours (█ median ░ p90)",
+                        classes="analytics-title",
+                        markup=False,
+                    )
+                    yield RangeChart(id="analytics-cycle")
+
+    async def reload(self) -> None:
+        """Read the window's heatmap, throughput and cycle times."""
+        try:
+            self.report = await activity_report(
+                self.services.store, self.services.now(), days=ACTIVITY_WINDOWS[self.window]
+            )
+        except TundraError as error:
+            self.notify(str(error), severity="error")
+            return
+        self._show()
+
+    async def action_cycle_window(self) -> None:
+        """Look back over the next window: two, four or eight weeks."""
+        self.window = (self.window + 1) % len(ACTIVITY_WINDOWS)
+        await self.reload()
+
+    def action_toggle_measure(self) -> None:
+        """Colour the heatmap by activity or by spend."""
+        self.measure = MEASURES[(MEASURES.index(self.measure) + 1) % len(MEASURES)]
+        self._show()
+
+    def on_resize(self, event: Resize) -> None:
+        width, height = event.size
+        self.set_class(width >= ROOMY[0] and height >= ROOMY[1], "-roomy")
+
+    def _show(self) -> None:
+        report = self.report
+        if report is None or not self.is_mounted:
+            return
+        days = report.days
+        heat = self.query_one(HeatmapChart)
+        if self.measure == "spend":
+            title = f"Spend by hour, UTC, last {days} days"
+            heat.format_value = format_usd
+            heat.heat = report.spend
+        else:
+            title = f"Activity (agent calls + events) by hour, UTC, last {days} days"
+            heat.format_value = compact_number
+            heat.heat = report.activity
+        heat.empty_text = f"No {self.measure} recorded in the last {days} days."
+        heat.refresh()
+        self.query_one("#analytics-heat-title", Label).update(Text(title))
+
+        insights = "\n".join(report.insights) or (
+            f"Nothing to report yet: no activity or finished beads in the last {days} days."
+        )
+        self.query_one("#analytics-insights", Static).update(Text(insights))
+
+        total = sum(count for _, count in report.done)
+        self.query_one("#analytics-throughput-title", Label).update(
+            Text(f"Beads done per day: {total:.0f} in the last {days} days")
+        )
+        chart = self.query_one(BarChart)
+        chart.empty_text = f"No beads finished in the last {days} days."
+        chart.set_data([(f"{day.day:02d}", count) for day, count in report.done])
+
+        cycle = self.query_one(RangeChart)
+        cycle.empty_text = f"No beads finished in the last {days} days."
+        cycle.set_rows(
+            [
+                RangeRow(
+                    f"{stat.start:%m-%d}",
+                    stat.median,
+                    stat.p90,
+                    f"{stat.median:.1f}/{stat.p90:.1f}" if stat.count else "-",
+                )
+                for stat in report.cycles
+            ]
+        )
