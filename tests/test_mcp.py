@@ -393,3 +393,12 @@ def test_strip_jsonc_leaves_strings_alone() -> None:
     text = '{"a": "x\\"// not a comment /* nor this */", // gone\n "b": [1, 2, /* c */],}'
     assert json.loads(strip_jsonc(text)) == {"a": 'x"// not a comment /* nor this */', "b": [1, 2]}
     assert strip_jsonc("/* one\ntwo */{}") == "\n{}"
+
+
+def test_deeply_nested_files_are_problems(root: Path, home: Path) -> None:
+    (root / ".mcp.json").write_text("[" * 100_000)
+    (home / ".codex").mkdir()
+    (home / ".codex" / "config.toml").write_text("a = " + "[" * 100_000)
+    _, problems = read(root, home)
+    assert len(problems) == 2
+    assert all("invalid" in problem for problem in problems)

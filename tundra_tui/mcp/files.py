@@ -76,21 +76,20 @@ def _read(path: Path, kind: str) -> Loaded:
 
 def _parse(text: str, kind: str) -> Any:
     """Parse JSON, JSON with comments, or TOML; every failure is a ValueError of one line."""
-    if kind == "toml":
-        try:
-            return tomllib.loads(text)
-        except tomllib.TOMLDecodeError as error:
-            raise ValueError(f"invalid TOML: {error}") from None
-    if kind == "jsonc":
-        text = strip_jsonc(text)
     try:
-        return json.loads(text)
+        if kind == "toml":
+            return tomllib.loads(text)
+        return json.loads(strip_jsonc(text) if kind == "jsonc" else text)
+    except tomllib.TOMLDecodeError as error:
+        raise ValueError(f"invalid TOML: {error}") from None
     except json.JSONDecodeError as error:
         raise ValueError(
             f"line {error.lineno} col {error.colno}: invalid JSON: {error.msg}"
         ) from None
     except RecursionError:
-        raise ValueError("invalid JSON: nested too deeply") from None
+        raise ValueError(
+            f"invalid {'TOML' if kind == 'toml' else 'JSON'}: nested too deeply"
+        ) from None
 
 
 def strip_jsonc(text: str) -> str:

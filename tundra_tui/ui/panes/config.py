@@ -78,7 +78,8 @@ class ConfigPane(Pane):
         self._config: LayeredConfig | None = None
         self._rows: list[_Row] = []
         self._filter = ""
-        self._wide: bool | None = None
+        self._width = 0
+        """The width the columns were last fitted to."""
 
     def compose(self) -> ComposeResult:
         yield Static("", id="config-error", markup=False)
@@ -149,7 +150,7 @@ class ConfigPane(Pane):
         ]
 
     def on_resize(self, event: events.Resize) -> None:
-        if (event.size.width >= WIDE) != self._wide:
+        if event.size.width != self._width:
             self._fill()
 
     def _fill(self, *, select: str = "") -> None:
@@ -157,7 +158,7 @@ class ConfigPane(Pane):
         table = self.query_one(_KeyTable)
         width = self.size.width or 80
         wide = width >= WIDE
-        self._wide = wide
+        self._width = width
         current = select or self._selected_key()
         rows = self._visible_rows()
         table.clear(columns=True)

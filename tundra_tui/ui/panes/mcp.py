@@ -86,7 +86,8 @@ class McpPane(Pane):
         self._cache: FileCache = {}
         self._filter = ""
         self._shown: list[McpServer] = []
-        self._wide: bool | None = None
+        self._width = 0
+        """The width the columns were last fitted to."""
 
     def compose(self) -> ComposeResult:
         yield Static("", id="mcp-problems", markup=False)
@@ -106,7 +107,7 @@ class McpPane(Pane):
         self._fill()
 
     def on_resize(self, event: events.Resize) -> None:
-        if (event.size.width >= WIDE) != self._wide:
+        if event.size.width != self._width:
             self._fill()
 
     def _show_problems(self) -> None:
@@ -136,7 +137,7 @@ class McpPane(Pane):
         table = self.query_one(_ServerTable)
         width = self.size.width or 80
         wide = width >= WIDE
-        self._wide = wide
+        self._width = width
         current = self._selected()
         self._shown = [server for server in self._report.servers if self._matches(server)]
         table.clear(columns=True)
