@@ -328,3 +328,19 @@ async def test_swapping_screens_redraws_the_new_one() -> None:
         app.view.remote_screen = None
         await pilot.pause()
         assert shown(app.view) == [""] * 6
+
+
+async def test_a_theme_change_recolours_cached_rows() -> None:
+    class ThemedApp(ViewApp):
+        CSS = "CountingView { width: 30; height: 6; background: $background; }"
+
+    app = ThemedApp(text_screen(["$ ok"]))
+    async with app.run_test(size=(40, 10)) as pilot:
+        app.theme = "textual-dark"
+        await pilot.pause()
+        before = app.view.render_line(0)
+        app.theme = "textual-light"
+        await pilot.pause()
+        after = app.view.render_line(0)
+        assert before.text == after.text
+        assert next(iter(before)).style != next(iter(after)).style

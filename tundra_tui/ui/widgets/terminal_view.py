@@ -154,6 +154,9 @@ class TerminalView(Widget, can_focus=False):
         self._seen_version = -1
         self._top = 0
         self._base: Style | None = None
+        self._styled_with: Style | None = None
+        self._strips_width = 0
+        """The width the cached strips were cut to."""
         self._label = ""
         self._dimmed = False
         self._drives_size = False
@@ -196,6 +199,7 @@ class TerminalView(Widget, can_focus=False):
     def dimmed(self, dimmed: bool) -> None:
         if dimmed != self._dimmed:
             self._dimmed = dimmed
+            self._base = None
             self.set_class(dimmed, "-stopped")
             self.refresh()
 
@@ -271,12 +275,20 @@ class TerminalView(Widget, can_focus=False):
         return max(0, min(bottom - height, remote.rows - height))
 
     def _base_style(self) -> Style:
-        style = self.rich_style + Style(dim=True) if self._dimmed else self.rich_style
-        if style != self._base:
-            # Theme, dimming or focus changed the colours under every cached row.
+        """The widget's own colours under every run; computed once per style change, as
+        `rich_style` walks every ancestor."""
+        if self._base is None:
+            style = self.rich_style + Style(dim=True) if self._dimmed else self.rich_style
+            if style != self._styled_with:
+                # Theme, dimming or focus changed the colours under every cached row.
+                self._styled_with = style
+                self._strips.clear()
             self._base = style
-            self._strips.clear()
-        return style
+        return self._base
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._base = None
 
     def render_line(self, y: int) -> Strip:
         width = self.size.width
@@ -285,11 +297,15 @@ class TerminalView(Widget, can_focus=False):
         row = self._top + y
         if remote is None or row >= remote.rows:
             return Strip.blank(width, base)
+        if width != self._strips_width:
+            self._strips.clear()
+            self._strips_width = width
         strip = self._strips.get(row)
         if strip is None:
-            segments = [Segment(run.text, run_style(run)) for run in remote.lines[row] if run.text]
-            strip = self._strips[row] = Strip(segments).apply_style(base)
-        strip = strip.crop_extend(0, width, base)
+            # Rich caches `base + style`, so a row costs one Segment per run and two strips.
+            line = remote.lines[row]
+            segments = [Segment(run.text, base + run_style(run)) for run in line if run.text]
+            strip = self._strips[row] = Strip(segments).crop_extend(0, width, base)
         if self.has_focus and row == remote.cursor[1]:
             strip = _with_cursor(strip, remote.cursor[0])
         return strip
