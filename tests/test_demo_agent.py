@@ -379,3 +379,35 @@ def test_the_screen_shows_one_state_at_a_time(spawn: Any) -> None:
     idle = visible(agent)
     assert "Allow this command?" not in idle and "(esc to interrupt)" not in idle
     assert "  ⎿  $ echo checked\n  ⎿  checked\n" in idle
+
+
+def test_keep_working_takes_up_a_task_when_left_idle() -> None:
+    """An idle demo agent with --keep-working starts a task of its own, so a demo stays busy."""
+    from tundra_tui.demo_agent.agent import SELF_TASKS
+
+    proc = ptyprocess.PtyProcessUnicode.spawn(
+        [
+            sys.executable,
+            "-m",
+            "tundra_tui.demo_agent",
+            "--seed",
+            "3",
+            "--speed",
+            "0",
+            "--approval-rate",
+            "0",
+            "--keep-working",
+            "0.2",
+        ],
+        dimensions=(24, 100),
+    )
+    try:
+        seen = ""
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and "Worked for" not in seen:
+            if proc.isalive() and select.select([proc.fd], [], [], 0.2)[0]:
+                seen += proc.read(4096)
+        assert any(task in seen for task in SELF_TASKS), seen[-500:]
+        assert "Worked for" in seen
+    finally:
+        proc.terminate(force=True)

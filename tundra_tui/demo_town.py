@@ -123,6 +123,10 @@ def _write_config_once(town: Town) -> None:
         raise TundraError(f"cannot create {usage_dir(town)}: {error}") from None
 
 
+KEEP_WORKING_S = 8
+"""Idle seconds before a demo agent takes up work of its own, so the demo stays busy."""
+
+
 def demo_config(town: Town) -> str:
     """The demo town's tundra.toml: its team runs the bundled demo agent, no account needed."""
     parts = [_HEADER.replace("@NAME@", _q(DEMO_NAME))]
@@ -138,6 +142,8 @@ def demo_config(town: Town) -> str:
             str(agent.seed),
             "--usage-log",
             str(usage_dir(town) / f"{agent.name}.jsonl"),
+            "--keep-working",
+            str(KEEP_WORKING_S),
         ]
         lines = "".join(f"    {_q(arg)},\n" for arg in args)
         parts.append(
@@ -176,9 +182,9 @@ _HEADER = f"""\
 # agent: no account, no network) and two weeks of invented history to look around in.
 #
 # auto-tundra writes this file once and never again: edit it as you like. Each agent starts on
-# its --auto-task when started and then waits at its prompt for more work; --approval-rate is
-# the chance a task ends by asking to run a command. Usage logs go to .tundra/usage/, where the
-# Costs tab reads them.
+# its --auto-task when started; left idle for --keep-working seconds it takes up a task of its
+# own; --approval-rate is the chance a task ends by asking to run a command. Usage logs go to
+# .tundra/usage/, where the Costs tab reads them.
 
 [general]
 name = @NAME@

@@ -95,6 +95,8 @@ class Options:
     name: str | None
     usage_log: Path | None
     session_id: str | None
+    keep_working: float = 0.0
+    """Idle seconds (0 = never) after which the agent takes up a task of its own."""
 
 
 def _fraction(text: str) -> float:
@@ -134,6 +136,13 @@ def parse_args(argv: list[str] | None) -> Options:
     add("--name", help="agent name shown in the banner")
     add("--usage-log", type=Path, metavar="PATH", help="write the usage log here instead")
     add("--session-id", type=_session_id, help="session UUID (names the usage log)")
+    add(
+        "--keep-working",
+        type=_non_negative,
+        default=0.0,
+        metavar="SECONDS",
+        help="when idle this long with nothing typed, start a task of its own (0 = never)",
+    )
     ns = parser.parse_args(argv)
     return Options(
         ns.seed,
@@ -145,7 +154,19 @@ def parse_args(argv: list[str] | None) -> Options:
         ns.name,
         ns.usage_log,
         ns.session_id,
+        ns.keep_working,
     )
+
+
+SELF_TASKS = (
+    "run the test suite and fix what fails",
+    "tidy the imports in the store package",
+    "review the open pull request",
+    "write a changelog entry for the last merge",
+    "profile the kanban query",
+)
+"""What an agent left idle with `--keep-working` takes up next (free tasks: whether one asks
+to run a command is up to `--approval-rate`, as for any free task)."""
 
 
 def _tool(name: str, **arguments: str) -> dict[str, Any]:
@@ -211,9 +232,17 @@ class DemoAgent:
         self.screen.write(PROMPT)
         text = ""
         ctrl_c_armed = False
+        wait = self.options.keep_working
+        deadline = time.monotonic() + wait * (1 + self.rng.random()) if wait > 0 else None
         while True:
-            key = self.keyboard.read(None)
+            timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+            key = self.keyboard.read(timeout)
             if key is None:
+                if deadline is not None and not text and time.monotonic() >= deadline:
+                    task = self.rng.choice(SELF_TASKS)
+                    self._redraw_input(text, task, above=status, prompt=HISTORY_PROMPT)
+                    self.screen.write("\n")
+                    return task
                 continue
             armed, ctrl_c_armed = ctrl_c_armed, False
             if key in ENTER:
