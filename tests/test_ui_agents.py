@@ -11,6 +11,7 @@ import pytest
 from textual.binding import Binding, BindingType
 from textual.content import Content
 from textual.widget import Widget
+from textual.widgets import Static
 from ui_harness import FakeLink, PaneHarness, fixed_clock, make_services
 
 from tundra_tui.config import AgentSpec, load_config
@@ -526,3 +527,13 @@ async def test_release_while_zoomed_keeps_the_zoom_keys_working(
         await pilot.pause()
         assert isinstance(focused(app), AgentList)
         assert app.agents.query_one(AgentList).display
+
+
+async def test_a_search_matching_nothing_says_so(town_dir: Path, store: Store) -> None:
+    app = make_app(town_dir, store)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.agents.search("[b]zzz")
+        await pilot.pause()
+        empty = app.agents.query_one("#agents-empty", Static)
+        assert empty.display and app.tiles() == []
+        assert str(empty.render()) == "No agent matches “[b]zzz”."

@@ -153,7 +153,11 @@ class AgentsPane(Pane):
         window = visible_window(len(rows), selected, columns * lines)
         grid.styles.grid_size_columns = columns
         grid.styles.grid_size_rows = lines
-        self.query_one("#agents-empty").display = not rows
+        empty = self.query_one("#agents-empty", Static)
+        empty.display = not rows
+        if not rows:
+            needle = visible(self._filter, single_line=True, limit=40)
+            empty.update(Content(f"No agent matches “{needle}”." if self._filter else EMPTY_TEXT))
         listing.border_subtitle = Content("zoom" if self._zoomed else layout.value)
         slots = self._slots([rows[index] for index in window])
         current = listing.selected.name if listing.selected else None
