@@ -302,3 +302,18 @@ async def test_daemon_refusal_is_one_line(town_dir: Path, store: Store) -> None:
         await pilot.pause(0.1)
         messages = [n.message for n in app._notifications]
         assert "spawn: no agent 'x' in tundra.toml" in messages
+
+
+async def test_a_broken_config_on_refresh_is_one_line_and_keeps_the_last_good_one(
+    town_dir: Path, store: Store
+) -> None:
+    app = make_app(town_dir, store)
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        (town_dir / "tundra.toml").write_text("[general\nname = 'x'\n")
+        await pilot.press("r")
+        await pilot.pause()
+        assert app.is_running
+        errors = [n.message for n in app._notifications if n.severity == "error"]
+        assert len(errors) == 1 and errors[0].startswith("config: ") and "\n" not in errors[0]
+        assert app.services.config.get("ui.theme") == "textual-dark"

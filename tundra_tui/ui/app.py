@@ -10,6 +10,8 @@ import asyncio
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
+from rich.segment import Segments
+from rich.traceback import Traceback
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
@@ -101,7 +103,7 @@ class TundraApp(App[None]):
             for tab in self.tabs:
                 yield tab.make(self.services, f"pane-{tab.id}")
         yield SearchBar(id="search-bar")
-        yield Footer()
+        yield Footer(show_command_palette=False)
 
     def on_mount(self) -> None:
         config = self.services.config
@@ -184,9 +186,16 @@ class TundraApp(App[None]):
             self._reloading.pop(key, None)
 
     def action_refresh(self) -> None:
-        """Re-read the active pane now."""
-        self.services.reload_config()
+        """Re-read the configuration and the active pane now."""
+        self._reload_config()
         self.reload_pane(self.active_pane)
+
+    def _reload_config(self) -> None:
+        """Re-read the config; a broken file is reported in one line and the last good one kept."""
+        try:
+            self.services.reload_config()
+        except TundraError as error:
+            self.notify(f"config: {_one_line(error)}", severity="error")
 
     def action_search(self) -> None:
         """Show the search line; typing filters the active pane."""
@@ -348,7 +357,7 @@ class TundraApp(App[None]):
     @on(DataChanged)
     def _data_changed(self, message: DataChanged) -> None:
         if message.what == "config":
-            self.services.reload_config()
+            self._reload_config()
         self.reload_pane(self.active_pane)
 
     @on(StatusText)
@@ -376,6 +385,15 @@ class TundraApp(App[None]):
             await ingest(self.services.store, follower)
         except TundraError as error:
             self.notify(f"usage logs: {_one_line(error)}", severity="warning")
+
+    def _fatal_error(self) -> None:
+        """A crash prints its traceback without local variables: they may hold config secrets."""
+        self.bell()
+        traceback = Traceback(show_locals=False, width=None)
+        self._exit_renderables.append(
+            Segments(self.console.render(traceback, self.console.options))
+        )
+        self._close_messages_no_wait()
 
 
 def _one_line(error: BaseException) -> str:

@@ -41,6 +41,7 @@ class Services:
         return self._config
 
     def reload_config(self) -> LayeredConfig:
-        """Forget the cached configuration (after an edit) and read it again."""
-        self._config = None
-        return self.config
+        """Read the configuration again (after an edit); a broken file raises ConfigError and
+        the last good configuration stays in use."""
+        self._config = load_config(self.town)
+        return self._config
