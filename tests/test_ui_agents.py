@@ -392,6 +392,7 @@ async def test_a_approves_everything_listed_after_confirmation(
         await pilot.press("a")
         await pilot.pause()
         assert isinstance(app.screen, ConfirmModal)
+        assert app.screen.styles.background.a < 1  # the tab stays visible behind the question
         assert app.screen.items == ["deacon: Bash rm x", "mayor: Bash [bold]ls[/]␛"]
         texts = [str(w.render()) for w in app.screen.query(".confirm-item")]
         assert texts[1] == "mayor: Bash [bold]ls[/]␛"

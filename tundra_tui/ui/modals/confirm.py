@@ -30,6 +30,7 @@ class ConfirmModal(ModalScreen[bool]):
     DEFAULT_CSS = """
     ConfirmModal {
         align: center middle;
+        background: $background 60%;
     }
     ConfirmModal > #confirm-dialog {
         width: 80%;
@@ -73,7 +74,7 @@ class ConfirmModal(ModalScreen[bool]):
     def __init__(
         self, question: str, items: Sequence[str] = (), *, yes: str = "Yes", no: str = "No"
     ) -> None:
-        super().__init__()
+        super().__init__(classes="confirm-modal")
         self.question = question
         self.items = list(items)
         self.yes_label = yes
