@@ -13,7 +13,6 @@ from tundra_tui.session.keys import encode_key, encode_paste
 from tundra_tui.ui.remote_screen import RemoteScreen, Run
 from tundra_tui.ui.widgets import terminal_view
 from tundra_tui.ui.widgets.terminal_view import (
-    RELEASE_HINT,
     RELEASE_KEY,
     TerminalView,
     rich_color,
@@ -255,7 +254,7 @@ async def test_cursor_is_drawn_only_while_focused() -> None:
         app.view.grab()
         await pilot.pause()
         assert cursor_cells() == ["h"]
-        assert app.view.border_subtitle == RELEASE_HINT
+        assert app.view.border_subtitle == "ctrl+] to release"
 
 
 async def test_grabbed_view_sends_every_key_but_the_release_key() -> None:
@@ -263,10 +262,15 @@ async def test_grabbed_view_sends_every_key_but_the_release_key() -> None:
     async with app.run_test(size=(40, 10)) as pilot:
         app.view.grab()
         await pilot.pause()
+        # Every other binding steps aside, even App's priority ctrl+q (quit).
+        assert set(app.screen.active_bindings) == {RELEASE_KEY}
         await pilot.press("q", "1", "question_mark", "tab", "escape", "ctrl+a", "up", "f5")
+        await pilot.press("ctrl+q", "ctrl+c")
         await pilot.pause()
+        assert app.is_running
         sent = [m.data for m in app.messages if isinstance(m, TerminalView.Input)]
-        assert sent == [b"q", b"1", b"?", b"\t", b"\x1b", b"\x01", b"\x1b[A", b"\x1b[15~"]
+        assert b"".join(sent) == b"q1?\t\x1b\x01\x1b[A\x1b[15~\x11\x03"
+        assert len(sent) == 10
         assert all(m.agent == "mayor" for m in app.messages)
         await pilot.press(RELEASE_KEY)
         await pilot.pause()
@@ -276,6 +280,20 @@ async def test_grabbed_view_sends_every_key_but_the_release_key() -> None:
         assert not any(
             isinstance(m, TerminalView.Input) and m.data == b"\x1d" for m in app.messages
         )
+
+
+async def test_the_release_key_can_be_remapped_by_its_id() -> None:
+    app = ViewApp(text_screen(["$"]))
+    async with app.run_test(size=(40, 10)) as pilot:
+        app.set_keymap({"agents-release": "f10"})
+        app.view.grab()
+        await pilot.pause()
+        assert app.view.border_subtitle == "f10 to release"
+        await pilot.press(RELEASE_KEY, "f10")
+        await pilot.pause()
+        sent = [m.data for m in app.messages if isinstance(m, TerminalView.Input)]
+        assert sent == [b"\x1d"]
+        assert [m.refocus for m in app.messages if isinstance(m, TerminalView.Released)] == [True]
 
 
 async def test_paste_goes_to_the_agent() -> None:

@@ -11,10 +11,13 @@ attach`), which hands focus back.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from rich.color import Color, ColorParseError
 from rich.segment import Segment
 from rich.style import Style
 from textual import events
+from textual.binding import Binding, BindingType
 from textual.content import Content
 from textual.geometry import Region
 from textual.message import Message
@@ -23,11 +26,11 @@ from textual.timer import Timer
 from textual.widget import Widget
 
 from tundra_tui.session.keys import encode_key, encode_paste
+from tundra_tui.ui.keymap import display_keys
 from tundra_tui.ui.remote_screen import RemoteScreen, Run
 
 RELEASE_KEY = "ctrl+right_square_bracket"
-"""Textual's name for Ctrl-]; the one key a focused terminal keeps for itself."""
-RELEASE_HINT = "ctrl+] to release"
+"""Textual's name for Ctrl-]: by default the one key a focused terminal keeps for itself."""
 SIZE_DEBOUNCE = 0.15
 """Seconds a new size must hold before the agent's PTY is resized to it."""
 MAX_CACHED_STYLES = 4096
@@ -104,6 +107,11 @@ class TerminalView(Widget, can_focus=False):
         overflow: hidden hidden;
     }
     """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding(RELEASE_KEY, "release", "Release keys", id="agents-release"),
+    ]
+    """The only binding that works while the view has the keyboard (remappable by its id)."""
 
     class Input(Message):
         """Bytes the operator typed or pasted for `agent`, in order."""
@@ -221,6 +229,10 @@ class TerminalView(Widget, can_focus=False):
         self.can_focus = True
         self.focus()
 
+    def action_release(self) -> None:
+        """Give the keyboard back to the pane."""
+        self.release(refocus=True)
+
     def release(self, *, refocus: bool) -> None:
         """Stop taking keys and tell the pane (which gives focus back on `refocus`)."""
         self.can_focus = False
@@ -319,8 +331,22 @@ class TerminalView(Widget, can_focus=False):
 
     # Focus and keys
 
+    def check_consume_key(self, key: str, character: str | None) -> bool:
+        """Every key is the agent's: Textual then drops every other node's binding for it from
+        the chain while this view has focus (priority ones too, such as ctrl+q), and the
+        footer and help show only the release key."""
+        return True
+
+    def _release_key(self) -> str | None:
+        """The key bound to release now (after any remap)."""
+        for key, active in self.screen.active_bindings.items():
+            if active.node is self and active.binding.action == "release":
+                return key
+        return None
+
     def on_focus(self) -> None:
-        self.border_subtitle = Content(RELEASE_HINT)
+        key = self._release_key()
+        self.border_subtitle = Content(f"{display_keys(key)} to release") if key else None
         self.refresh()
 
     def on_blur(self) -> None:
@@ -332,7 +358,7 @@ class TerminalView(Widget, can_focus=False):
     def on_key(self, event: events.Key) -> None:
         event.stop()
         event.prevent_default()
-        if event.key == RELEASE_KEY:
+        if event.key == self._release_key():
             self.release(refocus=True)
             return
         data = encode_key(event.key, event.character)
