@@ -10,14 +10,10 @@ from textual.app import App, ComposeResult
 from textual.strip import Strip
 
 from tundra_tui.session.keys import encode_key, encode_paste
+from tundra_tui.ui import terminal_style
 from tundra_tui.ui.remote_screen import RemoteScreen, Run
-from tundra_tui.ui.widgets import terminal_view
-from tundra_tui.ui.widgets.terminal_view import (
-    RELEASE_KEY,
-    TerminalView,
-    rich_color,
-    run_style,
-)
+from tundra_tui.ui.terminal_style import rich_color, run_style
+from tundra_tui.ui.widgets.terminal_view import RELEASE_KEY, TerminalView
 
 # Key encoding (headless)
 
@@ -97,10 +93,10 @@ def test_run_styles_are_shared_and_the_cache_is_bounded(monkeypatch: pytest.Monk
     style = run_style(run)
     assert style is run_style(run._replace(text="other text"))
     assert style.bold and style.underline and not style.italic
-    monkeypatch.setattr(terminal_view, "MAX_CACHED_STYLES", 8)
+    monkeypatch.setattr(terminal_style, "MAX_CACHED_STYLES", 8)
     for n in range(50):
         run_style(Run("x", f"{n:06x}", "default", False, False, False, False))
-    assert len(terminal_view._styles) <= 8
+    assert len(terminal_style._styles) <= 8
 
 
 # The widget
@@ -331,10 +327,13 @@ async def test_size_is_reported_once_per_change_only_while_driving() -> None:
         app.view.styles.width = 20
         await pilot.pause(0.4)
         assert sizes() == [("mayor", 30, 6), ("mayor", 20, 6)]
+        app.view.agent = "deacon"
+        await pilot.pause(0.4)
+        assert sizes()[-1] == ("deacon", 20, 6)
         app.view.drives_size = False
         app.view.styles.width = 22
         await pilot.pause(0.4)
-        assert len(sizes()) == 2
+        assert len(sizes()) == 3
 
 
 async def test_swapping_screens_redraws_the_new_one() -> None:

@@ -5,15 +5,14 @@ the screen unchanged does nothing, and one that finds changes repaints only the 
 that changed. Rows are cached as strips; styles are cached per run attribute set.
 
 While focused (`grab()`), every key goes to the agent as the bytes a terminal would
-send, app bindings included, except the release key `ctrl+]` (as in `at session
-attach`), which hands focus back.
+send, app bindings included, except the release key (`ctrl+]` as in `at session
+attach`; remappable as `agents-release`), which hands focus back.
 """
 
 from __future__ import annotations
 
 from typing import ClassVar
 
-from rich.color import Color, ColorParseError
 from rich.segment import Segment
 from rich.style import Style
 from textual import events
@@ -28,53 +27,12 @@ from textual.widget import Widget
 from tundra_tui.session.keys import encode_key, encode_paste
 from tundra_tui.ui.keymap import display_keys
 from tundra_tui.ui.remote_screen import RemoteScreen, Run
+from tundra_tui.ui.terminal_style import run_style
 
 RELEASE_KEY = "ctrl+right_square_bracket"
 """Textual's name for Ctrl-]: by default the one key a focused terminal keeps for itself."""
 SIZE_DEBOUNCE = 0.15
 """Seconds a new size must hold before the agent's PTY is resized to it."""
-MAX_CACHED_STYLES = 4096
-"""Distinct run styles remembered; a screen full of 24-bit colours cannot grow it further."""
-
-_ANSI = frozenset({"black", "red", "green", "yellow", "blue", "magenta", "cyan", "white"})
-_styles: dict[tuple[str, str, bool, bool, bool, bool], Style] = {}
-
-
-def rich_color(name: str) -> Color | None:
-    """A pyte colour name (or 6-digit hex) as a Rich colour; None means the theme's default.
-
-    Named colours stay ANSI colours, so they follow the terminal's palette in 16 colours.
-    """
-    if not name or name == "default":
-        return None
-    base = name.removeprefix("bright")
-    base = "yellow" if base == "brown" else base
-    if base in _ANSI:
-        return Color.parse(f"bright_{base}" if name.startswith("bright") else base)
-    if len(name) == 6:
-        try:
-            return Color.parse(f"#{name}")
-        except ColorParseError:
-            return None
-    return None
-
-
-def run_style(run: Run) -> Style:
-    """The Rich style of one run, shared by every run with the same attributes."""
-    key = (run.fg, run.bg, run.bold, run.italics, run.underscore, run.reverse)
-    style = _styles.get(key)
-    if style is None:
-        if len(_styles) >= MAX_CACHED_STYLES:
-            _styles.clear()
-        style = _styles[key] = Style(
-            color=rich_color(run.fg),
-            bgcolor=rich_color(run.bg),
-            bold=run.bold or None,
-            italic=run.italics or None,
-            underline=run.underscore or None,
-            reverse=run.reverse or None,
-        )
-    return style
 
 
 def _blank(line: list[Run]) -> bool:
@@ -153,8 +111,7 @@ class TerminalView(Widget, can_focus=False):
         self, *, max_fps: int = 30, id: str | None = None, classes: str | None = None
     ) -> None:
         super().__init__(id=id, classes=classes)
-        self.agent = ""
-        """Whose keys this view sends (the raw name the daemon knows)."""
+        self._agent = ""
         self._max_fps = max(1, max_fps)
         self._remote: RemoteScreen | None = None
         self._strips: dict[int, Strip] = {}
@@ -173,6 +130,17 @@ class TerminalView(Widget, can_focus=False):
 
     def on_mount(self) -> None:
         self.set_interval(1 / self._max_fps, self.tick, name="terminal-frame")
+
+    @property
+    def agent(self) -> str:
+        """Whose screen this is and whose keys it sends (the raw name the daemon knows)."""
+        return self._agent
+
+    @agent.setter
+    def agent(self, agent: str) -> None:
+        if agent != self._agent:
+            self._agent = agent
+            self._schedule_size_report()
 
     @property
     def remote_screen(self) -> RemoteScreen | None:
@@ -218,6 +186,8 @@ class TerminalView(Widget, can_focus=False):
 
     @drives_size.setter
     def drives_size(self, drives: bool) -> None:
+        if drives == self._drives_size:
+            return
         self._drives_size = drives
         if drives:
             self._schedule_size_report()
