@@ -248,6 +248,14 @@ class BeadRepo:
             (bead_id,),
         )
 
+    async def blocked_ids(self) -> set[int]:
+        """Ids of the beads that wait on at least one unfinished blocker (cards mark them)."""
+        rows = await self.db.fetchall(
+            "SELECT DISTINCT d.bead_id FROM bead_deps d JOIN beads x ON x.id = d.blocker_id "
+            "WHERE x.status != 'done'"
+        )
+        return {int(row[0]) for row in rows}
+
     # ---- writing -------------------------------------------------------------------------
 
     async def add(

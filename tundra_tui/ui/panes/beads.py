@@ -1,0 +1,251 @@
+"""The Beads tab: the kanban board, and the keys that move, close, create and edit beads."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.widgets import Static
+
+from tundra_tui.domain.beads import ACTIONS_NEEDING_ASSIGNEE, Action, Bead, kanban_move
+from tundra_tui.domain.errors import IllegalTransition, TundraError
+from tundra_tui.domain.kanban import LEGEND, BeadDraft, build_board, draft_edits, reassignment
+from tundra_tui.domain.sanitize import visible
+from tundra_tui.store import KanbanColumn
+from tundra_tui.ui.messages import DataChanged
+from tundra_tui.ui.modals.bead_detail import BeadDetail, BeadFacts
+from tundra_tui.ui.modals.bead_form import BeadForm
+from tundra_tui.ui.panes.base import Pane
+from tundra_tui.ui.services import Services
+from tundra_tui.ui.widgets.kanban_board import KanbanBoard
+
+PER_COLUMN = 200
+"""Beads loaded per column; headers still count them all."""
+HISTORY = 200
+"""Events shown in a bead's history (the most recent)."""
+
+
+class BeadsPane(Pane):
+    """Backlog -> Hooked -> Slung -> Review -> Done, with failed and escalated beside them.
+
+    Every write goes through the store's repositories as the operator, then posts
+    `DataChanged`; a refused move is one line saying why, and nothing is lost.
+    """
+
+    HELP = f"""
+Kanban of beads. `H`/`L` move a card to the previous/next column along a legal
+transition only (hooking needs an agent: pick one with `e`); a failed or escalated
+card moves left back into Backlog. `d` marks done, `Enter` shows everything about a
+bead, `n` creates one and `e` edits it. `/` filters by id, title, @agent or lane.
+
+Cards: {LEGEND}
+"""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("H", "move(-1)", "Move left", id="beads-move-left"),
+        Binding("L", "move(1)", "Move right", id="beads-move-right"),
+        Binding("enter", "open", "Open", id="beads-open"),
+        Binding("n", "new", "New bead", id="beads-new"),
+        Binding("e", "edit", "Edit", id="beads-edit"),
+        Binding("d", "done", "Done", id="beads-done"),
+    ]
+
+    def __init__(self, services: Services, *, id: str | None = None) -> None:
+        super().__init__(services, id=id)
+        self.query_text = ""
+        """The `/` filter (empty shows every card)."""
+        self._sources: list[KanbanColumn] = []
+        self._blocked: frozenset[int] = frozenset()
+        self._generation = 0
+        self._write_lock = asyncio.Lock()
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="beads-header")
+        yield KanbanBoard(id="beads-board")
+
+    @property
+    def board(self) -> KanbanBoard:
+        return self.query_one(KanbanBoard)
+
+    # ---- reading -----------------------------------------------------------------------------
+
+    async def reload(self) -> None:
+        self._generation += 1
+        generation = self._generation
+        beads = self.services.store.beads
+        try:
+            sources = await beads.kanban(per_column=PER_COLUMN)
+            blocked = frozenset(await beads.blocked_ids())
+        except TundraError as error:
+            self.notify(str(error), severity="error", markup=False)
+            return
+        if generation != self._generation:
+            return  # A newer reload started while this one waited; its result wins.
+        self._sources = sources
+        self._blocked = blocked
+        self._redraw()
+
+    def search(self, text: str) -> None:
+        self.query_text = text.strip()
+        self._redraw()
+
+    def _redraw(self) -> None:
+        self.board.set_board(build_board(self._sources, self.query_text), self._blocked)
+        self._show_header()
+
+    @on(KanbanBoard.WindowChanged)
+    def _show_header(self) -> None:
+        header = Text(no_wrap=True, overflow="ellipsis")
+        left, right = self.board.hidden
+        if left:
+            header.append("◂ " + "  ".join(f"{c.spec.short} {c.count}" for c in left) + "  ")
+        header.append("Beads", "bold")
+        if self.query_text:
+            header.append("  filter: ")
+            header.append(visible(self.query_text, single_line=True, limit=40), "bold")
+        if right:
+            header.append("  " + "  ".join(f"{c.spec.short} {c.count}" for c in right) + " ▸")
+        line = self.query_one("#beads-header", Static)
+        width = line.size.width
+        if width and width - header.cell_len >= len(LEGEND) + 4:
+            header.append(" " * (width - header.cell_len - len(LEGEND)))
+            header.append(LEGEND, "dim")
+        line.update(header)
+
+    # ---- actions -----------------------------------------------------------------------------
+
+    def _selected(self) -> Bead | None:
+        bead = self.board.current
+        if bead is None:
+            self.notify("no bead selected", severity="warning")
+        return bead
+
+    def action_move(self, step: int) -> None:
+        """Move the card one column left (-1) or right (+1) along a legal transition."""
+        if (bead := self._selected()) is not None:
+            self._write(lambda: self._move(bead.id, step))
+
+    def action_done(self) -> None:
+        """Mark the selected bead done (from slung or review)."""
+        if (bead := self._selected()) is not None:
+            store = self.services.store
+            self._write(lambda: store.beads.apply(bead.id, Action.DONE, actor=self.services.actor))
+
+    async def _move(self, bead_id: int, step: int) -> Bead:
+        store = self.services.store
+        bead = await store.beads.get(bead_id)
+        action = kanban_move(bead.status, step)
+        if action in ACTIONS_NEEDING_ASSIGNEE:
+            raise IllegalTransition(
+                f"{bead.ref} needs an agent to be hooked: edit it (e) and pick one"
+            )
+        return await store.beads.apply(bead_id, action, actor=self.services.actor)
+
+    def action_open(self) -> None:
+        """Show everything about the selected bead."""
+        if (bead := self._selected()) is not None:
+            self._open(bead.id)
+
+    def action_new(self) -> None:
+        """Create a bead (it lands in Backlog, or Hooked if an agent was picked)."""
+        self._open_form(None)
+
+    def action_edit(self) -> None:
+        """Edit the selected bead's fields and agent."""
+        if (bead := self._selected()) is not None:
+            self._open_form(bead.id)
+
+    @work(exclusive=True, group="beads-detail", exit_on_error=False)
+    async def _open(self, bead_id: int) -> None:
+        store = self.services.store
+        try:
+            facts = BeadFacts(
+                bead=await store.beads.get(bead_id),
+                blockers=await store.beads.blockers_of(bead_id),
+                dependents=await store.beads.dependents_of(bead_id),
+                history=await store.events.find(bead_id=bead_id, limit=HISTORY),
+            )
+        except TundraError as error:
+            self.notify(str(error), severity="error", markup=False)
+            return
+        self.app.push_screen(BeadDetail(facts))
+
+    @work(exclusive=True, group="beads-form", exit_on_error=False)
+    async def _open_form(self, bead_id: int | None) -> None:
+        """Read the agents (and the bead, fresh) and open the form on them."""
+        store = self.services.store
+        try:
+            agents = [agent.name for agent in await store.agents.all()]
+            bead = await store.beads.get(bead_id) if bead_id is not None else None
+        except TundraError as error:
+            self.notify(str(error), severity="error", markup=False)
+            return
+        if bead is None:
+            self.app.push_screen(BeadForm(agents=agents), self._created)
+        else:
+            self.app.push_screen(BeadForm(agents=agents, bead=bead), self._edited(bead.id))
+
+    def _created(self, draft: BeadDraft | None) -> None:
+        if draft is not None:
+            self._write(lambda: self._create(draft))
+
+    async def _create(self, draft: BeadDraft) -> Bead:
+        beads = self.services.store.beads
+        actor = self.services.actor
+        bead = await beads.add(
+            draft.title,
+            actor=actor,
+            description=draft.description,
+            lane=draft.lane,
+            priority=draft.priority,
+        )
+        self.board.select(bead.id)
+        if draft.assignee:
+            try:
+                bead = await beads.apply(bead.id, Action.HOOK, actor=actor, agent=draft.assignee)
+            except TundraError as error:
+                # The bead exists either way; say why it stayed in Backlog.
+                self.notify(
+                    f"created {bead.ref} in backlog but did not hook it: {error}",
+                    severity="error",
+                    markup=False,
+                )
+        return bead
+
+    def _edited(self, bead_id: int) -> Callable[[BeadDraft | None], None]:
+        def saved(draft: BeadDraft | None) -> None:
+            if draft is not None:
+                self._write(lambda: self._update(bead_id, draft))
+
+        return saved
+
+    async def _update(self, bead_id: int, draft: BeadDraft) -> Bead:
+        beads = self.services.store.beads
+        actor = self.services.actor
+        bead = await beads.get(bead_id)
+        moves = reassignment(bead.status, bead.assignee, draft.assignee)
+        if changes := draft_edits(bead, draft):
+            bead = await beads.edit(bead_id, actor=actor, **changes)
+        for action, agent in moves:
+            bead = await beads.apply(bead_id, action, actor=actor, agent=agent or None)
+        return bead
+
+    # ---- writing -----------------------------------------------------------------------------
+
+    # Not exclusive: a second key press must queue behind the first write, not cancel it
+    # half-way. The lock runs writes one at a time, each reading its bead afresh.
+    @work(group="beads-write", exit_on_error=False)
+    async def _write(self, operation: Callable[[], Awaitable[Bead]]) -> None:
+        async with self._write_lock:
+            try:
+                await operation()
+            except TundraError as error:
+                self.notify(str(error), severity="error", markup=False)
+                return
+            self.post_message(DataChanged())
+            await self.reload()
