@@ -538,3 +538,19 @@ async def test_a_search_matching_nothing_says_so(town_dir: Path, store: Store) -
         empty = app.agents.query_one("#agents-empty", Static)
         assert empty.display and app.tiles() == []
         assert str(empty.render()) == "No agent matches “[b]zzz”."
+
+
+async def test_focus_default_is_the_list_or_the_pane_while_zoomed(
+    town_dir: Path, store: Store
+) -> None:
+    app = make_app(town_dir, store)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.set_focus(None)
+        app.agents.focus_default()
+        await pilot.pause()
+        assert isinstance(focused(app), AgentList)
+        await pilot.press("z")
+        app.set_focus(None)
+        app.agents.focus_default()
+        await pilot.pause()
+        assert focused(app) is app.agents

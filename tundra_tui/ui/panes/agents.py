@@ -84,7 +84,9 @@ class AgentsPane(Pane):
 
     def on_mount(self) -> None:
         self._send_keys()
-        self.query_one(AgentList).focus()
+
+    def focus_default(self) -> None:
+        self._focus_home()
 
     @property
     def views(self) -> list[TerminalView]:

@@ -8,7 +8,6 @@ from typing import ClassVar
 from textual.binding import Binding, BindingType
 from textual.content import Content
 from textual.widgets import OptionList
-from textual.widgets.option_list import Option
 
 from tundra_tui.domain.agents import AgentState
 from tundra_tui.ui.agent_rows import AgentRow
@@ -74,23 +73,26 @@ class AgentList(OptionList):
     def show_rows(self, rows: Sequence[AgentRow], keep: str | None = None) -> None:
         """List `rows`, keeping `keep` (or the current agent) highlighted where possible."""
         keep = keep if keep is not None else (self.selected.name if self.selected else None)
-        same_agents = [r.name for r in rows] == [r.name for r in self._rows]
+        names = [row.name for row in rows]
+        same_agents = names == [row.name for row in self._rows]
         self._rows = list(rows)
         if same_agents:
             # The common case (a state or approval change): redraw prompts, keep the cursor.
-            for index in range(len(self._rows)):
-                self.replace_option_prompt_at_index(index, self._prompt(index))
+            self._redraw()
             return
-        names = [row.name for row in self._rows]
-        self.set_options(Option(self._prompt(i), id=None) for i in range(len(self._rows)))
+        self.set_options(self._prompts())
         if self._rows:
             self.highlighted = names.index(keep) if keep in names else 0
 
-    def _prompt(self, index: int) -> Content:
+    def _prompts(self) -> list[Content]:
+        """Every row as one line cut to the list's width, names in one column."""
         name_width = min(16, max((len(row.label) for row in self._rows), default=0))
         width = self.scrollable_content_region.width or self.size.width
-        return row_content(self._rows[index], width, name_width)
+        return [row_content(row, width, name_width) for row in self._rows]
+
+    def _redraw(self) -> None:
+        for index, prompt in enumerate(self._prompts()):
+            self.replace_option_prompt_at_index(index, prompt)
 
     def on_resize(self) -> None:
-        for index in range(len(self._rows)):
-            self.replace_option_prompt_at_index(index, self._prompt(index))
+        self._redraw()
