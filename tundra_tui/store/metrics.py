@@ -119,6 +119,16 @@ class MetricsRepo:
         )
         return float(row[0]) if row is not None else 0.0
 
+    async def latest_by_agent(self) -> dict[str, UsageSample]:
+        """Each agent's newest sample (its latest call's prompt size estimates context use)."""
+        rows = await self.db.fetchall(
+            "SELECT m.at, m.agent, m.model, m.runtime, m.bead_id, m.input_tokens, "
+            "m.output_tokens, m.cache_read_tokens, m.cache_write_tokens, m.cost_usd "
+            "FROM metrics m JOIN (SELECT agent, max(at) AS at FROM metrics WHERE agent != '' "
+            "GROUP BY agent) newest ON newest.agent = m.agent AND newest.at = m.at ORDER BY m.id"
+        )
+        return {str(r[1]): UsageSample(*tuple(r)) for r in rows}
+
     async def first_at(self) -> str:
         """When the oldest sample was taken, "" if there is none (forecasts need the span)."""
         row = await self.db.fetchone("SELECT coalesce(min(at), '') FROM metrics")

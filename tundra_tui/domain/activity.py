@@ -1,0 +1,160 @@
+"""One readable line per audit-log event, for activity feeds and timelines.
+
+Event data was written by agents and users as much as by us, so every value is
+made visible through the sanitizer and the whole line is kept to one row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from tundra_tui.domain.beads import format_bead_id
+from tundra_tui.domain.events import Event
+from tundra_tui.domain.sanitize import visible
+
+MAX_SUMMARY = 200
+"""Characters of a summary; feeds cut it shorter to their width."""
+
+_VALUE_LIMIT = 80
+
+
+def _v(value: object, limit: int = _VALUE_LIMIT) -> str:
+    return visible(str(value), single_line=True, limit=limit)
+
+
+def _bead(event: Event) -> str:
+    return format_bead_id(event.bead_id) if event.bead_id is not None else "a bead"
+
+
+def _who(event: Event) -> str:
+    """The agent an event is about, named only when someone else acted on it."""
+    return f"{_v(event.agent)} " if event.agent and event.agent != event.actor else ""
+
+
+def _convoy(event: Event, names: Mapping[int, str]) -> str:
+    name = event.data.get("convoy") or event.data.get("name")
+    if not name and event.convoy_id is not None:
+        name = names.get(event.convoy_id, f"#{event.convoy_id}")
+    return f"convoy {_v(name or '?')}"
+
+
+def _bead_line(event: Event, verb: str) -> str:
+    data = event.data
+    bead = _bead(event)
+    if verb == "created":
+        return f"created {bead} “{_v(data.get('title', ''))}”"
+    if verb == "hook":
+        claimed = data.get("claim") and data.get("assignee") == event.actor
+        if claimed:
+            return f"claimed {bead}"
+        return f"hooked {bead} to {_v(data.get('assignee', '?'))}"
+    if verb == "sling":
+        return f"slung {bead} to {_v(data.get('assignee', '?'))}"
+    if verb in ("blocked", "unblocked"):
+        blocker = data.get("blocker")
+        by = format_bead_id(blocker) if isinstance(blocker, int) else "?"
+        return f"{bead} {'blocked' if verb == 'blocked' else 'unblocked'} by {by}"
+    phrase = {
+        "unhook": f"unhooked {bead}",
+        "submit": f"submitted {bead} for review",
+        "done": f"done {bead}",
+        "rework": f"sent {bead} back for rework",
+        "fail": f"failed {bead}",
+        "escalate": f"escalated {bead}",
+        "reopen": f"reopened {bead}",
+        "edited": f"edited {bead}",
+    }.get(verb, f"{_v(verb)} {bead}")
+    reason = data.get("reason")
+    return f"{phrase}: {_v(reason)}" if reason else phrase
+
+
+def _agent_line(event: Event, verb: str) -> str:
+    data, who = event.data, _v(event.agent or "?")
+    if verb == "state":
+        return f"{who} {_v(data.get('from', '?'))} → {_v(data.get('to', '?'))}"
+    if verb in ("added", "changed"):
+        return f"{verb} agent {who} ({_v(data.get('role', '?'))}, {_v(data.get('runtime', '?'))})"
+    if verb == "removed":
+        return f"removed agent {who}"
+    if verb == "trouble":
+        return f"{who} trouble: {_v(data.get('kind', '?'))}"
+    if verb == "crashed":
+        if data.get("restart"):
+            return f"{who} crashed, restart in {_v(data.get('delay', '?'))}s"
+        return f"{who} crashed: {_v(data.get('reason', 'left failed'))}"
+    if verb == "task":
+        delivered = "delivered" if data.get("delivered") else "not delivered"
+        return f"task {delivered} to {who}"
+    if verb == "hook":
+        return f"{who} hook {_v(data.get('event', '?'))}"
+    if verb == "notify":
+        return f"{who} notify {_v(data.get('type', '?'))}"
+    return f"{who} {_v(verb)}"
+
+
+def _approval_line(event: Event, verb: str) -> str:
+    data = event.data
+    if verb == "requested":
+        tool = _v(data.get("tool", ""), 30)
+        subject = _v(data.get("subject", ""))
+        return f"{_who(event) or _v(event.agent or '?') + ' '}asks: {tool} {subject}".rstrip()
+    return f"{_v(verb)} request #{_v(data.get('id', '?'))}"
+
+
+def _convoy_line(event: Event, verb: str, names: Mapping[int, str]) -> str:
+    convoy = _convoy(event, names)
+    if verb == "bead_added":
+        return f"added {_bead(event)} to {convoy}"
+    words = {
+        "created": f"created {convoy}",
+        "start": f"started {convoy}",
+        "pause": f"paused {convoy}",
+        "completed": f"{convoy} completed",
+        "reopened": f"{convoy} reopened",
+    }
+    return words.get(verb, f"{_v(verb)} {convoy}")
+
+
+def _mail_line(event: Event, verb: str) -> str:
+    data = event.data
+    if verb == "sent":
+        urgent = "urgent " if data.get("urgent") else ""
+        return f"{urgent}mail {_v(data.get('from', '?'))} → {_v(data.get('to', '?'))}"
+    if verb == "read":
+        return f"read mail #{_v(data.get('id', '?'))}"
+    return f"mail {_v(verb)}"
+
+
+def _generic(event: Event) -> str:
+    data = event.data if isinstance(event.data, dict) else {}
+    pairs = " ".join(f"{_v(key, 20)}={_v(value, 30)}" for key, value in data.items())
+    return f"{_v(event.kind)} {pairs}".rstrip()
+
+
+_FAMILIES: dict[str, Callable[[Event, str], str]] = {
+    "bead": _bead_line,
+    "agent": _agent_line,
+    "approval": _approval_line,
+    "mail": _mail_line,
+}
+
+
+def summarize(event: Event, convoy_names: Mapping[int, str] | None = None) -> str:
+    """A short sentence for one event, e.g. `hooked #42 to mayor`; always one visible line."""
+    family, _, verb = event.kind.partition(".")
+    try:
+        if family == "convoy":
+            line = _convoy_line(event, verb, convoy_names or {})
+        elif family in _FAMILIES:
+            line = _FAMILIES[family](event, verb)
+        else:
+            line = _generic(event)
+    except (TypeError, ValueError, AttributeError):
+        line = _generic(event)
+    return visible(line, single_line=True, limit=MAX_SUMMARY)
+
+
+def matches(event: Event, summary: str, needle: str) -> bool:
+    """Whether a search for `needle` (already casefolded) finds this event."""
+    haystack = f"{event.actor} {event.agent} {event.kind} {summary}".casefold()
+    return needle in haystack

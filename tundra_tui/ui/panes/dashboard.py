@@ -1,0 +1,263 @@
+"""The Dashboard tab: KPI cards, active agents, recent activity and what needs attention.
+
+Everything shown is computed by `domain.overview` from one read of the store plus the
+live model; daemon events redraw from the cached read without touching the store.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.events import Resize
+from textual.theme import Theme
+from textual.widgets import DataTable
+
+from tundra_tui.domain.activity import matches, summarize
+from tundra_tui.domain.agents import Agent, AgentState
+from tundra_tui.domain.beads import BeadStatus
+from tundra_tui.domain.convoys import Convoy
+from tundra_tui.domain.errors import TundraError
+from tundra_tui.domain.events import Event
+from tundra_tui.domain.metrics import UsageSample
+from tundra_tui.domain.overview import (
+    AgentView,
+    AttentionItem,
+    active,
+    agent_card,
+    agent_views,
+    attention,
+    bead_card,
+    convoy_card,
+    cost_card,
+)
+from tundra_tui.domain.readout import clock_time, day_window, percent
+from tundra_tui.domain.sanitize import visible
+from tundra_tui.ui.live import Change
+from tundra_tui.ui.messages import OpenApproval
+from tundra_tui.ui.panes.base import Pane
+from tundra_tui.ui.services import Services
+from tundra_tui.ui.widgets.nav_table import Column, NavTable
+from tundra_tui.ui.widgets.stat_card import StatCard
+
+ACTIVITY = 100
+"""Events read for the activity feed (newest first)."""
+WIDE = 200
+"""Pane width from which cards show every status on their own lines."""
+LIVE_KINDS = frozenset({"state", "approval", "approval_resolved", "exited", "trouble", "link"})
+"""Daemon events that change what the dashboard shows (screens do not)."""
+
+STATE_TONES = {
+    AgentState.WORKING: "good",
+    AgentState.AWAITING_APPROVAL: "warn",
+    AgentState.FAILED: "bad",
+    AgentState.LOST: "bad",
+}
+
+
+class DashboardPane(Pane):
+    """The town at a glance. `enter` on a waiting approval in Attention opens it."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "open_attention", "Open approval", id="dashboard-open"),
+    ]
+
+    def __init__(self, services: Services, *, id: str | None = None) -> None:
+        super().__init__(services, id=id)
+        self.needle = ""
+        """The `/` filter, casefolded (empty shows everything)."""
+        self._agents: list[Agent] = []
+        self._counts: dict[BeadStatus, int] = {}
+        self._convoys: list[Convoy] = []
+        self._costs = (0.0, 0.0, 0)
+        self._latest: dict[str, UsageSample] = {}
+        self._events: list[Event] = []
+        self._attention: list[AttentionItem] = []
+        self._generation = 0
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="dash-cards"):
+            yield StatCard("Agents", id="card-agents")
+            yield StatCard("Beads", id="card-beads")
+            yield StatCard("Convoys", id="card-convoys")
+            yield StatCard("Cost today", id="card-cost")
+        with Horizontal(id="dash-panels"):
+            with Vertical(id="dash-agents-box", classes="dash-box"):
+                yield NavTable(id="dash-agents")
+            with Vertical(id="dash-activity-box", classes="dash-box"):
+                yield NavTable(id="dash-activity", show_header=False)
+        with Vertical(id="dash-attention-box", classes="dash-box"):
+            yield NavTable(id="dash-attention", show_header=False)
+
+    def on_mount(self) -> None:
+        self.query_one("#dash-agents-box").border_title = "Active agents"
+        self.query_one("#dash-activity-box").border_title = "Recent activity"
+        self.app.theme_changed_signal.subscribe(self, self._theme_changed)
+
+    def _theme_changed(self, theme: Theme) -> None:
+        self._redraw()
+
+    @property
+    def wide(self) -> bool:
+        """Whether the cards have room for every status."""
+        return self.size.width >= WIDE
+
+    def on_resize(self, event: Resize) -> None:
+        self.set_class(self.wide, "-wide")
+        self._redraw_cards()
+
+    # ---- reading -----------------------------------------------------------------------------
+
+    async def reload(self) -> None:
+        self._generation += 1
+        generation = self._generation
+        store = self.services.store
+        window = day_window(self.services.now())
+        try:
+            agents = await store.agents.all()
+            counts = await store.beads.counts()
+            convoys = await store.convoys.all()
+            today = await store.metrics.total_cost(since=window.today, until=window.tomorrow)
+            yesterday = await store.metrics.total_cost(since=window.yesterday, until=window.today)
+            days = await store.metrics.rollup("day", since=window.today, until=window.tomorrow)
+            latest = await store.metrics.latest_by_agent()
+            events = await store.events.find(limit=ACTIVITY)
+        except TundraError as error:
+            self.notify(str(error), severity="error", markup=False)
+            return
+        if generation != self._generation:
+            return  # a newer reload started meanwhile; its result wins
+        self._agents, self._counts, self._convoys = agents, counts, convoys
+        self._costs = (today, yesterday, sum(d.input_tokens + d.output_tokens for d in days))
+        self._latest = latest
+        self._events = list(reversed(events))
+        self._redraw()
+
+    def live_changed(self, change: Change) -> None:
+        if change.kind in LIVE_KINDS:
+            self._redraw_live()
+
+    def search(self, text: str) -> None:
+        self.needle = text.strip().casefold()
+        self._redraw()
+
+    # ---- drawing -----------------------------------------------------------------------------
+
+    def _views(self) -> list[AgentView]:
+        live = self.services.live
+        return agent_views(self._agents, live.agents, connected=live.connected, latest=self._latest)
+
+    def _redraw(self) -> None:
+        self._redraw_cards()
+        self._redraw_live()
+        self._fill_activity()
+
+    def _redraw_live(self) -> None:
+        views = self._views()
+        self.query_one("#card-agents", StatCard).show(agent_card(views, wide=self.wide))
+        self._fill_agents(views)
+        self._fill_attention(views)
+
+    def _redraw_cards(self) -> None:
+        wide = self.wide
+        today, yesterday, tokens_today = self._costs
+        self.query_one("#card-agents", StatCard).show(agent_card(self._views(), wide=wide))
+        self.query_one("#card-beads", StatCard).show(bead_card(self._counts, wide=wide))
+        self.query_one("#card-convoys", StatCard).show(convoy_card(self._convoys, wide=wide))
+        self.query_one("#card-cost", StatCard).show(
+            cost_card(today, yesterday, tokens_today, wide=wide)
+        )
+
+    def _fill_agents(self, views: list[AgentView]) -> None:
+        table = self.query_one("#dash-agents", NavTable)
+        shown = [v for v in active(views) if self._found(v.name, v.model, v.runtime, v.state)]
+        rows = []
+        for view in shown:
+            context = Text(percent(view.context), justify="right")
+            if view.context is not None and view.context >= 80:
+                context.stylize(table.tone("bad" if view.context >= 90 else "warn"))
+            cells = [
+                Text(view.state.glyph, table.tone(STATE_TONES.get(view.state, "muted"))),
+                Text(view.name),
+            ]
+            if self.wide:
+                cells += [Text(view.runtime), Text(view.model or "-"), Text(view.state.value)]
+            else:
+                cells.append(Text(view.model or view.runtime))
+            rows.append((view.name, [*cells, context]))
+        columns = [Column(""), Column("Agent", flex=True)]
+        if self.wide:
+            columns += [Column("Runtime"), Column("Model"), Column("State")]
+        else:
+            columns.append(Column("Model"))
+        table.fill([*columns, Column("Ctx")], rows)
+        box = self.query_one("#dash-agents-box")
+        box.border_subtitle = f"{len(shown)} running" if shown else "none running"
+
+    def _fill_activity(self) -> None:
+        table = self.query_one("#dash-activity", NavTable)
+        now = self.services.now()
+        names = {c.id: c.name for c in self._convoys}
+        rows = []
+        for event in self._events:
+            summary = summarize(event, names)
+            if self.needle and not matches(event, summary, self.needle):
+                continue
+            cells = [
+                Text(clock_time(event.at, now), table.tone("muted")),
+                Text(visible(event.actor, single_line=True, limit=16), table.tone("accent")),
+                Text(summary),
+            ]
+            rows.append((str(event.id), cells))
+        table.fill([Column("At"), Column("Actor"), Column("What", flex=True)], rows)
+
+    def _fill_attention(self, views: list[AgentView]) -> None:
+        table = self.query_one("#dash-attention", NavTable)
+        items = attention(self.services.live.approvals.values(), views)
+        self._attention = [i for i in items if self._found(i.agent, i.text)]
+        rows = []
+        for index, item in enumerate(self._attention):
+            tone = "warn" if item.approval_id is not None else "bad"
+            cells = [Text(item.glyph, table.tone(tone)), Text(item.agent), Text(item.text)]
+            rows.append((str(index), cells))
+        table.fill([Column(""), Column("Agent"), Column("What", flex=True)], rows)
+        box = self.query_one("#dash-attention-box")
+        waiting = sum(1 for i in self._attention if i.approval_id is not None)
+        box.border_title = f"Attention ({len(self._attention)})"
+        if waiting:
+            box.border_subtitle = f"{waiting} waiting · enter opens"
+        else:
+            box.border_subtitle = "" if self._attention else "nothing needs you"
+        box.set_class(not self._attention, "-calm")
+        limit = 8 if self.wide else 4
+        box.styles.height = max(1, min(len(self._attention), limit)) + 2
+
+    def _found(self, *fields: object) -> bool:
+        return not self.needle or self.needle in " ".join(map(str, fields)).casefold()
+
+    # ---- keys --------------------------------------------------------------------------------
+
+    def action_open_attention(self) -> None:
+        """Open the approval under the Attention cursor, or the oldest one waiting."""
+        table = self.query_one("#dash-attention", NavTable)
+        key = table.current_key
+        chosen = self._attention[int(key)] if key is not None else None
+        if chosen is None or chosen.approval_id is None:
+            chosen = next((i for i in self._attention if i.approval_id is not None), None)
+        if chosen is None or chosen.approval_id is None:
+            self.notify("no approval is waiting", severity="warning")
+            return
+        self.post_message(OpenApproval(chosen.approval_id))
+
+    @on(DataTable.RowSelected, "#dash-attention")
+    def _attention_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.action_open_attention()
+
+    def focus_default(self) -> None:
+        target = "#dash-attention" if self._attention else "#dash-agents"
+        self.query_one(target, NavTable).focus()

@@ -1,0 +1,129 @@
+"""A read-only row table with vim motions, theme-coloured cells and one column that flexes.
+
+Cells are always `rich.text.Text` (a plain `str` cell would be parsed as markup). The
+flexible column takes whatever width the others leave and ends long text with `…`,
+so a narrow terminal cuts a summary cleanly instead of scrolling sideways.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
+from rich.style import Style
+from rich.text import Text
+from textual.binding import Binding, BindingType
+from textual.events import Resize
+from textual.widgets import DataTable
+from textual.widgets.data_table import RowDoesNotExist, RowKey
+
+TONES = ("good", "warn", "bad", "muted", "accent")
+"""Cell colours a pane may ask for; each is a component class styled from the theme."""
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """A column: its header, and a fixed width, None for its content's width, or `flex`."""
+
+    label: str
+    width: int | None = None
+    flex: bool = False
+
+
+class NavTable(DataTable[Text]):
+    """Whole-row cursor, `j`/`k`/`g`/`G` motions; rows keep their cursor across refills."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("j", "cursor_down", "Down", show=False, id="table-down"),
+        Binding("k", "cursor_up", "Up", show=False, id="table-up"),
+        Binding("g", "scroll_top", "First row", show=False, id="table-first"),
+        Binding("G", "scroll_bottom", "Last row", show=False, id="table-last"),
+    ]
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = DataTable.COMPONENT_CLASSES | {
+        f"nav-table--{tone}" for tone in TONES
+    }
+
+    DEFAULT_CSS = """
+    NavTable {
+        height: 1fr;
+        & > .nav-table--good { color: $success; }
+        & > .nav-table--warn { color: $warning; }
+        & > .nav-table--bad { color: $error; }
+        & > .nav-table--muted { color: $foreground-muted; }
+        & > .nav-table--accent { color: $accent; }
+    }
+    """
+
+    MIN_FLEX = 8
+    """The flexible column never gets narrower than this."""
+
+    def __init__(self, *, id: str | None = None, show_header: bool = True) -> None:
+        super().__init__(id=id, cursor_type="row", show_header=show_header)
+        self._columns: tuple[Column, ...] = ()
+        self._rows: list[tuple[str, Sequence[Text]]] = []
+
+    def tone(self, name: str) -> Style:
+        """The theme's colour for one of TONES, for styling a cell's Text."""
+        return self.get_component_rich_style(f"nav-table--{name}", partial=True)
+
+    @property
+    def current_key(self) -> str | None:
+        """The key of the row under the cursor, None for an empty table."""
+        if not self.row_count:
+            return None
+        row_key, _ = self.coordinate_to_cell_key(self.cursor_coordinate)
+        return row_key.value
+
+    def fill(self, columns: Sequence[Column], rows: Sequence[tuple[str, Sequence[Text]]]) -> None:
+        """Show `rows` (key, cells); the cursor stays on the same key when it is still there."""
+        self._columns = tuple(columns)
+        self._rows = list(rows)
+        self._rebuild()
+
+    def move_to(self, key: str) -> None:
+        """Put the cursor on the row with this key, if there is one."""
+        try:
+            self.move_cursor(row=self.get_row_index(RowKey(key)), animate=False)
+        except RowDoesNotExist:
+            return
+
+    def on_resize(self, event: Resize) -> None:
+        if any(column.flex for column in self._columns):
+            self._rebuild()
+
+    def _widths(self) -> list[int | None]:
+        widths: list[int | None] = []
+        used = 0
+        for index, column in enumerate(self._columns):
+            if column.flex:
+                widths.append(None)
+                continue
+            natural = max([len(column.label)] + [cells[index].cell_len for _, cells in self._rows])
+            width = column.width if column.width is not None else natural
+            widths.append(width)
+            used += width
+        room = self.size.width
+        if len(self._rows) + int(self.show_header) > self.size.height:
+            room -= self.styles.scrollbar_size_vertical
+        padding = 2 * self.cell_padding * len(self._columns)
+        flex = max(room - used - padding, self.MIN_FLEX)
+        return [flex if w is None else w for w in widths]
+
+    def _rebuild(self) -> None:
+        keep = self.current_key
+        widths = self._widths()
+        self.clear(columns=True)
+        for index, (column, width) in enumerate(zip(self._columns, widths, strict=True)):
+            self.add_column(Text(column.label), width=width, key=f"c{index}")
+        for key, cells in self._rows:
+            fitted = []
+            for column, width, cell in zip(self._columns, widths, cells, strict=True):
+                if column.flex and width is not None and cell.cell_len > width:
+                    cell = cell.copy()
+                    cell.truncate(width, overflow="ellipsis")
+                fitted.append(cell)
+            self.add_row(*fitted, key=key)
+        if keep is not None:
+            self.move_to(keep)
