@@ -51,6 +51,11 @@ def visible(text: str, *, single_line: bool = False, limit: int | None = None) -
     """
     if limit is not None and limit <= 0:
         return ""
+    if text.isascii() and text.isprintable():
+        # The common case (most terminal rows): nothing to show differently, only to cut.
+        if limit is None or len(text) <= limit:
+            return text
+        return text[: max(limit - 1, 0)] + "…"
     out: list[str] = []
     combining_run = 0
     length = 0
