@@ -129,6 +129,12 @@ async def test_w_cycles_the_window_and_charts_shrink_to_fit(town_dir: Path, seed
         assert 14 <= chart.shown < 56  # the newest days that fit at 80 columns
         assert len(app.query_one(RangeChart).rows) == 8
         assert "last 56 days" in shown(app, "#analytics-heat-title")
+        await pilot.resize_terminal(80, 20)
+        await pilot.pause()
+        cycle = app.query_one(RangeChart)
+        lines = shown(app, "#analytics-cycle").splitlines()
+        assert len(lines) == cycle.size.height < 8  # the newest weeks that fit
+        assert lines[-1].startswith("11-14 ")
         await pilot.resize_terminal(250, 70)
         await pilot.pause()
         assert chart.shown == 56

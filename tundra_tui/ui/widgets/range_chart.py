@@ -40,12 +40,14 @@ def range_bar(low: float, high: float, peak: float, width: int) -> tuple[int, in
 class RangeChart(Widget):
     """One row per period, oldest first, all scaled to the highest value.
 
+    When the rows outnumber the lines, the newest are shown (like `BarChart`'s bars).
+
     The two parts differ in their characters, not only their colour, so the chart reads
     in monochrome. Labels and notes are ours (dates and figures).
     """
 
     DEFAULT_CSS = """
-    RangeChart { height: auto; width: 1fr; }
+    RangeChart { height: 1fr; width: 1fr; }
     """
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {
@@ -54,7 +56,7 @@ class RangeChart(Widget):
         "range-chart--label",
     }
 
-    rows: reactive[tuple[RangeRow, ...]] = reactive((), layout=True)
+    rows: reactive[tuple[RangeRow, ...]] = reactive(())
     """The periods, oldest first."""
     empty_text: reactive[str] = reactive("nothing to show yet")
 
@@ -73,7 +75,7 @@ class RangeChart(Widget):
         low_style = self.get_component_rich_style("range-chart--low")
         high_style = self.get_component_rich_style("range-chart--high")
         out = Text(no_wrap=True, overflow="crop")
-        for index, row in enumerate(self.rows):
+        for index, row in enumerate(self.rows[-max(1, self.size.height) :]):
             if index:
                 out.append("\n")
             solid, shaded = range_bar(row.low, row.high, peak, bar_width)
