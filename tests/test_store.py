@@ -1445,3 +1445,19 @@ async def test_ready_sql_matches_domain_ready_work(db_path: Path, seed: int) -> 
             head = ready_work(await town.beads.find(), active_convoys=active)
             claimed = await town.beads.claim_next("carol", actor=OP)
             assert (claimed.id if claimed else None) == (head[0].id if head else None)
+
+
+@pytest.mark.parametrize("yields", range(4))
+async def test_a_cancelled_read_or_write_leaves_the_connection_usable(
+    store: Store, yields: int
+) -> None:
+    """Textual cancels an exclusive worker wherever it waits, even while BEGIN is queued."""
+    for start in (store.beads.find, lambda: store.beads.add("x", actor=OP)):
+        task = asyncio.ensure_future(start())
+        for _ in range(yields):
+            await asyncio.sleep(0)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await store.beads.add("after", actor=OP)
+        assert (await store.beads.counts())[BeadStatus.BACKLOG] >= 1

@@ -114,7 +114,13 @@ class Database:
     async def write(self) -> AsyncIterator[aiosqlite.Connection]:
         """A `BEGIN IMMEDIATE` transaction: committed on success, rolled back on any error."""
         async with self._lock.hold():
-            await self._execute("BEGIN IMMEDIATE")
+            try:
+                await self._execute("BEGIN IMMEDIATE")
+            except BaseException:
+                # Cancelled while BEGIN was queued: the connection's thread still runs it,
+                # and a transaction left open would refuse every later one on this connection.
+                await self._rollback()
+                raise
             try:
                 yield self.conn
             except sqlite3.Error as error:
@@ -133,8 +139,9 @@ class Database:
     async def read(self) -> AsyncIterator[aiosqlite.Connection]:
         """A deferred transaction, so several SELECTs see one snapshot."""
         async with self._lock.hold():
-            await self._execute("BEGIN")
             try:
+                # Inside the try: a reader cancelled while BEGIN was queued still rolls back.
+                await self._execute("BEGIN")
                 yield self.conn
             except sqlite3.Error as error:
                 raise _translate(error, self.path, self.busy_timeout_ms) from error
