@@ -5,6 +5,7 @@ Towns live directly under /tmp because a Unix socket path may hold ~104 bytes.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -57,3 +58,44 @@ def daemon_town(*, demo_agent: bool = True) -> Iterator[Path]:
     finally:
         at(root, "daemon", "stop", check=False)
         shutil.rmtree(root, ignore_errors=True)
+
+
+class Tmux:
+    """A private tmux server (no user config) with one pane running `command`."""
+
+    def __init__(self, name: str, command: str, width: int = 100, height: int = 30) -> None:
+        self.socket = f"at-{name}-{os.getpid()}"
+        self.run("new-session", "-d", "-s", "t", "-x", str(width), "-y", str(height), command)
+
+    def run(self, *args: str) -> str:
+        done = subprocess.run(
+            ["tmux", "-L", self.socket, "-f", "/dev/null", *args],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return done.stdout
+
+    def screen(self) -> str:
+        return self.run("capture-pane", "-p", "-t", "t")
+
+    def keys(self, *keys: str) -> None:
+        """tmux key names, e.g. "Enter", "C-]", "3"."""
+        self.run("send-keys", "-t", "t", *keys)
+
+    def type(self, text: str) -> None:
+        """Literal text."""
+        self.run("send-keys", "-t", "t", "-l", text)
+
+    def wait_for(self, text: str | Callable[[str], bool], timeout: float = 20) -> str:
+        check = text if callable(text) else (lambda screen: text in screen)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            screen = self.screen()
+            if check(screen):
+                return screen
+            time.sleep(0.1)
+        raise AssertionError(f"{text!r} never appeared:\n{self.screen()}")
+
+    def close(self) -> None:
+        subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True, check=False)

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from at_cli import AT, at, daemon_town
+from at_cli import AT, Tmux, at, daemon_town
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
 
@@ -21,42 +20,10 @@ def town() -> Iterator[Path]:
         yield root
 
 
-class Tmux:
-    """A private tmux server with one 100x30 pane."""
-
-    def __init__(self, command: str) -> None:
-        self.socket = f"at-attach-{os.getpid()}"
-        self.run("new-session", "-d", "-s", "t", "-x", "100", "-y", "30", command)
-
-    def run(self, *args: str) -> str:
-        done = subprocess.run(
-            ["tmux", "-L", self.socket, "-f", "/dev/null", *args],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        return done.stdout
-
-    def screen(self) -> str:
-        return self.run("capture-pane", "-p", "-t", "t")
-
-    def wait_for(self, text: str, timeout: float = 20) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            screen = self.screen()
-            if text in screen:
-                return screen
-            time.sleep(0.1)
-        raise AssertionError(f"{text!r} never appeared:\n{self.screen()}")
-
-    def close(self) -> None:
-        subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True, check=False)
-
-
 def test_attach_type_see_detach_and_the_agent_lives_on(town: Path) -> None:
     at(town, "agent", "start", "d1")
     env = f"PATH={os.environ['PATH']} HOME={os.environ['HOME']}"
-    tmux = Tmux(f"{env} {' '.join(AT)} --town {town} session attach d1; sleep 30")
+    tmux = Tmux("attach", f"{env} {' '.join(AT)} --town {town} session attach d1; sleep 30")
     try:
         tmux.wait_for("demo❯")
         tmux.run("send-keys", "-t", "t", "-l", "hello there")
