@@ -589,3 +589,19 @@ async def test_long_columns_scroll_to_keep_the_cursor_in_view(
         last = board_of(app).columns[0].beads[-1]
         assert current_id(app) == last.id and last.title in text and "↑" in text
         assert app.query_one("#beads-column-0", ColumnWidget).top > 0
+
+
+@pytest.mark.parametrize("theme", ["ansi-dark", "textual-light"])
+async def test_other_themes_draw_the_cursor(
+    services: Services, ids: dict[str, int], theme: str
+) -> None:
+    app = harness(services)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.theme = theme
+        await settle(app, pilot)
+        strip = app.screen._compositor.render_strips()[3]
+        cursor = [seg for seg in strip if seg.text.startswith("#1 ")]
+        others = [seg for seg in strip if seg.text.startswith("#3")]
+        assert cursor and others
+        assert cursor[0].style is not None and others[0].style is not None
+        assert cursor[0].style.bgcolor != others[0].style.bgcolor

@@ -51,7 +51,8 @@ class KanbanBoard(Widget, can_focus=True):
         self.first = 0
         """The leftmost column in view."""
         self._want: int | None = None
-        self._window = (0, len(BOARD))
+        self._window = (-1, 0)
+        """(first, count) of the columns in view; nothing has been laid out yet."""
 
     def compose(self) -> ComposeResult:
         for index, spec in enumerate(BOARD):
@@ -143,4 +144,5 @@ class KanbanBoard(Widget, can_focus=True):
         self._window = (first, count)
         for index, widget in enumerate(self.query(KanbanColumn)):
             widget.display = first <= index < first + count
+            widget.set_class(index == first, "-first")
         self.post_message(self.WindowChanged())
