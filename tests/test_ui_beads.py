@@ -28,7 +28,7 @@ from tundra_tui.domain.kanban import (
     reassignment,
     wrap_words,
 )
-from tundra_tui.store import RosterEntry, Store, open_store
+from tundra_tui.store import RosterEntry, Store, StoreLocked, open_store
 from tundra_tui.town import Town
 from tundra_tui.ui.messages import DataChanged
 from tundra_tui.ui.modals.bead_detail import BeadDetail
@@ -605,3 +605,32 @@ async def test_other_themes_draw_the_cursor(
         assert cursor and others
         assert cursor[0].style is not None and others[0].style is not None
         assert cursor[0].style.bgcolor != others[0].style.bgcolor
+
+
+async def test_beads_beyond_the_loaded_ones_still_count(
+    services: Services, ids: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("tundra_tui.ui.panes.beads.PER_COLUMN", 2)
+    app = harness(services)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        assert len(board_of(app).columns[0].beads) == 2
+        text = screen_text(app)
+        assert re.search(r"Backlog +3 ", text) and "↓ 1 more" in text
+
+
+async def test_a_store_error_on_reload_is_one_line(
+    services: Services, ids: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = harness(services)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+
+        async def locked(**_: object) -> None:
+            raise StoreLocked("the town database is locked by another process")
+
+        monkeypatch.setattr(services.store.beads, "kanban", locked)
+        await app.query_one(BeadsPane).reload()
+        await pilot.pause()
+        assert "the town database is locked by another process" in notes(app)
+        assert current_id(app) is not None  # the board keeps what it showed

@@ -66,6 +66,8 @@ class KanbanColumn(Widget):
         self.top = 0
         """The first card drawn; moves only as far as needed to keep the cursor in view."""
         self._styles: dict[str, Style] = {}
+        self._cards: dict[tuple[int, int], list[Text]] = {}
+        """Laid-out cards by (index, width); only the ones near the cursor are ever built."""
 
     def show(
         self,
@@ -76,6 +78,8 @@ class KanbanColumn(Widget):
         focused: bool,
     ) -> None:
         """Take new contents and redraw."""
+        if column is not self.column or blocked is not self.blocked:
+            self._cards.clear()
         self.column = column
         self.blocked = blocked
         self.cursor = cursor
@@ -86,6 +90,7 @@ class KanbanColumn(Widget):
 
     def notify_style_update(self) -> None:
         self._styles.clear()
+        self._cards.clear()
         super().notify_style_update()
 
     def _style(self, name: str) -> Style:
@@ -136,14 +141,23 @@ class KanbanColumn(Widget):
             lines.append(_line(fit(f"@{assignee}", width), self._style("assignee")))
         return lines
 
-    def _fits(self, heights: list[int], top: int, rows: int, hidden_after: int) -> list[int]:
+    def _card_at(self, index: int, width: int) -> list[Text]:
+        key = (index, width)
+        if (card := self._cards.get(key)) is None:
+            assert self.column is not None
+            card = self._cards[key] = self._card(self.column.beads[index], width)
+        return card
+
+    def _fits(self, top: int, rows: int, width: int, hidden_after: int) -> list[int]:
         """The card indexes drawn from `top` in `rows` lines, keeping room for the markers."""
+        assert self.column is not None
+        total = len(self.column.beads)
         room = rows - (1 if top > 0 else 0)
         drawn: list[int] = []
         used = 0
-        for index in range(top, len(heights)):
-            need = heights[index] + (1 if drawn else 0)
-            more_below = index < len(heights) - 1 or hidden_after > 0
+        for index in range(top, total):
+            need = len(self._card_at(index, width)) + (1 if drawn else 0)
+            more_below = index < total - 1 or hidden_after > 0
             if used + need + (1 if more_below else 0) > room:
                 break
             drawn.append(index)
@@ -162,36 +176,36 @@ class KanbanColumn(Widget):
             note = "no match" if column.loaded else "empty"
             out.append(_line(fit(note, width), self._style("more")))
             return _line("\n").join(out)
-        cards = [self._card(bead, width) for bead in column.beads]
-        heights = [len(card) for card in cards]
         # Beads the store did not load (beyond its per-column limit) count as more below.
-        not_loaded = 0 if column.filtered else column.count - column.loaded
-        self.top = self._scrolled_top(heights, rows, max(not_loaded, 0))
-        drawn = self._fits(heights, self.top, rows, max(not_loaded, 0))
+        not_loaded = 0 if column.filtered else max(column.count - column.loaded, 0)
+        self.top = self._scrolled_top(rows, width, not_loaded)
+        drawn = self._fits(self.top, rows, width, not_loaded)
         if self.top > 0:
             out.append(_line(fit(f"↑ {self.top} more", width), self._style("more")))
         for index in drawn:
             if index != drawn[0]:
                 out.append(_line(""))
-            for line in cards[index]:
+            for line in self._card_at(index, width):
                 if index == self.cursor:
                     # One colour pair for the whole card keeps it readable in every theme.
                     line = _line(line.plain, self._cursor_style())
                     line.set_length(width)
                 out.append(line)
-        below = len(cards) - (drawn[-1] + 1 if drawn else self.top) + max(not_loaded, 0)
+        shown_to = drawn[-1] + 1 if drawn else self.top
+        below = len(column.beads) - shown_to + not_loaded
         if below > 0:
             out.append(_line(fit(f"↓ {below} more", width), self._style("more")))
         return _line("\n").join(out[:height])
 
-    def _scrolled_top(self, heights: list[int], rows: int, hidden_after: int) -> int:
+    def _scrolled_top(self, rows: int, width: int, hidden_after: int) -> int:
         """The smallest scroll from the current one that keeps the cursor's card in view."""
-        top = min(self.top, max(len(heights) - 1, 0))
+        assert self.column is not None
+        top = min(self.top, max(len(self.column.beads) - 1, 0))
         if self.cursor is None:
             return top
         if self.cursor < top:
             return self.cursor
-        while top < self.cursor and self.cursor not in self._fits(heights, top, rows, hidden_after):
+        while top < self.cursor and self.cursor not in self._fits(top, rows, width, hidden_after):
             top += 1
         return top
 
