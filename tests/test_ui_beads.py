@@ -634,3 +634,17 @@ async def test_a_store_error_on_reload_is_one_line(
         await pilot.pause()
         assert "the town database is locked by another process" in notes(app)
         assert current_id(app) is not None  # the board keeps what it showed
+
+
+async def test_resizing_reflows_the_board_and_header(
+    services: Services, ids: dict[str, int]
+) -> None:
+    app = harness(services)
+    async with app.run_test(size=(100, 24)) as pilot:  # all six columns, but no room for the legend
+        await settle(app, pilot)
+        assert "critical" not in screen_text(app).splitlines()[0]
+        await pilot.resize_terminal(250, 70)
+        await settle(app, pilot)
+        lines = screen_text(app).splitlines()
+        assert "▲ critical" in lines[0] and "▸" not in lines[0]
+        assert "Failed/Escalated" in lines[1]

@@ -98,8 +98,12 @@ Cards: {LEGEND}
         self.board.set_board(build_board(self._sources, self.query_text), self._blocked)
         self._show_header()
 
+    def on_resize(self) -> None:
+        self._show_header()
+
     @on(KanbanBoard.WindowChanged)
     def _show_header(self) -> None:
+        """Name the pane, the filter, the columns out of view and, if it fits, the legend."""
         header = Text(no_wrap=True, overflow="ellipsis")
         left, right = self.board.hidden
         if left:
@@ -246,6 +250,7 @@ Cards: {LEGEND}
                 await operation()
             except TundraError as error:
                 self.notify(str(error), severity="error", markup=False)
-                return
-            self.post_message(DataChanged())
+            else:
+                self.post_message(DataChanged())
+            # Also after a refusal: a two-step change may have made its first step.
             await self.reload()
