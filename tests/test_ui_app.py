@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import Button, Static
@@ -182,7 +183,21 @@ async def test_search_filters_the_active_pane(town_dir: Path, store: Store) -> N
         await pilot.press("escape")
         await pilot.pause()
         assert pane(app, "beads").searches[-1] == ""
-        assert not app.query_one(SearchBar).has_class("-open")
+        assert not app.query_one(SearchBar).display
+
+
+async def test_letters_typed_right_after_slash_reach_the_search(
+    town_dir: Path, store: Store
+) -> None:
+    app = make_app(town_dir, store)
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        # Queued at once, as a terminal delivers fast typing: no pause between the keys.
+        app.post_message(events.Key("slash", "/"))
+        for letter in "xyz":
+            app.post_message(events.Key(letter, letter))
+        await pilot.pause()
+        assert pane(app, "dashboard").searches[-1] == "xyz"
 
 
 async def test_keys_remapped_from_config(town_dir: Path, store: Store) -> None:

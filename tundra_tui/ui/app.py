@@ -55,14 +55,16 @@ class TundraApp(App[None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("colon", "command_palette", "Commands", id="palette"),
-        Binding("slash", "search", "Search", id="search"),
+        Binding("slash", "search", "Search", id="search", priority=True),
         Binding("question_mark", "help", "Help", id="help"),
         Binding("t", "cycle_theme", "Theme", id="theme", show=False),
         Binding("r", "refresh", "Refresh", id="refresh", show=False),
         Binding("q", "quit", "Quit", id="quit"),
         *_tab_bindings(),
     ]
-    """Global keys. Not priority bindings: a focused agent terminal receives them all."""
+    """Global keys. A focused agent terminal or text field still receives them all (they
+    consume keys); `/` is a priority binding only so that letters typed right after it are
+    routed to the search line rather than to the widget that had focus."""
 
     def __init__(
         self,
@@ -200,8 +202,9 @@ class TundraApp(App[None]):
     def action_search(self) -> None:
         """Show the search line; typing filters the active pane."""
         bar = self.query_one(SearchBar)
-        bar.add_class("-open")
-        bar.focus()
+        bar.display = True
+        # Focus now, not on a later tick: letters typed right after `/` belong to the search.
+        self.screen.set_focus(bar)
 
     @on(SearchBar.Filter)
     def _search_changed(self, event: SearchBar.Filter) -> None:
@@ -212,7 +215,7 @@ class TundraApp(App[None]):
     def _search_closed(self) -> None:
         bar = self.query_one(SearchBar)
         if not bar.value:
-            bar.remove_class("-open")
+            bar.display = False
         self.active_pane.focus_default()
 
     def action_cycle_theme(self) -> None:
