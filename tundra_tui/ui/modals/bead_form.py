@@ -70,6 +70,10 @@ class BeadForm(ModalScreen[BeadDraft | None]):
                 id="bead-form-description",
                 compact=True,
             )
+            with Horizontal(id="bead-form-choice-labels"):
+                yield Label("Lane")
+                yield Label("Priority (P0 first)")
+                yield Label("Agent (hooks it)")
             with Horizontal(id="bead-form-choices"):
                 yield Select(
                     [(Text(f"{lane.glyph} {lane.value}"), lane) for lane in Lane],
