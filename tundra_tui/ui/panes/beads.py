@@ -47,12 +47,12 @@ Cards: {LEGEND}
 """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("H", "move(-1)", "Move left", id="beads-move-left"),
-        Binding("L", "move(1)", "Move right", id="beads-move-right"),
-        Binding("enter", "open", "Open", id="beads-open"),
+        Binding("H", "move(-1)", "Move card left", id="beads-move-left"),
+        Binding("L", "move(1)", "Move card right", id="beads-move-right"),
+        Binding("enter", "open", "Open bead", id="beads-open"),
         Binding("n", "new", "New bead", id="beads-new"),
-        Binding("e", "edit", "Edit", id="beads-edit"),
-        Binding("d", "done", "Done", id="beads-done"),
+        Binding("e", "edit", "Edit bead", id="beads-edit"),
+        Binding("d", "done", "Mark done", id="beads-done"),
     ]
 
     def __init__(self, services: Services, *, id: str | None = None) -> None:
