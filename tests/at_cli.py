@@ -65,10 +65,13 @@ class Tmux:
 
     def __init__(self, name: str, command: str, width: int = 100, height: int = 30) -> None:
         self.socket = f"at-{name}-{os.getpid()}"
-        self.run("new-session", "-d", "-s", "t", "-x", str(width), "-y", str(height), command)
-        # Without a config file tmux may keep its 80x24 default size for a detached session.
-        self.run("set-option", "-t", "t", "window-size", "manual")
-        self.run("resize-window", "-t", "t", "-x", str(width), "-y", str(height))
+        size = f"{width}x{height}"
+        # One tmux invocation: the size is the default before the pane's program starts, so it
+        # never sees tmux's own 80x24 default first.
+        self.run(
+            "start-server", ";", "set-option", "-g", "default-size", size, ";",
+            "new-session", "-d", "-s", "t", "-x", str(width), "-y", str(height), command,
+        )  # fmt: skip
 
     def run(self, *args: str) -> str:
         done = subprocess.run(

@@ -71,6 +71,7 @@ def test_operator_drives_the_demo_control_room(data_home: Path, private_home: Pa
     town = data_home / "auto-tundra" / "demo-town"
     try:
         tmux.wait_for("Recent activity")
+        assert "4 Sessions" in tmux.screen()  # every tab title fits at 120 columns
         tmux.wait_for("daemon up")
 
         for key, mark in TAB_MARKS.items():
