@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,7 +13,7 @@ from textual.app import App
 from ui_harness import FIXED_NOW, FakeLink, PaneHarness, make_services
 from ui_seed import ESCAPE_TITLE, HOSTILE_TITLE, StepClock, seed
 
-from tundra_tui.domain.activity import summarize
+from tundra_tui.domain.activity import byline, summarize
 from tundra_tui.domain.agents import Agent, AgentState, Role, Runtime
 from tundra_tui.domain.beads import BeadStatus
 from tundra_tui.domain.clock import iso
@@ -20,6 +21,7 @@ from tundra_tui.domain.context_window import context_percent, context_window
 from tundra_tui.domain.events import Event
 from tundra_tui.domain.metrics import UsageSample
 from tundra_tui.domain.overview import (
+    Spend,
     active,
     agent_card,
     agent_views,
@@ -93,13 +95,15 @@ def test_bar_day_window_and_clock_time() -> None:
     assert bar(2.0, 4) == ("████", "")
     assert bar(0.5, 0) == ("", "")
     window = day_window(FIXED_NOW)
-    assert (window.yesterday, window.today, window.tomorrow) == (
+    assert (window.yesterday, window.today, window.tomorrow, window.a_day_ago) == (
         "2026-11-19T00:00:00.000000Z",
         "2026-11-20T00:00:00.000000Z",
         "2026-11-21T00:00:00.000000Z",
+        "2026-11-19T14:30:00.000000Z",
     )
     assert clock_time(iso(FIXED_NOW.replace(hour=9, minute=5)), FIXED_NOW) == "09:05"
     assert clock_time(iso(FIXED_NOW - timedelta(days=1)), FIXED_NOW) == "11-19 14:30"
+    assert clock_time(iso(FIXED_NOW - timedelta(days=1)), FIXED_NOW, short=True) == "11-19"
     assert clock_time("garbage", FIXED_NOW) == "-"
 
 
@@ -138,6 +142,16 @@ def test_summaries_read_as_sentences() -> None:
         "urgent mail a → b"
     )
     assert summarize(event("weird.kind", {"k": 1})) == "weird.kind k=1"
+
+
+def test_bylines_name_the_actor_unless_redundant() -> None:
+    hooked = event("bead.hook", {"assignee": "mayor"}, bead_id=42)
+    assert byline(hooked, summarize(hooked)) == "operator"
+    state = event("agent.state", {"from": "idle", "to": "working"}, agent="mayor", actor="daemon")
+    assert byline(state, summarize(state)) == ""
+    asks = event("approval.requested", {"tool": "Bash", "subject": "ls"}, agent="p1", actor="p1")
+    assert summarize(asks) == "p1 asks: Bash ls" and byline(asks, summarize(asks)) == ""
+    assert byline(event("x", actor="[b]\x1b"), "") == "[b]␛"
 
 
 def test_summaries_make_hostile_text_visible_and_survive_bad_data() -> None:
@@ -195,8 +209,13 @@ def test_cards_narrow_and_wide() -> None:
     counts = dict.fromkeys(BeadStatus, 1)
     assert bead_card(counts, wide=False).lines == ("1 done 2 ✗", "1 todo 3 wip")
     assert bead_card(counts, wide=True).lines[2] == "done 1  failed 1  escalated 1"
-    assert cost_card(5.25, 4.0, 1500, wide=False).lines == ("+31%", "yday $4.00")
-    assert cost_card(5.25, 4.0, 1500, wide=True).lines[2] == "tokens today 1.5k"
+    spend = Spend(today=5.25, yesterday_so_far=4.0, yesterday=9.5, tokens_today=1500)
+    assert cost_card(spend, "14:30", wide=False).lines == ("+31%", "vs $4.00 yday")
+    assert cost_card(spend, "14:30", wide=True).lines == (
+        "today  +31% vs yesterday by 14:30",
+        "yesterday $4.00 by 14:30, $9.50 all day",
+        "tokens today 1.5k",
+    )
 
 
 # ---- the store's newest sample per agent ------------------------------------------------------
@@ -257,14 +276,18 @@ async def test_cards_at_80x24(services: Services) -> None:
         assert card(app, "agents") == "4  @1 *1 !0 ?0\n2 down"
         assert card(app, "beads") == "7  1 done 1 ✗\n4 todo 1 wip"
         assert card(app, "convoys").startswith("2  16% 1/6\n███")
-        assert card(app, "cost") == "$5.25  +31%\nyday $4.00"
+        assert card(app, "cost") == "$5.25  +31%\nvs $4.00 yday"
         text = screen_text(app)
         assert "4  @1 *1 !0 ?0" in text and "$5.25  +31%" in text
         assert "Attention (2)" in text
         assert "!  deacon  Bash: rm -rf [bold]/tmp/x[/bold]␛[2J" in text
         assert "X  crew-1  failed, exit 1" in text
-        assert "@  mayor" in text and "claude-opus-4  25%" in text
-        assert "gpt-5-codex    50%" in text
+        agents = app.query_one("#dash-agents", NavTable)
+        assert [[c.plain for c in agents.get_row_at(i)] for i in range(agents.row_count)] == [
+            ["@", "mayor", "claude-opus-4", "25%"],
+            ["*", "deacon", "gpt-5-codex", "50%"],
+        ]
+        assert re.search(r"│ @  mayor +claude-opus-4 +25% │", text)
         assert all(len(line) <= 80 for line in text.splitlines())
 
 
@@ -275,7 +298,8 @@ async def test_wide_cards_and_literal_titles_at_250x70(services: Services) -> No
         assert "@1 working  *1 idle  !0 awaiting  ?0 unknown" in text
         assert "backlog 4  hooked 0  slung 0  review 1" in text
         assert "done 1  failed 1  escalated 0" in text
-        assert "yesterday $4.00" in text and "tokens today 189k" in text
+        assert "yesterday $4.00 by 14:30, $4.00 all day" in text
+        assert "tokens today 189k" in text
         assert "1 pending  1 active  0 paused  0 completed" in text
         assert f"created #1 “{HOSTILE_TITLE}”" in text
         assert "created #2 “Add ␛[31mred␛[0m tests”" in text
@@ -286,12 +310,13 @@ async def test_activity_is_newest_first(services: Services) -> None:
     async with harness(services).run_test(size=(250, 70)) as pilot:
         await pilot.pause()
         table = pilot.app.query_one("#dash-activity", NavTable)
-        first = [str(table.get_row_at(i)[2]) for i in range(3)]
+        first = [table.get_row_at(i)[1].plain for i in range(3)]
         assert first == [
-            "failed #3: tests broke",
-            "slung #3 to polecat-1",
-            "hooked #3 to polecat-1",
+            "operator failed #3: tests broke",
+            "operator slung #3 to polecat-1",
+            "operator hooked #3 to polecat-1",
         ]
+        assert table.get_row_at(0)[0].plain == "12:55"
 
 
 async def test_enter_opens_the_waiting_approval_and_j_k_move(services: Services) -> None:
@@ -349,9 +374,9 @@ async def test_search_filters_agents_activity_and_attention(services: Services) 
         agents = pilot.app.query_one("#dash-agents", NavTable)
         assert [agents.get_row_at(i)[1].plain for i in range(agents.row_count)] == ["deacon"]
         activity = pilot.app.query_one("#dash-activity", NavTable)
-        shown = [activity.get_row_at(i)[2].plain for i in range(activity.row_count)]
-        assert "submitted #2 for review" in shown  # the event names deacon as its agent
-        assert "slung #2 to deacon" in shown and "done #1" not in shown
+        shown = [activity.get_row_at(i)[1].plain for i in range(activity.row_count)]
+        assert "operator submitted #2 for review" in shown  # the event names deacon as its agent
+        assert "operator slung #2 to deacon" in shown and "operator done #1" not in shown
         assert pilot.app.query_one("#dash-attention", NavTable).row_count == 1
         pane.search("")
         await pilot.pause()
@@ -364,7 +389,7 @@ async def test_an_empty_town_and_a_theme_change(town_dir: Path) -> None:
         app = harness(make_services(Town(town_dir), store))
         async with app.run_test(size=(80, 24)) as pilot:
             await pilot.pause()
-            assert card(app, "cost") == "$0.00  -\nyday $0.00"
+            assert card(app, "cost") == "$0.00  -\nvs $0.00 yday"
             assert "nothing needs you" in screen_text(app)
             app.theme = "textual-light"
             await pilot.pause()

@@ -459,6 +459,7 @@ class Daemon:
                 "uptime": now - s.started_at if s.pid else None,
                 "exit": s.exit_status.describe() if s.exit_status else None,
                 "rss_kib": _rss_kib(s.pid),
+                "cpu_seconds": _cpu_seconds(s.pid),
                 "trouble": s.trouble,
             }
             for s in self.host.sessions()
@@ -672,6 +673,20 @@ def _bead(args: dict[str, Any]) -> int | None:
 def _cwd(args: dict[str, Any], default: Path) -> Path:
     cwd = args.get("cwd")
     return Path(cwd) if isinstance(cwd, str) and cwd else Path(default)
+
+
+def _cpu_seconds(pid: int | None) -> float | None:
+    """User plus system CPU time a process has used, from /proc (None once it is gone)."""
+    if pid is None:
+        return None
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        # Fields after the command name, which is in parentheses and may hold spaces.
+        fields = stat[stat.rindex(")") + 2 :].split()
+        ticks = int(fields[11]) + int(fields[12])
+        return ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def _rss_kib(pid: int | None) -> int | None:

@@ -154,6 +154,19 @@ def summarize(event: Event, convoy_names: Mapping[int, str] | None = None) -> st
     return visible(line, single_line=True, limit=MAX_SUMMARY)
 
 
+SYSTEM_ACTORS = frozenset({"daemon"})
+"""Actors not worth naming in a feed: the summary already says which agent changed."""
+
+
+def byline(event: Event, summary: str) -> str:
+    """Who to name before a summary in a feed: `mayor` in `mayor done #42`, or nobody
+    when the actor is the daemon or the summary already starts with them."""
+    actor = visible(event.actor, single_line=True, limit=24)
+    if event.actor in SYSTEM_ACTORS or summary.startswith(f"{actor} "):
+        return ""
+    return actor
+
+
 def matches(event: Event, summary: str, needle: str) -> bool:
     """Whether a search for `needle` (already casefolded) finds this event."""
     haystack = f"{event.actor} {event.agent} {event.kind} {summary}".casefold()

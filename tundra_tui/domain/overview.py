@@ -202,16 +202,32 @@ def convoy_card(convoys: Sequence[Convoy], *, wide: bool) -> CardText:
     return CardText(str(len(convoys)), (f"{share} {done}/{total}",), fraction if total else None)
 
 
-def cost_card(today: float, yesterday: float, tokens_today: int, *, wide: bool) -> CardText:
-    """Spend today against yesterday's whole day."""
-    delta = change(today, yesterday)
+@dataclass(frozen=True, slots=True)
+class Spend:
+    """Dollars today so far, yesterday up to the same time, yesterday in all, and today's tokens."""
+
+    today: float = 0.0
+    yesterday_so_far: float = 0.0
+    yesterday: float = 0.0
+    tokens_today: int = 0
+
+
+def cost_card(spend: Spend, clock: str, *, wide: bool) -> CardText:
+    """Spend today against yesterday at the same time of day (`clock`, e.g. `14:30`)."""
+    delta = change(spend.today, spend.yesterday_so_far)
     if wide:
+        compared = (
+            f"{delta} vs yesterday by {clock}"
+            if spend.yesterday_so_far > 0
+            else f"nothing spent yesterday by {clock}"
+        )
         return CardText(
-            money(today),
+            money(spend.today),
             (
-                f"today  {delta} vs yesterday",
-                f"yesterday {money(yesterday)}",
-                f"tokens today {tokens(tokens_today)}",
+                f"today  {compared}",
+                f"yesterday {money(spend.yesterday_so_far)} by {clock}, "
+                f"{money(spend.yesterday)} all day",
+                f"tokens today {tokens(spend.tokens_today)}",
             ),
         )
-    return CardText(money(today), (delta, f"yday {money(yesterday)}"))
+    return CardText(money(spend.today), (delta, f"vs {money(spend.yesterday_so_far)} yday"))

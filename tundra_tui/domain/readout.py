@@ -24,6 +24,8 @@ class DayWindow:
     yesterday: str
     today: str
     tomorrow: str
+    a_day_ago: str
+    """This time yesterday: today so far compares with yesterday up to here."""
 
 
 def day_window(now: datetime) -> DayWindow:
@@ -33,6 +35,7 @@ def day_window(now: datetime) -> DayWindow:
         yesterday=iso(midnight - timedelta(days=1)),
         today=iso(midnight),
         tomorrow=iso(midnight + timedelta(days=1)),
+        a_day_ago=iso(now - timedelta(days=1)),
     )
 
 
@@ -111,8 +114,8 @@ def bar(fraction: float, width: int) -> tuple[str, str]:
     return BAR_FULL * filled, BAR_EMPTY * (width - filled)
 
 
-def clock_time(at: str, now: datetime, zone: tzinfo | None = None) -> str:
-    """`14:32` for a store timestamp of today, `11-19 14:32` for another day."""
+def clock_time(at: str, now: datetime, zone: tzinfo | None = None, *, short: bool = False) -> str:
+    """`14:32` for a store timestamp of today; another day is `11-19 14:32`, or `11-19` if short."""
     try:
         moment = parse_iso(at)
     except ValueError:
@@ -121,4 +124,4 @@ def clock_time(at: str, now: datetime, zone: tzinfo | None = None) -> str:
     local, today = moment.astimezone(zone), now.astimezone(zone)
     if local.date() == today.date():
         return local.strftime("%H:%M")
-    return local.strftime("%m-%d %H:%M")
+    return local.strftime("%m-%d" if short else "%m-%d %H:%M")

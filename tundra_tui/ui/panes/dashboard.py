@@ -17,7 +17,7 @@ from textual.events import Resize
 from textual.theme import Theme
 from textual.widgets import DataTable
 
-from tundra_tui.domain.activity import matches, summarize
+from tundra_tui.domain.activity import byline, matches, summarize
 from tundra_tui.domain.agents import Agent, AgentState
 from tundra_tui.domain.beads import BeadStatus
 from tundra_tui.domain.convoys import Convoy
@@ -27,6 +27,7 @@ from tundra_tui.domain.metrics import UsageSample
 from tundra_tui.domain.overview import (
     AgentView,
     AttentionItem,
+    Spend,
     active,
     agent_card,
     agent_views,
@@ -36,7 +37,6 @@ from tundra_tui.domain.overview import (
     cost_card,
 )
 from tundra_tui.domain.readout import clock_time, day_window, percent
-from tundra_tui.domain.sanitize import visible
 from tundra_tui.ui.live import Change
 from tundra_tui.ui.messages import OpenApproval
 from tundra_tui.ui.panes.base import Pane
@@ -73,7 +73,7 @@ class DashboardPane(Pane):
         self._agents: list[Agent] = []
         self._counts: dict[BeadStatus, int] = {}
         self._convoys: list[Convoy] = []
-        self._costs = (0.0, 0.0, 0)
+        self._spend = Spend()
         self._latest: dict[str, UsageSample] = {}
         self._events: list[Event] = []
         self._attention: list[AttentionItem] = []
@@ -121,9 +121,11 @@ class DashboardPane(Pane):
             agents = await store.agents.all()
             counts = await store.beads.counts()
             convoys = await store.convoys.all()
-            today = await store.metrics.total_cost(since=window.today, until=window.tomorrow)
-            yesterday = await store.metrics.total_cost(since=window.yesterday, until=window.today)
-            days = await store.metrics.rollup("day", since=window.today, until=window.tomorrow)
+            metrics = store.metrics
+            today = await metrics.total_cost(since=window.today, until=window.tomorrow)
+            so_far = await metrics.total_cost(since=window.yesterday, until=window.a_day_ago)
+            yesterday = await metrics.total_cost(since=window.yesterday, until=window.today)
+            days = await metrics.rollup("day", since=window.today, until=window.tomorrow)
             latest = await store.metrics.latest_by_agent()
             events = await store.events.find(limit=ACTIVITY)
         except TundraError as error:
@@ -132,7 +134,8 @@ class DashboardPane(Pane):
         if generation != self._generation:
             return  # a newer reload started meanwhile; its result wins
         self._agents, self._counts, self._convoys = agents, counts, convoys
-        self._costs = (today, yesterday, sum(d.input_tokens + d.output_tokens for d in days))
+        used = sum(d.input_tokens + d.output_tokens for d in days)
+        self._spend = Spend(today, so_far, yesterday, used)
         self._latest = latest
         self._events = list(reversed(events))
         self._redraw()
@@ -164,13 +167,11 @@ class DashboardPane(Pane):
 
     def _redraw_cards(self) -> None:
         wide = self.wide
-        today, yesterday, tokens_today = self._costs
+        clock = self.services.now().strftime("%H:%M")
         self.query_one("#card-agents", StatCard).show(agent_card(self._views(), wide=wide))
         self.query_one("#card-beads", StatCard).show(bead_card(self._counts, wide=wide))
         self.query_one("#card-convoys", StatCard).show(convoy_card(self._convoys, wide=wide))
-        self.query_one("#card-cost", StatCard).show(
-            cost_card(today, yesterday, tokens_today, wide=wide)
-        )
+        self.query_one("#card-cost", StatCard).show(cost_card(self._spend, clock, wide=wide))
 
     def _fill_agents(self, views: list[AgentView]) -> None:
         table = self.query_one("#dash-agents", NavTable)
@@ -189,11 +190,11 @@ class DashboardPane(Pane):
             else:
                 cells.append(Text(view.model or view.runtime))
             rows.append((view.name, [*cells, context]))
-        columns = [Column(""), Column("Agent", flex=True)]
+        columns = [Column(""), Column("Agent")]
         if self.wide:
-            columns += [Column("Runtime"), Column("Model"), Column("State")]
+            columns += [Column("Runtime"), Column("Model"), Column("State", flex=True)]
         else:
-            columns.append(Column("Model"))
+            columns.append(Column("Model", flex=True))
         table.fill([*columns, Column("Ctx")], rows)
         box = self.query_one("#dash-agents-box")
         box.border_subtitle = f"{len(shown)} running" if shown else "none running"
@@ -207,13 +208,11 @@ class DashboardPane(Pane):
             summary = summarize(event, names)
             if self.needle and not matches(event, summary, self.needle):
                 continue
-            cells = [
-                Text(clock_time(event.at, now), table.tone("muted")),
-                Text(visible(event.actor, single_line=True, limit=16), table.tone("accent")),
-                Text(summary),
-            ]
-            rows.append((str(event.id), cells))
-        table.fill([Column("At"), Column("Actor"), Column("What", flex=True)], rows)
+            who = byline(event, summary)
+            line = Text.assemble((who, table.tone("accent")), " " if who else "", summary)
+            at = Text(clock_time(event.at, now, short=True), table.tone("muted"))
+            rows.append((str(event.id), [at, line]))
+        table.fill([Column("At"), Column("What", flex=True)], rows)
 
     def _fill_attention(self, views: list[AgentView]) -> None:
         table = self.query_one("#dash-attention", NavTable)
