@@ -73,6 +73,11 @@ class Tmux:
             "new-session", "-d", "-s", "t", "-x", str(width), "-y", str(height), command,
         )  # fmt: skip
 
+    def resize(self, width: int, height: int) -> None:
+        """Resize the pane (the program gets SIGWINCH)."""
+        self.run("set-option", "-t", "t", "window-size", "manual")
+        self.run("resize-window", "-t", "t", "-x", str(width), "-y", str(height))
+
     def run(self, *args: str) -> str:
         done = subprocess.run(
             ["tmux", "-L", self.socket, "-f", "/dev/null", *args],

@@ -65,13 +65,18 @@ def test_operator_drives_the_demo_control_room(data_home: Path, private_home: Pa
     (config / "config.toml").write_text("[ui]\napproval_popup = false\n")
     env = (
         f"PATH={os.environ['PATH']} HOME={private_home} XDG_DATA_HOME={data_home} "
-        "TERM=xterm-256color"
+        # A stale exported COLUMNS must not pin the layout (it did, before `at tui` dropped it).
+        "TERM=xterm-256color COLUMNS=80 LINES=24"
     )
     tmux = Tmux("tui", f"{env} {' '.join(AT)} tui --demo; echo at-tui-exited-$?; sleep 60", 120, 36)
     town = data_home / "auto-tundra" / "demo-town"
     try:
         tmux.wait_for("Recent activity")
-        assert "4 Sessions" in tmux.screen()  # every tab title fits at 120 columns
+        # Resize once it is up, as an operator dragging the window would: it reflows, and every
+        # tab title fits at 120 columns (a program may start before tmux settles its size).
+        tmux.resize(100, 30)
+        tmux.resize(120, 36)
+        tmux.wait_for("4 Sessions", timeout=5)
         tmux.wait_for("daemon up")
 
         for key, mark in TAB_MARKS.items():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -40,6 +41,10 @@ async def cmd_tui(ctx: Context) -> int:
     from tundra_tui.ui.services import Services
     from tundra_tui.usage.follower import usage_dir
 
+    # shutil.get_terminal_size() prefers COLUMNS/LINES over the terminal itself, so an exported
+    # COLUMNS would pin the layout to a stale size and make it deaf to resizes.
+    for name in ("COLUMNS", "LINES"):
+        os.environ.pop(name, None)
     demo = bool(ctx.args.demo)
     if demo:
         ctx.use_town(await ensure_demo_town(demo_town_root()))
