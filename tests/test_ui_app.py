@@ -332,3 +332,18 @@ async def test_a_broken_config_on_refresh_is_one_line_and_keeps_the_last_good_on
         errors = [n.message for n in app._notifications if n.severity == "error"]
         assert len(errors) == 1 and errors[0].startswith("config: ") and "\n" not in errors[0]
         assert app.services.config.get("ui.theme") == "textual-dark"
+
+
+async def test_help_lists_each_binding_once_under_where_it_works(
+    town_dir: Path, store: Store
+) -> None:
+    app = make_app(town_dir, store)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        rows = app.binding_rows()
+        globals_ = {row.id for row in rows if row.group == "global"}
+        assert "rec-poke" not in globals_ and "quit" in globals_
+        assert [row.group for row in rows if row.id == "rec-poke"] == [
+            title for _, title in TAB_TITLES
+        ]
+        assert {"confirm-yes", "bead-form-save", "config-edit-save"} <= {row.id for row in rows}

@@ -25,6 +25,10 @@ from tundra_tui.ui.keymap import BindingRow, collect, declared, keymap_from_conf
 from tundra_tui.ui.live import Change
 from tundra_tui.ui.messages import DaemonRequest, DataChanged, OpenApproval, StatusText
 from tundra_tui.ui.modals.approval import ApprovalModal
+from tundra_tui.ui.modals.bead_detail import BeadDetail
+from tundra_tui.ui.modals.bead_form import BeadForm
+from tundra_tui.ui.modals.config_edit import ConfigEditModal
+from tundra_tui.ui.modals.confirm import ConfirmModal
 from tundra_tui.ui.modals.help import HelpModal
 from tundra_tui.ui.panes.base import Pane
 from tundra_tui.ui.services import Services
@@ -37,6 +41,16 @@ from tundra_tui.usage.follower import UsageFollower, ingest
 
 THEMES = ("textual-dark", "nord", "gruvbox", "tokyo-night", "textual-light", "textual-ansi")
 """What `t` cycles through; textual-ansi uses the terminal's own 16 colours."""
+
+
+MODALS: tuple[tuple[str, Any], ...] = (
+    ("approval", ApprovalModal),
+    ("confirm", ConfirmModal),
+    ("bead detail", BeadDetail),
+    ("bead form", BeadForm),
+    ("config edit", ConfigEditModal),
+)
+"""Modals whose keys help lists (they work only while the modal is open)."""
 
 
 def _tab_bindings() -> list[BindingType]:
@@ -227,10 +241,11 @@ class TundraApp(App[None]):
 
     def binding_rows(self) -> list[BindingRow]:
         """Every binding with an id: global ones, then each tab's, then the approval modal's."""
-        groups: list[tuple[str, Any]] = [("global", self)]
-        groups += [(tab.title, self.pane(tab.id)) for tab in self.tabs]
+        groups: list[tuple[str, Any, bool]] = [("global", self, False)]
+        groups += [(tab.title, self.pane(tab.id), True) for tab in self.tabs]
         rows = collect(groups, self._keymap)
-        rows += declared("approval", ApprovalModal.BINDINGS, self._keymap)
+        for title, modal in MODALS:
+            rows += declared(title, modal.BINDINGS, self._keymap)
         return rows
 
     def action_help(self) -> None:

@@ -33,15 +33,17 @@ def bindings_of(node: DOMNode) -> Iterable[Binding]:
                 yield binding
 
 
-def collect(groups: Iterable[tuple[str, DOMNode]], keymap: Mapping[str, str]) -> list[BindingRow]:
-    """Bindings with an id under each (group title, root) pair, keys as remapped.
-
-    A binding shared by several nodes of one group (e.g. each kanban column) is listed once.
+def collect(
+    groups: Iterable[tuple[str, DOMNode, bool]], keymap: Mapping[str, str]
+) -> list[BindingRow]:
+    """Bindings with an id for each (group title, node, with its descendants) triple, keys as
+    remapped. A binding shared by several nodes of one group (e.g. each kanban column) is listed
+    once.
     """
     rows: list[BindingRow] = []
     listed: set[tuple[str, str]] = set()
-    for group, root in groups:
-        for node in root.walk_children(with_self=True):
+    for group, root, deep in groups:
+        for node in root.walk_children(with_self=True) if deep else [root]:
             for binding in bindings_of(node):
                 if not binding.id or (group, binding.id) in listed:
                     continue
