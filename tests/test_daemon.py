@@ -7,6 +7,7 @@ about 104 bytes) and stops its daemon at the end.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -21,7 +22,7 @@ import pytest
 from at_cli import AT, at, daemon_town, wait_for
 
 from tundra_tui.daemon.client import DaemonClient, daemon_pid
-from tundra_tui.daemon.protocol import VERSION
+from tundra_tui.daemon.protocol import VERSION, encode
 from tundra_tui.town import find_town
 
 
@@ -347,3 +348,23 @@ def test_an_agent_cannot_answer_approvals_from_its_terminal(town: Path) -> None:
     wait_for(lambda: out.exists() and out.read_text().count("answered by the operator") == 2)
     assert "never.txt" in at(town, "approvals").stdout, "the request is still pending"
     assert not (town / "never.txt").exists()
+
+
+async def test_a_request_skips_the_answer_of_one_whose_caller_was_cancelled() -> None:
+    class Sink:
+        def write(self, data: bytes) -> None:
+            pass
+
+        async def drain(self) -> None:
+            pass
+
+    reader = asyncio.StreamReader()
+    client = DaemonClient(reader, Sink())  # type: ignore[arg-type]
+    first = asyncio.ensure_future(client.request("agents"))
+    await asyncio.sleep(0)
+    first.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await first
+    reader.feed_data(encode({"id": 1, "ok": True, "result": "stale"}))
+    reader.feed_data(encode({"id": 2, "ok": True, "result": "fresh"}))
+    assert await client.request("ping") == "fresh"

@@ -74,9 +74,14 @@ class DaemonClient:
     async def request(self, op: str, **args: Any) -> Any:
         """Send one operation and return its result, or raise its error as a TundraError."""
         self._next_id += 1
-        self._writer.write(encode({"id": self._next_id, "op": op, "args": args}))
+        request_id = self._next_id
+        self._writer.write(encode({"id": request_id, "op": op, "args": args}))
         await self._writer.drain()
         reply = await self._read()
+        # A caller cancelled after sending (a replaced UI worker) leaves its answer unread:
+        # skip it, or every later request on this connection would get the one before's.
+        while isinstance(reply.get("id"), int) and 0 < reply["id"] < request_id:
+            reply = await self._read()
         if not reply.get("ok"):
             raise TundraError(str(reply.get("error", "the daemon refused the request")))
         return reply.get("result")
