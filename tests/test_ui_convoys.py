@@ -91,7 +91,7 @@ async def test_wide_layout_shows_descriptions_literally(services: Services) -> N
         assert pilot.app.query_one(ConvoysPane).has_class("-wide")
 
 
-async def test_j_and_k_select_a_convoy_and_show_its_beads(services: Services) -> None:
+async def test_j_k_g_and_G_select_a_convoy_and_show_its_beads(services: Services) -> None:
     async with harness(services).run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         await focused(pilot)
@@ -102,6 +102,11 @@ async def test_j_and_k_select_a_convoy_and_show_its_beads(services: Services) ->
         await pilot.press("k")
         await settle(pilot)
         assert len(rows_of(pilot.app, "convoys-beads")) == 4
+        table = pilot.app.query_one("#convoys-table", NavTable)
+        await pilot.press("G")
+        assert table.cursor_row == 1
+        await pilot.press("g")
+        assert table.cursor_row == 0
 
 
 async def test_start_a_pending_convoy(services: Services, store: Store) -> None:

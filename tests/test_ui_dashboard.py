@@ -401,3 +401,23 @@ async def test_an_empty_town_and_a_theme_change(town_dir: Path) -> None:
 def test_day_window_follows_the_clock_zone() -> None:
     late = datetime(2026, 11, 20, 23, 59, tzinfo=UTC)
     assert day_window(late).today == "2026-11-20T00:00:00.000000Z"
+
+
+async def test_growing_the_terminal_switches_to_the_wide_layout(services: Services) -> None:
+    async with harness(services).run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.resize_terminal(250, 70)
+        await pilot.pause()
+        assert card(pilot.app, "beads").splitlines()[1] == "backlog 4  hooked 0  slung 0  review 1"
+        agents = pilot.app.query_one("#dash-agents", NavTable)
+        assert [c.plain for c in agents.get_row_at(0)] == [
+            "@",
+            "mayor",
+            "claude",
+            "claude-opus-4",
+            "working",
+            "25%",
+        ]
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause()
+        assert card(pilot.app, "beads") == "7  1 done 1 ✗\n4 todo 1 wip"

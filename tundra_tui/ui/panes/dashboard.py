@@ -107,8 +107,9 @@ class DashboardPane(Pane):
         return self.size.width >= WIDE
 
     def on_resize(self, event: Resize) -> None:
-        self.set_class(self.wide, "-wide")
-        self._redraw_cards()
+        if self.has_class("-wide") != self.wide:
+            self.set_class(self.wide, "-wide")
+            self._redraw()
 
     # ---- reading -----------------------------------------------------------------------------
 
@@ -168,7 +169,6 @@ class DashboardPane(Pane):
     def _redraw_cards(self) -> None:
         wide = self.wide
         clock = self.services.now().strftime("%H:%M")
-        self.query_one("#card-agents", StatCard).show(agent_card(self._views(), wide=wide))
         self.query_one("#card-beads", StatCard).show(bead_card(self._counts, wide=wide))
         self.query_one("#card-convoys", StatCard).show(convoy_card(self._convoys, wide=wide))
         self.query_one("#card-cost", StatCard).show(cost_card(self._spend, clock, wide=wide))

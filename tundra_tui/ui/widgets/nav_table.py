@@ -77,7 +77,12 @@ class NavTable(DataTable[Text]):
         return row_key.value
 
     def fill(self, columns: Sequence[Column], rows: Sequence[tuple[str, Sequence[Text]]]) -> None:
-        """Show `rows` (key, cells); the cursor stays on the same key when it is still there."""
+        """Show `rows` (key, cells); the cursor stays on the same key when it is still there.
+
+        Nothing is redrawn when the rows are the ones already shown (periodic polls).
+        """
+        if tuple(columns) == self._columns and list(rows) == self._rows:
+            return
         self._columns = tuple(columns)
         self._rows = list(rows)
         self._rebuild()
