@@ -99,7 +99,7 @@ def _fenced_commands(text: str) -> list[str]:
 def test_readme_gives_two_commands_and_ci_runs_the_test_one_verbatim() -> None:
     readme = (ROOT / "README.md").read_text()
     run_cmd, test_cmd = _fenced_commands(readme)[:2]
-    assert "pip install ." in run_cmd and "bin/at " in run_cmd
+    assert "pip install ." in run_cmd and run_cmd.endswith("bin/at tui --demo")
     assert "pytest" in test_cmd
     ci = (ROOT / ".ci" / "run").read_text().splitlines()
     assert test_cmd in ci, ".ci/run must run the README's test command exactly"

@@ -55,7 +55,7 @@ MODALS: tuple[tuple[str, Any], ...] = (
 
 def _tab_bindings() -> list[BindingType]:
     return [
-        Binding(str(n), f"show_tab('{tab_id}')", title, id=f"tab-{tab_id}", show=False)
+        Binding(str(n), f"show_tab('{tab_id}')", f"Show {title}", id=f"tab-{tab_id}", show=False)
         for n, (tab_id, title) in enumerate(TAB_TITLES, 1)
     ]
 
