@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -398,9 +398,11 @@ async def test_an_empty_town_and_a_theme_change(town_dir: Path) -> None:
         await store.close()
 
 
-def test_day_window_follows_the_clock_zone() -> None:
-    late = datetime(2026, 11, 20, 23, 59, tzinfo=UTC)
-    assert day_window(late).today == "2026-11-20T00:00:00.000000Z"
+def test_days_and_clock_times_follow_the_local_zone() -> None:
+    tokyo = FIXED_NOW.astimezone(timezone(timedelta(hours=9)))  # 23:30 there
+    assert day_window(tokyo).today == "2026-11-19T15:00:00.000000Z"
+    assert clock_time("2026-11-20T14:00:00.000000Z", tokyo) == "23:00"
+    assert clock_time("2026-11-20T15:00:00.000000Z", tokyo, short=True) == "11-21"
 
 
 async def test_growing_the_terminal_switches_to_the_wide_layout(services: Services) -> None:

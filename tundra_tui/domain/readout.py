@@ -19,7 +19,7 @@ BAR_FULL, BAR_EMPTY = "█", "░"
 
 @dataclass(frozen=True, slots=True)
 class DayWindow:
-    """Store timestamps bounding yesterday and today (in the clock's own time zone)."""
+    """Store timestamps bounding yesterday and today (days as `now`'s time zone counts them)."""
 
     yesterday: str
     today: str

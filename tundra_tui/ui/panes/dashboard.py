@@ -117,7 +117,7 @@ class DashboardPane(Pane):
         self._generation += 1
         generation = self._generation
         store = self.services.store
-        window = day_window(self.services.now())
+        window = day_window(self.services.now().astimezone())
         try:
             agents = await store.agents.all()
             counts = await store.beads.counts()
@@ -168,7 +168,7 @@ class DashboardPane(Pane):
 
     def _redraw_cards(self) -> None:
         wide = self.wide
-        clock = self.services.now().strftime("%H:%M")
+        clock = self.services.now().astimezone().strftime("%H:%M")
         self.query_one("#card-beads", StatCard).show(bead_card(self._counts, wide=wide))
         self.query_one("#card-convoys", StatCard).show(convoy_card(self._convoys, wide=wide))
         self.query_one("#card-cost", StatCard).show(cost_card(self._spend, clock, wide=wide))
@@ -201,7 +201,7 @@ class DashboardPane(Pane):
 
     def _fill_activity(self) -> None:
         table = self.query_one("#dash-activity", NavTable)
-        now = self.services.now()
+        now = self.services.now().astimezone()
         names = {c.id: c.name for c in self._convoys}
         rows = []
         for event in self._events:

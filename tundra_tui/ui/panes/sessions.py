@@ -209,7 +209,7 @@ class SessionsPane(Pane):
 
     def _fill_timeline(self) -> None:
         table = self.query_one("#sessions-timeline", NavTable)
-        now = self.services.now()
+        now = self.services.now().astimezone()
         rows = []
         for event in self._events:
             summary = summarize(event, self._convoy_names)
