@@ -234,7 +234,7 @@ async def test_search_filters_the_table_and_the_timeline(services: Services) -> 
         assert "operator hooked #3 to polecat-1" in whats and "operator done #1" not in whats
 
 
-async def test_polls_on_a_timer_while_shown_and_on_state_changes(
+async def test_polls_on_a_timer_only_while_shown(
     town_dir: Path, store: Store, link: FakeLink
 ) -> None:
     set_value(Town(town_dir), "ui.refresh_interval_ms", "50", "local")
@@ -249,7 +249,19 @@ async def test_polls_on_a_timer_while_shown_and_on_state_changes(
         await pilot.pause(0.1)
         hidden = len(link.ops("agents"))
         await pilot.pause(0.3)
-        assert len(link.ops("agents")) == hidden
         pane.live_changed(Change("state", "mayor"))
         await settle(pilot)
-        assert len(link.ops("agents")) == hidden + 1
+        assert len(link.ops("agents")) == hidden
+
+
+async def test_state_changes_poll_and_screens_do_not(services: Services, link: FakeLink) -> None:
+    async with harness(services).run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        pane = pilot.app.query_one(SessionsPane)
+        before = len(link.ops("agents"))
+        pane.live_changed(Change("screen", "mayor"))
+        await settle(pilot)
+        assert len(link.ops("agents")) == before
+        pane.live_changed(Change("exited", "mayor"))
+        await settle(pilot)
+        assert len(link.ops("agents")) == before + 1

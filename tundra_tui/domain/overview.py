@@ -121,9 +121,11 @@ def attention(approvals: Iterable[Waiting], views: Iterable[AgentView]) -> list[
         AttentionItem(
             glyph=AgentState.AWAITING_APPROVAL.glyph,
             agent=visible(a.agent, single_line=True),
-            text=visible(f"{a.tool}: {a.subject}" if a.tool else a.subject, single_line=True)[
-                :_SUBJECT_LIMIT
-            ],
+            text=visible(
+                f"{a.tool}: {a.subject}" if a.tool else a.subject,
+                single_line=True,
+                limit=_SUBJECT_LIMIT,
+            ),
             approval_id=a.id,
         )
         for a in sorted(approvals, key=lambda a: a.id)

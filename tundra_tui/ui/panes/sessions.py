@@ -148,7 +148,7 @@ class SessionsPane(Pane):
         self._fill_table()
 
     def live_changed(self, change: Change) -> None:
-        if change.kind in ("state", "exited", "trouble"):
+        if change.kind in ("state", "exited", "trouble") and self.is_on_screen:
             self.poll()
 
     def search(self, text: str) -> None:
