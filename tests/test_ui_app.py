@@ -234,21 +234,39 @@ def approval(
 async def test_approval_modal_arms_then_answers(town_dir: Path, store: Store) -> None:
     link = FakeLink([approval(7)])
     app = make_app(town_dir, store, link, approval_popup=True)
-    app.arm_seconds = 0.4
+    app.arm_seconds = 30
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.pause(0.1)
-        assert isinstance(app.screen, ApprovalModal)
-        text = str(app.screen.query_one("#approval-subject").render())
+        modal = app.screen
+        assert isinstance(modal, ApprovalModal)
+        text = str(modal.query_one("#approval-subject").render())
         assert "rm -rf build" in text
-        await pilot.press("y")  # type-ahead: ignored before the keys arm
+        await pilot.press("y", "n")  # type-ahead: ignored before the keys arm
         await pilot.pause()
-        assert isinstance(app.screen, ApprovalModal)
-        assert not link.ops("approve")
-        await pilot.pause(0.5)
+        assert app.screen is modal
+        assert not link.ops("approve") and not link.ops("deny")
+        modal._arm()  # what the arming timer does when it fires
         await pilot.press("y")
         await pilot.pause()
         assert link.ops("approve") == [{"id": 7, "actor": "operator"}]
         assert not isinstance(app.screen, ApprovalModal)
+
+
+async def test_approval_keys_arm_by_themselves(town_dir: Path, store: Store) -> None:
+    link = FakeLink([approval(8)])
+    app = make_app(town_dir, store, link, approval_popup=True)
+    app.arm_seconds = 0.1
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause(0.1)
+        modal = app.screen
+        assert isinstance(modal, ApprovalModal)
+        for _ in range(50):
+            if modal.armed:
+                break
+            await pilot.pause(0.05)
+        await pilot.press("n")
+        await pilot.pause()
+    assert link.ops("deny") == [{"id": 8, "actor": "operator"}]
 
 
 async def test_approvals_are_queued_one_modal_at_a_time(town_dir: Path, store: Store) -> None:

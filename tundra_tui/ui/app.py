@@ -39,8 +39,8 @@ from tundra_tui.ui.widgets.tab_bar import TabBar
 from tundra_tui.ui.widgets.title_bar import TitleBar
 from tundra_tui.usage.follower import UsageFollower, ingest
 
-THEMES = ("textual-dark", "nord", "gruvbox", "tokyo-night", "textual-light", "textual-ansi")
-"""What `t` cycles through; textual-ansi uses the terminal's own 16 colours."""
+THEMES = ("textual-dark", "nord", "gruvbox", "tokyo-night", "textual-light", "ansi-dark")
+"""What `t` cycles through; ansi-dark uses the terminal's own 16 colours."""
 
 
 MODALS: tuple[tuple[str, Any], ...] = (
