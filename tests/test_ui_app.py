@@ -365,3 +365,39 @@ async def test_help_lists_each_binding_once_under_where_it_works(
             title for _, title in TAB_TITLES
         ]
         assert {"confirm-yes", "bead-form-save", "config-edit-save"} <= {row.id for row in rows}
+
+
+async def test_slash_types_into_a_text_field_and_a_modal(town_dir: Path, store: Store) -> None:
+    from textual.screen import ModalScreen
+    from textual.widgets import Input
+
+    class Form(ModalScreen[None]):
+        def compose(self) -> ComposeResult:
+            yield Input(id="field")
+
+    app = make_app(town_dir, store)
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        await app.push_screen(Form())
+        await pilot.pause()
+        await pilot.press("a", "slash", "b")
+        await pilot.pause()
+        assert app.screen.query_one("#field", Input).value == "a/b"
+        app.pop_screen()
+        await pilot.pause()
+        await pilot.press("slash", "u", "slash", "v")
+        await pilot.pause()
+        assert app.query_one(SearchBar).value == "u/v"
+
+
+async def test_notifications_never_read_markup(town_dir: Path, store: Store) -> None:
+    app = make_app(town_dir, store)
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        app.notify("agent evil[/] and [@click=app.quit]x[/]")
+        pane(app, "dashboard").notify("[bold]not bold[/bold] [/]")
+        await pilot.pause(0.2)
+        assert app.is_running
+        messages = [n.message for n in app._notifications]
+        assert "agent evil[/] and [@click=app.quit]x[/]" in messages
+        assert all(not n.markup for n in app._notifications)

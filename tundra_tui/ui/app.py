@@ -15,8 +15,9 @@ from rich.traceback import Traceback
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
-from textual.screen import Screen
-from textual.widgets import ContentSwitcher, Footer
+from textual.notifications import SeverityLevel
+from textual.screen import ModalScreen, Screen
+from textual.widgets import ContentSwitcher, Footer, Input, TextArea
 
 from tundra_tui.domain.errors import TundraError
 from tundra_tui.domain.sanitize import visible
@@ -76,9 +77,9 @@ class TundraApp(App[None]):
         Binding("q", "quit", "Quit", id="quit"),
         *_tab_bindings(),
     ]
-    """Global keys. A focused agent terminal or text field still receives them all (they
-    consume keys); `/` is a priority binding only so that letters typed right after it are
-    routed to the search line rather than to the widget that had focus."""
+    """Global keys. A focused agent terminal or text field receives them all. `/` is checked
+    first (priority) so letters typed right after it reach the search line, and stands aside
+    (`check_action`) while a text field has focus or a modal is open."""
 
     def __init__(
         self,
@@ -213,6 +214,12 @@ class TundraApp(App[None]):
         except TundraError as error:
             self.notify(f"config: {_one_line(error)}", severity="error")
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "search":
+            typing = isinstance(self.focused, Input | TextArea)
+            return not typing and not isinstance(self.screen, ModalScreen)
+        return True
+
     def action_search(self) -> None:
         """Show the search line; typing filters the active pane."""
         bar = self.query_one(SearchBar)
@@ -276,7 +283,11 @@ class TundraApp(App[None]):
     async def follow_daemon(self) -> None:
         """Apply the daemon's events to the live model as they come."""
         async for event in self.services.link.events():
-            change = self.services.live.apply(event)
+            try:
+                change = self.services.live.apply(event)
+            except Exception as error:  # one bad event must not end the stream
+                self.notify(f"daemon event ignored: {_one_line(error)}", severity="warning")
+                continue
             self._on_live(change)
             if change.kind == "link" and self.services.live.connected and self.start_agents:
                 self.start_agents = False
@@ -327,10 +338,14 @@ class TundraApp(App[None]):
 
     @on(OpenApproval)
     def _open_approval(self, message: OpenApproval) -> None:
-        self._queued.discard(message.approval_id)
-        if message.approval_id not in self._queued:
-            self._queued.add(message.approval_id)
-            self._approvals.put_nowait(message.approval_id)
+        """Open one request on demand (even with the popup off); never twice at once."""
+        shown = self._approval_modal
+        if message.approval_id in self._queued or (
+            shown is not None and shown.approval.id == message.approval_id
+        ):
+            return
+        self._queued.add(message.approval_id)
+        self._approvals.put_nowait(message.approval_id)
 
     @work(exclusive=True, group="approvals", exit_on_error=False)
     async def serve_approvals(self) -> None:
@@ -403,6 +418,19 @@ class TundraApp(App[None]):
             await ingest(self.services.store, follower)
         except TundraError as error:
             self.notify(f"usage logs: {_one_line(error)}", severity="warning")
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """Every notification is plain text: they carry agent names, subjects and error lines,
+        and markup in them could restyle, plant an action or crash the app."""
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
 
     def _fatal_error(self) -> None:
         """A crash prints its traceback without local variables: they may hold config secrets."""

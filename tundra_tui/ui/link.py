@@ -15,6 +15,10 @@ from tundra_tui.daemon.client import DaemonClient, DaemonUnavailable, connect_or
 from tundra_tui.domain.errors import TundraError
 from tundra_tui.town import Town
 
+REQUEST_TIMEOUT_S = 60.0
+"""A daemon that accepts but never answers must not hold every later request hostage (a
+graceful stop of an agent takes a few seconds; a spawn waits for a worktree)."""
+
 RECONNECT_DELAYS = (0.2, 0.5, 1.0, 2.0, 5.0)
 """Seconds between attempts to reach a daemon that went away; the last repeats."""
 
@@ -56,15 +60,17 @@ class DaemonLink:
     async def request(self, op: str, **args: Any) -> Any:
         async with self._lock:
             for attempt in range(2):
-                if self._client is None:
-                    self._client = await self._connect()
                 try:
-                    return await self._client.request(op, **args)
-                except (DaemonUnavailable, ConnectionError, OSError):
-                    # The daemon restarted under us: reconnect once, then give up.
+                    if self._client is None:
+                        self._client = await self._connect()
+                    async with asyncio.timeout(REQUEST_TIMEOUT_S):
+                        return await self._client.request(op, **args)
+                except (DaemonUnavailable, OSError, ValueError, TimeoutError) as error:
+                    # Gone, restarted or hung: reconnect once, then give up in one line.
                     await self._drop()
-                    if attempt:
-                        raise TundraError("the daemon is not answering") from None
+                    if attempt or isinstance(error, TimeoutError):
+                        reason = str(error) or "timed out"
+                        raise TundraError(f"the daemon is not answering ({reason})") from None
             raise TundraError("the daemon is not answering")
 
     async def _drop(self) -> None:
@@ -82,8 +88,9 @@ class DaemonLink:
                 yield {"event": "link", "up": True, "error": ""}
                 async for event in self._stream.subscribe(screens=True):
                     yield event
-            except (TundraError, ConnectionError, OSError) as error:
-                yield {"event": "link", "up": False, "error": str(error)}
+            except (TundraError, OSError, ValueError) as error:
+                # ValueError: a line over the reader's limit. Reconnecting resyncs everything.
+                yield {"event": "link", "up": False, "error": str(error) or type(error).__name__}
             finally:
                 if self._stream is not None:
                     with contextlib.suppress(Exception):

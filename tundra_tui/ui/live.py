@@ -13,8 +13,9 @@ from tundra_tui.domain.agents import AgentState
 from tundra_tui.domain.sanitize import visible
 from tundra_tui.ui.remote_screen import RemoteScreen
 
-MAX_SUBJECT = 4000
-"""Characters of an approval's subject kept for display."""
+MAX_SUBJECT = 65536
+"""Characters of an approval's subject kept; hooks cap theirs at 16 KiB, so this cuts nothing
+real, and anything cut is said to be cut (an approval must never hide part of its command)."""
 
 
 @dataclass
@@ -59,6 +60,7 @@ class LiveModel:
         self.approvals: dict[int, PendingApproval] = {}
         self.connected = False
         self.link_error = ""
+        self._resyncing = False
 
     def agent(self, name: str) -> AgentLive:
         """The live record of `name`, created on first mention."""
@@ -76,7 +78,15 @@ class LiveModel:
         if kind == "link":
             self.connected = bool(event.get("up"))
             self.link_error = visible(str(event.get("error", "")), single_line=True, limit=200)
+            if self.connected:
+                # The daemon's snapshot follows: only what it repeats is still true.
+                self.agents.clear()
+                self.approvals.clear()
             return Change("link")
+        resync = bool(event.get("resync"))
+        if resync and not self._resyncing:
+            self.approvals.clear()  # a fresh snapshot after falling behind lists those waiting
+        self._resyncing = resync
         name = event.get("agent")
         if not isinstance(name, str) or not name:
             return Change("ignored")
@@ -94,24 +104,22 @@ class LiveModel:
             self.agent(name).screen.apply(event)
             return Change("screen", name)
         if kind == "approval":
-            approval_id = event.get("id")
-            if not isinstance(approval_id, int):
+            approval_id = _approval_id(event.get("id"))
+            if approval_id is None:
                 return Change("ignored")
             self.approvals[approval_id] = PendingApproval(
                 id=approval_id,
                 agent=name,
-                subject=str(event.get("subject", ""))[:MAX_SUBJECT],
+                subject=_subject(str(event.get("subject", ""))),
                 tool=str(event.get("tool", "")),
                 source=str(event.get("source", "")),
             )
             return Change("approval", name, approval_id)
         if kind == "approval_resolved":
-            approval_id = event.get("id")
-            if isinstance(approval_id, int):
+            approval_id = _approval_id(event.get("id"))
+            if approval_id is not None:
                 self.approvals.pop(approval_id, None)
-            return Change(
-                "approval_resolved", name, approval_id if isinstance(approval_id, int) else None
-            )
+            return Change("approval_resolved", name, approval_id)
         if kind == "exited":
             live = self.agent(name)
             code, signal = event.get("code"), event.get("signal")
@@ -122,3 +130,14 @@ class LiveModel:
             self.agent(name).trouble = visible(str(kind_of), single_line=True) if kind_of else ""
             return Change("trouble", name)
         return Change("ignored")
+
+
+def _approval_id(value: Any) -> int | None:
+    """An approval id from the wire (JSON `true` is not one)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _subject(text: str) -> str:
+    if len(text) <= MAX_SUBJECT:
+        return text
+    return text[:MAX_SUBJECT] + f"\n… ({len(text) - MAX_SUBJECT} more characters not shown)"

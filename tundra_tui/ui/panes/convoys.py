@@ -13,6 +13,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
+from textual.content import Content
 from textual.events import Resize
 from textual.theme import Theme
 from textual.widgets import DataTable
@@ -220,7 +221,7 @@ class ConvoysPane(Pane):
                 "no convoy matches" if self._convoys else "no convoy yet: `at convoy create NAME`"
             )
         else:
-            box.border_title = f"Beads of {visible(convoy.name, single_line=True)}"
+            box.border_title = Content(f"Beads of {visible(convoy.name, single_line=True)}")
             box.border_subtitle = f"{convoy.progress.total} beads · {convoy.status.value}"
 
     def _own_match(self, convoy: Convoy) -> bool:

@@ -14,6 +14,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
+from textual.content import Content
 from textual.events import Resize
 from textual.theme import Theme
 from textual.widgets import DataTable
@@ -200,7 +201,7 @@ class SessionsPane(Pane):
         table.fill(columns, rows)
         running = sum(1 for row in self._rows if row.running)
         box = self.query_one("#sessions-table-box")
-        box.border_subtitle = (
+        box.border_subtitle = Content(
             f"daemon: {self.link_error} · stored states"
             if self.link_error
             else f"{running} running of {len(self._rows)}"
@@ -232,7 +233,9 @@ class SessionsPane(Pane):
             box.border_title = "Timeline · every agent"
             box.border_subtitle = "enter: one agent"
         else:
-            box.border_title = f"Timeline · {visible(self.agent, single_line=True, limit=40)}"
+            box.border_title = Content(
+                f"Timeline · {visible(self.agent, single_line=True, limit=40)}"
+            )
             box.border_subtitle = "a: every agent"
 
     # ---- keys --------------------------------------------------------------------------------
