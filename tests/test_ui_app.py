@@ -401,3 +401,34 @@ async def test_notifications_never_read_markup(town_dir: Path, store: Store) -> 
         messages = [n.message for n in app._notifications]
         assert "agent evil[/] and [@click=app.quit]x[/]" in messages
         assert all(not n.markup for n in app._notifications)
+
+
+async def test_a_failing_reload_says_so_once_until_it_recovers(
+    town_dir: Path, store: Store
+) -> None:
+    from tundra_tui.domain.errors import TundraError
+
+    app = make_app(town_dir, store)
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        dash = pane(app, "dashboard")
+        failing = True
+
+        async def reload() -> None:
+            if failing:
+                raise TundraError("database is locked")
+
+        dash.reload = reload  # type: ignore[method-assign]
+        for _ in range(3):
+            await pilot.press("r")
+            await pilot.pause()
+        said = [n.message for n in app._notifications if "locked" in n.message]
+        assert said == ["database is locked"]
+        failing = False
+        await pilot.press("r")
+        await pilot.pause()
+        failing = True
+        await pilot.press("r")
+        await pilot.pause()
+        said = [n.message for n in app._notifications if "locked" in n.message]
+        assert said == ["database is locked", "database is locked"]

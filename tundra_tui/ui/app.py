@@ -110,6 +110,7 @@ class TundraApp(App[None]):
         self._approval_modal: ApprovalModal | None = None
         self._reloading: dict[str, bool] = {}
         self._search_text = ""
+        self._said: dict[str, str] = {}
 
     # ---- layout ------------------------------------------------------------------------------
 
@@ -194,8 +195,9 @@ class TundraApp(App[None]):
             while True:
                 try:
                     await pane.reload()
+                    self._said.pop(key, None)
                 except TundraError as error:
-                    self.notify(_one_line(error), severity="error")
+                    self.say_once(key, _one_line(error))
                 if not self._reloading.get(key):
                     return
                 self._reloading[key] = False
@@ -416,8 +418,16 @@ class TundraApp(App[None]):
         """Usage logs -> metrics (idempotent); a locked store means the lines are read again."""
         try:
             await ingest(self.services.store, follower)
+            self._said.pop("usage", None)
         except TundraError as error:
-            self.notify(f"usage logs: {_one_line(error)}", severity="warning")
+            self.say_once("usage", f"usage logs: {_one_line(error)}", severity="warning")
+
+    def say_once(self, source: str, message: str, severity: SeverityLevel = "error") -> None:
+        """Notify, unless `source` already said exactly this (a busy town retries every batch:
+        a locked store must not fill the screen with the same toast)."""
+        if self._said.get(source) != message:
+            self._said[source] = message
+            self.notify(message, severity=severity)
 
     def notify(
         self,
