@@ -1,0 +1,187 @@
+"""SVG snapshots of every tab and of the approval, help and palette modals, on demo data.
+
+Deterministic by construction: a fixed clock, the demo town seeded from that clock at a fixed
+path, a scripted daemon (fixed states, screens and one pending approval), a private HOME with
+fixed MCP settings, watchers and timers off, UTC. Update with `pytest --snapshot-update`
+after checking the new pictures in snapshots/.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+from textual.pilot import Pilot
+from ui_harness import FakeLink, demo_events, fixed_clock
+
+from tundra_tui.demo_town import ensure_demo_town
+from tundra_tui.store import Store, open_store
+from tundra_tui.town import Town
+from tundra_tui.ui.app import TundraApp
+from tundra_tui.ui.live import LiveModel
+from tundra_tui.ui.services import Services
+
+ROOT = Path("/tmp/tundra-snapshots")
+"""A fixed place: paths shown on screen (config layers, MCP sources) must not vary by run."""
+
+SIZES = {"small": (80, 24), "large": (160, 48)}
+
+SESSIONS = [
+    {
+        "name": "mayor",
+        "state": "working",
+        "glyph": "@",
+        "runtime": "demo",
+        "pid": 4101,
+        "uptime": 5423.0,
+        "exit": None,
+        "rss_kib": 18432,
+        "trouble": None,
+        "cpu_seconds": 12.5,
+    },
+    {
+        "name": "polecat-1",
+        "state": "awaiting_approval",
+        "glyph": "!",
+        "runtime": "demo",
+        "pid": 4102,
+        "uptime": 5420.0,
+        "exit": None,
+        "rss_kib": 17920,
+        "trouble": None,
+        "cpu_seconds": 8.0,
+    },
+    {
+        "name": "witness",
+        "state": "idle",
+        "glyph": "*",
+        "runtime": "demo",
+        "pid": 4103,
+        "uptime": 5419.0,
+        "exit": None,
+        "rss_kib": 17408,
+        "trouble": None,
+        "cpu_seconds": 3.25,
+    },
+    {
+        "name": "crew-1",
+        "state": "working",
+        "glyph": "@",
+        "runtime": "demo",
+        "pid": 4104,
+        "uptime": 5418.0,
+        "exit": None,
+        "rss_kib": 18000,
+        "trouble": None,
+        "cpu_seconds": 10.0,
+    },
+]
+
+
+@pytest.fixture(scope="module")
+def demo_root() -> Iterator[Path]:
+    """The demo town and a HOME with MCP settings, created once from the fixed clock."""
+    shutil.rmtree(ROOT, ignore_errors=True)
+    home = ROOT / "home"
+    (home / ".codex").mkdir(parents=True)
+    (home / ".claude.json").write_text(
+        '{"mcpServers": {"github": {"command": "/opt/absent/github-mcp", "args": ["-y", '
+        '"@modelcontextprotocol/server-github"], "env": {"GITHUB_TOKEN": "ghp_secret"}}}}\n'
+    )
+    (home / ".codex" / "config.toml").write_text(
+        '[mcp_servers.docs]\ncommand = "/usr/bin/env"\nargs = ["docs-mcp"]\n'
+        '[mcp_servers.docs.env]\nAPI_KEY = "sk-secret"\n'
+    )
+    asyncio.run(ensure_demo_town(ROOT / "demo-town", clock=fixed_clock))
+    yield ROOT
+    shutil.rmtree(ROOT, ignore_errors=True)
+
+
+class SnapshotApp(TundraApp):
+    """Opens the store inside the app's own event loop (snap_compare runs its own)."""
+
+    async def on_load(self) -> None:
+        self.services.store = await open_store(self.services.town.db_path, clock=fixed_clock)
+
+    async def on_unmount(self) -> None:
+        await self.services.store.close()
+
+
+@pytest.fixture
+def make_app(demo_root: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., TundraApp]:
+    monkeypatch.setenv("HOME", str(demo_root / "home"))
+    monkeypatch.delenv("CODEX_HOME", raising=False)
+
+    def make(**kw: Any) -> TundraApp:
+        link = FakeLink(demo_events())
+        link.answers["agents"] = SESSIONS
+        services = Services(
+            town=Town(demo_root / "demo-town"),
+            store=cast(Store, None),
+            link=link,
+            live=LiveModel(),
+            clock=fixed_clock,
+        )
+        kw.setdefault("approval_popup", False)
+        return SnapshotApp(services, watch_files=False, clock_interval=0, **kw)
+
+    return make
+
+
+async def settle(pilot: Pilot[Any]) -> None:
+    """Until the scripted events are applied and no pane is reloading."""
+    app = cast(TundraApp, pilot.app)
+    for _ in range(100):
+        await pilot.pause(0.02)
+        if not app._reloading and len(app.services.live.agents) >= 4:
+            break
+    await pilot.pause(0.1)
+
+
+def keys(*pressed: str) -> Callable[[Pilot[Any]], Any]:
+    async def run(pilot: Pilot[Any]) -> None:
+        await settle(pilot)
+        for key in pressed:
+            await pilot.press(key)
+            await settle(pilot)
+
+    return run
+
+
+TABS = [
+    "dashboard",
+    "agents",
+    "beads",
+    "sessions",
+    "convoys",
+    "costs",
+    "analytics",
+    "config",
+    "mcp",
+]
+
+
+@pytest.mark.parametrize("size", sorted(SIZES))
+@pytest.mark.parametrize("number", range(1, 10), ids=TABS)
+def test_tab(number: int, size: str, make_app: Callable[..., TundraApp], snap_compare: Any) -> None:
+    assert snap_compare(make_app(), run_before=keys(str(number)), terminal_size=SIZES[size])
+
+
+def test_approval_modal(make_app: Callable[..., TundraApp], snap_compare: Any) -> None:
+    app = make_app(approval_popup=True)
+    app.arm_seconds = 0
+    assert snap_compare(app, run_before=keys(), terminal_size=SIZES["small"])
+
+
+def test_help_modal(make_app: Callable[..., TundraApp], snap_compare: Any) -> None:
+    assert snap_compare(make_app(), run_before=keys("question_mark"), terminal_size=(100, 30))
+
+
+def test_palette(make_app: Callable[..., TundraApp], snap_compare: Any) -> None:
+    assert snap_compare(
+        make_app(), run_before=keys("colon", "b", "e", "a", "d"), terminal_size=(100, 30)
+    )
