@@ -142,6 +142,7 @@ class McpPane(Pane):
         self._shown = [server for server in self._report.servers if self._matches(server)]
         table.clear(columns=True)
         scope_width = min(max((len(s.scope) for s in self._shown), default=5), 16)
+        scope_width = max(scope_width, len("scope"))  # the header is never cut mid-word
         name_width = min(max((len(s.name) for s in self._shown), default=4) + 14, 32)
         found_width = 9
         # Cell padding (2 per column) and the scrollbar (2) come out of the width.
