@@ -432,3 +432,32 @@ async def test_a_failing_reload_says_so_once_until_it_recovers(
         await pilot.pause()
         said = [n.message for n in app._notifications if "locked" in n.message]
         assert said == ["database is locked", "database is locked"]
+
+
+async def test_key_hints_follow_the_focus(town_dir: Path, store: Store) -> None:
+    from tundra_tui.ui.widgets.key_hints import KeyHints
+
+    app = make_app(town_dir, store)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await pilot.pause()
+        hints = app.query_one(KeyHints)
+        line = str(hints.render())
+        assert "Poke the pane" in line and "Quit" in line and "Show Beads" not in line
+        await pilot.press("slash")
+        await pilot.pause()
+        assert "Poke the pane" not in str(hints.render())  # the search line has the focus
+
+
+@pytest.mark.parametrize(
+    "theme", ["textual-dark", "nord", "gruvbox", "tokyo-night", "textual-light", "ansi-dark"]
+)
+async def test_every_theme_t_reaches_draws(town_dir: Path, store: Store, theme: str) -> None:
+    app = make_app(town_dir, store)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.theme = theme
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpModal)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.is_running

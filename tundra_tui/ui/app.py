@@ -17,7 +17,7 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.notifications import SeverityLevel
 from textual.screen import ModalScreen, Screen
-from textual.widgets import ContentSwitcher, Footer, Input, TextArea
+from textual.widgets import ContentSwitcher, Input, TextArea
 
 from tundra_tui.domain.errors import TundraError
 from tundra_tui.domain.sanitize import visible
@@ -35,6 +35,7 @@ from tundra_tui.ui.panes.base import Pane
 from tundra_tui.ui.services import Services
 from tundra_tui.ui.tabs import TAB_TITLES, Tab, default_tabs
 from tundra_tui.ui.watcher import watch_town
+from tundra_tui.ui.widgets.key_hints import KeyHints
 from tundra_tui.ui.widgets.search_bar import SearchBar
 from tundra_tui.ui.widgets.tab_bar import TabBar
 from tundra_tui.ui.widgets.title_bar import TitleBar
@@ -111,6 +112,8 @@ class TundraApp(App[None]):
         self._reloading: dict[str, bool] = {}
         self._search_text = ""
         self._said: dict[str, str] = {}
+        self._searched: dict[str, str] = {}
+        """The filter each pane was last given, so showing a tab does not filter it again."""
 
     # ---- layout ------------------------------------------------------------------------------
 
@@ -121,7 +124,7 @@ class TundraApp(App[None]):
             for tab in self.tabs:
                 yield tab.make(self.services, f"pane-{tab.id}")
         yield SearchBar(id="search-bar")
-        yield Footer(show_command_palette=False)
+        yield KeyHints(id="key-hints")
 
     def on_mount(self) -> None:
         config = self.services.config
@@ -177,7 +180,9 @@ class TundraApp(App[None]):
         self.query_one("#panes", ContentSwitcher).current = f"pane-{tab_id}"
         self.query_one(TabBar).active = tab_id
         pane = self.pane(tab_id)
-        pane.search(self._search_text)
+        if self._searched.get(tab_id, "") != self._search_text:
+            self._searched[tab_id] = self._search_text
+            pane.search(self._search_text)
         self.reload_pane(pane)
         pane.focus_default()
 
@@ -232,6 +237,7 @@ class TundraApp(App[None]):
     @on(SearchBar.Filter)
     def _search_changed(self, event: SearchBar.Filter) -> None:
         self._search_text = event.text
+        self._searched[self.current_tab] = event.text
         self.active_pane.search(event.text)
 
     @on(SearchBar.Done)
