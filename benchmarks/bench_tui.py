@@ -411,14 +411,21 @@ def echo_latencies(tmux: Tmux, count: int = 30) -> list[float]:
     tmux.keys("f")
     try:
         tmux.until(lambda screen: "to release" in screen, 10, "a grabbed terminal")
-        tmux.until(lambda screen: "demo❯" in screen, 60, "an agent at its prompt")
+        # The grabbed tile has the heavy border; wait for its agent to be at its prompt.
+        tmux.until(lambda screen: "┃demo❯" in screen, 60, "the grabbed agent at its prompt")
     except RuntimeError:
+        tmux.keys("C-]")
         return []
     samples = []
     for typed in range(1, count + 1):
         started = time.perf_counter()
         tmux.keys("x")
-        seen = tmux.until(lambda screen, n=typed: "demo❯ " + "x" * n in screen, 10, f"echo {typed}")
+        try:
+            seen = tmux.until(
+                lambda screen, n=typed: "┃demo❯ " + "x" * n in screen, 5, f"echo {typed}"
+            )
+        except RuntimeError:
+            break  # the agent took up work of its own: keep what was measured
         samples.append((seen - started) * 1000)
         time.sleep(0.03)
     tmux.keys("C-u", "C-]")
