@@ -139,9 +139,11 @@ async def test_q_quits_without_stopping_agents(town_dir: Path, store: Store) -> 
     link = FakeLink()
     app = make_app(town_dir, store, link)
     async with app.run_test() as pilot:
+        await pilot.pause()
         await pilot.press("q")
         await pilot.pause()
-        assert not app.is_running or app._exit_renderables is not None or app.return_code == 0
+        assert app._exit
+    assert app.return_code == 0
     assert not [op for op, _ in link.requests if op in ("stop", "shutdown")]
 
 
@@ -321,6 +323,26 @@ async def test_live_events_reach_every_pane(town_dir: Path, store: Store) -> Non
         for tab_id, _ in TAB_TITLES:
             assert Change("state", "mayor") in pane(app, tab_id).changes
         assert app.services.live.agents["mayor"].state.value == "working"
+
+
+async def test_screen_events_skip_the_panes_and_link_loss_is_said_once(
+    town_dir: Path, store: Store
+) -> None:
+    link = FakeLink(
+        [
+            {"event": "screen", "agent": "mayor", "rows": {}, "cursor": [0, 0], "size": [80, 24]},
+            {"event": "link", "up": False, "error": "connection refused"},
+            {"event": "link", "up": False, "error": "connection refused"},
+        ]
+    )
+    app = make_app(town_dir, store, link)
+    async with app.run_test() as pilot:
+        await pilot.pause(0.1)
+        kinds = [c.kind for c in pane(app, "agents").changes]
+        assert "screen" not in kinds and kinds.count("link") == 3
+        assert app.services.live.agents["mayor"].screen.version == 1  # applied all the same
+        said = [n.message for n in app._notifications if "daemon" in n.message]
+        assert said == ["daemon: connection refused"]
 
 
 async def test_daemon_refusal_is_one_line(town_dir: Path, store: Store) -> None:

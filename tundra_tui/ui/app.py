@@ -24,7 +24,7 @@ from tundra_tui.domain.sanitize import visible
 from tundra_tui.resources import stylesheets
 from tundra_tui.ui.keymap import BindingRow, collect, declared, keymap_from_config
 from tundra_tui.ui.live import Change
-from tundra_tui.ui.messages import DaemonRequest, DataChanged, OpenApproval, StatusText
+from tundra_tui.ui.messages import DaemonRequest, DataChanged, OpenApproval
 from tundra_tui.ui.modals.approval import ApprovalModal
 from tundra_tui.ui.modals.bead_detail import BeadDetail
 from tundra_tui.ui.modals.bead_form import BeadForm
@@ -314,13 +314,19 @@ class TundraApp(App[None]):
                 await self._send("spawn", {"name": name}, "")
 
     def _on_live(self, change: Change) -> None:
-        if change.kind == "ignored":
+        # Screen events come with every PTY read; tiles draw them from their RemoteScreen on
+        # their own frame timer, so nothing else is told (this is the hot path).
+        if change.kind in ("ignored", "screen"):
             return
         for pane in self.panes:
             pane.live_changed(change)
-        if change.kind == "screen":
-            return
-        if change.kind == "approval" and change.approval is not None:
+        live = self.services.live
+        if change.kind == "link":
+            if live.connected:
+                self._said.pop("link", None)
+            else:
+                self.say_once("link", f"daemon: {live.link_error or 'gone'}", "warning")
+        elif change.kind == "approval" and change.approval is not None:
             self.queue_approval(change.approval)
         elif change.kind == "approval_resolved":
             modal = self._approval_modal
@@ -334,7 +340,6 @@ class TundraApp(App[None]):
         title.states = [a.state for a in live.agents.values()]
         title.waiting = len(live.approvals)
         title.connected = live.connected
-        title.link_error = live.link_error
         title.clock = self.services.now().astimezone().strftime("%H:%M")
         title.refresh()
 
@@ -400,10 +405,6 @@ class TundraApp(App[None]):
         if message.what == "config":
             self._reload_config()
         self.reload_pane(self.active_pane)
-
-    @on(StatusText)
-    def _status_text(self, message: StatusText) -> None:
-        self.notify(visible(message.text, single_line=True, limit=200), timeout=3)
 
     # ---- files ------------------------------------------------------------------------------
 

@@ -33,10 +33,3 @@ class OpenApproval(Message):
     """Show the approval modal for this request (it is queued if one is already open)."""
 
     approval_id: int
-
-
-@dataclass
-class StatusText(Message):
-    """A short line for the status bar."""
-
-    text: str

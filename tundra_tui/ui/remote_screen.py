@@ -81,10 +81,6 @@ class RemoteScreen:
         dirty, self.dirty = self.dirty, set()
         return dirty
 
-    def text(self) -> list[str]:
-        """Each row's text, trailing spaces stripped (for tests and search)."""
-        return ["".join(run.text for run in line).rstrip() for line in self.lines]
-
     @classmethod
     def from_text(cls, text: str, columns: int = 80, rows: int = 24) -> RemoteScreen:
         """A plain screen from stored text (an agent's last screen when it is not running)."""

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from tundra_tui.config import LayeredConfig, load_config
 from tundra_tui.domain.clock import Clock, system_clock
+from tundra_tui.domain.mail import OPERATOR
 from tundra_tui.store import Store
 from tundra_tui.town import Town
 from tundra_tui.ui.link import Link
@@ -25,7 +26,7 @@ class Services:
     clock: Clock = system_clock
     usage_dirs: list[Path] = field(default_factory=list)
     """Where agents' usage logs are written (followed by the watcher, read by Costs)."""
-    actor: str = "operator"
+    actor: str = OPERATOR
     """Who the events written from the TUI name."""
     _config: LayeredConfig | None = None
 

@@ -12,7 +12,8 @@ class Pane(Container):
     """A tab's content. It reads the store and live model through `services`.
 
     The app calls `reload()` when the pane is shown, on `r`, and when the watcher sees
-    the store change; `live_changed()` on every daemon event. Both must be cheap when
+    the store change; `live_changed()` on every daemon event except screen updates (agent
+    tiles draw those from their `RemoteScreen` on their own timer). Both must be cheap when
     nothing relevant changed, and neither may block: the store is async.
     """
 
@@ -26,7 +27,7 @@ class Pane(Container):
         """Re-read what this pane shows from the store."""
 
     def live_changed(self, change: Change) -> None:
-        """React to one daemon event (states, screens, approvals)."""
+        """React to one daemon event (states, approvals, exits, trouble, the link)."""
 
     def search(self, text: str) -> None:
         """Filter what this pane shows to `text` (empty clears the filter)."""

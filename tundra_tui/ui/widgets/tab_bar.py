@@ -20,6 +20,8 @@ class TabBar(Widget):
     TabBar { height: 1; width: 1fr; }
     """
 
+    COMPONENT_CLASSES: ClassVar[set[str]] = {"tab-bar--active", "tab-bar--number"}
+
     active: reactive[str] = reactive("")
     """The id of the tab being shown."""
 
@@ -47,5 +49,3 @@ class TabBar(Widget):
                 line.append(f" {index}", number)
                 line.append(f" {title} ")
         return line
-
-    COMPONENT_CLASSES: ClassVar[set[str]] = {"tab-bar--active", "tab-bar--number"}

@@ -33,7 +33,6 @@ class TitleBar(Widget):
         self.states: list[AgentState] = []
         self.waiting = 0
         self.connected = False
-        self.link_error = ""
         self.clock = ""
         self.demo = False
 
