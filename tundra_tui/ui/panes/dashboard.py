@@ -17,8 +17,7 @@ from textual.events import Resize
 from textual.theme import Theme
 from textual.widgets import DataTable
 
-from tundra_tui.domain.activity import byline, matches, summarize
-from tundra_tui.domain.agents import Agent, AgentState
+from tundra_tui.domain.agents import Agent
 from tundra_tui.domain.beads import BeadStatus
 from tundra_tui.domain.convoys import Convoy
 from tundra_tui.domain.errors import TundraError
@@ -36,7 +35,7 @@ from tundra_tui.domain.overview import (
     convoy_card,
     cost_card,
 )
-from tundra_tui.domain.readout import clock_time, day_window, percent
+from tundra_tui.domain.readout import day_window, percent
 from tundra_tui.ui.live import Change
 from tundra_tui.ui.messages import OpenApproval
 from tundra_tui.ui.panes.base import Pane
@@ -50,13 +49,6 @@ WIDE = 200
 """Pane width from which cards show every status on their own lines."""
 LIVE_KINDS = frozenset({"state", "approval", "approval_resolved", "exited", "trouble", "link"})
 """Daemon events that change what the dashboard shows (screens do not)."""
-
-STATE_TONES = {
-    AgentState.WORKING: "good",
-    AgentState.AWAITING_APPROVAL: "warn",
-    AgentState.FAILED: "bad",
-    AgentState.LOST: "bad",
-}
 
 
 class DashboardPane(Pane):
@@ -182,7 +174,7 @@ class DashboardPane(Pane):
             if view.context is not None and view.context >= 80:
                 context.stylize(table.tone("bad" if view.context >= 90 else "warn"))
             cells = [
-                Text(view.state.glyph, table.tone(STATE_TONES.get(view.state, "muted"))),
+                table.glyph(view.state),
                 Text(view.name),
             ]
             if self.wide:
@@ -203,15 +195,7 @@ class DashboardPane(Pane):
         table = self.query_one("#dash-activity", NavTable)
         now = self.services.now().astimezone()
         names = {c.id: c.name for c in self._convoys}
-        rows = []
-        for event in self._events:
-            summary = summarize(event, names)
-            if self.needle and not matches(event, summary, self.needle):
-                continue
-            who = byline(event, summary)
-            line = Text.assemble((who, table.tone("accent")), " " if who else "", summary)
-            at = Text(clock_time(event.at, now, short=True), table.tone("muted"))
-            rows.append((str(event.id), [at, line]))
+        rows = table.event_rows(self._events, names, needle=self.needle, now=now, short=True)
         table.fill([Column("At"), Column("What", flex=True)], rows)
 
     def _fill_attention(self, views: list[AgentView]) -> None:

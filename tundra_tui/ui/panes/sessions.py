@@ -19,11 +19,10 @@ from textual.events import Resize
 from textual.theme import Theme
 from textual.widgets import DataTable
 
-from tundra_tui.domain.activity import byline, matches, summarize
-from tundra_tui.domain.agents import Agent, AgentState
+from tundra_tui.domain.agents import Agent
 from tundra_tui.domain.errors import TundraError
 from tundra_tui.domain.events import Event
-from tundra_tui.domain.readout import clock_time, duration, memory, percent, tokens
+from tundra_tui.domain.readout import duration, memory, percent, tokens
 from tundra_tui.domain.sanitize import visible
 from tundra_tui.domain.session_rows import CpuMeter, SessionRow, session_rows
 from tundra_tui.ui.live import Change
@@ -36,12 +35,6 @@ TIMELINE = 300
 WIDE = 160
 """Pane width from which the table and the timeline sit side by side."""
 DEFAULT_INTERVAL = 2.0
-STATE_TONES = {
-    AgentState.WORKING: "good",
-    AgentState.AWAITING_APPROVAL: "warn",
-    AgentState.FAILED: "bad",
-    AgentState.LOST: "bad",
-}
 
 
 class SessionsPane(Pane):
@@ -171,7 +164,7 @@ class SessionsPane(Pane):
             if row.cpu is not None and row.cpu >= 80:
                 cpu.stylize(table.tone("warn"))
             cells = [
-                Text(row.state.glyph, table.tone(STATE_TONES.get(row.state, "muted"))),
+                table.glyph(row.state),
                 Text(row.label),
             ]
             if wide:
@@ -211,15 +204,9 @@ class SessionsPane(Pane):
     def _fill_timeline(self) -> None:
         table = self.query_one("#sessions-timeline", NavTable)
         now = self.services.now().astimezone()
-        rows = []
-        for event in self._events:
-            summary = summarize(event, self._convoy_names)
-            if self.needle and not matches(event, summary, self.needle):
-                continue
-            who = byline(event, summary)
-            line = Text.assemble((who, table.tone("accent")), " " if who else "", summary)
-            at = Text(clock_time(event.at, now, short=not self.wide), table.tone("muted"))
-            rows.append((str(event.id), [at, line]))
+        rows = table.event_rows(
+            self._events, self._convoy_names, needle=self.needle, now=now, short=not self.wide
+        )
         follow = not table.has_focus or table.cursor_row >= table.row_count - 1
         table.fill([Column("At"), Column("What", flex=True)], rows)
         if follow and rows:

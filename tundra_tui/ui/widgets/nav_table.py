@@ -7,8 +7,9 @@ so a narrow terminal cuts a summary cleanly instead of scrolling sideways.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import ClassVar
 
 from rich.style import Style
@@ -18,8 +19,21 @@ from textual.events import Resize
 from textual.widgets import DataTable
 from textual.widgets.data_table import RowDoesNotExist, RowKey
 
+from tundra_tui.domain.activity import byline, matches, summarize
+from tundra_tui.domain.agents import AgentState
+from tundra_tui.domain.events import Event
+from tundra_tui.domain.readout import clock_time
+
 TONES = ("good", "warn", "bad", "muted", "accent")
 """Cell colours a pane may ask for; each is a component class styled from the theme."""
+
+STATE_TONES = {
+    AgentState.WORKING: "good",
+    AgentState.AWAITING_APPROVAL: "warn",
+    AgentState.FAILED: "bad",
+    AgentState.LOST: "bad",
+}
+"""The tone of each agent state's glyph; the others are muted."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +81,31 @@ class NavTable(DataTable[Text]):
     def tone(self, name: str) -> Style:
         """The theme's colour for one of TONES, for styling a cell's Text."""
         return self.get_component_rich_style(f"nav-table--{name}", partial=True)
+
+    def glyph(self, state: AgentState) -> Text:
+        """An agent's state glyph in its tone (working good, waiting warn, failed/lost bad)."""
+        return Text(state.glyph, self.tone(STATE_TONES.get(state, "muted")))
+
+    def event_rows(
+        self,
+        events: Iterable[Event],
+        convoys: Mapping[int, str],
+        *,
+        needle: str,
+        now: datetime,
+        short: bool,
+    ) -> list[tuple[str, list[Text]]]:
+        """Rows of an activity feed, (At, What) each, keeping those that match `needle`."""
+        rows = []
+        for event in events:
+            summary = summarize(event, convoys)
+            if needle and not matches(event, summary, needle):
+                continue
+            who = byline(event, summary)
+            line = Text.assemble((who, self.tone("accent")), " " if who else "", summary)
+            at = Text(clock_time(event.at, now, short=short), self.tone("muted"))
+            rows.append((str(event.id), [at, line]))
+        return rows
 
     @property
     def current_key(self) -> str | None:
