@@ -99,7 +99,28 @@ def _fenced_commands(text: str) -> list[str]:
 def test_readme_gives_two_commands_and_ci_runs_the_test_one_verbatim() -> None:
     readme = (ROOT / "README.md").read_text()
     run_cmd, test_cmd = _fenced_commands(readme)[:2]
-    assert "pip install ." in run_cmd and run_cmd.endswith("bin/at tui --demo")
-    assert "pytest" in test_cmd
+    assert "pip install -c constraints.txt ." in run_cmd
+    assert run_cmd.endswith("bin/at tui --demo")
+    assert "pytest" in test_cmd and "-c constraints.txt" in test_cmd
     ci = (ROOT / ".ci" / "run").read_text().splitlines()
     assert test_cmd in ci, ".ci/run must run the README's test command exactly"
+
+
+def test_constraints_pin_every_dependency_exactly() -> None:
+    """A fresh install next month must resolve what the tests ran with: every runtime and
+    dev dependency named in pyproject.toml has an exact `==` pin in constraints.txt."""
+    import re
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = [*project["dependencies"], *project["optional-dependencies"]["dev"]]
+    names = {
+        re.split(r"[<>=!~\[ ]", spec, maxsplit=1)[0].lower().replace("_", "-") for spec in wanted
+    }
+    pins = {}
+    for line in (ROOT / "constraints.txt").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, _, version = line.partition("==")
+            pins[name.strip().lower().replace("_", "-")] = version.strip()
+    unpinned = sorted(name for name in names if not pins.get(name))
+    assert not unpinned, f"not pinned in constraints.txt: {unpinned}"
