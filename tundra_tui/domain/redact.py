@@ -10,7 +10,7 @@ gitleaks match), so an ordinary word is never mistaken for one.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 _SHAPES: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
@@ -52,18 +52,21 @@ def mark(label: str) -> str:
     return f"[REDACTED:{label}]"
 
 
+def _replacer(label: str) -> Callable[[re.Match[str]], str]:
+    keep = _KEEP_GROUPS.get(label, 0)
+
+    def replace(match: re.Match[str]) -> str:
+        return "".join(match.groups()[:keep]) + mark(label)
+
+    return replace
+
+
 def redact(text: str) -> str:
     """`text` with every well-known token shape replaced by `[REDACTED:kind]`."""
     if not text:
         return text
     for label, pattern in _SHAPES:
-        keep = _KEEP_GROUPS.get(label, 0)
-        if keep:
-            text = pattern.sub(
-                lambda m, keep=keep, label=label: "".join(m.groups()[:keep]) + mark(label), text
-            )
-        else:
-            text = pattern.sub(mark(label), text)
+        text = pattern.sub(_replacer(label), text)
     return text
 
 
