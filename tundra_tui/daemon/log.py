@@ -148,13 +148,15 @@ class DaemonLog:
             record["duration_ms"] = round(float(duration_ms), 3)
         if error is not None:
             record["error"] = _clean(describe(error) if isinstance(error, BaseException) else error)
-        if self._handler.dropped:
-            data["log_lines_lost"] = self._handler.dropped
-            self._handler.dropped = 0
+        lost = self._handler.dropped
+        if lost:
+            data["log_lines_lost"] = lost
         if data:
             record["data"] = _clean(data)
         line = _UNSAFE.sub(_escape, json.dumps(record, ensure_ascii=False, allow_nan=False))
         self._handler.handle(logging.makeLogRecord({"msg": line}))
+        if lost and self._handler.dropped == lost:  # this line got through and told of them
+            self._handler.dropped = 0
 
     # ---- tasks and the loop --------------------------------------------------------------------
 
