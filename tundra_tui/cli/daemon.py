@@ -4,26 +4,38 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import os
+import shutil
+import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict
 from typing import Any
+
+from rich.cells import cell_len
 
 from tundra_tui.cli.attach import cmd_attach
 from tundra_tui.cli.context import Context
 from tundra_tui.daemon.client import (
     DaemonClient,
     DaemonUnavailable,
+    clear_stopped,
     connect_or_start,
     daemon_pid,
-    log_path,
-    pid_alive,
+    mark_stopped,
     start_daemon,
+    stopped_by_operator,
 )
+from tundra_tui.daemon.log import last_error, log_path, stderr_path, summary
 from tundra_tui.daemon.main import run_daemon
+from tundra_tui.domain.errors import NotFound, TundraError
 from tundra_tui.domain.sanitize import visible
 from tundra_tui.output import dump_json, key_values, table
 
 STOP_TIMEOUT_S = 20.0
+INDENT = "    "
+"""Where an approval's subject starts under its heading."""
 
 
 def add_parser(
@@ -45,6 +57,14 @@ def add_parser(
         parser = sub.add_parser(name, help=text, description=text)
         common(parser)
         parser.add_argument("--json", action="store_true", help="print JSON")
+        if name == "stop":
+            parser.add_argument(
+                "--wait",
+                type=float,
+                default=STOP_TIMEOUT_S,
+                metavar="SECONDS",
+                help=f"how long to wait for it to exit (default {STOP_TIMEOUT_S:g})",
+            )
         parser.set_defaults(handler=handler)
     peek = commands.add_parser("peek", help="print an agent's current screen")
     common(peek)
@@ -160,42 +180,99 @@ async def cmd_start(ctx: Context) -> int:
 
 
 async def cmd_stop(ctx: Context) -> int:
-    """Ask the daemon to stop its agents and exit; wait until it has."""
+    """Ask the daemon to stop its agents and exit; wait, and say what really happened.
+
+    The marker goes down first: an open `at tui` that sees its connection drop must find it
+    and leave the daemon stopped rather than start it again.
+    """
     town = ctx.town()
+    mark_stopped(town)
     pid = daemon_pid(town)
     try:
         client = await DaemonClient.connect(town)
     except DaemonUnavailable:
-        print("no daemon is running")
+        client = None
+    if client is None and pid is None:
+        _say(ctx, {"stopped": False, "running": False}, "no daemon is running")
         return 0
-    try:
-        await client.request("shutdown")
-    finally:
-        await client.close()
-    deadline = time.monotonic() + STOP_TIMEOUT_S
-    while pid is not None and pid > 0 and pid_alive(pid) and time.monotonic() < deadline:
+    wait = max(float(ctx.args.wait), 0.0)
+    deadline = time.monotonic() + wait
+    agents: int | None = None
+    if client is not None:
+        try:
+            async with asyncio.timeout(wait):
+                agents = int((await client.request("shutdown")).get("stopping", 0))
+        except (DaemonUnavailable, TimeoutError):
+            pass  # on its way out already, or stuck: either way, see whether it goes
+        finally:
+            await client.close()
+    elif pid is not None and pid > 0:
+        # It holds the town's lock but does not answer (starting, or stuck): SIGTERM is the
+        # same request.
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    while (still := daemon_pid(town)) is not None:
+        if time.monotonic() >= deadline:
+            shown = still if still > 0 else "unknown"
+            _say(
+                ctx,
+                {"stopped": False, "running": True, "pid": still, "waited_s": wait},
+                f"the daemon (pid {shown}) is still running {wait:g} s after it was "
+                f"asked to stop; see {log_path(town)}. Wait with `at daemon status`, or end it "
+                f"with `kill -KILL {shown}`",
+            )
+            return 1
         await asyncio.sleep(0.05)
-    print("daemon stopped")
+    count = "" if agents is None else f"; it stopped {_agents(agents)}"
+    _say(ctx, {"stopped": True, "pid": pid, "agents": agents}, f"daemon stopped{count}")
     return 0
 
 
+def _agents(count: int) -> str:
+    return f"{count} agent" if count == 1 else f"{count} agents"
+
+
+def _say(ctx: Context, data: dict[str, Any], text: str) -> None:
+    if ctx.json:
+        dump_json(data)
+    else:
+        print(text)
+
+
 async def cmd_status(ctx: Context) -> int:
-    """Report on the daemon; exit 1 when none runs."""
+    """Report on the daemon, its log and the last error in it; exit 1 when none runs."""
     town = ctx.town()
+    error = last_error(log_path(town))
+    stderr = stderr_path(town)
+    stray = stderr.stat().st_size if stderr.exists() else 0
+    files: list[tuple[str, object]] = [("log", log_path(town))]
+    if stray:
+        files.append(("stderr", f"{stderr} ({stray} bytes)"))
+    if error is not None:
+        files.append(("last error", summary(error)))
     try:
         client = await DaemonClient.connect(town)
     except DaemonUnavailable:
         if ctx.json:
-            dump_json({"running": False})
+            dump_json(
+                {
+                    "running": False,
+                    "stopped_by_operator": stopped_by_operator(town),
+                    "log": str(log_path(town)),
+                    "last_error": error,
+                }
+            )
         else:
-            print(f"no daemon is running for {town.root}")
+            why = " (stopped by `at daemon stop`)" if stopped_by_operator(town) else ""
+            print(f"no daemon is running for {town.root}{why}")
+            key_values(files)
         return 1
     try:
         status = await client.request("status")
     finally:
         await client.close()
     if ctx.json:
-        dump_json({"running": True, **status})
+        dump_json({"running": True, **status, "log": str(log_path(town)), "last_error": error})
     else:
         key_values(
             [
@@ -203,36 +280,81 @@ async def cmd_status(ctx: Context) -> int:
                 ("uptime", f"{status['uptime']:.0f} s"),
                 ("agents", f"{status['live']} live, {len(status['queued'])} queued"),
                 ("clients", status["subscribers"]),
-                ("log", log_path(town)),
+                *files,
             ]
         )
     return 0
 
 
 async def cmd_run(ctx: Context) -> int:
-    """The daemon itself, in the foreground."""
+    """The daemon itself, in the foreground (a start on purpose: forget `at daemon stop`)."""
     town = ctx.town()
     ctx.config()
+    clear_stopped(town)
     return await run_daemon(town)
 
 
 async def cmd_peek(ctx: Context) -> int:
     """Print an agent's screen as the daemon sees it (control characters made visible)."""
-    client = await connect_or_start(ctx.town())
+    name = ctx.args.name
+    if name not in ctx.config().agents():
+        # Maybe still live from before tundra.toml changed; else an unknown name, said so.
+        await _live_row(ctx, name)
+    screen: dict[str, Any]
     try:
-        screen = await client.request("screen", name=ctx.args.name)
-    finally:
-        await client.close()
+        client = await DaemonClient.connect(ctx.town())
+    except DaemonUnavailable:
+        # No daemon, so nothing runs: the last screen is in the store, and peeking is no
+        # reason to start a daemon the operator may have stopped.
+        store = await ctx.store()
+        agent = await store.agents.get(name)
+        screen = {
+            "lines": (await store.agents.last_screen(name)).splitlines(),
+            "cursor": [0, 0],
+            "title": "",
+            "state": agent.state.value,
+            "stored": True,
+            "daemon": False,
+        }
+    else:
+        try:
+            screen = await client.request("screen", name=name)
+        finally:
+            await client.close()
     if ctx.json:
         dump_json(screen)
         return 0
-    if screen.get("stored"):
-        print(f"({ctx.args.name} is {screen['state']}; its last recorded screen:)")
+    if screen.get("daemon") is False:
+        print(f"({name} is not running (no daemon); its last recorded screen:)")
+    elif screen.get("stored"):
+        print(f"({name} is {screen['state']}; its last recorded screen:)")
     lines = [visible(line, single_line=True).rstrip() for line in screen["lines"]]
     while lines and not lines[-1]:
         lines.pop()
     print("\n".join(lines))
     return 0
+
+
+async def _live_row(ctx: Context, name: str) -> dict[str, Any]:
+    """The daemon's session row of a running agent, or one line saying why there is none:
+    a name tundra.toml does not know, or a known agent that is not running. Never starts
+    the daemon: with none running, no agent is."""
+    try:
+        client = await DaemonClient.connect(ctx.town())
+    except DaemonUnavailable:
+        rows: list[dict[str, Any]] = []
+    else:
+        try:
+            rows = await client.request("agents")
+        finally:
+            await client.close()
+    row = next((r for r in rows if r.get("name") == name), None)
+    if row is not None and row.get("pid"):
+        return row
+    if row is None and name not in ctx.config().agents():
+        raise NotFound(f"no agent {name!r} in tundra.toml (see `at agent list`)")
+    ended = f", {row['exit']}" if row is not None and row.get("exit") else ""
+    raise TundraError(f"{name} is not running{ended} (start it with `at agent start {name}`)")
 
 
 async def call_daemon(ctx: Context, op: str, **args: Any) -> Any:
@@ -267,6 +389,7 @@ async def cmd_agent_restart(ctx: Context) -> int:
 
 async def cmd_send(ctx: Context) -> int:
     """Type a prompt into an agent the way a person would, and check it was taken."""
+    await _live_row(ctx, ctx.args.name)
     result = await call_daemon(ctx, "send_text", name=ctx.args.name, text=ctx.args.text)
     if ctx.json:
         dump_json(result)
@@ -278,35 +401,101 @@ async def cmd_send(ctx: Context) -> int:
     return 0
 
 
-async def cmd_approvals(ctx: Context) -> int:
-    """Pending approvals, oldest first, with the exact request made visible."""
+async def pending_approvals(ctx: Context) -> list[dict[str, Any]]:
+    """Requests waiting for an answer, oldest first, as the JSON objects `--json` prints.
+
+    Read from the store today; the daemon's approval book will answer the same fields.
+    """
     store = await ctx.store()
-    pending = await store.approvals.pending()
+    return [
+        {**asdict(a), "source": a.source.value, "status": a.status.value}
+        for a in await store.approvals.pending()
+    ]
+
+
+def approval_lines(approvals: Sequence[Mapping[str, Any]], width: int) -> list[str]:
+    """Approvals for people: a heading per request, then its whole subject, never cut.
+
+    The subject is wrapped to `width` cells under a four-space indent with every hidden
+    character made visible; a newline in it shows as `␤` at the end of its row, so joining
+    the rows gives the exact command back.
+    """
+    lines: list[str] = []
+    for approval in approvals:
+        if lines:
+            lines.append("")
+        lines.append(_heading(approval))
+        subject = str(approval.get("subject") or "")
+        if not subject:
+            lines.append(f"{INDENT}(no detail given)")
+            continue
+        lines += [INDENT + row for row in _wrap(subject, max(width - len(INDENT), 20))]
+    return lines
+
+
+def _heading(approval: Mapping[str, Any]) -> str:
+    def shown(key: str) -> str:
+        return visible(str(approval.get(key) or ""), single_line=True)
+
+    since = shown("created_at")[11:19]
+    parts = [
+        f"#{shown('id')}",
+        shown("agent"),
+        shown("tool") or "-",
+        f"from {shown('source')}" if approval.get("source") else "",
+        f"since {since}" if since else "",
+        f"in {shown('cwd')}" if approval.get("cwd") else "",
+    ]
+    return "  ".join(part for part in parts if part)
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    """Hard rows of at most `width` cells: a command's spaces are part of it, so nothing is
+    dropped at a break the way word wrapping would."""
+    rows: list[str] = []
+    segments = text.split("\n")
+    for index, segment in enumerate(segments):
+        shown = visible(segment).expandtabs(8)
+        if index < len(segments) - 1:
+            shown += "\u2424"
+        row: list[str] = []
+        used = 0
+        for char in shown:
+            cells = cell_len(char)
+            if row and used + cells > width:
+                rows.append("".join(row))
+                row, used = [], 0
+            row.append(char)
+            used += cells
+        rows.append("".join(row))
+    return rows
+
+
+async def cmd_approvals(ctx: Context) -> int:
+    """Pending approvals, oldest first, each with its whole request made visible."""
+    pending = await pending_approvals(ctx)
     if ctx.json:
         dump_json(pending)
     elif pending:
-        table(
-            ("ID", "AGENT", "FROM", "TOOL", "REQUEST", "SINCE"),
-            [
-                (a.id, a.agent, a.source.value, a.tool or "-", a.subject, a.created_at[11:19])
-                for a in pending
-            ],
-            flex=4,
-        )
+        print("\n".join(approval_lines(pending, shutil.get_terminal_size().columns)))
     else:
         print("no approvals waiting")
     return 0
 
 
 async def _answer(ctx: Context, op: str) -> int:
+    """Answer one request; without an id, the oldest, printed whole before it is answered."""
     approval_id = ctx.args.id
     if approval_id is None:
-        store = await ctx.store()
-        pending = await store.approvals.pending()
+        pending = await pending_approvals(ctx)
         if not pending:
             print("no approvals waiting")
             return 1
-        approval_id = pending[0].id
+        oldest = pending[0]
+        approval_id = oldest["id"]
+        verb = "approving" if op == "approve" else "denying"
+        print(f"{verb} the oldest request:")
+        print("\n".join(approval_lines([oldest], shutil.get_terminal_size().columns)))
     result = await call_daemon(ctx, op, id=approval_id, actor=ctx.actor)
     print(f"approval {result['id']}: {result['status']}")
     return 0

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+from tundra_tui.daemon.log import log_path, open_private, stderr_path
 from tundra_tui.daemon.protocol import MAX_LINE, decode, encode
 from tundra_tui.domain.errors import TundraError
 from tundra_tui.town import Town, ensure_state_dir
@@ -25,14 +26,41 @@ class DaemonUnavailable(TundraError):
     """No daemon answers on the town's socket."""
 
 
+class DaemonStopped(DaemonUnavailable):
+    """No daemon, because the operator stopped it: nothing should start it unasked."""
+
+
 def lock_path(town: Town) -> Path:
     """Held (flock) by the running daemon for its whole life: one daemon per town."""
     return town.state_dir / "daemon.lock"
 
 
-def log_path(town: Town) -> Path:
-    """Where a detached daemon's output goes."""
-    return town.logs_dir / "daemon.log"
+STOPPED_MESSAGE = "the daemon was stopped by `at daemon stop`"
+STDERR_KEEP = 1024 * 1024
+"""Bytes of daemon.stderr kept across starts; beyond that the old one moves to .1."""
+
+
+def stopped_marker(town: Town) -> Path:
+    """Present while the operator wants the daemon down: left by `at daemon stop`, removed by
+    any start made on purpose, so an open `at tui` knows not to start it again by itself."""
+    return town.state_dir / "daemon.stopped"
+
+
+def mark_stopped(town: Town) -> None:
+    """Record that the operator stopped the daemon (before asking it to stop, so a client
+    that sees the connection drop already finds the marker)."""
+    ensure_state_dir(town)
+    os.close(open_private(stopped_marker(town), os.O_WRONLY))
+
+
+def clear_stopped(town: Town) -> None:
+    """Forget `at daemon stop`: the daemon is being started on purpose."""
+    stopped_marker(town).unlink(missing_ok=True)
+
+
+def stopped_by_operator(town: Town) -> bool:
+    """True while the last word on the daemon was `at daemon stop`."""
+    return stopped_marker(town).exists()
 
 
 def daemon_pid(town: Town) -> int | None:
@@ -108,25 +136,31 @@ class DaemonClient:
 
 
 async def start_daemon(town: Town) -> int:
-    """Start the town's daemon detached from this terminal and wait until it answers."""
+    """Start the town's daemon detached from this terminal and wait until it answers.
+
+    Every caller starts it on purpose, so an earlier `at daemon stop` is forgotten. The
+    daemon writes its own JSON log; what it prints anyway (a crash's traceback) goes to
+    daemon.stderr, kept apart so the log stays one object per line.
+    """
     ensure_state_dir(town)
     town.logs_dir.mkdir(mode=0o700, exist_ok=True)
+    clear_stopped(town)
     running = daemon_pid(town)
     if running is not None:
         return running
-    log = open(log_path(town), "ab")  # noqa: SIM115 - handed to the child, closed below
+    stderr = _open_stderr(town)
     try:
         subprocess.Popen(
             [sys.executable, "-m", "tundra_tui", "--town", str(town.root), "daemon", "run"],
             stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=log,
+            stdout=stderr,
+            stderr=stderr,
             start_new_session=True,
             close_fds=True,
             cwd=str(town.root),
         )
     finally:
-        log.close()
+        os.close(stderr)
     deadline = asyncio.get_running_loop().time() + START_TIMEOUT_S
     while asyncio.get_running_loop().time() < deadline:
         with contextlib.suppress(DaemonUnavailable):
@@ -138,8 +172,18 @@ async def start_daemon(town: Town) -> int:
             return int(result["pid"])
         await asyncio.sleep(0.05)
     raise TundraError(
-        f"the daemon did not start within {START_TIMEOUT_S:g} s; see {log_path(town)}"
+        f"the daemon did not start within {START_TIMEOUT_S:g} s; "
+        f"see {log_path(town)} and {stderr_path(town)}"
     )
+
+
+def _open_stderr(town: Town) -> int:
+    """daemon.stderr for appending (0600), moved aside first once it has grown past a bound."""
+    path = stderr_path(town)
+    with contextlib.suppress(FileNotFoundError):
+        if path.stat().st_size > STDERR_KEEP:
+            path.replace(path.with_name(path.name + ".1"))
+    return open_private(path, os.O_WRONLY | os.O_APPEND)
 
 
 async def connect_or_start(town: Town) -> DaemonClient:
