@@ -22,7 +22,7 @@ from textual.widgets import ContentSwitcher, Input, TextArea
 from tundra_tui.domain.errors import TundraError
 from tundra_tui.domain.sanitize import visible
 from tundra_tui.resources import stylesheets
-from tundra_tui.ui.keymap import BindingRow, collect, declared, keymap_from_config
+from tundra_tui.ui.keymap import BindingRow, collect, declared, display_keys, keymap_from_config
 from tundra_tui.ui.live import Change
 from tundra_tui.ui.messages import DaemonRequest, DataChanged, OpenApproval
 from tundra_tui.ui.modals.approval import ApprovalModal
@@ -40,6 +40,9 @@ from tundra_tui.ui.widgets.search_bar import SearchBar
 from tundra_tui.ui.widgets.tab_bar import TabBar
 from tundra_tui.ui.widgets.title_bar import TitleBar
 from tundra_tui.usage.follower import UsageFollower, ingest
+
+START_DAEMON_KEY = "ctrl+s"
+"""Starts the daemon again after `at daemon stop` (the control room never does by itself)."""
 
 THEMES = ("textual-dark", "nord", "gruvbox", "tokyo-night", "textual-light", "ansi-dark")
 """What `t` cycles through; ansi-dark uses the terminal's own 16 colours."""
@@ -76,11 +79,13 @@ class TundraApp(App[None]):
         Binding("t", "cycle_theme", "Theme", id="theme", show=False),
         Binding("r", "refresh", "Refresh", id="refresh", show=False),
         Binding("q", "quit", "Quit", id="quit"),
+        Binding(START_DAEMON_KEY, "start_daemon", "Start the daemon", id="start-daemon"),
         *_tab_bindings(),
     ]
     """Global keys. A focused agent terminal or text field receives them all. `/` is checked
     first (priority) so letters typed right after it reach the search line, and stands aside
-    (`check_action`) while a text field has focus or a modal is open."""
+    (`check_action`) while a text field has focus or a modal is open. Start the daemon is
+    shown only while the daemon is down because the operator stopped it."""
 
     def __init__(
         self,
@@ -114,6 +119,9 @@ class TundraApp(App[None]):
         self._said: dict[str, str] = {}
         self._searched: dict[str, str] = {}
         """The filter each pane was last given, so showing a tab does not filter it again."""
+        self.daemon_stopped = False
+        """The daemon is down because the operator stopped it: offer to start it, never
+        start it unasked."""
 
     # ---- layout ------------------------------------------------------------------------------
 
@@ -225,6 +233,8 @@ class TundraApp(App[None]):
         if action == "search":
             typing = isinstance(self.focused, Input | TextArea)
             return not typing and not isinstance(self.screen, ModalScreen)
+        if action == "start_daemon":
+            return self.daemon_stopped
         return True
 
     def action_search(self) -> None:
@@ -296,6 +306,9 @@ class TundraApp(App[None]):
             except Exception as error:  # one bad event must not end the stream
                 self.notify(f"daemon event ignored: {_one_line(error)}", severity="warning")
                 continue
+            if change.kind == "link" and self.daemon_stopped != bool(event.get("stopped")):
+                self.daemon_stopped = not self.daemon_stopped
+                self.refresh_bindings()
             self._on_live(change)
             if change.kind == "link" and self.services.live.connected and self.start_agents:
                 self.start_agents = False
@@ -324,6 +337,14 @@ class TundraApp(App[None]):
         if change.kind == "link":
             if live.connected:
                 self._said.pop("link", None)
+            elif self.daemon_stopped:
+                key = display_keys(self._keymap.get("start-daemon", START_DAEMON_KEY))
+                self.say_once(
+                    "link",
+                    f"{live.link_error}: {key} starts it again (or Start the daemon in the "
+                    f"palette)",
+                    "warning",
+                )
             else:
                 self.say_once("link", f"daemon: {live.link_error or 'gone'}", "warning")
         elif change.kind == "approval" and change.approval is not None:
@@ -333,6 +354,21 @@ class TundraApp(App[None]):
             if modal is not None and modal.approval.id == change.approval:
                 modal.dismiss(None)
         self._tick()
+
+    def action_start_daemon(self) -> None:
+        """Start the daemon the operator stopped; the event stream reconnects at once."""
+        self.start_daemon()
+
+    @work(exclusive=True, group="start-daemon", exit_on_error=False)
+    async def start_daemon(self) -> None:
+        """Start the daemon (a no-op if one runs) and say how it went."""
+        self.notify("starting the daemon…", timeout=3)
+        try:
+            pid = await self.services.link.start_daemon()
+        except TundraError as error:
+            self.notify(f"daemon: {_one_line(error)}", severity="error")
+            return
+        self.notify(f"daemon running (pid {pid})", timeout=3)
 
     def _tick(self) -> None:
         title = self.query_one(TitleBar)
