@@ -7,12 +7,14 @@ import contextlib
 import fcntl
 import os
 import signal
+import sys
 from typing import TextIO
 
 from tundra_tui.config import load_config
 from tundra_tui.daemon.client import DaemonClient, DaemonUnavailable, lock_path
 from tundra_tui.daemon.server import Daemon
 from tundra_tui.domain.errors import TundraError
+from tundra_tui.session.containment import TownContainment
 from tundra_tui.session.pty import become_subreaper
 from tundra_tui.store import open_store
 from tundra_tui.town import Town, ensure_state_dir
@@ -49,6 +51,15 @@ async def _clear_stale_socket(town: Town) -> None:
     raise TundraError(f"another process answers on {town.socket_path}")
 
 
+async def _sweep(containment: TownContainment) -> None:
+    """Stop what a daemon that died (kill -9, power loss) left of its agents, before serving.
+
+    Only after the town's lock is ours: no other daemon's agents can be running.
+    """
+    for swept in await containment.sweep():
+        print(f"tundra: {swept.describe()}", file=sys.stderr, flush=True)
+
+
 async def run_daemon(town: Town) -> int:
     """Serve the town until `at daemon stop` or SIGTERM; SIGHUP is ignored."""
     ensure_state_dir(town)
@@ -56,6 +67,8 @@ async def run_daemon(town: Town) -> int:
     try:
         await _clear_stale_socket(town)
         become_subreaper()
+        containment = TownContainment.of(town.root)
+        await _sweep(containment)
         config = load_config(town)
         store = await open_store(
             town.db_path,
@@ -68,7 +81,11 @@ async def run_daemon(town: Town) -> int:
             loop.add_signal_handler(signal.SIGTERM, daemon.stopped.set)
             loop.add_signal_handler(signal.SIGINT, daemon.stopped.set)
             signal.signal(signal.SIGHUP, signal.SIG_IGN)
-            await daemon.serve()
+            try:
+                await daemon.serve()
+            finally:
+                # Before the lock is let go: `at daemon stop` returns when nothing is left.
+                await containment.close()
         finally:
             await store.close()
     finally:

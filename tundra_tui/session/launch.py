@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Mapping
@@ -13,27 +12,35 @@ from tundra_tui.config import AgentSpec
 from tundra_tui.domain.agents import Runtime
 from tundra_tui.session.adapters import adapter_for, default_command
 from tundra_tui.session.agent import AgentConfig
+from tundra_tui.session.containment import agent_state_dir, private_dir, write_private
 from tundra_tui.session.hooks import claude_settings, codex_notify_args
-from tundra_tui.town import Town, ensure_state_dir
+from tundra_tui.town import Town
 
 HOOK_COMMAND = (sys.executable, "-m", "tundra_tui", "hook-event")
 """The interpreter running `at` runs the hooks too, so they work in any virtualenv."""
 
 
 def agent_dir(town: Town, name: str) -> Path:
-    """Per-agent state (hook settings, logs) under the town's private state directory."""
-    path = ensure_state_dir(town) / "agents" / name
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return path
+    """Per-agent state (hook settings, logs, containment records), 0700 whatever the umask."""
+    return agent_state_dir(town, name)
 
 
 def write_private_json(path: Path, document: Mapping[str, Any]) -> None:
-    """Write JSON readable only by us, atomically."""
-    temp = path.with_name(path.name + ".tmp")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(document, handle, indent=2)
-    os.replace(temp, path)
+    """Write JSON readable only by us (0600 whatever the umask), atomically."""
+    write_private(path, document)
+
+
+def multiplexer_env(town: Town, name: str) -> dict[str, str]:
+    """Point tmux and screen at an empty private directory of the agent's own.
+
+    With TMUX and STY gone, a plain `tmux` or `screen` inside an agent would
+    still find the operator's server by its default socket (/tmp/tmux-UID,
+    /run/screen) and could type into the operator's panes (F1). A socket path
+    named outright (`tmux -S`) is still reachable: the approval book does not
+    rely on this alone.
+    """
+    private = str(private_dir(agent_dir(town, name) / "mux"))
+    return {"TMUX_TMPDIR": private, "SCREENDIR": private}
 
 
 def agent_config(
@@ -49,8 +56,12 @@ def agent_config(
 ) -> AgentConfig:
     """Resolve an agent's adapter, argv, environment and working directory.
 
-    The agent learns its own name and town from the environment, so the `at`
-    commands it runs (hooks, `at done`) are recorded as its own.
+    The environment is built, not inherited (see `Adapter.launch`): the
+    allow-listed part of `base_env` (the daemon's), our multiplexer directories,
+    then what `runtimes.NAME.env` and `agents.NAME.env` set, which always pass,
+    then the agent's identity. The agent learns its own name and town from it,
+    so the `at` commands it runs (hooks, `at done`) are recorded as its own, and
+    the daemon contains its processes under that name; config cannot change it.
     """
     adapter = adapter_for(spec.runtime, runtime_settings)
     args = list(spec.args)
@@ -63,6 +74,7 @@ def agent_config(
     if spec.model and spec.runtime in (Runtime.CLAUDE, Runtime.DEMO, Runtime.AIDER):
         args = [*args, "--model", spec.model]
     env = {
+        **multiplexer_env(town, spec.name),
         **spec.env,
         "TUNDRA_TOWN": str(town.root),
         "TUNDRA_AGENT": spec.name,
@@ -74,5 +86,6 @@ def agent_config(
         env=env,
         cwd=cwd or town.root,
         base_env=os.environ if base_env is None else base_env,
+        model=spec.model or "",
     )
     return AgentConfig(spec.name, adapter, launch, columns, rows, scrollback)

@@ -1,9 +1,13 @@
 """One agent CLI in a pseudo-terminal, read on the event loop and stopped with its whole tree.
 
 ptyprocess forks through `pty.fork()`, so the child is a session and process
-group leader. Stopping signals that group, and then anything still carrying the
-agent's marker variable in its environment: `terminate(force=True)` alone leaves
-`setsid`/`nohup` descendants running (research P8). With this process made a
+group leader. It starts with default signal dispositions and dies with the
+daemon (`_child_setup`). Stopping signals that group, anything still carrying
+the agent's marker variable or holding its terminal, and everything its
+containment holds (a cgroup, or the processes tracked for it; see
+`session.containment`): `terminate(force=True)` alone leaves `setsid`/`nohup`
+descendants running (research P8), and a cleared environment plus closed
+descriptors escape the mark and the terminal (F6). With this process made a
 child subreaper, such orphans are reparented here, where they are reaped.
 """
 
@@ -24,13 +28,39 @@ from pathlib import Path
 import ptyprocess
 
 from tundra_tui.domain.errors import TundraError
+from tundra_tui.session.containment import (
+    MARKER_ENV,
+    AgentContainment,
+    Proc,
+    TownContainment,
+    carries_mark,
+    proc_info,
+    processes_with_marker,
+    send,
+)
 
-MARKER_ENV = "TUNDRA_AGENT_MARK"
-"""Every agent's environment carries a unique mark, so its descendants can be found.
+__all__ = [
+    "MARKER_ENV",
+    "AgentPty",
+    "ExitStatus",
+    "adopted_agent_processes",
+    "become_subreaper",
+    "carries_mark",
+    "processes_holding",
+    "processes_with_marker",
+    "reap",
+]
 
-Not named *TOKEN*/*KEY*/*SECRET*: some CLIs scrub such variables from what they run."""
 READ_CHUNK = 65536
+_PR_SET_PDEATHSIG = 1
 _PR_SET_CHILD_SUBREAPER = 36
+_UNCATCHABLE = {signal.SIGKILL, signal.SIGSTOP}
+_RESETTABLE = tuple(sig for sig in signal.valid_signals() if sig not in _UNCATCHABLE)
+try:
+    # Loaded here, before any fork: dlopen in a forked child of a threaded process can deadlock.
+    _LIBC: ctypes.CDLL | None = ctypes.CDLL(None, use_errno=True)
+except OSError:
+    _LIBC = None
 _TRACKED: set[int] = set()
 """PIDs of agents whose exit status an AgentPty will collect; orphan reaping leaves them be."""
 
@@ -42,31 +72,37 @@ def become_subreaper() -> bool:
     then relies on the process group and the environment marker alone.
     """
     try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        return bool(libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0)
-    except (OSError, AttributeError):
+        return _LIBC is not None and bool(_LIBC.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0)
+    except AttributeError:
         return False
 
 
-def carries_mark(pid: int, mark: str | None = None) -> bool:
-    """True if the process's environment holds this agent's mark, or any agent's when None."""
-    try:
-        entries = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-    except OSError:
-        return False
-    if mark is None:
-        prefix = f"{MARKER_ENV}=".encode()
-        return any(entry.startswith(prefix) for entry in entries)
-    return f"{MARKER_ENV}={mark}".encode() in entries
+def _child_setup(parent: int, join: Callable[[], None]) -> Callable[[], None]:
+    """What the forked child runs before exec: a clean signal state tied to our life.
 
+    The daemon ignores SIGHUP, and Python ignores SIGPIPE and SIGXFSZ; ignored
+    dispositions and the signal mask survive exec, so without this an agent
+    shrugs off the hangup of its terminal and outlives a killed daemon (F5).
+    PR_SET_PDEATHSIG makes the kernel SIGKILL the agent when its parent dies.
+    The kernel means the parent *thread*: the fork must happen on the thread
+    that lives as long as the daemon (the event loop's), never in a worker
+    thread that may exit while the agent runs. Last, `join` moves the child
+    into its cgroup, before exec, so not even its first fork can start outside.
+    """
 
-def processes_with_marker(mark: str) -> list[int]:
-    """PIDs whose environment holds `MARKER_ENV=mark` (readable for our own processes)."""
-    return [
-        int(entry.name)
-        for entry in Path("/proc").iterdir()
-        if entry.name.isdigit() and carries_mark(int(entry.name), mark)
-    ]
+    def setup() -> None:
+        for sig in _RESETTABLE:
+            with contextlib.suppress(OSError, ValueError):
+                signal.signal(sig, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_SETMASK, ())
+        if _LIBC is not None:
+            _LIBC.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        if os.getppid() != parent:
+            # Our parent died between fork and prctl: the death signal will never come.
+            os.kill(os.getpid(), signal.SIGKILL)
+        join()
+
+    return setup
 
 
 def processes_holding(device: str) -> list[int]:
@@ -158,7 +194,9 @@ def _tty_of(pid: int) -> str:
 class AgentPty:
     """A running CLI: write to it, resize it, read it on the loop, stop it and its tree."""
 
-    def __init__(self, process: ptyprocess.PtyProcess, mark: str) -> None:
+    def __init__(
+        self, process: ptyprocess.PtyProcess, mark: str, containment: AgentContainment
+    ) -> None:
         self._process = process
         self.mark = mark
         self.pid: int = process.pid
@@ -172,6 +210,9 @@ class AgentPty:
         _TRACKED.add(self.pid)
         os.set_blocking(self.fd, False)
         self.device = _tty_of(self.pid)
+        self.containment = containment
+        """Where every process of this agent is kept: its cgroup, or its tracked set."""
+        containment.adopt(self.pid, self.device)
 
     @classmethod
     def spawn(
@@ -182,19 +223,33 @@ class AgentPty:
         env: Mapping[str, str],
         columns: int = 120,
         rows: int = 40,
+        containment: TownContainment | None = None,
     ) -> AgentPty:
-        """Start `argv` in a new PTY of the given size, as its own session and group."""
+        """Start `argv` in a new PTY of the given size, as its own session and group.
+
+        Call it on the event loop's thread (see `_child_setup`): the agent dies
+        with the thread that forked it. It is contained in `containment`, by
+        default its town's (from `TUNDRA_TOWN` and `TUNDRA_AGENT` in `env`).
+        """
         mark = secrets.token_hex(8)
         full_env = {**env, "TERM": "xterm-256color", MARKER_ENV: mark}
+        town = containment if containment is not None else TownContainment.for_env(env)
+        box = town.enter(env.get("TUNDRA_AGENT") or "agent", mark)
         try:
             process = ptyprocess.PtyProcess.spawn(
-                list(argv), cwd=str(cwd), env=full_env, dimensions=(rows, columns)
+                list(argv),
+                cwd=str(cwd),
+                env=full_env,
+                dimensions=(rows, columns),
+                preexec_fn=_child_setup(os.getpid(), box.join),
             )
         except FileNotFoundError as error:
+            box.abandon()
             raise TundraError(f"cannot start {argv[0]!r}: not found on PATH") from error
         except OSError as error:
+            box.abandon()
             raise TundraError(f"cannot start {argv[0]!r}: {error.strerror or error}") from error
-        return cls(process, mark)
+        return cls(process, mark, box)
 
     # ---- reading -----------------------------------------------------------------------------
 
@@ -236,6 +291,11 @@ class AgentPty:
         self._close_fd()
         self._exited.set()
         on_exit(status)
+        # What the agent left running (it dropped the terminal, or the PTY would still be
+        # open) is stopped with it: nothing could stop it later, and a restart would run
+        # beside it.
+        self._descendants |= await self.containment.release()
+        reap(self._descendants)
 
     async def wait(self) -> ExitStatus:
         """Wait until the agent has exited and been reaped."""
@@ -282,8 +342,8 @@ class AgentPty:
 
     # ---- stopping ----------------------------------------------------------------------------
 
-    def _tree(self) -> set[int]:
-        """Every process we can tie to this agent: its mark, or its terminal held open.
+    def _scan(self) -> set[Proc]:
+        """Processes tied to this agent outside its containment: its mark, or its terminal.
 
         The terminal test only holds while our master end is open: once it is
         closed the kernel may hand the same /dev/pts number to the next agent.
@@ -291,37 +351,40 @@ class AgentPty:
         pids = set(processes_with_marker(self.mark))
         if not self._process.closed:
             pids |= set(processes_holding(self.device))
-        return pids
+        found = {info for info in map(proc_info, pids) if info is not None and not info.zombie}
+        return {info.proc for info in found}
 
-    def _signal(self, pids: set[int], sig: int) -> None:
+    async def _tree(self) -> set[Proc]:
+        """Every process of this agent now: its containment's, its mark's, its terminal's."""
+        tree = await self.containment.members() | await asyncio.to_thread(self._scan)
+        self._descendants |= {proc.pid for proc in tree}
+        return tree
+
+    def _signal(self, procs: set[Proc], sig: int) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             if self.exit_status is None:
                 os.killpg(self.pid, sig)  # the group may hold processes that dropped the mark
-        for pid in pids:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, sig)
+        for proc in procs:
+            send(proc, sig)
 
     async def stop(self, grace: float = 3.0) -> ExitStatus:
         """SIGHUP and SIGTERM to the whole tree, a bounded wait, then SIGKILL to what is left.
 
-        Always returns within about `grace` + 5 seconds; the /proc scans run in a
+        Always returns within about `grace` + 10 seconds; the /proc scans run in a
         thread so twenty agents stopping at once do not stall the loop.
         """
-        tree = await asyncio.to_thread(self._tree)
-        self._descendants |= tree
+        tree = await self._tree()
         self._signal(tree, signal.SIGHUP)
         self._signal(tree, signal.SIGTERM)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + grace
         while loop.time() < deadline:
-            tree = await asyncio.to_thread(self._tree)
-            self._descendants |= tree
+            tree = await self._tree()
             if not tree and not self._process.isalive():
                 break
             await asyncio.sleep(0.1)
         for _ in range(5):
-            tree = await asyncio.to_thread(self._tree)
-            self._descendants |= tree
+            tree = await self._tree()
             if not tree and not self._process.isalive():
                 break
             self._signal(tree, signal.SIGKILL)
@@ -341,11 +404,13 @@ class AgentPty:
             status = ExitStatus(self._process.exitstatus, self._process.signalstatus)
             self.exit_status = status
             self._exited.set()
+        self._descendants |= await self.containment.release()
         reap(self._descendants)
         return status
 
     def _close_fd(self) -> None:
         _TRACKED.discard(self.pid)
+        self.containment.tty = 0  # the /dev/pts number is free for the next agent
         if self._loop is not None:
             with contextlib.suppress(ValueError, OSError):
                 self._loop.remove_reader(self.fd)

@@ -7,6 +7,7 @@ here, so the PTY host, the detector and the approval flow stay generic.
 
 from __future__ import annotations
 
+import fnmatch
 import re
 import shlex
 from collections.abc import Mapping, Sequence
@@ -20,6 +21,47 @@ ESC = b"\x1b"
 ENTER = b"\r"
 UP = b"\x1b[A"
 DOWN = b"\x1b[B"
+
+COMMON_ENV: tuple[str, ...] = (
+    "PATH",
+    "HOME",
+    "USER",
+    "LOGNAME",
+    "SHELL",
+    "LANG",
+    "LANGUAGE",
+    "LC_*",
+    "TZ",
+    "TMPDIR",
+    "COLORTERM",
+    "XDG_*_HOME",
+    "XDG_RUNTIME_DIR",
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "NODE_EXTRA_CA_CERTS",
+    "REQUESTS_CA_BUNDLE",
+)
+"""What every agent may take from the daemon's environment (shell-style patterns).
+
+An allow-list, not a deny-list: the daemon's environment holds the operator's
+multiplexer handles (TMUX, TMUX_PANE, STY), agent sockets (SSH_AUTH_SOCK) and
+tokens of every service, and an agent must not reach any of them (F1, F12).
+TERM is not here: the PTY host sets its own."""
+
+
+def allowed_env(base_env: Mapping[str, str], patterns: Sequence[str]) -> dict[str, str]:
+    """The entries of `base_env` whose names match one of `patterns` (case matters)."""
+    return {
+        key: value
+        for key, value in base_env.items()
+        if any(fnmatch.fnmatchcase(key, pattern) for pattern in patterns)
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +123,23 @@ class Adapter:
     auto_trust: bool = False
     patterns: Mapping[str, str] = field(default_factory=dict)
     """For `custom`: idle, working and approval regexes from config."""
+    env_keys: tuple[str, ...] = ()
+    """The runtime's own variables it may take from the daemon's environment (its
+    credentials, endpoint and config dir), on top of `COMMON_ENV`."""
+    model_env: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    """For runtimes that speak to many providers (aider): (model pattern, that
+    provider's variables). The pattern "" stands for no configured model."""
+
+    def env_keys_for(self, model: str) -> tuple[str, ...]:
+        """The variables this runtime may take from the daemon's environment for `model`."""
+        model = model.lower()
+        provider = tuple(
+            key
+            for pattern, keys in self.model_env
+            if (fnmatch.fnmatchcase(model, pattern) if pattern else not model)
+            for key in keys
+        )
+        return (*self.env_keys, *provider)
 
     def launch(
         self,
@@ -90,11 +149,14 @@ class Adapter:
         env: Mapping[str, str],
         cwd: Path,
         base_env: Mapping[str, str],
+        model: str = "",
     ) -> Launch:
         """The argv and environment to start this agent with.
 
         `command` may carry its own arguments (`python -m tool`); the configured
-        `args` follow them. The agent's env is layered over the host's.
+        `args` follow them. From `base_env` (the daemon's) only the allow-listed
+        variables pass (`COMMON_ENV` and this runtime's own); `env` (what config
+        and the host set) is laid over them and always passes.
         """
         try:
             words = shlex.split(command)
@@ -106,7 +168,8 @@ class Adapter:
                 f"(set runtimes.{self.runtime.value}.command)"
             )
         argv = [*words, *self.default_args, *args]
-        return Launch(argv=argv, env={**base_env, **env}, cwd=cwd)
+        allowed = allowed_env(base_env, (*COMMON_ENV, *self.env_keys_for(model)))
+        return Launch(argv=argv, env={**allowed, **env}, cwd=cwd)
 
     def dialog_on(self, screen: str) -> Dialog | None:
         """The dialog showing on `screen` that this adapter may answer, if any."""

@@ -32,4 +32,5 @@ ADAPTER = Adapter(
         r"(?i)(invalid api key|authentication_error|401 unauthorized|please run /login"
         r"|unable to connect to anthropic services)"
     ),
+    env_keys=("ANTHROPIC_*", "CLAUDE_*"),
 )

@@ -14,4 +14,5 @@ ADAPTER = Adapter(
     dialogs=(Dialog("codex.trust", re.compile(r"1\. Trust and continue"), (ENTER,), trust=True),),
     rate_limited=re.compile(r"(?i)(rate limit|429 too many requests|usage limit)"),
     auth_failed=re.compile(r"(?i)(401 unauthorized|invalid api key|not logged in)"),
+    env_keys=("OPENAI_*", "CODEX_*"),
 )

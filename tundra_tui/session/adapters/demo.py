@@ -15,4 +15,6 @@ ADAPTER = Adapter(
     approve_keys=b"1",
     deny_keys=ESC,
     timing=InputTiming(base_pause=0.15, per_char=0.0005, max_pause=0.5, settle=0.2),
+    # Where it writes its Claude-format usage log, which the daemon reads back.
+    env_keys=("CLAUDE_CONFIG_DIR",),
 )

@@ -21,4 +21,13 @@ ADAPTER = Adapter(
     ),
     rate_limited=re.compile(r"(?i)(quota exceeded|rate limit|resource_exhausted|429)"),
     auth_failed=re.compile(r"(?i)(api key not valid|permission_denied|401)"),
+    # The API key, or Vertex AI's project, location and credentials file.
+    env_keys=(
+        "GEMINI_*",
+        "GOOGLE_API_KEY",
+        "GOOGLE_GENAI_*",
+        "GOOGLE_CLOUD_PROJECT",
+        "GOOGLE_CLOUD_LOCATION",
+        "GOOGLE_APPLICATION_CREDENTIALS",
+    ),
 )

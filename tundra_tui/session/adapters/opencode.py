@@ -13,4 +13,5 @@ ADAPTER = Adapter(
     deny_keys=ESC,
     rate_limited=re.compile(r"(?i)(rate limit|429)"),
     auth_failed=re.compile(r"(?i)(401|unauthorized|invalid api key)"),
+    env_keys=("OPENCODE_*",),
 )

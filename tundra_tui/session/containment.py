@@ -1,0 +1,834 @@
+"""Every process an agent starts stays where the daemon can stop it, even after a crash.
+
+An agent's children may `setsid`, clear their environment and close every
+descriptor (F6): then neither the process group, nor the marker variable, nor
+the terminal leads to them. Two ways keep them in reach:
+
+- **A cgroup v2 per agent**, where cgroup2 is mounted and we may create groups
+  (root, or a delegated subtree): `<our cgroup>/tundra-<town hash>/<agent>-<mark>`.
+  The child joins it before exec, so there is no window for a first fork to
+  slip out, and nothing a process does can leave it. Stopping is `cgroup.kill`.
+- **Tracking**, everywhere else (or with `TUNDRA_NO_CGROUP=1`): the daemon is a
+  child subreaper, so orphans come back to it. A sampler scans /proc every
+  `SAMPLE_INTERVAL` while such agents run and keeps, per agent, every process
+  seen in its tree (by parent, session, process group or controlling terminal)
+  as (pid, start time), so a stop never signals a reused pid. An orphan that
+  reached us unseen (a fast double fork) belongs to the only agent that was
+  running when it started; when several were, it joins the town's unowned pool,
+  which the daemon's own stop ends.
+
+Either way, what a next daemon needs after a `kill -9` is written under the
+town's private state: `.tundra/agents/NAME/containment-MARK.json` (the cgroup,
+or the tracked processes) and `.tundra/agents/.unowned.json` (no agent name
+starts with a dot). `TownContainment.sweep` reads them at daemon start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import os
+import signal
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from tundra_tui.domain.errors import TundraError
+from tundra_tui.town import Town, ensure_state_dir
+
+MARKER_ENV = "TUNDRA_AGENT_MARK"
+"""Every agent's environment carries a unique mark, so its descendants can be found.
+
+Not named *TOKEN*/*KEY*/*SECRET*: some CLIs scrub such variables from what they run."""
+NO_CGROUP_ENV = "TUNDRA_NO_CGROUP"
+"""Set to 1 in the daemon's environment to track processes even where cgroups work."""
+SAMPLE_INTERVAL = 0.25
+"""Seconds between /proc scans while tracked agents run: one scan costs a few ms."""
+KILL_TIMEOUT = 5.0
+"""How long a release keeps killing before it leaves the rest to the next daemon's sweep."""
+_RECORD_GLOB = "containment-*.json"
+_UNOWNED = ".unowned.json"
+_UNOWNED_NAME = "(unowned)"
+
+
+def _fail(what: str, error: BaseException) -> None:
+    # The daemon's structured log is not ours to import here; stderr reaches daemon.log.
+    print(f"tundra: containment: {what}: {error}", file=sys.stderr)
+
+
+# ---- processes -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Proc:
+    """One process for its whole life: a pid alone may name another process tomorrow."""
+
+    pid: int
+    start: int
+    """Start time in clock ticks after boot (/proc/PID/stat field 22)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProcInfo:
+    """The fields of /proc/PID/stat that tie a process to an agent."""
+
+    pid: int
+    ppid: int
+    pgid: int
+    sid: int
+    tty: int
+    start: int
+    zombie: bool
+
+    @property
+    def proc(self) -> Proc:
+        return Proc(self.pid, self.start)
+
+
+def proc_info(pid: int) -> ProcInfo | None:
+    """What /proc says about `pid` now, or None if it is gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+        fields = text.rsplit(")", 1)[1].split()
+        return ProcInfo(
+            pid=pid,
+            ppid=int(fields[1]),
+            pgid=int(fields[2]),
+            sid=int(fields[3]),
+            tty=int(fields[4]),
+            start=int(fields[19]),
+            zombie=fields[0] in ("Z", "X"),
+        )
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def scan() -> dict[int, ProcInfo]:
+    """Every process we can see, by pid (one read of /proc/PID/stat each)."""
+    table: dict[int, ProcInfo] = {}
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            info = proc_info(int(entry.name))
+            if info is not None:
+                table[info.pid] = info
+    return table
+
+
+def running(proc: Proc) -> bool:
+    """True while `proc` itself (not a reused pid) runs; a zombie has ended."""
+    info = proc_info(proc.pid)
+    return info is not None and info.start == proc.start and not info.zombie
+
+
+def send(proc: Proc, sig: int) -> bool:
+    """Signal `proc` if it is still that process; never a pid reused since it was seen.
+
+    A pidfd pins the process while its start time is checked, so the signal
+    cannot land on a newcomer that took the pid in between.
+    """
+    try:
+        pidfd = os.pidfd_open(proc.pid)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        pidfd = -1  # no pidfd_open (old kernel): the check below still rules out most reuse
+    try:
+        info = proc_info(proc.pid)
+        if info is None or info.start != proc.start:
+            return False
+        if pidfd >= 0:
+            signal.pidfd_send_signal(pidfd, sig)
+        else:
+            os.kill(proc.pid, sig)
+        return True
+    except (ProcessLookupError, PermissionError):
+        return False
+    finally:
+        if pidfd >= 0:
+            os.close(pidfd)
+
+
+def carries_mark(pid: int, mark: str | None = None) -> bool:
+    """True if the process's environment holds this agent's mark, or any agent's when None."""
+    try:
+        entries = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    if mark is None:
+        prefix = f"{MARKER_ENV}=".encode()
+        return any(entry.startswith(prefix) for entry in entries)
+    return f"{MARKER_ENV}={mark}".encode() in entries
+
+
+def processes_with_marker(mark: str) -> list[int]:
+    """PIDs whose environment holds `MARKER_ENV=mark` (readable for our own processes)."""
+    return [
+        int(entry.name)
+        for entry in Path("/proc").iterdir()
+        if entry.name.isdigit() and carries_mark(int(entry.name), mark)
+    ]
+
+
+def tty_number(device: str) -> int:
+    """A terminal device (/dev/pts/7) as /proc/PID/stat's tty_nr encodes it; 0 if unknown."""
+    try:
+        rdev = os.stat(device).st_rdev
+    except OSError:
+        return 0
+    major, minor = os.major(rdev), os.minor(rdev)
+    return (minor & 0xFF) | (major << 8) | ((minor & ~0xFF) << 12)
+
+
+def closure(
+    table: Mapping[int, ProcInfo],
+    known: Mapping[Proc, Any],
+    seen: Mapping[int, tuple[int, Any]],
+    ttys: Mapping[int, Any],
+) -> dict[int, Any]:
+    """Who owns which process in `table`: the owners of `known` processes, and by inheritance.
+
+    A process belongs to an owner when it is one of its `known` processes, has
+    its controlling terminal (`ttys`), is in a session or process group led by
+    a pid in its `seen` (pid -> start time; a leader still alive with another
+    start time means the number was reused), or descends from one that does.
+    """
+    owner: dict[int, Any] = {}
+    for info in table.values():
+        found = known.get(info.proc)
+        if found is None and info.tty:
+            found = ttys.get(info.tty)
+        for number in (info.sid, info.pgid):
+            if found is not None:
+                break
+            entry = seen.get(number)
+            leader = table.get(number)
+            if entry is not None and (leader is None or leader.start == entry[0]):
+                found = entry[1]
+        if found is not None:
+            owner[info.pid] = found
+    return descend(table, owner)
+
+
+def descend(table: Mapping[int, ProcInfo], owner: dict[int, Any]) -> dict[int, Any]:
+    """Extend `owner` to every descendant (by parent pid) of an owned process."""
+    children: dict[int, list[int]] = {}
+    for info in table.values():
+        children.setdefault(info.ppid, []).append(info.pid)
+    queue = list(owner)
+    while queue:
+        parent = queue.pop()
+        for child in children.get(parent, ()):
+            if child not in owner:
+                owner[child] = owner[parent]
+                queue.append(child)
+    return owner
+
+
+# ---- cgroups ---------------------------------------------------------------------------------
+
+
+def cgroup2_mount() -> Path | None:
+    """Where the cgroup v2 hierarchy is mounted (/sys/fs/cgroup, or .../unified), if anywhere."""
+    try:
+        lines = Path("/proc/self/mounts").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        fields = line.split()
+        if len(fields) >= 3 and fields[2] == "cgroup2":
+            return Path(fields[1].replace("\\040", " "))
+    return None
+
+
+def own_cgroup() -> str:
+    """This process's cgroup v2 path, relative to the mount ("/" at the top)."""
+    try:
+        for line in Path("/proc/self/cgroup").read_text().splitlines():
+            if line.startswith("0::"):
+                return line[3:] or "/"
+    except OSError:
+        pass
+    return "/"
+
+
+def town_hash(root: Path) -> str:
+    """A short stable name for a town (its resolved path), for cgroup directory names."""
+    return hashlib.sha256(str(root).encode()).hexdigest()[:12]
+
+
+def cgroup_pids(path: Path) -> set[int]:
+    """The processes in a cgroup and every cgroup below it."""
+    pids: set[int] = set()
+    with contextlib.suppress(OSError, ValueError):
+        pids |= {int(line) for line in (path / "cgroup.procs").read_text().split()}
+    with contextlib.suppress(OSError):
+        for child in path.iterdir():
+            if child.is_dir():
+                pids |= cgroup_pids(child)
+    return pids
+
+
+def cgroup_members(path: Path) -> set[Proc]:
+    """The cgroup's running processes as (pid, start time) pairs."""
+    members: set[Proc] = set()
+    for pid in cgroup_pids(path):
+        info = proc_info(pid)
+        if info is not None and not info.zombie:
+            members.add(info.proc)
+    return members
+
+
+def kill_cgroup(path: Path) -> None:
+    """SIGKILL everything in the cgroup, at once where the kernel offers cgroup.kill (5.14+)."""
+    try:
+        (path / "cgroup.kill").write_text("1")
+        return
+    except FileNotFoundError:
+        pass
+    except OSError as error:
+        _fail(f"cgroup.kill in {path}", error)
+    # Older kernels: freeze so nothing forks while we kill, then thaw to let the kill land.
+    with contextlib.suppress(OSError):
+        (path / "cgroup.freeze").write_text("1")
+    for pid in cgroup_pids(path):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+    with contextlib.suppress(OSError):
+        (path / "cgroup.freeze").write_text("0")
+
+
+def remove_cgroup(path: Path) -> bool:
+    """Remove an emptied cgroup and any below it, deepest first; False if one is still in use."""
+    removed = True
+    with contextlib.suppress(OSError):
+        for child in path.iterdir():
+            if child.is_dir():
+                removed = remove_cgroup(child) and removed
+    try:
+        path.rmdir()
+    except FileNotFoundError:
+        pass
+    except OSError:
+        return False
+    return removed
+
+
+# ---- records ---------------------------------------------------------------------------------
+
+
+def private_dir(path: Path) -> Path:
+    """Create `path` as 0700 whatever the umask, tightening it if it exists."""
+    path.mkdir(mode=0o700, exist_ok=True)
+    if path.stat().st_mode & 0o777 != 0o700:
+        path.chmod(0o700)
+    return path
+
+
+def agent_state_dir(town: Town, name: str) -> Path:
+    """`.tundra/agents/NAME/`, each level 0700: hook settings, logs and containment records."""
+    return private_dir(private_dir(ensure_state_dir(town) / "agents") / name)
+
+
+def write_private(path: Path, document: Mapping[str, Any]) -> None:
+    """Write JSON readable only by us (0600 whatever the umask), atomically."""
+    temp = path.with_name(path.name + ".tmp")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(document, handle, indent=2)
+    os.replace(temp, path)
+
+
+def _read_record(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _procs(data: Mapping[str, Any]) -> set[Proc]:
+    found: set[Proc] = set()
+    for item in data.get("processes") or ():
+        with contextlib.suppress(TypeError, ValueError):
+            pid, start = item
+            found.add(Proc(int(pid), int(start)))
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class Swept:
+    """What a daemon's start found left of an agent by a daemon that died, and stopped."""
+
+    agent: str
+    pids: tuple[int, ...]
+    cgroups: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        """One line for the daemon's log."""
+        what = f"stopped {len(self.pids)} leftover process(es) {list(self.pids)}"
+        if self.cgroups:
+            what += f", removed cgroup {', '.join(self.cgroups)}"
+        return f"swept agent {self.agent}: {what}"
+
+
+def _current(future: asyncio.Future[Any] | None, loop: asyncio.AbstractEventLoop) -> bool:
+    """True if `future` is pending on `loop` (one left by a closed loop never completes)."""
+    return future is not None and not future.done() and future.get_loop() is loop
+
+
+# ---- one agent -------------------------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class AgentContainment:
+    """One agent's processes: the cgroup it was started in, or the set tracked for it."""
+
+    town: TownContainment
+    name: str
+    mark: str
+    cgroup: Path | None
+    record: Path | None
+    """Where what a next daemon needs is written; None for an agent outside any town."""
+    pid: int = 0
+    start: int = 0
+    """The agent's own process, once spawned."""
+    tty: int = 0
+    """Its terminal as tty_nr, while the daemon holds the PTY open (0 after)."""
+    tracked: set[Proc] = field(default_factory=set)
+    """Running processes seen in its tree (tracking only)."""
+    seen: dict[int, int] = field(default_factory=dict)
+    """pid -> start time of processes once seen, kept while the number leads a session
+    or group, so an orphan of a dead leader is still known by its session."""
+    _release: asyncio.Future[set[int]] | None = None
+    _persisted: frozenset[Proc] | None = None
+
+    def join(self) -> None:
+        """In the forked child, before exec: move into the agent's cgroup.
+
+        Only raw system calls: this runs between fork and exec. A failure is
+        not raised; the parent sees the child outside the cgroup and tracks it.
+        """
+        if self.cgroup is None:
+            return
+        try:
+            fd = os.open(self.cgroup / "cgroup.procs", os.O_WRONLY)
+            try:
+                os.write(fd, b"0")
+            finally:
+                os.close(fd)
+        except OSError:
+            pass
+
+    def adopt(self, pid: int, device: str) -> None:
+        """The agent runs as `pid` on `device`: check its cgroup took it, and start watching."""
+        info = proc_info(pid)
+        self.pid, self.start = pid, info.start if info is not None else 0
+        self.tty = tty_number(device)
+        if self.cgroup is not None and pid not in cgroup_pids(self.cgroup):
+            # The join failed (or the agent is already gone): fall back to tracking.
+            with contextlib.suppress(OSError):
+                self.cgroup.rmdir()
+            self.cgroup = None
+        if self.cgroup is None:
+            self.tracked.add(Proc(self.pid, self.start))
+            self.seen[self.pid] = self.start
+        self.persist()
+        self.town.watch()
+
+    def persist(self) -> None:
+        """Write what a next daemon needs to find this agent's processes (on change only)."""
+        path = self.record
+        current = frozenset(self.tracked)
+        if path is None or self._persisted == current:
+            return
+        document = {
+            "version": 1,
+            "agent": self.name,
+            "mark": self.mark,
+            "daemon": os.getpid(),
+            "cgroup": str(self.cgroup) if self.cgroup is not None else None,
+            "processes": sorted([p.pid, p.start] for p in current),
+        }
+        try:
+            write_private(path, document)
+            self._persisted = current
+        except OSError as error:
+            _fail(f"cannot record {self.name}'s processes in {path}", error)
+
+    def abandon(self) -> None:
+        """The spawn failed: nothing ran, so just remove what `enter` made."""
+        if self.cgroup is not None:
+            remove_cgroup(self.cgroup)
+        if self.record is not None:
+            self.record.unlink(missing_ok=True)
+        self.town.forget(self)
+
+    async def members(self) -> set[Proc]:
+        """Its running processes now (the tracked ones after a fresh scan)."""
+        if self._release is not None and self._release.done():
+            return set()  # released: everything was killed and it is watched no more
+        if self.cgroup is not None:
+            return await asyncio.to_thread(cgroup_members, self.cgroup)
+        await self.town.refresh()
+        return {proc for proc in self.tracked if running(proc)}
+
+    async def kill(self) -> set[int]:
+        """SIGKILL every process it has now; the pids signalled, for reaping."""
+        members = await self.members()
+        if self.cgroup is not None:
+            kill_cgroup(self.cgroup)
+        else:
+            for proc in members:
+                send(proc, signal.SIGKILL)
+        return {proc.pid for proc in members}
+
+    async def release(self) -> set[int]:
+        """Kill whatever is left of the agent, remove its cgroup and its record (once).
+
+        Called when the agent stops or its own process exits: an escaped child
+        of an ended agent could no longer be stopped by `at agent stop`, and
+        would run beside the next copy. Returns the pids killed, for reaping.
+        """
+        if self._release is None:
+            self._release = asyncio.ensure_future(self._do_release())
+        return await asyncio.shield(self._release)
+
+    async def _do_release(self) -> set[int]:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + KILL_TIMEOUT
+        killed: set[int] = set()
+        while True:
+            signalled = await self.kill()
+            if not signalled:
+                break
+            killed |= signalled
+            if loop.time() >= deadline:
+                _fail(f"{self.name}: still running after SIGKILL", ProcessLookupError(signalled))
+                self.persist()
+                return killed  # the record stays: the next daemon's sweep tries again
+            await asyncio.sleep(0.02)
+        if self.cgroup is not None and not remove_cgroup(self.cgroup):
+            await asyncio.sleep(0.05)  # the last exits may still be unwinding
+            remove_cgroup(self.cgroup)
+        path = self.record
+        if path is not None:
+            path.unlink(missing_ok=True)
+        self.town.forget(self)
+        return killed
+
+
+# ---- one town --------------------------------------------------------------------------------
+
+
+class TownContainment:
+    """The containment of every agent of one town in this process, and its /proc sampler."""
+
+    _towns: ClassVar[dict[Path | None, TownContainment]] = {}
+
+    def __init__(self, town: Town | None, *, use_cgroup: bool | None = None) -> None:
+        self.town = town
+        """None for agents started outside any town (tests): tracked in memory only."""
+        if use_cgroup is None:
+            use_cgroup = os.environ.get(NO_CGROUP_ENV, "") not in ("1", "true", "yes")
+        mount = cgroup2_mount() if use_cgroup and town is not None else None
+        self.cgroup_dir: Path | None = None
+        """`<mount>/<our cgroup>/tundra-<hash>`, or None when agents are tracked instead."""
+        if mount is not None and town is not None:
+            self.cgroup_dir = mount / own_cgroup().lstrip("/") / f"tundra-{town_hash(town.root)}"
+        self._agents: dict[str, AgentContainment] = {}
+        self._unowned: set[Proc] = set()
+        self._unowned_persisted: frozenset[Proc] = frozenset()
+        self._sampler: asyncio.Task[None] | None = None
+        self._scanning: asyncio.Future[None] | None = None
+
+    @classmethod
+    def of(cls, root: Path | None) -> TownContainment:
+        """The one containment for the town at `root` in this process (created on first use)."""
+        town = Town(root) if root is not None else None
+        key = town.root if town is not None else None
+        if key not in cls._towns:
+            cls._towns[key] = cls(town)
+        return cls._towns[key]
+
+    @classmethod
+    def for_env(cls, env: Mapping[str, str]) -> TownContainment:
+        """The containment an agent with this environment belongs to.
+
+        An agent knows its town and name from `TUNDRA_TOWN` and `TUNDRA_AGENT`
+        (set by `session.launch`, never by config), as its hooks do.
+        """
+        root, name = env.get("TUNDRA_TOWN"), env.get("TUNDRA_AGENT")
+        return cls.of(Path(root) if root and name else None)
+
+    @property
+    def cgroups(self) -> bool:
+        """True while new agents get a cgroup."""
+        return self.cgroup_dir is not None
+
+    def enter(self, name: str, mark: str) -> AgentContainment:
+        """A place for an agent about to be spawned: its cgroup made, its record written.
+
+        The record exists before the agent does, so a crash right after the
+        spawn still leaves the next daemon something to sweep.
+        """
+        record = None
+        if self.town is not None:
+            record = agent_state_dir(self.town, name) / f"containment-{mark}.json"
+        agent = AgentContainment(self, name, mark, self._make_cgroup(name, mark), record)
+        self._agents[mark] = agent
+        agent.persist()
+        return agent
+
+    def _make_cgroup(self, name: str, mark: str) -> Path | None:
+        if self.cgroup_dir is None:
+            return None
+        path = self.cgroup_dir / f"{name}-{mark}"
+        try:
+            self.cgroup_dir.mkdir(exist_ok=True)
+            path.mkdir()
+        except OSError as error:
+            # Not ours to create (no root, no delegation, read-only): track from now on.
+            if not isinstance(error, PermissionError | FileNotFoundError):
+                _fail(f"cannot create cgroup {path}; tracking processes instead", error)
+            self.cgroup_dir = None
+            return None
+        return path
+
+    def forget(self, agent: AgentContainment) -> None:
+        """An agent's containment was released: stop watching it."""
+        self._agents.pop(agent.mark, None)
+
+    def agents(self) -> list[AgentContainment]:
+        """The agents contained here now."""
+        return list(self._agents.values())
+
+    # ---- tracking --------------------------------------------------------------------------
+
+    def _tracking(self) -> list[AgentContainment]:
+        return [a for a in self._agents.values() if a.cgroup is None and a.pid]
+
+    def watch(self) -> None:
+        """Sample /proc while tracked agents run (needs the running loop; a no-op without)."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        if not self._tracking() or _current(self._sampler, loop):
+            return
+        self._sampler = loop.create_task(self._sample())
+
+    async def _sample(self) -> None:
+        try:
+            while self._tracking() or self._unowned:
+                try:
+                    await self.refresh()
+                except Exception as error:  # keep sampling; one bad scan must not end it
+                    _fail("scanning /proc", error)
+                await asyncio.sleep(SAMPLE_INTERVAL)
+        finally:
+            self._sampler = None
+
+    async def refresh(self) -> None:
+        """Scan /proc now and update every tracked agent; concurrent callers share one scan."""
+        loop = asyncio.get_running_loop()
+        if self._scanning is not None and _current(self._scanning, loop):
+            await asyncio.shield(self._scanning)
+            return
+        scanning = self._scanning = loop.create_future()
+        try:
+            table = await asyncio.to_thread(scan)
+            self.attribute(table)
+        finally:
+            scanning.set_result(None)
+            if self._scanning is scanning:
+                self._scanning = None
+
+    def attribute(self, table: Mapping[int, ProcInfo]) -> None:
+        """Give every process of `table` that belongs to a tracked agent to that agent."""
+        tracking = self._tracking()
+        if not tracking and not self._unowned:
+            return
+        pool = object()  # the owner of the unowned
+        known: dict[Proc, Any] = {proc: pool for proc in self._unowned}
+        seen: dict[int, tuple[int, Any]] = {}
+        ttys: dict[int, Any] = {}
+        for agent in tracking:
+            known.update(dict.fromkeys(agent.tracked, agent))
+            seen.update({pid: (start, agent) for pid, start in agent.seen.items()})
+            if agent.tty:
+                ttys[agent.tty] = agent
+        owner = closure(table, known, seen, ttys)
+        me, my_session = os.getpid(), os.getsid(0)
+        agent_pids = {a.pid for town in self._towns.values() for a in town._agents.values()}
+        orphans: dict[int, Any] = {}
+        for info in table.values():
+            if (
+                info.pid in owner
+                or info.ppid != me
+                or info.sid == my_session
+                or info.pid in agent_pids
+                or info.zombie
+            ):
+                continue
+            # Reparented to us from a tree we never saw it in (a fast double fork): ours
+            # subprocesses keep our session, so it came from an agent. Whose, if only one ran?
+            candidates = [a for a in tracking if a.start <= info.start]
+            orphans[info.pid] = candidates[0] if len(candidates) == 1 else pool
+        owner.update(descend(table, {**owner, **orphans}))
+        in_use = {n for info in table.values() for n in (info.pid, info.sid, info.pgid)}
+        for agent in tracking:
+            mine = {table[pid] for pid, who in owner.items() if who is agent}
+            agent.tracked = {info.proc for info in mine if not info.zombie}
+            agent.seen.update({info.pid: info.start for info in mine})
+            agent.seen = {pid: start for pid, start in agent.seen.items() if pid in in_use}
+            agent.persist()
+        self._unowned = {
+            table[pid].proc for pid, who in owner.items() if who is pool and not table[pid].zombie
+        }
+        self._persist_unowned()
+        # Ours to collect: orphans of agents that ended on their own (never an agent itself).
+        for pid, who in owner.items():
+            info = table[pid]
+            if who is not None and info.zombie and info.ppid == me and pid not in agent_pids:
+                with contextlib.suppress(ChildProcessError, OSError):
+                    os.waitpid(pid, os.WNOHANG)
+
+    def _persist_unowned(self) -> None:
+        current = frozenset(self._unowned)
+        if self.town is None or current == self._unowned_persisted:
+            return
+        path = self.town.state_dir / "agents" / _UNOWNED
+        try:
+            private_dir(ensure_state_dir(self.town) / "agents")
+            if current:
+                document = {"version": 1, "processes": sorted([p.pid, p.start] for p in current)}
+                write_private(path, document)
+            else:
+                path.unlink(missing_ok=True)
+            self._unowned_persisted = current
+        except (OSError, TundraError) as error:
+            _fail(f"cannot record unowned processes in {path}", error)
+
+    # ---- the daemon's start and end --------------------------------------------------------
+
+    async def close(self) -> None:
+        """At the daemon's end: nothing of any agent, nor the unowned, may outlive it."""
+        for agent in self.agents():
+            await agent.release()
+        deadline = asyncio.get_running_loop().time() + KILL_TIMEOUT
+        while self._unowned and asyncio.get_running_loop().time() < deadline:
+            for proc in self._unowned:
+                send(proc, signal.SIGKILL)
+            await asyncio.sleep(0.02)
+            await self.refresh()
+        self._persist_unowned()
+        if self._sampler is not None:
+            self._sampler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sampler
+        if self.cgroup_dir is not None:
+            with contextlib.suppress(OSError):
+                self.cgroup_dir.rmdir()  # only if empty: another daemon may share it
+
+    async def sweep(self) -> list[Swept]:
+        """At the daemon's start: stop what a daemon that died left running, and clean up.
+
+        Every record under `.tundra/agents/` is read; recorded processes are
+        killed only if their start time still matches, along with whatever now
+        descends from them, shares their session or group, or carries the
+        agent's mark; recorded cgroups (and unrecorded ones of this town) are
+        killed and removed. Returns one entry per agent that had something left.
+        """
+        if self.town is None:
+            return []
+        agents_dir = ensure_state_dir(self.town) / "agents"
+        found: dict[str, tuple[set[int], list[str]]] = {}
+        cgroups: set[Path] = set()
+        for path in [*sorted(agents_dir.glob(f"*/{_RECORD_GLOB}")), agents_dir / _UNOWNED]:
+            data = _read_record(path)
+            if data is None or data.get("mark") in self._agents:
+                continue  # unreadable, or an agent of ours that runs now
+            name = path.parent.name if path.name != _UNOWNED else _UNOWNED_NAME
+            pids, removed = found.setdefault(name, (set(), []))
+            cgroup = self._recorded_cgroup(data.get("cgroup"))
+            if cgroup is not None:
+                cgroups.add(cgroup)
+                pids |= await self._sweep_cgroup(cgroup)
+                if remove_cgroup(cgroup):
+                    removed.append(str(cgroup))
+            else:
+                pids |= await self._sweep_tracked(_procs(data), str(data.get("mark") or ""))
+            path.unlink(missing_ok=True)
+        town_dirs = {c.parent for c in cgroups}
+        if self.cgroup_dir is not None:
+            town_dirs.add(self.cgroup_dir)
+        for town_dir in sorted(town_dirs):
+            for stale in sorted(town_dir.glob("*-*")) if town_dir.is_dir() else ():
+                if stale.is_dir() and stale not in cgroups and stale not in self._live_cgroups():
+                    name = stale.name.rsplit("-", 1)[0]
+                    pids, removed = found.setdefault(name, (set(), []))
+                    pids |= await self._sweep_cgroup(stale)
+                    if remove_cgroup(stale):
+                        removed.append(str(stale))
+        return [
+            Swept(name, tuple(sorted(pids)), tuple(removed))
+            for name, (pids, removed) in sorted(found.items())
+            if pids or removed
+        ]
+
+    def _live_cgroups(self) -> set[Path]:
+        return {a.cgroup for a in self._agents.values() if a.cgroup is not None}
+
+    def _recorded_cgroup(self, value: object) -> Path | None:
+        """A recorded cgroup path, only if it is one of this town's agent cgroups.
+
+        The record is private, but a path from a file never gets to kill an
+        arbitrary cgroup: it must sit in a cgroup2 mount, in `tundra-<our hash>`.
+        """
+        mount = cgroup2_mount()
+        if not isinstance(value, str) or not value or mount is None or self.town is None:
+            return None
+        path = Path(value)
+        inside = path.is_relative_to(mount) and ".." not in path.parts
+        ours = path.parent.name == f"tundra-{town_hash(self.town.root)}"
+        return path if inside and ours and path.is_dir() else None
+
+    async def _sweep_cgroup(self, path: Path) -> set[int]:
+        killed: set[int] = set()
+        deadline = asyncio.get_running_loop().time() + KILL_TIMEOUT
+        while members := await asyncio.to_thread(cgroup_members, path):
+            killed |= {proc.pid for proc in members}
+            kill_cgroup(path)
+            if asyncio.get_running_loop().time() >= deadline:
+                break
+            await asyncio.sleep(0.02)
+        return killed
+
+    async def _sweep_tracked(self, recorded: set[Proc], mark: str) -> set[int]:
+        killed: set[int] = set()
+        seen = {proc.pid: (proc.start, True) for proc in recorded}
+        deadline = asyncio.get_running_loop().time() + KILL_TIMEOUT
+        while True:
+            table = await asyncio.to_thread(scan)
+            known = dict.fromkeys(recorded, True)
+            marked = await asyncio.to_thread(processes_with_marker, mark) if mark else []
+            for pid in marked:
+                if pid in table:
+                    known[table[pid].proc] = True
+            owner = closure(table, known, seen, {})
+            left = {table[pid].proc for pid in owner if not table[pid].zombie}
+            if not left:
+                return killed
+            for proc in left:
+                if send(proc, signal.SIGKILL):
+                    killed.add(proc.pid)
+                seen[proc.pid] = (proc.start, True)
+            recorded |= left
+            if asyncio.get_running_loop().time() >= deadline:
+                return killed
+            await asyncio.sleep(0.02)
