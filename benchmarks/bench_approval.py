@@ -20,6 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from tundra_tui.daemon.book import ApprovalBook
+from tundra_tui.daemon.writer import StoreWriter
 from tundra_tui.domain.agents import AgentState, Runtime
 from tundra_tui.session.adapters import adapter_for, default_command
 from tundra_tui.session.agent import AgentConfig
@@ -35,6 +37,10 @@ async def run(rounds: int) -> list[float]:
     workdir = Path(tempfile.mkdtemp(prefix="bench-approval-"))
     store = await open_store(workdir / "town.db")
     host = SessionHost(store)
+    writer = StoreWriter()
+    writer.start()
+    book = ApprovalBook(host, store, writer)
+    await book.load()
     adapter = adapter_for(Runtime.DEMO)
     launch = adapter.launch(
         command=default_command(Runtime.DEMO),
@@ -70,15 +76,16 @@ async def run(rounds: int) -> list[float]:
                 raise SystemExit("the demo agent never asked for approval")
             approval_id = None
             for _ in range(200):
-                approval_id = host.pending_for("bench")
+                approval_id = book.pending_for("bench")
                 if approval_id is not None:
                     break
                 await asyncio.sleep(0.01)
             assert approval_id is not None
-            await host.deny(approval_id)
+            await book.deny(approval_id, actor="operator")
             await session.wait_for(lambda s: s is AgentState.IDLE, 15)
     finally:
         await host.close()
+        await writer.close()
         await store.close()
     return latencies
 

@@ -111,29 +111,69 @@ def test_malformed_payload_means_deny(town: Path) -> None:
 
 
 def test_no_answer_in_time_means_deny_and_the_request_expires(town: Path) -> None:
+    """F9: an expired hook request is closed everywhere: the store, `at approvals`, and
+    what a client subscribing afterwards is sent."""
     at(town, "agent", "start", "hk")
     wait_for(lambda: state(town, "hk") == "idle")
-    assert _permission(town, ASK, "--timeout", "0.5") == "deny"
-    events = json.loads(at(town, "events", "--kind", "approval.", "--json").stdout)
-    assert [e["kind"] for e in events] == ["approval.requested", "approval.expired"]
+    at(town, "send", "hk", "WAIT 0.5 RUN: touch late.txt")
+    wait_for(lambda: "denied" in at(town, "peek", "hk").stdout)
+
+    def kinds() -> list[str]:
+        # One prompt, one request: the screen's row upgraded in place by the hook's, if
+        # the screen saw the prompt first.
+        events = json.loads(at(town, "events", "--kind", "approval.", "--json").stdout)
+        return [e["kind"] for e in events if e["kind"] != "approval.upgraded"]
+
+    wait_for(lambda: kinds() == ["approval.requested", "approval.expired"])
+    assert pending(town) == []
+    assert not (town / "late.txt").exists()
+    assert _first_events(town) == [], "a new client was sent an expired request"
+
+
+def _first_events(town: Path) -> list[dict[str, object]]:
+    """The approvals a client that subscribes now is sent with its snapshot."""
+    probe = (
+        "import asyncio, json, sys\n"
+        "from tundra_tui.daemon.client import DaemonClient\n"
+        "from tundra_tui.town import Town\n"
+        "async def main():\n"
+        "    client = await DaemonClient.connect(Town(__import__('pathlib').Path(sys.argv[1])))\n"
+        "    seen = []\n"
+        "    async def read():\n"
+        "        async for event in client.subscribe(screens=False):\n"
+        "            if event.get('event') == 'approval':\n"
+        "                seen.append(event)\n"
+        "    try:\n"
+        "        await asyncio.wait_for(read(), 2.0)\n"
+        "    except TimeoutError:\n"
+        "        pass\n"
+        "    print(json.dumps(seen))\n"
+        "asyncio.run(main())\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe, str(town)], capture_output=True, text=True, check=True
+    )
+    return list(json.loads(done.stdout))
+
+
+def test_a_forged_hook_request_from_outside_the_agent_is_refused(town: Path) -> None:
+    """Any local process could post a PermissionRequest under an agent's name: only the
+    agent's own tree, with the secret it was started with, may."""
+    at(town, "agent", "start", "hk")
+    wait_for(lambda: state(town, "hk") == "idle")
+    assert _permission(town, ASK) == "deny"
+    assert pending(town) == []
+    events = json.loads(at(town, "events", "--kind", "daemon.hook_refused", "--json").stdout)
+    assert events and events[-1]["data"]["agent"] == "hk"
 
 
 def test_codex_notify_reaches_the_daemon_as_an_argument(town: Path) -> None:
     at(town, "agent", "start", "hk")
     wait_for(lambda: state(town, "hk") == "idle")
-    at(town, "send", "hk", "summarise the repo")
-    env = {**os.environ, "TUNDRA_TOWN": str(town), "TUNDRA_AGENT": "hk"}
-    for inputs, used in ((["Generate a title"], False), (["summarise the repo"], True)):
-        payload = json.dumps({"type": "agent-turn-complete", "input-messages": inputs})
-        done = subprocess.run(
-            [*AT, "hook-event", "codex-notify", payload],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            check=False,
-        )
-        assert done.returncode == 0, done.stderr
+    at(town, "send", "hk", "NOTIFY summarise the repo")
+
+    def used() -> list[bool]:
         events = json.loads(at(town, "events", "--kind", "agent.notify", "--json").stdout)
-        assert events[-1]["data"]["used"] is used
+        return [e["data"]["used"] for e in events]
+
+    wait_for(lambda: used() == [False, True])

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from tundra_tui.daemon.book import ApprovalBook
+from tundra_tui.daemon.writer import StoreWriter
 from tundra_tui.domain.agents import AgentState, Runtime
 from tundra_tui.domain.errors import NotFound, TundraError
 from tundra_tui.session.adapters import Dialog, InputTiming, adapter_for, default_command
@@ -200,14 +202,20 @@ async def test_wait_for_sees_a_state_that_was_published_and_replaced(tmp_path: P
 
 async def test_close_expires_pending_approvals(store: Store, tmp_path: Path) -> None:
     host = SessionHost(store, max_ptys=2)
+    writer = StoreWriter()
+    writer.start()
+    book = ApprovalBook(host, store, writer)
+    await book.load()
     try:
         await host.start(_demo("ann", tmp_path))
         session = host.session("ann")
         assert await session.wait_for(lambda s: s is AgentState.IDLE, TIMEOUT)
         await host.send_text("ann", "RUN: touch x.txt")
-        await _until(lambda: host.pending_for("ann") is not None)
+        await _until(lambda: book.pending_for("ann") is not None)
     finally:
         await host.close()
+    assert book.pending() == []
+    assert await writer.close(timeout=5.0) == 0
     assert await store.approvals.pending() == []
 
 

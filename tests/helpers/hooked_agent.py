@@ -16,9 +16,9 @@ from pathlib import Path
 AT = [sys.executable, "-m", "tundra_tui", "hook-event"]
 
 
-def hook(event: str, payload: dict[str, object]) -> str:
+def hook(event: str, payload: dict[str, object], timeout: str = "60") -> str:
     done = subprocess.run(
-        [*AT, event, "--timeout", "60"],
+        [*AT, event, "--timeout", timeout],
         input=json.dumps({"hook_event_name": event, "cwd": os.getcwd(), **payload}),
         capture_output=True,
         text=True,
@@ -37,6 +37,15 @@ def main() -> None:
     for line in sys.stdin:
         task = line.strip()
         hook("UserPromptSubmit", {"prompt": task})
+        timeout = "60"
+        if task.startswith("WAIT "):
+            # `WAIT 0.5 RUN: cmd`: the hook gives up after 0.5 s, as on a short hook timeout.
+            _, timeout, task = task.split(" ", 2)
+        if task.startswith("NOTIFY"):
+            # Codex's notify: a side thread's turn (not ours), then the turn we were given.
+            for inputs in (["Generate a title"], [line.strip()]):
+                note = {"type": "agent-turn-complete", "input-messages": inputs}
+                subprocess.run([*AT, "codex-notify", json.dumps(note)], check=False)
         if task.startswith("RUN: "):
             command = task.removeprefix("RUN: ")
             print(
@@ -48,6 +57,7 @@ def main() -> None:
                 hook(
                     "PermissionRequest",
                     {"tool_name": "Bash", "tool_input": {"command": command}},
+                    timeout,
                 )
             )
             decision = reply["hookSpecificOutput"]["decision"]

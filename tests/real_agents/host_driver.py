@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from tundra_tui.daemon.book import ApprovalBook
+from tundra_tui.daemon.writer import StoreWriter
 from tundra_tui.domain.agents import AgentState, Runtime
 from tundra_tui.domain.approvals import Approval, ApprovalSource
 from tundra_tui.domain.events import Event
@@ -86,11 +88,19 @@ class HostDriver:
         self.town: Town = init_town(town_dir)[0]
         self.store: Store = self.run(open_store(self.town.db_path))
         self.host: SessionHost = self.run(self._make_host())
+        self.writer = StoreWriter()
+        self.book = ApprovalBook(self.host, self.store, self.writer)
+        self.run(self._open_book())
         self.host.subscribe(self._on_event)
         self.started = False
 
     async def _make_host(self) -> SessionHost:
         return SessionHost(self.store)
+
+    async def _open_book(self) -> None:
+        """The daemon's approval book, wired as the daemon wires it."""
+        self.writer.start()
+        await self.book.load()
 
     def _on_event(self, event: HostEvent) -> None:
         if isinstance(event, StateChanged) and event.agent == self.name:
@@ -155,6 +165,7 @@ class HostDriver:
 
     async def _shutdown(self) -> None:
         await self.host.close()
+        await self.writer.close()
         await self.store.close()
 
     def timed(self, step: str, seconds: float) -> float:
@@ -200,10 +211,10 @@ class HostDriver:
         """The request the host says the agent waits on (of ``source``, if given)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            approval_id = self.call(lambda: self.host.pending_for(self.name))
+            approval_id = self.call(lambda: self.book.pending_for(self.name))
             if approval_id is not None:
-                approval = self.run(self.store.approvals.get(approval_id))
-                if source is None or approval.source is source:
+                approval = self.call(lambda found=approval_id: self.book.get(found))
+                if approval is not None and (source is None or approval.source is source):
                     return approval
             time.sleep(0.05)
         raise AssertionError(
@@ -211,20 +222,21 @@ class HostDriver:
         )
 
     def pending_for_agent(self) -> int | None:
-        """``host.pending_for(agent)``."""
-        return self.call(lambda: self.host.pending_for(self.name))
+        """``book.pending_for(agent)``."""
+        return self.call(lambda: self.book.pending_for(self.name))
 
     def approve(self, approval_id: int) -> Approval:
-        return self.run(self.host.approve(approval_id))
+        return self.run(self.book.approve(approval_id, actor="operator"))
 
     def deny(self, approval_id: int) -> Approval:
-        return self.run(self.host.deny(approval_id))
+        return self.run(self.book.deny(approval_id, actor="operator"))
 
     def approval(self, approval_id: int) -> Approval:
+        self.run(self.writer.drain(10.0))
         return self.run(self.store.approvals.get(approval_id))
 
     def pending(self) -> list[Approval]:
-        return self.run(self.store.approvals.pending())
+        return self.call(lambda: self.book.pending())
 
     def all_approvals(self) -> list[Approval]:
         """Every request ever recorded, oldest first."""
@@ -232,6 +244,7 @@ class HostDriver:
         return [self.approval(i) for i in ids]
 
     def events(self, kind_prefix: str = "") -> list[Event]:
+        self.run(self.writer.drain(10.0))
         return self.run(self.store.events.find(kind_prefix=kind_prefix, limit=1000))
 
     def describe(self) -> str:

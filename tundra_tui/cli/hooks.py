@@ -18,6 +18,7 @@ from typing import Any
 
 from tundra_tui.cli.context import Context
 from tundra_tui.daemon.client import DaemonClient
+from tundra_tui.daemon.peers import HOOK_SECRET_ENV
 from tundra_tui.domain.errors import TundraError
 from tundra_tui.session.hooks import (
     PERMISSION_EVENT,
@@ -90,6 +91,8 @@ async def _report(ctx: Context, event: str, payload: dict[str, Any]) -> Any:
             event=event,
             payload=payload,
             timeout=ctx.args.timeout,
+            # Proves the report comes from the agent it names (set by the daemon at start).
+            secret=ctx.env.get(HOOK_SECRET_ENV, ""),
         )
     finally:
         await client.close()

@@ -33,6 +33,7 @@ OPS = frozenset(
         "resize",
         "approve",
         "deny",
+        "approvals",
         "screen",
         "agents",
         "subscribe",

@@ -11,25 +11,37 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import contextvars
+import dataclasses
 import os
-import socket
-import struct
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import watchfiles
+
 from tundra_tui import __version__
 from tundra_tui.config import load_config
+from tundra_tui.daemon.book import ApprovalBook, BookEvent
+from tundra_tui.daemon.peers import (
+    HOOK_SECRET_ENV,
+    Peer,
+    inside,
+    inside_an_agent,
+    new_hook_secret,
+    peer_of,
+    secret_matches,
+)
 from tundra_tui.daemon.protocol import ProtocolError, decode, encode, parse_request
+from tundra_tui.daemon.writer import StoreWriter
 from tundra_tui.domain.agents import AgentState
-from tundra_tui.domain.approvals import Approval, ApprovalSource, ApprovalStatus
+from tundra_tui.domain.approvals import Approval
 from tundra_tui.domain.errors import NotFound, TundraError
 from tundra_tui.orchestra.supervisor import RestartPolicy
 from tundra_tui.orchestra.worktrees import Worktrees
 from tundra_tui.session.events import (
-    ApprovalDecided,
     ApprovalRequested,
     ApprovalResolved,
     Exited,
@@ -47,7 +59,6 @@ from tundra_tui.session.hooks import (
 )
 from tundra_tui.session.host import SessionHost
 from tundra_tui.session.launch import agent_config
-from tundra_tui.session.pty import carries_mark
 from tundra_tui.store import RosterEntry, Store
 from tundra_tui.town import Town
 
@@ -57,6 +68,9 @@ SUBSCRIBER_QUEUE = 512
 _RESYNC: dict[str, Any] = {"event": "resync"}
 """Queued in place of everything a slow subscriber missed."""
 _LIVE = (AgentState.WORKING, AgentState.IDLE, AgentState.AWAITING_APPROVAL, AgentState.UNKNOWN)
+_UNKNOWN = Peer(None, None)
+_CALLER: contextvars.ContextVar[Peer] = contextvars.ContextVar("caller", default=_UNKNOWN)
+"""The peer of the connection whose request is being served (one task per connection)."""
 
 
 @dataclass(eq=False)
@@ -90,11 +104,13 @@ class Daemon:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._worktrees: dict[str, tuple[Worktrees, Path]] = {}
         self._policies: dict[str, RestartPolicy] = {}
-        self._answers: dict[int, asyncio.Future[Approval]] = {}
-        self._waiting: dict[int, dict[str, Any]] = {}
         self._queue_depth = SUBSCRIBER_QUEUE
         self._restart_limits = (5, 300.0)
+        self._hook_secrets: dict[str, str] = {}
+        self.writer = StoreWriter(on_change=self._store_stalled, on_dropped=self._write_dropped)
+        self.book = ApprovalBook(self.host, store, self.writer, actor=ACTOR)
         self.host.subscribe(self._on_host_event)
+        self.book.subscribe(self._on_book_event)
 
     # ---- start and stop ----------------------------------------------------------------------
 
@@ -107,36 +123,76 @@ class Daemon:
             float(config.get("daemon.restart_window_seconds")),
         )
         self._queue_depth = int(config.get("daemon.subscriber_queue"))
-        roster = [RosterEntry(s.name, s.role, s.runtime, s.model) for s in config.agents().values()]
-        await self.store.agents.sync_roster(roster, actor=ACTOR)
+        self.writer.start()
+        await self.book.load()
+        self._sync_roster(config)
         await self.mark_lost()
         path = self.town.socket_path
         self._server = await asyncio.start_unix_server(self._client, path=str(path))
         os.chmod(path, 0o600)
         reaper = asyncio.ensure_future(self.host.reap_orphans())
+        watcher = asyncio.ensure_future(self._watch_team())
         await self.stopped.wait()
         self._server.close()
         reaper.cancel()
+        watcher.cancel()
         await self.host.close()
         # Let the last state writes (agents now stopped) reach the store before exiting.
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.writer.close(timeout=5.0)
         with contextlib.suppress(OSError):
             path.unlink()
+
+    def _sync_roster(self, config: Any) -> None:
+        """Make the store's agent list follow tundra.toml (queued like every daemon write)."""
+        roster = [RosterEntry(s.name, s.role, s.runtime, s.model) for s in config.agents().values()]
+        self.writer.submit("roster", lambda: self.store.agents.sync_roster(roster, actor=ACTOR))
+
+    async def _watch_team(self) -> None:
+        """An agent added to (or removed from) tundra.toml is known at once, not at restart."""
+        name = self.town.config_path.name
+
+        def ours(_change: watchfiles.Change, path: str) -> bool:
+            return Path(path).name == name
+
+        async for _changes in watchfiles.awatch(
+            self.town.root, watch_filter=ours, recursive=False, stop_event=self.stopped
+        ):
+            with contextlib.suppress(TundraError):
+                self._sync_roster(load_config(self.town))
+
+    def _store_stalled(self, pending: int, error: str) -> None:
+        """Writes are waiting on the store (or flow again): every client is told."""
+        message = {"event": "store", "pending": pending, "error": error}
+        for subscriber in list(self.subscribers):
+            self._offer(subscriber, message)
+
+    def _write_dropped(self, what: str, error: BaseException) -> None:
+        self._own(
+            self._record_quietly("daemon.write_failed", {"what": what, "error": str(error)[:500]})
+        )
+
+    async def _record_quietly(self, kind: str, data: dict[str, Any]) -> None:
+        with contextlib.suppress(TundraError):
+            await self.store.events.record(kind, actor=ACTOR, data=data)
 
     async def mark_lost(self) -> None:
         """Agents the store believes alive were owned by a daemon that died: say so."""
         for agent in await self.store.agents.all():
             if agent.state in _LIVE:
-                await self.store.agents.set_state(
-                    agent.name,
-                    AgentState.LOST,
-                    actor=ACTOR,
-                    pid=agent.pid,
-                    evidence={
-                        "source": "process",
-                        "rule": "daemon.restarted",
-                        "matched": f"was {agent.state.value} under a daemon that is gone",
-                    },
+                self.writer.submit(
+                    f"{agent.name} lost",
+                    lambda agent=agent: self.store.agents.set_state(  # type: ignore[misc]
+                        agent.name,
+                        AgentState.LOST,
+                        actor=ACTOR,
+                        pid=agent.pid,
+                        evidence={
+                            "source": "process",
+                            "rule": "daemon.restarted",
+                            "matched": f"was {agent.state.value} under a daemon that is gone",
+                        },
+                    ),
                 )
 
     def _own(self, coroutine: Awaitable[Any]) -> None:
@@ -148,7 +204,7 @@ class Daemon:
 
     def _on_host_event(self, event: HostEvent) -> None:
         if isinstance(event, StateChanged):
-            self._own(self._record_state(event))
+            self._record_state(event)
             self._broadcast(
                 event.agent,
                 {
@@ -161,35 +217,13 @@ class Daemon:
             )
         elif isinstance(event, ScreenChanged):
             self._broadcast_screen(event)
-        elif isinstance(event, ApprovalDecided):
-            self._answer_hook(event.approval)
-        elif isinstance(event, ApprovalRequested | ApprovalResolved):
-            if isinstance(event, ApprovalResolved):
-                self._answer_hook(event.approval)
-            kind = "approval" if isinstance(event, ApprovalRequested) else "approval_resolved"
-            approval = event.approval
-            message = {
-                "event": kind,
-                "id": approval.id,
-                "agent": approval.agent,
-                "status": approval.status.value,
-                "subject": approval.subject,
-                "tool": approval.tool,
-                "source": approval.source.value,
-            }
-            if isinstance(event, ApprovalRequested):
-                self._waiting[approval.id] = message
-            else:
-                self._waiting.pop(approval.id, None)
-            self._broadcast(approval.agent, message)
         elif isinstance(event, Trouble):
-            self._own(
-                self.store.events.record(
-                    "agent.trouble",
-                    actor=ACTOR,
-                    agent=event.agent,
-                    data={"kind": event.kind or "cleared", "matched": event.matched},
-                )
+            data = {"kind": event.kind or "cleared", "matched": event.matched}
+            self.writer.submit(
+                f"{event.agent} trouble",
+                lambda: self.store.events.record(
+                    "agent.trouble", actor=ACTOR, agent=event.agent, data=data
+                ),
             )
             self._broadcast(
                 event.agent,
@@ -214,22 +248,18 @@ class Daemon:
                 },
             )
 
-    def _answer_hook(self, approval: Approval) -> None:
-        """Let a hook waiting on this request reply to its agent (once)."""
-        waiting = self._answers.get(approval.id)
-        if waiting is not None and not waiting.done():
-            waiting.set_result(approval)
+    def _on_book_event(self, event: BookEvent) -> None:
+        """Requests opened, upgraded or closed: one message each, to every client."""
+        if isinstance(event, ApprovalRequested):
+            self._broadcast(event.approval.agent, approval_message(event.approval))
+        elif isinstance(event, ApprovalResolved):
+            self._broadcast(
+                event.approval.agent,
+                approval_message(event.approval, kind="approval_resolved"),
+            )
 
-    def _from_an_agent(self, pid: int | None) -> bool:
-        """True if `pid` runs inside an agent: its mark is in the environment, or its
-        ancestry passes through an agent or this daemon (agents' orphans are ours)."""
-        if pid is None:
-            return True  # unknown peer: refuse rather than risk an agent answering itself
-        agents = {s.pid for s in self.host.sessions() if s.pid is not None}
-        return any(
-            ancestor in agents or ancestor == os.getpid() or carries_mark(ancestor)
-            for ancestor in _ancestry(pid)
-        )
+    def _from_an_agent(self, peer: Peer) -> bool:
+        return inside_an_agent(peer.pid, (x.pid for x in self.host.sessions() if x.pid))
 
     def _policy(self, name: str) -> RestartPolicy:
         if name not in self._policies:
@@ -246,11 +276,10 @@ class Daemon:
             code=status.code if status else None,
             signal=status.signal if status else None,
         )
-        await self.store.events.record(
-            "agent.crashed",
-            actor=ACTOR,
-            agent=name,
-            data={"restart": decision.restart, "delay": decision.delay, "reason": decision.reason},
+        data = {"restart": decision.restart, "delay": decision.delay, "reason": decision.reason}
+        self.writer.submit(
+            f"{name} crashed",
+            lambda: self.store.events.record("agent.crashed", actor=ACTOR, agent=name, data=data),
         )
         if not decision.restart:
             session.set_state(
@@ -265,21 +294,28 @@ class Daemon:
             with contextlib.suppress(TundraError):
                 await self.host.start(session.config)
 
-    async def _record_state(self, event: StateChanged) -> None:
-        with contextlib.suppress(NotFound):
+    def _record_state(self, event: StateChanged) -> None:
+        try:
             session = self.host.session(event.agent)
-            exit_status = session.exit_status
-            await self.store.agents.set_state(
+        except NotFound:
+            return
+        exit_status = session.exit_status
+        # Kept on every change, so a daemon that is killed leaves each agent's last
+        # screen behind for the next one to show (the store redacts secrets in it).
+        screen = session.emulator.text()
+        pid = session.pid
+        self.writer.submit(
+            f"{event.agent} {event.state.value}",
+            lambda: self.store.agents.set_state(
                 event.agent,
                 event.state,
                 actor=ACTOR,
-                pid=session.pid,
+                pid=pid,
                 exit_status=exit_status.code if exit_status is not None else None,
                 evidence=event.evidence,
-                # Kept on every change, so a daemon that is killed leaves each agent's
-                # last screen behind for the next one to show.
-                last_screen=session.emulator.text(),
-            )
+                last_screen=screen,
+            ),
+        )
 
     def _broadcast(self, agent: str, message: dict[str, Any]) -> None:
         for subscriber in list(self.subscribers):
@@ -331,12 +367,14 @@ class Daemon:
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            peer = _peer(writer)
+            peer = peer_of(writer)
             # Only the user who owns the town may talk to its daemon.
-            if peer is not None and peer[1] != os.getuid():
+            if peer.uid is not None and peer.uid != os.getuid():
                 writer.write(encode({"id": 0, "ok": False, "error": "permission denied"}))
+                data = {"pid": peer.pid, "uid": peer.uid}
+                self._own(self._record_quietly("daemon.peer_refused", data))
                 return
-            peer_pid = peer[0] if peer is not None and peer[0] else None
+            _CALLER.set(peer)
             while line := await reader.readline():
                 try:
                     request = parse_request(decode(line))
@@ -348,7 +386,7 @@ class Daemon:
                     await self._stream(request.id, request.args, reader, writer)
                     return
                 try:
-                    if request.op in ("approve", "deny") and self._from_an_agent(peer_pid):
+                    if request.op in ("approve", "deny") and self._from_an_agent(peer):
                         raise TundraError(
                             "approvals are answered by the operator, not from an agent's terminal"
                         )
@@ -356,6 +394,9 @@ class Daemon:
                     reply = {"id": request.id, "ok": True, "result": result}
                 except TundraError as error:
                     reply = {"id": request.id, "ok": False, "error": str(error)}
+                except (KeyError, TypeError, ValueError) as error:
+                    # A malformed argument is the caller's mistake: say so, keep the connection.
+                    reply = {"id": request.id, "ok": False, "error": f"bad request: {error!r}"}
                 writer.write(encode(reply))
                 await writer.drain()
                 if request.op == "shutdown":
@@ -424,7 +465,13 @@ class Daemon:
             if subscriber.screens:
                 messages.append(self.full_screen(session.name))
         # Approvals still waiting, so a client that was resynced misses none.
-        messages += [m for m in self._waiting.values() if subscriber.wants(str(m["agent"]))]
+        messages += [
+            approval_message(a) for a in self.book.pending() if subscriber.wants(a.agent)
+        ]
+        if self.writer.error:
+            messages.append(
+                {"event": "store", "pending": self.writer.pending, "error": self.writer.error}
+            )
         return messages
 
     async def _dispatch(self, op: str, args: dict[str, Any]) -> Any:
@@ -445,7 +492,14 @@ class Daemon:
             "live": self.host.live_count(),
             "queued": self.host.queued(),
             "subscribers": len(self.subscribers),
+            "pending_writes": self.writer.pending,
+            "store_error": self.writer.error,
+            "approvals": len(self.book.pending()),
         }
+
+    async def op_approvals(self, args: dict[str, Any]) -> Any:
+        """What is waiting for the operator, from the book itself: every client agrees."""
+        return [approval_fields(a) for a in self.book.pending()]
 
     async def op_agents(self, args: dict[str, Any]) -> Any:
         now = time.monotonic()
@@ -472,6 +526,9 @@ class Daemon:
         if name not in specs:
             raise NotFound(f"no agent {name!r} in tundra.toml (see `at agent list`)")
         spec = specs[name]
+        # Known to the store before its first state is written, even if it was added to
+        # tundra.toml a moment ago.
+        self._sync_roster(config)
         settings = config.get("runtimes").get(spec.runtime.value, {})
         launch = agent_config(
             spec,
@@ -480,10 +537,18 @@ class Daemon:
             cwd=await self._workdir(name, spec.worktree, args, _bead(args)),
             scrollback=int(config.get("ui.terminal_scrollback_lines")),
         )
+        secret = new_hook_secret()
+        launch = dataclasses.replace(
+            launch,
+            launch=dataclasses.replace(
+                launch.launch, env={**launch.launch.env, HOOK_SECRET_ENV: secret}
+            ),
+        )
         policy = self._policy(name)
         policy.reset()
         policy.started(time.monotonic())
         state = await self.host.start(launch)
+        self._hook_secrets[name] = secret
         task = args.get("task")
         if isinstance(task, str) and task.strip():
             self._own(self._deliver_when_idle(name, task))
@@ -494,12 +559,27 @@ class Daemon:
         session = self.host.session(name)
         if await session.wait_for(lambda state: state is AgentState.IDLE, timeout):
             delivery = await self.host.send_text(name, text)
-            await self.store.events.record(
-                "agent.task",
-                actor=ACTOR,
-                agent=name,
-                data={"delivered": delivery.delivered, "chars": len(text)},
+            data = {"delivered": delivery.delivered, "chars": len(text)}
+            self.writer.submit(
+                f"{name} task",
+                lambda: self.store.events.record("agent.task", actor=ACTOR, agent=name, data=data),
             )
+
+    def _check_hook_caller(self, agent: str, args: dict[str, Any]) -> None:
+        """A hook report speaks for one agent: it must come from inside that agent's own
+        process tree and carry the secret that agent was started with."""
+        try:
+            session = self.host.session(agent)
+        except NotFound:
+            raise TundraError(f"agent {agent!r} is not running here") from None
+        pty = session.pty
+        caller = _CALLER.get()
+        from_inside = pty is not None and inside(caller.pid, session.pid, pty.mark)
+        expected = self._hook_secrets.get(agent, "")
+        if not from_inside or not secret_matches(args.get("secret"), expected):
+            data = {"agent": agent, "pid": caller.pid, "event": str(args.get("event", ""))[:100]}
+            self._own(self._record_quietly("daemon.hook_refused", data))
+            raise TundraError(f"refused: this hook report does not come from agent {agent!r}")
 
     async def op_hook(self, args: dict[str, Any]) -> Any:
         """An agent's hook reporting: state events return at once; a PermissionRequest
@@ -509,56 +589,41 @@ class Daemon:
         payload = args.get("payload")
         if not isinstance(payload, dict):
             raise TundraError("a hook report needs a JSON object payload")
+        self._check_hook_caller(agent, args)
         if event == CODEX_NOTIFY:
             used = self.host.codex_notify(agent, payload)
-            await self.store.events.record(
-                "agent.notify",
-                actor=agent,
-                agent=agent,
-                data={"type": str(payload.get("type", ""))[:100], "used": used},
+            data = {"type": str(payload.get("type", ""))[:100], "used": used}
+            self.writer.submit(
+                f"{agent} notify",
+                lambda: self.store.events.record(
+                    "agent.notify", actor=agent, agent=agent, data=data
+                ),
             )
             return {"used": used}
         if event != PERMISSION_EVENT:
-            await self.store.events.record(
-                "agent.hook", actor=agent, agent=agent, data=state_payload(event, payload)
+            kept = state_payload(event, payload)
+            self.writer.submit(
+                f"{agent} hook",
+                lambda: self.store.events.record("agent.hook", actor=agent, agent=agent, data=kept),
             )
             self.host.hook_state(agent, event, payload)
             return {}
         ask = permission_ask(payload)
-        approval = await self.store.approvals.request(
-            agent=agent,
-            runtime=self.host.session(agent).adapter.runtime.value,
-            subject=ask.subject,
-            tool=ask.tool,
-            cwd=ask.cwd,
-            source=ApprovalSource.HOOK,
-            evidence={
-                "source": "hook",
-                "rule": "claude.hook.permission_request",
-                "matched": f"{ask.tool}: {ask.subject[:200]}",
-            },
-            actor=agent,
-        )
-        answer: asyncio.Future[Approval] = asyncio.get_running_loop().create_future()
-        self._answers[approval.id] = answer
-        try:
-            await self.host.hook_permission(approval.id)
-            timeout = float(args.get("timeout", PERMISSION_TIMEOUT_S - 60))
-            decided = await asyncio.wait_for(answer, timeout)
-        except (TimeoutError, asyncio.CancelledError):
-            # No answer in time, or the hook went away: nothing is approved without a human.
-            with contextlib.suppress(TundraError):
-                await self.store.approvals.decide(approval.id, ApprovalStatus.EXPIRED, actor=ACTOR)
-            raise TundraError("no answer from the operator in time") from None
-        finally:
-            self._answers.pop(approval.id, None)
-        allowed = decided.status is ApprovalStatus.APPROVED
+        evidence = {
+            "source": "hook",
+            "rule": "claude.hook.permission_request",
+            "matched": f"{ask.tool}: {ask.subject[:200]}",
+        }
+        timeout = float(args.get("timeout", PERMISSION_TIMEOUT_S - 60))
+        decided = await self.book.hook_request(agent, ask, evidence, timeout)
+        allowed = decided.status.value == "approved"
         return {"allow": allowed, "status": decided.status.value}
 
     async def op_nudge(self, args: dict[str, Any]) -> Any:
         """Deliver a short message now: interrupt a working agent, never type over a prompt."""
         name = _name(args)
         text = str(args.get("text", ""))
+        self.book.check_input(name, from_agent=self._from_an_agent(_CALLER.get()), raw=False)
         session = self.host.session(name)
         if session.state is AgentState.AWAITING_APPROVAL:
             return {"delivered": False, "reason": "it is waiting for an approval"}
@@ -608,7 +673,9 @@ class Daemon:
         return {"state": state.value}
 
     async def op_send_text(self, args: dict[str, Any]) -> Any:
-        delivery = await self.host.send_text(_name(args), str(args.get("text", "")))
+        name = _name(args)
+        self.book.check_input(name, from_agent=self._from_an_agent(_CALLER.get()), raw=False)
+        delivery = await self.host.send_text(name, str(args.get("text", "")))
         return {
             "delivered": delivery.delivered,
             "attempts": delivery.attempts,
@@ -617,7 +684,10 @@ class Daemon:
 
     async def op_send_keys(self, args: dict[str, Any]) -> Any:
         data = base64.b64decode(str(args.get("data", "")), validate=True)
-        self.host.send_keys(_name(args), data)
+        name = _name(args)
+        self.book.check_input(name, from_agent=self._from_an_agent(_CALLER.get()), raw=True)
+        self.host.send_keys(name, data)
+        self.book.operator_typed(name, data)
         return {"sent": len(data)}
 
     async def op_resize(self, args: dict[str, Any]) -> Any:
@@ -625,12 +695,12 @@ class Daemon:
         return {}
 
     async def op_approve(self, args: dict[str, Any]) -> Any:
-        approval = await self.host.approve(int(args["id"]), actor=str(args.get("actor", "")))
-        return {"id": approval.id, "status": approval.status.value}
+        approval = await self.book.approve(_approval_id(args), actor=_actor(args))
+        return approval_fields(approval)
 
     async def op_deny(self, args: dict[str, Any]) -> Any:
-        approval = await self.host.deny(int(args["id"]), actor=str(args.get("actor", "")))
-        return {"id": approval.id, "status": approval.status.value}
+        approval = await self.book.deny(_approval_id(args), actor=_actor(args))
+        return approval_fields(approval)
 
     async def op_screen(self, args: dict[str, Any]) -> Any:
         name = _name(args)
@@ -656,6 +726,40 @@ class Daemon:
 
     async def op_shutdown(self, args: dict[str, Any]) -> Any:
         return {"stopping": self.host.live_count()}
+
+
+def approval_fields(approval: Approval) -> dict[str, Any]:
+    """One approval as every client reads it (the CLI, the TUI, `at approvals --json`)."""
+    return {
+        "id": approval.id,
+        "agent": approval.agent,
+        "runtime": approval.runtime,
+        "status": approval.status.value,
+        "subject": approval.subject,
+        "tool": approval.tool,
+        "cwd": approval.cwd,
+        "source": approval.source.value,
+        "created_at": approval.created_at,
+        "decided_at": approval.decided_at,
+        "decided_by": approval.decided_by,
+    }
+
+
+def approval_message(approval: Approval, *, kind: str = "approval") -> dict[str, Any]:
+    """An `approval` (opened or upgraded in place) or `approval_resolved` event."""
+    return {"event": kind, **approval_fields(approval)}
+
+
+def _approval_id(args: dict[str, Any]) -> int:
+    value = args.get("id")
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TundraError("this operation needs an approval id (a number)")
+    return value
+
+
+def _actor(args: dict[str, Any]) -> str:
+    actor = args.get("actor")
+    return actor if isinstance(actor, str) and actor else "operator"
 
 
 def _name(args: dict[str, Any]) -> str:
@@ -704,26 +808,3 @@ def _rss_kib(pid: int | None) -> int | None:
 
 def _lock_reason(agent: str) -> str:
     return f"auto-tundra: agent {agent} is running"
-
-
-def _peer(writer: asyncio.StreamWriter) -> tuple[int, int] | None:
-    """(pid, uid) of the connected client, from SO_PEERCRED; None where unavailable."""
-    sock = writer.get_extra_info("socket")
-    if sock is None or not hasattr(socket, "SO_PEERCRED"):
-        return None
-    creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-    pid, uid, _gid = struct.unpack("3i", creds)
-    return int(pid), int(uid)
-
-
-def _ancestry(pid: int) -> list[int]:
-    """`pid` and its parents up to (not including) init."""
-    chain: list[int] = []
-    while pid > 1 and pid not in chain:
-        chain.append(pid)
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            break
-        pid = int(fields[1])
-    return chain

@@ -164,6 +164,13 @@ class AgentSession:
         """The bottom of the screen, where every runtime shows its state."""
         return self.emulator.bottom(BOTTOM_LINES)
 
+    def detect_now(self) -> Detection:
+        """What the screen shows at this moment, by the same rules, without publishing it.
+
+        The approval book reads a prompt again right before answering it; the
+        published state lags the screen by the tracker's debounce."""
+        return detect_screen(self.adapter.runtime.value, self.screen_lines(), custom=self._custom)
+
     def _detect(self) -> None:
         self._detect_handle = None
         if self.exit_status is not None:

@@ -1,40 +1,30 @@
 """The session host: every agent's PTY, screen and state behind one interface.
 
-It runs in-process today; the daemon will run the same object and relay its
-events over a socket, so nothing that uses it needs to change. Approvals are
-rows in the store: the host creates one when an agent starts waiting, delivers
-the operator's answer with the adapter's keys, and checks the agent moved on
-before recording the decision. Nothing an agent prints can answer one.
+The daemon runs it and relays its events over its socket. Approvals are not
+its business: the daemon's approval book listens to its state and screen
+events, and is the only part that records requests or sends answer keys.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from tundra_tui.domain.agents import AgentState
-from tundra_tui.domain.approvals import Approval, ApprovalSource, ApprovalStatus
 from tundra_tui.domain.errors import NotFound, TundraError
 from tundra_tui.session.agent import AgentConfig, AgentSession
 from tundra_tui.session.detect import from_codex_notify, from_hook_event
 from tundra_tui.session.events import (
-    ApprovalDecided,
-    ApprovalRequested,
-    ApprovalResolved,
     Exited,
     HostEvent,
-    StateChanged,
 )
 from tundra_tui.session.pty import ExitStatus, adopted_agent_processes, become_subreaper, reap
-from tundra_tui.session.requests import extract_request
 from tundra_tui.session.tracker import only_activity
 from tundra_tui.store import Store
 
-VERIFY_TIMEOUT = 5.0
 DELIVERY_TIMEOUT = 3.0
 ECHO_TIMEOUT = 2.0
 
@@ -68,8 +58,6 @@ class SessionHost:
         self._sessions: dict[str, AgentSession] = {}
         self._queue: deque[AgentConfig] = deque()
         self._listeners: list[Callable[[HostEvent], None]] = []
-        self._pending: dict[str, int] = {}
-        self._answering: set[int] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         become_subreaper()
 
@@ -81,9 +69,7 @@ class SessionHost:
         return lambda: self._listeners.remove(listener)
 
     def _emit(self, event: HostEvent) -> None:
-        if isinstance(event, StateChanged):
-            self._on_state(event)
-        elif isinstance(event, Exited):
+        if isinstance(event, Exited):
             self._spawn(self._start_queued())
         for listener in list(self._listeners):
             listener(event)
@@ -162,9 +148,7 @@ class SessionHost:
                     AgentState.STOPPED, {"source": "process", "rule": "dequeued"}
                 )
                 return None
-        status = await self.session(name).stop(grace)
-        await self._expire_pending(name)
-        return status
+        return await self.session(name).stop(grace)
 
     async def restart(self, name: str) -> AgentState:
         """Stop and start again with the same configuration (a queued agent keeps its place)."""
@@ -184,9 +168,6 @@ class SessionHost:
         self._queue.clear()
         names = [s.name for s in self._sessions.values() if s.pid is not None]
         await asyncio.gather(*(self.stop(name) for name in names), return_exceptions=True)
-        for name in list(self._pending):
-            with contextlib.suppress(TundraError):
-                await self._expire_pending(name)
         for session in self._sessions.values():
             session.cancel_tasks()
         for task in list(self._tasks):
@@ -256,55 +237,7 @@ class SessionHost:
                 return True
         return False
 
-    # ---- approvals ---------------------------------------------------------------------------
-
-    def _on_state(self, event: StateChanged) -> None:
-        waiting = self._pending.get(event.agent)
-        if event.state is AgentState.AWAITING_APPROVAL and waiting is None:
-            if event.evidence.get("source") == "hook":
-                return  # the hook's own request is adopted by `hook_permission`
-            self._pending[event.agent] = -1  # claimed while the row is written
-            self._spawn(self._request_or_release(event))
-        elif (
-            event.state is not AgentState.AWAITING_APPROVAL
-            and waiting not in (None, -1)
-            and waiting not in self._answering
-        ):
-            # The prompt went away unanswered (the agent moved on or was stopped).
-            self._spawn(self._expire_pending(event.agent))
-
-    async def _request_or_release(self, event: StateChanged) -> None:
-        try:
-            await self._request(event)
-        except BaseException:
-            if self._pending.get(event.agent) == -1:
-                del self._pending[event.agent]  # let the next prompt be recorded
-            raise
-
-    async def _request(self, event: StateChanged) -> None:
-        session = self._sessions[event.agent]
-        tool, subject = extract_request(session.adapter.runtime.value, session.screen_lines())
-        from_hook = event.evidence.get("source") == "hook"
-        source = ApprovalSource.HOOK if from_hook else ApprovalSource.SCREEN
-        approval = await self.approvals.request(
-            agent=event.agent,
-            runtime=session.adapter.runtime.value,
-            subject=subject or str(event.evidence.get("matched", "")),
-            tool=tool,
-            cwd=str(session.config.launch.cwd),
-            source=source,
-            evidence=event.evidence,
-            actor=event.agent,
-        )
-        if self._pending.get(event.agent) not in (-1, None):
-            # A hook's request was adopted while this row was written: it wins.
-            await self.approvals.decide(approval.id, ApprovalStatus.EXPIRED, actor=self.actor)
-            return
-        self._pending[event.agent] = approval.id
-        for listener in list(self._listeners):
-            listener(ApprovalRequested(approval))
-        if session.state is not AgentState.AWAITING_APPROVAL:
-            await self._expire_pending(event.agent)  # it moved on while the row was written
+    # ---- structured reports -----------------------------------------------------------------
 
     def hook_state(self, agent: str, event: str, payload: dict[str, object]) -> None:
         """A state report from an agent's own hook (Claude Code): it outranks the screen."""
@@ -334,32 +267,6 @@ class SessionHost:
         session.observe_structured(detection)
         return True
 
-    async def hook_permission(self, approval_id: int) -> None:
-        """A permission request an agent's hook recorded: the one to answer."""
-        await self._adopt_hook_request(approval_id)
-
-    async def _adopt_hook_request(self, approval_id: int) -> None:
-        """A hook's request replaces any screen-read one: it carries the exact command."""
-        approval = await self.approvals.get(approval_id)
-        if approval.status is not ApprovalStatus.PENDING:
-            return
-        session = self._sessions.get(approval.agent)
-        if session is None or session.exit_status is not None:
-            raise TundraError(f"agent {approval.agent!r} is not running here")
-        previous = self._pending.get(approval.agent)
-        self._pending[approval.agent] = approval.id
-        if previous not in (None, -1, approval.id):
-            superseded = await self.approvals.get(previous)
-            if superseded.status is ApprovalStatus.PENDING:
-                await self.approvals.decide(previous, ApprovalStatus.EXPIRED, actor=self.actor)
-        detection = from_hook_event(
-            "PermissionRequest", {"tool_name": approval.tool, "tool_input": approval.subject}
-        )
-        if detection is not None:
-            session.observe_structured(detection)
-        for listener in list(self._listeners):
-            listener(ApprovalRequested(approval))
-
     async def reap_orphans(self, interval: float = 10.0) -> None:
         """Collect agents' orphans that exited after their agent did, until cancelled."""
         known: set[int] = set()
@@ -368,94 +275,3 @@ class SessionHost:
             reap(zombies & known)
             known = (known - zombies) | live
             await asyncio.sleep(interval)
-
-    async def _expire_pending(self, agent: str) -> None:
-        approval_id = self._pending.pop(agent, None)
-        if approval_id is None or approval_id == -1:
-            return
-        approval = await self.approvals.get(approval_id)
-        if approval.status is ApprovalStatus.PENDING:
-            approval = await self.approvals.decide(
-                approval_id, ApprovalStatus.EXPIRED, actor=self.actor
-            )
-            for listener in list(self._listeners):
-                listener(ApprovalResolved(approval, verified=True))
-
-    def pending_for(self, agent: str) -> int | None:
-        """The id of the request an agent is waiting on, if it is recorded yet."""
-        approval_id = self._pending.get(agent)
-        return approval_id if approval_id not in (None, -1) else None
-
-    async def approve(self, approval_id: int, *, actor: str | None = None) -> Approval:
-        """Send the adapter's approve keys, check the prompt went away, record the decision."""
-        return await self._answer(approval_id, ApprovalStatus.APPROVED, actor or self.actor)
-
-    async def deny(self, approval_id: int, *, actor: str | None = None) -> Approval:
-        """Send the adapter's deny keys, check the prompt went away, record the decision."""
-        return await self._answer(approval_id, ApprovalStatus.DENIED, actor or self.actor)
-
-    async def _deliver_keys(
-        self, session: AgentSession, keys: bytes, agent: str, answer: ApprovalStatus
-    ) -> None:
-        for _ in range(2):
-            # Keys sent within a moment of a prompt appearing are dropped (Claude Code drops
-            # them for ~0.1 s); a prompt that keeps redrawing never goes quiet, so wait from
-            # when it appeared rather than for silence.
-            shown_for = time.monotonic() - session.state_since
-            await asyncio.sleep(max(0.0, session.adapter.timing.settle - shown_for))
-            session.write(keys)
-            if await session.wait_for(
-                lambda state: state is not AgentState.AWAITING_APPROVAL, VERIFY_TIMEOUT
-            ):
-                return
-        # The request stays pending: the agent is still asking.
-        raise TundraError(
-            f"sent the {answer.value} keys to {agent}, but its prompt is still there; "
-            "the request stays pending"
-        )
-
-    async def _answer_hook(
-        self, session: AgentSession, approval_id: int, answer: ApprovalStatus, actor: str
-    ) -> tuple[Approval, bool]:
-        """The waiting hook process carries the decision; no keys are ever sent on top.
-
-        Verified means the agent left the approval state; a long tool run or the
-        next request can keep it there, so an unverified answer is reported, not retried.
-        """
-        decided = await self.approvals.decide(approval_id, answer, actor=actor)
-        for listener in list(self._listeners):
-            listener(ApprovalDecided(decided))
-        verified = await session.wait_for(
-            lambda state: state is not AgentState.AWAITING_APPROVAL, VERIFY_TIMEOUT
-        )
-        return decided, verified
-
-    async def _answer(self, approval_id: int, answer: ApprovalStatus, actor: str) -> Approval:
-        approval = await self.approvals.get(approval_id)
-        if approval.status is not ApprovalStatus.PENDING:
-            raise TundraError(f"approval {approval_id} was already {approval.status.value}")
-        session = self.session(approval.agent)
-        if self._pending.get(approval.agent) != approval_id:
-            raise TundraError(f"agent {approval.agent!r} is no longer waiting on {approval_id}")
-        keys = (
-            session.adapter.approve_keys
-            if answer is ApprovalStatus.APPROVED
-            else session.adapter.deny_keys
-        )
-        self._answering.add(approval_id)
-        try:
-            if approval.source is ApprovalSource.HOOK:
-                decided, verified = await self._answer_hook(session, approval_id, answer, actor)
-            else:
-                await self._deliver_keys(session, keys, approval.agent, answer)
-                decided, verified = (
-                    await self.approvals.decide(approval_id, answer, actor=actor),
-                    True,
-                )
-        finally:
-            self._answering.discard(approval_id)
-        if self._pending.get(approval.agent) == approval_id:
-            del self._pending[approval.agent]
-        for listener in list(self._listeners):
-            listener(ApprovalResolved(decided, verified=verified))
-        return decided

@@ -76,6 +76,80 @@ class ApprovalRepo:
             )
         return await self.get(int(row[0]))
 
+    async def next_id(self) -> int:
+        """The id the next request will get: ids are never reused, even after a delete."""
+        row = await self.db.fetchone(
+            "SELECT MAX(n) FROM (SELECT MAX(id) AS n FROM approvals UNION ALL "
+            "SELECT seq FROM sqlite_sequence WHERE name = 'approvals')"
+        )
+        return int(row[0] or 0) + 1 if row is not None else 1
+
+    async def record(self, approval: Approval, *, actor: str) -> None:
+        """Write a request the daemon's approval book already holds, under its own id.
+
+        The book gives ids itself so that a request is shown the moment it is seen,
+        even while the database is locked; writing the same request twice is harmless.
+        """
+        async with self.db.write() as conn:
+            async with conn.execute(
+                "INSERT OR IGNORE INTO approvals (id, agent, runtime, tool, subject, cwd, source, "
+                "evidence, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                (
+                    approval.id,
+                    approval.agent,
+                    approval.runtime,
+                    approval.tool,
+                    approval.subject,
+                    approval.cwd,
+                    approval.source.value,
+                    json.dumps(approval.evidence, sort_keys=True),
+                    approval.created_at or self.db.now(),
+                ),
+            ) as cursor:
+                inserted = await cursor.fetchone()
+            if inserted is not None:
+                await append_event(
+                    conn,
+                    at=approval.created_at or self.db.now(),
+                    actor=actor,
+                    kind="approval.requested",
+                    agent=approval.agent,
+                    data={
+                        "id": approval.id,
+                        "tool": approval.tool,
+                        "subject": approval.subject,
+                        "source": approval.source.value,
+                    },
+                )
+
+    async def upgrade(self, approval: Approval, *, actor: str) -> None:
+        """The agent's hook reported the request the screen showed: keep its exact words.
+
+        One prompt stays one request: the row keeps its id and only its subject,
+        tool, source and evidence change.
+        """
+        async with self.db.write() as conn:
+            await conn.execute(
+                "UPDATE approvals SET subject = ?, tool = ?, source = ?, evidence = ?, cwd = ? "
+                "WHERE id = ? AND status = 'pending'",
+                (
+                    approval.subject,
+                    approval.tool,
+                    approval.source.value,
+                    json.dumps(approval.evidence, sort_keys=True),
+                    approval.cwd,
+                    approval.id,
+                ),
+            )
+            await append_event(
+                conn,
+                at=self.db.now(),
+                actor=actor,
+                kind="approval.upgraded",
+                agent=approval.agent,
+                data={"id": approval.id, "tool": approval.tool, "subject": approval.subject},
+            )
+
     async def get(self, approval_id: int) -> Approval:
         """One request, or NotFound."""
         row = await self.db.fetchone("SELECT * FROM approvals WHERE id = ?", (approval_id,))
@@ -96,9 +170,17 @@ class ApprovalRepo:
             )
         return [_approval_from_row(row) for row in rows]
 
-    async def decide(self, approval_id: int, answer: ApprovalStatus, *, actor: str) -> Approval:
+    async def decide(
+        self,
+        approval_id: int,
+        answer: ApprovalStatus,
+        *,
+        actor: str,
+        reason: str = "",
+        at: str = "",
+    ) -> Approval:
         """Answer a pending request once; a second answer is refused."""
-        now = self.db.now()
+        now = at or self.db.now()
         async with self.db.write() as conn:
             async with conn.execute(
                 "SELECT status, agent FROM approvals WHERE id = ?", (approval_id,)
@@ -118,6 +200,6 @@ class ApprovalRepo:
                 actor=actor,
                 kind=f"approval.{target.value}",
                 agent=row[1],
-                data={"id": approval_id},
+                data={"id": approval_id, **({"reason": reason} if reason else {})},
             )
         return await self.get(approval_id)

@@ -1,0 +1,272 @@
+"""The approval book with real agents in real PTYs: only the operator approves, exactly
+what was shown, once; nothing is lost while the store cannot be written.
+
+A demo agent covers the ordinary path; a hostile `custom` agent (tests/helpers/
+asker_agent.py) covers the findings: a second prompt right after an answer (F3), a
+prompt redrawn in place (F4), a locked database (F7), input from inside an agent (F2).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+import sys
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+
+from tundra_tui.daemon.book import ApprovalBook, BookEvent
+from tundra_tui.daemon.writer import StoreWriter
+from tundra_tui.domain.agents import AgentState, Runtime
+from tundra_tui.domain.approvals import Approval, ApprovalSource, ApprovalStatus
+from tundra_tui.domain.errors import TundraError
+from tundra_tui.session.adapters import adapter_for, default_command
+from tundra_tui.session.agent import AgentConfig
+from tundra_tui.session.events import ApprovalRequested, ApprovalResolved
+from tundra_tui.session.hooks import PermissionAsk
+from tundra_tui.session.host import SessionHost
+from tundra_tui.store import Store, open_store
+
+TIMEOUT = 15.0
+ASKER = Path(__file__).parent / "helpers" / "asker_agent.py"
+CUSTOM = {
+    "idle_pattern": r"READY>\Z",
+    "approval_pattern": r"Allow command\? .*\[y/n\]\Z",
+    "approve_keys": "y",
+    "deny_keys": "n",
+}
+
+
+class Town:
+    """A session host, its store, the writer and the book, as the daemon wires them."""
+
+    def __init__(self, store: Store, workdir: Path) -> None:
+        self.store = store
+        self.workdir = workdir
+        self.host = SessionHost(store, max_ptys=4)
+        self.writer = StoreWriter()
+        self.book = ApprovalBook(self.host, store, self.writer)
+        self.events: list[BookEvent] = []
+        self.book.subscribe(self.events.append)
+
+    async def start(self, name: str, runtime: Runtime = Runtime.CUSTOM) -> None:
+        if runtime is Runtime.CUSTOM:
+            adapter = adapter_for(Runtime.CUSTOM, CUSTOM)
+            command = f"{sys.executable} {ASKER}"
+            args: list[str] = []
+        else:
+            adapter = adapter_for(runtime)
+            command = default_command(runtime)
+            args = ["--speed", "0.2", "--approval-rate", "0", "--seed", "1"]
+        launch = adapter.launch(
+            command=command,
+            args=args,
+            env={"HOME": str(self.workdir)},
+            cwd=self.workdir,
+            base_env=os.environ,
+        )
+        await self.host.start(AgentConfig(name, adapter, launch, columns=100, rows=30))
+        await self.until(lambda: self.host.session(name).state is AgentState.IDLE)
+
+    async def until(self, predicate: Callable[[], bool], timeout: float = TIMEOUT) -> None:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not predicate():
+            if asyncio.get_running_loop().time() > deadline:
+                screens = {s.name: s.emulator.text() for s in self.host.sessions()}
+                raise AssertionError(f"timed out; screens: {screens}")
+            await asyncio.sleep(0.02)
+
+    async def request(self, name: str, subject: str | None = None) -> Approval:
+        def shown() -> Approval | None:
+            for approval in self.book.pending(name):
+                if subject is None or approval.subject == subject:
+                    return approval
+            return None
+
+        await self.until(lambda: shown() is not None)
+        found = shown()
+        assert found is not None
+        return found
+
+    def keys(self) -> str:
+        log = self.workdir / "keys.log"
+        return log.read_text() if log.exists() else ""
+
+
+@pytest.fixture
+async def town(tmp_path: Path) -> AsyncIterator[Town]:
+    store = await open_store(tmp_path / "town.db", busy_timeout_ms=200)
+    made = Town(store, tmp_path)
+    made.writer.start()
+    await made.book.load()
+    yield made
+    await made.host.close()
+    await made.writer.close(timeout=5.0)
+    await store.close()
+
+
+async def test_demo_agent_approve_records_once_in_order(town: Town) -> None:
+    await town.start("alice", Runtime.DEMO)
+    await town.host.send_text("alice", "RUN: touch approved.txt")
+    approval = await town.request("alice")
+    assert (approval.subject, approval.source) == ("touch approved.txt", ApprovalSource.SCREEN)
+    decided = await town.book.approve(approval.id, actor="operator")
+    assert decided.status is ApprovalStatus.APPROVED and decided.decided_by == "operator"
+    await town.until(lambda: (town.workdir / "approved.txt").exists())
+    assert await town.writer.drain(5.0)
+    assert await town.store.approvals.pending() == []
+    kinds = [e.kind for e in await town.store.events.find(kind_prefix="approval.")]
+    assert kinds == ["approval.requested", "approval.approved"]
+    assert [type(e) for e in town.events if isinstance(e, ApprovalResolved)] == [ApprovalResolved]
+
+
+async def test_deny_runs_nothing_and_a_second_answer_is_refused(town: Town) -> None:
+    await town.start("bob")
+    await town.host.send_text("bob", "ask touch denied.txt")
+    approval = await town.request("bob")
+    await town.book.deny(approval.id, actor="operator")
+    await town.until(lambda: "DENIED touch denied.txt" in town.host.session("bob").emulator.text())
+    assert not (town.workdir / "denied.txt").exists()
+    with pytest.raises(TundraError, match="already denied"):
+        await town.book.approve(approval.id, actor="operator")
+    assert town.keys() == "n"
+
+
+async def test_a_second_prompt_after_the_answer_is_a_new_request_never_answered(
+    town: Town,
+) -> None:
+    """F3: the old code re-sent `y` after 5 s and approved a prompt nobody saw."""
+    await town.start("evil")
+    second = town.workdir / "IMPORTANT"
+    second.mkdir()
+    await town.host.send_text("evil", f"ask-then touch first.txt || rm -rf {second}")
+    first = await town.request("evil", "Allow command? touch first.txt [y/n]")
+    await town.book.approve(first.id, actor="operator")
+    fresh = await town.request("evil", f"Allow command? rm -rf {second} [y/n]")
+    assert fresh.id != first.id and fresh.status is ApprovalStatus.PENDING
+    # However long we wait, the old decision never answers the new prompt.
+    await town.until(lambda: town.keys() == "y")
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(town.until(lambda: town.keys() != "y", 30), 6.0)
+    assert second.exists()
+    assert town.book.pending("evil") == [fresh]
+
+
+async def test_a_prompt_redrawn_in_place_is_not_answered_as_shown_before(town: Town) -> None:
+    """F4: `ls -la` was shown and approved; `rm -rf` was on screen by then and ran."""
+    await town.start("swapper")
+    victim = town.workdir / "SWAPPED"
+    victim.mkdir()
+    await town.host.send_text("swapper", f"swap ls -la || rm -rf {victim} || 1.0")
+    shown = await town.request("swapper", "Allow command? ls -la [y/n]")
+    session = town.host.session("swapper")
+    await town.until(lambda: f"Allow command? rm -rf {victim}" in session.emulator.text())
+    with pytest.raises(TundraError, match=r"changed|replaced") as refused:
+        await town.book.approve(shown.id, actor="operator")
+    assert "nothing was sent" in str(refused.value)
+    now = await town.request("swapper", f"Allow command? rm -rf {victim} [y/n]")
+    assert now.id != shown.id
+    assert town.keys() == "" and victim.exists()
+    await town.book.deny(now.id, actor="operator")
+    await town.until(lambda: town.keys() == "n")
+    assert victim.exists()
+
+
+async def test_a_locked_database_delays_the_record_but_never_loses_the_request(
+    town: Town, tmp_path: Path
+) -> None:
+    """F7: a request arriving while another process holds the write lock is shown at once,
+    kept, and written when the lock goes; nothing is dropped or dies unobserved."""
+    await town.start("late")
+    blocker = sqlite3.connect(tmp_path / "town.db", isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    try:
+        await town.host.send_text("late", "ask touch later.txt")
+        approval = await town.request("late")
+        await town.until(lambda: "locked" in town.writer.error)
+        assert town.writer.pending >= 1
+        rows = blocker.execute("SELECT COUNT(*) FROM approvals").fetchone()
+        assert rows == (0,)
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    assert await town.writer.drain(10.0)
+    assert town.writer.error == ""
+    assert [a.id for a in await town.store.approvals.pending()] == [approval.id]
+    await town.book.approve(approval.id, actor="operator")
+    await town.until(lambda: (town.workdir / "later.txt").exists())
+
+
+async def test_the_hook_upgrades_the_screen_request_in_place(town: Town) -> None:
+    """Claude Code shows its prompt and then asks through its hook: one request, same id,
+    the hook's exact words, answered through the hook with no keys typed."""
+    await town.start("claude-ish")
+    await town.host.send_text("claude-ish", "ask touch hooked.txt")
+    screen = await town.request("claude-ish")
+    assert screen.source is ApprovalSource.SCREEN
+    ask = PermissionAsk("Bash", "touch hooked.txt", str(town.workdir))
+    waiting = asyncio.ensure_future(
+        town.book.hook_request("claude-ish", ask, {"source": "hook"}, timeout=30)
+    )
+    await town.until(lambda: town.book.pending()[0].source is ApprovalSource.HOOK)
+    (upgraded,) = town.book.pending()
+    assert upgraded.id == screen.id and upgraded.subject == "touch hooked.txt"
+    opened = [e.approval.id for e in town.events if isinstance(e, ApprovalRequested)]
+    assert opened == [screen.id, screen.id]
+    await town.book.approve(screen.id, actor="operator")
+    decided = await asyncio.wait_for(waiting, 5)
+    assert decided.status is ApprovalStatus.APPROVED
+    assert town.keys() == "", "a hook's request is answered through the hook, never by keys"
+    assert await town.writer.drain(5.0)
+    stored = await town.store.approvals.get(screen.id)
+    assert (stored.source, stored.subject, stored.status) == (
+        ApprovalSource.HOOK,
+        "touch hooked.txt",
+        ApprovalStatus.APPROVED,
+    )
+
+
+async def test_a_hook_request_that_times_out_is_closed_everywhere(town: Town) -> None:
+    await town.start("slow")
+    await town.host.send_text("slow", "ask echo hi")
+    await town.request("slow")
+    ask = PermissionAsk("Bash", "echo hi", "")
+    with pytest.raises(TundraError, match="in time"):
+        await town.book.hook_request("slow", ask, {"source": "hook"}, timeout=0.3)
+    assert town.book.pending() == []
+    resolved = [e.approval for e in town.events if isinstance(e, ApprovalResolved)]
+    assert [a.status for a in resolved] == [ApprovalStatus.EXPIRED]
+    assert town.keys() == ""
+
+
+async def test_input_from_inside_an_agent_is_refused_while_a_request_waits(town: Town) -> None:
+    """F2: `at send <itself> y` and raw keys from an agent's own tree."""
+    await town.start("self")
+    await town.start("other")
+    with pytest.raises(TundraError, match="keys from inside an agent"):
+        town.book.check_input("other", from_agent=True, raw=True)
+    town.book.check_input("other", from_agent=True, raw=False)  # no request: allowed
+    await town.host.send_text("self", "ask touch forged.txt")
+    await town.request("self")
+    for target in ("self", "other"):
+        with pytest.raises(TundraError, match="approval"):
+            town.book.check_input(target, from_agent=True, raw=False)
+    town.book.check_input("self", from_agent=False, raw=True)  # the operator may type
+
+
+async def test_an_answer_typed_in_the_agents_terminal_is_recorded_as_the_operators(
+    town: Town,
+) -> None:
+    """Approving from `at session attach` was logged as expired: the audit lost it."""
+    await town.start("attached")
+    await town.host.send_text("attached", "ask touch typed.txt")
+    approval = await town.request("attached")
+    town.host.send_keys("attached", b"y")
+    town.book.operator_typed("attached", b"y")
+    await town.until(lambda: not town.book.pending())
+    resolved = [e.approval for e in town.events if isinstance(e, ApprovalResolved)]
+    assert [(a.id, a.status, a.decided_by) for a in resolved] == [
+        (approval.id, ApprovalStatus.APPROVED, "operator")
+    ]
