@@ -250,18 +250,16 @@ async def cmd_status(ctx: Context) -> int:
         files.append(("stderr", f"{stderr} ({stray} bytes)"))
     if error is not None:
         files.append(("last error", summary(error)))
+    logs = {
+        "log": str(log_path(town)),
+        "stderr": str(stderr) if stray else None,
+        "last_error": error,
+    }
     try:
         client = await DaemonClient.connect(town)
     except DaemonUnavailable:
         if ctx.json:
-            dump_json(
-                {
-                    "running": False,
-                    "stopped_by_operator": stopped_by_operator(town),
-                    "log": str(log_path(town)),
-                    "last_error": error,
-                }
-            )
+            dump_json({"running": False, "stopped_by_operator": stopped_by_operator(town), **logs})
         else:
             why = " (stopped by `at daemon stop`)" if stopped_by_operator(town) else ""
             print(f"no daemon is running for {town.root}{why}")
@@ -272,7 +270,7 @@ async def cmd_status(ctx: Context) -> int:
     finally:
         await client.close()
     if ctx.json:
-        dump_json({"running": True, **status, "log": str(log_path(town)), "last_error": error})
+        dump_json({"running": True, **status, **logs})
     else:
         key_values(
             [
