@@ -302,6 +302,34 @@ async def test_approval_answered_elsewhere_closes_its_modal(town_dir: Path, stor
     assert not link.ops("approve") and not link.ops("deny")
 
 
+async def test_an_upgraded_request_shows_its_new_words_and_arms_again(
+    town_dir: Path, store: Store
+) -> None:
+    """One prompt, one request: when the hook's exact words replace the screen's, the open
+    modal shows them, and a `y` typed for the old words cannot answer the new ones."""
+    screen = {**approval(4, subject="# Shell command"), "source": "screen"}
+    link = FakeLink([screen])
+    app = make_app(town_dir, store, link, approval_popup=True)
+    app.arm_seconds = 30
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause(0.1)
+        modal = app.screen
+        assert isinstance(modal, ApprovalModal)
+        modal._arm()
+        link.push(approval(4, subject="rm -rf build/cache"))
+        await pilot.pause(0.1)
+        assert app.screen is modal and len(app.screen_stack) == 2, "no second modal"
+        assert "rm -rf build/cache" in str(modal.query_one("#approval-subject").render())
+        assert "hook" in str(modal.query_one("#approval-source").render())
+        await pilot.press("y")
+        await pilot.pause()
+        assert not link.ops("approve"), "answered words the operator had no time to read"
+        modal._arm()
+        await pilot.press("y")
+        await pilot.pause()
+    assert link.ops("approve") == [{"id": 4, "actor": "operator"}]
+
+
 async def test_approval_subject_shows_hidden_characters(town_dir: Path, store: Store) -> None:
     hostile = "echo hi\x1b]52;c;ZXZpbA==\x07 \u202e[bold]x[/bold]"
     link = FakeLink([approval(4, subject=hostile)])

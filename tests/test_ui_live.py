@@ -63,3 +63,13 @@ def test_malformed_events_change_nothing() -> None:
     for event in malformed:
         assert live.apply(event).kind == "ignored"
     assert live.agents == {} and live.approvals == {}
+
+
+def test_store_stalls_are_followed_until_they_clear() -> None:
+    """The daemon keeps writes the database cannot take now; the control room says so."""
+    live = LiveModel()
+    change = live.apply({"event": "store", "pending": 3, "error": "database is \x1b[31mlocked"})
+    assert change.kind == "store"
+    assert (live.store_pending, live.store_error) == (3, "database is ␛[31mlocked")
+    live.apply({"event": "store", "pending": 0, "error": ""})
+    assert (live.store_pending, live.store_error) == (0, "")

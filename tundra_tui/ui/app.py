@@ -347,8 +347,23 @@ class TundraApp(App[None]):
                 )
             else:
                 self.say_once("link", f"daemon: {live.link_error or 'gone'}", "warning")
+        elif change.kind == "store":
+            if live.store_error:
+                self.say_once(
+                    "store",
+                    f"{live.store_pending} changes wait for the database and will be written "
+                    f"when it can take them: {live.store_error}",
+                    "warning",
+                )
+            elif self._said.pop("store", None) is not None:
+                self.notify("the database took every waiting change", timeout=4)
         elif change.kind == "approval" and change.approval is not None:
-            self.queue_approval(change.approval)
+            modal = self._approval_modal
+            if modal is not None and modal.approval.id == change.approval:
+                # Upgraded in place (the hook's exact words for the prompt on screen).
+                modal.show(live.approvals[change.approval])
+            else:
+                self.queue_approval(change.approval)
         elif change.kind == "approval_resolved":
             modal = self._approval_modal
             if modal is not None and modal.approval.id == change.approval:

@@ -47,7 +47,7 @@ class Change:
     """What one event changed, for deciding what to redraw."""
 
     kind: str
-    """state, screen, approval, approval_resolved, exited, trouble, link, or ignored."""
+    """state, screen, approval, approval_resolved, exited, trouble, link, store, or ignored."""
     agent: str = ""
     approval: int | None = None
 
@@ -60,6 +60,9 @@ class LiveModel:
         self.approvals: dict[int, PendingApproval] = {}
         self.connected = False
         self.link_error = ""
+        self.store_error = ""
+        """Why the daemon's writes are waiting on the database; empty while they flow."""
+        self.store_pending = 0
         self._resyncing = False
 
     def agent(self, name: str) -> AgentLive:
@@ -83,6 +86,11 @@ class LiveModel:
                 self.agents.clear()
                 self.approvals.clear()
             return Change("link")
+        if kind == "store":
+            pending = event.get("pending")
+            self.store_pending = pending if isinstance(pending, int) else 0
+            self.store_error = visible(str(event.get("error", "")), single_line=True, limit=300)
+            return Change("store")
         resync = bool(event.get("resync"))
         if resync and not self._resyncing:
             self.approvals.clear()  # a fresh snapshot after falling behind lists those waiting

@@ -9,6 +9,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
+from textual.timer import Timer
 from textual.widgets import Static
 
 from tundra_tui.domain.sanitize import visible
@@ -40,6 +41,7 @@ class ApprovalModal(ModalScreen[bool | None]):
         self.approval = approval
         self.arm_seconds = arm_seconds
         self.armed = arm_seconds <= 0
+        self._arming: Timer | None = None
 
     def compose(self) -> ComposeResult:
         approval = self.approval
@@ -63,7 +65,29 @@ class ApprovalModal(ModalScreen[bool | None]):
 
     def on_mount(self) -> None:
         if not self.armed:
-            self.set_timer(self.arm_seconds, self._arm)
+            self._arming = self.set_timer(self.arm_seconds, self._arm)
+
+    def show(self, approval: PendingApproval) -> None:
+        """The same request, now in other words (the agent's hook reported the prompt the
+        screen showed): show the new words and arm again, so a `y` meant for the old
+        text cannot answer the new one."""
+        if approval == self.approval:
+            return
+        self.approval = approval
+        tool = visible(approval.tool, single_line=True) or "action"
+        self.query_one("#approval-tool", Static).update(Text(f"tool: {tool}"))
+        source = SOURCES.get(approval.source, visible(approval.source, single_line=True))
+        self.query_one("#approval-source", Static).update(Text(f"from: {source}"))
+        self.query_one("#approval-subject", Static).update(
+            Text(visible(approval.subject) or "(no detail given)")
+        )
+        if self.arm_seconds > 0:
+            self.armed = False
+            self.query_one("#approval-keys", Static).update(self._keys_line())
+            self.refresh_bindings()
+            if self._arming is not None:
+                self._arming.stop()
+            self._arming = self.set_timer(self.arm_seconds, self._arm)
 
     def _arm(self) -> None:
         self.armed = True
