@@ -8,6 +8,8 @@ Idle prompt `READY>`; a task line is a script of steps separated by ` ; `:
   second prompt appears where the first was, with no idle prompt between: F3).
 - `swap CMD1 || CMD2 || SECONDS`: show CMD1's prompt, then after SECONDS redraw the same
   line in place (`\\r\\e[K`) as CMD2's prompt and obey the key for CMD2 (F4).
+- `bg CMD`: start CMD with the shell in the background (its output to `bg.log`) and go
+  on at once: a child of the agent that tries to answer for it (F2).
 
 Every key it reads is appended to `keys.log` in its working directory, so a test can
 tell how many answers were really typed.
@@ -49,7 +51,10 @@ def obey(command: str, key: str) -> bool:
 
 
 def step(kind: str, rest: str) -> None:
-    if kind == "ask":
+    if kind == "bg":
+        with Path("bg.log").open("ab") as log:
+            subprocess.Popen(rest, shell=True, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+    elif kind == "ask":
         prompt(rest)
         obey(rest, read_key())
     elif kind == "ask-then":
@@ -83,7 +88,8 @@ def main() -> None:
                     return
                 print(key if key.isprintable() else "", end="", flush=True)
                 line += key
-            print("\r\n", end="", flush=True)
+            # Like a real CLI, the input line is cleared once it is taken.
+            print("\r\x1b[K(working)\r\n", end="", flush=True)
             for part in line.strip().split(" ; "):
                 kind, _, rest = part.strip().partition(" ")
                 step(kind, rest)

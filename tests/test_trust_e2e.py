@@ -1,0 +1,104 @@
+"""Only the operator approves, through the real `at` and a real daemon, against a hostile
+agent (tests/helpers/asker_agent.py) whose own children try to answer for it."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from at_cli import at, daemon_town, wait_for
+
+ASKER = Path(__file__).parent / "helpers" / "asker_agent.py"
+AT_INSIDE = f"{sys.executable} -m tundra_tui"
+"""How the agent's children run `at` (the agent's PATH need not hold our virtualenv)."""
+
+CONFIG = f"""
+[runtimes.custom]
+command = {json.dumps(f"{sys.executable} {ASKER}")}
+idle_pattern = 'READY>\\Z'
+approval_pattern = 'Allow command\\? .*\\[y/n\\]\\Z'
+approve_keys = "y"
+deny_keys = "n"
+
+[agents.evil]
+role = "crew"
+runtime = "custom"
+"""
+
+
+@pytest.fixture
+def town() -> Iterator[Path]:
+    with daemon_town(demo_agent=False) as root:
+        with (root / "tundra.toml").open("a") as config:
+            config.write(CONFIG)
+        at(root, "agent", "start", "evil")
+        wait_for(lambda: _state(root) == "idle")
+        yield root
+
+
+def _state(town: Path) -> str:
+    rows = json.loads(at(town, "agent", "list", "--json").stdout)
+    return str(next(r for r in rows if r["name"] == "evil")["state"])
+
+
+def _pending(town: Path) -> list[dict[str, object]]:
+    return list(json.loads(at(town, "approvals", "--json").stdout))
+
+
+def _attack(town: Path, name: str, script: str) -> Path:
+    """A script the agent runs in the background; it writes its exit code to NAME.rc."""
+    (town / f"{name}.sh").write_text(f"{script}\necho $? > {name}.rc\n")
+    return town / f"{name}.rc"
+
+
+def test_the_agents_own_child_cannot_type_its_answer(town: Path) -> None:
+    """F2: `at send <itself> y` from inside the agent while its prompt waits."""
+    rc = _attack(
+        town,
+        "send",
+        f"until {AT_INSIDE} approvals --json | grep -q evil; do sleep 0.1; done\n"
+        f"{AT_INSIDE} send evil y",
+    )
+    at(town, "send", "evil", "bg sh send.sh ; ask touch forged.txt")
+    wait_for(rc.exists)
+    assert rc.read_text().strip() == "2"
+    assert "approval is pending" in (town / "bg.log").read_text()
+    assert not (town / "forged.txt").exists()
+    (waiting,) = _pending(town)
+    assert waiting["agent"] == "evil"
+    assert not (town / "keys.log").exists(), "no key reached the agent"
+    at(town, "deny", str(waiting["id"]))
+    wait_for(lambda: (town / "keys.log").exists())
+    assert (town / "keys.log").read_text() == "n"
+
+
+def test_raw_keys_from_inside_an_agent_are_always_refused(town: Path) -> None:
+    """F2: the raw `send_keys` op written straight to the socket, with nothing pending."""
+    probe = (
+        "import json, socket\n"
+        "s = socket.socket(socket.AF_UNIX)\n"
+        "s.connect('.tundra/at.sock')\n"
+        'request = {"v": 1, "id": 1, "op": "send_keys", "args": {"name": "evil", "data": "eQ=="}}\n'
+        "s.sendall((json.dumps(request) + '\\n').encode())\n"
+        "print(s.makefile().readline())\n"
+    )
+    (town / "raw.py").write_text(probe)
+    rc = _attack(town, "raw", f"{sys.executable} raw.py > raw.out")
+    at(town, "send", "evil", "bg sh raw.sh")
+    wait_for(rc.exists)
+    reply = json.loads((town / "raw.out").read_text())
+    assert reply["ok"] is False and "keys from inside an agent" in reply["error"]
+    assert not (town / "keys.log").exists()
+
+
+def test_the_operators_own_send_still_works(town: Path) -> None:
+    at(town, "send", "evil", "ask touch mine.txt")
+    wait_for(lambda: len(_pending(town)) == 1)
+    (waiting,) = _pending(town)
+    assert waiting["subject"] == "Allow command? touch mine.txt [y/n]"
+    at(town, "approve", str(waiting["id"]))
+    wait_for(lambda: (town / "mine.txt").exists())
+    assert (town / "keys.log").read_text() == "y"
