@@ -74,3 +74,9 @@ def test_masking_by_name_and_by_shape() -> None:
         "HOME": "/root",
         "OPENAI_API_KEY": "••••",
     }
+
+
+def test_a_token_glued_to_a_colour_code_is_still_found() -> None:
+    for secret in (GH, ANT, AWS, SLACK):
+        assert secret not in redact(f"\x1b[32m{secret}\x1b[0m")
+    assert redact("risk-assessment-document-v2-final") == "risk-assessment-document-v2-final"

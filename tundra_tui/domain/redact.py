@@ -21,27 +21,29 @@ _SHAPES: tuple[tuple[str, re.Pattern[str]], ...] = (
             re.DOTALL,
         ),
     ),
-    ("anthropic", re.compile(r"\bsk-ant-[A-Za-z0-9_-]{16,}")),
+    ("anthropic", re.compile(r"sk-ant-[A-Za-z0-9_-]{16,}")),
     ("openai", re.compile(r"\bsk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}")),
-    ("github", re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{22,})")),
-    ("gitlab", re.compile(r"\bglpat-[A-Za-z0-9_-]{20,}")),
-    ("aws", re.compile(r"\b(?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}\b")),
+    ("github", re.compile(r"(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{22,})")),
+    ("gitlab", re.compile(r"glpat-[A-Za-z0-9_-]{20,}")),
+    ("aws", re.compile(r"(?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}\b")),
     (
         "aws-secret",
         re.compile(
             r"(?i)(aws_secret_access_key|secret_access_key)(\s*[=:]\s*[\"']?)[A-Za-z0-9/+]{40}"
         ),
     ),
-    ("slack", re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}")),
+    ("slack", re.compile(r"xox[abposr]-[A-Za-z0-9-]{10,}")),
     (
         "slack-webhook",
         re.compile(r"hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9_/-]{16,}"),
     ),
-    ("google", re.compile(r"\bAIza[0-9A-Za-z_-]{35}")),
+    ("google", re.compile(r"AIza[0-9A-Za-z_-]{35}")),
     ("bearer", re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9._~+/=-]{16,}")),
 )
 """(label, pattern) in the order they are tried: a PEM block first, since it may hold
-text that looks like the shorter shapes."""
+text that looks like the shorter shapes. Distinctive prefixes need no word boundary
+before them, so a token glued to a colour code (`\x1b[32mghp_…`) is still found; the
+bare `sk-` of OpenAI keeps one, or `risk-assessment-…` would be taken for a key."""
 
 _KEEP_GROUPS = {"aws-secret": 2, "bearer": 1}
 """Shapes whose leading groups name the secret rather than hold it, and are kept."""
