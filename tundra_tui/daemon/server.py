@@ -25,6 +25,7 @@ import watchfiles
 from tundra_tui import __version__
 from tundra_tui.config import load_config
 from tundra_tui.daemon.book import ApprovalBook, BookEvent
+from tundra_tui.daemon.log import DaemonLog
 from tundra_tui.daemon.peers import (
     HOOK_SECRET_ENV,
     Peer,
@@ -68,6 +69,8 @@ SUBSCRIBER_QUEUE = 512
 _RESYNC: dict[str, Any] = {"event": "resync"}
 """Queued in place of everything a slow subscriber missed."""
 _LIVE = (AgentState.WORKING, AgentState.IDLE, AgentState.AWAITING_APPROVAL, AgentState.UNKNOWN)
+_QUIET_OPS = frozenset({"ping", "status", "agents", "screen", "send_keys", "resize", "approvals"})
+"""Operations too frequent (polls, keystrokes) to log when they succeed."""
 _UNKNOWN = Peer(None, None)
 _CALLER: contextvars.ContextVar[Peer] = contextvars.ContextVar("caller", default=_UNKNOWN)
 """The peer of the connection whose request is being served (one task per connection)."""
@@ -93,9 +96,10 @@ class Subscriber:
 class Daemon:
     """The server side: the session host, the store, and every connected client."""
 
-    def __init__(self, town: Town, store: Store) -> None:
+    def __init__(self, town: Town, store: Store, *, log: DaemonLog | None = None) -> None:
         self.town = town
         self.store = store
+        self.log = log if log is not None else DaemonLog.open(town)
         self.host = SessionHost(store, actor=ACTOR)
         self.started_at = time.time()
         self.subscribers: set[Subscriber] = set()
@@ -130,8 +134,9 @@ class Daemon:
         path = self.town.socket_path
         self._server = await asyncio.start_unix_server(self._client, path=str(path))
         os.chmod(path, 0o600)
-        reaper = asyncio.ensure_future(self.host.reap_orphans())
-        watcher = asyncio.ensure_future(self._watch_team())
+        self.log.info("daemon.listening", socket=str(path), agents=len(config.agents()))
+        reaper = self.log.watch(asyncio.ensure_future(self.host.reap_orphans()), what="reaper")
+        watcher = self.log.watch(asyncio.ensure_future(self._watch_team()), what="team watcher")
         await self.stopped.wait()
         self._server.close()
         reaper.cancel()
@@ -139,7 +144,9 @@ class Daemon:
         await self.host.close()
         # Let the last state writes (agents now stopped) reach the store before exiting.
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self.writer.close(timeout=5.0)
+        unwritten = await self.writer.close(timeout=5.0)
+        if unwritten:
+            self.log.error("store.unwritten", error=self.writer.error, data={"writes": unwritten})
         with contextlib.suppress(OSError):
             path.unlink()
 
@@ -163,11 +170,16 @@ class Daemon:
 
     def _store_stalled(self, pending: int, error: str) -> None:
         """Writes are waiting on the store (or flow again): every client is told."""
+        if error:
+            self.log.warning("store.waiting", error=error, data={"pending": pending})
+        else:
+            self.log.info("store.recovered")
         message = {"event": "store", "pending": pending, "error": error}
         for subscriber in list(self.subscribers):
             self._offer(subscriber, message)
 
     def _write_dropped(self, what: str, error: BaseException) -> None:
+        self.log.error("store.write_failed", error=error, data={"what": what})
         self._own(
             self._record_quietly("daemon.write_failed", {"what": what, "error": str(error)[:500]})
         )
@@ -197,6 +209,7 @@ class Daemon:
 
     def _own(self, coroutine: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(coroutine)
+        self.log.watch(task, what=getattr(coroutine, "__qualname__", "task"))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -235,6 +248,10 @@ class Daemon:
                 },
             )
         elif isinstance(event, Exited):
+            status = self.host.session(event.agent).exit_status
+            self.log.info(
+                "agent.exited", agent=event.agent, data={"exit": status and status.describe()}
+            )
             self._own(self._release_worktree(event.agent))
             if self.host.session(event.agent).state is AgentState.FAILED:
                 self._own(self._supervise(event.agent))  # a crash: not a stop, not `exit`
@@ -251,8 +268,20 @@ class Daemon:
     def _on_book_event(self, event: BookEvent) -> None:
         """Requests opened, upgraded or closed: one message each, to every client."""
         if isinstance(event, ApprovalRequested):
+            approval = event.approval
+            self.log.info(
+                "approval.requested",
+                agent=approval.agent,
+                data={"id": approval.id, "source": approval.source.value, "tool": approval.tool},
+            )
             self._broadcast(event.approval.agent, approval_message(event.approval))
         elif isinstance(event, ApprovalResolved):
+            approval = event.approval
+            self.log.info(
+                f"approval.{approval.status.value}",
+                agent=approval.agent,
+                data={"id": approval.id, "by": approval.decided_by},
+            )
             self._broadcast(
                 event.approval.agent,
                 approval_message(event.approval, kind="approval_resolved"),
@@ -282,6 +311,7 @@ class Daemon:
             lambda: self.store.events.record("agent.crashed", actor=ACTOR, agent=name, data=data),
         )
         if not decision.restart:
+            self.log.error("agent.gave_up", agent=name, error=decision.reason)
             session.set_state(
                 AgentState.FAILED,
                 {"source": "supervisor", "rule": "supervisor.gave_up", "matched": decision.reason},
@@ -372,6 +402,7 @@ class Daemon:
             if peer.uid is not None and peer.uid != os.getuid():
                 writer.write(encode({"id": 0, "ok": False, "error": "permission denied"}))
                 data = {"pid": peer.pid, "uid": peer.uid}
+                self.log.warning("peer.refused", data=data)
                 self._own(self._record_quietly("daemon.peer_refused", data))
                 return
             _CALLER.set(peer)
@@ -385,28 +416,45 @@ class Daemon:
                 if request.op == "subscribe":
                     await self._stream(request.id, request.args, reader, writer)
                     return
-                try:
-                    if request.op in ("approve", "deny") and self._from_an_agent(peer):
-                        raise TundraError(
-                            "approvals are answered by the operator, not from an agent's terminal"
-                        )
-                    result = await self._dispatch(request.op, request.args)
-                    reply = {"id": request.id, "ok": True, "result": result}
-                except TundraError as error:
-                    reply = {"id": request.id, "ok": False, "error": str(error)}
-                except (KeyError, TypeError, ValueError) as error:
-                    # A malformed argument is the caller's mistake: say so, keep the connection.
-                    reply = {"id": request.id, "ok": False, "error": f"bad request: {error!r}"}
+                reply = await self._serve(request.id, request.op, request.args, peer)
+                if request.op == "shutdown":
+                    # Before the reply: a client that hangs up first must not cancel the stop.
+                    self.stopped.set()
                 writer.write(encode(reply))
                 await writer.drain()
-                if request.op == "shutdown":
-                    self.stopped.set()
         except (ConnectionError, asyncio.IncompleteReadError, ValueError):
             pass  # the client went away mid-line; nothing of ours depends on it
         finally:
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
+
+    async def _serve(
+        self, request_id: int, op: str, args: dict[str, Any], peer: Peer
+    ) -> dict[str, Any]:
+        """Run one operation; every failure is one reply line and one log line."""
+        started = time.monotonic()
+        agent = args.get("name") if isinstance(args.get("name"), str) else None
+        try:
+            if op in ("approve", "deny") and self._from_an_agent(peer):
+                self.log.warning("approval.refused", op=op, data={"pid": peer.pid})
+                raise TundraError(
+                    "approvals are answered by the operator, not from an agent's terminal"
+                )
+            result = await self._dispatch(op, args)
+        except TundraError as error:
+            self.log.warning(op=op, agent=agent, error=error, duration_ms=_ms(started))
+            return {"id": request_id, "ok": False, "error": str(error)}
+        except (KeyError, TypeError, ValueError) as error:
+            # A malformed argument is the caller's mistake: say so, keep the connection.
+            self.log.warning(op=op, agent=agent, error=error, duration_ms=_ms(started))
+            return {"id": request_id, "ok": False, "error": f"bad request: {error!r}"}
+        except Exception as error:
+            self.log.exception(op=op, agent=agent, duration_ms=_ms(started))
+            return {"id": request_id, "ok": False, "error": f"internal error: {error!r}"}
+        if op not in _QUIET_OPS:
+            self.log.info(op=op, agent=agent, duration_ms=_ms(started))
+        return {"id": request_id, "ok": True, "result": result}
 
     async def _stream(
         self,
@@ -465,9 +513,7 @@ class Daemon:
             if subscriber.screens:
                 messages.append(self.full_screen(session.name))
         # Approvals still waiting, so a client that was resynced misses none.
-        messages += [
-            approval_message(a) for a in self.book.pending() if subscriber.wants(a.agent)
-        ]
+        messages += [approval_message(a) for a in self.book.pending() if subscriber.wants(a.agent)]
         if self.writer.error:
             messages.append(
                 {"event": "store", "pending": self.writer.pending, "error": self.writer.error}
@@ -726,6 +772,10 @@ class Daemon:
 
     async def op_shutdown(self, args: dict[str, Any]) -> Any:
         return {"stopping": self.host.live_count()}
+
+
+def _ms(started: float) -> float:
+    return round((time.monotonic() - started) * 1000, 1)
 
 
 def approval_fields(approval: Approval) -> dict[str, Any]:
