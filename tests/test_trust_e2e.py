@@ -4,6 +4,7 @@ agent (tests/helpers/asker_agent.py) whose own children try to answer for it."""
 from __future__ import annotations
 
 import json
+import sqlite3
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -102,3 +103,39 @@ def test_the_operators_own_send_still_works(town: Path) -> None:
     at(town, "approve", str(waiting["id"]))
     wait_for(lambda: (town / "mine.txt").exists())
     assert (town / "keys.log").read_text() == "y"
+
+
+def test_a_request_made_while_the_database_is_locked_is_shown_and_kept(town: Path) -> None:
+    """F7: the request was never recorded and the agent waited at `!` forever. Now the
+    daemon shows it at once, says its writes are waiting, and writes it when it can."""
+    (town / ".tundra" / "local.toml").write_text("[store]\nbusy_timeout_ms = 200\n")
+    at(town, "daemon", "stop")
+    at(town, "agent", "start", "evil")
+    wait_for(lambda: _state(town) == "idle")
+    blocker = sqlite3.connect(town / ".tundra" / "town.db", isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    try:
+        at(town, "send", "evil", "ask touch kept.txt")
+        wait_for(lambda: len(_pending(town)) == 1)
+        status = json.loads(at(town, "daemon", "status", "--json").stdout)
+        wait_for(
+            lambda: (
+                "locked"
+                in json.loads(at(town, "daemon", "status", "--json").stdout).get("store_error", "")
+            )
+        )
+        assert status["approvals"] == 1
+        assert blocker.execute("SELECT COUNT(*) FROM approvals").fetchone() == (0,)
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+
+    def stored() -> list[tuple[int, str]]:
+        with sqlite3.connect(town / ".tundra" / "town.db") as db:
+            return list(db.execute("SELECT id, status FROM approvals"))
+
+    (waiting,) = _pending(town)
+    wait_for(lambda: stored() == [(waiting["id"], "pending")])
+    at(town, "approve", str(waiting["id"]))
+    wait_for(lambda: (town / "kept.txt").exists())
+    wait_for(lambda: stored() == [(waiting["id"], "approved")])

@@ -278,10 +278,21 @@ async def cmd_status(ctx: Context) -> int:
                 ("uptime", f"{status['uptime']:.0f} s"),
                 ("agents", f"{status['live']} live, {len(status['queued'])} queued"),
                 ("clients", status["subscribers"]),
+                ("approvals", f"{status.get('approvals', 0)} waiting"),
+                *_store_line(status),
                 *files,
             ]
         )
     return 0
+
+
+def _store_line(status: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Writes the daemon keeps for a database that cannot take them now, and why."""
+    if not status.get("store_error"):
+        return []
+    pending = status.get("pending_writes", 0)
+    reason = visible(str(status["store_error"]), single_line=True)
+    return [("store", f"{pending} writes waiting (kept, retried): {reason}")]
 
 
 async def cmd_run(ctx: Context) -> int:
@@ -402,13 +413,23 @@ async def cmd_send(ctx: Context) -> int:
 async def pending_approvals(ctx: Context) -> list[dict[str, Any]]:
     """Requests waiting for an answer, oldest first, as the JSON objects `--json` prints.
 
-    Read from the store today; the daemon's approval book will answer the same fields.
+    The daemon's approval book is the one list every client shows (it holds requests
+    the store may not have taken yet); with no daemon, nothing can answer a request,
+    and the store's rows are all there is.
     """
-    store = await ctx.store()
-    return [
-        {**asdict(a), "source": a.source.value, "status": a.status.value}
-        for a in await store.approvals.pending()
-    ]
+    town = ctx.town()
+    try:
+        client = await DaemonClient.connect(town)
+    except DaemonUnavailable:
+        store = await ctx.store()
+        return [
+            {**asdict(a), "source": a.source.value, "status": a.status.value}
+            for a in await store.approvals.pending()
+        ]
+    try:
+        return list(await client.request("approvals"))
+    finally:
+        await client.close()
 
 
 def approval_lines(approvals: Sequence[Mapping[str, Any]], width: int) -> list[str]:

@@ -789,6 +789,7 @@ def approval_fields(approval: Approval) -> dict[str, Any]:
         "tool": approval.tool,
         "cwd": approval.cwd,
         "source": approval.source.value,
+        "evidence": approval.evidence,
         "created_at": approval.created_at,
         "decided_at": approval.decided_at,
         "decided_by": approval.decided_by,
