@@ -46,13 +46,16 @@ COMMON_ENV: tuple[str, ...] = (
     "SSL_CERT_DIR",
     "NODE_EXTRA_CA_CERTS",
     "REQUESTS_CA_BUNDLE",
+    "CURL_CA_BUNDLE",
+    "GIT_SSL_CAINFO",
 )
 """What every agent may take from the daemon's environment (shell-style patterns).
 
 An allow-list, not a deny-list: the daemon's environment holds the operator's
 multiplexer handles (TMUX, TMUX_PANE, STY), agent sockets (SSH_AUTH_SOCK) and
 tokens of every service, and an agent must not reach any of them (F1, F12).
-TERM is not here: the PTY host sets its own."""
+The CA bundle paths let an agent's TLS work behind an inspecting proxy. TERM is
+not here: the PTY host sets its own."""
 
 
 def allowed_env(base_env: Mapping[str, str], patterns: Sequence[str]) -> dict[str, str]:
