@@ -66,8 +66,9 @@ async def run_daemon(town: Town) -> int:
     lock = _take_lock(town)
     try:
         await _clear_stale_socket(town)
-        become_subreaper()
         containment = TownContainment.of(town.root)
+        if become_subreaper():
+            containment.claim_orphans()
         await _sweep(containment)
         config = load_config(town)
         store = await open_store(

@@ -13,9 +13,10 @@ the terminal leads to them. Two ways keep them in reach:
   `SAMPLE_INTERVAL` while such agents run and keeps, per agent, every process
   seen in its tree (by parent, session, process group or controlling terminal)
   as (pid, start time), so a stop never signals a reused pid. An orphan that
-  reached us unseen (a fast double fork) belongs to the only agent that was
-  running when it started; when several were, it joins the town's unowned pool,
-  which the daemon's own stop ends.
+  reached the daemon unseen (a fast double fork) belongs to the only agent that
+  was running when it started; when several were, it joins the town's unowned
+  pool, which the daemon's own stop ends. What forked less than one sample
+  before a `kill -9` of the daemon is not on record for the next one.
 
 Either way, what a next daemon needs after a `kill -9` is written under the
 town's private state: `.tundra/agents/NAME/containment-MARK.json` (the cgroup,
@@ -44,6 +45,9 @@ MARKER_ENV = "TUNDRA_AGENT_MARK"
 """Every agent's environment carries a unique mark, so its descendants can be found.
 
 Not named *TOKEN*/*KEY*/*SECRET*: some CLIs scrub such variables from what they run."""
+DAEMON_ENV = "TUNDRA_DAEMON"
+"""The daemon's pid, in its own environment (`claim_orphans`): its subprocesses carry it,
+agents never do (their environment is allow-listed)."""
 NO_CGROUP_ENV = "TUNDRA_NO_CGROUP"
 """Set to 1 in the daemon's environment to track processes even where cgroups work."""
 SAMPLE_INTERVAL = 0.25
@@ -152,16 +156,23 @@ def send(proc: Proc, sig: int) -> bool:
             os.close(pidfd)
 
 
+def _environ_holds(pid: int, entry: bytes) -> bool:
+    try:
+        return entry in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except OSError:
+        return False
+
+
 def carries_mark(pid: int, mark: str | None = None) -> bool:
     """True if the process's environment holds this agent's mark, or any agent's when None."""
+    if mark is not None:
+        return _environ_holds(pid, f"{MARKER_ENV}={mark}".encode())
     try:
         entries = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
     except OSError:
         return False
-    if mark is None:
-        prefix = f"{MARKER_ENV}=".encode()
-        return any(entry.startswith(prefix) for entry in entries)
-    return f"{MARKER_ENV}={mark}".encode() in entries
+    prefix = f"{MARKER_ENV}=".encode()
+    return any(entry.startswith(prefix) for entry in entries)
 
 
 def processes_with_marker(mark: str) -> list[int]:
@@ -543,6 +554,7 @@ class TownContainment:
         self._agents: dict[str, AgentContainment] = {}
         self._unowned: set[Proc] = set()
         self._unowned_persisted: frozenset[Proc] = frozenset()
+        self._claims_orphans = False
         self._sampler: asyncio.Task[None] | None = None
         self._scanning: asyncio.Future[None] | None = None
 
@@ -663,22 +675,8 @@ class TownContainment:
             if agent.tty:
                 ttys[agent.tty] = agent
         owner = closure(table, known, seen, ttys)
-        me, my_session = os.getpid(), os.getsid(0)
         agent_pids = {a.pid for town in self._towns.values() for a in town._agents.values()}
-        orphans: dict[int, Any] = {}
-        for info in table.values():
-            if (
-                info.pid in owner
-                or info.ppid != me
-                or info.sid == my_session
-                or info.pid in agent_pids
-                or info.zombie
-            ):
-                continue
-            # Reparented to us from a tree we never saw it in (a fast double fork): ours
-            # subprocesses keep our session, so it came from an agent. Whose, if only one ran?
-            candidates = [a for a in tracking if a.start <= info.start]
-            orphans[info.pid] = candidates[0] if len(candidates) == 1 else pool
+        orphans = self._orphans(table, owner, agent_pids, tracking, pool)
         owner.update(descend(table, {**owner, **orphans}))
         in_use = {n for info in table.values() for n in (info.pid, info.sid, info.pgid)}
         for agent in tracking:
@@ -692,11 +690,53 @@ class TownContainment:
         }
         self._persist_unowned()
         # Ours to collect: orphans of agents that ended on their own (never an agent itself).
+        me = os.getpid()
         for pid, who in owner.items():
             info = table[pid]
             if who is not None and info.zombie and info.ppid == me and pid not in agent_pids:
                 with contextlib.suppress(ChildProcessError, OSError):
                     os.waitpid(pid, os.WNOHANG)
+
+    def _orphans(
+        self,
+        table: Mapping[int, ProcInfo],
+        owner: Mapping[int, Any],
+        agent_pids: set[int],
+        tracking: list[AgentContainment],
+        pool: object,
+    ) -> dict[int, Any]:
+        """Orphans reparented to the daemon from a tree we never saw them in (a fast
+        double fork), with their owner: the one agent running when they started, or the pool.
+
+        Only in the daemon (`claim_orphans`): its other children are its own
+        subprocesses, and those, and whatever they leave behind (a detached
+        `git gc`), keep its session or carry its `DAEMON_ENV` mark.
+        """
+        if not self._claims_orphans:
+            return {}
+        me, my_session = os.getpid(), os.getsid(0)
+        daemon_mark = f"{DAEMON_ENV}={me}".encode()
+        orphans: dict[int, Any] = {}
+        for info in table.values():
+            if (
+                info.pid in owner
+                or info.ppid != me
+                or info.sid == my_session
+                or info.pid in agent_pids
+                or info.zombie
+                or _environ_holds(info.pid, daemon_mark)
+            ):
+                continue
+            candidates = [a for a in tracking if a.start <= info.start]
+            orphans[info.pid] = candidates[0] if len(candidates) == 1 else pool
+        return orphans
+
+    def claim_orphans(self) -> None:
+        """This process is the town's daemon, a child subreaper: orphans it did not make are
+        the agents'. Marks its own environment, so its subprocesses' orphans are told apart.
+        """
+        os.environ[DAEMON_ENV] = str(os.getpid())
+        self._claims_orphans = True
 
     def _persist_unowned(self) -> None:
         current = frozenset(self._unowned)
