@@ -39,12 +39,21 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from tundra_tui.domain.errors import TundraError
+from tundra_tui.session.procs import (
+    Proc,
+    ProcInfo,
+    closure,
+    descend,
+    environ_holds,
+    proc_info,
+    processes_with_marker,
+    running,
+    scan,
+    send,
+    tty_number,
+)
 from tundra_tui.town import Town, ensure_state_dir
 
-MARKER_ENV = "TUNDRA_AGENT_MARK"
-"""Every agent's environment carries a unique mark, so its descendants can be found.
-
-Not named *TOKEN*/*KEY*/*SECRET*: some CLIs scrub such variables from what they run."""
 DAEMON_ENV = "TUNDRA_DAEMON"
 """The daemon's pid, in its own environment (`claim_orphans`): its subprocesses carry it,
 agents never do (their environment is allow-listed)."""
@@ -62,181 +71,6 @@ _UNOWNED_NAME = "(unowned)"
 def _fail(what: str, error: BaseException) -> None:
     # The daemon's structured log is not ours to import here; stderr reaches daemon.log.
     print(f"tundra: containment: {what}: {error}", file=sys.stderr)
-
-
-# ---- processes -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True, order=True)
-class Proc:
-    """One process for its whole life: a pid alone may name another process tomorrow."""
-
-    pid: int
-    start: int
-    """Start time in clock ticks after boot (/proc/PID/stat field 22)."""
-
-
-@dataclass(frozen=True, slots=True)
-class ProcInfo:
-    """The fields of /proc/PID/stat that tie a process to an agent."""
-
-    pid: int
-    ppid: int
-    pgid: int
-    sid: int
-    tty: int
-    start: int
-    zombie: bool
-
-    @property
-    def proc(self) -> Proc:
-        return Proc(self.pid, self.start)
-
-
-def proc_info(pid: int) -> ProcInfo | None:
-    """What /proc says about `pid` now, or None if it is gone."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-        fields = text.rsplit(")", 1)[1].split()
-        return ProcInfo(
-            pid=pid,
-            ppid=int(fields[1]),
-            pgid=int(fields[2]),
-            sid=int(fields[3]),
-            tty=int(fields[4]),
-            start=int(fields[19]),
-            zombie=fields[0] in ("Z", "X"),
-        )
-    except (OSError, IndexError, ValueError):
-        return None
-
-
-def scan() -> dict[int, ProcInfo]:
-    """Every process we can see, by pid (one read of /proc/PID/stat each)."""
-    table: dict[int, ProcInfo] = {}
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            info = proc_info(int(entry.name))
-            if info is not None:
-                table[info.pid] = info
-    return table
-
-
-def running(proc: Proc) -> bool:
-    """True while `proc` itself (not a reused pid) runs; a zombie has ended."""
-    info = proc_info(proc.pid)
-    return info is not None and info.start == proc.start and not info.zombie
-
-
-def send(proc: Proc, sig: int) -> bool:
-    """Signal `proc` if it is still that process; never a pid reused since it was seen.
-
-    A pidfd pins the process while its start time is checked, so the signal
-    cannot land on a newcomer that took the pid in between.
-    """
-    try:
-        pidfd = os.pidfd_open(proc.pid)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        pidfd = -1  # no pidfd_open (old kernel): the check below still rules out most reuse
-    try:
-        info = proc_info(proc.pid)
-        if info is None or info.start != proc.start:
-            return False
-        if pidfd >= 0:
-            signal.pidfd_send_signal(pidfd, sig)
-        else:
-            os.kill(proc.pid, sig)
-        return True
-    except (ProcessLookupError, PermissionError):
-        return False
-    finally:
-        if pidfd >= 0:
-            os.close(pidfd)
-
-
-def _environ_holds(pid: int, entry: bytes) -> bool:
-    try:
-        return entry in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-    except OSError:
-        return False
-
-
-def carries_mark(pid: int, mark: str | None = None) -> bool:
-    """True if the process's environment holds this agent's mark, or any agent's when None."""
-    if mark is not None:
-        return _environ_holds(pid, f"{MARKER_ENV}={mark}".encode())
-    try:
-        entries = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-    except OSError:
-        return False
-    prefix = f"{MARKER_ENV}=".encode()
-    return any(entry.startswith(prefix) for entry in entries)
-
-
-def processes_with_marker(mark: str) -> list[int]:
-    """PIDs whose environment holds `MARKER_ENV=mark` (readable for our own processes)."""
-    return [
-        int(entry.name)
-        for entry in Path("/proc").iterdir()
-        if entry.name.isdigit() and carries_mark(int(entry.name), mark)
-    ]
-
-
-def tty_number(device: str) -> int:
-    """A terminal device (/dev/pts/7) as /proc/PID/stat's tty_nr encodes it; 0 if unknown."""
-    try:
-        rdev = os.stat(device).st_rdev
-    except OSError:
-        return 0
-    major, minor = os.major(rdev), os.minor(rdev)
-    return (minor & 0xFF) | (major << 8) | ((minor & ~0xFF) << 12)
-
-
-def closure(
-    table: Mapping[int, ProcInfo],
-    known: Mapping[Proc, Any],
-    seen: Mapping[int, tuple[int, Any]],
-    ttys: Mapping[int, Any],
-) -> dict[int, Any]:
-    """Who owns which process in `table`: the owners of `known` processes, and by inheritance.
-
-    A process belongs to an owner when it is one of its `known` processes, has
-    its controlling terminal (`ttys`), is in a session or process group led by
-    a pid in its `seen` (pid -> start time; a leader still alive with another
-    start time means the number was reused), or descends from one that does.
-    """
-    owner: dict[int, Any] = {}
-    for info in table.values():
-        found = known.get(info.proc)
-        if found is None and info.tty:
-            found = ttys.get(info.tty)
-        for number in (info.sid, info.pgid):
-            if found is not None:
-                break
-            entry = seen.get(number)
-            leader = table.get(number)
-            if entry is not None and (leader is None or leader.start == entry[0]):
-                found = entry[1]
-        if found is not None:
-            owner[info.pid] = found
-    return descend(table, owner)
-
-
-def descend(table: Mapping[int, ProcInfo], owner: dict[int, Any]) -> dict[int, Any]:
-    """Extend `owner` to every descendant (by parent pid) of an owned process."""
-    children: dict[int, list[int]] = {}
-    for info in table.values():
-        children.setdefault(info.ppid, []).append(info.pid)
-    queue = list(owner)
-    while queue:
-        parent = queue.pop()
-        for child in children.get(parent, ()):
-            if child not in owner:
-                owner[child] = owner[parent]
-                queue.append(child)
-    return owner
 
 
 # ---- cgroups ---------------------------------------------------------------------------------
@@ -556,7 +390,7 @@ class TownContainment:
         self._unowned_persisted: frozenset[Proc] = frozenset()
         self._claims_orphans = False
         self._sampler: asyncio.Task[None] | None = None
-        self._scanning: asyncio.Future[None] | None = None
+        self._scanning: asyncio.Future[bool] | None = None
 
     @classmethod
     def of(cls, root: Path | None) -> TownContainment:
@@ -576,11 +410,6 @@ class TownContainment:
         """
         root, name = env.get("TUNDRA_TOWN"), env.get("TUNDRA_AGENT")
         return cls.of(Path(root) if root and name else None)
-
-    @property
-    def cgroups(self) -> bool:
-        """True while new agents get a cgroup."""
-        return self.cgroup_dir is not None
 
     def enter(self, name: str, mark: str) -> AgentContainment:
         """A place for an agent about to be spawned: its cgroup made, its record written.
@@ -612,8 +441,10 @@ class TownContainment:
         return path
 
     def forget(self, agent: AgentContainment) -> None:
-        """An agent's containment was released: stop watching it."""
+        """An agent's containment was released: stop watching it (and /proc, if it was the last)."""
         self._agents.pop(agent.mark, None)
+        if self._sampler is not None and not self._tracking() and not self._unowned:
+            self._sampler.cancel()
 
     def agents(self) -> list[AgentContainment]:
         """The agents contained here now."""
@@ -648,15 +479,16 @@ class TownContainment:
     async def refresh(self) -> None:
         """Scan /proc now and update every tracked agent; concurrent callers share one scan."""
         loop = asyncio.get_running_loop()
-        if self._scanning is not None and _current(self._scanning, loop):
-            await asyncio.shield(self._scanning)
+        shared = self._scanning
+        if shared is not None and _current(shared, loop) and await asyncio.shield(shared):
             return
         scanning = self._scanning = loop.create_future()
+        attributed = False
         try:
-            table = await asyncio.to_thread(scan)
-            self.attribute(table)
+            self.attribute(await asyncio.to_thread(scan))
+            attributed = True
         finally:
-            scanning.set_result(None)
+            scanning.set_result(attributed)  # False (cancelled): the waiters scan for themselves
             if self._scanning is scanning:
                 self._scanning = None
 
@@ -724,7 +556,7 @@ class TownContainment:
                 or info.sid == my_session
                 or info.pid in agent_pids
                 or info.zombie
-                or _environ_holds(info.pid, daemon_mark)
+                or environ_holds(info.pid, daemon_mark)
             ):
                 continue
             candidates = [a for a in tracking if a.start <= info.start]

@@ -28,11 +28,10 @@ from pathlib import Path
 import ptyprocess
 
 from tundra_tui.domain.errors import TundraError
-from tundra_tui.session.containment import (
+from tundra_tui.session.containment import AgentContainment, TownContainment
+from tundra_tui.session.procs import (
     MARKER_ENV,
-    AgentContainment,
     Proc,
-    TownContainment,
     carries_mark,
     proc_info,
     processes_with_marker,
