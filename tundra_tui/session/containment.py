@@ -255,7 +255,7 @@ class AgentContainment:
     def join(self) -> None:
         """In the forked child, before exec: move into the agent's cgroup.
 
-        Only raw system calls: this runs between fork and exec. A failure is
+        Nothing but an open and a write: this runs between fork and exec. A failure is
         not raised; the parent sees the child outside the cgroup and tracks it.
         """
         if self.cgroup is None:

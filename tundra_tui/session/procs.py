@@ -49,8 +49,13 @@ class ProcInfo:
 def proc_info(pid: int) -> ProcInfo | None:
     """What /proc says about `pid` now, or None if it is gone."""
     try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-        fields = text.rsplit(")", 1)[1].split()
+        # Raw os calls: the sampler reads every process's stat several times a second.
+        fd = os.open(f"/proc/{pid}/stat", os.O_RDONLY)
+        try:
+            text = os.read(fd, 4096)
+        finally:
+            os.close(fd)
+        fields = text.rsplit(b")", 1)[1].split()
         return ProcInfo(
             pid=pid,
             ppid=int(fields[1]),
@@ -58,7 +63,7 @@ def proc_info(pid: int) -> ProcInfo | None:
             sid=int(fields[3]),
             tty=int(fields[4]),
             start=int(fields[19]),
-            zombie=fields[0] in ("Z", "X"),
+            zombie=fields[0] in (b"Z", b"X"),
         )
     except (OSError, IndexError, ValueError):
         return None
@@ -67,9 +72,9 @@ def proc_info(pid: int) -> ProcInfo | None:
 def scan() -> dict[int, ProcInfo]:
     """Every process we can see, by pid (one read of /proc/PID/stat each)."""
     table: dict[int, ProcInfo] = {}
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            info = proc_info(int(entry.name))
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            info = proc_info(int(name))
             if info is not None:
                 table[info.pid] = info
     return table
