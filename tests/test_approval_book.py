@@ -9,10 +9,12 @@ prompt redrawn in place (F4), a locked database (F7), input from inside an agent
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sqlite3
+import subprocess
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -270,3 +272,50 @@ async def test_an_answer_typed_in_the_agents_terminal_is_recorded_as_the_operato
     assert [(a.id, a.status, a.decided_by) for a in resolved] == [
         (approval.id, ApprovalStatus.APPROVED, "operator")
     ]
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 4 MiB tmpfs of our own (root only: CI runs as root; elsewhere the test skips)."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)],
+        capture_output=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+async def test_a_full_disk_delays_the_record_but_never_loses_the_request(
+    small_disk: Path, tmp_path: Path
+) -> None:
+    """F7, disk full: the request is shown at once and written once space comes back."""
+    store = await open_store(small_disk / "town.db", busy_timeout_ms=200)
+    town = Town(store, tmp_path)
+    town.writer.start()
+    await town.book.load()
+    filler = small_disk / "filler"
+    try:
+        await town.start("cramped")
+        with filler.open("wb") as handle, contextlib.suppress(OSError):
+            while True:
+                handle.write(b"\0" * 65536)
+                handle.flush()
+        await town.host.send_text("cramped", "ask touch roomy.txt")
+        approval = await town.request("cramped")
+        await town.until(lambda: "full" in town.writer.error)
+        filler.unlink()
+        assert await town.writer.drain(15.0)
+        assert [a.id for a in await store.approvals.pending()] == [approval.id]
+        await town.book.approve(approval.id, actor="operator")
+        await town.until(lambda: (town.workdir / "roomy.txt").exists())
+    finally:
+        await town.host.close()
+        await town.writer.close(timeout=5.0)
+        await store.close()
