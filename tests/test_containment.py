@@ -85,8 +85,10 @@ class CliTown:
         folder = self.town.state_dir / "agents" / agent
         return [json.loads(path.read_text()) for path in folder.glob("containment-*.json")]
 
-    def daemon_log(self) -> str:
-        return "".join(p.read_text() for p in sorted(self.town.logs_dir.glob("daemon*")))
+    def swept(self) -> list[dict[str, Any]]:
+        """The daemon log's `agent.swept` lines."""
+        lines = (self.town.logs_dir / "daemon.log").read_text().splitlines()
+        return [line for line in map(json.loads, lines) if line.get("event") == "agent.swept"]
 
 
 def _make_town(mode: str) -> Iterator[CliTown]:
@@ -234,7 +236,8 @@ def test_the_next_daemon_sweeps_what_a_killed_one_left(town: CliTown) -> None:
     assert all(map(_running, escapers)), "they outlive the daemon: only the sweep can end them"
     town.at("agent", "start", "esc")  # starts a daemon, which sweeps before it serves
     assert not any(map(_running, escapers))
-    assert "swept agent esc" in town.daemon_log()
+    [swept] = town.swept()
+    assert swept["agent"] == "esc" and {p for p, _ in escapers} <= set(swept["data"]["pids"])
     wait_for(lambda: (town.root / "pids.json").exists() and _escapers_of(town.root) != escapers)
     assert _copies_of_escaper(town) == 1
 

@@ -7,11 +7,11 @@ import contextlib
 import fcntl
 import os
 import signal
-import sys
 from typing import TextIO
 
 from tundra_tui.config import load_config
 from tundra_tui.daemon.client import DaemonClient, DaemonUnavailable, lock_path
+from tundra_tui.daemon.log import DaemonLog
 from tundra_tui.daemon.server import Daemon
 from tundra_tui.domain.errors import TundraError
 from tundra_tui.session.containment import TownContainment
@@ -51,25 +51,32 @@ async def _clear_stale_socket(town: Town) -> None:
     raise TundraError(f"another process answers on {town.socket_path}")
 
 
-async def _sweep(containment: TownContainment) -> None:
+async def _sweep(containment: TownContainment, log: DaemonLog) -> None:
     """Stop what a daemon that died (kill -9, power loss) left of its agents, before serving.
 
     Only after the town's lock is ours: no other daemon's agents can be running.
     """
     for swept in await containment.sweep():
-        print(f"tundra: {swept.describe()}", file=sys.stderr, flush=True)
+        log.warning(
+            "agent.swept", agent=swept.agent, pids=list(swept.pids), cgroups=list(swept.cgroups)
+        )
 
 
 async def run_daemon(town: Town) -> int:
     """Serve the town until `at daemon stop` or SIGTERM; SIGHUP is ignored."""
     ensure_state_dir(town)
     lock = _take_lock(town)
+    log = DaemonLog.open(town)
     try:
+        log.install(asyncio.get_running_loop())  # detached: stderr is no place for failures
         await _clear_stale_socket(town)
         containment = TownContainment.of(town.root)
+        containment.report = lambda what, agent, error: log.warning(
+            "containment.failed", agent=agent, error=error, what=what
+        )
         if become_subreaper():
             containment.claim_orphans()
-        await _sweep(containment)
+        await _sweep(containment, log)
         config = load_config(town)
         store = await open_store(
             town.db_path,
@@ -77,7 +84,7 @@ async def run_daemon(town: Town) -> int:
             synchronous=str(config.get("store.synchronous")),
         )
         try:
-            daemon = Daemon(town, store)
+            daemon = Daemon(town, store, log=log)
             loop = asyncio.get_running_loop()
             loop.add_signal_handler(signal.SIGTERM, daemon.stopped.set)
             loop.add_signal_handler(signal.SIGINT, daemon.stopped.set)
@@ -90,6 +97,7 @@ async def run_daemon(town: Town) -> int:
         finally:
             await store.close()
     finally:
+        log.close()
         with contextlib.suppress(OSError):
             lock.seek(0)
             lock.truncate()

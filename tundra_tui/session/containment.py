@@ -33,7 +33,7 @@ import json
 import os
 import signal
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -68,9 +68,12 @@ _UNOWNED = ".unowned.json"
 _UNOWNED_NAME = "(unowned)"
 
 
-def _fail(what: str, error: BaseException) -> None:
-    # The daemon's structured log is not ours to import here; stderr reaches daemon.log.
-    print(f"tundra: containment: {what}: {error}", file=sys.stderr)
+def _to_stderr(what: str, agent: str | None, error: BaseException) -> None:
+    print(f"tundra: containment: {agent or '-'}: {what}: {error}", file=sys.stderr)
+
+
+Report = Callable[[str, "str | None", BaseException], None]
+"""Where containment says what went wrong: (what, agent or None, error)."""
 
 
 # ---- cgroups ---------------------------------------------------------------------------------
@@ -132,10 +135,8 @@ def kill_cgroup(path: Path) -> None:
     try:
         (path / "cgroup.kill").write_text("1")
         return
-    except FileNotFoundError:
-        pass
-    except OSError as error:
-        _fail(f"cgroup.kill in {path}", error)
+    except OSError:
+        pass  # no cgroup.kill (before Linux 5.14), or refused: kill one by one
     # Older kernels: freeze so nothing forks while we kill, then thaw to let the kill land.
     with contextlib.suppress(OSError):
         (path / "cgroup.freeze").write_text("1")
@@ -303,7 +304,7 @@ class AgentContainment:
             write_private(path, document)
             self._persisted = current
         except OSError as error:
-            _fail(f"cannot record {self.name}'s processes in {path}", error)
+            self.town.report(f"cannot record its processes in {path}", self.name, error)
 
     def abandon(self) -> None:
         """The spawn failed: nothing ran, so just remove what `enter` made."""
@@ -353,7 +354,8 @@ class AgentContainment:
                 break
             killed |= signalled
             if loop.time() >= deadline:
-                _fail(f"{self.name}: still running after SIGKILL", ProcessLookupError(signalled))
+                error = ProcessLookupError(f"pids {sorted(signalled)} outlived SIGKILL")
+                self.town.report("left for the next daemon's sweep", self.name, error)
                 self.persist()
                 return killed  # the record stays: the next daemon's sweep tries again
             await asyncio.sleep(0.02)
@@ -389,6 +391,8 @@ class TownContainment:
         self._unowned: set[Proc] = set()
         self._unowned_persisted: frozenset[Proc] = frozenset()
         self._claims_orphans = False
+        self.report: Report = _to_stderr
+        """Set by the daemon to its log; stderr until then."""
         self._sampler: asyncio.Task[None] | None = None
         self._scanning: asyncio.Future[bool] | None = None
 
@@ -435,7 +439,7 @@ class TownContainment:
         except OSError as error:
             # Not ours to create (no root, no delegation, read-only): track from now on.
             if not isinstance(error, PermissionError | FileNotFoundError):
-                _fail(f"cannot create cgroup {path}; tracking processes instead", error)
+                self.report(f"cannot create cgroup {path}; tracking instead", name, error)
             self.cgroup_dir = None
             return None
         return path
@@ -471,7 +475,7 @@ class TownContainment:
                 try:
                     await self.refresh()
                 except Exception as error:  # keep sampling; one bad scan must not end it
-                    _fail("scanning /proc", error)
+                    self.report("scanning /proc", None, error)
                 await asyncio.sleep(SAMPLE_INTERVAL)
         finally:
             self._sampler = None
@@ -584,7 +588,7 @@ class TownContainment:
                 path.unlink(missing_ok=True)
             self._unowned_persisted = current
         except (OSError, TundraError) as error:
-            _fail(f"cannot record unowned processes in {path}", error)
+            self.report(f"cannot record unowned processes in {path}", None, error)
 
     # ---- the daemon's start and end --------------------------------------------------------
 
