@@ -362,9 +362,11 @@ class AgentContainment:
         if self.cgroup is not None and not remove_cgroup(self.cgroup):
             await asyncio.sleep(0.05)  # the last exits may still be unwinding
             remove_cgroup(self.cgroup)
-        path = self.record
-        if path is not None:
-            path.unlink(missing_ok=True)
+        if self.record is not None:
+            try:
+                self.record.unlink(missing_ok=True)
+            except OSError as error:
+                self.town.report("cannot remove its record", self.name, error)
         self.town.forget(self)
         return killed
 
@@ -639,7 +641,8 @@ class TownContainment:
                     removed.append(str(cgroup))
             else:
                 pids |= await self._sweep_tracked(_procs(data), str(data.get("mark") or ""))
-            path.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # read again next time: its kills are verified
+                path.unlink(missing_ok=True)
         town_dirs = {c.parent for c in cgroups}
         if self.cgroup_dir is not None:
             town_dirs.add(self.cgroup_dir)

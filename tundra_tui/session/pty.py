@@ -233,7 +233,10 @@ class AgentPty:
         mark = secrets.token_hex(8)
         full_env = {**env, "TERM": "xterm-256color", MARKER_ENV: mark}
         town = containment if containment is not None else TownContainment.for_env(env)
-        box = town.enter(env.get("TUNDRA_AGENT") or "agent", mark)
+        try:
+            box = town.enter(env.get("TUNDRA_AGENT") or "agent", mark)
+        except (OSError, TundraError) as error:
+            raise TundraError(f"cannot prepare {argv[0]!r}'s containment: {error}") from error
         try:
             process = ptyprocess.PtyProcess.spawn(
                 list(argv),
