@@ -89,3 +89,17 @@ async def test_missing_binary_fails_cleanly(host: SessionHost, tmp_path: Path) -
     )
     with pytest.raises(TundraError, match="not found"):
         await host.start(AgentConfig("eve", adapter, launch))
+
+
+async def test_every_background_task_is_handed_to_the_watcher(
+    store: Store, tmp_path: Path
+) -> None:
+    """No task dies unobserved: the daemon logs whatever the host and its sessions start."""
+    seen: list[str] = []
+    host = SessionHost(store, watch=lambda task, what: seen.append(what))
+    try:
+        await host.start(demo("wanda", tmp_path))
+        await until_state(host, "wanda", AgentState.IDLE)
+        assert "wanda: detection tick" in seen
+    finally:
+        await host.close()

@@ -100,7 +100,9 @@ class Daemon:
         self.town = town
         self.store = store
         self.log = log if log is not None else DaemonLog.open(town)
-        self.host = SessionHost(store, actor=ACTOR)
+        self.host = SessionHost(
+            store, actor=ACTOR, watch=lambda task, what: self.log.watch(task, what=what)
+        )
         self.started_at = time.time()
         self.subscribers: set[Subscriber] = set()
         self.stopped = asyncio.Event()

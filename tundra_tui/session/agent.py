@@ -54,8 +54,15 @@ class AgentConfig:
 class AgentSession:
     """A running agent and what we know about it. Created by the SessionHost."""
 
-    def __init__(self, config: AgentConfig, emit: Callable[[HostEvent], None]) -> None:
+    def __init__(
+        self,
+        config: AgentConfig,
+        emit: Callable[[HostEvent], None],
+        *,
+        watch: Callable[[asyncio.Task[Any], str], object] | None = None,
+    ) -> None:
         self.config = config
+        self._watch = watch
         self.name = config.name
         self.adapter = config.adapter
         self._emit = emit
@@ -110,6 +117,8 @@ class AgentSession:
         loop = asyncio.get_running_loop()
         self.pty.attach(loop, self._on_data, self._on_exit)
         self._tick_task = loop.create_task(self._tick())
+        if self._watch is not None:
+            self._watch(self._tick_task, f"{self.name}: detection tick")
         self._publish(AgentState.UNKNOWN, {"source": "process", "rule": "started"})
 
     @property
@@ -270,6 +279,8 @@ class AgentSession:
         task = asyncio.get_running_loop().create_task(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        if self._watch is not None:
+            self._watch(task, f"{self.name}: {getattr(coroutine, '__qualname__', 'task')}")
 
     def cancel_tasks(self) -> None:
         """Cancel the session's own background work (the host calls this when closing)."""

@@ -12,6 +12,7 @@ import contextlib
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from tundra_tui.domain.agents import AgentState
 from tundra_tui.domain.errors import NotFound, TundraError
@@ -48,13 +49,22 @@ def _row_holding(session: AgentSession, probe: str) -> int | None:
 
 
 class SessionHost:
-    """Starts, stops and talks to agents; publishes their screens, states and approvals."""
+    """Starts, stops and talks to agents; publishes their screens and states."""
 
-    def __init__(self, store: Store, *, max_ptys: int = 20, actor: str = "operator") -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        max_ptys: int = 20,
+        actor: str = "operator",
+        watch: Callable[[asyncio.Task[Any], str], object] | None = None,
+    ) -> None:
         self.store = store
-        self.approvals = store.approvals
         self.max_ptys = max_ptys
         self.actor = actor
+        self.watch = watch
+        """Told of every background task the host and its sessions start, so one that dies
+        is reported with its reason (the daemon logs it) rather than lost."""
         self._sessions: dict[str, AgentSession] = {}
         self._queue: deque[AgentConfig] = deque()
         self._listeners: list[Callable[[HostEvent], None]] = []
@@ -79,6 +89,8 @@ class SessionHost:
         task = asyncio.get_running_loop().create_task(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        if self.watch is not None:
+            self.watch(task, getattr(coroutine, "__qualname__", "host task"))
 
     # ---- lifecycle ---------------------------------------------------------------------------
 
@@ -108,7 +120,7 @@ class SessionHost:
             raise TundraError(f"agent {config.name!r} is already running")
         if any(queued.name == config.name for queued in self._queue):
             return AgentState.QUEUED
-        session = AgentSession(config, self._emit)
+        session = AgentSession(config, self._emit, watch=self.watch)
         self._sessions[config.name] = session
         if self.live_count() >= self.max_ptys:
             self._queue.append(config)
