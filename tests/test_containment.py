@@ -261,3 +261,16 @@ def test_agent_state_is_private_whatever_the_umask(tmp_path: Path) -> None:
         (record, 0o600),
     ):
         assert (path, path.stat().st_mode & 0o777) == (path, mode)
+
+
+def test_stopping_one_agent_leaves_another_agents_processes_alone(town: CliTown) -> None:
+    town.at("agent", "start", "loop")
+    loop = _with_start(town.pid_of("loop"))
+    # Started after `loop`: an unseen orphan of it could be either agent's (the unowned pool).
+    escapers = _start_escaper(town)
+    town.at("agent", "stop", "loop")
+    assert not _running(loop)
+    assert all(map(_running, escapers)), "esc's processes are not loop's to stop"
+    town.at("daemon", "stop")
+    assert not any(map(_running, escapers)), "the daemon's stop ends the pool too"
+    assert not (town.town.state_dir / "agents" / ".unowned.json").exists()
