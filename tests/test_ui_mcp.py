@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 from rich.text import Text
@@ -13,7 +14,7 @@ from textual.pilot import Pilot
 from textual.widgets import DataTable, Static
 
 from tests.ui_harness import PaneHarness, fixed_clock, make_services
-from tundra_tui.store import open_store
+from tundra_tui.store import Store, open_store
 from tundra_tui.town import Town
 from tundra_tui.ui.panes.mcp import McpPane
 from tundra_tui.ui.services import Services
@@ -229,3 +230,97 @@ async def test_no_servers_says_so(town_dir: Path) -> None:
             assert table(app).row_count == 0
     finally:
         await store.close()
+
+
+# ---- secrets in arguments, URLs and headers (F12) -------------------------------------
+
+GITHUB = "ghp_" + "G" * 36
+AWS = "AKIA" + "W" * 16
+SLACK_PATH = "T0000SLACK/B0000SLACK/" + "S" * 24
+BEARER = "bearer-token-" + "b" * 20
+PLAIN = "plain-secret-value-7"
+"""No well-known shape: only the flag before it says it is a secret."""
+HOSTILE_SECRETS = (GITHUB, AWS, SLACK_PATH, "S" * 24, BEARER, PLAIN)
+
+
+@pytest.fixture
+def hostile(
+    town_dir: Path, private_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """A ~/.claude.json whose servers pass every kind of secret as an argument or a URL."""
+    empty = tmp_path / "empty-bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    monkeypatch.delenv("CODEX_HOME", raising=False)
+    monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
+    servers = {
+        "positional": {"command": "gh-mcp", "args": ["serve", GITHUB, AWS]},
+        "flags": {"command": "x-mcp", "args": ["--token", PLAIN, f"--api-key={PLAIN}"]},
+        "bearer": {
+            "command": "curl-mcp",
+            "args": ["-H", f"Authorization: Bearer {BEARER}", f"Bearer {BEARER}"],
+        },
+        "webhook": {
+            "command": "slack-mcp",
+            "args": ["--post", f"https://hooks.slack.com/services/{SLACK_PATH}"],
+        },
+        "remote": {
+            "type": "http",
+            "url": f"https://hooks.slack.com/services/{SLACK_PATH}?key={PLAIN}",
+            "headers": {"Authorization": f"Bearer {BEARER}"},
+        },
+    }
+    (private_home / ".claude.json").write_text(json.dumps({"mcpServers": servers}))
+    return town_dir
+
+
+@pytest.fixture
+async def hostile_services(hostile: Path) -> AsyncIterator[Services]:
+    town = Town(hostile)
+    store = await open_store(town.db_path, clock=fixed_clock)
+    try:
+        yield make_services(town, store)
+    finally:
+        await store.close()
+
+
+def assert_no_secret(text: str) -> None:
+    for secret in HOSTILE_SECRETS:
+        assert secret not in text
+
+
+async def test_secrets_in_arguments_urls_and_headers_never_reach_the_screen(
+    hostile_services: Services,
+) -> None:
+    app = harness(hostile_services)
+    async with app.run_test(size=WIDE) as pilot:
+        await settle(pilot)
+        assert [row[3] for row in rows(app)] == [
+            "curl-mcp -H 'Authorization: ••••' 'Bearer [REDACTED:bearer]'",
+            "x-mcp --token •••• --api-key=••••",
+            "gh-mcp serve [REDACTED:github] [REDACTED:aws]",
+            "https://[REDACTED:slack-webhook]?key=••••",
+            "slack-mcp --post https://[REDACTED:slack-webhook]",
+        ]
+        assert_no_secret(screen_text(app))
+        await pilot.press("enter")
+        details = []
+        for _ in range(table(app).row_count):
+            await pilot.pause()
+            details.append(str(app.query_one("#mcp-detail", Static).render()))
+            assert_no_secret(screen_text(app))
+            await pilot.press("j")
+        assert_no_secret("\n".join(details))
+        assert "headers  Authorization: ••••" in details[3]
+
+
+def test_hostile_servers_snapshot(hostile: Path, snap_compare: Any) -> None:
+    """The table and the detail of a server whose header and arguments carry tokens."""
+    services = make_services(Town(hostile), cast(Store, None))
+
+    async def open_detail(pilot: Pilot[None]) -> None:
+        await settle(pilot)
+        await pilot.press("enter")
+        await pilot.pause()
+
+    assert snap_compare(harness(services), run_before=open_detail, terminal_size=(120, 24))

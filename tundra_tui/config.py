@@ -9,12 +9,15 @@ unloadable is refused and nothing is written.
 from __future__ import annotations
 
 import copy
+import os
 import re
+import stat
 import tomllib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import tomlkit
 from tomlkit.exceptions import ParseError, TOMLKitError
@@ -47,7 +50,16 @@ from tundra_tui.domain.agents import (
     validate_agent_name,
 )
 from tundra_tui.domain.errors import NotFound
-from tundra_tui.town import TOWN_FILE, Town, ensure_state_dir, write_text_atomic
+from tundra_tui.domain.redact import SECRET_NAME, redact
+from tundra_tui.town import (
+    PRIVATE_DIR_MODE,
+    PRIVATE_FILE_MODE,
+    SHARED_FILE_MODE,
+    TOWN_FILE,
+    Town,
+    ensure_state_dir,
+    write_text_atomic,
+)
 
 __all__ = [
     "LAYERS",
@@ -57,8 +69,12 @@ __all__ = [
     "ConfigIssue",
     "LayeredConfig",
     "add_agent",
+    "command_trust_problem",
     "global_config_path",
     "load_config",
+    "mask_args",
+    "mask_url",
+    "masked",
     "remove_agent",
     "set_value",
     "short_path",
@@ -72,6 +88,13 @@ _FILE_LAYERS = LAYERS[1:]
 MAX_CONFIG_BYTES = 1 << 20
 """Larger files are refused unread: configuration never needs it, and parsing is not free."""
 
+_LAYER_MODES = {"global": SHARED_FILE_MODE, "project": SHARED_FILE_MODE, "local": PRIVATE_FILE_MODE}
+"""The most each layer's file is written with: local.toml lives with the town's state."""
+_SECRET_WORD = re.compile(r"token|key|secret|passw|auth|credential|cookie", re.IGNORECASE)
+"""In a flag, a NAME=value or a header name: the value beside it is a secret. Broader than
+redact's SECRET_NAME, since `--key X` on a command line is as telling as API_KEY."""
+_ENV_ASSIGN = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)=(.+)", re.DOTALL)
+_HEADER_ARG = re.compile(r"([A-Za-z0-9_-]+)[ \t]*:[ \t]*(.+)", re.DOTALL)
 _POSITION_SUFFIX = re.compile(r" at line \d+ col \d+$")
 _TOMLLIB_POSITION = re.compile(r"\(at line (\d+), column (\d+)\)")
 
@@ -166,17 +189,141 @@ class LayeredConfig:
 
 
 SECRET_MASK = "••••"
-"""Shown in place of each value of a table of strings: those tables are env, often API keys."""
+"""Shown in place of each value of a table of strings (env, often API keys) and of any
+value whose name says it is a secret."""
 
 
 def show_value(value: Any) -> str:
-    """One layer's value in its TOML spelling ("" for MISSING); table values are masked."""
+    """One layer's value in its TOML spelling ("" for MISSING); table values are masked.
+
+    Other values are exact, since an editor starts from them: pass them through
+    `masked` first where they are only shown.
+    """
     if value is MISSING:
         return ""
     if isinstance(value, dict):
         inner = ", ".join(f"{join_key((name,))} = {SECRET_MASK}" for name in value)
         return f"{{{inner}}}" if inner else "{}"
     return str(tomlkit.item(value).as_string())
+
+
+def masked(key: str, value: Any) -> Any:
+    """`value` (of `key`, "" if unknown) as it may be shown to anyone looking over a shoulder.
+
+    Tables of strings (env) keep their names only; a value whose own name says secret
+    (`...api_key`) is masked whole; argument lists lose what `mask_args` hides; any
+    other string loses its well-known token shapes; MISSING and other values pass
+    through. Never write the result back: it is for eyes only.
+    """
+    return _masked(split_key(key) if key else (), value)
+
+
+def _masked(path: tuple[str, ...], value: Any) -> Any:
+    if isinstance(value, dict):
+        leaf = leaf_for(path) if path else None
+        if leaf is not None and leaf.kind == "table":
+            return {name: SECRET_MASK for name in value}
+        return {name: _masked((*path, name), item) for name, item in value.items()}
+    if isinstance(value, list):
+        return mask_args(value)
+    if isinstance(value, str):
+        return SECRET_MASK if value and path and SECRET_NAME.search(path[-1]) else redact(value)
+    return value
+
+
+def mask_args(args: Iterable[str]) -> list[str]:
+    """A command's arguments as they may be shown, one for one.
+
+    Masked: the value of a secret-named flag (`--token X`, `--api-key=X`), of a
+    secret-named `NAME=value` or `Name: value` (a header), and a URL's password and
+    query values; every well-known token shape anywhere (`ghp_…`, `AKIA…`, a Slack
+    webhook, `Bearer …`) is redacted.
+    """
+    shown: list[str] = []
+    hide_next = False
+    for arg in args:
+        if hide_next and not arg.startswith("--"):
+            shown.append(SECRET_MASK)
+            hide_next = False
+            continue
+        hide_next = False
+        flag, equals, _value = arg.partition("=")
+        if arg.startswith("-") and _SECRET_WORD.search(flag):
+            shown.append(f"{flag}={SECRET_MASK}" if equals else redact(arg))
+            hide_next = not equals
+        elif (assign := _ENV_ASSIGN.fullmatch(arg)) and _SECRET_WORD.search(assign[1]):
+            shown.append(f"{assign[1]}={SECRET_MASK}")
+        elif (header := _HEADER_ARG.fullmatch(arg)) and _SECRET_WORD.search(header[1]):
+            shown.append(f"{header[1]}: {SECRET_MASK}")
+        elif "://" in arg:
+            shown.append(mask_url(arg))
+        else:
+            shown.append(redact(arg))
+    return shown
+
+
+def mask_url(url: str) -> str:
+    """A URL without its password, with every query value masked and token shapes redacted
+    (a Slack webhook's secret is its path)."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        netloc = f"{parts.username}:{SECRET_MASK}@{host}" if parts.password else parts.netloc
+        if parts.password and parts.port:
+            netloc += f":{parts.port}"
+        query = "&".join(
+            f"{pair.partition('=')[0]}={SECRET_MASK}" for pair in parts.query.split("&")
+        )
+        shown = urlunsplit((parts.scheme, netloc, parts.path, query if parts.query else "", ""))
+    except ValueError:
+        return SECRET_MASK
+    return redact(shown)
+
+
+def command_trust_problem(config: LayeredConfig, agent: str) -> str | None:
+    """Why agent `agent` must not be started from this configuration, or None when it may.
+
+    Whoever can write a file that says what an agent runs (its command, args, env or
+    runtime, or its runtime's) runs code as us the next time it starts. So every
+    layer file that sets anything for the agent or its runtime must be ours (or
+    root's) and writable by no one else. Checked against the files as they are now,
+    after `config` was read from them: a file swapped since is caught by its owner.
+    Raises NotFound for an agent the configuration does not have.
+    """
+    runtime = config.get("agents").get(agent, {}).get("runtime")
+    if runtime is None:
+        raise NotFound(f"no agent named '{agent}' in the configuration")
+    me = os.geteuid()
+    for layer in _FILE_LAYERS:
+        path = config.paths[layer]
+        data = config.layers[layer]
+        if path is None or (
+            dig(data, ("agents", agent)) is MISSING and dig(data, ("runtimes", runtime)) is MISSING
+        ):
+            continue
+        try:
+            info = path.stat()
+        except OSError as error:
+            return f"refusing to start {agent}: cannot check {path}: {error.strerror or error}"
+        mode = stat.S_IMODE(info.st_mode)
+        if info.st_uid not in (me, 0):
+            return (
+                f"refusing to start {agent}: {path} sets what it runs and belongs to another "
+                f"user (uid {info.st_uid})"
+            )
+        if mode & 0o022:
+            who = (
+                "group and others"
+                if mode & 0o022 == 0o022
+                else "group"
+                if mode & 0o020
+                else "others"
+            )
+            return (
+                f"refusing to start {agent}: {path} sets what it runs and is writable by {who} "
+                f"(mode {mode:04o}); run `chmod go-w {path}`"
+            )
+    return None
 
 
 def short_path(path: Path, root: Path | None = None) -> str:
@@ -460,11 +607,12 @@ def _edit(town: Town | None, layer: str, change: Callable[[TOMLDocument, Path], 
     except ConfigError as error:
         raise ConfigError(f"{path} not changed: {error}", error.issues) from None
     try:
-        if layer == "global":
-            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if layer == "global" and not path.parent.is_dir():
+            path.parent.mkdir(mode=PRIVATE_DIR_MODE, parents=True)
+            path.parent.chmod(PRIVATE_DIR_MODE)  # the umask may have taken more than asked
         elif layer == "local" and town is not None:
             ensure_state_dir(town)
-        write_text_atomic(path, text)
+        write_text_atomic(path, text, mode=_LAYER_MODES[layer])
     except OSError as error:
         raise ConfigError(f"cannot write {path}: {error.strerror or error}") from None
     return path

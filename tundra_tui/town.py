@@ -11,8 +11,9 @@ import os
 import secrets
 import stat
 import subprocess
+import sys
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +24,16 @@ from tundra_tui.domain.errors import TundraError
 TOWN_FILE = "tundra.toml"
 STATE_DIR = ".tundra"
 TOWN_ENV = "TUNDRA_TOWN"
-_STATE_MODE = 0o700
+PRIVATE_DIR_MODE = 0o700
+"""State directories: the socket, database, logs and hook secrets are the user's alone."""
+PRIVATE_FILE_MODE = 0o600
+"""State files, whatever the umask."""
+SHARED_FILE_MODE = 0o644
+"""The most a file meant for the team (tundra.toml, the global config) is written with:
+anyone may read it, only its owner may change what agents run."""
+_STATE_SUBDIRS = ("logs", "agents")
+"""Made with `.tundra/` so that code creating files or directories inside them never
+leaves the umask to decide their mode."""
 # .gitignore lines that already ignore the state directory beside them.
 _IGNORE_LINES = frozenset({".tundra", ".tundra/", "/.tundra", "/.tundra/"})
 
@@ -108,39 +118,75 @@ def find_town(
     )
 
 
-def ensure_state_dir(town: Town) -> Path:
-    """Create `.tundra/` as 0700, tightening it if it exists: it holds the socket and database."""
+def ensure_state_dir(town: Town, *, warn: Callable[[str], None] | None = None) -> Path:
+    """Create `.tundra/` (and its logs/ and agents/) as 0700, or check and tighten them.
+
+    It holds the socket, the database and every agent's hook secret, so one owned by
+    another user is refused: whoever owns it can read them or plant a socket. One that
+    group or others can enter is tightened, and that is said through `warn` (stderr by
+    default), since something made it so and the user should know.
+    """
+    say = warn or _warn
     path = town.state_dir
     try:
-        path.mkdir(mode=_STATE_MODE, exist_ok=True)
-        if stat.S_IMODE(path.stat().st_mode) != _STATE_MODE:
-            path.chmod(_STATE_MODE)
+        path.mkdir(mode=PRIVATE_DIR_MODE, exist_ok=True)
+        _private_dir(path, say)
+        for name in _STATE_SUBDIRS:
+            sub = path / name
+            sub.mkdir(mode=PRIVATE_DIR_MODE, exist_ok=True)
+            _private_dir(sub, say)
     except OSError as error:
-        raise TundraError(f"cannot create {path}: {error.strerror or error}") from None
+        raise TundraError(
+            f"cannot create {error.filename or path}: {error.strerror or error}"
+        ) from None
     return path
 
 
-def write_text_atomic(path: Path, text: str) -> None:
+def _private_dir(path: Path, warn: Callable[[str], None]) -> None:
+    """Refuse a directory owned by another user; make ours exactly 0700 (chmod beats umask)."""
+    info = path.stat()
+    if info.st_uid != os.geteuid():
+        raise TundraError(
+            f"refusing to use {path}: it belongs to another user (uid {info.st_uid}), who could "
+            "read the town's state or answer in its place; remove it or run as its owner"
+        )
+    mode = stat.S_IMODE(info.st_mode)
+    if mode == PRIVATE_DIR_MODE:
+        return
+    path.chmod(PRIVATE_DIR_MODE)
+    if mode & 0o077:
+        warn(f"{path} was open to other users (mode {mode:04o}); tightened it to 0700")
+
+
+def _warn(message: str) -> None:
+    print(f"at: warning: {message}", file=sys.stderr)
+
+
+def write_text_atomic(path: Path, text: str, *, mode: int = SHARED_FILE_MODE) -> None:
     """Replace `path` with `text` so a reader or a crash sees the old file or the new, never half.
 
-    A symlinked file is written through to its target, and an existing file
-    keeps its permissions. Raises OSError.
+    `mode` is the most the file may allow, whatever the umask: an existing file keeps
+    its bits within it (a stricter file stays strict, a looser one is tightened), a
+    new one gets it less what the umask removes. A private file (0600) is always
+    exactly 0600 for its owner, even under an odd umask. A symlinked file is written
+    through to its target. Raises OSError.
     """
     target = Path(os.path.realpath(path))
     try:
-        mode: int | None = stat.S_IMODE(target.stat().st_mode)
+        existing: int | None = stat.S_IMODE(target.stat().st_mode)
     except FileNotFoundError:
-        mode = None
+        existing = None
     temp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
-    # 0o666 lets the umask decide a new file's mode, as any editor would.
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as file:
+            if existing is not None:
+                os.fchmod(file.fileno(), existing & mode)
+            elif mode == PRIVATE_FILE_MODE:
+                os.fchmod(file.fileno(), mode)
             file.write(text)
             file.flush()
             os.fsync(file.fileno())
-        if mode is not None:
-            os.chmod(temp, mode)
         os.replace(temp, target)
     except BaseException:
         temp.unlink(missing_ok=True)
@@ -155,7 +201,9 @@ def init_town(path: Path, *, name: str | None = None) -> tuple[Town, list[str]]:
         if root.exists() and not root.is_dir():
             raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR))
         if not root.exists():
-            root.mkdir(parents=True)
+            root.mkdir(parents=True, mode=0o755)
+            # The town's root holds tundra.toml: whoever may write here may replace it.
+            root.chmod(stat.S_IMODE(root.stat().st_mode) & 0o755)
             done.append(f"created {root}")
         town = Town(root)
         if town.config_path.exists():

@@ -14,6 +14,7 @@ from tundra_tui.mcp.display import (
     command_line,
     masked_env,
     masked_headers,
+    one_line,
     problem_line,
     source_label,
 )
@@ -30,6 +31,7 @@ __all__ = [
     "command_line",
     "masked_env",
     "masked_headers",
+    "one_line",
     "problem_line",
     "read_servers",
     "source_label",

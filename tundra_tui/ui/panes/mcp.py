@@ -1,8 +1,9 @@
 """The MCP tab: the MCP servers each runtime would start in this town, and whether they can.
 
 Read-only. The servers come from other tools' files (`tundra_tui.mcp`), so every name,
-command and path is sanitized, and env and header values never reach the screen: the
-reader's display helpers show names with a mask. Enter opens a detail panel under
+command and path is sanitized and loses its token shapes, env and header values never
+reach the screen (the display helpers show their names with a mask), and secrets in
+arguments or URLs are masked. Enter opens a detail panel under
 the table with the whole command, the resolved binary and the source file.
 """
 
@@ -25,6 +26,7 @@ from tundra_tui.mcp import (
     command_line,
     masked_env,
     masked_headers,
+    one_line,
     problem_line,
     read_servers,
     source_label,
@@ -54,7 +56,7 @@ def name_cell(server: McpServer, width: int) -> Text:
         notes.append("off")
     if server.shadowed_by:
         notes.append("shadowed")
-    text = visible(server.name, single_line=True)
+    text = one_line(server.name)
     if notes:
         text += f" ({', '.join(notes)})"
     return Text(visible(text, limit=width), style="dim" if notes else "")
@@ -126,7 +128,7 @@ class McpPane(Pane):
         fields = (
             server.runtime,
             server.scope,
-            visible(server.name, single_line=True),
+            one_line(server.name),
             command_line(server),
             source_label(server, self.services.town.root),
         )
@@ -162,7 +164,7 @@ class McpPane(Pane):
         for index, server in enumerate(self._shown):
             cells = [
                 Text(server.runtime),
-                Text(visible(server.scope, single_line=True, limit=scope_width)),
+                Text(visible(one_line(server.scope), limit=scope_width)),
                 name_cell(server, name_width),
                 Text(visible(command_line(server, with_args=wide), limit=command_width)),
                 found_cell(server),
@@ -215,9 +217,9 @@ class McpPane(Pane):
             detail.update("")
             return
         root = self.services.town.root
-        name = visible(server.name, single_line=True)
+        name = one_line(server.name)
         text = Text()
-        text.append(f"{server.runtime} · {visible(server.scope, single_line=True)} · ")
+        text.append(f"{server.runtime} · {one_line(server.scope)} · ")
         text.append(name, style="bold")
         text.append(f"  ({server.transport}{'' if server.enabled else ', disabled'})", style="dim")
         if server.shadowed_by:
@@ -240,5 +242,5 @@ class McpPane(Pane):
         if server.found is None:
             return "none: a remote server"
         if server.found:
-            return f"✓ {visible(server.resolved, single_line=True)}"
+            return f"✓ {one_line(server.resolved)}"
         return "✗ not found on PATH" if "/" not in server.command else "✗ not an executable file"
