@@ -365,6 +365,16 @@ def test_reveal_shows_the_values(secret_town: Town, capsys: pytest.CaptureFixtur
     assert GITHUB not in masked and AWS not in masked and PLAIN not in masked
 
 
+def test_errors_about_a_bad_value_never_quote_a_secret(town: Town) -> None:
+    write_team(town, f'env = {{ TOKEN = "{PLAIN}", RETRIES = 5 }}\n')
+    bad_table = run(town.root, "config", "show")
+    bad_number = run(town.root, "config", "set", "general.max_agents", GITHUB)
+    assert (bad_table.returncode, bad_number.returncode) == (2, 2)
+    assert "got {'TOKEN': '••••', 'RETRIES': 5}" in bad_table.stderr
+    assert "got '[REDACTED:github]'" in bad_number.stderr
+    assert PLAIN not in bad_table.stderr and GITHUB not in bad_number.stderr
+
+
 # ---- a damaged database is refused for writes (F13) -----------------------------------
 
 

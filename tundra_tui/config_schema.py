@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from tundra_tui.domain.agents import Role, Runtime, parse_runtime, validate_agent_name
 from tundra_tui.domain.errors import TundraError
+from tundra_tui.domain.redact import redact
 
 
 @dataclass
@@ -391,10 +392,16 @@ def line_of(index: Mapping[tuple[str, ...], int], path: tuple[str, ...]) -> int 
 
 
 def show(value: Any) -> str:
-    """A value as a short, one-line quote for an error message."""
+    """A value as a short, one-line quote for an error message, never quoting a secret.
+
+    Error messages reach the terminal and CI logs: the strings of a table (env, often
+    keys) are masked, and token shapes anywhere are redacted.
+    """
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, date | time):
         return value.isoformat()
-    text = repr(value)
+    if isinstance(value, dict):
+        value = {name: "••••" if isinstance(item, str) else item for name, item in value.items()}
+    text = redact(repr(value))
     return text if len(text) <= 40 else text[:37] + "..."
