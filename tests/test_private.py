@@ -82,7 +82,7 @@ def town(tmp_path: Path) -> Town:
 def test_init_under_umask_000_makes_state_private_and_team_files_0644(
     tmp_path: Path, private_home: Path
 ) -> None:
-    root = tmp_path / "town"
+    root = tmp_path / "projects" / "town"
     done = run(root, "init", str(root), umask=0)
     assert done.returncode == 0, done.stderr
     for argv in (
@@ -93,7 +93,7 @@ def test_init_under_umask_000_makes_state_private_and_team_files_0644(
         done = run(root, *argv, umask=0, home=private_home)
         assert done.returncode == 0, done.stderr
 
-    assert mode(root) == 0o755
+    assert mode(root) == mode(root.parent) == 0o755
     assert mode(root / "tundra.toml") == 0o644
     state = tree_modes(root / ".tundra")
     assert {"town.db", "local.toml", "logs", "agents"} <= set(state)

@@ -201,9 +201,12 @@ def init_town(path: Path, *, name: str | None = None) -> tuple[Town, list[str]]:
         if root.exists() and not root.is_dir():
             raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR))
         if not root.exists():
-            root.mkdir(parents=True, mode=0o755)
-            # The town's root holds tundra.toml: whoever may write here may replace it.
-            root.chmod(stat.S_IMODE(root.stat().st_mode) & 0o755)
+            # The root holds tundra.toml: whoever may write to it (or to a directory above
+            # it that we create) may replace the team, so no umask makes them writable by
+            # others; pathlib would give the parents 0777 less the umask.
+            for directory in reversed((root, *root.parents)):
+                if not directory.exists():
+                    directory.mkdir(mode=0o755, exist_ok=True)
             done.append(f"created {root}")
         town = Town(root)
         if town.config_path.exists():
