@@ -93,6 +93,7 @@ _LAYER_MODES = {"global": SHARED_FILE_MODE, "project": SHARED_FILE_MODE, "local"
 _SECRET_WORD = re.compile(r"token|key|secret|passw|auth|credential|cookie", re.IGNORECASE)
 """In a flag, a NAME=value or a header name: the value beside it is a secret. Broader than
 redact's SECRET_NAME, since `--key X` on a command line is as telling as API_KEY."""
+_WRITERS = {0o022: "group and others", 0o020: "group", 0o002: "others"}
 _ENV_ASSIGN = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)=(.+)", re.DOTALL)
 _HEADER_ARG = re.compile(r"([A-Za-z0-9_-]+)[ \t]*:[ \t]*(.+)", re.DOTALL)
 _POSITION_SUFFIX = re.compile(r" at line \d+ col \d+$")
@@ -286,9 +287,10 @@ def command_trust_problem(config: LayeredConfig, agent: str) -> str | None:
     Whoever can write a file that says what an agent runs (its command, args, env or
     runtime, or its runtime's) runs code as us the next time it starts. So every
     layer file that sets anything for the agent or its runtime must be ours (or
-    root's) and writable by no one else. Checked against the files as they are now,
-    after `config` was read from them: a file swapped since is caught by its owner.
-    Raises NotFound for an agent the configuration does not have.
+    root's) and writable by no one else. Pass the config the agent will be started
+    from: the files are looked at after it was read, and a file someone else put in
+    place since then is theirs, so it is refused too. Raises NotFound for an agent the
+    configuration does not have.
     """
     runtime = config.get("agents").get(agent, {}).get("runtime")
     if runtime is None:
@@ -312,16 +314,9 @@ def command_trust_problem(config: LayeredConfig, agent: str) -> str | None:
                 f"user (uid {info.st_uid})"
             )
         if mode & 0o022:
-            who = (
-                "group and others"
-                if mode & 0o022 == 0o022
-                else "group"
-                if mode & 0o020
-                else "others"
-            )
             return (
-                f"refusing to start {agent}: {path} sets what it runs and is writable by {who} "
-                f"(mode {mode:04o}); run `chmod go-w {path}`"
+                f"refusing to start {agent}: {path} sets what it runs and is writable by "
+                f"{_WRITERS[mode & 0o022]} (mode {mode:04o}); run `chmod go-w {path}`"
             )
     return None
 
