@@ -146,18 +146,23 @@ def _record_checked(path: Path, identity: str) -> None:
     """Remember a clean check; a directory we cannot write only means checking every time."""
     target = _checked_path(path)
     temp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
-    with contextlib.suppress(OSError):
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    try:
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    except OSError:
+        return
+    try:
         try:
             os.fchmod(fd, 0o600)
             os.write(fd, identity.encode("ascii"))
         finally:
             os.close(fd)
         os.replace(temp, target)
+    except OSError:
+        temp.unlink(missing_ok=True)
 
 
 async def _quick_check(conn: aiosqlite.Connection) -> str:
-    """ "" when SQLite finds every page sound, else its first complaint and how many more."""
+    """Nothing when SQLite finds every page sound, else its first complaint and how many more."""
     try:
         rows = [str(row[0]) for row in await conn.execute_fetchall("PRAGMA quick_check")]
     except sqlite3.DatabaseError as error:
