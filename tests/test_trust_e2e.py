@@ -139,3 +139,21 @@ def test_a_request_made_while_the_database_is_locked_is_shown_and_kept(town: Pat
     at(town, "approve", str(waiting["id"]))
     wait_for(lambda: (town / "kept.txt").exists())
     wait_for(lambda: stored() == [(waiting["id"], "approved")])
+
+
+def test_an_agent_command_from_a_file_others_can_write_is_refused() -> None:
+    """F11: another local user rewrote an agent's command in a 0666 tundra.toml, and the
+    operator's next `at agent start` ran it as the operator, with no warning."""
+    with daemon_town(demo_agent=False) as root:
+        config = root / "tundra.toml"
+        with config.open("a") as handle:
+            handle.write(CONFIG)
+        config.chmod(0o666)
+        refused = at(root, "agent", "start", "evil", check=False)
+        assert refused.returncode == 2
+        assert len(refused.stderr.strip().splitlines()) == 1
+        assert "evil" in refused.stderr and "tundra.toml" in refused.stderr
+        assert _state(root) != "idle"
+        config.chmod(0o644)
+        at(root, "agent", "start", "evil")
+        wait_for(lambda: _state(root) == "idle")

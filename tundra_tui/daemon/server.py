@@ -23,7 +23,7 @@ from typing import Any
 import watchfiles
 
 from tundra_tui import __version__
-from tundra_tui.config import load_config
+from tundra_tui.config import command_trust_problem, load_config
 from tundra_tui.daemon.book import ApprovalBook, BookEvent
 from tundra_tui.daemon.log import DaemonLog
 from tundra_tui.daemon.peers import (
@@ -574,6 +574,11 @@ class Daemon:
         if name not in specs:
             raise NotFound(f"no agent {name!r} in tundra.toml (see `at agent list`)")
         spec = specs[name]
+        # Whoever can write the file that names what an agent runs would run code as us.
+        problem = command_trust_problem(config, name)
+        if problem is not None:
+            self.log.error("agent.refused", agent=name, error=problem)
+            raise TundraError(problem)
         # Known to the store before its first state is written, even if it was added to
         # tundra.toml a moment ago.
         self._sync_roster(config)
