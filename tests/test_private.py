@@ -348,12 +348,8 @@ def config_command(town: Town, *argv: str, capsys: pytest.CaptureFixture[str]) -
     settings.add_parser(parser.add_subparsers(), lambda sub: None)
     args = parser.parse_args(["config", *argv])
     args.town = str(town.root)
-    assert cli_main_run(Context(args)) == 0
+    assert asyncio.run(_run(Context(args))) == 0
     return capsys.readouterr().out
-
-
-def cli_main_run(ctx: Context) -> int:
-    return asyncio.run(_run(ctx))
 
 
 def test_reveal_shows_the_values(secret_town: Town, capsys: pytest.CaptureFixture[str]) -> None:
