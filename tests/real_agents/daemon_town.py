@@ -28,7 +28,7 @@ from tundra_tui.town import Town
 
 AT = (sys.executable, "-m", "tundra_tui")
 # Nothing of ours or of the real user's Anthropic setup may leak into the daemon
-# (and from there into the agent, whose env is layered over the daemon's).
+# (and from there into the agent, which gets only its runtime's allow-listed part of it).
 _SCRUBBED_PREFIXES = ("TUNDRA_", "ANTHROPIC_", "CLAUDE_")
 
 
