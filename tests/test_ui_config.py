@@ -21,6 +21,7 @@ from tundra_tui.ui.panes.config import ConfigPane
 from tundra_tui.ui.services import Services
 
 SECRET = "sk-ant-NEVER-ON-SCREEN"
+TOKEN = "ghp_" + "N3v3rOnScreen" * 3
 WIDE = (250, 70)
 NARROW = (80, 24)
 
@@ -34,6 +35,7 @@ async def services(town_dir: Path) -> AsyncIterator[Services]:
     path.write_text(
         "[general]\nmax_agents = 12\n\n"
         f'[runtimes.claude]\nenv = {{ ANTHROPIC_API_KEY = "{SECRET}" }}\n'
+        f'\n[runtimes.codex]\nargs = ["--token", "{TOKEN}"]\n'
     )
     town.local_config_path.write_text(
         '[general]\nmax_agents = 4\n\n[ui.keys]\n"[bold]boom[/bold]" = "ctrl+b"\n'
@@ -324,3 +326,13 @@ def test_show_value_masks_tables_and_keeps_toml_spelling() -> None:
     assert show_value(["a", "b"]) == '["a", "b"]'
     assert show_value(True) == "true"
     assert show_value({"API_KEY": SECRET, "a b": "x"}) == '{API_KEY = ••••, "a b" = ••••}'
+
+
+async def test_secrets_in_arguments_are_masked_on_screen(services: Services) -> None:
+    """F12: a token passed as an argument showed in clear in the Config tab."""
+    app = harness(services)
+    async with app.run_test(size=WIDE) as pilot:
+        await settle(pilot)
+        assert TOKEN not in row_cells(app, "runtimes.codex.args")[2]
+        await go_to(pilot, "runtimes.codex.args")
+        assert TOKEN not in screen_text(app)

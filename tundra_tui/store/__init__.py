@@ -10,13 +10,21 @@ from tundra_tui.store.agents import AgentRepo, RosterEntry
 from tundra_tui.store.approvals import ApprovalRepo
 from tundra_tui.store.beads import BeadRepo, KanbanColumn
 from tundra_tui.store.convoys import ConvoyRepo
-from tundra_tui.store.db import Database, FutureSchema, StoreError, StoreLocked, open_database
+from tundra_tui.store.db import (
+    DamagedDatabase,
+    Database,
+    FutureSchema,
+    StoreError,
+    StoreLocked,
+    open_database,
+)
 from tundra_tui.store.events import EventRepo
 from tundra_tui.store.mail import MailRepo
 from tundra_tui.store.metrics import CostRow, MetricsRepo
 
 __all__ = [
     "CostRow",
+    "DamagedDatabase",
     "FutureSchema",
     "KanbanColumn",
     "RosterEntry",
@@ -63,13 +71,18 @@ async def open_store(
     synchronous: str = "normal",
     clock: Clock = system_clock,
     create: bool = True,
+    allow_damaged: bool = False,
 ) -> Store:
-    """Open and migrate the database at `path` and wrap it in a Store."""
+    """Open and migrate the database at `path` and wrap it in a Store.
+
+    A file that fails `quick_check` is refused, or with `allow_damaged` opened for
+    reading only (every write then fails with the same one line)."""
     db = await open_database(
         path,
         busy_timeout_ms=busy_timeout_ms,
         synchronous=synchronous,
         clock=clock,
         create=create,
+        allow_damaged=allow_damaged,
     )
     return Store(db)

@@ -23,6 +23,7 @@ from tundra_tui.config import (
     MISSING,
     ConfigError,
     LayeredConfig,
+    masked,
     short_path,
     show_value,
 )
@@ -133,7 +134,10 @@ class ConfigPane(Pane):
         rows = []
         for key in config.leaf_keys():
             values = {
-                layer: visible(show_value(config.value_in(key, layer)), single_line=True)
+                # Secrets masked as in `at config show`; the edit modal shows the exact text.
+                layer: visible(
+                    show_value(masked(key, config.value_in(key, layer))), single_line=True
+                )
                 for layer in LAYERS
             }
             rows.append(_Row(key, visible(key, single_line=True), values, config.winner(key)))
