@@ -33,7 +33,11 @@ async def test_a_v1_database_with_work_is_upgraded_in_place(
         patch.setattr(db_module, "MIGRATIONS", MIGRATIONS[:1])
         patch.setattr(db_module, "SCHEMA_VERSION", 1)
         store = await open_store(path)
-        await store.agents.sync_roster([RosterEntry("a", Role.CREW, Runtime.DEMO)], actor="t")
+        async with store.db.write() as conn:  # as a v1 build wrote its agents
+            await conn.execute(
+                "INSERT INTO agents (name, role, runtime, created_at, updated_at) "
+                "VALUES ('a', 'crew', 'demo', '', '')"
+            )
         for n in range(12):
             await store.beads.add(f"bead {n}", actor="t", lane=Lane.CRITICAL)
         for bead_id in (1, 2, 3):
@@ -51,6 +55,7 @@ async def test_a_v1_database_with_work_is_upgraded_in_place(
         assert [b.id for b in board[BeadStatus.DONE].beads] == [3, 2]
         assert board[BeadStatus.DONE].count == 3
         assert len(await store.beads.find()) == 12, "no bead lost in the upgrade"
+        assert [a.name for a in await store.agents.all()] == ["a"], "its agents still listed"
     finally:
         await store.close()
 

@@ -1154,17 +1154,22 @@ async def test_sync_roster_inserts_updates_and_removes(store: Store) -> None:
     assert all(e.actor == "config" for e in new)
 
 
-async def test_sync_roster_keeps_live_and_busy_agents(store: Store) -> None:
+async def test_sync_roster_keeps_live_and_busy_agents_out_of_sight(
+    store: Store, db_path: Path
+) -> None:
     await with_roster(store)
     await store.agents.set_state("alice", AgentState.WORKING, actor=OP, pid=123)
     bead = await store.beads.add("work", actor=OP)
     await drive(store, bead.id, BeadStatus.SLUNG, agent="bob")
     await store.agents.sync_roster([], actor=OP)
-    assert [a.name for a in await store.agents.all()] == ["alice", "bob"]
+    assert await store.agents.all() == []
+    with pytest.raises(NotFound):
+        await store.agents.get("alice")
+    assert sqlite_rows(db_path, "SELECT name FROM agents ORDER BY name") == [("alice",), ("bob",)]
     await store.agents.set_state("alice", AgentState.EXITED, actor=OP, exit_status=0)
     await store.beads.apply(bead.id, Action.DONE, actor=OP)
     await store.agents.sync_roster([], actor=OP)
-    assert await store.agents.all() == []
+    assert sqlite_rows(db_path, "SELECT name FROM agents") == []
 
 
 async def test_set_state_logs_only_changes(store: Store) -> None:

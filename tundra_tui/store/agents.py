@@ -11,6 +11,7 @@ from typing import Any
 from tundra_tui.domain.agents import Agent, AgentState, Role, Runtime
 from tundra_tui.domain.beads import format_bead_id
 from tundra_tui.domain.errors import NotFound, TundraError
+from tundra_tui.domain.redact import redact
 from tundra_tui.store.db import Database
 from tundra_tui.store.events import append_event
 
@@ -25,28 +26,59 @@ class RosterEntry:
     model: str = ""
 
 
-_ROSTER_SQL = "SELECT name, role, runtime, model, state FROM agents"
+_ROSTER_SQL = (
+    "SELECT name, role, runtime, model, state, removed_at, EXISTS ("
+    "SELECT 1 FROM beads WHERE assignee = agents.name AND status IN ('hooked', 'slung', 'review')"
+    ") AS holds FROM agents"
+)
+_LISTED = "removed_at = ''"
+"""Rows of agents still in tundra.toml: the only ones lists and counts show."""
 
 
-def _roster_changes(
-    wanted: dict[str, RosterEntry], rows: list[sqlite3.Row]
-) -> tuple[list[RosterEntry], list[RosterEntry], list[str]] | None:
-    """What syncing would insert, update and drop; None when the table already matches."""
+@dataclass(frozen=True, slots=True)
+class _RosterChanges:
+    """What syncing the table to tundra.toml does."""
+
+    inserts: list[RosterEntry]
+    updates: list[RosterEntry]
+    """Changed in tundra.toml, or added back after a removal (those are in `restores`)."""
+    restores: set[str]
+    drops: list[str]
+    """Removed and referenced by nothing: the row goes."""
+    hides: list[str]
+    """Removed but still running or holding work: the row stays, out of every list."""
+
+    def __bool__(self) -> bool:
+        return bool(self.inserts or self.updates or self.drops or self.hides)
+
+
+def _roster_changes(wanted: dict[str, RosterEntry], rows: list[sqlite3.Row]) -> _RosterChanges:
+    """What syncing would change; false when the table already matches."""
     current = {row["name"]: row for row in rows}
     inserts = [entry for name, entry in wanted.items() if name not in current]
     updates = [
         entry
         for name, entry in wanted.items()
         if name in current
-        and (current[name]["role"], current[name]["runtime"], current[name]["model"])
-        != (entry.role.value, entry.runtime.value, entry.model)
+        and (
+            current[name]["role"],
+            current[name]["runtime"],
+            current[name]["model"],
+            current[name]["removed_at"],
+        )
+        != (entry.role.value, entry.runtime.value, entry.model, "")
     ]
-    stale = [
-        name
-        for name, row in current.items()
-        if name not in wanted and not AgentState(row["state"]).is_live
-    ]
-    return (inserts, updates, stale) if inserts or updates or stale else None
+    restores = {entry.name for entry in updates if current[entry.name]["removed_at"]}
+    drops: list[str] = []
+    hides: list[str] = []
+    for name, row in current.items():
+        if name in wanted:
+            continue
+        if not (row["holds"] or AgentState(row["state"]).is_live):
+            drops.append(name)
+        elif not row["removed_at"]:
+            hides.append(name)
+    return _RosterChanges(inserts, updates, restores, drops, hides)
 
 
 def _agent_from_row(row: sqlite3.Row) -> Agent:
@@ -72,13 +104,13 @@ class AgentRepo:
         self.db = db
 
     async def all(self) -> list[Agent]:
-        """Every agent, by name."""
-        rows = await self.db.fetchall("SELECT * FROM agents ORDER BY name")
+        """Every agent in tundra.toml, by name (removed ones are gone, whatever they hold)."""
+        rows = await self.db.fetchall(f"SELECT * FROM agents WHERE {_LISTED} ORDER BY name")
         return [_agent_from_row(row) for row in rows]
 
     async def get(self, name: str) -> Agent:
-        """One agent, or NotFound."""
-        row = await self.db.fetchone("SELECT * FROM agents WHERE name = ?", (name,))
+        """One agent in tundra.toml, or NotFound."""
+        row = await self.db.fetchone(f"SELECT * FROM agents WHERE name = ? AND {_LISTED}", (name,))
         if row is None:
             raise NotFound(f"no agent {name!r} (see `at agent list`)")
         return _agent_from_row(row)
@@ -86,9 +118,10 @@ class AgentRepo:
     async def sync_roster(self, roster: Iterable[RosterEntry], *, actor: str) -> None:
         """Make the table match the configured roster without losing a live agent's record.
 
-        New agents are inserted, changed ones updated; agents no longer configured
-        are dropped unless they are live or still hold work, which keeps history
-        (events, beads) consistent.
+        New agents are inserted, changed ones updated. An agent no longer configured
+        leaves every list at once; its row is deleted, or kept out of sight while it
+        still runs or holds work (the daemon records its state, its beads name it)
+        and deleted by a later sync once nothing refers to it.
         """
         wanted = {entry.name: entry for entry in roster}
         # A cheap read first, so the common case (nothing changed) takes no write lock.
@@ -96,10 +129,8 @@ class AgentRepo:
             return
         now = self.db.now()
         async with self.db.write() as conn:
-            inserts, updates, stale = _roster_changes(
-                wanted, list(await conn.execute_fetchall(_ROSTER_SQL))
-            ) or ([], [], [])
-            for entry in inserts:
+            changes = _roster_changes(wanted, list(await conn.execute_fetchall(_ROSTER_SQL)))
+            for entry in changes.inserts:
                 await conn.execute(
                     "INSERT INTO agents (name, role, runtime, model, created_at, updated_at) "
                     "VALUES (?, ?, ?, ?, ?, ?)",
@@ -113,29 +144,32 @@ class AgentRepo:
                     agent=entry.name,
                     data={"role": entry.role.value, "runtime": entry.runtime.value},
                 )
-            for entry in updates:
+            for entry in changes.updates:
                 await conn.execute(
-                    "UPDATE agents SET role = ?, runtime = ?, model = ?, updated_at = ? "
-                    "WHERE name = ?",
+                    "UPDATE agents SET role = ?, runtime = ?, model = ?, removed_at = '', "
+                    "updated_at = ? WHERE name = ?",
                     (entry.role.value, entry.runtime.value, entry.model, now, entry.name),
                 )
                 await append_event(
                     conn,
                     at=now,
                     actor=actor,
-                    kind="agent.changed",
+                    kind="agent.added" if entry.name in changes.restores else "agent.changed",
                     agent=entry.name,
                     data={"role": entry.role.value, "runtime": entry.runtime.value},
                 )
-            for name in stale:
+            for name in changes.drops:
                 async with conn.execute(
-                    "SELECT 1 FROM beads WHERE assignee = ? AND status IN "
-                    "('hooked', 'slung', 'review') LIMIT 1",
-                    (name,),
+                    "DELETE FROM agents WHERE name = ? RETURNING removed_at", (name,)
                 ) as cursor:
-                    if await cursor.fetchone() is not None:
-                        continue
-                await conn.execute("DELETE FROM agents WHERE name = ?", (name,))
+                    row = await cursor.fetchone()
+                if row is not None and not row[0]:  # a hidden one was already said removed
+                    await append_event(conn, at=now, actor=actor, kind="agent.removed", agent=name)
+            for name in changes.hides:
+                await conn.execute(
+                    "UPDATE agents SET removed_at = ?, updated_at = ? WHERE name = ?",
+                    (now, now, name),
+                )
                 await append_event(conn, at=now, actor=actor, kind="agent.removed", agent=name)
 
     async def held_beads(self, name: str) -> list[int]:
@@ -170,8 +204,15 @@ class AgentRepo:
         evidence: dict[str, Any] | None = None,
         last_screen: str | None = None,
     ) -> Agent:
-        """Record a state change with its evidence; unchanged states are not re-logged."""
+        """Record a state change with its evidence; unchanged states are not re-logged.
+
+        The screen and the evidence read from it pass through `redact` first: a token an
+        agent printed must never reach the database.
+        """
         now = self.db.now()
+        evidence = _redacted(evidence or {})
+        if last_screen is not None:
+            last_screen = redact(last_screen)
         async with self.db.write() as conn:
             async with conn.execute("SELECT state FROM agents WHERE name = ?", (name,)) as cursor:
                 row = await cursor.fetchone()
@@ -184,7 +225,7 @@ class AgentRepo:
                     state.value,
                     pid,
                     exit_status,
-                    json.dumps(evidence or {}, sort_keys=True),
+                    json.dumps(evidence, sort_keys=True),
                     last_screen,
                     now,
                     name,
@@ -197,9 +238,12 @@ class AgentRepo:
                     actor=actor,
                     kind="agent.state",
                     agent=name,
-                    data={"from": row[0], "to": state.value, "evidence": evidence or {}},
+                    data={"from": row[0], "to": state.value, "evidence": evidence},
                 )
-        return await self.get(name)
+        row = await self.db.fetchone("SELECT * FROM agents WHERE name = ?", (name,))
+        if row is None:
+            raise NotFound(f"no agent {name!r} (see `at agent list`)")
+        return _agent_from_row(row)
 
     async def last_screen(self, name: str) -> str:
         """The last screen recorded for an agent (shown for failed and lost agents)."""
@@ -207,3 +251,14 @@ class AgentRepo:
         if row is None:
             raise NotFound(f"no agent {name!r} (see `at agent list`)")
         return str(row[0])
+
+
+def _redacted(value: Any) -> Any:
+    """`value` (evidence: JSON-like, read from the screen) with every string redacted."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {key: _redacted(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redacted(item) for item in value]
+    return value

@@ -188,9 +188,17 @@ END;
 index instead of sorting every finished bead, and per-status counts are kept by triggers
 instead of scanning the table on every refresh (100k beads: 120 ms -> a few ms)."""
 
+_V3 = """
+ALTER TABLE agents ADD COLUMN removed_at TEXT NOT NULL DEFAULT '';
+"""
+"""An agent taken out of tundra.toml while it still runs or holds work keeps its row (the
+daemon records its state; its beads name it) but leaves every list and count: `removed_at`
+says since when. Rows nothing refers to any more are deleted instead."""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "beads, agents, convoys, mail, events, metrics, kpi snapshots, approvals", _V1),
     Migration(2, "index for the done column; per-status bead counts kept by triggers", _V2),
+    Migration(3, "agents removed from tundra.toml leave lists while still referenced", _V3),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version
