@@ -38,7 +38,7 @@ from tundra_tui.demo_agent.terminal import (
     printable,
     raw_input,
 )
-from tundra_tui.demo_agent.usage import UsageLog, default_log_path
+from tundra_tui.demo_agent.usage import UsageLog, town_log_path
 
 PROMPT = "demo❯ "
 HISTORY_PROMPT = "❯ "
@@ -134,7 +134,13 @@ def parse_args(argv: list[str] | None) -> Options:
     add("--approval-rate", type=_fraction, default=0.3, help="chance a free task runs a command")
     add("--model", default="demo-sonnet", help="model name in the usage log and pricing")
     add("--name", help="agent name shown in the banner")
-    add("--usage-log", type=Path, metavar="PATH", help="write the usage log here instead")
+    add(
+        "--usage-log",
+        type=Path,
+        metavar="PATH",
+        help="write the usage log here (default: the town's .tundra/usage/AGENT.jsonl when run "
+        "by a town's daemon, else none)",
+    )
     add("--session-id", type=_session_id, help="session UUID (names the usage log)")
     add(
         "--keep-working",
@@ -490,7 +496,7 @@ def main(argv: list[str] | None = None) -> int:
     cwd = os.getcwd()
     session_id = options.session_id or str(uuid.uuid4())
     log = UsageLog(
-        options.usage_log or default_log_path(cwd, session_id),
+        options.usage_log or town_log_path(os.environ),
         session_id,
         options.model,
         cwd,

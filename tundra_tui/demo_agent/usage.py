@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -53,17 +53,20 @@ def tokens_of(text: str) -> int:
     return max(1, (len(text) + 3) // 4)
 
 
-def project_dir_name(cwd: str) -> str:
-    """Claude Code's project folder name: every character but ASCII letters and digits becomes
-    `-` (so `/a/b_c.d` -> `-a-b-c-d`), which is what real Claude Code does, not just `/`."""
-    return re.sub(r"[^A-Za-z0-9]", "-", cwd)
+def town_log_path(env: Mapping[str, str]) -> Path | None:
+    """Where a demo agent run by a town's daemon logs its usage: `<agent>.jsonl` in the town's
+    usage directory, which the control room follows. None outside a town.
 
+    Never Claude Code's own `~/.claude/projects`: the demo's made-up sessions would land in the
+    user's real Claude history.
+    """
+    town, agent = env.get("TUNDRA_TOWN"), env.get("TUNDRA_AGENT")
+    if not town or not agent or agent != Path(agent).name or agent in (".", ".."):
+        return None
+    from tundra_tui.town import Town  # only here: a bare demo agent starts without it
+    from tundra_tui.usage.follower import LOG_SUFFIX, usage_dir
 
-def default_log_path(cwd: str, session_id: str) -> Path:
-    """`<config>/projects/<project dir>/<session id>.jsonl`, where config is `$CLAUDE_CONFIG_DIR`
-    or `~/.claude`, as for Claude Code."""
-    config = os.environ.get("CLAUDE_CONFIG_DIR") or str(Path.home() / ".claude")
-    return Path(config) / "projects" / project_dir_name(cwd) / f"{session_id}.jsonl"
+    return usage_dir(Town(Path(town))) / f"{agent}{LOG_SUFFIX}"
 
 
 def _now() -> str:
@@ -71,9 +74,12 @@ def _now() -> str:
 
 
 class UsageLog:
-    """Counts tokens the way a cached conversation grows and appends the JSONL lines."""
+    """Counts tokens the way a cached conversation grows and appends the JSONL lines (to
+    `path`; with None it only counts, for the status line)."""
 
-    def __init__(self, path: Path, session_id: str, model: str, cwd: str, version: str) -> None:
+    def __init__(
+        self, path: Path | None, session_id: str, model: str, cwd: str, version: str
+    ) -> None:
         self.path = path
         self.session_id = session_id
         self.model = model
@@ -97,6 +103,8 @@ class UsageLog:
     def _append(self, record: dict[str, Any]) -> None:
         """One `write` per line, so a reader tailing the file never sees half a line; compact
         separators, as Claude Code writes them."""
+        if self.path is None:
+            return
         data = (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
