@@ -32,7 +32,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Parse `argv`, run the command, and map every user error to one line and exit 2."""
     args_in = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    args = parser.parse_args(args_in or ["status"])
+    args = parser.parse_args(default_command(args_in))
     debug = bool(getattr(args, "debug", False))
     try:
         return asyncio.run(_run(Context(args)))
@@ -49,6 +49,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as error:  # the last line of defence: still one line, still no data lost
         _report(f"internal error: {type(error).__name__}: {error} (rerun with --debug)", debug)
         return 1
+
+
+_ROOT_FLAGS = frozenset({"--debug", "--json"})
+_ROOT_VALUED = frozenset({"--town"})
+_NO_COMMAND_NEEDED = frozenset({"-h", "--help", "--version"})
+
+
+def default_command(argv: list[str]) -> list[str]:
+    """`argv` with `status` put first when it names no command: plain `at` is `at status`,
+    so `at --json` and `at --town PATH` are too (status accepts every option given here)."""
+    rest = iter(argv)
+    for arg in rest:
+        if arg in _NO_COMMAND_NEEDED:
+            return argv
+        if arg in _ROOT_VALUED:
+            next(rest, None)
+        elif arg not in _ROOT_FLAGS and not arg.startswith("--town="):
+            return argv
+    return ["status", *argv]
 
 
 def _describe_os_error(error: BaseException) -> str:

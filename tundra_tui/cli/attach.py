@@ -4,6 +4,7 @@ Keys go to the agent byte for byte. What the agent prints is not copied to your
 terminal: like tmux, we redraw it from the daemon's emulated screen, so nothing
 an agent prints can retitle your terminal, write your clipboard or plant a
 link. The size follows your terminal. Ctrl-] detaches; the agent keeps running.
+A hangup or SIGTERM detaches too, with the terminal restored.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ import tty
 from typing import Any
 
 from tundra_tui.cli.context import Context
-from tundra_tui.daemon.client import DaemonClient, connect_or_start
-from tundra_tui.domain.errors import TundraError
+from tundra_tui.daemon.client import DaemonClient, DaemonUnavailable
+from tundra_tui.domain.agents import AgentState
+from tundra_tui.domain.errors import NotFound, TundraError
 from tundra_tui.domain.sanitize import visible
 
 DETACH_KEY = b"\x1d"
@@ -88,17 +90,70 @@ async def _draw(client: DaemonClient, name: str, out: Any) -> None:
 
 
 async def cmd_attach(ctx: Context) -> int:
-    """Attach until Ctrl-] (or the agent exits); restore the terminal either way."""
+    """Attach until Ctrl-], the agent exits, or a hangup or SIGTERM; restore the terminal always.
+
+    A stopped or unknown agent is refused before the terminal is touched, saying which it is
+    and what to run. SIGHUP and SIGTERM end the attachment through the same path as Ctrl-]:
+    dying of them would leave the operator's terminal raw.
+    """
     if not sys.stdin.isatty():
         raise TundraError("at session attach needs a terminal")
     name = ctx.args.name
+    if name not in ctx.config().agents():
+        raise NotFound(f"no agent {name!r} in tundra.toml (see `at agent list`)")
     town = ctx.town()
-    requests = await connect_or_start(town)
-    stream = await DaemonClient.connect(town)
+    try:
+        requests = await DaemonClient.connect(town)
+    except DaemonUnavailable:
+        # No daemon, so nothing runs: say what the store last knew (never start one for this).
+        stored = (await (await ctx.store()).agents.get(name)).state
+        raise TundraError(_not_running(name, "lost" if stored.is_live else stored.value)) from None
+    try:
+        screen = await requests.request("screen", name=name)
+        state = str(screen.get("state", ""))
+        if screen.get("stored") or not _is_live(state):
+            raise TundraError(_not_running(name, state or "stopped"))
+        stream = await DaemonClient.connect(town)
+    except BaseException:
+        await requests.close()
+        raise
+    outcome = await _attached(name, requests, stream)
+    with contextlib.suppress(OSError):  # after a hangup there is no terminal to tell
+        print(_farewell(name, outcome))
+    return 128 + outcome if outcome > 0 else 0
+
+
+def _is_live(state: str) -> bool:
+    try:
+        return AgentState(state).is_live
+    except ValueError:
+        return False
+
+
+def _not_running(name: str, state: str) -> str:
+    return f"agent {name!r} is {state}, not running: start it with `at agent start {name}`"
+
+
+_DETACHED = 0
+_EXITED = -1
+
+
+def _farewell(name: str, outcome: int) -> str:
+    if outcome == _EXITED:
+        return f"{name} exited; detached (`at agent start {name}` starts it again)"
+    if outcome > 0:
+        return f"detached from {name} on {signal.Signals(outcome).name} (it keeps running)"
+    return f"detached from {name} (it keeps running)"
+
+
+async def _attached(name: str, requests: DaemonClient, stream: DaemonClient) -> int:
+    """Run the attachment; 0 when detached, -1 when the agent exited, else the signal number."""
     loop = asyncio.get_running_loop()
     stdin = sys.stdin.fileno()
     saved = termios.tcgetattr(stdin)
     keys: asyncio.Queue[bytes] = asyncio.Queue()
+    stop: asyncio.Future[int] = loop.create_future()
+    outcome = _DETACHED
 
     async def resize() -> None:
         size = shutil.get_terminal_size()
@@ -107,18 +162,25 @@ async def cmd_attach(ctx: Context) -> int:
     def on_key() -> None:
         keys.put_nowait(os.read(stdin, 4096))
 
+    def on_signal(signum: int) -> None:
+        if not stop.done():
+            stop.set_result(signum)
+
     out = sys.stdout
     try:
-        await requests.request("screen", name=name)  # fails fast on an unknown agent
+        # Before the terminal goes raw, so no moment exists in which a signal could leave it so.
+        for signum in _ENDING_SIGNALS:
+            loop.add_signal_handler(signum, on_signal, signum)
         await resize()
         tty.setraw(stdin)
         out.write("\x1b[?1049h")
         loop.add_reader(stdin, on_key)
         loop.add_signal_handler(signal.SIGWINCH, lambda: loop.create_task(resize()))
         drawer = loop.create_task(_draw(stream, name, out))
-        while not drawer.done():
+        while not drawer.done() and not stop.done():
             getter = loop.create_task(keys.get())
-            done, _ = await asyncio.wait({getter, drawer}, return_when=asyncio.FIRST_COMPLETED)
+            waiting: set[asyncio.Future[Any]] = {getter, drawer, stop}
+            done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
             if getter not in done:
                 getter.cancel()
                 break
@@ -129,20 +191,30 @@ async def cmd_attach(ctx: Context) -> int:
                     await requests.request("send_keys", name=name, data=_b64(data))
                 break
             await requests.request("send_keys", name=name, data=_b64(data))
+        if stop.done():
+            outcome = stop.result()
+        elif drawer.done():
+            outcome = _EXITED
         drawer.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await drawer
     finally:
         loop.remove_reader(stdin)
-        with contextlib.suppress(Exception):
-            loop.remove_signal_handler(signal.SIGWINCH)
-        termios.tcsetattr(stdin, termios.TCSADRAIN, saved)
-        out.write("\x1b[0m\x1b[?1049l")
-        out.flush()
+        for signum in (signal.SIGWINCH, *_ENDING_SIGNALS):
+            with contextlib.suppress(Exception):
+                loop.remove_signal_handler(signum)
+        with contextlib.suppress(termios.error, OSError):  # a hung-up terminal cannot be set
+            termios.tcsetattr(stdin, termios.TCSADRAIN, saved)
+        with contextlib.suppress(OSError):
+            out.write("\x1b[0m\x1b[?1049l")
+            out.flush()
         await stream.close()
         await requests.close()
-    print(f"detached from {name} (it keeps running)")
-    return 0
+    return outcome
+
+
+_ENDING_SIGNALS = (signal.SIGHUP, signal.SIGTERM)
+"""Signals that end an attachment cleanly (terminal restored) instead of killing `at`."""
 
 
 def _b64(data: bytes) -> str:

@@ -49,11 +49,12 @@ class Context:
         self._town = town
 
     def config(self) -> LayeredConfig:
-        """The layered configuration of the town; unknown keys are warned about once."""
+        """The layered configuration of the town; unknown keys are warned about once (each
+        warning already says the key is ignored)."""
         if self._config is None:
             self._config = load_config(self.town())
             for issue in self._config.warnings:
-                print(f"at: warning: {issue} (ignored)", file=sys.stderr)
+                print(f"at: warning: {issue}", file=sys.stderr)
         return self._config
 
     async def store(self) -> Store:

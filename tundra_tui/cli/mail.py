@@ -9,20 +9,24 @@ from tundra_tui.domain.sanitize import visible
 from tundra_tui.output import dump_json, key_values, table
 
 
-async def _require_party(ctx: Context, name: str) -> None:
-    """Mail goes to and from agents on the roster, or the operator."""
-    if name == OPERATOR:
-        return
+def require_agent(ctx: Context, name: str, purpose: str) -> None:
+    """Refuse a name that is not an agent in tundra.toml, before anything is stored."""
     if name not in ctx.config().agents():
-        raise NotFound(f"no agent {name!r} to address mail to (see `at agent list`)")
+        raise NotFound(f"no agent {name!r} in tundra.toml {purpose} (see `at agent list`)")
+
+
+def _require_party(ctx: Context, name: str) -> None:
+    """Mail goes to and from agents on the roster, or the operator."""
+    if name != OPERATOR:
+        require_agent(ctx, name, "to address mail to")
 
 
 async def cmd_send(ctx: Context) -> int:
     """Send a message; it is delivered to an agent at its next turn boundary."""
     a = ctx.args
     sender = a.sender or ctx.actor
-    await _require_party(ctx, a.to)
-    await _require_party(ctx, sender)
+    _require_party(ctx, a.to)
+    _require_party(ctx, sender)
     store = await ctx.store()
     message = await store.mail.send(
         sender, a.to, a.message, actor=ctx.actor, subject=a.subject, urgent=a.urgent

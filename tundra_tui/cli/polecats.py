@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
 from tundra_tui.cli.context import Context
 from tundra_tui.cli.daemon import call_daemon
+from tundra_tui.cli.mail import require_agent
 from tundra_tui.config import add_agent, set_value
-from tundra_tui.domain.agents import Role
-from tundra_tui.domain.beads import BeadStatus, parse_bead_id
-from tundra_tui.domain.errors import TundraError
+from tundra_tui.daemon.client import DaemonClient, DaemonUnavailable
+from tundra_tui.domain.agents import AgentState, Role, parse_runtime, validate_agent_name
+from tundra_tui.domain.beads import Action, Bead, BeadStatus, parse_bead_id, transition
+from tundra_tui.domain.errors import IllegalTransition, TundraError
+from tundra_tui.domain.mail import OPERATOR, validate_body
+from tundra_tui.domain.sanitize import visible
+from tundra_tui.orchestra.worktrees import Worktrees
 from tundra_tui.output import dump_json, table
+from tundra_tui.store import Store
 
 
 def add_parser(
@@ -50,37 +57,74 @@ def add_parser(
 
 
 async def cmd_spawn(ctx: Context) -> int:
-    """Register, give a worktree, sling the bead and start, in that order."""
+    """Check everything, then register, give a worktree, sling the bead and start, in that order.
+
+    Every check the CLI can make comes before the first write, so a bad bead, name,
+    runtime or a town outside git leaves tundra.toml and the store as they were.
+    """
     a = ctx.args
     town = ctx.town()
+    name = validate_agent_name(a.name)
+    if name == OPERATOR:
+        raise TundraError(f"{OPERATOR!r} is reserved for the human at the keyboard")
     bead_id = parse_bead_id(a.bead) if a.bead else None
     specs = ctx.config().agents()
-    if a.name not in specs:
+    if name not in specs:
         if not a.runtime:
-            raise TundraError(f"{a.name!r} is new: say which --runtime it runs")
-        add_agent(town, a.name, runtime=a.runtime, role=Role.POLECAT.value)
-    elif specs[a.name].role is not Role.POLECAT:
-        raise TundraError(f"{a.name!r} is a {specs[a.name].role.value}, not a polecat")
-    ctx.reload_config()
-    if not _has_worktree(ctx, a.name):
-        set_value(town, f"agents.{a.name}.worktree", "true", "project")
-        ctx.reload_config()
+            raise TundraError(f"{name!r} is new: say which --runtime it runs")
+        parse_runtime(a.runtime)
+    elif specs[name].role is not Role.POLECAT:
+        raise TundraError(f"{name!r} is a {specs[name].role.value}, not a polecat")
     store = await ctx.store()
+    bead = await _slingable(store, bead_id, name) if bead_id is not None else None
+    # A polecat always works in a worktree: the daemon needs the town to be in git.
+    await asyncio.to_thread(Worktrees, town.root, town.worktrees_dir)
+    if name not in specs:
+        add_agent(town, name, runtime=a.runtime, role=Role.POLECAT.value)
+        ctx.reload_config()
+    if not _has_worktree(ctx, name):
+        set_value(town, f"agents.{name}.worktree", "true", "project")
+        ctx.reload_config()
+    await ctx.sync_roster()
     task = ""
-    if bead_id is not None:
-        bead = await store.beads.get(bead_id)
-        if bead.status is not BeadStatus.SLUNG or bead.assignee != a.name:
-            bead = await store.beads.sling(bead_id, a.name, actor=ctx.actor)
-        await store.beads.edit(bead_id, actor=ctx.actor, branch=f"polecat/{a.name}/{bead_id}")
+    if bead is not None:
+        if bead.status is not BeadStatus.SLUNG:
+            bead = await store.beads.sling(bead.id, name, actor=ctx.actor)
+        await store.beads.edit(bead.id, actor=ctx.actor, branch=f"polecat/{name}/{bead.id}")
         task = f"Work on bead {bead.ref}: {bead.title}"
         if bead.description:
             task += f"\n\n{bead.description}"
-    result = await call_daemon(ctx, "spawn", name=a.name, bead=bead_id, task=task)
+    result = await call_daemon(ctx, "spawn", name=name, bead=bead_id, task=task)
     if ctx.json:
         dump_json(result)
     else:
-        print(f"{a.name}: {result['state']} in {result['cwd']}")
+        print(f"{name}: {result['state']} in {result['cwd']}")
     return 0
+
+
+async def _slingable(store: Store, bead_id: int, agent: str) -> Bead:
+    """The bead, if it can be slung to `agent` (or already is); else the reason it cannot.
+
+    Asked before anything is written; the store checks the same again when it slings.
+    """
+    bead = await store.beads.get(bead_id)
+    if bead.status is BeadStatus.SLUNG and bead.assignee == agent:
+        return bead
+    if bead.status is BeadStatus.HOOKED and bead.assignee != agent:
+        raise IllegalTransition(
+            f"{bead.ref} is hooked to {bead.assignee}, not {agent}; "
+            f"run `at sling {bead.id} {bead.assignee}` or unhook it first"
+        )
+    if bead.status in (BeadStatus.BACKLOG, BeadStatus.ESCALATED):
+        transition(bead.status, Action.HOOK)  # hooking first is where blockers are checked
+        blockers = await store.beads.blockers_of(bead_id)
+        waiting = [b for b in blockers if b.status is not BeadStatus.DONE]
+        if waiting:
+            names = ", ".join(f"{b.ref} ({b.status.value})" for b in waiting)
+            raise IllegalTransition(f"{bead.ref} is blocked by {names}")
+        return bead
+    transition(bead.status, Action.SLING)
+    return bead
 
 
 def _has_worktree(ctx: Context, name: str) -> bool:
@@ -131,14 +175,61 @@ async def cmd_list(ctx: Context) -> int:
 
 
 async def cmd_nudge(ctx: Context) -> int:
-    """Record the nudge as urgent mail, then deliver it into the agent's terminal now."""
-    store = await ctx.store()
-    await store.mail.send(
-        ctx.actor, ctx.args.name, ctx.args.message, actor=ctx.actor, subject="nudge", urgent=True
-    )
-    result = await call_daemon(ctx, "nudge", name=ctx.args.name, text=ctx.args.message)
+    """Record the nudge as urgent mail, then deliver it into the agent's terminal now.
+
+    An unknown name is refused before anything is stored. A stopped agent keeps the
+    mail for later (exit 1); mail typed into the agent's terminal has been read, so it
+    gets its read receipt.
+    """
+    name, text = ctx.args.name, ctx.args.message
+    if name == OPERATOR:
+        raise TundraError(
+            f"the operator has no terminal to nudge; `at mail send {OPERATOR} -m TEXT` leaves mail"
+        )
+    require_agent(ctx, name, "to nudge")
+    validate_body(text)
+    client = await _daemon(ctx)
+    try:
+        state = await _session_state(client, name)
+        store = await ctx.store()
+        mail = await store.mail.send(
+            ctx.actor, name, text, actor=ctx.actor, subject="nudge", urgent=True
+        )
+        if client is None or state is None or not state.is_live:
+            shown = state.value if state is not None else "not running"
+            print(
+                f"kept as mail for {name}: not typed in, it is {shown} "
+                f"(start it with `at agent start {name}`)"
+            )
+            return 1
+        result = await client.request("nudge", name=name, text=text)
+    finally:
+        if client is not None:
+            await client.close()
     if result["delivered"]:
-        print(f"nudged {ctx.args.name}")
+        await store.mail.read(mail.id, actor=name)
+        print(f"nudged {name}")
         return 0
-    print(f"kept as mail for {ctx.args.name}: not typed in, {result['reason']}")
+    print(f"kept as mail for {name}: not typed in, {visible(str(result['reason']))}")
     return 1
+
+
+async def _daemon(ctx: Context) -> DaemonClient | None:
+    """The running daemon, or None: a nudge for a stopped agent never starts one."""
+    try:
+        return await DaemonClient.connect(ctx.town())
+    except DaemonUnavailable:
+        return None
+
+
+async def _session_state(client: DaemonClient | None, name: str) -> AgentState | None:
+    """The state of `name`'s session in the daemon; None when it has none."""
+    if client is None:
+        return None
+    for session in await client.request("agents"):
+        if session.get("name") == name:
+            try:
+                return AgentState(str(session.get("state")))
+            except ValueError:
+                return AgentState.UNKNOWN
+    return None

@@ -216,14 +216,21 @@ async def cmd_doctor(ctx: Context) -> int:
             check(f"agent {name}", "ok", f"{spec.runtime.value}: built in")
             continue
         found = shutil.which(binary, path=os.environ.get("PATH")) if binary else None
-        check(
-            f"agent {name}",
-            "ok" if found else "warn",
-            f"{spec.runtime.value}: {found}"
-            if found
-            else f"{spec.runtime.value}: {binary or spec.command!r} not found on PATH",
-        )
+        if binary:
+            detail = found or _missing(binary)
+        else:
+            detail = f"{spec.command!r} is not a valid command line"
+        check(f"agent {name}", "ok" if found else "warn", f"{spec.runtime.value}: {detail}")
     return _print_checks(ctx, checks)
+
+
+def _missing(binary: str) -> str:
+    """Why `binary` cannot run: a path is not looked up on PATH, so say what is wrong with it."""
+    if "/" not in binary:
+        return f"{binary} not found on PATH"
+    if not os.path.exists(binary):
+        return f"{binary} not found"
+    return f"{binary} is not an executable file"
 
 
 def _print_checks(ctx: Context, checks: list[tuple[str, str, str]]) -> int:
