@@ -58,7 +58,10 @@ def agent_row(town: Path, name: str) -> dict[str, Any]:
 
 @pytest.fixture
 def town(town_dir: Path) -> Iterator[Path]:
-    """A fresh town (the sample team); any daemon a command started is stopped afterwards."""
+    """A fresh town with agents m1 and c1 of its own (whatever sample `at init` writes); any
+    daemon a command started is stopped afterwards."""
+    for name in ("m1", "c1"):
+        at(town_dir, "agent", "add", name, "--runtime", "demo")
     try:
         yield town_dir
     finally:
@@ -90,7 +93,7 @@ def test_polecat_spawn_with_a_missing_bead_writes_nothing(town: Path) -> None:
     [
         (("--bead", "1"), "not inside a git work tree"),  # the town is not in git
         (("--bead", "2"), "blocked by #1"),
-        (("--bead", "3"), "hooked to mayor"),
+        (("--bead", "3"), "hooked to m1"),
     ],
 )
 def test_polecat_spawn_checks_everything_before_writing(
@@ -99,7 +102,7 @@ def test_polecat_spawn_checks_everything_before_writing(
     at(town, "bead", "add", "first")
     at(town, "bead", "add", "second", "--blocked-by", "1")
     at(town, "bead", "add", "third")
-    at(town, "hook", "3", "mayor")
+    at(town, "hook", "3", "m1")
     before = snapshot(town)
     done = at(town, "polecat", "spawn", "pc9", "--runtime", "demo", *argv, check=False)
     one_line_error(done, fragment)
@@ -124,12 +127,12 @@ def test_a_nudge_to_nobody_stores_nothing(town: Path, argv: tuple[str, ...], fra
 def test_a_nudge_for_a_stopped_agent_is_kept_as_mail_and_says_how_to_start_it(
     town: Path,
 ) -> None:
-    done = at(town, "nudge", "mayor", "-m", "wake up", check=False)
+    done = at(town, "nudge", "m1", "-m", "wake up", check=False)
     assert done.returncode == 1, done
-    assert "kept as mail for mayor" in done.stdout
-    assert "`at agent start mayor`" in done.stdout
+    assert "kept as mail for m1" in done.stdout
+    assert "`at agent start m1`" in done.stdout
     (mail,) = json.loads(at(town, "mail", "list", "--json").stdout)
-    assert (mail["recipient"], mail["read_at"]) == ("mayor", "")
+    assert (mail["recipient"], mail["read_at"]) == ("m1", "")
     assert not town.joinpath(".tundra", "at.sock").exists(), "a nudge never starts the daemon"
 
 
@@ -167,16 +170,16 @@ async def test_an_agent_holding_work_leaves_lists_and_keeps_its_beads(store: Sto
 
 def test_an_agent_removed_by_hand_leaves_status_at_once(town: Path) -> None:
     at(town, "bead", "add", "work")
-    at(town, "sling", "1", "crew-1")
-    assert json.loads(at(town, "status", "--json").stdout)["agent_count"] == 4
+    at(town, "sling", "1", "c1")
+    count = json.loads(at(town, "status", "--json").stdout)["agent_count"]
     config = town / "tundra.toml"
-    config.write_text(re.sub(r"\[agents\.crew-1\][^\[]*", "", config.read_text()))
+    config.write_text(re.sub(r"\[agents\.c1\][^\[]*", "", config.read_text()))
     status = json.loads(at(town, "status", "--json").stdout)
-    assert status["agent_count"] == 3
+    assert status["agent_count"] == count - 1
     listed = json.loads(at(town, "agent", "list", "--json").stdout)
-    assert "crew-1" not in {row["name"] for row in listed}
+    assert "c1" not in {row["name"] for row in listed}
     bead = json.loads(at(town, "bead", "show", "1", "--json").stdout)["bead"]
-    assert (bead["status"], bead["assignee"]) == ("slung", "crew-1"), "its work is kept"
+    assert (bead["status"], bead["assignee"]) == ("slung", "c1"), "its work is kept"
 
 
 # ---- 3. no secret in the agents table -------------------------------------------------------
