@@ -470,3 +470,11 @@ async def test_a_damaged_database_can_still_be_read_when_asked(tmp_path: Path) -
     finally:
         await db.close()
     assert digest(path) == before
+
+
+def test_reveal_through_the_real_at(secret_town: Town) -> None:
+    shown = run(secret_town.root, "config", "get", "agents.deacon.env", "--reveal", "--json")
+    assert shown.returncode == 0, shown.stderr
+    assert PLAIN in shown.stdout
+    hidden = run(secret_town.root, "config", "get", "agents.deacon.env", "--json")
+    assert hidden.returncode == 0 and PLAIN not in hidden.stdout

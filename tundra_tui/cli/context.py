@@ -67,6 +67,8 @@ class Context:
                 town.db_path,
                 busy_timeout_ms=int(config.get("store.busy_timeout_ms")),
                 synchronous=str(config.get("store.synchronous")),
+                # A damaged file can still be read (list, show); any write says why not.
+                allow_damaged=True,
             )
             self._store = store
             await self.sync_roster()

@@ -120,24 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     polecats.add_parser(commands, _common)
 
     # --- config ------------------------------------------------------------------------
-    cfg = group("config", "read and change layered configuration")
-    p = command(cfg, "get", "print a key's winning value", settings.cmd_config_get)
-    p.add_argument("key")
-    _json(p)
-    p = command(
-        cfg, "set", "set a key in one layer, keeping the file's comments", settings.cmd_config_set
-    )
-    p.add_argument("key")
-    p.add_argument("value", help='a TOML value (20, true, "x", ["a"]) or a bare string')
-    p.add_argument("--layer", choices=["global", "project", "local"], default="project")
-    p = command(cfg, "unset", "remove a key from one layer", settings.cmd_config_unset)
-    p.add_argument("key")
-    p.add_argument("--layer", choices=["global", "project", "local"], default="project")
-    p = command(cfg, "show", "print every key's value", settings.cmd_config_show)
-    p.add_argument(
-        "--layers", action="store_true", help="show each layer's value and which one wins"
-    )
-    _json(p)
+    settings.add_parser(commands, _common)
 
     # --- beads -------------------------------------------------------------------------
     bead = group("bead", "create, list and change beads (units of work)")

@@ -247,7 +247,8 @@ class AgentPty:
             )
         except FileNotFoundError as error:
             box.abandon()
-            raise TundraError(f"cannot start {argv[0]!r}: not found on PATH") from error
+            where = "" if "/" in argv[0] else " on PATH"
+            raise TundraError(f"cannot start {argv[0]!r}: not found{where}") from error
         except OSError as error:
             box.abandon()
             raise TundraError(f"cannot start {argv[0]!r}: {error.strerror or error}") from error

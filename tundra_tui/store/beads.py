@@ -524,7 +524,10 @@ class BeadRepo:
             await settle_convoy(conn, int(row["convoy_id"]), actor=actor, now=now)
 
     async def _require_agent(self, conn: aiosqlite.Connection, agent: str) -> None:
-        async with conn.execute("SELECT 1 FROM agents WHERE name = ?", (agent,)) as cursor:
+        # A removed agent (kept only for the history of its work) takes no new work.
+        async with conn.execute(
+            "SELECT 1 FROM agents WHERE name = ? AND removed_at = ''", (agent,)
+        ) as cursor:
             if await cursor.fetchone() is None:
                 raise NotFound(f"no agent {agent!r} (see `at agent list`)")
 
