@@ -73,3 +73,13 @@ def test_store_stalls_are_followed_until_they_clear() -> None:
     assert (live.store_pending, live.store_error) == (3, "database is ␛[31mlocked")
     live.apply({"event": "store", "pending": 0, "error": ""})
     assert (live.store_pending, live.store_error) == (0, "")
+
+
+def test_a_removed_agent_leaves_with_its_requests() -> None:
+    live = LiveModel()
+    live.apply({"event": "state", "agent": "gone", "state": "stopped"})
+    live.apply({"event": "approval", "id": 9, "agent": "gone", "subject": "x"})
+    live.apply({"event": "state", "agent": "kept", "state": "idle"})
+    change = live.apply({"event": "removed", "agent": "gone"})
+    assert change == Change("removed", "gone")
+    assert list(live.agents) == ["kept"] and live.approvals == {}

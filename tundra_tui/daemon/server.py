@@ -167,8 +167,29 @@ class Daemon:
         async for _changes in watchfiles.awatch(
             self.town.root, watch_filter=ours, recursive=False, stop_event=self.stopped
         ):
-            with contextlib.suppress(TundraError):
-                self._sync_roster(load_config(self.town))
+            try:
+                config = load_config(self.town)
+            except TundraError as error:
+                self.log.warning("team.unreadable", error=error)
+                continue
+            self._sync_roster(config)
+            self._forget_removed(set(config.agents()))
+
+    def _team(self) -> set[str] | None:
+        """The agents tundra.toml names now; None while it cannot be read."""
+        try:
+            return set(load_config(self.town).agents())
+        except TundraError:
+            return None
+
+    def _forget_removed(self, team: set[str]) -> None:
+        """An agent taken out of tundra.toml leaves every list once it no longer runs."""
+        for session in self.host.sessions():
+            if session.name not in team and self.host.forget(session.name):
+                self._policies.pop(session.name, None)
+                self._hook_secrets.pop(session.name, None)
+                self.log.info("agent.removed", agent=session.name)
+                self._broadcast(session.name, {"event": "removed", "agent": session.name})
 
     def _store_stalled(self, pending: int, error: str) -> None:
         """Writes are waiting on the store (or flow again): every client is told."""
@@ -192,7 +213,7 @@ class Daemon:
 
     async def mark_lost(self) -> None:
         """Agents the store believes alive were owned by a daemon that died: say so."""
-        for agent in await self.store.agents.all():
+        for agent in await self.store.agents.live():
             if agent.state in _LIVE:
                 self.writer.submit(
                     f"{agent.name} lost",
@@ -255,7 +276,9 @@ class Daemon:
                 "agent.exited", agent=event.agent, data={"exit": status and status.describe()}
             )
             self._own(self._release_worktree(event.agent))
-            if self.host.session(event.agent).state is AgentState.FAILED:
+            team = self._team()
+            removed = team is not None and event.agent not in team
+            if self.host.session(event.agent).state is AgentState.FAILED and not removed:
                 self._own(self._supervise(event.agent))  # a crash: not a stop, not `exit`
             self._broadcast(
                 event.agent,
@@ -266,6 +289,8 @@ class Daemon:
                     "signal": event.signal,
                 },
             )
+            if removed:
+                self._forget_removed(team or set())
 
     def _on_book_event(self, event: BookEvent) -> None:
         """Requests opened, upgraded or closed: one message each, to every client."""

@@ -105,6 +105,15 @@ class SessionHost:
         """Every session this host has, live or ended."""
         return list(self._sessions.values())
 
+    def forget(self, name: str) -> bool:
+        """Drop a session that no longer runs (its agent left the team); False if it runs."""
+        session = self._sessions.get(name)
+        if session is None or session.pid is not None or name in self.queued():
+            return False
+        session.cancel_tasks()
+        del self._sessions[name]
+        return True
+
     def queued(self) -> list[str]:
         """Agents waiting for a free PTY slot, in start order."""
         return [config.name for config in self._queue]

@@ -108,6 +108,13 @@ class AgentRepo:
         rows = await self.db.fetchall(f"SELECT * FROM agents WHERE {_LISTED} ORDER BY name")
         return [_agent_from_row(row) for row in rows]
 
+    async def live(self) -> list[Agent]:
+        """Agents recorded as running, removed from tundra.toml or not: what a daemon that
+        died may have left behind."""
+        states = ", ".join(f"'{state.value}'" for state in AgentState if state.is_live)
+        rows = await self.db.fetchall(f"SELECT * FROM agents WHERE state IN ({states})")
+        return [_agent_from_row(row) for row in rows]
+
     async def get(self, name: str) -> Agent:
         """One agent in tundra.toml, or NotFound."""
         row = await self.db.fetchone(f"SELECT * FROM agents WHERE name = ? AND {_LISTED}", (name,))

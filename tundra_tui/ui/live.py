@@ -47,7 +47,8 @@ class Change:
     """What one event changed, for deciding what to redraw."""
 
     kind: str
-    """state, screen, approval, approval_resolved, exited, trouble, link, store, or ignored."""
+    """state, screen, approval, approval_resolved, exited, trouble, link, store, removed, or
+    ignored."""
     agent: str = ""
     approval: int | None = None
 
@@ -128,6 +129,12 @@ class LiveModel:
             if approval_id is not None:
                 self.approvals.pop(approval_id, None)
             return Change("approval_resolved", name, approval_id)
+        if kind == "removed":
+            # Taken out of tundra.toml and no longer running: gone from every list.
+            self.agents.pop(name, None)
+            for approval_id in [a.id for a in self.pending_for(name)]:
+                del self.approvals[approval_id]
+            return Change("removed", name)
         if kind == "exited":
             live = self.agent(name)
             code, signal = event.get("code"), event.get("signal")
