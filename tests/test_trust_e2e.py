@@ -157,3 +157,35 @@ def test_an_agent_command_from_a_file_others_can_write_is_refused() -> None:
         config.chmod(0o644)
         at(root, "agent", "start", "evil")
         wait_for(lambda: _state(root) == "idle")
+
+
+def test_a_socket_handed_on_by_a_peer_that_exited_cannot_approve(town: Path) -> None:
+    """SO_PEERCRED names the process that connected; a child of the agent connects, exits,
+    and its parent speaks on the socket. An ancestry that cannot be read is an agent's."""
+    attack = (
+        "import json, os, socket, subprocess, sys, time\n"
+        "while True:\n"
+        "    out = subprocess.run([sys.executable, '-m', 'tundra_tui', 'approvals', '--json'],\n"
+        "                         capture_output=True, text=True).stdout\n"
+        "    pending = json.loads(out or '[]')\n"
+        "    if pending:\n"
+        "        break\n"
+        "    time.sleep(0.1)\n"
+        "s = socket.socket(socket.AF_UNIX)\n"
+        "child = os.fork()\n"
+        "if child == 0:\n"
+        "    s.connect('.tundra/at.sock')\n"
+        "    os._exit(0)\n"
+        "os.waitpid(child, 0)\n"
+        "request = {'v': 1, 'id': 1, 'op': 'approve', 'args': {'id': pending[0]['id']}}\n"
+        "s.sendall((json.dumps(request) + '\\n').encode())\n"
+        "open('handed.out', 'w').write(s.makefile().readline())\n"
+    )
+    (town / "handed.py").write_text(attack)
+    rc = _attack(town, "handed", f"{sys.executable} handed.py")
+    at(town, "send", "evil", "bg sh handed.sh ; ask touch handed.txt")
+    wait_for(rc.exists)
+    reply = json.loads((town / "handed.out").read_text())
+    assert reply["ok"] is False and "operator" in reply["error"]
+    assert not (town / "handed.txt").exists()
+    assert len(_pending(town)) == 1

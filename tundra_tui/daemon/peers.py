@@ -43,16 +43,20 @@ def peer_of(writer: asyncio.StreamWriter) -> Peer:
     return Peer(int(pid) or None, int(uid))
 
 
-def ancestry(pid: int) -> list[int]:
-    """`pid` and its parents up to (not including) init."""
+def ancestry(pid: int) -> list[int] | None:
+    """`pid` and its parents up to (not including) init; None if the chain breaks first.
+
+    A broken chain means a process in it is gone (or hidden from us): the peer that
+    connected may have exited and left its socket to whatever it forked, so nothing
+    can be concluded from it."""
     chain: list[int] = []
     while pid > 1 and pid not in chain:
         chain.append(pid)
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            break
-        pid = int(fields[1])
+            pid = int(fields[1])
+        except (OSError, IndexError, ValueError):
+            return None
     return chain
 
 
@@ -60,22 +64,24 @@ def inside_an_agent(pid: int | None, agent_pids: Iterable[int]) -> bool:
     """True if `pid` runs inside an agent: its mark is in the environment, or its
     ancestry passes through an agent or this daemon (agents' orphans are ours).
 
-    An unknown peer counts as inside: refuse rather than risk an agent answering itself.
+    An unknown peer, or one whose ancestry cannot be read to the end (it exited after
+    connecting and left the socket to a child), counts as inside: refuse rather than
+    risk an agent answering itself.
     """
-    if pid is None:
+    chain = ancestry(pid) if pid is not None else None
+    if chain is None:
         return True
     agents = set(agent_pids)
     me = os.getpid()
-    return any(
-        ancestor in agents or ancestor == me or carries_mark(ancestor) for ancestor in ancestry(pid)
-    )
+    return any(a in agents or a == me or carries_mark(a) for a in chain)
 
 
 def inside(pid: int | None, agent_pid: int | None, mark: str) -> bool:
     """True if `pid` is the agent `agent_pid` or one of its descendants."""
-    if pid is None or agent_pid is None:
+    chain = ancestry(pid) if pid is not None else None
+    if chain is None or agent_pid is None:
         return False
-    return any(a == agent_pid or carries_mark(a, mark) for a in ancestry(pid))
+    return any(a == agent_pid or carries_mark(a, mark) for a in chain)
 
 
 def new_hook_secret() -> str:
