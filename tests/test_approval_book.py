@@ -319,3 +319,115 @@ async def test_a_full_disk_delays_the_record_but_never_loses_the_request(
         await town.host.close()
         await town.writer.close(timeout=5.0)
         await store.close()
+
+
+# ---- review findings ---------------------------------------------------------------------
+
+
+async def test_a_late_hook_for_another_prompt_never_relabels_the_listed_request(
+    town: Town,
+) -> None:
+    """A hook about `touch first.txt` arrived while `rm -rf` was on screen and relabelled
+    its request; approving it then answered nothing and left the agent stuck at `!`."""
+    await town.start("c")
+    victim = town.workdir / "IMPORTANT"
+    victim.mkdir()
+    await town.host.send_text("c", f"ask-then touch first.txt || rm -rf {victim}")
+    first = await town.request("c", "Allow command? touch first.txt [y/n]")
+    await town.book.approve(first.id, actor="operator")
+    second = await town.request("c", f"Allow command? rm -rf {victim} [y/n]")
+    ask = PermissionAsk("Bash", "touch first.txt", "")
+    hook = asyncio.ensure_future(town.book.hook_request("c", ask, {"source": "hook"}, 30))
+    await town.until(lambda: second.id not in [a.id for a in town.book.pending()])
+    (stale,) = town.book.pending()
+    assert (stale.subject, stale.source) == ("touch first.txt", ApprovalSource.HOOK)
+    await town.book.deny(stale.id, actor="operator")
+    assert (await asyncio.wait_for(hook, 5)).status is ApprovalStatus.DENIED
+    # The prompt still on screen is listed again, with its own words.
+    again = await town.request("c", f"Allow command? rm -rf {victim} [y/n]")
+    assert again.source is ApprovalSource.SCREEN
+    await town.book.deny(again.id, actor="operator")
+    await town.until(lambda: town.keys() == "yn")
+    assert victim.exists()
+
+
+async def test_an_answer_applies_only_to_the_words_it_was_given_for(town: Town) -> None:
+    """The request's words changed (the hook's exact ones arrived) after the operator read
+    them: the answer is refused, nothing is sent, and it stays pending to be read again."""
+    await town.start("c")
+    await town.host.send_text("c", "ask touch words.txt")
+    shown = await town.request("c")
+    ask = PermissionAsk("Bash", "touch words.txt", "")
+    hook = asyncio.ensure_future(town.book.hook_request("c", ask, {"source": "hook"}, 30))
+    await town.until(lambda: town.book.pending()[0].source is ApprovalSource.HOOK)
+    with pytest.raises(TundraError, match="not what you answered"):
+        await town.book.approve(shown.id, actor="operator", seen=shown.subject)
+    (still,) = town.book.pending()
+    assert still.id == shown.id and not hook.done()
+    decided = await town.book.approve(still.id, actor="operator", seen=still.subject)
+    assert decided.status is ApprovalStatus.APPROVED
+    assert (await asyncio.wait_for(hook, 5)).status is ApprovalStatus.APPROVED
+
+
+async def test_a_long_prompt_is_compared_whole_not_as_its_shortened_evidence(
+    town: Town,
+) -> None:
+    """Evidence is cut at 200 characters; a redraw that changed only the tail went through."""
+    await town.start("wide")
+    town.host.resize("wide", 250, 30)
+    head = "echo " + "ab" * 100
+    await town.host.send_text("wide", f"swap {head} || {head} && touch PWNED || 1.0")
+    shown = await town.request("wide", f"Allow command? {head} [y/n]")
+    assert len(shown.subject) > 200
+    session = town.host.session("wide")
+    await town.until(lambda: "touch PWNED [y/n]" in session.emulator.text())
+    with pytest.raises(TundraError, match=r"changed|replaced"):
+        await town.book.approve(shown.id, actor="operator")
+    assert not (town.workdir / "PWNED").exists() and town.keys() == ""
+
+
+async def test_a_lone_surrogate_in_a_hooks_request_is_still_recorded(town: Town) -> None:
+    await town.start("s")
+    await town.host.send_text("s", "ask echo hi")
+    await town.request("s")
+    ask = PermissionAsk("Bash", "echo \ud800 hi", "")
+    waiting = asyncio.ensure_future(town.book.hook_request("s", ask, {"source": "hook"}, 30))
+    await town.until(lambda: town.book.pending()[0].source is ApprovalSource.HOOK)
+    (request,) = town.book.pending()
+    await town.book.deny(request.id, actor="operator")
+    await asyncio.wait_for(waiting, 5)
+    assert await town.writer.drain(5.0)
+    stored = await town.store.approvals.get(request.id)
+    assert stored.subject == "echo \ufffd hi" and stored.status is ApprovalStatus.DENIED
+
+
+async def test_answering_never_opens_an_empty_next_request(town: Town) -> None:
+    """2 of 5 answers were followed by a request with no words (the state lagged the screen)."""
+    await town.start("g")
+    for n in range(5):
+        await town.host.send_text("g", f"ask touch g{n}.txt")
+        approval = await town.request("g", f"Allow command? touch g{n}.txt [y/n]")
+        await town.book.approve(approval.id, actor="operator")
+        await town.until(lambda n=n: (town.workdir / f"g{n}.txt").exists())
+        await town.until(lambda: town.host.session("g").state is AgentState.IDLE)
+    opened = [e.approval for e in town.events if isinstance(e, ApprovalRequested)]
+    assert len(opened) == 5 and all(a.subject for a in opened)
+
+
+async def test_text_from_an_agent_is_checked_again_right_before_it_is_typed(
+    town: Town,
+) -> None:
+    """The check passed while the target was busy; its prompt opened before the text was
+    typed (send_text waits for the screen to settle), and the text answered it."""
+    await town.start("t")
+    await town.host.send_text("t", "ask touch pwned.txt")
+    await town.request("t")
+    calls: list[int] = []
+
+    def gate() -> None:
+        calls.append(1)
+        town.book.check_input("t", from_agent=True, raw=False)
+
+    with pytest.raises(TundraError, match="approval"):
+        await town.host.send_text("t", "y", gate=gate)
+    assert calls and town.keys() == "" and not (town.workdir / "pwned.txt").exists()

@@ -250,7 +250,7 @@ async def test_approval_modal_arms_then_answers(town_dir: Path, store: Store) ->
         modal._arm()  # what the arming timer does when it fires
         await pilot.press("y")
         await pilot.pause()
-        assert link.ops("approve") == [{"id": 7, "actor": "operator"}]
+        assert link.ops("approve") == [{"id": 7, "actor": "operator", "seen": "rm -rf build"}]
         assert not isinstance(app.screen, ApprovalModal)
 
 
@@ -268,7 +268,7 @@ async def test_approval_keys_arm_by_themselves(town_dir: Path, store: Store) -> 
             await pilot.pause(0.05)
         await pilot.press("n")
         await pilot.pause()
-    assert link.ops("deny") == [{"id": 8, "actor": "operator"}]
+    assert link.ops("deny") == [{"id": 8, "actor": "operator", "seen": "rm -rf build"}]
 
 
 async def test_approvals_are_queued_one_modal_at_a_time(town_dir: Path, store: Store) -> None:
@@ -285,7 +285,7 @@ async def test_approvals_are_queued_one_modal_at_a_time(town_dir: Path, store: S
         await pilot.press("escape")  # decide later: stays pending, nothing sent
         await pilot.pause(0.1)
         assert not isinstance(app.screen, ApprovalModal)
-    assert link.ops("deny") == [{"id": 1, "actor": "operator"}]
+    assert link.ops("deny") == [{"id": 1, "actor": "operator", "seen": "rm -rf build"}]
     assert link.ops("approve") == []
     assert 2 in app.services.live.approvals
 
@@ -327,7 +327,7 @@ async def test_an_upgraded_request_shows_its_new_words_and_arms_again(
         modal._arm()
         await pilot.press("y")
         await pilot.pause()
-    assert link.ops("approve") == [{"id": 4, "actor": "operator"}]
+    assert link.ops("approve") == [{"id": 4, "actor": "operator", "seen": "rm -rf build/cache"}]
 
 
 async def test_approval_subject_shows_hidden_characters(town_dir: Path, store: Store) -> None:

@@ -31,10 +31,25 @@ def test_a_resync_snapshot_drops_approvals_answered_meanwhile() -> None:
     live = LiveModel()
     live.apply(approval(1))
     live.apply(approval(2))
+    live.apply({"event": "snapshot", "resync": True})
     live.apply({"event": "state", "agent": "a", "state": "working", "resync": True})
     live.apply({**approval(2), "resync": True})
     live.apply({"event": "state", "agent": "a", "state": "working"})
     assert set(live.approvals) == {2}
+
+
+def test_two_snapshots_in_a_row_each_start_afresh() -> None:
+    """A client that fell behind twice was sent two snapshots back to back; the second
+    one's flag looked like the first one's, so answered requests stayed listed."""
+    live = LiveModel()
+    for approval_id in (1, 2, 3):
+        live.apply(approval(approval_id))
+    live.apply({"event": "snapshot", "resync": True})
+    live.apply({**approval(2), "resync": True})
+    live.apply({**approval(3), "resync": True})
+    live.apply({"event": "snapshot", "resync": True})
+    live.apply({**approval(3), "resync": True})
+    assert set(live.approvals) == {3}
 
 
 def test_json_true_is_not_an_approval_id() -> None:

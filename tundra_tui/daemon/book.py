@@ -18,6 +18,7 @@ Only the operator approves, and exactly what was shown:
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -29,7 +30,7 @@ from tundra_tui.domain.approvals import Approval, ApprovalSource, ApprovalStatus
 from tundra_tui.domain.errors import NotFound, TundraError
 from tundra_tui.domain.redact import redact
 from tundra_tui.session.agent import AgentSession
-from tundra_tui.session.detect import Detected, from_hook_event
+from tundra_tui.session.detect import from_hook_event
 from tundra_tui.session.events import (
     ApprovalDecided,
     ApprovalRequested,
@@ -55,6 +56,8 @@ REREAD_DELAY = 0.1
 """A screen request is read again this long after its rows change (coalesced)."""
 TYPED_WINDOW = 5.0
 """Keys the operator typed into an agent this recently may have answered its prompt."""
+REOPEN_DELAY = 1.0
+"""After a hook's request closes, a prompt still on screen this much later is asked anew."""
 REMEMBERED = 512
 """Closed requests remembered for error messages (`already approved`, `replaced by`)."""
 _HOOKED_RUNTIMES = frozenset({Runtime.CLAUDE})
@@ -65,17 +68,33 @@ BookEvent = ApprovalRequested | ApprovalDecided | ApprovalResolved
 def read_prompt(session: AgentSession) -> tuple[str, str] | None:
     """(tool, subject) of the approval prompt on the agent's screen now, or None if none shows.
 
-    The runtime's block is read where it is known; otherwise the detector's own
-    matched text is the subject (custom runtimes), so both ends compare alike.
+    The runtime's block is read where it is known; otherwise the whole text the
+    approval rule matched is the subject (custom runtimes), never a shortened one:
+    what is compared before the keys must be everything the operator approves.
     """
-    detection = session.detect_now()
-    if detection.state is not Detected.AWAITING_APPROVAL:
+    whole = session.prompt_now()
+    if whole is None:
         return None
     tool, subject = extract_request(session.adapter.runtime.value, session.screen_lines())
-    if subject:
-        return tool, subject
-    matched = detection.evidence.matched if detection.evidence is not None else ""
-    return "", matched.strip()
+    return (tool, subject) if subject else ("", whole)
+
+
+def clean(text: str) -> str:
+    """Text fit to store: a lone surrogate (JSON lets a payload carry one) becomes U+FFFD,
+    so the request can always be written and its audit trail is never lost."""
+    return _SURROGATE.sub("\ufffd", text)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_NOISE = re.compile(r"[\s│┃╹╻|╭╮╰╯─]+")
+
+
+def same_prompt(hooked: str, shown: str) -> bool:
+    """True if a hook's words and a screen request's are about the same prompt (spacing
+    and box frames aside, and a screen may show only the start of a long command): only
+    then does the hook's request take the screen's over."""
+    hook, screen = _NOISE.sub("", hooked), _NOISE.sub("", shown)
+    return bool(hook and screen) and (hook[:60] in screen or screen[:60] in hook)
 
 
 @dataclass(eq=False)
@@ -169,6 +188,7 @@ class ApprovalBook:
         evidence: dict[str, Any],
         cwd: str = "",
     ) -> _Open:
+        subject, tool, cwd = clean(subject), clean(tool), clean(cwd)
         approval = Approval(
             id=self._next_id,
             agent=session.name,
@@ -192,9 +212,13 @@ class ApprovalBook:
         self._emit(ApprovalRequested(approval))
         return entry
 
-    def _open_from_screen(self, session: AgentSession, evidence: dict[str, Any]) -> _Open:
+    def _open_from_screen(self, session: AgentSession, evidence: dict[str, Any]) -> _Open | None:
+        """A request for the prompt the screen shows now; none when no prompt shows (the
+        published state lags the screen, and an empty request would only flash by)."""
         seen = read_prompt(session)
-        tool, subject = seen if seen is not None else ("", str(evidence.get("matched", "")))
+        if seen is None or not seen[1]:
+            return None
+        tool, subject = seen
         return self._open_request(
             session,
             tool=tool,
@@ -206,6 +230,8 @@ class ApprovalBook:
     def _close(self, entry: _Open, status: ApprovalStatus, *, actor: str, reason: str) -> Approval:
         """Record an answer or expiry once: one event, one queued write, the hook told."""
         approval = entry.approval
+        if self._by_id.get(approval.id) is not entry:
+            return self._closed.get(approval.id, approval)  # already closed: never twice
         decided = replace(approval, status=status, decided_at=self.store.db.now(), decided_by=actor)
         self._by_id.pop(approval.id, None)
         if self._open.get(approval.agent) is entry:
@@ -222,6 +248,8 @@ class ApprovalBook:
         )
         if entry.hook is not None and not entry.hook.done():
             entry.hook.set_result(decided)
+            # A prompt still showing once its hook is answered (the hook died) is asked anew.
+            asyncio.get_running_loop().call_later(REOPEN_DELAY, self._reopen, approval.agent)
         if status is not ApprovalStatus.EXPIRED:
             self._emit(ApprovalDecided(decided))
         self._emit(ApprovalResolved(decided, verified=status is not ApprovalStatus.EXPIRED))
@@ -233,12 +261,24 @@ class ApprovalBook:
         while len(table) > REMEMBERED:
             table.popitem(last=False)
 
-    def _supersede(self, entry: _Open, session: AgentSession, reason: str) -> _Open:
+    def _supersede(self, entry: _Open, session: AgentSession, reason: str) -> _Open | None:
         """The prompt changed under a request: close it and open one for what shows now."""
         self._close(entry, ApprovalStatus.EXPIRED, actor=self.actor, reason=reason)
         fresh = self._open_from_screen(session, dict(entry.approval.evidence))
-        self._remember(self._replaced, entry.approval.id, fresh.approval.id)
+        if fresh is not None:
+            self._remember(self._replaced, entry.approval.id, fresh.approval.id)
         return fresh
+
+    def _reopen(self, agent: str) -> None:
+        """After a hook's request closed: a prompt still on screen is a request again, so an
+        agent is never left at `!` with nothing listed (its hook died, or was stale)."""
+        session = self._session(agent)
+        if session is None or agent in self._open:
+            return
+        if session.state is AgentState.AWAITING_APPROVAL:
+            self._open_from_screen(
+                session, {"source": "screen", "rule": "prompt still showing after its hook"}
+            )
 
     # ---- what the agents do ------------------------------------------------------------------
 
@@ -246,12 +286,17 @@ class ApprovalBook:
         if isinstance(event, StateChanged):
             self._on_state(event)
         elif isinstance(event, ScreenChanged):
+            # The PTY read path: only an agent showing a prompt costs more than a lookup.
             entry = self._open.get(event.agent)
-            if entry is not None and entry.approval.source is ApprovalSource.SCREEN:
+            if entry is None:
+                session = self._session(event.agent)
+                if session is not None and session.state is AgentState.AWAITING_APPROVAL:
+                    self._schedule_reread(event.agent)
+            elif entry.approval.source is ApprovalSource.SCREEN:
                 self._schedule_reread(event.agent)
         elif isinstance(event, Exited):
             entry = self._open.get(event.agent)
-            if entry is not None:
+            if entry is not None and not entry.answering:  # an answer in flight records itself
                 self._close(
                     entry, ApprovalStatus.EXPIRED, actor=self.actor, reason="the agent exited"
                 )
@@ -288,11 +333,18 @@ class ApprovalBook:
             self._rereads[agent] = loop.call_later(REREAD_DELAY, self._reread, agent)
 
     def _reread(self, agent: str) -> None:
-        """A screen request whose prompt now asks something else is replaced, at once."""
+        """A screen request whose prompt now asks something else is replaced, at once; a
+        prompt that finished drawing after the state said `awaiting` is listed now."""
         self._rereads.pop(agent, None)
         entry = self._open.get(agent)
         session = self._session(agent)
-        if entry is None or session is None or entry.answering:
+        if session is None:
+            return
+        if entry is None:
+            if session.state is AgentState.AWAITING_APPROVAL:
+                self._open_from_screen(session, {"source": "screen", "rule": "prompt drawn"})
+            return
+        if entry.answering:
             return
         if entry.approval.source is not ApprovalSource.SCREEN:
             return
@@ -321,36 +373,45 @@ class ApprovalBook:
         session = self._session(agent)
         if session is None:
             raise TundraError(f"agent {agent!r} is not running here")
+        future: asyncio.Future[Approval] = asyncio.get_running_loop().create_future()
         entry = self._open.get(agent)
+        if entry is not None and entry.sending and entry.hook is None:
+            # The keys for this very prompt are on their way: the hook hears that answer.
+            entry.hook = future
+            return await self._wait_hook(entry, future, timeout)
         if (
             entry is not None
             and entry.approval.source is ApprovalSource.SCREEN
-            and not entry.sending
             and entry.hook is None
+            and same_prompt(ask.subject, entry.shown)
         ):
             entry.approval = replace(
                 entry.approval,
-                subject=ask.subject,
-                tool=ask.tool,
-                cwd=ask.cwd or entry.approval.cwd,
+                subject=clean(ask.subject),
+                tool=clean(ask.tool),
+                cwd=clean(ask.cwd) or entry.approval.cwd,
                 source=ApprovalSource.HOOK,
                 evidence=evidence,
             )
-            entry.shown = ask.subject
-            stored = replace(entry.approval, subject=redact(ask.subject))
+            entry.shown = entry.approval.subject
+            stored = replace(entry.approval, subject=redact(entry.approval.subject))
             self.writer.submit(
                 f"approval {stored.id} upgraded",
                 lambda: self.store.approvals.upgrade(stored, actor=agent),
             )
             self._emit(ApprovalRequested(entry.approval))
         else:
-            if entry is not None:
+            if entry is not None and not entry.answering:
+                # Another prompt than the one listed (or a second hook): never relabel a
+                # request; the screen's is asked again once the hook's is closed.
                 self._close(
                     entry,
                     ApprovalStatus.EXPIRED,
                     actor=self.actor,
-                    reason="the agent's hook asked again",
+                    reason="the agent's hook asked about another prompt",
                 )
+            elif entry is not None:
+                raise TundraError(f"{agent} is being answered; its hook asked about another prompt")
             entry = self._open_request(
                 session,
                 tool=ask.tool,
@@ -359,17 +420,21 @@ class ApprovalBook:
                 evidence=evidence,
                 cwd=ask.cwd,
             )
-        future: asyncio.Future[Approval] = asyncio.get_running_loop().create_future()
         entry.hook = future
         detection = from_hook_event(
             "PermissionRequest", {"tool_name": ask.tool, "tool_input": ask.subject}
         )
         if detection is not None:
             session.observe_structured(detection)
+        return await self._wait_hook(entry, future, timeout)
+
+    async def _wait_hook(
+        self, entry: _Open, future: asyncio.Future[Approval], timeout: float
+    ) -> Approval:
         try:
             return await asyncio.wait_for(asyncio.shield(future), timeout)
         except (TimeoutError, asyncio.CancelledError) as error:
-            if self._by_id.get(entry.approval.id) is entry:
+            if self._by_id.get(entry.approval.id) is entry and not entry.answering:
                 reason = (
                     "no answer in time" if isinstance(error, TimeoutError) else "the hook hung up"
                 )
@@ -380,13 +445,13 @@ class ApprovalBook:
 
     # ---- the operator ------------------------------------------------------------------------
 
-    async def approve(self, approval_id: int, *, actor: str) -> Approval:
+    async def approve(self, approval_id: int, *, actor: str, seen: str | None = None) -> Approval:
         """Approve exactly the request shown, once; see `_answer`."""
-        return await self._answer(approval_id, ApprovalStatus.APPROVED, actor)
+        return await self._answer(approval_id, ApprovalStatus.APPROVED, actor, seen)
 
-    async def deny(self, approval_id: int, *, actor: str) -> Approval:
+    async def deny(self, approval_id: int, *, actor: str, seen: str | None = None) -> Approval:
         """Deny exactly the request shown, once; see `_answer`."""
-        return await self._answer(approval_id, ApprovalStatus.DENIED, actor)
+        return await self._answer(approval_id, ApprovalStatus.DENIED, actor, seen)
 
     def _gone(self, approval_id: int) -> TundraError:
         replaced = self._replaced.get(approval_id)
@@ -402,12 +467,27 @@ class ApprovalBook:
             return TundraError(f"approval {approval_id} was already {closed.status.value}")
         return NotFound(f"no approval {approval_id} is waiting (see `at approvals`)")
 
-    async def _answer(self, approval_id: int, answer: ApprovalStatus, actor: str) -> Approval:
+    @staticmethod
+    def _unseen(entry: _Open, seen: str | None) -> TundraError | None:
+        """The request no longer says what the operator answered (its hook's exact words
+        arrived since): the answer must not apply to words nobody read."""
+        if seen is None or seen == entry.shown:
+            return None
+        return TundraError(
+            f"approval {entry.approval.id} now asks {entry.shown!r}, not what you answered; "
+            "nothing was sent — read it again and answer again"
+        )
+
+    async def _answer(
+        self, approval_id: int, answer: ApprovalStatus, actor: str, seen: str | None
+    ) -> Approval:
         entry = self._by_id.get(approval_id)
         if entry is None:
             raise self._gone(approval_id)
         if entry.answering:
             raise TundraError(f"approval {approval_id} is being answered already")
+        if (changed := self._unseen(entry, seen)) is not None:
+            raise changed
         session = self._session(entry.approval.agent)
         if session is None:
             self._close(entry, ApprovalStatus.EXPIRED, actor=self.actor, reason="agent gone")
@@ -415,6 +495,10 @@ class ApprovalBook:
         entry.answering = True
         try:
             await self._wait_for_hook(entry, session)
+            if self._by_id.get(approval_id) is not entry:
+                raise self._gone(approval_id)
+            if (changed := self._unseen(entry, seen)) is not None:
+                raise changed
             if entry.approval.source is ApprovalSource.HOOK:
                 # The waiting hook carries the decision; no keys are ever sent on top.
                 return self._close(entry, answer, actor=actor, reason="answered through its hook")
@@ -455,9 +539,13 @@ class ApprovalBook:
             )
         if seen[1] != entry.shown:
             fresh = self._supersede(entry, session, "the prompt changed before the answer")
+            now = (
+                f": it now asks {fresh.approval.subject!r} (approval {fresh.approval.id})"
+                if fresh is not None
+                else ""
+            )
             raise TundraError(
-                f"{entry.approval.agent}'s prompt changed since it was shown: it now asks "
-                f"{fresh.approval.subject!r} (approval {fresh.approval.id}); nothing was sent"
+                f"{entry.approval.agent}'s prompt changed since it was shown{now}; nothing was sent"
             )
         keys = (
             session.adapter.approve_keys
@@ -473,7 +561,7 @@ class ApprovalBook:
             )
         decided = self._close(entry, answer, actor=actor, reason="answered with the runtime's keys")
         # Whatever prompt shows now is a new request, never answered by this decision.
-        if session.state is AgentState.AWAITING_APPROVAL and session.name not in self._open:
+        if session.name not in self._open:
             self._open_from_screen(session, {"source": "screen", "rule": "next prompt"})
         return decided
 

@@ -71,6 +71,8 @@ _RESYNC: dict[str, Any] = {"event": "resync"}
 _LIVE = (AgentState.WORKING, AgentState.IDLE, AgentState.AWAITING_APPROVAL, AgentState.UNKNOWN)
 _QUIET_OPS = frozenset({"ping", "status", "agents", "screen", "send_keys", "resize", "approvals"})
 """Operations too frequent (polls, keystrokes) to log when they succeed."""
+QUIET_BACKLOG = 1000
+"""Queued writes past which audit events about refused callers go to the log only."""
 _UNKNOWN = Peer(None, None)
 _CALLER: contextvars.ContextVar[Peer] = contextvars.ContextVar("caller", default=_UNKNOWN)
 """The peer of the connection whose request is being served (one task per connection)."""
@@ -129,7 +131,7 @@ class Daemon:
             float(config.get("daemon.restart_window_seconds")),
         )
         self._queue_depth = int(config.get("daemon.subscriber_queue"))
-        self.writer.start()
+        self.log.watch(self.writer.start(), what="store writer")
         await self.book.load()
         self._sync_roster(config)
         await self.mark_lost()
@@ -208,8 +210,10 @@ class Daemon:
         )
 
     async def _record_quietly(self, kind: str, data: dict[str, Any]) -> None:
-        with contextlib.suppress(TundraError):
-            await self.store.events.record(kind, actor=ACTOR, data=data)
+        """An audit event about a refused caller. Each is a log line already; the store gets
+        it too unless writes are piling up (a flood of refusals must not grow the queue)."""
+        if self.writer.pending < QUIET_BACKLOG:
+            self.writer.submit(kind, lambda: self.store.events.record(kind, actor=ACTOR, data=data))
 
     async def mark_lost(self) -> None:
         """Agents the store believes alive were owned by a daemon that died: say so."""
@@ -314,6 +318,15 @@ class Daemon:
                 approval_message(event.approval, kind="approval_resolved"),
             )
 
+    def _gate(self, target: str, *, raw: bool) -> Callable[[], None] | None:
+        """Check input for `target` from the caller now; for an agent's input, also the
+        check to repeat right before each write (a prompt may open while it is typed)."""
+        from_agent = self._from_an_agent(_CALLER.get())
+        self.book.check_input(target, from_agent=from_agent, raw=raw)
+        if not from_agent:
+            return None
+        return lambda: self.book.check_input(target, from_agent=True, raw=raw)
+
     def _from_an_agent(self, peer: Peer) -> bool:
         return inside_an_agent(peer.pid, (x.pid for x in self.host.sessions() if x.pid))
 
@@ -358,8 +371,8 @@ class Daemon:
             return
         exit_status = session.exit_status
         # Kept on every change, so a daemon that is killed leaves each agent's last
-        # screen behind for the next one to show (the store redacts secrets in it).
-        screen = session.emulator.text()
+        # screen behind for the next one to show (the store redacts secrets in it). Read
+        # when the write is made, so writes kept for a locked store hold no screen each.
         pid = session.pid
         self.writer.submit(
             f"{event.agent} {event.state.value}",
@@ -370,7 +383,7 @@ class Daemon:
                 pid=pid,
                 exit_status=exit_status.code if exit_status is not None else None,
                 evidence=event.evidence,
-                last_screen=screen,
+                last_screen=session.emulator.text(),
             ),
         )
 
@@ -443,7 +456,13 @@ class Daemon:
                 if request.op == "subscribe":
                     await self._stream(request.id, request.args, reader, writer)
                     return
-                reply = await self._serve(request.id, request.op, request.args, peer)
+                if request.op == "hook":
+                    answered = await self._serve_unless_hung_up(request, peer, reader)
+                    if answered is None:
+                        return
+                    reply = answered
+                else:
+                    reply = await self._serve(request.id, request.op, request.args, peer)
                 if request.op == "shutdown":
                     # Before the reply: a client that hangs up first must not cancel the stop.
                     self.stopped.set()
@@ -483,6 +502,22 @@ class Daemon:
             self.log.info(op=op, agent=agent, duration_ms=_ms(started))
         return {"id": request_id, "ok": True, "result": result}
 
+    async def _serve_unless_hung_up(
+        self, request: Any, peer: Peer, reader: asyncio.StreamReader
+    ) -> dict[str, Any] | None:
+        """A hook waits here for the operator; if its process goes away (killed, timed out
+        by its agent), its request is closed at once rather than an hour later. None when
+        the caller hung up."""
+        serving = asyncio.ensure_future(self._serve(request.id, request.op, request.args, peer))
+        hung_up = asyncio.ensure_future(reader.read(1))
+        done, _ = await asyncio.wait({serving, hung_up}, return_when=asyncio.FIRST_COMPLETED)
+        if serving in done:
+            hung_up.cancel()
+            return serving.result()
+        serving.cancel()
+        await asyncio.gather(serving, return_exceptions=True)
+        return None
+
     async def _stream(
         self,
         request_id: int,
@@ -502,6 +537,7 @@ class Daemon:
         hung_up = asyncio.ensure_future(reader.read())
         try:
             writer.write(encode({"id": request_id, "ok": True, "result": "subscribed"}))
+            writer.write(encode({"event": "snapshot"}))
             for message in self._snapshot(subscriber):
                 writer.write(encode(message))
             await writer.drain()
@@ -514,6 +550,9 @@ class Daemon:
                 message = getter.result()
                 if message is _RESYNC:
                     subscriber.behind = False
+                    # Each snapshot starts with a marker: a client drops what it held, even
+                    # when two snapshots follow each other.
+                    writer.write(encode({"event": "snapshot", "resync": True}))
                     for fresh in self._snapshot(subscriber):
                         writer.write(encode({**fresh, "resync": True}))
                 else:
@@ -701,7 +740,7 @@ class Daemon:
         """Deliver a short message now: interrupt a working agent, never type over a prompt."""
         name = _name(args)
         text = str(args.get("text", ""))
-        self.book.check_input(name, from_agent=self._from_an_agent(_CALLER.get()), raw=False)
+        gate = self._gate(name, raw=False)
         session = self.host.session(name)
         if session.state is AgentState.AWAITING_APPROVAL:
             return {"delivered": False, "reason": "it is waiting for an approval"}
@@ -710,7 +749,7 @@ class Daemon:
             await session.wait_for(lambda state: state is AgentState.IDLE, 10.0)
         if session.state is not AgentState.IDLE:
             return {"delivered": False, "reason": f"it is {session.state.value}"}
-        delivery = await self.host.send_text(name, text)
+        delivery = await self.host.send_text(name, text, gate=gate)
         return {"delivered": delivery.delivered, "reason": delivery.evidence}
 
     async def _workdir(
@@ -752,8 +791,9 @@ class Daemon:
 
     async def op_send_text(self, args: dict[str, Any]) -> Any:
         name = _name(args)
-        self.book.check_input(name, from_agent=self._from_an_agent(_CALLER.get()), raw=False)
-        delivery = await self.host.send_text(name, str(args.get("text", "")))
+        delivery = await self.host.send_text(
+            name, str(args.get("text", "")), gate=self._gate(name, raw=False)
+        )
         return {
             "delivered": delivery.delivered,
             "attempts": delivery.attempts,
@@ -763,7 +803,7 @@ class Daemon:
     async def op_send_keys(self, args: dict[str, Any]) -> Any:
         data = base64.b64decode(str(args.get("data", "")), validate=True)
         name = _name(args)
-        self.book.check_input(name, from_agent=self._from_an_agent(_CALLER.get()), raw=True)
+        self._gate(name, raw=True)
         self.host.send_keys(name, data)
         self.book.operator_typed(name, data)
         return {"sent": len(data)}
@@ -773,11 +813,11 @@ class Daemon:
         return {}
 
     async def op_approve(self, args: dict[str, Any]) -> Any:
-        approval = await self.book.approve(_approval_id(args), actor=_actor(args))
+        approval = await self.book.approve(_approval_id(args), actor=_actor(args), seen=_seen(args))
         return approval_fields(approval)
 
     async def op_deny(self, args: dict[str, Any]) -> Any:
-        approval = await self.book.deny(_approval_id(args), actor=_actor(args))
+        approval = await self.book.deny(_approval_id(args), actor=_actor(args), seen=_seen(args))
         return approval_fields(approval)
 
     async def op_screen(self, args: dict[str, Any]) -> Any:
@@ -838,6 +878,12 @@ def _approval_id(args: dict[str, Any]) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TundraError("this operation needs an approval id (a number)")
     return value
+
+
+def _seen(args: dict[str, Any]) -> str | None:
+    """The subject the operator was shown, when the client says: an answer applies to it only."""
+    seen = args.get("seen")
+    return seen if isinstance(seen, str) else None
 
 
 def _actor(args: dict[str, Any]) -> str:

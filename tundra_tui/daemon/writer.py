@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from tundra_tui.store.db import StoreError
+from tundra_tui.store.db import StoreError, StoreLocked
 
 BACKOFF = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0)
 """Seconds between retries of a write that failed for a passing reason."""
@@ -34,9 +34,16 @@ class Write:
     queued_at: float
 
 
+_PASSING = ("disk is full", "cannot write", "disk I/O error", "unable to open")
+"""What a StoreError says when its cause may pass (see store.db._translate)."""
+
+
 def retryable(error: BaseException) -> bool:
-    """A store error may pass (locked, full, unwritable); a refused constraint will not."""
-    return isinstance(error, StoreError) and "constraint failed" not in str(error)
+    """A write may succeed later when the database was locked, the disk full or the file
+    unwritable for a while; any other error (a bug, a refused constraint) never will."""
+    if isinstance(error, StoreLocked):
+        return True
+    return isinstance(error, StoreError) and any(cause in str(error) for cause in _PASSING)
 
 
 class StoreWriter:
@@ -63,10 +70,11 @@ class StoreWriter:
         """Writes queued and not yet made."""
         return len(self._queue)
 
-    def start(self) -> None:
-        """Start the worker on the running loop."""
+    def start(self) -> asyncio.Task[None]:
+        """Start the worker on the running loop; returns it, for its owner to watch."""
         if self._worker is None:
             self._worker = asyncio.get_running_loop().create_task(self._run())
+        return self._worker
 
     def submit(self, what: str, make: Callable[[], Awaitable[Any]]) -> None:
         """Queue a write; it is made after every write submitted before it."""

@@ -19,6 +19,7 @@ from tundra_tui.session.detect import (
     Detected,
     Detection,
     detect_screen,
+    matched_prompt,
     rules_for_custom,
 )
 from tundra_tui.session.emulator import Emulator
@@ -173,12 +174,9 @@ class AgentSession:
         """The bottom of the screen, where every runtime shows its state."""
         return self.emulator.bottom(BOTTOM_LINES)
 
-    def detect_now(self) -> Detection:
-        """What the screen shows at this moment, by the same rules, without publishing it.
-
-        The approval book reads a prompt again right before answering it; the
-        published state lags the screen by the tracker's debounce."""
-        return detect_screen(self.adapter.runtime.value, self.screen_lines(), custom=self._custom)
+    def prompt_now(self) -> str | None:
+        """The whole approval prompt an approval rule matches on the screen now, or None."""
+        return matched_prompt(self.adapter.runtime.value, self.screen_lines(), custom=self._custom)
 
     def _detect(self) -> None:
         self._detect_handle = None

@@ -283,6 +283,40 @@ def detect_screen(runtime: str, lines: Sequence[str], *, custom: Rules | None = 
     `custom` rules are checked with the runtime's own (for runtime `custom` they
     are the only ones). Raises TundraError for a runtime we have no rules for.
     """
+    found = _first_match(runtime, lines, custom)
+    if found is None:
+        return Detection(
+            Detected.UNKNOWN,
+            Evidence("screen", "none", "", f"{runtime}: no rule matched the bottom lines"),
+        )
+    rule, match, region = found
+    from_bottom = region.count("\n", match.start()) + 1
+    return Detection(
+        rule.state,
+        Evidence(
+            "screen",
+            rule.id,
+            _trim(match.group(0)),
+            f"{runtime}: line {from_bottom} from the bottom",
+        ),
+    )
+
+
+def matched_prompt(
+    runtime: str, lines: Sequence[str], *, custom: Rules | None = None
+) -> str | None:
+    """The whole text an approval rule matched on this screen, never shortened; None when
+    the screen shows no approval prompt. Evidence is trimmed for display, but what an
+    operator approves must be compared in full."""
+    found = _first_match(runtime, lines, custom)
+    if found is None or found[0].state is not Detected.AWAITING_APPROVAL:
+        return None
+    return found[1].group(0).strip()
+
+
+def _first_match(
+    runtime: str, lines: Sequence[str], custom: Rules | None
+) -> tuple[ScreenRule, re.Match[str], str] | None:
     try:
         builtin = SCREEN_RULES[runtime]
     except KeyError:
@@ -298,20 +332,8 @@ def detect_screen(runtime: str, lines: Sequence[str], *, custom: Rules | None = 
             region = regions[rule.region] = "\n".join(visible[-rule.region :])
         match = rule.pattern.search(region)
         if match:
-            from_bottom = region.count("\n", match.start()) + 1
-            return Detection(
-                rule.state,
-                Evidence(
-                    "screen",
-                    rule.id,
-                    _trim(match.group(0)),
-                    f"{runtime}: line {from_bottom} from the bottom",
-                ),
-            )
-    return Detection(
-        Detected.UNKNOWN,
-        Evidence("screen", "none", "", f"{runtime}: no rule matched the bottom lines"),
-    )
+            return rule, match, region
+    return None
 
 
 def _trim(text: str, limit: int = MATCHED_LIMIT) -> str:

@@ -206,7 +206,14 @@ class SessionHost:
         """Resize an agent's terminal."""
         self.session(name).resize(columns, rows)
 
-    async def send_text(self, name: str, text: str, *, retries: int = 2) -> Delivery:
+    async def send_text(
+        self,
+        name: str,
+        text: str,
+        *,
+        retries: int = 2,
+        gate: Callable[[], None] | None = None,
+    ) -> Delivery:
         """Deliver a prompt the way a person types it, and check the agent took it.
 
         Literal text (several lines are joined into one), a pause that grows with
@@ -222,12 +229,16 @@ class SessionHost:
         timing = session.adapter.timing
         session.last_input = text
         await session.settle(timing.settle, limit=3.0)
+        if gate is not None:
+            gate()  # checked again right before each write: a prompt may have appeared
         session.write(text.encode())
         await asyncio.sleep(timing.pause_for(text))
         probe = text.strip().splitlines()[-1][-40:] if text.strip() else ""
         await self._echoed(session, probe)
         for attempt in range(1, retries + 2):
             typed_row = _row_holding(session, probe)
+            if gate is not None:
+                gate()
             session.write(session.adapter.submit_key)
             if await self._took_input(session, typed_row, probe):
                 return Delivery(True, attempt, "the input line cleared or the agent started")

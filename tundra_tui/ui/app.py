@@ -420,18 +420,26 @@ class TundraApp(App[None]):
             approval = self.services.live.approvals.get(approval_id)
             if approval is None:
                 continue  # answered elsewhere meanwhile
-            self._approval_modal = ApprovalModal(approval, arm_seconds=self.arm_seconds)
+            modal = self._approval_modal = ApprovalModal(approval, arm_seconds=self.arm_seconds)
             try:
-                answer = await self.push_screen_wait(self._approval_modal)
+                answer = await self.push_screen_wait(modal)
             finally:
                 self._approval_modal = None
             if answer is not None:
                 op = "approve" if answer else "deny"
-                await self._send(
+                # The words on screen when the key was pressed: the daemon applies the
+                # answer to them only, never to words that replaced them meanwhile.
+                sent = await self._send(
                     op,
-                    {"id": approval_id, "actor": self.services.actor},
+                    {
+                        "id": approval_id,
+                        "actor": self.services.actor,
+                        "seen": modal.approval.subject,
+                    },
                     f"{'approved' if answer else 'denied'}: {approval.agent}",
                 )
+                if sent is None and approval_id in self.services.live.approvals:
+                    self.queue_approval(approval_id)  # still waiting: show it again
 
     @on(DaemonRequest)
     def _daemon_request(self, message: DaemonRequest) -> None:

@@ -47,8 +47,8 @@ class Change:
     """What one event changed, for deciding what to redraw."""
 
     kind: str
-    """state, screen, approval, approval_resolved, exited, trouble, link, store, removed, or
-    ignored."""
+    """state, screen, approval, approval_resolved, exited, trouble, link, store, removed,
+    snapshot, or ignored."""
     agent: str = ""
     approval: int | None = None
 
@@ -64,7 +64,6 @@ class LiveModel:
         self.store_error = ""
         """Why the daemon's writes are waiting on the database; empty while they flow."""
         self.store_pending = 0
-        self._resyncing = False
 
     def agent(self, name: str) -> AgentLive:
         """The live record of `name`, created on first mention."""
@@ -92,10 +91,10 @@ class LiveModel:
             self.store_pending = pending if isinstance(pending, int) else 0
             self.store_error = visible(str(event.get("error", "")), single_line=True, limit=300)
             return Change("store")
-        resync = bool(event.get("resync"))
-        if resync and not self._resyncing:
-            self.approvals.clear()  # a fresh snapshot after falling behind lists those waiting
-        self._resyncing = resync
+        if kind == "snapshot":
+            # What follows lists everything still waiting (after falling behind, too).
+            self.approvals.clear()
+            return Change("snapshot")
         name = event.get("agent")
         if not isinstance(name, str) or not name:
             return Change("ignored")
