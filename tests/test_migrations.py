@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tundra_tui.domain.agents import Role, Runtime
-from tundra_tui.domain.beads import Action, BeadStatus, Lane, allowed_actions
+from tundra_tui.domain.beads import BeadStatus, Lane, allowed_actions
 from tundra_tui.domain.errors import TundraError
 from tundra_tui.store import RosterEntry, open_store
 from tundra_tui.store import db as db_module
