@@ -189,3 +189,27 @@ def test_a_socket_handed_on_by_a_peer_that_exited_cannot_approve(town: Path) -> 
     assert reply["ok"] is False and "operator" in reply["error"]
     assert not (town / "handed.txt").exists()
     assert len(_pending(town)) == 1
+
+
+def test_the_agents_child_cannot_push_an_answer_into_its_terminal(town: Path) -> None:
+    """TIOCSTI puts bytes in a terminal's input as if typed: the agent's child pushed `y`
+    into its own PTY while the prompt waited, and the command ran."""
+    probe = (
+        "import fcntl, json, os, subprocess, sys, termios, time\n"
+        "while not json.loads(subprocess.run([sys.executable, '-m', 'tundra_tui', 'approvals',\n"
+        "        '--json'], capture_output=True, text=True).stdout or '[]'):\n"
+        "    time.sleep(0.1)\n"
+        "fd = os.open('/dev/tty', os.O_RDWR)\n"
+        "try:\n"
+        "    fcntl.ioctl(fd, termios.TIOCSTI, b'y')\n"
+        "    open('sti.out', 'w').write('injected')\n"
+        "except OSError as error:\n"
+        "    open('sti.out', 'w').write(f'refused {error.errno}')\n"
+    )
+    (town / "sti.py").write_text(probe)
+    rc = _attack(town, "sti", f"{sys.executable} sti.py")
+    at(town, "send", "evil", "bg sh sti.sh ; ask touch stolen.txt")
+    wait_for(rc.exists)
+    assert (town / "sti.out").read_text() == "refused 1"
+    assert not (town / "stolen.txt").exists() and not (town / "keys.log").exists()
+    assert len(_pending(town)) == 1

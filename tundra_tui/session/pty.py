@@ -37,6 +37,7 @@ from tundra_tui.session.procs import (
     processes_with_marker,
     send,
 )
+from tundra_tui.session.seccomp import deny_terminal_injection
 
 __all__ = [
     "MARKER_ENV",
@@ -85,8 +86,10 @@ def _child_setup(parent: int, join: Callable[[], None]) -> Callable[[], None]:
     PR_SET_PDEATHSIG makes the kernel SIGKILL the agent when its parent dies.
     The kernel means the parent *thread*: the fork must happen on the thread
     that lives as long as the daemon (the event loop's), never in a worker
-    thread that may exit while the agent runs. Last, `join` moves the child
+    thread that may exit while the agent runs. Then `join` moves the child
     into its cgroup, before exec, so not even its first fork can start outside.
+    Last, a seccomp filter refuses TIOCSTI and TIOCLINUX to the agent and all it
+    starts: nothing inside can push an answer into its own terminal's input.
     """
 
     def setup() -> None:
@@ -100,6 +103,7 @@ def _child_setup(parent: int, join: Callable[[], None]) -> Callable[[], None]:
             # Our parent died between fork and prctl: the death signal will never come.
             os.kill(os.getpid(), signal.SIGKILL)
         join()
+        deny_terminal_injection()
 
     return setup
 
