@@ -809,6 +809,9 @@ class Daemon:
         return {"sent": len(data)}
 
     async def op_resize(self, args: dict[str, Any]) -> Any:
+        # A terminal made small enough cuts a prompt off the screen it is read from.
+        if self._from_an_agent(_CALLER.get()):
+            raise TundraError("agents' terminals are sized by the operator, not from an agent")
         self.host.resize(_name(args), int(args["columns"]), int(args["rows"]))
         return {}
 
