@@ -76,6 +76,8 @@ QUIET_BACKLOG = 1000
 _UNKNOWN = Peer(None, None)
 _CALLER: contextvars.ContextVar[Peer] = contextvars.ContextVar("caller", default=_UNKNOWN)
 """The peer of the connection whose request is being served (one task per connection)."""
+_INSIDE: contextvars.ContextVar[bool | None] = contextvars.ContextVar("inside", default=None)
+"""Whether that peer runs inside an agent, once it has been worked out."""
 
 
 @dataclass(eq=False)
@@ -321,14 +323,22 @@ class Daemon:
     def _gate(self, target: str, *, raw: bool) -> Callable[[], None] | None:
         """Check input for `target` from the caller now; for an agent's input, also the
         check to repeat right before each write (a prompt may open while it is typed)."""
-        from_agent = self._from_an_agent(_CALLER.get())
+        from_agent = self._caller_inside()
         self.book.check_input(target, from_agent=from_agent, raw=raw)
         if not from_agent:
             return None
         return lambda: self.book.check_input(target, from_agent=True, raw=raw)
 
-    def _from_an_agent(self, peer: Peer) -> bool:
-        return inside_an_agent(peer.pid, (x.pid for x in self.host.sessions() if x.pid))
+    def _caller_inside(self) -> bool:
+        """Whether this connection's peer runs inside an agent, worked out once per
+        connection (keystrokes come many a second). A process's ancestry only changes by
+        its parent dying, which leaves it an orphan of ours: inside, as cached or not."""
+        known = _INSIDE.get()
+        if known is None:
+            peer = _CALLER.get()
+            known = inside_an_agent(peer.pid, (x.pid for x in self.host.sessions() if x.pid))
+            _INSIDE.set(known)
+        return known
 
     def _policy(self, name: str) -> RestartPolicy:
         if name not in self._policies:
@@ -446,6 +456,7 @@ class Daemon:
                 self._own(self._record_quietly("daemon.peer_refused", data))
                 return
             _CALLER.set(peer)
+            _INSIDE.set(None)
             while line := await reader.readline():
                 try:
                     request = parse_request(decode(line))
@@ -482,7 +493,7 @@ class Daemon:
         started = time.monotonic()
         agent = args.get("name") if isinstance(args.get("name"), str) else None
         try:
-            if op in ("approve", "deny") and self._from_an_agent(peer):
+            if op in ("approve", "deny") and self._caller_inside():
                 self.log.warning("approval.refused", op=op, data={"pid": peer.pid})
                 raise TundraError(
                     "approvals are answered by the operator, not from an agent's terminal"
@@ -810,7 +821,7 @@ class Daemon:
 
     async def op_resize(self, args: dict[str, Any]) -> Any:
         # A terminal made small enough cuts a prompt off the screen it is read from.
-        if self._from_an_agent(_CALLER.get()):
+        if self._caller_inside():
             raise TundraError("agents' terminals are sized by the operator, not from an agent")
         self.host.resize(_name(args), int(args["columns"]), int(args["rows"]))
         return {}
