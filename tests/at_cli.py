@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -33,6 +34,15 @@ def at(
     if check:
         assert done.returncode == 0, f"at {' '.join(argv)}: {done.stderr}"
     return done
+
+
+def dump(db: Path) -> list[str]:
+    """Every row of the database as SQL, to prove a failed command wrote nothing."""
+    conn = sqlite3.connect(db)
+    try:
+        return list(conn.iterdump())
+    finally:
+        conn.close()
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float = 20.0) -> None:

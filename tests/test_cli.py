@@ -11,6 +11,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from at_cli import dump
 
 from tundra_tui.cli import main
 
@@ -20,15 +21,6 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     code = main(list(argv))
     captured = capsys.readouterr()
     return code, captured.out, captured.err
-
-
-def dump(db: Path) -> list[str]:
-    """Every row of the database as SQL, to prove a failed command wrote nothing."""
-    conn = sqlite3.connect(db)
-    try:
-        return list(conn.iterdump())
-    finally:
-        conn.close()
 
 
 def assert_one_line_error(code: int, err: str, fragment: str) -> None:

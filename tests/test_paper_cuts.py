@@ -8,7 +8,6 @@ import os
 import re
 import select
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -18,7 +17,7 @@ from typing import Any
 
 import ptyprocess
 import pytest
-from at_cli import AT, at, daemon_town, wait_for
+from at_cli import AT, at, daemon_town, dump, wait_for
 
 from tundra_tui.domain.agents import AgentState, Role, Runtime
 from tundra_tui.domain.beads import Action
@@ -29,15 +28,6 @@ ROSTER = [
     RosterEntry("alice", Role.POLECAT, Runtime.DEMO),
     RosterEntry("bob", Role.CREW, Runtime.DEMO),
 ]
-
-
-def dump(db: Path) -> list[str]:
-    """Every row of the database as SQL, to prove a failed command wrote nothing."""
-    conn = sqlite3.connect(db)
-    try:
-        return list(conn.iterdump())
-    finally:
-        conn.close()
 
 
 def snapshot(town: Path) -> tuple[bytes, list[str]]:
