@@ -91,9 +91,7 @@ async def test_missing_binary_fails_cleanly(host: SessionHost, tmp_path: Path) -
         await host.start(AgentConfig("eve", adapter, launch))
 
 
-async def test_every_background_task_is_handed_to_the_watcher(
-    store: Store, tmp_path: Path
-) -> None:
+async def test_every_background_task_is_handed_to_the_watcher(store: Store, tmp_path: Path) -> None:
     """No task dies unobserved: the daemon logs whatever the host and its sessions start."""
     seen: list[str] = []
     host = SessionHost(store, watch=lambda task, what: seen.append(what))

@@ -44,8 +44,7 @@ async def test_a_v1_database_with_work_is_upgraded_in_place(
         async with store.db.write() as conn:
             for bead_id in (1, 2, 3):
                 await conn.execute(
-                    "UPDATE beads SET status = 'done', assignee = 'a', done_at = ? "
-                    "WHERE id = ?",
+                    "UPDATE beads SET status = 'done', assignee = 'a', done_at = ? WHERE id = ?",
                     (f"2026-01-01T00:00:0{bead_id}Z", bead_id),
                 )
         assert await store.db.schema_version() == 1
