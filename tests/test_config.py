@@ -511,3 +511,15 @@ def test_remove_agent_refuses_to_orphan_a_local_override(town: Town) -> None:
     with pytest.raises(ConfigError, match=r"not changed: .*missing required keys"):
         remove_agent(town, "mayor")
     assert town.config_path.read_text() == COMMENTED
+
+
+def test_unsetting_a_tables_last_key_leaves_no_empty_table(town: Town) -> None:
+    town.config_path.write_text('[general]\nname = "t"\n\n[ui]\ntheme = "x"\n')
+    unset_value(town, "ui.theme", "project")
+    assert "[ui]" not in town.config_path.read_text()
+    town.config_path.write_text('[ui]\n# why the theme is set\ntheme = "x"\n')
+    unset_value(town, "ui.theme", "project")
+    assert "# why the theme is set" in town.config_path.read_text(), "a comment is kept"
+    town.config_path.write_text('[ui]\ntheme = "x"\n\n[ui.keys]\nquit = "q"\n')
+    unset_value(town, "ui.theme", "project")
+    assert 'quit = "q"' in town.config_path.read_text()

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import tomlkit
 from tomlkit.exceptions import ParseError, TOMLKitError
-from tomlkit.items import Item
+from tomlkit.items import Item, Null, Table, Whitespace
 from tomlkit.toml_document import TOMLDocument
 
 from tundra_tui.config_schema import (
@@ -372,15 +372,30 @@ def unset_value(town: Town | None, key: str, layer: str) -> Path:
     path = _known(key)
 
     def change(doc: TOMLDocument, file: Path) -> str:
-        node: Any = doc
+        chain: list[Any] = [doc]
         for part in path[:-1]:
-            node = node.get(part) if isinstance(node, dict) else None
-        if not isinstance(node, dict) or path[-1] not in node:
+            node = chain[-1]
+            chain.append(node.get(part) if isinstance(node, dict) else None)
+        if not isinstance(chain[-1], dict) or path[-1] not in chain[-1]:
             raise NotFound(f"'{key}' is not set in {file}")
-        del node[path[-1]]
+        del chain[-1][path[-1]]
+        # A table left holding nothing (not even a comment of the user's) goes too, so
+        # `[ui]` does not linger after its last key is unset.
+        for depth in range(len(chain) - 1, 0, -1):
+            if not _bare(chain[depth]):
+                break
+            del chain[depth - 1][path[depth - 1]]
         return doc.as_string()
 
     return _edit(town, layer, change)
+
+
+def _bare(table: Any) -> bool:
+    """True for a tomlkit table with no keys, comments or sub-tables left in it."""
+    body = getattr(getattr(table, "value", None), "body", None)
+    if not isinstance(table, Table) or body is None:
+        return False
+    return all(key is None and isinstance(item, Whitespace | Null) for key, item in body)
 
 
 def add_agent(town: Town, name: str, *, runtime: str, role: str, model: str = "") -> None:
