@@ -363,9 +363,9 @@ async def test_y_and_n_answer_the_oldest_request_of_the_selected_agent(
             app, {"event": "approval", "agent": "mayor", "id": 9, "subject": "rm", "tool": "Bash"}
         )
         await pilot.press("y")
-        assert app.requests("approve") == [{"id": 4, "actor": "operator"}]
+        assert app.requests("approve") == [{"id": 4, "actor": "operator", "seen": "ls"}]
         await pilot.press("n")
-        assert app.requests("deny") == [{"id": 4, "actor": "operator"}]
+        assert app.requests("deny") == [{"id": 4, "actor": "operator", "seen": "ls"}]
 
 
 async def test_a_approves_everything_listed_after_confirmation(
@@ -408,8 +408,8 @@ async def test_a_approves_everything_listed_after_confirmation(
         await pilot.press("y")
         await pilot.pause()
         assert app.requests("approve") == [
-            {"id": 2, "actor": "operator"},
-            {"id": 4, "actor": "operator"},
+            {"id": 2, "actor": "operator", "seen": "rm x"},
+            {"id": 4, "actor": "operator", "seen": "[bold]ls[/]\x1b"},
         ]
 
 

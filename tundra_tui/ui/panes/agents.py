@@ -275,7 +275,8 @@ class AgentsPane(Pane):
             self.notify(f"{row.label} has no request waiting")
             return
         op, verb = ("approve", "approved") if approve else ("deny", "denied")
-        args = {"id": pending[0].id, "actor": self.services.actor}
+        # The words shown now: the daemon refuses the answer if the request changed since.
+        args = {"id": pending[0].id, "actor": self.services.actor, "seen": pending[0].subject}
         self.post_message(DaemonRequest(op, args, done=f"{verb} {row.label}'s request"))
 
     def action_approve_all(self) -> None:
@@ -289,12 +290,14 @@ class AgentsPane(Pane):
             f"{visible(a.subject, single_line=True, limit=SUBJECT_CHARS)}"
             for a in pending
         ]
-        ids = [a.id for a in pending]
+        listed = [(a.id, a.subject) for a in pending]
+        ids = [approval_id for approval_id, _ in listed]
 
         def answered(yes: bool | None) -> None:
-            # Only what was listed is approved; a request that arrived meanwhile still waits.
-            for approval_id in ids if yes else []:
-                args = {"id": approval_id, "actor": self.services.actor}
+            # Only what was listed is approved, in the words listed; a request that arrived
+            # or changed meanwhile still waits.
+            for approval_id, subject in listed if yes else []:
+                args = {"id": approval_id, "actor": self.services.actor, "seen": subject}
                 self.post_message(DaemonRequest("approve", args, done=f"approved #{approval_id}"))
 
         question = f"Approve {len(ids)} waiting request{'s' if len(ids) > 1 else ''}?"
