@@ -152,7 +152,7 @@ class Daemon:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         unwritten = await self.writer.close(timeout=5.0)
         if unwritten:
-            self.log.error("store.unwritten", error=self.writer.error, data={"writes": unwritten})
+            self.log.error("store.unwritten", error=self.writer.error, writes=unwritten)
         with contextlib.suppress(OSError):
             path.unlink()
 
@@ -198,7 +198,7 @@ class Daemon:
     def _store_stalled(self, pending: int, error: str) -> None:
         """Writes are waiting on the store (or flow again): every client is told."""
         if error:
-            self.log.warning("store.waiting", error=error, data={"pending": pending})
+            self.log.warning("store.waiting", error=error, pending=pending)
         else:
             self.log.info("store.recovered")
         message = {"event": "store", "pending": pending, "error": error}
@@ -206,7 +206,7 @@ class Daemon:
             self._offer(subscriber, message)
 
     def _write_dropped(self, what: str, error: BaseException) -> None:
-        self.log.error("store.write_failed", error=error, data={"what": what})
+        self.log.error("store.write_failed", error=error, what=what)
         self._own(
             self._record_quietly("daemon.write_failed", {"what": what, "error": str(error)[:500]})
         )
@@ -278,9 +278,7 @@ class Daemon:
             )
         elif isinstance(event, Exited):
             status = self.host.session(event.agent).exit_status
-            self.log.info(
-                "agent.exited", agent=event.agent, data={"exit": status and status.describe()}
-            )
+            self.log.info("agent.exited", agent=event.agent, exit=status and status.describe())
             self._own(self._release_worktree(event.agent))
             team = self._team()
             removed = team is not None and event.agent not in team
@@ -305,7 +303,9 @@ class Daemon:
             self.log.info(
                 "approval.requested",
                 agent=approval.agent,
-                data={"id": approval.id, "source": approval.source.value, "tool": approval.tool},
+                id=approval.id,
+                source=approval.source.value,
+                tool=approval.tool,
             )
             self._broadcast(event.approval.agent, approval_message(event.approval))
         elif isinstance(event, ApprovalResolved):
@@ -313,7 +313,8 @@ class Daemon:
             self.log.info(
                 f"approval.{approval.status.value}",
                 agent=approval.agent,
-                data={"id": approval.id, "by": approval.decided_by},
+                id=approval.id,
+                by=approval.decided_by,
             )
             self._broadcast(
                 event.approval.agent,
@@ -452,7 +453,7 @@ class Daemon:
             if peer.uid is not None and peer.uid != os.getuid():
                 writer.write(encode({"id": 0, "ok": False, "error": "permission denied"}))
                 data = {"pid": peer.pid, "uid": peer.uid}
-                self.log.warning("peer.refused", data=data)
+                self.log.warning("peer.refused", **data)
                 self._own(self._record_quietly("daemon.peer_refused", data))
                 return
             _CALLER.set(peer)
@@ -494,7 +495,7 @@ class Daemon:
         agent = args.get("name") if isinstance(args.get("name"), str) else None
         try:
             if op in ("approve", "deny") and self._caller_inside():
-                self.log.warning("approval.refused", op=op, data={"pid": peer.pid})
+                self.log.warning("approval.refused", op=op, pid=peer.pid)
                 raise TundraError(
                     "approvals are answered by the operator, not from an agent's terminal"
                 )
