@@ -312,12 +312,12 @@ async def test_an_upgraded_request_shows_its_new_words_and_arms_again(
     app = make_app(town_dir, store, link, approval_popup=True)
     app.arm_seconds = 30
     async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.pause(0.1)
+        await _until(pilot, lambda: isinstance(app.screen, ApprovalModal))
         modal = app.screen
         assert isinstance(modal, ApprovalModal)
         modal._arm()
         link.push(approval(4, subject="rm -rf build/cache"))
-        await pilot.pause(0.1)
+        await _until(pilot, lambda: "cache" in str(modal.query_one("#approval-subject").render()))
         assert app.screen is modal and len(app.screen_stack) == 2, "no second modal"
         assert "rm -rf build/cache" in str(modal.query_one("#approval-subject").render())
         assert "hook" in str(modal.query_one("#approval-source").render())
@@ -328,6 +328,15 @@ async def test_an_upgraded_request_shows_its_new_words_and_arms_again(
         await pilot.press("y")
         await pilot.pause()
     assert link.ops("approve") == [{"id": 4, "actor": "operator", "seen": "rm -rf build/cache"}]
+
+
+async def _until(pilot: Any, predicate: Any, turns: int = 200) -> None:
+    """Let the app run until `predicate()` holds (a bounded number of turns, no fixed wait)."""
+    for _ in range(turns):
+        if predicate():
+            return
+        await pilot.pause()
+    raise AssertionError("the app never got there")
 
 
 async def test_approval_subject_shows_hidden_characters(town_dir: Path, store: Store) -> None:
