@@ -32,7 +32,6 @@ from tundra_tui.domain.redact import redact
 from tundra_tui.session.agent import AgentSession
 from tundra_tui.session.detect import from_hook_event
 from tundra_tui.session.events import (
-    ApprovalDecided,
     ApprovalRequested,
     ApprovalResolved,
     Exited,
@@ -62,7 +61,7 @@ REMEMBERED = 512
 """Closed requests remembered for error messages (`already approved`, `replaced by`)."""
 _HOOKED_RUNTIMES = frozenset({Runtime.CLAUDE})
 
-BookEvent = ApprovalRequested | ApprovalDecided | ApprovalResolved
+BookEvent = ApprovalRequested | ApprovalResolved
 
 
 def read_prompt(session: AgentSession) -> tuple[str, str] | None:
@@ -250,8 +249,6 @@ class ApprovalBook:
             entry.hook.set_result(decided)
             # A prompt still showing once its hook is answered (the hook died) is asked anew.
             asyncio.get_running_loop().call_later(REOPEN_DELAY, self._reopen, approval.agent)
-        if status is not ApprovalStatus.EXPIRED:
-            self._emit(ApprovalDecided(decided))
         self._emit(ApprovalResolved(decided, verified=status is not ApprovalStatus.EXPIRED))
         return decided
 

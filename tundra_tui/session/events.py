@@ -42,17 +42,6 @@ class ApprovalResolved:
 
 
 @dataclass(frozen=True, slots=True)
-class ApprovalDecided:
-    """The operator's answer was recorded; a waiting hook can reply with it now.
-
-    Sent before the answer is verified: for a hook, the agent cannot move on
-    until the hook has replied, so waiting for it first would deadlock.
-    """
-
-    approval: Approval
-
-
-@dataclass(frozen=True, slots=True)
 class Exited:
     """An agent's process ended."""
 
@@ -71,12 +60,5 @@ class Trouble:
     matched: str = ""
 
 
-HostEvent = (
-    ScreenChanged
-    | StateChanged
-    | ApprovalRequested
-    | ApprovalDecided
-    | ApprovalResolved
-    | Exited
-    | Trouble
-)
+HostEvent = ScreenChanged | StateChanged | Exited | Trouble
+"""What the session host emits; approval events come from the daemon's approval book."""
