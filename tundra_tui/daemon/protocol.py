@@ -1,9 +1,16 @@
-"""The daemon's wire format: one JSON object per line, each carrying the protocol version.
+"""Every message between the daemon and its clients, typed, with the protocol version.
 
-Requests:  {"v": 1, "id": 7, "op": "spawn", "args": {...}}
-Responses: {"v": 1, "id": 7, "ok": true, "result": ...} or {"v": 1, "id": 7, "ok": false,
-           "error": "one line"}
-Events:    {"v": 1, "event": "state", ...} pushed to subscribed connections.
+One JSON object per line, each a `Frame`:
+
+    client → daemon   {"v": 2, "id": 7, "req": {"op": "spawn", "name": "alice"}}
+                      {"v": 2, "req": {"op": "send_keys", ...}}         (no id: no reply)
+    daemon → client   {"v": 2, "id": 7, "ok": {"kind": "spawned", ...}}
+                      {"v": 2, "id": 7, "error": "one line"}
+                      {"v": 2, "ev": {"event": "state", ...}}            (after `subscribe`)
+
+Requests carry ids and are answered as they finish, so replies may come out of
+order and a slow `stop` never holds up a key. Input to one agent keeps its
+order. `docs/protocol.md` is written from this module.
 
 A peer speaking another version gets one error line and is disconnected, so a
 stale client never misreads a newer daemon (or the reverse).
@@ -11,85 +18,537 @@ stale client never misreads a newer daemon (or the reverse).
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
+
+import msgspec
 
 from tundra_tui.domain.errors import TundraError
 
-VERSION = 1
-MAX_LINE = 4 * 1024 * 1024
+VERSION = 2
+MAX_LINE = 16 * 1024 * 1024
 """The longest line either side accepts; a full screen of a large terminal fits easily."""
 
-OPS = frozenset(
-    {
-        "ping",
-        "status",
-        "spawn",
-        "stop",
-        "restart",
-        "send_text",
-        "send_keys",
-        "resize",
-        "approve",
-        "deny",
-        "approvals",
-        "screen",
-        "agents",
-        "subscribe",
-        "shutdown",
-        "nudge",
-        "hook",
-    }
-)
+Run = tuple[str, str, str, bool, bool, bool, bool]
+"""Neighbouring cells of one style: text, fg, bg, bold, italics, underscore, reverse."""
 
 
 class ProtocolError(TundraError):
     """A malformed line, an unknown operation or a version mismatch."""
 
 
-@dataclass(frozen=True, slots=True)
-class Request:
-    """One operation asked of the daemon."""
+class _Message(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """Base of every typed message: immutable, keyword-built, defaults left off the wire."""
+
+    def to_wire(self) -> dict[str, Any]:
+        """This message as JSON-ready builtins (with its tag)."""
+        wire: dict[str, Any] = msgspec.to_builtins(self)
+        return wire
+
+    @classmethod
+    def from_wire(cls, data: Any) -> Any:
+        """Validate builtins (as `to_wire` gives) back into this type; ProtocolError if bad."""
+        try:
+            return msgspec.convert(data, type=cls)
+        except msgspec.ValidationError as error:
+            raise ProtocolError(f"malformed {cls.__name__}: {error}") from error
+
+
+# ---- replies --------------------------------------------------------------------------------
+
+
+class Reply(_Message, frozen=True, tag_field="kind"):
+    """What a request answers with when it succeeds."""
+
+
+class Done(Reply, frozen=True, tag="done"):
+    """Nothing to say but that it was done."""
+
+
+class Pong(Reply, frozen=True, tag="pong"):
+    pid: int
+    version: str
+
+
+class StatusReply(Reply, frozen=True, tag="status"):
+    pid: int
+    version: str
+    uptime: float
+    town: str
+    live: int
+    queued: list[str]
+    subscribers: int
+    pending_writes: int
+    store_error: str
+    approvals: int
+    protocol: int = VERSION
+
+
+class AgentRow(msgspec.Struct, frozen=True, kw_only=True):
+    """One agent as `at agent list` and the control room show it."""
+
+    name: str
+    state: str
+    glyph: str
+    runtime: str
+    pid: int | None = None
+    uptime: float | None = None
+    exit: str | None = None
+    rss_kib: int | None = None
+    cpu_seconds: float | None = None
+    trouble: str = ""
+    shown: bool = False
+    """Some client shows its screen now (hidden agents are emulated lazily)."""
+
+
+class AgentList(Reply, frozen=True, tag="agents"):
+    agents: list[AgentRow]
+
+
+class ApprovalInfo(Reply, frozen=True, tag="approval"):
+    """One approval as every client reads it (the CLI, the TUI, `at approvals --json`)."""
 
     id: int
-    op: str
-    args: dict[str, Any] = field(default_factory=dict)
+    agent: str
+    runtime: str
+    status: str
+    subject: str
+    tool: str
+    cwd: str
+    source: str
+    evidence: dict[str, Any] = {}
+    created_at: float | None = None
+    decided_at: float | None = None
+    decided_by: str | None = None
 
 
-def encode(message: dict[str, Any]) -> bytes:
-    """One line of JSON with the version stamped in; control characters stay escaped."""
-    return (json.dumps({"v": VERSION, **message}, ensure_ascii=True) + "\n").encode()
+class ApprovalList(Reply, frozen=True, tag="approvals"):
+    approvals: list[ApprovalInfo]
 
 
-def decode(line: bytes) -> dict[str, Any]:
-    """Parse one line and check its version."""
+class Spawned(Reply, frozen=True, tag="spawned"):
+    name: str
+    state: str
+    cwd: str
+
+
+class Stopped(Reply, frozen=True, tag="stopped"):
+    exit: str | None = None
+
+
+class Restarted(Reply, frozen=True, tag="restarted"):
+    state: str
+
+
+class Delivered(Reply, frozen=True, tag="delivered"):
+    delivered: bool
+    attempts: int = 0
+    evidence: str = ""
+
+
+class Sent(Reply, frozen=True, tag="sent"):
+    sent: int
+
+
+class ScreenText(Reply, frozen=True, tag="screen"):
+    """An agent's screen as text (a stopped agent's is the one the store kept)."""
+
+    lines: list[str]
+    cursor: tuple[int, int]
+    title: str
+    state: str
+    stored: bool = False
+
+
+class HistoryReply(Reply, frozen=True, tag="history"):
+    """Scrollback lines `start` to `start + len(lines)`, 0 being the oldest still kept."""
+
+    total: int
+    start: int
+    lines: list[list[Run]]
+
+
+class Subscribed(Reply, frozen=True, tag="subscribed"):
+    pass
+
+
+class Stopping(Reply, frozen=True, tag="stopping"):
+    stopping: int
+
+
+class HookReply(Reply, frozen=True, tag="hook"):
+    """A hook's answer: `allow` for a permission request, `used` for a Codex notify."""
+
+    allow: bool | None = None
+    status: str | None = None
+    used: bool | None = None
+
+
+# ---- requests -------------------------------------------------------------------------------
+
+
+class Request(_Message, frozen=True, tag_field="op"):
+    """One operation asked of the daemon. `answer` is the reply type it succeeds with."""
+
+    answer: ClassVar[type[Reply]] = Done
+    quiet: ClassVar[bool] = False
+    """Too frequent (polls, keystrokes) to log when it succeeds."""
+    input_to: ClassVar[bool] = False
+    """Input to the agent named `name`: kept in order with that agent's other input."""
+
+
+class Ping(Request, frozen=True, tag="ping"):
+    answer = Pong
+    quiet = True
+
+
+class Status(Request, frozen=True, tag="status"):
+    answer = StatusReply
+    quiet = True
+
+
+class Agents(Request, frozen=True, tag="agents"):
+    answer = AgentList
+    quiet = True
+
+
+class Approvals(Request, frozen=True, tag="approvals"):
+    answer = ApprovalList
+    quiet = True
+
+
+class Spawn(Request, frozen=True, tag="spawn"):
+    answer = Spawned
+    name: str
+    cwd: str | None = None
+    bead: int | None = None
+    task: str | None = None
+
+
+class Stop(Request, frozen=True, tag="stop"):
+    answer = Stopped
+    name: str
+    grace: float = 3.0
+
+
+class Restart(Request, frozen=True, tag="restart"):
+    answer = Restarted
+    name: str
+
+
+class SendText(Request, frozen=True, tag="send_text"):
+    """A prompt typed like a person types it, then checked to have been taken."""
+
+    answer = Delivered
+    input_to = True
+    name: str
+    text: str
+
+
+class SendKeys(Request, frozen=True, tag="send_keys"):
+    """Raw keys, byte for byte (base64 on the wire). Often sent without an id."""
+
+    answer = Sent
+    quiet = True
+    input_to = True
+    name: str
+    data: bytes
+
+
+class Nudge(Request, frozen=True, tag="nudge"):
+    """A short message now: interrupt a working agent, never type over a prompt."""
+
+    answer = Delivered
+    input_to = True
+    name: str
+    text: str
+
+
+class Resize(Request, frozen=True, tag="resize"):
+    quiet = True
+    name: str
+    columns: int
+    rows: int
+
+
+class Approve(Request, frozen=True, tag="approve"):
+    """`seen` is the subject the operator was shown: the answer applies to it only."""
+
+    answer = ApprovalInfo
+    id: int
+    actor: str = "operator"
+    seen: str | None = None
+
+
+class Deny(Request, frozen=True, tag="deny"):
+    answer = ApprovalInfo
+    id: int
+    actor: str = "operator"
+    seen: str | None = None
+
+
+class Screen(Request, frozen=True, tag="screen"):
+    answer = ScreenText
+    quiet = True
+    name: str
+
+
+class History(Request, frozen=True, tag="history"):
+    """Scrollback of a running agent, oldest first; `start` < 0 counts from the newest."""
+
+    answer = HistoryReply
+    quiet = True
+    name: str
+    start: int
+    count: int
+
+
+class Subscribe(Request, frozen=True, tag="subscribe"):
+    """Turn on events for this connection (`agents` None: every agent). Requests go on."""
+
+    answer = Subscribed
+    agents: list[str] | None = None
+    show: list[str] = []
+    """Agents whose screens this connection shows (see `Show`)."""
+
+
+class Show(Request, frozen=True, tag="show"):
+    """The agents whose screens this connection shows now: only they get screen events,
+    and an agent nobody shows is emulated lazily. New ones get a full screen first."""
+
+    quiet = True
+    agents: list[str]
+
+
+class Shutdown(Request, frozen=True, tag="shutdown"):
+    answer = Stopping
+
+
+class Hook(Request, frozen=True, tag="hook"):
+    """An agent's hook reporting; a permission request waits for the operator's answer."""
+
+    answer = HookReply
+    name: str
+    event: str
+    payload: dict[str, Any]
+    secret: str = ""
+    timeout: float | None = None
+
+
+# ---- events ---------------------------------------------------------------------------------
+
+
+class Event(_Message, frozen=True, tag_field="event"):
+    """Pushed to subscribed connections."""
+
+
+class Snapshot(Event, frozen=True, tag="snapshot"):
+    """Starts every snapshot: what follows is everything still true (drop what you held)."""
+
+    resync: bool = False
+
+
+class StateEvent(Event, frozen=True, tag="state"):
+    agent: str
+    state: str
+    glyph: str
+    evidence: dict[str, Any] = {}
+
+
+class ScreenEvent(Event, frozen=True, tag="screen"):
+    """Changed rows of a shown agent's screen (all rows when `full`), at most ~30 a second."""
+
+    agent: str
+    rows: dict[int, list[Run]]
+    cursor: tuple[int, int]
+    size: tuple[int, int]
+    full: bool = False
+
+
+class ApprovalEvent(Event, frozen=True, tag="approval"):
+    """A request opened, or upgraded in place (same id, more exact subject)."""
+
+    approval: ApprovalInfo
+
+
+class ApprovalResolvedEvent(Event, frozen=True, tag="approval_resolved"):
+    approval: ApprovalInfo
+
+
+class ExitedEvent(Event, frozen=True, tag="exited"):
+    agent: str
+    code: int | None = None
+    signal: int | None = None
+
+
+class TroubleEvent(Event, frozen=True, tag="trouble"):
+    """`kind` is rate_limited or auth_failed while the screen shows it, empty once cleared."""
+
+    agent: str
+    kind: str
+    matched: str = ""
+
+
+class RemovedEvent(Event, frozen=True, tag="removed"):
+    """Taken out of tundra.toml and no longer running: gone from every list."""
+
+    agent: str
+
+
+class StoreEvent(Event, frozen=True, tag="store"):
+    """Writes waiting on the database (`error` says why), or flowing again (empty)."""
+
+    pending: int
+    error: str
+
+
+class ChangedEvent(Event, frozen=True, tag="changed"):
+    """Stored data changed through the daemon: beads, convoys, config, usage or metrics.
+    A client reloads what shows `what` once per event."""
+
+    what: str
+    ids: list[int] = []
+
+
+class LinkEvent(Event, frozen=True, tag="link"):
+    """Made by a client's link, never sent: the connection came up or went down.
+    `stopped` means the operator stopped the daemon (`at daemon stop`)."""
+
+    up: bool
+    error: str = ""
+    stopped: bool = False
+
+
+# ---- frames ---------------------------------------------------------------------------------
+
+AnyRequest = (
+    Ping
+    | Status
+    | Agents
+    | Approvals
+    | Spawn
+    | Stop
+    | Restart
+    | SendText
+    | SendKeys
+    | Nudge
+    | Resize
+    | Approve
+    | Deny
+    | Screen
+    | History
+    | Subscribe
+    | Show
+    | Shutdown
+    | Hook
+)
+AnyReply = (
+    Done
+    | Pong
+    | StatusReply
+    | AgentList
+    | ApprovalInfo
+    | ApprovalList
+    | Spawned
+    | Stopped
+    | Restarted
+    | Delivered
+    | Sent
+    | ScreenText
+    | HistoryReply
+    | Subscribed
+    | Stopping
+    | HookReply
+)
+AnyEvent = (
+    Snapshot
+    | StateEvent
+    | ScreenEvent
+    | ApprovalEvent
+    | ApprovalResolvedEvent
+    | ExitedEvent
+    | TroubleEvent
+    | RemovedEvent
+    | StoreEvent
+    | ChangedEvent
+    | LinkEvent
+)
+
+
+class Frame(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """One line on the socket: a request, a reply (`ok` or `error`), or an event."""
+
+    v: int
+    id: int | None = None
+    req: AnyRequest | None = None
+    ok: AnyReply | None = None
+    error: str | None = None
+    ev: AnyEvent | None = None
+
+
+class _Version(msgspec.Struct):
+    v: Any = None
+
+
+_ENCODER = msgspec.json.Encoder()
+_DECODER = msgspec.json.Decoder(Frame)
+_VERSION_DECODER = msgspec.json.Decoder(_Version)
+
+
+def encode(frame: Frame) -> bytes:
+    """One line of JSON; control characters in strings stay escaped."""
+    return _ENCODER.encode(frame) + b"\n"
+
+
+def encode_event(event: Event) -> bytes:
+    """An event's line, made once and written to every client that wants it."""
+    return encode(Frame(v=VERSION, ev=event))  # type: ignore[arg-type]
+
+
+def decode(line: bytes) -> Frame:
+    """Parse and validate one line; ProtocolError (one line, says why) if it is not a Frame."""
     if len(line) > MAX_LINE:
         raise ProtocolError(f"message exceeds {MAX_LINE} bytes")
     try:
-        message = json.loads(line)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ProtocolError(f"malformed message: {error}") from error
-    if not isinstance(message, dict):
-        raise ProtocolError("a message must be a JSON object")
-    version = message.get("v")
-    if version != VERSION:
-        raise ProtocolError(
-            f"protocol version {version!r} is not supported (this side speaks {VERSION}); "
-            "upgrade or restart auto-tundra so both sides match"
-        )
-    return message
+        frame = _DECODER.decode(line)
+    except (msgspec.DecodeError, msgspec.ValidationError) as error:
+        raise _version_problem(line) or ProtocolError(f"malformed message: {error}") from error
+    if frame.v != VERSION:
+        raise _version_problem(line) or ProtocolError("unsupported protocol version")
+    return frame
 
 
-def parse_request(message: dict[str, Any]) -> Request:
-    """Validate a decoded message as a request."""
-    op = message.get("op")
-    request_id = message.get("id")
-    args = message.get("args", {})
-    if not isinstance(request_id, int):
-        raise ProtocolError("a request needs an integer id")
-    if op not in OPS:
-        raise ProtocolError(f"unknown operation {op!r}")
-    if not isinstance(args, dict):
-        raise ProtocolError("args must be an object")
-    return Request(request_id, str(op), args)
+def _version_problem(line: bytes) -> ProtocolError | None:
+    try:
+        version = _VERSION_DECODER.decode(line).v
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+    if version == VERSION:
+        return None
+    return ProtocolError(
+        f"protocol version {version!r} is not supported (this side speaks {VERSION}); "
+        "upgrade or restart auto-tundra so both sides match"
+    )
+
+
+def request_frame(request: Request, request_id: int | None) -> bytes:
+    """A request's line; without an id the daemon sends no reply."""
+    return encode(Frame(v=VERSION, id=request_id, req=request))  # type: ignore[arg-type]
+
+
+def reply_frame(request_id: int | None, reply: Reply) -> bytes:
+    return encode(Frame(v=VERSION, id=request_id, ok=reply))  # type: ignore[arg-type]
+
+
+def error_frame(request_id: int | None, error: str) -> bytes:
+    return encode(Frame(v=VERSION, id=request_id, error=error))
+
+
+REQUESTS: dict[str, type[Request]] = {
+    cls.__struct_config__.tag: cls  # type: ignore[misc]
+    for cls in AnyRequest.__args__  # type: ignore[attr-defined]
+}
+"""Every operation by its wire name (`at` and the docs list them from here)."""
+EVENTS: dict[str, type[Event]] = {
+    cls.__struct_config__.tag: cls  # type: ignore[misc]
+    for cls in AnyEvent.__args__  # type: ignore[attr-defined]
+}
