@@ -9,6 +9,8 @@ from rich.color import Color
 from textual.app import App, ComposeResult
 from textual.strip import Strip
 
+from tundra_tui.daemon.protocol import Run as WireRun
+from tundra_tui.daemon.protocol import ScreenEvent
 from tundra_tui.session.keys import encode_key, encode_paste
 from tundra_tui.ui import terminal_style
 from tundra_tui.ui.remote_screen import RemoteScreen, Run
@@ -105,20 +107,29 @@ def test_run_styles_are_shared_and_the_cache_is_bounded(monkeypatch: pytest.Monk
 def text_screen(lines: list[str], columns: int = 40, rows: int = 24) -> RemoteScreen:
     screen = RemoteScreen(columns=columns, rows=rows)
     screen.apply(
-        {
-            "size": [columns, rows],
-            "full": True,
-            "rows": {
-                str(y): [[text, "default", "default", 0, 0, 0, 0]] for y, text in enumerate(lines)
-            },
-            "cursor": [0, max(len(lines) - 1, 0)],
-        }
+        ScreenEvent(
+            agent="a",
+            size=(columns, rows),
+            full=True,
+            rows={y: [plain(text)] for y, text in enumerate(lines)},
+            cursor=(0, max(len(lines) - 1, 0)),
+        )
     )
     return screen
 
 
-def set_row(screen: RemoteScreen, y: int, text: str, **extra: Any) -> None:
-    screen.apply({"rows": {str(y): [[text, "default", "default", 0, 0, 0, 0]]}, **extra})
+def plain(text: str) -> WireRun:
+    return (text, "default", "default", False, False, False, False)
+
+
+def delta(screen: RemoteScreen, rows: dict[int, list[WireRun]]) -> ScreenEvent:
+    """Changed rows for `screen`, its size and cursor as they are."""
+    size = (screen.columns, screen.rows)
+    return ScreenEvent(agent="a", rows=rows, cursor=screen.cursor, size=size)
+
+
+def set_row(screen: RemoteScreen, y: int, text: str) -> None:
+    screen.apply(delta(screen, {y: [plain(text)]}))
 
 
 class CountingView(TerminalView):
@@ -218,14 +229,15 @@ async def test_a_frame_applies_several_deltas_at_once() -> None:
 async def test_colours_and_attributes_reach_the_strip() -> None:
     screen = RemoteScreen(columns=20, rows=4)
     screen.apply(
-        {
-            "rows": {
-                "0": [
-                    ["ok", "green", "brown", 1, 0, 0, 0],
-                    ["rev", "default", "default", 0, 0, 0, 1],
+        delta(
+            screen,
+            {
+                0: [
+                    ("ok", "green", "brown", True, False, False, False),
+                    ("rev", "default", "default", False, False, False, True),
                 ]
-            }
-        }
+            },
+        )
     )
     app = ViewApp(screen)
     async with app.run_test(size=(40, 10)):
@@ -239,7 +251,7 @@ async def test_colours_and_attributes_reach_the_strip() -> None:
 
 async def test_cursor_is_drawn_only_while_focused() -> None:
     screen = text_screen(["$ hello"], rows=4)
-    screen.apply({"cursor": [2, 0]})
+    screen.apply(ScreenEvent(agent="a", rows={}, cursor=(2, 0), size=(screen.columns, 4)))
     app = ViewApp(screen)
     async with app.run_test(size=(40, 10)) as pilot:
 

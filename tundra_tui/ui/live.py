@@ -9,6 +9,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from tundra_tui.daemon.protocol import (
+    ApprovalEvent,
+    ApprovalResolvedEvent,
+    Event,
+    ExitedEvent,
+    LinkEvent,
+    RemovedEvent,
+    ScreenEvent,
+    Snapshot,
+    StateEvent,
+    StoreEvent,
+    TroubleEvent,
+)
 from tundra_tui.domain.agents import AgentState
 from tundra_tui.domain.sanitize import visible
 from tundra_tui.ui.remote_screen import RemoteScreen
@@ -75,80 +88,76 @@ class LiveModel:
         """Approvals waiting for one agent, oldest first."""
         return [a for a in self.approvals.values() if a.agent == name]
 
-    def apply(self, event: dict[str, Any]) -> Change:
-        """Apply one daemon event; unknown or malformed events change nothing."""
-        kind = event.get("event")
-        if kind == "link":
-            self.connected = bool(event.get("up"))
-            self.link_error = visible(str(event.get("error", "")), single_line=True, limit=200)
+    def apply(self, event: Event) -> Change:
+        """Apply one daemon event (typed, so already well-formed); others change nothing.
+
+        Text that came from agents is kept raw where it is a key (names, subjects shown
+        through the sanitizer later) and made visible here where it is only shown.
+        """
+        if isinstance(event, LinkEvent):
+            self.connected = event.up
+            self.link_error = visible(event.error, single_line=True, limit=200)
             if self.connected:
                 # The daemon's snapshot follows: only what it repeats is still true.
                 self.agents.clear()
                 self.approvals.clear()
             return Change("link")
-        if kind == "store":
-            pending = event.get("pending")
-            self.store_pending = pending if isinstance(pending, int) else 0
-            self.store_error = visible(str(event.get("error", "")), single_line=True, limit=300)
+        if isinstance(event, StoreEvent):
+            self.store_pending = max(event.pending, 0)
+            self.store_error = visible(event.error, single_line=True, limit=300)
             return Change("store")
-        if kind == "snapshot":
+        if isinstance(event, Snapshot):
             # What follows lists everything still waiting (after falling behind, too).
             self.approvals.clear()
             return Change("snapshot")
-        name = event.get("agent")
+        if isinstance(event, ApprovalEvent | ApprovalResolvedEvent):
+            return self._approval(event)
+        name = getattr(event, "agent", "")
         if not isinstance(name, str) or not name:
             return Change("ignored")
-        if kind == "state":
+        if isinstance(event, StateEvent):
             try:
-                state = AgentState(str(event.get("state")))
+                state = AgentState(event.state)
             except ValueError:
                 state = AgentState.UNKNOWN
             live = self.agent(name)
             live.state = state
-            evidence = event.get("evidence")
-            live.evidence = evidence if isinstance(evidence, dict) else {}
+            live.evidence = dict(event.evidence)
             return Change("state", name)
-        if kind == "screen":
+        if isinstance(event, ScreenEvent):
             self.agent(name).screen.apply(event)
             return Change("screen", name)
-        if kind == "approval":
-            approval_id = _approval_id(event.get("id"))
-            if approval_id is None:
-                return Change("ignored")
-            self.approvals[approval_id] = PendingApproval(
-                id=approval_id,
-                agent=name,
-                subject=_subject(str(event.get("subject", ""))),
-                tool=str(event.get("tool", "")),
-                source=str(event.get("source", "")),
-            )
-            return Change("approval", name, approval_id)
-        if kind == "approval_resolved":
-            approval_id = _approval_id(event.get("id"))
-            if approval_id is not None:
-                self.approvals.pop(approval_id, None)
-            return Change("approval_resolved", name, approval_id)
-        if kind == "removed":
+        if isinstance(event, RemovedEvent):
             # Taken out of tundra.toml and no longer running: gone from every list.
             self.agents.pop(name, None)
             for approval_id in [a.id for a in self.pending_for(name)]:
                 del self.approvals[approval_id]
             return Change("removed", name)
-        if kind == "exited":
+        if isinstance(event, ExitedEvent):
             live = self.agent(name)
-            code, signal = event.get("code"), event.get("signal")
-            live.exit = f"signal {signal}" if signal else f"exit {code}"
+            live.exit = f"signal {event.signal}" if event.signal else f"exit {event.code}"
             return Change("exited", name)
-        if kind == "trouble":
-            kind_of = event.get("kind")
-            self.agent(name).trouble = visible(str(kind_of), single_line=True) if kind_of else ""
+        if isinstance(event, TroubleEvent):
+            kind = event.kind
+            self.agent(name).trouble = visible(kind, single_line=True) if kind else ""
             return Change("trouble", name)
         return Change("ignored")
 
-
-def _approval_id(value: Any) -> int | None:
-    """An approval id from the wire (JSON `true` is not one)."""
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    def _approval(self, event: ApprovalEvent | ApprovalResolvedEvent) -> Change:
+        info = event.approval
+        if not info.agent:
+            return Change("ignored")
+        if isinstance(event, ApprovalResolvedEvent):
+            self.approvals.pop(info.id, None)
+            return Change("approval_resolved", info.agent, info.id)
+        self.approvals[info.id] = PendingApproval(
+            id=info.id,
+            agent=info.agent,
+            subject=_subject(info.subject),
+            tool=info.tool,
+            source=info.source,
+        )
+        return Change("approval", info.agent, info.id)
 
 
 def _subject(text: str) -> str:

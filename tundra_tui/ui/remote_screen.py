@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
+from tundra_tui.daemon.protocol import Run as WireRun
+from tundra_tui.daemon.protocol import ScreenEvent
 from tundra_tui.domain.sanitize import visible
 
 MAX_COLUMNS = 1000
@@ -40,38 +42,33 @@ class RemoteScreen:
         if not self.lines:
             self.lines = [[] for _ in range(self.rows)]
 
-    def apply(self, message: dict[str, Any]) -> set[int]:
-        """Apply one `screen` event; returns the rows that changed."""
-        size = message.get("size")
+    def apply(self, event: ScreenEvent) -> set[int]:
+        """Apply one `screen` event; returns the rows that changed.
+
+        The event is typed, but its numbers are still the daemon's: sizes and the cursor
+        are clamped, rows out of range skipped, and every run's text made safe to show.
+        """
+        columns = _clamp(event.size[0], 1, MAX_COLUMNS)
+        rows = _clamp(event.size[1], 1, MAX_ROWS)
         changed: set[int] = set()
-        if isinstance(size, list) and len(size) == 2:
-            columns = _clamp(size[0], 1, MAX_COLUMNS, self.columns)
-            rows = _clamp(size[1], 1, MAX_ROWS, self.rows)
-            if (columns, rows) != (self.columns, self.rows):
-                self.columns, self.rows = columns, rows
-                self.lines = (self.lines + [[] for _ in range(rows)])[:rows]
-                changed = set(range(rows))
-        if message.get("full"):
+        if (columns, rows) != (self.columns, self.rows):
+            self.columns, self.rows = columns, rows
+            self.lines = (self.lines + [[] for _ in range(rows)])[:rows]
+            changed = set(range(rows))
+        if event.full:
             self.lines = [[] for _ in range(self.rows)]
             changed = set(range(self.rows))
-        rows_in = message.get("rows")
-        if isinstance(rows_in, dict):
-            for key, runs in rows_in.items():
-                try:
-                    y = int(key)
-                except (TypeError, ValueError):
-                    continue
-                if 0 <= y < self.rows and isinstance(runs, list):
-                    self.lines[y] = [r for r in map(_run, runs) if r is not None]
-                    changed.add(y)
-        cursor = message.get("cursor")
-        if isinstance(cursor, list) and len(cursor) == 2:
-            old = self.cursor[1]
-            self.cursor = (
-                _clamp(cursor[0], 0, self.columns - 1, 0),
-                _clamp(cursor[1], 0, self.rows - 1, 0),
-            )
-            changed |= {old, self.cursor[1]} & set(range(self.rows))
+        for y, runs in event.rows.items():
+            if 0 <= y < self.rows:
+                self.lines[y] = [_run(run) for run in runs]
+                changed.add(y)
+        cursor = (
+            _clamp(event.cursor[0], 0, self.columns - 1),
+            _clamp(event.cursor[1], 0, self.rows - 1),
+        )
+        if cursor != self.cursor:  # both rows redraw: the cursor is drawn into its row
+            changed |= {self.cursor[1], cursor[1]} & set(range(self.rows))
+            self.cursor = cursor
         self.dirty |= changed
         self.version += 1
         return changed
@@ -93,20 +90,11 @@ class RemoteScreen:
         return screen
 
 
-def _clamp(value: Any, low: int, high: int, default: int) -> int:
-    if not isinstance(value, int) or isinstance(value, bool):
-        return default
+def _clamp(value: int, low: int, high: int) -> int:
     return max(low, min(high, value))
 
 
-def _run(raw: Any) -> Run | None:
-    """One run from the wire, or None when it is malformed; its text is made safe here."""
-    if not isinstance(raw, list) or len(raw) != 7 or not isinstance(raw[0], str):
-        return None
-    fg, bg = raw[1], raw[2]
-    return Run(
-        visible(raw[0], single_line=True),
-        fg if isinstance(fg, str) else "default",
-        bg if isinstance(bg, str) else "default",
-        *(bool(flag) for flag in raw[3:7]),
-    )
+def _run(run: WireRun) -> Run:
+    """One run from the wire with its text made safe here (it is what an agent printed)."""
+    text, fg, bg, bold, italics, underscore, reverse = run
+    return Run(visible(text, single_line=True), fg, bg, bold, italics, underscore, reverse)
