@@ -18,10 +18,11 @@ stale client never misreads a newer daemon (or the reverse).
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import msgspec
 
+from tundra_tui.domain.beads import PRIORITY_DEFAULT, Action, Lane
 from tundra_tui.domain.errors import TundraError
 
 VERSION = 2
@@ -80,6 +81,9 @@ class StatusReply(Reply, frozen=True, tag="status"):
     pending_writes: int
     store_error: str
     approvals: int
+    connections: int = 0
+    resyncs: int = 0
+    """Times a subscriber fell behind and was sent a fresh snapshot."""
     protocol: int = VERSION
 
 
@@ -116,9 +120,9 @@ class ApprovalInfo(Reply, frozen=True, tag="approval"):
     cwd: str
     source: str
     evidence: dict[str, Any] = {}
-    created_at: float | None = None
-    decided_at: float | None = None
-    decided_by: str | None = None
+    created_at: str = ""
+    decided_at: str = ""
+    decided_by: str = ""
 
 
 class ApprovalList(Reply, frozen=True, tag="approvals"):
@@ -418,6 +422,108 @@ class LinkEvent(Event, frozen=True, tag="link"):
     stopped: bool = False
 
 
+# ---- board ----------------------------------------------------------------------------------
+# Changes to beads, convoys and configuration made through the daemon, so that every client
+# hears of them (one `ChangedEvent` per operation) instead of each re-reading the store.
+
+
+class BeadChanged(Reply, frozen=True, tag="bead"):
+    """A bead as an operation left it. `warning` says which part of the operation did not
+    happen (the bead was created but could not be hooked, say); the rest did."""
+
+    id: int
+    ref: str
+    status: str
+    assignee: str = ""
+    warning: str = ""
+
+
+class ConvoyChanged(Reply, frozen=True, tag="convoy"):
+    id: int
+    name: str
+    status: str
+
+
+class ConfigWritten(Reply, frozen=True, tag="config_written"):
+    """The layer file a `config_set` or `config_unset` wrote."""
+
+    key: str
+    layer: str
+    path: str
+
+
+class BeadCreate(Request, frozen=True, tag="bead_create"):
+    """A new backlog bead; with `assignee` it is hooked to that agent too."""
+
+    answer = BeadChanged
+    title: str
+    description: str = ""
+    lane: Lane = Lane.STANDARD
+    priority: int = PRIORITY_DEFAULT
+    labels: list[str] = []
+    blocked_by: list[int] = []
+    assignee: str = ""
+    actor: str = "operator"
+
+
+class BeadUpdate(Request, frozen=True, tag="bead_update"):
+    """Change a bead's fields (None leaves one as it is). A different `assignee` hooks,
+    unhooks or re-hooks the bead ("" for nobody), as the bead's status allows."""
+
+    answer = BeadChanged
+    id: int
+    title: str | None = None
+    description: str | None = None
+    lane: Lane | None = None
+    priority: int | None = None
+    assignee: str | None = None
+    actor: str = "operator"
+
+
+class BeadApply(Request, frozen=True, tag="bead_apply"):
+    """Move a bead along one edge of its state machine (`agent` for hook and sling)."""
+
+    answer = BeadChanged
+    id: int
+    action: Action
+    agent: str | None = None
+    reason: str = ""
+    actor: str = "operator"
+
+
+class BeadMove(Request, frozen=True, tag="bead_move"):
+    """Move a kanban card one column left (-1) or right (+1) from where it is now."""
+
+    answer = BeadChanged
+    id: int
+    step: Literal[-1, 1]
+    actor: str = "operator"
+
+
+class ConvoyMove(Request, frozen=True, tag="convoy_move"):
+    """Start a convoy (its beads become ready work) or pause it; `convoy` is a name or id."""
+
+    answer = ConvoyChanged
+    convoy: str
+    verb: Literal["start", "pause"]
+    actor: str = "operator"
+
+
+class ConfigSet(Request, frozen=True, tag="config_set"):
+    """Set `key` in one layer's file from TOML text (`8`, `true`, `["a"]` or plain text)."""
+
+    answer = ConfigWritten
+    key: str
+    value: str
+    layer: str
+
+
+class ConfigUnset(Request, frozen=True, tag="config_unset"):
+    answer = ConfigWritten
+    key: str
+    layer: str
+
+
 # ---- frames ---------------------------------------------------------------------------------
 
 AnyRequest = (
@@ -440,6 +546,13 @@ AnyRequest = (
     | Show
     | Shutdown
     | Hook
+    | BeadCreate
+    | BeadUpdate
+    | BeadApply
+    | BeadMove
+    | ConvoyMove
+    | ConfigSet
+    | ConfigUnset
 )
 AnyReply = (
     Done
@@ -458,6 +571,9 @@ AnyReply = (
     | Subscribed
     | Stopping
     | HookReply
+    | BeadChanged
+    | ConvoyChanged
+    | ConfigWritten
 )
 AnyEvent = (
     Snapshot
@@ -544,11 +660,7 @@ def error_frame(request_id: int | None, error: str) -> bytes:
 
 
 REQUESTS: dict[str, type[Request]] = {
-    cls.__struct_config__.tag: cls  # type: ignore[misc]
-    for cls in AnyRequest.__args__  # type: ignore[attr-defined]
+    str(cls.__struct_config__.tag): cls for cls in AnyRequest.__args__
 }
 """Every operation by its wire name (`at` and the docs list them from here)."""
-EVENTS: dict[str, type[Event]] = {
-    cls.__struct_config__.tag: cls  # type: ignore[misc]
-    for cls in AnyEvent.__args__  # type: ignore[attr-defined]
-}
+EVENTS: dict[str, type[Event]] = {str(cls.__struct_config__.tag): cls for cls in AnyEvent.__args__}

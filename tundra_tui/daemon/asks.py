@@ -1,0 +1,119 @@
+"""The approval operations: what is waiting, the operator's answers, and agents' hooks.
+
+The approval book owns every request; these handlers check who asks and hand over.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from tundra_tui.daemon.book import ApprovalBook
+from tundra_tui.daemon.gate import Gate
+from tundra_tui.daemon.protocol import (
+    ApprovalInfo,
+    ApprovalList,
+    Approvals,
+    Approve,
+    Deny,
+    Hook,
+    HookReply,
+    Reply,
+    Request,
+)
+from tundra_tui.daemon.transport import Caller
+from tundra_tui.daemon.writer import StoreWriter
+from tundra_tui.domain.approvals import Approval
+from tundra_tui.session.hooks import (
+    CODEX_NOTIFY,
+    PERMISSION_EVENT,
+    PERMISSION_TIMEOUT_S,
+    permission_ask,
+    state_payload,
+)
+from tundra_tui.session.host import SessionHost
+from tundra_tui.store import Store
+
+Handler = Callable[[Any, Caller], Awaitable[Reply]]
+_NOT_FROM_AGENTS = "approvals are answered by the operator, not from an agent's terminal"
+
+
+def approval_info(approval: Approval) -> ApprovalInfo:
+    """One approval as every client reads it (the CLI, the TUI, `at approvals --json`)."""
+    return ApprovalInfo(
+        id=approval.id,
+        agent=approval.agent,
+        runtime=approval.runtime,
+        status=approval.status.value,
+        subject=approval.subject,
+        tool=approval.tool,
+        cwd=approval.cwd,
+        source=approval.source.value,
+        evidence=approval.evidence,
+        created_at=approval.created_at,
+        decided_at=approval.decided_at,
+        decided_by=approval.decided_by,
+    )
+
+
+class AskOps:
+    """Handlers for approvals and for the hook channel agents report through."""
+
+    def __init__(
+        self, host: SessionHost, store: Store, writer: StoreWriter, book: ApprovalBook, gate: Gate
+    ) -> None:
+        self.host = host
+        self.store = store
+        self.writer = writer
+        self.book = book
+        self.gate = gate
+
+    def handlers(self) -> dict[type[Request], Handler]:
+        return {Approvals: self.approvals, Approve: self.approve, Deny: self.deny, Hook: self.hook}
+
+    async def approvals(self, request: Approvals, caller: Caller) -> ApprovalList:
+        """What is waiting for the operator, from the book itself: every client agrees."""
+        return ApprovalList(approvals=[approval_info(a) for a in self.book.pending()])
+
+    async def approve(self, request: Approve, caller: Caller) -> ApprovalInfo:
+        self.gate.operator_only(caller, "approve", _NOT_FROM_AGENTS)
+        approval = await self.book.approve(request.id, actor=request.actor, seen=request.seen)
+        return approval_info(approval)
+
+    async def deny(self, request: Deny, caller: Caller) -> ApprovalInfo:
+        self.gate.operator_only(caller, "deny", _NOT_FROM_AGENTS)
+        approval = await self.book.deny(request.id, actor=request.actor, seen=request.seen)
+        return approval_info(approval)
+
+    async def hook(self, request: Hook, caller: Caller) -> HookReply:
+        """An agent's hook reporting: state events return at once; a PermissionRequest
+        waits here for the operator's answer (or the timeout, which denies)."""
+        agent, event, payload = request.name, request.event, request.payload
+        self.gate.hook_caller(caller, agent, request.secret, event)
+        if event == CODEX_NOTIFY:
+            used = self.host.codex_notify(agent, payload)
+            data = {"type": str(payload.get("type", ""))[:100], "used": used}
+            self.writer.submit(
+                f"{agent} notify",
+                lambda: self.store.events.record(
+                    "agent.notify", actor=agent, agent=agent, data=data
+                ),
+            )
+            return HookReply(used=used)
+        if event != PERMISSION_EVENT:
+            kept = state_payload(event, payload)
+            self.writer.submit(
+                f"{agent} hook",
+                lambda: self.store.events.record("agent.hook", actor=agent, agent=agent, data=kept),
+            )
+            self.host.hook_state(agent, event, payload)
+            return HookReply()
+        ask = permission_ask(payload)
+        evidence = {
+            "source": "hook",
+            "rule": "claude.hook.permission_request",
+            "matched": f"{ask.tool}: {ask.subject[:200]}",
+        }
+        timeout = request.timeout if request.timeout is not None else PERMISSION_TIMEOUT_S - 60
+        decided = await self.book.hook_request(agent, ask, evidence, timeout)
+        return HookReply(allow=decided.status.value == "approved", status=decided.status.value)

@@ -1,0 +1,208 @@
+"""Events to subscribed clients: each encoded once, screens only to those who show them.
+
+A client says which agents' screens it shows (`Show`); only they get screen
+events, batched to at most `FRAME_RATE` per second per agent, each message
+encoded once for every client that gets it. An agent nobody shows is marked
+hidden on the host, which then emulates it lazily. Every client's queue is
+bounded: one that falls behind is cut to a fresh snapshot (like tmux), never
+buffered without end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+
+from tundra_tui.daemon.protocol import Event, ScreenEvent, Snapshot, encode_event
+
+FRAME_RATE = 30
+"""Screen messages a second, at most, per agent and client."""
+SUBSCRIBER_QUEUE = 512
+"""Lines a subscriber may fall behind by before its stream is cut to a fresh snapshot."""
+_RESYNC = b""
+"""Queued in place of everything a slow subscriber missed."""
+
+
+@dataclass(eq=False)
+class Subscriber:
+    """One connection's event stream and the screens it shows."""
+
+    agents: frozenset[str] | None
+    depth: int = SUBSCRIBER_QUEUE
+    shown: frozenset[str] = frozenset()
+    queue: asyncio.Queue[bytes] = field(init=False)
+    behind: bool = False
+    fresh: set[str] = field(default_factory=set)
+    """Newly shown agents: they get a whole screen at the next frame, not a delta."""
+
+    def __post_init__(self) -> None:
+        self.queue = asyncio.Queue(self.depth)
+
+    def wants(self, agent: str) -> bool:
+        return self.agents is None or agent in self.agents
+
+    def shows(self, agent: str) -> bool:
+        return agent in self.shown and self.wants(agent)
+
+
+class FanOut:
+    """Who is subscribed to what, and the one place events are encoded and queued."""
+
+    def __init__(
+        self,
+        *,
+        screen: Callable[[str, Iterable[int] | None], ScreenEvent | None],
+        snapshot: Callable[[Subscriber], list[Event]],
+        set_shown: Callable[[str, bool], None],
+        rate: int = FRAME_RATE,
+    ) -> None:
+        self._screen = screen
+        """The screen event of an agent's rows (all rows for None); None if it has no screen."""
+        self._snapshot = snapshot
+        self._set_shown = set_shown
+        self._interval = 1.0 / rate
+        self.subscribers: set[Subscriber] = set()
+        self._dirty: dict[str, set[int]] = {}
+        self._flush: asyncio.TimerHandle | None = None
+        self._last_flush = 0.0
+        self._viewers: dict[str, int] = {}
+        self.resyncs = 0
+        """Times a subscriber fell behind and was cut to a fresh snapshot."""
+
+    # ---- subscribers -------------------------------------------------------------------------
+
+    def add(self, subscriber: Subscriber) -> list[bytes]:
+        """Register a subscriber; returns its first snapshot's lines, to write before events."""
+        self.subscribers.add(subscriber)
+        self._count(subscriber.shown, +1)
+        subscriber.fresh.clear()
+        return self.snapshot_lines(subscriber)
+
+    def remove(self, subscriber: Subscriber) -> None:
+        if subscriber in self.subscribers:
+            self.subscribers.discard(subscriber)
+            self._count(subscriber.shown, -1)
+
+    def show(self, subscriber: Subscriber, agents: Iterable[str]) -> None:
+        """The agents whose screens this subscriber shows from now on."""
+        shown = frozenset(agents)
+        if subscriber in self.subscribers:
+            self._count(shown - subscriber.shown, +1)
+            self._count(subscriber.shown - shown, -1)
+        subscriber.fresh = (subscriber.fresh & shown) | (shown - subscriber.shown)
+        subscriber.shown = shown
+        if subscriber.fresh:
+            self._schedule()
+
+    def shown_anywhere(self, agent: str) -> bool:
+        return self._viewers.get(agent, 0) > 0
+
+    def _count(self, agents: Iterable[str], step: int) -> None:
+        for agent in agents:
+            before = self._viewers.get(agent, 0)
+            after = max(before + step, 0)
+            if after:
+                self._viewers[agent] = after
+            else:
+                self._viewers.pop(agent, None)
+            if (before > 0) != (after > 0):
+                self._set_shown(agent, after > 0)
+
+    def snapshot_lines(self, subscriber: Subscriber, *, resync: bool = False) -> list[bytes]:
+        """A snapshot marker, everything still true, and whole screens of what it shows."""
+        lines = [encode_event(Snapshot(resync=resync))]
+        lines += [encode_event(event) for event in self._snapshot(subscriber)]
+        for agent in sorted(subscriber.shown):
+            if subscriber.wants(agent):
+                event = self._screen(agent, None)
+                if event is not None:
+                    lines.append(encode_event(event))
+        return lines
+
+    # ---- events ------------------------------------------------------------------------------
+
+    def publish(self, event: Event, agent: str | None = None) -> None:
+        """Queue an event for every subscriber that wants `agent` (all of them for None)."""
+        line: bytes | None = None
+        for subscriber in list(self.subscribers):
+            if agent is None or subscriber.wants(agent):
+                line = line if line is not None else encode_event(event)
+                self._offer(subscriber, line)
+
+    def screen_changed(self, agent: str, rows: Iterable[int]) -> None:
+        """Rows of `agent` changed: sent at the next frame to those who show it."""
+        if not self.shown_anywhere(agent):
+            return
+        self._dirty.setdefault(agent, set()).update(rows)
+        self._schedule()
+
+    def forget(self, agent: str) -> None:
+        self._dirty.pop(agent, None)
+
+    def _schedule(self) -> None:
+        if self._flush is not None:
+            return
+        loop = asyncio.get_running_loop()
+        delay = max(0.0, self._last_flush + self._interval - loop.time())
+        self._flush = loop.call_later(delay, self._send_frame)
+
+    def _send_frame(self) -> None:
+        self._flush = None
+        self._last_flush = asyncio.get_running_loop().time()
+        dirty, self._dirty = self._dirty, {}
+        for agent, rows in dirty.items():
+            viewers = [s for s in self.subscribers if s.shows(agent) and agent not in s.fresh]
+            if not viewers:
+                continue
+            event = self._screen(agent, rows)
+            if event is None:
+                continue
+            line = encode_event(event)
+            for subscriber in viewers:
+                self._offer(subscriber, line)
+        for subscriber in list(self.subscribers):
+            if not subscriber.fresh:
+                continue
+            for agent in sorted(subscriber.fresh):
+                if subscriber.wants(agent) and (event := self._screen(agent, None)):
+                    self._offer(subscriber, encode_event(event))
+            subscriber.fresh.clear()
+
+    def _offer(self, subscriber: Subscriber, line: bytes) -> None:
+        if subscriber.behind:
+            return
+        try:
+            subscriber.queue.put_nowait(line)
+        except asyncio.QueueFull:
+            # Like tmux: drop what the reader missed and send it everything afresh instead.
+            subscriber.behind = True
+            self.resyncs += 1
+            while not subscriber.queue.empty():
+                subscriber.queue.get_nowait()
+            subscriber.queue.put_nowait(_RESYNC)  # wakes the writer
+
+    async def pump(
+        self,
+        subscriber: Subscriber,
+        write: Callable[[bytes], None],
+        drain: Callable[[], Awaitable[None]],
+    ) -> None:
+        """Copy the subscriber's queue to its connection until cancelled."""
+        while True:
+            line = await subscriber.queue.get()
+            if line == _RESYNC:
+                subscriber.behind = False
+                subscriber.fresh.clear()
+                for fresh in self.snapshot_lines(subscriber, resync=True):
+                    write(fresh)
+            else:
+                write(line)
+                # Write what else is queued before waiting on the socket: fewer wakeups.
+                while not subscriber.queue.empty() and not subscriber.behind:
+                    more = subscriber.queue.get_nowait()
+                    if more == _RESYNC:
+                        subscriber.queue.put_nowait(more)
+                        break
+                    write(more)
+            await drain()

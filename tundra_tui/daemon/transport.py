@@ -1,0 +1,238 @@
+"""The daemon's socket: connections, frames, and requests answered as they finish.
+
+Each request runs as its own task, so a slow `stop`, `spawn` or `approve` never
+holds up a key sent after it on the same connection. Input to one agent
+(`Request.input_to`) goes through that agent's lane, one request after another
+in arrival order, whichever connection it came on. A request without an id is
+answered with nothing (keys are sent that way). A connection that has subscribed
+keeps sending requests; its events are written by its own pump, from a bounded
+queue (see `fanout`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tundra_tui.daemon.fanout import FanOut, Subscriber
+from tundra_tui.daemon.log import DaemonLog
+from tundra_tui.daemon.peers import Peer, peer_of
+from tundra_tui.daemon.protocol import (
+    MAX_LINE,
+    Done,
+    Hook,
+    ProtocolError,
+    Reply,
+    Request,
+    Show,
+    Subscribe,
+    Subscribed,
+    decode,
+    error_frame,
+    reply_frame,
+)
+from tundra_tui.domain.errors import TundraError
+
+IN_FLIGHT = 64
+"""Requests one connection may have running at once; past that its reader waits."""
+
+
+@dataclass(eq=False)
+class Caller:
+    """Who sent a request: its connection's peer, and whether it runs inside an agent
+    (worked out once per connection: keystrokes come many a second)."""
+
+    peer: Peer
+    inside: bool | None = None
+    subscriber: Subscriber | None = None
+    tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+
+
+Serve = Callable[[Request, Caller], Awaitable[Reply]]
+
+
+class Transport:
+    """Listens on the town's socket and answers typed requests with `serve`."""
+
+    def __init__(
+        self,
+        *,
+        serve: Serve,
+        fanout: FanOut,
+        log: DaemonLog,
+        refused: Callable[[Peer], None],
+        queue_depth: Callable[[], int],
+    ) -> None:
+        self._serve = serve
+        self._fanout = fanout
+        self._log = log
+        self._refused = refused
+        self._queue_depth = queue_depth
+        self._server: asyncio.AbstractServer | None = None
+        self._lanes: dict[str, asyncio.Lock] = {}
+        self.connections = 0
+
+    async def listen(self, path: Path) -> None:
+        self._server = await asyncio.start_unix_server(self._client, path=str(path), limit=MAX_LINE)
+        os.chmod(path, 0o600)
+
+    def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+
+    # ---- one connection ----------------------------------------------------------------------
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        caller: Caller | None = None
+        pump: asyncio.Task[None] | None = None
+        self.connections += 1
+        try:
+            peer = peer_of(writer)
+            # Only the user who owns the town may talk to its daemon.
+            if peer.uid is not None and peer.uid != os.getuid():
+                writer.write(error_frame(None, "permission denied"))
+                self._refused(peer)
+                return
+            caller = Caller(peer)
+            slots = asyncio.Semaphore(IN_FLIGHT)
+            while line := await reader.readline():
+                try:
+                    frame = decode(line)
+                    if frame.req is None:
+                        raise ProtocolError("a client sends requests only")
+                except ProtocolError as error:
+                    writer.write(error_frame(None, str(error)))
+                    await writer.drain()
+                    return
+                request: Request = frame.req
+                if isinstance(request, Subscribe):
+                    if caller.subscriber is not None:
+                        writer.write(error_frame(frame.id, "this connection is subscribed"))
+                        continue
+                    pump = self._subscribe(caller, request, frame.id, writer)
+                    continue
+                if isinstance(request, Show):
+                    if caller.subscriber is None:
+                        writer.write(error_frame(frame.id, "subscribe before showing screens"))
+                    else:
+                        self._fanout.show(caller.subscriber, request.agents)
+                        if frame.id is not None:
+                            writer.write(reply_frame(frame.id, Done()))
+                    continue
+                await slots.acquire()
+                task = asyncio.ensure_future(self._answer(request, frame.id, caller, writer))
+                caller.tasks.add(task)
+                task.add_done_callback(caller.tasks.discard)
+                task.add_done_callback(lambda _task: slots.release())
+        except (ConnectionError, asyncio.IncompleteReadError, ValueError):
+            pass  # the client went away mid-line; nothing of ours depends on it
+        finally:
+            self.connections -= 1
+            if caller is not None:
+                # A hook waiting for the operator is closed at once when its process goes
+                # away (killed, or timed out by its agent); other requests run to the end.
+                for task in list(caller.tasks):
+                    if getattr(task, "hook", False):
+                        task.cancel()
+                if caller.subscriber is not None:
+                    self._fanout.remove(caller.subscriber)
+            if pump is not None:
+                pump.cancel()
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+
+    def _subscribe(
+        self,
+        caller: Caller,
+        request: Subscribe,
+        request_id: int | None,
+        writer: asyncio.StreamWriter,
+    ) -> asyncio.Task[None]:
+        subscriber = Subscriber(
+            agents=frozenset(request.agents) if request.agents is not None else None,
+            depth=self._queue_depth(),
+            shown=frozenset(request.show),
+        )
+        caller.subscriber = subscriber
+        writer.write(reply_frame(request_id, Subscribed()))
+        for line in self._fanout.add(subscriber):
+            writer.write(line)
+        return asyncio.ensure_future(self._fanout.pump(subscriber, writer.write, writer.drain))
+
+    async def _answer(
+        self,
+        request: Request,
+        request_id: int | None,
+        caller: Caller,
+        writer: asyncio.StreamWriter,
+    ) -> None:
+        if isinstance(request, Hook):
+            task = asyncio.current_task()
+            if task is not None:
+                task.hook = True  # type: ignore[attr-defined]
+        lane = self._lane(request) if type(request).input_to else None
+        if lane is None:
+            line = await self._run(request, request_id, caller)
+        else:
+            async with lane:
+                line = await self._run(request, request_id, caller)
+            self._release_lane(request)
+        if line is not None and not writer.is_closing():
+            writer.write(line)
+            with contextlib.suppress(ConnectionError):
+                await writer.drain()
+
+    async def _run(self, request: Request, request_id: int | None, caller: Caller) -> bytes | None:
+        """Serve one request; every failure is one error line (for a caller who wants a
+        reply) and one log line."""
+        op = type(request).__struct_config__.tag
+        agent = getattr(request, "name", None)
+        started = time.monotonic()
+        try:
+            reply = await self._serve(request, caller)
+        except TundraError as error:
+            self._log.warning(op=op, agent=agent, error=error, duration_ms=_ms(started))
+            return None if request_id is None else error_frame(request_id, str(error))
+        except (KeyError, TypeError, ValueError) as error:
+            # A malformed argument is the caller's mistake: say so, keep the connection.
+            self._log.warning(op=op, agent=agent, error=error, duration_ms=_ms(started))
+            return (
+                None if request_id is None else error_frame(request_id, f"bad request: {error!r}")
+            )
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            self._log.exception(op=op, agent=agent, duration_ms=_ms(started))
+            return (
+                None
+                if request_id is None
+                else error_frame(request_id, f"internal error: {error!r}")
+            )
+        if not type(request).quiet:
+            self._log.info(op=op, agent=agent, duration_ms=_ms(started))
+        return None if request_id is None else reply_frame(request_id, reply)
+
+    def _lane(self, request: Request) -> asyncio.Lock:
+        name = str(getattr(request, "name", ""))
+        lane = self._lanes.get(name)
+        if lane is None:
+            lane = self._lanes[name] = asyncio.Lock()
+        return lane
+
+    def _release_lane(self, request: Request) -> None:
+        """Forget an idle lane, so names a client made up do not pile up."""
+        name = str(getattr(request, "name", ""))
+        lane = self._lanes.get(name)
+        if lane is not None and not lane.locked() and not getattr(lane, "_waiters", None):
+            del self._lanes[name]
+
+
+def _ms(started: float) -> float:
+    return round((time.monotonic() - started) * 1000, 1)
