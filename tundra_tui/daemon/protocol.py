@@ -49,7 +49,7 @@ class _Message(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     def from_wire(cls, data: Any) -> Any:
         """Validate builtins (as `to_wire` gives) back into this type; ProtocolError if bad."""
         try:
-            return msgspec.convert(data, type=cls)
+            return msgspec.convert(data, type=cls, strict=False)
         except msgspec.ValidationError as error:
             raise ProtocolError(f"malformed {cls.__name__}: {error}") from error
 
