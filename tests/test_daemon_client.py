@@ -26,6 +26,7 @@ from tundra_tui.daemon.protocol import (
     Agents,
     Done,
     Frame,
+    LinkEvent,
     Ping,
     Pong,
     ProtocolError,
@@ -44,6 +45,8 @@ from tundra_tui.daemon.protocol import (
     reply_frame,
 )
 from tundra_tui.domain.errors import TundraError
+from tundra_tui.town import Town
+from tundra_tui.ui.link import DaemonLink
 
 
 class ScriptedDaemon:
@@ -76,22 +79,47 @@ class ScriptedDaemon:
         self.writer.close()
 
 
-@pytest.fixture
-async def daemon() -> AsyncIterator[tuple[ScriptedDaemon, DaemonClient]]:
-    """A scripted server and a client connected to it (short path: sun_path is small)."""
-    folder = Path(tempfile.mkdtemp(prefix="at-client-", dir="/tmp"))
-    scripted = ScriptedDaemon()
-    server = await asyncio.start_unix_server(scripted.handle, path=str(folder / "s.sock"))
-    reader, writer = await asyncio.open_unix_connection(str(folder / "s.sock"), limit=MAX_LINE)
-    client = DaemonClient(reader, writer)
+class ScriptedServer:
+    """A Unix socket whose every accepted connection is handed to the test to script."""
+
+    def __init__(self) -> None:
+        self.connections: asyncio.Queue[ScriptedDaemon] = asyncio.Queue()
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connection = ScriptedDaemon()
+        await self.connections.put(connection)
+        await connection.handle(reader, writer)
+
+    async def next(self) -> ScriptedDaemon:
+        async with asyncio.timeout(10):
+            return await self.connections.get()
+
+
+@contextlib.asynccontextmanager
+async def scripted_town() -> AsyncIterator[tuple[ScriptedServer, Town]]:
+    """A town directory (short path: sun_path is small) with a scripted server on its socket."""
+    town = Town(Path(tempfile.mkdtemp(prefix="at-client-", dir="/tmp")))
+    town.state_dir.mkdir()
+    scripted = ScriptedServer()
+    server = await asyncio.start_unix_server(scripted.handle, path=str(town.socket_path))
     try:
-        yield scripted, client
+        yield scripted, town
     finally:
-        await client.close()
         server.close()
         with contextlib.suppress(Exception):
             await server.wait_closed()
-        shutil.rmtree(folder, ignore_errors=True)
+        shutil.rmtree(town.root, ignore_errors=True)
+
+
+@pytest.fixture
+async def daemon() -> AsyncIterator[tuple[ScriptedDaemon, DaemonClient]]:
+    """A scripted server and a client connected to it."""
+    async with scripted_town() as (server, town):
+        client = await DaemonClient.connect(town)
+        try:
+            yield await server.next(), client
+        finally:
+            await client.close()
 
 
 PONG = Pong(pid=42, version="test")
@@ -265,3 +293,41 @@ async def test_events_nobody_reads_never_hold_up_replies(
     await server.write(reply_frame((await server.next()).id, Sent(sent=1)))
     async with asyncio.timeout(10):
         assert await call == Sent(sent=1)
+
+
+async def test_the_link_says_what_it_shows_and_says_it_again_after_a_reconnect() -> None:
+    async with scripted_town() as (server, town):
+        link = DaemonLink(town, start=False)
+        await link.show(["a"])  # not connected yet: remembered for the subscription
+        stream = link.events()
+        try:
+            first = asyncio.ensure_future(stream.__anext__())
+            one = await server.next()
+            subscribe = await one.next()
+            assert subscribe.req == Subscribe(show=["a"])
+            await one.write(reply_frame(subscribe.id, Subscribed()))
+            assert await first == LinkEvent(up=True)
+
+            shown = asyncio.ensure_future(link.show(["a", "b"]))
+            show = await one.next()
+            assert show.req == Show(agents=["a", "b"])
+            await one.write(reply_frame(show.id, Done()))
+            await shown
+            ping = asyncio.ensure_future(link.call(Ping()))
+            await one.write(reply_frame((await one.next()).id, PONG))
+            assert await ping == PONG, "requests share the subscribed connection"
+            link.send(SendKeys(name="a", data=b"k"))
+            assert (await one.next()).req == SendKeys(name="a", data=b"k")
+
+            await one.hang_up()
+            down = await stream.__anext__()
+            assert isinstance(down, LinkEvent) and not down.up and not down.stopped
+            again = asyncio.ensure_future(stream.__anext__())
+            two = await server.next()
+            resubscribe = await two.next()
+            assert resubscribe.req == Subscribe(show=["a", "b"])
+            await two.write(reply_frame(resubscribe.id, Subscribed()))
+            assert await again == LinkEvent(up=True)
+        finally:
+            await stream.aclose()
+            await link.close()

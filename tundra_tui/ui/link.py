@@ -1,4 +1,4 @@
-"""The TUI's line to the daemon: requests, and one long-lived event stream.
+"""The TUI's line to the daemon: typed requests, and one long-lived event stream.
 
 `Link` is the seam the app depends on; `DaemonLink` is the real one (it starts the
 daemon like tmux does), and tests hand the app a scripted one instead. A daemon that
@@ -23,11 +23,12 @@ from tundra_tui.daemon.client import (
     connect_or_start,
     stopped_by_operator,
 )
+from tundra_tui.daemon.protocol import Event, LinkEvent, Request
 from tundra_tui.domain.errors import TundraError
 from tundra_tui.town import Town
 
 REQUEST_TIMEOUT_S = 60.0
-"""A daemon that accepts but never answers must not hold every later request hostage (a
+"""A daemon that accepts but never answers must not leave a request waiting forever (a
 graceful stop of an agent takes a few seconds; a spawn waits for a worktree)."""
 
 RECONNECT_DELAYS = (0.2, 0.5, 1.0, 2.0, 5.0)
@@ -37,16 +38,24 @@ RECONNECT_DELAYS = (0.2, 0.5, 1.0, 2.0, 5.0)
 class Link(Protocol):
     """What the control room needs from the daemon."""
 
-    async def request(self, op: str, **args: Any) -> Any:
-        """One operation; raises TundraError with the daemon's one-line reason."""
+    async def call(self, request: Request) -> Any:
+        """One request; its typed reply, or TundraError with the daemon's one-line reason."""
         ...
 
-    def events(self) -> AsyncIterator[dict[str, Any]]:
+    def send(self, request: Request) -> None:
+        """One request with no reply wanted (keys); TundraError when not connected."""
+        ...
+
+    async def show(self, names: list[str]) -> None:
+        """The agents whose screens are on show now: only they send screen events.
+        Remembered, and said again after a reconnect."""
+        ...
+
+    def events(self) -> AsyncIterator[Event]:
         """Every event (states, screens, approvals), reconnecting as needed.
 
-        A synthetic `{"event": "link", "up": bool, "error": str, "stopped": bool}` reports
-        the connection; `stopped` means the operator stopped the daemon, and it stays
-        stopped until `start_daemon`.
+        A `LinkEvent` reports the connection; `stopped` means the operator stopped the
+        daemon, and it stays stopped until `start_daemon`.
         """
         ...
 
@@ -60,14 +69,18 @@ class Link(Protocol):
 
 
 class DaemonLink:
-    """Two connections to the town's daemon: one for requests, one subscribed to events."""
+    """One multiplexed connection to the town's daemon: requests, and events once `events()`
+    subscribes it. Requests do not wait for each other, nor for the event stream."""
 
     def __init__(self, town: Town, *, start: bool = True) -> None:
         self.town = town
         self.start = start
         self._client: DaemonClient | None = None
         self._lock = asyncio.Lock()
-        self._stream: DaemonClient | None = None
+        """Held while connecting, so concurrent callers share one new connection."""
+        self._show_lock = asyncio.Lock()
+        """Keeps Subscribe and Show in order: the daemon must end with the latest list."""
+        self._shown: list[str] = []
         self._fresh = True
         """Not connected yet: `at tui` was just launched, which is a start on purpose."""
         self._wake = asyncio.Event()
@@ -87,60 +100,85 @@ class DaemonLink:
         self._fresh = False
         return client
 
-    async def request(self, op: str, **args: Any) -> Any:
+    async def _connection(self) -> DaemonClient:
+        """The live connection, or a new one if there is none."""
         async with self._lock:
-            for attempt in range(2):
-                try:
-                    if self._client is None:
-                        self._client = await self._connect()
-                    async with asyncio.timeout(REQUEST_TIMEOUT_S):
-                        return await self._client.request(op, **args)
-                except DaemonStopped:
-                    raise  # its message says why and what to do; nothing to retry
-                except (DaemonUnavailable, OSError, ValueError, TimeoutError) as error:
-                    # Gone, restarted or hung: reconnect once, then give up in one line.
-                    await self._drop()
-                    if attempt or isinstance(error, TimeoutError):
-                        reason = str(error) or "timed out"
-                        raise TundraError(f"the daemon is not answering ({reason})") from None
-            raise TundraError("the daemon is not answering")
+            if self._client is not None and self._client.closed:
+                await self._drop(self._client)
+            if self._client is None:
+                self._client = await self._connect()
+            return self._client
 
-    async def _drop(self) -> None:
-        if self._client is not None:
-            with contextlib.suppress(Exception):
-                await self._client.close()
-            self._client = None
-
-    async def events(self) -> AsyncIterator[dict[str, Any]]:
-        failures = 0
-        said: dict[str, Any] = {}
-        while True:
+    async def call(self, request: Request) -> Any:
+        for attempt in range(2):
+            client: DaemonClient | None = None
             try:
-                self._stream = await self._connect()
+                client = await self._connection()
+                async with asyncio.timeout(REQUEST_TIMEOUT_S):
+                    return await client.call(request)
+            except DaemonStopped:
+                raise  # its message says why and what to do; nothing to retry
+            except TimeoutError:
+                # Hung, or just slow: other requests on the connection are not held up.
+                raise TundraError("the daemon is not answering (timed out)") from None
+            except (DaemonUnavailable, OSError) as error:
+                # Gone or restarted: reconnect once, then give up in one line.
+                await self._drop(client)
+                if attempt:
+                    reason = str(error) or type(error).__name__
+                    raise TundraError(f"the daemon is not answering ({reason})") from None
+        raise TundraError("the daemon is not answering")
+
+    def send(self, request: Request) -> None:
+        client = self._client
+        if client is None or client.closed:
+            raise TundraError("the daemon is not connected")
+        client.send(request)
+
+    async def show(self, names: list[str]) -> None:
+        self._shown = list(names)
+        async with self._show_lock:
+            client = self._client
+            if client is None or not client.subscribed or client.shown == self._shown:
+                return  # said when the stream (re)subscribes
+            with contextlib.suppress(DaemonUnavailable, OSError):
+                await client.show(self._shown)
+
+    async def _drop(self, client: DaemonClient | None) -> None:
+        if client is None:
+            return
+        if self._client is client:
+            self._client = None
+        with contextlib.suppress(Exception):
+            await client.close()
+
+    async def events(self) -> AsyncIterator[Event]:
+        failures = 0
+        said: LinkEvent | None = None
+        while True:
+            client: DaemonClient | None = None
+            try:
+                client = await self._connection()
+                async with self._show_lock:  # a `show` meanwhile follows, with the latest
+                    await client.start_events(show=self._shown)
                 failures = 0
-                said = {}
-                yield {"event": "link", "up": True, "error": "", "stopped": False}
-                async for event in self._stream.subscribe(screens=True):
+                said = None
+                yield LinkEvent(up=True)
+                async for event in client.events():
                     yield event
-            except (TundraError, OSError, ValueError) as error:
-                # ValueError: a line over the reader's limit. Reconnecting resyncs everything.
-                # The marker is looked for as soon as the stream drops: `at daemon stop` leaves
-                # it before asking, so the first word is why, not "connection closed".
+            except (TundraError, OSError) as error:
+                # Reconnecting resyncs everything. The marker is looked for as soon as the
+                # stream drops: `at daemon stop` leaves it before asking, so the first word
+                # is why, not "connection closed".
                 stopped = self.start and stopped_by_operator(self.town)
-                down = {
-                    "event": "link",
-                    "up": False,
-                    "error": STOPPED_MESSAGE if stopped else str(error) or type(error).__name__,
-                    "stopped": stopped,
-                }
+                reason = STOPPED_MESSAGE if stopped else str(error) or type(error).__name__
+                down = LinkEvent(up=False, error=reason, stopped=stopped)
                 if down != said:  # each attempt that fails the same way is not news
                     said = down
                     yield down
             finally:
-                if self._stream is not None:
-                    with contextlib.suppress(Exception):
-                        await self._stream.close()
-                    self._stream = None
+                # Also when the reader goes away: nobody would read this connection's events.
+                await self._drop(client)
             await self._pause(RECONNECT_DELAYS[min(failures, len(RECONNECT_DELAYS) - 1)])
             failures += 1
 
@@ -156,7 +194,4 @@ class DaemonLink:
         return pid
 
     async def close(self) -> None:
-        await self._drop()
-        if self._stream is not None:
-            with contextlib.suppress(Exception):
-                await self._stream.close()
+        await self._drop(self._client)
