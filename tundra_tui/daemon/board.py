@@ -1,0 +1,179 @@
+"""The board operations: beads, convoys and configuration changed through the daemon.
+
+Clients send these instead of writing the store or the layer files themselves, so every
+client hears of a change as one `ChangedEvent` and reloads once. Validation is the store's
+and the config module's, as for the CLI; a refusal is a TundraError with a one-line reason,
+which the daemon answers as an error frame. An operation of several steps (create then
+hook, edit then re-hook) that fails half-way still announces what it did write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from tundra_tui.config import set_value, unset_value
+from tundra_tui.daemon.protocol import (
+    BeadApply,
+    BeadChanged,
+    BeadCreate,
+    BeadMove,
+    BeadUpdate,
+    ChangedEvent,
+    ConfigSet,
+    ConfigUnset,
+    ConfigWritten,
+    ConvoyChanged,
+    ConvoyMove,
+    Event,
+    Reply,
+    Request,
+)
+from tundra_tui.domain.beads import ACTIONS_NEEDING_ASSIGNEE, Action, Bead, kanban_move
+from tundra_tui.domain.errors import IllegalTransition, TundraError
+from tundra_tui.domain.kanban import BeadDraft, draft_edits, reassignment
+from tundra_tui.store import Store
+from tundra_tui.town import Town
+
+Handler = Callable[[Any], Awaitable[Reply]]
+"""Takes the typed request (a second argument, the caller, is accepted and ignored)."""
+
+
+class BoardOps:
+    """Handlers for the board: each awaits the store, then publishes one `ChangedEvent`."""
+
+    def __init__(self, town: Town, store: Store, publish: Callable[[Event], None]) -> None:
+        self.town = town
+        self.store = store
+        self.publish = publish
+        self._beads = asyncio.Lock()
+        """One bead operation at a time: a move reads the bead, then applies to what it read,
+        and the steps of one operation must not interleave with another's."""
+        self._config = asyncio.Lock()
+        """One layer-file edit at a time: each reads, changes and rewrites a whole file."""
+
+    def handlers(self) -> dict[type[Request], Handler]:
+        return {
+            BeadCreate: self.bead_create,
+            BeadUpdate: self.bead_update,
+            BeadApply: self.bead_apply,
+            BeadMove: self.bead_move,
+            ConvoyMove: self.convoy_move,
+            ConfigSet: self.config_set,
+            ConfigUnset: self.config_unset,
+        }
+
+    # ---- beads ---------------------------------------------------------------------------------
+
+    async def bead_create(self, req: BeadCreate, caller: object = None) -> BeadChanged:
+        """Create in backlog; hook it if an agent was named (a refused hook is the warning)."""
+        beads = self.store.beads
+        async with self._beads:
+            bead = await beads.add(
+                req.title,
+                actor=req.actor,
+                description=req.description,
+                lane=req.lane,
+                priority=req.priority,
+                labels=req.labels,
+                blocked_by=req.blocked_by,
+            )
+            warning = ""
+            if req.assignee:
+                try:
+                    bead = await beads.apply(
+                        bead.id, Action.HOOK, actor=req.actor, agent=req.assignee
+                    )
+                except TundraError as error:
+                    warning = f"created {bead.ref} in backlog but did not hook it: {error}"
+            self._changed("beads", bead.id)
+        return _bead_reply(bead, warning)
+
+    async def bead_update(self, req: BeadUpdate, caller: object = None) -> BeadChanged:
+        """Edit the fields given, then move the bead to the agent given, as the form does."""
+        beads = self.store.beads
+        async with self._beads:
+            bead = await beads.get(req.id)
+            draft = BeadDraft(
+                title=bead.title if req.title is None else req.title,
+                description=bead.description if req.description is None else req.description,
+                lane=bead.lane if req.lane is None else req.lane,
+                priority=bead.priority if req.priority is None else req.priority,
+                assignee=bead.assignee if req.assignee is None else req.assignee,
+            )
+            moves = reassignment(bead.status, bead.assignee, draft.assignee)
+            wrote = False
+            try:
+                if changes := draft_edits(bead, draft):
+                    bead = await beads.edit(req.id, actor=req.actor, **changes)
+                    wrote = True
+                for action, agent in moves:
+                    bead = await beads.apply(req.id, action, actor=req.actor, agent=agent or None)
+                    wrote = True
+            finally:
+                if wrote:  # also when a later step was refused: the earlier ones happened
+                    self._changed("beads", req.id)
+        return _bead_reply(bead)
+
+    async def bead_apply(self, req: BeadApply, caller: object = None) -> BeadChanged:
+        async with self._beads:
+            bead = await self.store.beads.apply(
+                req.id, req.action, actor=req.actor, agent=req.agent, reason=req.reason
+            )
+            self._changed("beads", bead.id)
+        return _bead_reply(bead)
+
+    async def bead_move(self, req: BeadMove, caller: object = None) -> BeadChanged:
+        """The legal move to the neighbouring column from the bead's status now."""
+        beads = self.store.beads
+        async with self._beads:
+            bead = await beads.get(req.id)
+            action = kanban_move(bead.status, req.step)
+            if action in ACTIONS_NEEDING_ASSIGNEE:
+                raise IllegalTransition(
+                    f"{bead.ref} needs an agent to be hooked: edit it (e) and pick one"
+                )
+            bead = await beads.apply(req.id, action, actor=req.actor)
+            self._changed("beads", bead.id)
+        return _bead_reply(bead)
+
+    # ---- convoys -------------------------------------------------------------------------------
+
+    async def convoy_move(self, req: ConvoyMove, caller: object = None) -> ConvoyChanged:
+        convoys = self.store.convoys
+        async with self._beads:
+            if req.verb == "start":
+                convoy = await convoys.start(req.convoy, actor=req.actor)
+            else:
+                convoy = await convoys.pause(req.convoy, actor=req.actor)
+            self._changed("convoys", convoy.id)
+        return ConvoyChanged(id=convoy.id, name=convoy.name, status=convoy.status.value)
+
+    # ---- configuration -------------------------------------------------------------------------
+
+    async def config_set(self, req: ConfigSet, caller: object = None) -> ConfigWritten:
+        """Checked by loading the whole result first: a refused value writes nothing."""
+        async with self._config:
+            path = await asyncio.to_thread(set_value, self.town, req.key, req.value, req.layer)
+            self._changed("config")
+        return ConfigWritten(key=req.key, layer=req.layer, path=str(path))
+
+    async def config_unset(self, req: ConfigUnset, caller: object = None) -> ConfigWritten:
+        async with self._config:
+            path = await asyncio.to_thread(unset_value, self.town, req.key, req.layer)
+            self._changed("config")
+        return ConfigWritten(key=req.key, layer=req.layer, path=str(path))
+
+    def _changed(self, what: str, *ids: int) -> None:
+        self.publish(ChangedEvent(what=what, ids=list(ids)))
+
+
+def _bead_reply(bead: Bead, warning: str = "") -> BeadChanged:
+    return BeadChanged(
+        id=bead.id,
+        ref=bead.ref,
+        status=bead.status.value,
+        assignee=bead.assignee,
+        warning=warning,
+    )
