@@ -5,10 +5,36 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from textual.app import App, ComposeResult
 
+from tundra_tui.daemon.protocol import (
+    AgentList,
+    ApprovalEvent,
+    ApprovalInfo,
+    ApprovalList,
+    Approve,
+    Delivered,
+    Deny,
+    Event,
+    HistoryReply,
+    LinkEvent,
+    Pong,
+    Reply,
+    Request,
+    Restarted,
+    ScreenEvent,
+    ScreenText,
+    SendKeys,
+    Sent,
+    Spawn,
+    Spawned,
+    StateEvent,
+    Stopping,
+)
+from tundra_tui.daemon.protocol import Run as WireRun
+from tundra_tui.domain.agents import AgentState
 from tundra_tui.domain.errors import TundraError
 from tundra_tui.resources import stylesheets
 from tundra_tui.store import Store
@@ -25,43 +51,93 @@ def fixed_clock() -> datetime:
     return FIXED_NOW
 
 
-class FakeLink:
-    """A daemon that records requests and replays scripted events.
+R = TypeVar("R", bound=Request)
+Answer = Reply | Exception | Callable[[Any], Reply]
 
-    `answers` maps an op to a result or to a callable taking the args; an exception
-    instance is raised. `push()` queues an event for `events()`.
+
+class FakeLink:
+    """A daemon that records requests and replays scripted events, all typed.
+
+    `answers` maps a request type to its reply, to a callable taking the request, or to
+    an exception (raised; a refusal for `send` too). Unscripted requests get a plain reply
+    of their answer type. `push()` queues an event for `events()`.
     """
 
-    def __init__(self, events: list[dict[str, Any]] | None = None) -> None:
-        self.requests: list[tuple[str, dict[str, Any]]] = []
-        self.answers: dict[str, Any] = {}
-        self._queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    def __init__(self, events: list[Event] | None = None) -> None:
+        self.requests: list[Request] = []
+        """Every request, called or sent, in order."""
+        self.calls: list[Request] = []
+        self.sends: list[Request] = []
+        self.shows: list[list[str]] = []
+        self.answers: dict[type[Request], Answer] = {}
+        self._queue: asyncio.Queue[Event] = asyncio.Queue()
         for event in events or []:
             self._queue.put_nowait(event)
 
-    def push(self, event: dict[str, Any]) -> None:
+    def push(self, event: Event) -> None:
         self._queue.put_nowait(event)
 
-    async def request(self, op: str, **args: Any) -> Any:
-        self.requests.append((op, args))
-        answer = self.answers.get(op, {})
+    async def call(self, request: Request) -> Any:
+        self.requests.append(request)
+        self.calls.append(request)
+        answer = self.answers.get(type(request))
+        if answer is None:
+            return plain_reply(request)
         if isinstance(answer, Exception):
             raise answer
         if callable(answer):
-            answer = answer(args)
+            answer = answer(request)
+        assert isinstance(answer, type(request).answer), f"{answer!r} answers no {request!r}"
         return answer
 
-    async def events(self) -> AsyncIterator[dict[str, Any]]:
-        yield {"event": "link", "up": True, "error": ""}
+    def send(self, request: Request) -> None:
+        self.requests.append(request)
+        self.sends.append(request)
+        answer = self.answers.get(type(request))
+        if isinstance(answer, Exception):
+            raise answer
+
+    async def show(self, names: list[str]) -> None:
+        self.shows.append(list(names))
+
+    async def events(self) -> AsyncIterator[Event]:
+        yield LinkEvent(up=True)
         while True:
             yield await self._queue.get()
+
+    async def start_daemon(self) -> int:
+        return 0
 
     async def close(self) -> None:
         return None
 
-    def ops(self, op: str) -> list[dict[str, Any]]:
-        """The args of every request of one kind, in order."""
-        return [args for name, args in self.requests if name == op]
+    def ops(self, kind: type[R]) -> list[R]:
+        """Every request of one type, called or sent, in order."""
+        return [r for r in self.requests if isinstance(r, kind)]
+
+
+def plain_reply(request: Request) -> Reply:
+    """What an unscripted fake daemon answers: success, with nothing in particular to say."""
+    answer = type(request).answer
+    if isinstance(request, Spawn):
+        return Spawned(name=request.name, state="starting", cwd="")
+    if isinstance(request, Approve | Deny):
+        status = "approved" if isinstance(request, Approve) else "denied"
+        return ApprovalInfo(id=request.id, agent="", runtime="", status=status,
+                            subject=request.seen or "", tool="", cwd="", source="hook")  # fmt: skip
+    if isinstance(request, SendKeys):
+        return Sent(sent=len(request.data))
+    plain: dict[type[Reply], Reply] = {
+        Pong: Pong(pid=0, version="test"),
+        AgentList: AgentList(agents=[]),
+        ApprovalList: ApprovalList(approvals=[]),
+        Restarted: Restarted(state="starting"),
+        Delivered: Delivered(delivered=True),
+        ScreenText: ScreenText(lines=[], cursor=(0, 0), title="", state="unknown"),
+        HistoryReply: HistoryReply(total=0, start=0, lines=[]),
+        Stopping: Stopping(stopping=0),
+    }
+    return plain.get(answer) or answer()
 
 
 def refusing(message: str) -> TundraError:
@@ -104,25 +180,47 @@ class PaneHarness(App[None]):
         self.posted.append(message)
 
 
-def _row(*runs: tuple[str, str, bool]) -> list[list[Any]]:
-    return [[text, fg, "default", bold, False, False, False] for text, fg, bold in runs]
+def _row(*runs: tuple[str, str, bool]) -> list[WireRun]:
+    return [(text, fg, "default", bold, False, False, False) for text, fg, bold in runs]
 
 
 def screen_event(
-    agent: str, lines: list[list[list[Any]]], size: tuple[int, int] = (80, 24)
-) -> dict[str, Any]:
+    agent: str, lines: list[list[WireRun]], size: tuple[int, int] = (80, 24)
+) -> ScreenEvent:
     """A full-screen `screen` event, as the daemon sends to a new subscriber."""
-    return {
-        "event": "screen",
-        "agent": agent,
-        "rows": {str(y): runs for y, runs in enumerate(lines)},
-        "cursor": [6, len(lines) - 1],
-        "size": list(size),
-        "full": True,
-    }
+    return ScreenEvent(
+        agent=agent,
+        rows=dict(enumerate(lines)),
+        cursor=(6, len(lines) - 1),
+        size=size,
+        full=True,
+    )
 
 
-def demo_screens(model: str) -> dict[str, list[list[list[Any]]]]:
+def state_event(agent: str, state: str) -> StateEvent:
+    """A `state` event with the glyph the daemon would send for it."""
+    return StateEvent(agent=agent, state=state, glyph=AgentState(state).glyph)
+
+
+def pending(
+    approval_id: int, agent: str, subject: str, tool: str = "Bash", source: str = "screen"
+) -> ApprovalEvent:
+    """A request waiting for the operator, as the daemon announces it."""
+    return ApprovalEvent(
+        approval=ApprovalInfo(
+            id=approval_id,
+            agent=agent,
+            runtime="demo",
+            status="pending",
+            subject=subject,
+            tool=tool,
+            cwd="",
+            source=source,
+        )
+    )
+
+
+def demo_screens(model: str) -> dict[str, list[list[WireRun]]]:
     """What a demo agent shows when idle, working and asking for approval (fixed text)."""
     banner = _row((f"demo agent 0.1 · model {model} · no network", "brightblack", False))
     return {
@@ -175,22 +273,12 @@ DEMO_AGENTS: tuple[tuple[str, str, str], ...] = (
 """Fixed live states for the demo town's agents in snapshots and Pilot tests."""
 
 
-def demo_events(agents: tuple[tuple[str, str, str], ...] = DEMO_AGENTS) -> list[dict[str, Any]]:
+def demo_events(agents: tuple[tuple[str, str, str], ...] = DEMO_AGENTS) -> list[Event]:
     """States, screens and one pending approval, as a daemon would stream them."""
-    events: list[dict[str, Any]] = []
+    events: list[Event] = []
     for name, state, model in agents:
-        events.append({"event": "state", "agent": name, "state": state, "evidence": {}})
+        events.append(state_event(name, state))
         events.append(screen_event(name, demo_screens(model)[state]))
         if state == "awaiting_approval":
-            events.append(
-                {
-                    "event": "approval",
-                    "id": 41,
-                    "agent": name,
-                    "status": "pending",
-                    "subject": "rm -rf build/",
-                    "tool": "Bash",
-                    "source": "screen",
-                }
-            )
+            events.append(pending(41, name, "rm -rf build/"))
     return events

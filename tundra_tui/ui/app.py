@@ -19,6 +19,7 @@ from textual.notifications import SeverityLevel
 from textual.screen import ModalScreen, Screen
 from textual.widgets import ContentSwitcher, Input, TextArea
 
+from tundra_tui.daemon.protocol import Agents, Approve, Deny, LinkEvent, Request, Spawn
 from tundra_tui.domain.errors import TundraError
 from tundra_tui.domain.sanitize import visible
 from tundra_tui.resources import stylesheets
@@ -306,7 +307,7 @@ class TundraApp(App[None]):
             except Exception as error:  # one bad event must not end the stream
                 self.notify(f"daemon event ignored: {_one_line(error)}", severity="warning")
                 continue
-            if change.kind == "link" and self.daemon_stopped != bool(event.get("stopped")):
+            if isinstance(event, LinkEvent) and self.daemon_stopped != event.stopped:
                 self.daemon_stopped = not self.daemon_stopped
                 self.refresh_bindings()
             self._on_live(change)
@@ -318,13 +319,14 @@ class TundraApp(App[None]):
     async def start_configured_agents(self) -> None:
         """Start every configured agent that is not running (`at tui --demo` does)."""
         try:
-            running = {a["name"] for a in await self.services.link.request("agents") if a["pid"]}
+            listed = await self.services.link.call(Agents())
+            running = {a.name for a in listed.agents if a.pid}
         except TundraError as error:
             self.notify(_one_line(error), severity="error")
             return
         for name in self.services.config.agents():
             if name not in running:
-                await self._send("spawn", {"name": name}, "")
+                await self._send(Spawn(name=name), "")
 
     def _on_live(self, change: Change) -> None:
         # Screen events come with every PTY read; tiles draw them from their RemoteScreen on
@@ -426,17 +428,16 @@ class TundraApp(App[None]):
             finally:
                 self._approval_modal = None
             if answer is not None:
-                op = "approve" if answer else "deny"
                 # The words on screen when the key was pressed: the daemon applies the
                 # answer to them only, never to words that replaced them meanwhile.
+                actor, seen = self.services.actor, modal.approval.subject
+                request: Request = (
+                    Approve(id=approval_id, actor=actor, seen=seen)
+                    if answer
+                    else Deny(id=approval_id, actor=actor, seen=seen)
+                )
                 sent = await self._send(
-                    op,
-                    {
-                        "id": approval_id,
-                        "actor": self.services.actor,
-                        "seen": modal.approval.subject,
-                    },
-                    f"{'approved' if answer else 'denied'}: {approval.agent}",
+                    request, f"{'approved' if answer else 'denied'}: {approval.agent}"
                 )
                 if sent is None and approval_id in self.services.live.approvals:
                     self.queue_approval(approval_id)  # still waiting: show it again
@@ -444,15 +445,16 @@ class TundraApp(App[None]):
     @on(DaemonRequest)
     def _daemon_request(self, message: DaemonRequest) -> None:
         self.run_worker(
-            self._send(message.op, message.args, message.done),
+            self._send(message.request, message.done),
             group="requests",
             exit_on_error=False,
         )
 
-    async def _send(self, op: str, args: dict[str, Any], done: str) -> Any:
+    async def _send(self, request: Request, done: str) -> Any:
         try:
-            result = await self.services.link.request(op, **args)
+            result = await self.services.link.call(request)
         except TundraError as error:
+            op = request.to_wire()["op"]
             self.notify(f"{op}: {_one_line(error)}", severity="error")
             return None
         if done:

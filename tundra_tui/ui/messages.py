@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from textual.message import Message
+
+from tundra_tui.daemon.protocol import Request
 
 
 @dataclass
 class DaemonRequest(Message):
-    """Ask the app to send one operation to the daemon and report the outcome.
+    """Ask the app to send one request to the daemon and report the outcome.
 
     `done` is shown as a notification on success; errors are shown as their one line.
     """
 
-    op: str
-    args: dict[str, Any]
+    request: Request
     done: str = ""
 
 
