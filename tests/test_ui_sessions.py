@@ -7,13 +7,15 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 from textual.app import App
 from ui_harness import FakeLink, PaneHarness, make_services, refusing
 from ui_seed import StepClock, daemon_agents, seed
 
 from tundra_tui.config import set_value
-from tundra_tui.daemon.server import _cpu_seconds
+from tundra_tui.daemon.metrics import cpu_seconds
+from tundra_tui.daemon.protocol import AgentList, AgentRow, Agents
 from tundra_tui.domain.agents import Agent, AgentState, Role, Runtime
 from tundra_tui.domain.session_rows import CpuMeter, session_rows
 from tundra_tui.store import Store, open_store
@@ -27,10 +29,10 @@ from tundra_tui.ui.widgets.nav_table import NavTable
 
 
 def test_cpu_seconds_of_a_live_and_a_missing_process() -> None:
-    mine = _cpu_seconds(os.getpid())
+    mine = cpu_seconds(os.getpid())
     assert mine is not None and mine > 0
-    assert _cpu_seconds(None) is None
-    assert _cpu_seconds(2**22 + 12345) is None  # above pid_max: never a process
+    assert cpu_seconds(None) is None
+    assert cpu_seconds(2**22 + 12345) is None  # above pid_max: never a process
 
 
 def test_cpu_meter_needs_a_second_reading_and_forgets_a_restart() -> None:
@@ -48,21 +50,11 @@ def test_rows_merge_the_daemon_with_the_roster() -> None:
         Agent("mayor", Role.MAYOR, Runtime.CLAUDE, AgentState.WORKING),
         Agent("crew-1", Role.CREW, Runtime.AIDER, AgentState.FAILED, exit_status=2),
     ]
-    daemon: list[Any] = [
-        {
-            "name": "mayor",
-            "state": "idle",
-            "pid": 7,
-            "uptime": 10.0,
-            "cpu_seconds": 1.0,
-            "rss_kib": 2048,
-            "runtime": "claude",
-            "trouble": "[red]stalled\x1b",
-        },
-        {"name": "ghost", "state": "bogus", "pid": True},
-        "not a dict",
-        {"state": "idle"},
-    ]
+    daemon = [
+        AgentRow(name="mayor", state="idle", glyph="○", runtime="claude", pid=7, uptime=10.0,
+                 cpu_seconds=1.0, rss_kib=2048, trouble="[red]stalled\x1b"),
+        AgentRow(name="ghost", state="bogus", glyph="?", runtime=""),
+    ]  # fmt: skip
     rows = session_rows(daemon, stored, {"mayor": 1200}, CpuMeter())
     assert [(r.name, r.state, r.running) for r in rows] == [
         ("crew-1", AgentState.FAILED, False),
@@ -73,7 +65,7 @@ def test_rows_merge_the_daemon_with_the_roster() -> None:
     assert (mayor.pid, mayor.rss_kib, mayor.tokens, mayor.cpu) == (7, 2048, 1200, None)
     assert mayor.note == "[red]stalled␛"
     assert rows[0].note == "exit 2" and rows[0].pid is None
-    assert rows[1].pid is None  # a bool is not a pid
+    assert rows[1].pid is None and rows[1].runtime == "?"
 
 
 # ---- the pane -----------------------------------------------------------------------------------
@@ -92,7 +84,7 @@ async def store(town_dir: Path) -> AsyncIterator[Store]:
 @pytest.fixture
 def link() -> FakeLink:
     fake = FakeLink()
-    fake.answers["agents"] = daemon_agents()
+    fake.answers[Agents] = AgentList(agents=daemon_agents())
     return fake
 
 
@@ -138,7 +130,9 @@ async def test_sessions_show_process_figures_at_80x24(services: Services) -> Non
 async def test_cpu_percent_from_the_second_poll(services: Services, link: FakeLink) -> None:
     async with harness(services).run_test(size=(80, 24)) as pilot:
         await settle(pilot)
-        link.answers["agents"] = daemon_agents(cpu=13.0, uptime=3731.0, rss_kib=900 * 1024)
+        link.answers[Agents] = AgentList(
+            agents=daemon_agents(cpu=13.0, uptime=3731.0, rss_kib=900 * 1024)
+        )
         pilot.app.query_one(SessionsPane).poll()
         await settle(pilot)
         mayor = rows_of(pilot.app, "sessions-table")[2]
@@ -148,9 +142,9 @@ async def test_cpu_percent_from_the_second_poll(services: Services, link: FakeLi
 async def test_wide_layout_shows_state_and_hostile_text_literally(
     services: Services, link: FakeLink, store: Store
 ) -> None:
-    answer = daemon_agents()
-    answer[1]["trouble"] = "[bold]stuck[/bold]\x1b[2J"
-    link.answers["agents"] = answer
+    mayor, deacon = daemon_agents()
+    hostile = msgspec.structs.replace(deacon, trouble="[bold]stuck[/bold]\x1b[2J")
+    link.answers[Agents] = AgentList(agents=[mayor, hostile])
     await store.events.record("agent.hook", actor="mayor", agent="mayor", data={"event": "[b]x"})
     async with harness(services).run_test(size=(250, 70)) as pilot:
         await settle(pilot)
@@ -165,7 +159,7 @@ async def test_wide_layout_shows_state_and_hostile_text_literally(
 async def test_a_refusing_daemon_shows_stored_states_and_one_notice(
     services: Services, link: FakeLink
 ) -> None:
-    link.answers["agents"] = refusing("daemon is down")
+    link.answers[Agents] = refusing("daemon is down")
     async with harness(services).run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         pilot.app.query_one(SessionsPane).poll()
@@ -241,27 +235,27 @@ async def test_polls_on_a_timer_only_while_shown(
     services = make_services(Town(town_dir), store, link)
     async with harness(services).run_test(size=(80, 24)) as pilot:
         await settle(pilot)
-        before = len(link.ops("agents"))
+        before = len(link.ops(Agents))
         await pilot.pause(0.3)
-        assert len(link.ops("agents")) >= before + 2
+        assert len(link.ops(Agents)) >= before + 2
         pane = pilot.app.query_one(SessionsPane)
         pane.display = False
         await pilot.pause(0.1)
-        hidden = len(link.ops("agents"))
+        hidden = len(link.ops(Agents))
         await pilot.pause(0.3)
         pane.live_changed(Change("state", "mayor"))
         await settle(pilot)
-        assert len(link.ops("agents")) == hidden
+        assert len(link.ops(Agents)) == hidden
 
 
 async def test_state_changes_poll_and_screens_do_not(services: Services, link: FakeLink) -> None:
     async with harness(services).run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         pane = pilot.app.query_one(SessionsPane)
-        before = len(link.ops("agents"))
+        before = len(link.ops(Agents))
         pane.live_changed(Change("screen", "mayor"))
         await settle(pilot)
-        assert len(link.ops("agents")) == before
+        assert len(link.ops(Agents)) == before
         pane.live_changed(Change("exited", "mayor"))
         await settle(pilot)
-        assert len(link.ops("agents")) == before + 1
+        assert len(link.ops(Agents)) == before + 1

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from ui_harness import FIXED_NOW
 
+from tundra_tui.daemon.protocol import AgentRow
 from tundra_tui.domain.agents import AgentState, Role, Runtime
 from tundra_tui.domain.beads import Action
 from tundra_tui.domain.clock import iso
@@ -102,31 +102,11 @@ async def seed(store: Store) -> None:
 
 def daemon_agents(
     cpu: float = 10.0, uptime: float = 3725.0, rss_kib: int = 812 * 1024
-) -> list[dict[str, Any]]:
+) -> list[AgentRow]:
     """The daemon's `agents` answer: mayor and deacon running."""
     return [
-        {
-            "name": "mayor",
-            "state": "working",
-            "glyph": "@",
-            "runtime": "claude",
-            "pid": 4242,
-            "uptime": uptime,
-            "exit": None,
-            "rss_kib": rss_kib,
-            "cpu_seconds": cpu,
-            "trouble": "",
-        },
-        {
-            "name": "deacon",
-            "state": "awaiting_approval",
-            "glyph": "!",
-            "runtime": "codex",
-            "pid": 4243,
-            "uptime": 65.0,
-            "exit": None,
-            "rss_kib": 300 * 1024,
-            "cpu_seconds": 1.0,
-            "trouble": "stalled",
-        },
-    ]
+        AgentRow(name="mayor", state="working", glyph="@", runtime="claude", pid=4242,
+                 uptime=uptime, rss_kib=rss_kib, cpu_seconds=cpu),
+        AgentRow(name="deacon", state="awaiting_approval", glyph="!", runtime="codex", pid=4243,
+                 uptime=65.0, rss_kib=300 * 1024, cpu_seconds=1.0, trouble="stalled"),
+    ]  # fmt: skip

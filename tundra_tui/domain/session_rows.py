@@ -1,7 +1,8 @@
 """Agent sessions as the Sessions tab lists them: the daemon's processes merged with the roster.
 
-The daemon's `agents` answer is parsed defensively (it is data from another
-process); agents it does not run are listed with the store's last known state.
+The daemon's `agents` answer arrives typed (checked at the wire), but its text is
+another process's and is made safe here; agents it does not run are listed with the
+store's last known state.
 CPU use is the change in the process's CPU seconds over the change in its uptime
 between two answers, both measured by the daemon.
 """
@@ -10,8 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
+from tundra_tui.daemon.protocol import AgentRow as DaemonRow
 from tundra_tui.domain.agents import Agent, AgentState
 from tundra_tui.domain.readout import cpu_percent
 from tundra_tui.domain.sanitize import visible
@@ -47,19 +48,9 @@ class SessionRow:
         return needle in text.casefold()
 
 
-def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _float(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value)
-
-
-def _state(value: Any) -> AgentState:
+def _state(value: str) -> AgentState:
     try:
-        return AgentState(str(value))
+        return AgentState(value)
     except ValueError:
         return AgentState.UNKNOWN
 
@@ -91,7 +82,7 @@ class CpuMeter:
 
 
 def session_rows(
-    daemon: Iterable[Any],
+    daemon: Iterable[DaemonRow],
     stored: Iterable[Agent],
     tokens: Mapping[str, int],
     meter: CpuMeter,
@@ -103,23 +94,21 @@ def session_rows(
     rows: dict[str, SessionRow] = {}
     runtimes = {agent.name: agent.runtime.value for agent in stored}
     for item in daemon:
-        if not isinstance(item, dict) or not isinstance(item.get("name"), str):
-            continue
-        name = item["name"]
-        pid = _int(item.get("pid"))
-        uptime = _float(item.get("uptime"))
-        cpu = meter.sample(name, pid, _float(item.get("cpu_seconds")), uptime)
-        note = item.get("trouble") or item.get("exit") or ""
+        name = item.name
+        pid = item.pid
+        uptime = item.uptime
+        cpu = meter.sample(name, pid, item.cpu_seconds, uptime)
+        note = item.trouble or item.exit or ""
         rows[name] = SessionRow(
             name=name,
-            state=_state(item.get("state")),
-            runtime=visible(str(item.get("runtime") or runtimes.get(name, "?")), single_line=True),
+            state=_state(item.state),
+            runtime=visible(item.runtime or runtimes.get(name, "?"), single_line=True),
             pid=pid,
             cpu=cpu,
-            rss_kib=_int(item.get("rss_kib")),
+            rss_kib=item.rss_kib,
             uptime=uptime if pid is not None else None,
             tokens=tokens.get(name),
-            note=visible(str(note), single_line=True, limit=80),
+            note=visible(note, single_line=True, limit=80),
             running=pid is not None,
         )
     for agent in stored:

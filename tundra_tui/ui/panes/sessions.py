@@ -7,7 +7,7 @@ timeline is the audit log, oldest first, for every agent or for the one chosen.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from rich.text import Text
 from textual import on, work
@@ -19,6 +19,8 @@ from textual.events import Resize
 from textual.theme import Theme
 from textual.widgets import DataTable
 
+from tundra_tui.daemon.protocol import AgentRow as DaemonRow
+from tundra_tui.daemon.protocol import Agents
 from tundra_tui.domain.agents import Agent
 from tundra_tui.domain.errors import TundraError
 from tundra_tui.domain.events import Event
@@ -56,7 +58,7 @@ class SessionsPane(Pane):
         self._meter = CpuMeter()
         self._stored: list[Agent] = []
         self._tokens: dict[str, int] = {}
-        self._daemon: list[Any] = []
+        self._daemon: list[DaemonRow] = []
         self._rows: list[SessionRow] = []
         self._events: list[Event] = []
         self._convoy_names: dict[int, str] = {}
@@ -127,7 +129,7 @@ class SessionsPane(Pane):
     async def poll(self) -> None:
         """Ask the daemon for its sessions' pid, CPU, memory and uptime."""
         try:
-            answer = await self.services.link.request("agents")
+            answer = await self.services.link.call(Agents())
         except TundraError as error:
             reason = visible(str(error), single_line=True, limit=200)
             if reason != self.link_error:
@@ -138,7 +140,7 @@ class SessionsPane(Pane):
             self._daemon = []
         else:
             self.link_error = ""
-            self._daemon = answer if isinstance(answer, list) else []
+            self._daemon = answer.agents
         self._fill_table()
 
     def live_changed(self, change: Change) -> None:
