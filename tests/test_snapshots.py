@@ -18,6 +18,7 @@ import pytest
 from textual.pilot import Pilot
 from ui_harness import FakeLink, demo_events, fixed_clock
 
+from tundra_tui.daemon.protocol import AgentList, AgentRow, Agents
 from tundra_tui.demo_town import ensure_demo_town
 from tundra_tui.store import Store, open_store
 from tundra_tui.town import Town
@@ -30,56 +31,18 @@ ROOT = Path("/tmp/tundra-snapshots")
 
 SIZES = {"small": (80, 24), "large": (160, 48)}
 
-SESSIONS = [
-    {
-        "name": "mayor",
-        "state": "working",
-        "glyph": "@",
-        "runtime": "demo",
-        "pid": 4101,
-        "uptime": 5423.0,
-        "exit": None,
-        "rss_kib": 18432,
-        "trouble": None,
-        "cpu_seconds": 12.5,
-    },
-    {
-        "name": "polecat-1",
-        "state": "awaiting_approval",
-        "glyph": "!",
-        "runtime": "demo",
-        "pid": 4102,
-        "uptime": 5420.0,
-        "exit": None,
-        "rss_kib": 17920,
-        "trouble": None,
-        "cpu_seconds": 8.0,
-    },
-    {
-        "name": "witness",
-        "state": "idle",
-        "glyph": "*",
-        "runtime": "demo",
-        "pid": 4103,
-        "uptime": 5419.0,
-        "exit": None,
-        "rss_kib": 17408,
-        "trouble": None,
-        "cpu_seconds": 3.25,
-    },
-    {
-        "name": "crew-1",
-        "state": "working",
-        "glyph": "@",
-        "runtime": "demo",
-        "pid": 4104,
-        "uptime": 5418.0,
-        "exit": None,
-        "rss_kib": 18000,
-        "trouble": None,
-        "cpu_seconds": 10.0,
-    },
-]
+SESSIONS = AgentList(
+    agents=[
+        AgentRow(name="mayor", state="working", glyph="@", runtime="demo", pid=4101,
+                 uptime=5423.0, rss_kib=18432, cpu_seconds=12.5),
+        AgentRow(name="polecat-1", state="awaiting_approval", glyph="!", runtime="demo",
+                 pid=4102, uptime=5420.0, rss_kib=17920, cpu_seconds=8.0),
+        AgentRow(name="witness", state="idle", glyph="*", runtime="demo", pid=4103,
+                 uptime=5419.0, rss_kib=17408, cpu_seconds=3.25),
+        AgentRow(name="crew-1", state="working", glyph="@", runtime="demo", pid=4104,
+                 uptime=5418.0, rss_kib=18000, cpu_seconds=10.0),
+    ]
+)  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -118,7 +81,7 @@ def make_app(demo_root: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., 
 
     def make(**kw: Any) -> TundraApp:
         link = FakeLink(demo_events())
-        link.answers["agents"] = SESSIONS
+        link.answers[Agents] = SESSIONS
         services = Services(
             town=Town(demo_root / "demo-town"),
             store=cast(Store, None),
