@@ -114,6 +114,13 @@ class SessionHost:
         del self._sessions[name]
         return True
 
+    def set_shown(self, name: str, shown: bool) -> None:
+        """Some client shows this agent's screen now (or none does): hidden agents may be
+        emulated lazily. (Placeholder by the lead until the emulation pump lands.)"""
+        session = self._sessions.get(name)
+        if session is not None:
+            session.shown = shown  # type: ignore[attr-defined]
+
     def queued(self) -> list[str]:
         """Agents waiting for a free PTY slot, in start order."""
         return [config.name for config in self._queue]
