@@ -14,8 +14,19 @@ from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import Button, Static
-from ui_harness import FakeLink, make_services
+from ui_harness import FakeLink, make_services, pending, state_event
 
+from tundra_tui.daemon.protocol import (
+    ApprovalEvent,
+    ApprovalResolvedEvent,
+    Approve,
+    Deny,
+    LinkEvent,
+    ScreenEvent,
+    Shutdown,
+    Spawn,
+    Stop,
+)
 from tundra_tui.store import Store, open_store
 from tundra_tui.town import find_town
 from tundra_tui.ui.app import TundraApp
@@ -144,7 +155,7 @@ async def test_q_quits_without_stopping_agents(town_dir: Path, store: Store) -> 
         await pilot.pause()
         assert app._exit
     assert app.return_code == 0
-    assert not [op for op, _ in link.requests if op in ("stop", "shutdown")]
+    assert not [r for r in link.requests if isinstance(r, Stop | Shutdown)]
 
 
 async def test_help_lists_every_binding_with_its_id(town_dir: Path, store: Store) -> None:
@@ -220,17 +231,9 @@ async def test_keys_remapped_from_config(town_dir: Path, store: Store) -> None:
 
 
 def approval(
-    approval_id: int, agent: str = "polecat-1", subject: str = "rm -rf build"
-) -> dict[str, Any]:
-    return {
-        "event": "approval",
-        "id": approval_id,
-        "agent": agent,
-        "status": "pending",
-        "subject": subject,
-        "tool": "Bash",
-        "source": "hook",
-    }
+    approval_id: int, agent: str = "polecat-1", subject: str = "rm -rf build", source: str = "hook"
+) -> ApprovalEvent:
+    return pending(approval_id, agent, subject, source=source)
 
 
 async def test_approval_modal_arms_then_answers(town_dir: Path, store: Store) -> None:
@@ -246,11 +249,11 @@ async def test_approval_modal_arms_then_answers(town_dir: Path, store: Store) ->
         await pilot.press("y", "n")  # type-ahead: ignored before the keys arm
         await pilot.pause()
         assert app.screen is modal
-        assert not link.ops("approve") and not link.ops("deny")
+        assert not link.ops(Approve) and not link.ops(Deny)
         modal._arm()  # what the arming timer does when it fires
         await pilot.press("y")
         await pilot.pause()
-        assert link.ops("approve") == [{"id": 7, "actor": "operator", "seen": "rm -rf build"}]
+        assert link.ops(Approve) == [Approve(id=7, actor="operator", seen="rm -rf build")]
         assert not isinstance(app.screen, ApprovalModal)
 
 
@@ -268,7 +271,7 @@ async def test_approval_keys_arm_by_themselves(town_dir: Path, store: Store) -> 
             await pilot.pause(0.05)
         await pilot.press("n")
         await pilot.pause()
-    assert link.ops("deny") == [{"id": 8, "actor": "operator", "seen": "rm -rf build"}]
+    assert link.ops(Deny) == [Deny(id=8, actor="operator", seen="rm -rf build")]
 
 
 async def test_approvals_are_queued_one_modal_at_a_time(town_dir: Path, store: Store) -> None:
@@ -285,8 +288,8 @@ async def test_approvals_are_queued_one_modal_at_a_time(town_dir: Path, store: S
         await pilot.press("escape")  # decide later: stays pending, nothing sent
         await pilot.pause(0.1)
         assert not isinstance(app.screen, ApprovalModal)
-    assert link.ops("deny") == [{"id": 1, "actor": "operator", "seen": "rm -rf build"}]
-    assert link.ops("approve") == []
+    assert link.ops(Deny) == [Deny(id=1, actor="operator", seen="rm -rf build")]
+    assert link.ops(Approve) == []
     assert 2 in app.services.live.approvals
 
 
@@ -296,10 +299,10 @@ async def test_approval_answered_elsewhere_closes_its_modal(town_dir: Path, stor
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.pause(0.1)
         assert isinstance(app.screen, ApprovalModal)
-        link.push({"event": "approval_resolved", "id": 3, "agent": "polecat-1"})
+        link.push(ApprovalResolvedEvent(approval=approval(3).approval))
         await pilot.pause(0.1)
         assert not isinstance(app.screen, ApprovalModal)
-    assert not link.ops("approve") and not link.ops("deny")
+    assert not link.ops(Approve) and not link.ops(Deny)
 
 
 async def test_an_upgraded_request_shows_its_new_words_and_arms_again(
@@ -307,7 +310,7 @@ async def test_an_upgraded_request_shows_its_new_words_and_arms_again(
 ) -> None:
     """One prompt, one request: when the hook's exact words replace the screen's, the open
     modal shows them, and a `y` typed for the old words cannot answer the new ones."""
-    screen = {**approval(4, subject="# Shell command"), "source": "screen"}
+    screen = approval(4, subject="# Shell command", source="screen")
     link = FakeLink([screen])
     app = make_app(town_dir, store, link, approval_popup=True)
     app.arm_seconds = 30
@@ -323,11 +326,11 @@ async def test_an_upgraded_request_shows_its_new_words_and_arms_again(
         assert "hook" in str(modal.query_one("#approval-source").render())
         await pilot.press("y")
         await pilot.pause()
-        assert not link.ops("approve"), "answered words the operator had no time to read"
+        assert not link.ops(Approve), "answered words the operator had no time to read"
         modal._arm()
         await pilot.press("y")
         await pilot.pause()
-    assert link.ops("approve") == [{"id": 4, "actor": "operator", "seen": "rm -rf build/cache"}]
+    assert link.ops(Approve) == [Approve(id=4, actor="operator", seen="rm -rf build/cache")]
 
 
 async def _until(pilot: Any, predicate: Any, turns: int = 200) -> None:
@@ -353,7 +356,7 @@ async def test_approval_subject_shows_hidden_characters(town_dir: Path, store: S
 
 
 async def test_live_events_reach_every_pane(town_dir: Path, store: Store) -> None:
-    link = FakeLink([{"event": "state", "agent": "mayor", "state": "working", "evidence": {}}])
+    link = FakeLink([state_event("mayor", "working")])
     app = make_app(town_dir, store, link)
     async with app.run_test() as pilot:
         await pilot.pause(0.1)
@@ -367,9 +370,9 @@ async def test_screen_events_skip_the_panes_and_link_loss_is_said_once(
 ) -> None:
     link = FakeLink(
         [
-            {"event": "screen", "agent": "mayor", "rows": {}, "cursor": [0, 0], "size": [80, 24]},
-            {"event": "link", "up": False, "error": "connection refused"},
-            {"event": "link", "up": False, "error": "connection refused"},
+            ScreenEvent(agent="mayor", rows={}, cursor=(0, 0), size=(80, 24)),
+            LinkEvent(up=False, error="connection refused"),
+            LinkEvent(up=False, error="connection refused"),
         ]
     )
     app = make_app(town_dir, store, link)
@@ -387,10 +390,10 @@ async def test_daemon_refusal_is_one_line(town_dir: Path, store: Store) -> None:
     from tundra_tui.ui.messages import DaemonRequest
 
     link = FakeLink()
-    link.answers["spawn"] = TundraError("no agent 'x' in tundra.toml\nsecond line")
+    link.answers[Spawn] = TundraError("no agent 'x' in tundra.toml\nsecond line")
     app = make_app(town_dir, store, link)
     async with app.run_test() as pilot:
-        app.post_message(DaemonRequest("spawn", {"name": "x"}))
+        app.post_message(DaemonRequest(Spawn(name="x")))
         await pilot.pause(0.1)
         messages = [n.message for n in app._notifications]
         assert "spawn: no agent 'x' in tundra.toml" in messages
