@@ -11,6 +11,7 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+import msgspec
 import pytest
 from at_cli import AT, at, daemon_town, wait_for
 from rich.cells import cell_len
@@ -18,6 +19,7 @@ from rich.cells import cell_len
 from tundra_tui.cli.daemon import approval_lines
 from tundra_tui.daemon.client import daemon_pid, stopped_marker
 from tundra_tui.daemon.log import DaemonLog
+from tundra_tui.daemon.protocol import ApprovalInfo
 from tundra_tui.town import find_town
 
 LONG = "echo " + "A" * 300 + " TAIL-OF-THE-COMMAND"
@@ -135,9 +137,11 @@ def rejoin(rows: list[str]) -> str:
 
 def test_the_approval_layout_wraps_by_cells_and_shows_hidden_characters() -> None:
     subject = "printf '\x1b]0;x\x07'\t&& echo 漢字漢字漢字漢字 " + "B" * 30 + "\nrm -rf /tmp/x"
-    approval = {"id": 7, "agent": "a\x1b[2J", "tool": "Bash", "source": "hook", "subject": subject,
-                "cwd": "/w", "created_at": "2026-12-01T10:11:12.000Z"}  # fmt: skip
-    rows = approval_lines([approval, {**approval, "id": 8, "subject": ""}], width=24)
+    approval = ApprovalInfo(id=7, agent="a\x1b[2J", runtime="claude", status="pending",
+                            tool="Bash", source="hook", subject=subject, cwd="/w",
+                            created_at="2026-12-01T10:11:12.000Z")  # fmt: skip
+    second = msgspec.structs.replace(approval, id=8, subject="")
+    rows = approval_lines([approval, second], width=24)
     assert rows[0] == "#7  a␛[2J  Bash  from hook  since 10:11:12  in /w"
     body = rows[1 : rows.index("")]
     assert all(cell_len(row) <= 24 for row in body), body

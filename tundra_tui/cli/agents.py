@@ -8,6 +8,7 @@ from tundra_tui.cli.context import Context
 from tundra_tui.cli.daemon import duration
 from tundra_tui.config import add_agent, remove_agent
 from tundra_tui.daemon.client import DaemonClient, DaemonUnavailable
+from tundra_tui.daemon.protocol import AgentList, AgentRow, Agents
 from tundra_tui.domain.agents import AgentState, validate_agent_name
 from tundra_tui.domain.errors import TundraError
 from tundra_tui.domain.mail import OPERATOR
@@ -53,7 +54,7 @@ async def cmd_list(ctx: Context) -> int:
                 "pid": agent.pid if agent is not None else None,
                 "holds": held,
                 "command": spec.command,
-                "uptime": live.get(name, {}).get("uptime"),
+                "uptime": live[name].uptime if name in live else None,
             }
         )
     if ctx.json:
@@ -81,17 +82,17 @@ async def cmd_list(ctx: Context) -> int:
     return 0
 
 
-async def _live_sessions(ctx: Context) -> dict[str, dict[str, Any]]:
+async def _live_sessions(ctx: Context) -> dict[str, AgentRow]:
     """The daemon's view of running agents, if a daemon runs (one is never started here)."""
     try:
         client = await DaemonClient.connect(ctx.town())
     except DaemonUnavailable:
         return {}
     try:
-        sessions = await client.request("agents")
+        listed: AgentList = await client.call(Agents())
     finally:
         await client.close()
-    return {s["name"]: s for s in sessions}
+    return {s.name: s for s in listed.agents}
 
 
 async def cmd_remove(ctx: Context) -> int:

@@ -10,7 +10,6 @@ A hangup or SIGTERM detaches too, with the terminal restored.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import os
 import shutil
@@ -22,6 +21,15 @@ from typing import Any
 
 from tundra_tui.cli.context import Context
 from tundra_tui.daemon.client import DaemonClient, DaemonUnavailable
+from tundra_tui.daemon.protocol import (
+    ExitedEvent,
+    Resize,
+    Run,
+    Screen,
+    ScreenEvent,
+    ScreenText,
+    SendKeys,
+)
 from tundra_tui.domain.agents import AgentState
 from tundra_tui.domain.errors import NotFound, TundraError
 from tundra_tui.domain.sanitize import visible
@@ -53,7 +61,7 @@ def _color(value: str, background: bool) -> str:
     return ""
 
 
-def render_row(y: int, runs: list[list[Any]]) -> str:
+def render_row(y: int, runs: list[Run]) -> str:
     """One screen row as cursor move, SGR runs and text (already free of controls)."""
     parts = [f"\x1b[{y + 1};1H\x1b[0m"]
     for text, fg, bg, bold, italics, underscore, reverse in runs:
@@ -66,26 +74,23 @@ def render_row(y: int, runs: list[list[Any]]) -> str:
             codes.append("4")
         if reverse:
             codes.append("7")
-        codes += [c for c in (_color(str(fg), False), _color(str(bg), True)) if c]
-        parts.append(f"\x1b[{';'.join(codes)}m{visible(str(text), single_line=True)}")
+        codes += [c for c in (_color(fg, False), _color(bg, True)) if c]
+        parts.append(f"\x1b[{';'.join(codes)}m{visible(text, single_line=True)}")
     parts.append("\x1b[0m\x1b[K")
     return "".join(parts)
 
 
 async def _draw(client: DaemonClient, name: str, out: Any) -> None:
-    async for message in client.subscribe([name], screens=True):
-        if message.get("agent") != name:
-            continue
-        kind = message.get("event")
-        if kind == "screen":
-            rows = message.get("rows", {})
-            if message.get("full"):
+    """Redraw the agent's screen from the daemon's rows until it exits."""
+    async for event in client.subscribe([name], show=[name]):
+        if isinstance(event, ScreenEvent) and event.agent == name:
+            if event.full:
                 out.write("\x1b[2J")
-            frame = "".join(render_row(int(y), runs) for y, runs in rows.items())
-            x, y = message.get("cursor", [0, 0])
-            out.write(f"{frame}\x1b[{int(y) + 1};{int(x) + 1}H")
+            frame = "".join(render_row(y, runs) for y, runs in event.rows.items() if y >= 0)
+            x, y = (max(0, n) for n in event.cursor)
+            out.write(f"{frame}\x1b[{y + 1};{x + 1}H")
             out.flush()
-        elif kind == "exited":
+        elif isinstance(event, ExitedEvent) and event.agent == name:
             return
 
 
@@ -103,21 +108,19 @@ async def cmd_attach(ctx: Context) -> int:
         raise NotFound(f"no agent {name!r} in tundra.toml (see `at agent list`)")
     town = ctx.town()
     try:
-        requests = await DaemonClient.connect(town)
+        client = await DaemonClient.connect(town)
     except DaemonUnavailable:
         # No daemon, so nothing runs: say what the store last knew (never start one for this).
         stored = (await (await ctx.store()).agents.get(name)).state
         raise TundraError(_not_running(name, "lost" if stored.is_live else stored.value)) from None
     try:
-        screen = await requests.request("screen", name=name)
-        state = str(screen.get("state", ""))
-        if screen.get("stored") or not _is_live(state):
-            raise TundraError(_not_running(name, state or "stopped"))
-        stream = await DaemonClient.connect(town)
+        screen: ScreenText = await client.call(Screen(name=name))
+        if screen.stored or not _is_live(screen.state):
+            raise TundraError(_not_running(name, screen.state or "stopped"))
     except BaseException:
-        await requests.close()
+        await client.close()
         raise
-    outcome = await _attached(name, requests, stream)
+    outcome = await _attached(name, client)
     with contextlib.suppress(OSError):  # after a hangup there is no terminal to tell
         print(_farewell(name, outcome))
     return 128 + outcome if outcome > 0 else 0
@@ -146,8 +149,12 @@ def _farewell(name: str, outcome: int) -> str:
     return f"detached from {name} (it keeps running)"
 
 
-async def _attached(name: str, requests: DaemonClient, stream: DaemonClient) -> int:
-    """Run the attachment; 0 when detached, -1 when the agent exited, else the signal number."""
+async def _attached(name: str, client: DaemonClient) -> int:
+    """Run the attachment; 0 when detached, -1 when the agent exited, else the signal number.
+
+    One connection carries it all: the screen's events, keys (sent without waiting for a
+    reply, in the order typed; the daemon keeps one agent's input in order) and resizes.
+    """
     loop = asyncio.get_running_loop()
     stdin = sys.stdin.fileno()
     saved = termios.tcgetattr(stdin)
@@ -157,7 +164,7 @@ async def _attached(name: str, requests: DaemonClient, stream: DaemonClient) -> 
 
     async def resize() -> None:
         size = shutil.get_terminal_size()
-        await requests.request("resize", name=name, columns=size.columns, rows=size.lines)
+        await client.call(Resize(name=name, columns=size.columns, rows=size.lines))
 
     def on_key() -> None:
         keys.put_nowait(os.read(stdin, 4096))
@@ -176,7 +183,7 @@ async def _attached(name: str, requests: DaemonClient, stream: DaemonClient) -> 
         out.write("\x1b[?1049h")
         loop.add_reader(stdin, on_key)
         loop.add_signal_handler(signal.SIGWINCH, lambda: loop.create_task(resize()))
-        drawer = loop.create_task(_draw(stream, name, out))
+        drawer = loop.create_task(_draw(client, name, out))
         while not drawer.done() and not stop.done():
             getter = loop.create_task(keys.get())
             waiting: set[asyncio.Future[Any]] = {getter, drawer, stop}
@@ -188,9 +195,9 @@ async def _attached(name: str, requests: DaemonClient, stream: DaemonClient) -> 
             if DETACH_KEY in data:
                 data = data.split(DETACH_KEY, 1)[0]
                 if data:
-                    await requests.request("send_keys", name=name, data=_b64(data))
+                    client.send(SendKeys(name=name, data=data))
                 break
-            await requests.request("send_keys", name=name, data=_b64(data))
+            client.send(SendKeys(name=name, data=data))
         if stop.done():
             outcome = stop.result()
         elif drawer.done():
@@ -208,14 +215,9 @@ async def _attached(name: str, requests: DaemonClient, stream: DaemonClient) -> 
         with contextlib.suppress(OSError):
             out.write("\x1b[0m\x1b[?1049l")
             out.flush()
-        await stream.close()
-        await requests.close()
+        await client.close()
     return outcome
 
 
 _ENDING_SIGNALS = (signal.SIGHUP, signal.SIGTERM)
 """Signals that end an attachment cleanly (terminal restored) instead of killing `at`."""
-
-
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()

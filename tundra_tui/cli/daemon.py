@@ -9,14 +9,15 @@ import os
 import shutil
 import signal
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict
+from collections.abc import Callable, Sequence
 from typing import Any
 
+import msgspec
 from rich.cells import cell_len
 
 from tundra_tui.cli.attach import cmd_attach
 from tundra_tui.cli.context import Context
+from tundra_tui.daemon.asks import approval_info
 from tundra_tui.daemon.client import (
     DaemonClient,
     DaemonUnavailable,
@@ -29,6 +30,29 @@ from tundra_tui.daemon.client import (
 )
 from tundra_tui.daemon.log import last_error, log_path, stderr_path, summary
 from tundra_tui.daemon.main import run_daemon
+from tundra_tui.daemon.protocol import (
+    AgentRow,
+    Agents,
+    ApprovalInfo,
+    ApprovalList,
+    Approvals,
+    Approve,
+    Delivered,
+    Deny,
+    Request,
+    Restart,
+    Restarted,
+    Screen,
+    ScreenText,
+    SendText,
+    Shutdown,
+    Spawn,
+    Spawned,
+    Status,
+    StatusReply,
+    Stop,
+    Stopped,
+)
 from tundra_tui.domain.errors import NotFound, TundraError
 from tundra_tui.domain.sanitize import visible
 from tundra_tui.output import dump_json, key_values, table
@@ -115,22 +139,22 @@ def add_session_commands(
 
 async def cmd_session_list(ctx: Context) -> int:
     """The daemon's sessions: state glyph, runtime, pid, uptime, memory."""
-    sessions = await call_daemon(ctx, "agents")
+    sessions = (await call_daemon(ctx, Agents())).agents
     if ctx.json:
-        dump_json(sessions)
+        dump_json([fields(s) for s in sessions])
     elif sessions:
         table(
             ("", "NAME", "RUNTIME", "STATE", "PID", "UPTIME", "RSS", "NOTE"),
             [
                 (
-                    s["glyph"],
-                    s["name"],
-                    s["runtime"],
-                    s["state"],
-                    s["pid"] or "-",
-                    duration(s["uptime"]),
-                    f"{s['rss_kib'] // 1024} MiB" if s["rss_kib"] else "-",
-                    s["trouble"] or s["exit"] or "",
+                    s.glyph,
+                    s.name,
+                    s.runtime,
+                    s.state,
+                    s.pid or "-",
+                    duration(s.uptime),
+                    f"{s.rss_kib // 1024} MiB" if s.rss_kib else "-",
+                    s.trouble or s.exit or "",
                 )
                 for s in sessions
             ],
@@ -201,7 +225,7 @@ async def cmd_stop(ctx: Context) -> int:
     if client is not None:
         try:
             async with asyncio.timeout(wait):
-                agents = int((await client.request("shutdown")).get("stopping", 0))
+                agents = (await client.call(Shutdown())).stopping
         except (DaemonUnavailable, TimeoutError):
             pass  # on its way out already, or stuck: either way, see whether it goes
         finally:
@@ -266,19 +290,19 @@ async def cmd_status(ctx: Context) -> int:
             key_values(files)
         return 1
     try:
-        status = await client.request("status")
+        status: StatusReply = await client.call(Status())
     finally:
         await client.close()
     if ctx.json:
-        dump_json({"running": True, **status, **logs})
+        dump_json({"running": True, **fields(status), **logs})
     else:
         key_values(
             [
-                ("daemon", f"running (pid {status['pid']}, version {status['version']})"),
-                ("uptime", f"{status['uptime']:.0f} s"),
-                ("agents", f"{status['live']} live, {len(status['queued'])} queued"),
-                ("clients", status["subscribers"]),
-                ("approvals", f"{status.get('approvals', 0)} waiting"),
+                ("daemon", f"running (pid {status.pid}, version {status.version})"),
+                ("uptime", f"{status.uptime:.0f} s"),
+                ("agents", f"{status.live} live, {len(status.queued)} queued"),
+                ("clients", status.subscribers),
+                ("approvals", f"{status.approvals} waiting"),
                 *_store_line(status),
                 *files,
             ]
@@ -286,12 +310,12 @@ async def cmd_status(ctx: Context) -> int:
     return 0
 
 
-def _store_line(status: Mapping[str, Any]) -> list[tuple[str, str]]:
+def _store_line(status: StatusReply) -> list[tuple[str, str]]:
     """Writes the daemon keeps for a database that cannot take them now, and why."""
-    if not status.get("store_error"):
+    if not status.store_error:
         return []
-    pending = status.get("pending_writes", 0)
-    reason = visible(str(status["store_error"]), single_line=True)
+    pending = status.pending_writes
+    reason = visible(status.store_error, single_line=True)
     return [("store", f"{pending} writes waiting (kept, retried): {reason}")]
 
 
@@ -309,7 +333,8 @@ async def cmd_peek(ctx: Context) -> int:
     if name not in ctx.config().agents():
         # Maybe still live from before tundra.toml changed; else an unknown name, said so.
         await _live_row(ctx, name)
-    screen: dict[str, Any]
+    screen: ScreenText
+    daemon = True
     try:
         client = await DaemonClient.connect(ctx.town())
     except DaemonUnavailable:
@@ -317,101 +342,104 @@ async def cmd_peek(ctx: Context) -> int:
         # reason to start a daemon the operator may have stopped.
         store = await ctx.store()
         agent = await store.agents.get(name)
-        screen = {
-            "lines": (await store.agents.last_screen(name)).splitlines(),
-            "cursor": [0, 0],
-            "title": "",
-            "state": agent.state.value,
-            "stored": True,
-            "daemon": False,
-        }
+        lines = (await store.agents.last_screen(name)).splitlines()
+        screen = ScreenText(
+            lines=lines, cursor=(0, 0), title="", state=agent.state.value, stored=True
+        )
+        daemon = False
     else:
         try:
-            screen = await client.request("screen", name=name)
+            screen = await client.call(Screen(name=name))
         finally:
             await client.close()
     if ctx.json:
-        dump_json(screen)
+        dump_json({**fields(screen), **({} if daemon else {"daemon": False})})
         return 0
-    if screen.get("daemon") is False:
+    if not daemon:
         print(f"({name} is not running (no daemon); its last recorded screen:)")
-    elif screen.get("stored"):
-        print(f"({name} is {screen['state']}; its last recorded screen:)")
-    lines = [visible(line, single_line=True).rstrip() for line in screen["lines"]]
+    elif screen.stored:
+        print(f"({name} is {screen.state}; its last recorded screen:)")
+    lines = [visible(line, single_line=True).rstrip() for line in screen.lines]
     while lines and not lines[-1]:
         lines.pop()
     print("\n".join(lines))
     return 0
 
 
-async def _live_row(ctx: Context, name: str) -> dict[str, Any]:
+async def _live_row(ctx: Context, name: str) -> AgentRow:
     """The daemon's session row of a running agent, or one line saying why there is none:
     a name tundra.toml does not know, or a known agent that is not running. Never starts
     the daemon: with none running, no agent is."""
     try:
         client = await DaemonClient.connect(ctx.town())
     except DaemonUnavailable:
-        rows: list[dict[str, Any]] = []
+        rows: list[AgentRow] = []
     else:
         try:
-            rows = await client.request("agents")
+            rows = (await client.call(Agents())).agents
         finally:
             await client.close()
-    row = next((r for r in rows if r.get("name") == name), None)
-    if row is not None and row.get("pid"):
+    row = next((r for r in rows if r.name == name), None)
+    if row is not None and row.pid:
         return row
     if row is None and name not in ctx.config().agents():
         raise NotFound(f"no agent {name!r} in tundra.toml (see `at agent list`)")
-    ended = f", {row['exit']}" if row is not None and row.get("exit") else ""
+    ended = f", {row.exit}" if row is not None and row.exit else ""
     raise TundraError(f"{name} is not running{ended} (start it with `at agent start {name}`)")
 
 
-async def call_daemon(ctx: Context, op: str, **args: Any) -> Any:
+async def call_daemon(ctx: Context, request: Request) -> Any:
+    """One request to the town's daemon (started if none runs); its typed reply."""
     client = await connect_or_start(ctx.town())
     try:
-        return await client.request(op, **args)
+        return await client.call(request)
     finally:
         await client.close()
+
+
+def fields(reply: Any) -> dict[str, Any]:
+    """A reply's fields for `--json`, every one of them (defaults too), without its tag."""
+    return msgspec.structs.asdict(reply)
 
 
 async def cmd_agent_start(ctx: Context) -> int:
     """Start an agent in the daemon (starting the daemon if needed)."""
     ctx.config()
-    result = await call_daemon(ctx, "spawn", name=ctx.args.name)
-    print(f"{ctx.args.name}: {result['state']}")
+    spawned: Spawned = await call_daemon(ctx, Spawn(name=ctx.args.name))
+    print(f"{ctx.args.name}: {spawned.state}")
     return 0
 
 
 async def cmd_agent_stop(ctx: Context) -> int:
     """Stop an agent and everything it started."""
-    result = await call_daemon(ctx, "stop", name=ctx.args.name, grace=ctx.args.grace)
-    print(f"{ctx.args.name}: stopped ({result['exit'] or 'was queued'})")
+    stopped: Stopped = await call_daemon(ctx, Stop(name=ctx.args.name, grace=ctx.args.grace))
+    print(f"{ctx.args.name}: stopped ({stopped.exit or 'was queued'})")
     return 0
 
 
 async def cmd_agent_restart(ctx: Context) -> int:
     """Stop and start an agent again."""
-    result = await call_daemon(ctx, "restart", name=ctx.args.name)
-    print(f"{ctx.args.name}: {result['state']}")
+    restarted: Restarted = await call_daemon(ctx, Restart(name=ctx.args.name))
+    print(f"{ctx.args.name}: {restarted.state}")
     return 0
 
 
 async def cmd_send(ctx: Context) -> int:
     """Type a prompt into an agent the way a person would, and check it was taken."""
     await _live_row(ctx, ctx.args.name)
-    result = await call_daemon(ctx, "send_text", name=ctx.args.name, text=ctx.args.text)
+    result: Delivered = await call_daemon(ctx, SendText(name=ctx.args.name, text=ctx.args.text))
     if ctx.json:
-        dump_json(result)
-    elif result["delivered"]:
+        dump_json(fields(result))
+    elif result.delivered:
         print(f"delivered to {ctx.args.name}")
     else:
-        print(f"{ctx.args.name} did not take the text: {result['evidence']}")
+        print(f"{ctx.args.name} did not take the text: {visible(result.evidence)}")
         return 1
     return 0
 
 
-async def pending_approvals(ctx: Context) -> list[dict[str, Any]]:
-    """Requests waiting for an answer, oldest first, as the JSON objects `--json` prints.
+async def pending_approvals(ctx: Context) -> list[ApprovalInfo]:
+    """Requests waiting for an answer, oldest first (`--json` prints their fields).
 
     The daemon's approval book is the one list every client shows (it holds requests
     the store may not have taken yet); with no daemon, nothing can answer a request,
@@ -422,17 +450,15 @@ async def pending_approvals(ctx: Context) -> list[dict[str, Any]]:
         client = await DaemonClient.connect(town)
     except DaemonUnavailable:
         store = await ctx.store()
-        return [
-            {**asdict(a), "source": a.source.value, "status": a.status.value}
-            for a in await store.approvals.pending()
-        ]
+        return [approval_info(a) for a in await store.approvals.pending()]
     try:
-        return list(await client.request("approvals"))
+        listed: ApprovalList = await client.call(Approvals())
+        return listed.approvals
     finally:
         await client.close()
 
 
-def approval_lines(approvals: Sequence[Mapping[str, Any]], width: int) -> list[str]:
+def approval_lines(approvals: Sequence[ApprovalInfo], width: int) -> list[str]:
     """Approvals for people: a heading per request, then its whole subject, never cut.
 
     The subject is wrapped to `width` cells under a four-space indent with every hidden
@@ -444,7 +470,7 @@ def approval_lines(approvals: Sequence[Mapping[str, Any]], width: int) -> list[s
         if lines:
             lines.append("")
         lines.append(_heading(approval))
-        subject = str(approval.get("subject") or "")
+        subject = approval.subject
         if not subject:
             lines.append(f"{INDENT}(no detail given)")
             continue
@@ -452,18 +478,18 @@ def approval_lines(approvals: Sequence[Mapping[str, Any]], width: int) -> list[s
     return lines
 
 
-def _heading(approval: Mapping[str, Any]) -> str:
-    def shown(key: str) -> str:
-        return visible(str(approval.get(key) or ""), single_line=True)
+def _heading(approval: ApprovalInfo) -> str:
+    def shown(text: str) -> str:
+        return visible(text, single_line=True)
 
-    since = shown("created_at")[11:19]
+    since = shown(approval.created_at)[11:19]
     parts = [
-        f"#{shown('id')}",
-        shown("agent"),
-        shown("tool") or "-",
-        f"from {shown('source')}" if approval.get("source") else "",
+        f"#{approval.id}",
+        shown(approval.agent),
+        shown(approval.tool) or "-",
+        f"from {shown(approval.source)}" if approval.source else "",
         f"since {since}" if since else "",
-        f"in {shown('cwd')}" if approval.get("cwd") else "",
+        f"in {shown(approval.cwd)}" if approval.cwd else "",
     ]
     return "  ".join(part for part in parts if part)
 
@@ -494,7 +520,7 @@ async def cmd_approvals(ctx: Context) -> int:
     """Pending approvals, oldest first, each with its whole request made visible."""
     pending = await pending_approvals(ctx)
     if ctx.json:
-        dump_json(pending)
+        dump_json([fields(a) for a in pending])
     elif pending:
         print("\n".join(approval_lines(pending, shutil.get_terminal_size().columns)))
     else:
@@ -511,12 +537,13 @@ async def _answer(ctx: Context, op: str) -> int:
             print("no approvals waiting")
             return 1
         oldest = pending[0]
-        approval_id = oldest["id"]
+        approval_id = oldest.id
         verb = "approving" if op == "approve" else "denying"
         print(f"{verb} the oldest request:")
         print("\n".join(approval_lines([oldest], shutil.get_terminal_size().columns)))
-    result = await call_daemon(ctx, op, id=approval_id, actor=ctx.actor)
-    print(f"approval {result['id']}: {result['status']}")
+    request = Approve if op == "approve" else Deny
+    result: ApprovalInfo = await call_daemon(ctx, request(id=approval_id, actor=ctx.actor))
+    print(f"approval {result.id}: {visible(result.status, single_line=True)}")
     return 0
 
 

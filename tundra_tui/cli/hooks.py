@@ -19,6 +19,7 @@ from typing import Any
 from tundra_tui.cli.context import Context
 from tundra_tui.daemon.client import DaemonClient
 from tundra_tui.daemon.peers import HOOK_SECRET_ENV
+from tundra_tui.daemon.protocol import Hook, HookReply
 from tundra_tui.domain.errors import TundraError
 from tundra_tui.session.hooks import (
     PERMISSION_EVENT,
@@ -82,18 +83,20 @@ async def cmd_hook_event(ctx: Context) -> int:
     return 0
 
 
-async def _report(ctx: Context, event: str, payload: dict[str, Any]) -> Any:
+async def _report(ctx: Context, event: str, payload: dict[str, Any]) -> HookReply:
     client = await DaemonClient.connect(ctx.town())
     try:
-        return await client.request(
-            "hook",
-            name=_agent(ctx),
-            event=event,
-            payload=payload,
-            timeout=ctx.args.timeout,
-            # Proves the report comes from the agent it names (set by the daemon at start).
-            secret=ctx.env.get(HOOK_SECRET_ENV, ""),
+        reply: HookReply = await client.call(
+            Hook(
+                name=_agent(ctx),
+                event=event,
+                payload=payload,
+                timeout=ctx.args.timeout,
+                # Proves the report comes from the agent it names (set by the daemon at start).
+                secret=ctx.env.get(HOOK_SECRET_ENV, ""),
+            )
         )
+        return reply
     finally:
         await client.close()
 
@@ -110,9 +113,9 @@ async def _permission(ctx: Context) -> tuple[bool, str]:
     try:
         payload = _read_payload(ctx.args.payload)
         result = await _report(ctx, PERMISSION_EVENT, payload)
-        if result.get("allow") is True:
+        if result.allow is True:
             return True, ""
-        return False, f"The operator answered {result.get('status', 'no')}."
+        return False, f"The operator answered {result.status or 'no'}."
     except Exception as error:  # every failure denies: nothing is approved without a human
         print(f"at hook-event: {error}; denying", file=sys.stderr)
         return False, f"auto-tundra could not ask the operator ({error})."

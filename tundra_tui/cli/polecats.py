@@ -8,10 +8,11 @@ from collections.abc import Callable
 from typing import Any
 
 from tundra_tui.cli.context import Context
-from tundra_tui.cli.daemon import call_daemon
+from tundra_tui.cli.daemon import call_daemon, fields
 from tundra_tui.cli.mail import require_agent
 from tundra_tui.config import add_agent, set_value
 from tundra_tui.daemon.client import DaemonClient, DaemonUnavailable
+from tundra_tui.daemon.protocol import AgentList, Agents, Delivered, Nudge, Spawn, Spawned
 from tundra_tui.domain.agents import AgentState, Role, parse_runtime, validate_agent_name
 from tundra_tui.domain.beads import Action, Bead, BeadStatus, parse_bead_id, transition
 from tundra_tui.domain.errors import IllegalTransition, TundraError
@@ -94,11 +95,11 @@ async def cmd_spawn(ctx: Context) -> int:
         task = f"Work on bead {bead.ref}: {bead.title}"
         if bead.description:
             task += f"\n\n{bead.description}"
-    result = await call_daemon(ctx, "spawn", name=name, bead=bead_id, task=task)
+    spawned: Spawned = await call_daemon(ctx, Spawn(name=name, bead=bead_id, task=task))
     if ctx.json:
-        dump_json(result)
+        dump_json(fields(spawned))
     else:
-        print(f"{name}: {result['state']} in {result['cwd']}")
+        print(f"{name}: {spawned.state} in {visible(spawned.cwd, single_line=True)}")
     return 0
 
 
@@ -202,15 +203,15 @@ async def cmd_nudge(ctx: Context) -> int:
                 f"(start it with `at agent start {name}`)"
             )
             return 1
-        result = await client.request("nudge", name=name, text=text)
+        result: Delivered = await client.call(Nudge(name=name, text=text))
     finally:
         if client is not None:
             await client.close()
-    if result["delivered"]:
+    if result.delivered:
         await store.mail.read(mail.id, actor=name)
         print(f"nudged {name}")
         return 0
-    print(f"kept as mail for {name}: not typed in, {visible(str(result['reason']))}")
+    print(f"kept as mail for {name}: not typed in, {visible(result.evidence)}")
     return 1
 
 
@@ -226,10 +227,11 @@ async def _session_state(client: DaemonClient | None, name: str) -> AgentState |
     """The state of `name`'s session in the daemon; None when it has none."""
     if client is None:
         return None
-    for session in await client.request("agents"):
-        if session.get("name") == name:
+    listed: AgentList = await client.call(Agents())
+    for session in listed.agents:
+        if session.name == name:
             try:
-                return AgentState(str(session.get("state")))
+                return AgentState(session.state)
             except ValueError:
                 return AgentState.UNKNOWN
     return None
