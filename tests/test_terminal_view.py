@@ -1,12 +1,17 @@
-"""The terminal widget: key encoding, colours, dirty-row redraws, cropping, keys and size."""
+"""The terminal widget: key encoding, colours, dirty-row redraws, cropping, keys, size and
+scrollback."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import pytest
+from history_fake import FakeHistory
 from rich.color import Color
+from textual import events
 from textual.app import App, ComposeResult
+from textual.content import Content
+from textual.pilot import Pilot
 from textual.strip import Strip
 
 from tundra_tui.daemon.protocol import Run as WireRun
@@ -15,7 +20,9 @@ from tundra_tui.session.keys import encode_key, encode_paste
 from tundra_tui.ui import terminal_style
 from tundra_tui.ui.remote_screen import RemoteScreen, Run
 from tundra_tui.ui.terminal_style import rich_color, run_style
-from tundra_tui.ui.widgets.terminal_view import RELEASE_KEY, TerminalView
+from tundra_tui.ui.widgets.terminal_view import RELEASE_KEY, HistorySource, TerminalView
+
+SCROLLBACK_KEY = "shift+pageup"
 
 # Key encoding (headless)
 
@@ -147,13 +154,14 @@ class CountingView(TerminalView):
 class ViewApp(App[None]):
     CSS = "CountingView { width: 30; height: 6; }"
 
-    def __init__(self, screen: RemoteScreen | None) -> None:
+    def __init__(self, screen: RemoteScreen | None, history: HistorySource | None = None) -> None:
         super().__init__()
         self.remote = screen
+        self.history = history
         self.messages: list[Any] = []
 
     def compose(self) -> ComposeResult:
-        view = CountingView(max_fps=60)
+        view = CountingView(max_fps=60, history=self.history)
         view.agent = "mayor"
         view.remote_screen = self.remote
         yield view
@@ -271,7 +279,7 @@ async def test_grabbed_view_sends_every_key_but_the_release_key() -> None:
         app.view.grab()
         await pilot.pause()
         # Every other binding steps aside, even App's priority ctrl+q (quit).
-        assert set(app.screen.active_bindings) == {RELEASE_KEY}
+        assert set(app.screen.active_bindings) == {RELEASE_KEY, SCROLLBACK_KEY}
         await pilot.press("q", "1", "question_mark", "tab", "escape", "ctrl+a", "up", "f5")
         await pilot.press("ctrl+q", "ctrl+c")
         await pilot.pause()
@@ -373,3 +381,170 @@ async def test_a_theme_change_recolours_cached_rows() -> None:
         after = app.view.render_line(0)
         assert before.text == after.text
         assert next(iter(before)).style != next(iter(after)).style
+
+
+# Scrollback
+
+
+def subtitle(view: TerminalView) -> str:
+    """The border's subtitle as shown (Textual hands it back as markup)."""
+    return Content.from_markup(view.border_subtitle or "").plain
+
+
+async def wheel(pilot: Pilot[Any], view: TerminalView, *, up: bool = True) -> None:
+    """One notch of the mouse wheel over the view, routed by the screen as a real one is."""
+    event = events.MouseScrollUp if up else events.MouseScrollDown
+    await pilot._post_mouse_events([event], view, offset=(2, 2))
+
+
+def scrolled_app(history: FakeHistory) -> ViewApp:
+    """A 30x6 tile over a screen of two lines, with `history` above them."""
+    return ViewApp(text_screen(["$ one", "$ two"], rows=6), history.read)
+
+
+async def test_shift_pageup_in_a_grabbed_tile_pages_back_with_vim_and_tmux_keys() -> None:
+    history = FakeHistory.numbered(500)
+    app = scrolled_app(history)
+    async with app.run_test(size=(40, 10)) as pilot:
+        view = app.view
+        view.grab()
+        await pilot.press(SCROLLBACK_KEY)
+        await pilot.pause()
+        assert view.scrolling
+        # A page is the tile's height less one line; the document is history then the screen.
+        assert shown(view) == ["h495", "h496", "h497", "h498", "h499", "$ one"]
+        assert subtitle(view) == "[scrollback 5/500] · q to leave"
+        assert history.asked == [(-200, 200)]
+        await pilot.press("pageup")
+        assert shown(view)[0] == "h490" and subtitle(view).startswith("[scrollback 10/500]")
+        await pilot.press("ctrl+d")
+        assert shown(view)[0] == "h493"
+        await pilot.press("k", "k", "up", "j")
+        assert shown(view)[0] == "h491"
+        await pilot.press("ctrl+u", "ctrl+b")
+        assert shown(view)[0] == "h483"
+        await pilot.press("g")
+        await pilot.pause()
+        assert shown(view) == ["h0", "h1", "h2", "h3", "h4", "h5"]
+        assert subtitle(view).startswith("[scrollback 500/500]")
+        assert history.asked[-1] == (0, 12)  # only what the view and its margins need
+        await pilot.press("G")
+        await pilot.pause()
+        assert not view.scrolling and view.has_focus
+        assert shown(view)[:2] == ["$ one", "$ two"]
+        assert subtitle(view) == "ctrl+] to release"
+        assert [m for m in app.messages if isinstance(m, TerminalView.Input)] == []
+
+
+async def test_the_wheel_scrolls_a_zoomed_tile_back_and_past_the_bottom_returns_to_live() -> None:
+    app = scrolled_app(FakeHistory.numbered(50))
+    async with app.run_test(size=(40, 10)) as pilot:
+        view = app.view
+        await wheel(pilot, view)
+        assert not view.scrolling  # only a focused or zoomed tile scrolls back
+        view.drives_size = True
+        await wheel(pilot, view)
+        await pilot.pause()
+        assert view.scrolling and view.has_focus
+        assert shown(view)[:4] == ["h47", "h48", "h49", "$ one"]
+        assert subtitle(view).startswith("[scrollback 3/50]")
+        await wheel(pilot, view)
+        assert shown(view)[0] == "h44"
+        await wheel(pilot, view, up=False)
+        await wheel(pilot, view, up=False)
+        await pilot.pause()
+        assert not view.scrolling and not view.can_focus
+        released = [m for m in app.messages if isinstance(m, TerminalView.Released)]
+        assert [m.refocus for m in released] == [True]
+
+
+async def test_live_output_goes_on_while_scrolled_and_shows_on_leaving() -> None:
+    app = scrolled_app(FakeHistory.numbered(50))
+    async with app.run_test(size=(40, 10)) as pilot:
+        view, screen = app.view, app.remote
+        assert screen is not None
+        view.grab()
+        await pilot.press(SCROLLBACK_KEY)
+        await pilot.pause()
+        before = shown(view)
+        for n in range(20):
+            set_row(screen, 1, f"$ tick {n}")
+        await pilot.pause(0.1)
+        assert shown(view) == before  # not yanked
+        assert "new output below" in subtitle(view)
+        await pilot.press("q")
+        await pilot.pause()
+        assert not view.scrolling and shown(view)[1] == "$ tick 19"
+
+
+async def test_typing_in_scrollback_returns_to_live_and_reaches_a_grabbing_agent() -> None:
+    app = scrolled_app(FakeHistory.numbered(50))
+    async with app.run_test(size=(40, 10)) as pilot:
+        view = app.view
+        view.grab()
+        await pilot.press(SCROLLBACK_KEY, "x")
+        await pilot.pause()
+        assert not view.scrolling and view.has_focus
+        assert [m.data for m in app.messages if isinstance(m, TerminalView.Input)] == [b"x"]
+        # Not grabbed: the key only ends scrollback, and the keyboard goes back to the pane.
+        view.release(refocus=False)
+        view.drives_size = True
+        await pilot.pause()
+        assert view.scroll_back()
+        await pilot.pause()
+        await pilot.press("x")
+        await pilot.pause()
+        assert not view.scrolling and not view.can_focus
+        assert len([m for m in app.messages if isinstance(m, TerminalView.Input)]) == 1
+        assert view.scroll_back()
+        await pilot.pause()
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not view.scrolling
+
+
+async def test_history_is_drawn_like_live_rows_and_never_read_as_markup() -> None:
+    history = FakeHistory(
+        [
+            [("[bold]not bold[/bold]", "red", "default", False, False, False, False)],
+            [("bell\x07 esc\x1b[31m", "default", "default", False, False, False, True)],
+        ]
+    )
+    app = scrolled_app(history)
+    async with app.run_test(size=(40, 10)) as pilot:
+        app.view.drives_size = True
+        app.view.scroll_back(2)
+        await pilot.pause()
+        rows = shown(app.view)
+        assert rows[:2] == ["[bold]not bold[/bold]", "bell␇ esc␛[31m"]
+        first = [seg for seg in app.view.render_line(0) if seg.text.strip()]
+        assert first[0].style is not None and first[0].style.color == Color.parse("red")
+        assert not first[0].style.bold
+        second = [seg for seg in app.view.render_line(1) if seg.text.strip()]
+        assert second[0].style is not None and second[0].style.reverse
+
+
+async def test_with_nothing_above_scrollback_says_so_and_stays_live() -> None:
+    app = scrolled_app(FakeHistory([]))
+    async with app.run_test(size=(40, 10)) as pilot:
+        app.view.grab()
+        await pilot.press(SCROLLBACK_KEY)
+        await pilot.pause()
+        assert not app.view.scrolling and app.view.has_focus
+        assert any("nothing to scroll back" in n.message for n in app._notifications)
+
+
+async def test_a_history_that_cannot_be_read_is_one_line_and_stays_live() -> None:
+    from tundra_tui.domain.errors import TundraError
+
+    async def refuse(name: str, start: int, count: int) -> Any:
+        raise TundraError("mayor is not running\nsecond line")
+
+    app = ViewApp(text_screen(["$"], rows=6), refuse)
+    async with app.run_test(size=(40, 10)) as pilot:
+        app.view.grab()
+        await pilot.press(SCROLLBACK_KEY)
+        await pilot.pause()
+        assert not app.view.scrolling
+        messages = [n.message for n in app._notifications]
+        assert messages == ["history of mayor: mayor is not running␤second line"]

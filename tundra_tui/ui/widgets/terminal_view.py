@@ -6,16 +6,22 @@ that changed. Rows are cached as strips; styles are cached per run attribute set
 
 While focused (`grab()`), every key goes to the agent as the bytes a terminal would
 send, app bindings included, except the release key (`ctrl+]` as in `at session
-attach`; remappable as `agents-release`), which hands focus back.
+attach`; remappable as `agents-release`), which hands focus back, and the scrollback key.
+
+Scrollback (`scroll_back()`, the wheel over a focused or zoomed tile, or `shift+pageup`
+while focused) shows the agent's history from the daemon with vim and tmux copy-mode keys,
+holding still while output goes on; `q`, `Esc`, scrolling past the bottom or typing returns
+to the live screen (a typed key then goes to the agent if the tile has the keyboard).
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import ClassVar
 
 from rich.segment import Segment
 from rich.style import Style
-from textual import events
+from textual import events, work
 from textual.binding import Binding, BindingType
 from textual.content import Content
 from textual.geometry import Region
@@ -24,20 +30,38 @@ from textual.strip import Strip
 from textual.timer import Timer
 from textual.widget import Widget
 
+from tundra_tui.daemon.protocol import HistoryReply
+from tundra_tui.domain.errors import TundraError
+from tundra_tui.domain.sanitize import visible
 from tundra_tui.session.keys import encode_key, encode_paste
 from tundra_tui.ui.keymap import display_keys
 from tundra_tui.ui.remote_screen import RemoteScreen, Run
+from tundra_tui.ui.scrollback import PAGE, Scrollback
 from tundra_tui.ui.terminal_style import run_style
 
 RELEASE_KEY = "ctrl+right_square_bracket"
 """Textual's name for Ctrl-]: by default the one key a focused terminal keeps for itself."""
 SIZE_DEBOUNCE = 0.15
 """Seconds a new size must hold before the agent's PTY is resized to it."""
+WHEEL_LINES = 3
+"""Lines one notch of the mouse wheel scrolls."""
+TOP = 1 << 30
+"""An offset past any history: the top, once the history's length is known."""
+
+HistorySource = Callable[[str, int, int], Awaitable[HistoryReply]]
+"""Reads an agent's history: (name, start, count), `start` < 0 counting from the newest."""
 
 
 def _blank(line: list[Run]) -> bool:
     """True for a row with nothing to see (a coloured bar is something)."""
     return all(not run.text.strip() and run.bg == "default" and not run.reverse for run in line)
+
+
+def _strip(line: list[Run], width: int, base: Style) -> Strip:
+    """One row as a strip `width` cells wide. Rich caches `base + style`, so a row costs one
+    Segment per run and two strips."""
+    segments = [Segment(run.text, base + run_style(run)) for run in line if run.text]
+    return Strip(segments).crop_extend(0, width, base)
 
 
 def _with_cursor(strip: Strip, x: int) -> Strip:
@@ -68,8 +92,27 @@ class TerminalView(Widget, can_focus=False):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding(RELEASE_KEY, "release", "Release keys", id="agents-release"),
+        Binding("shift+pageup", "scrollback", "Scrollback", id="agents-scrollback"),
+        Binding("pageup,ctrl+b", "back_pages(1)", "Page up", show=False, id="scrollback-page-up"),
+        Binding(
+            "pagedown,ctrl+f,shift+pagedown",
+            "back_pages(-1)",
+            "Page down",
+            show=False,
+            id="scrollback-page-down",
+        ),
+        Binding("ctrl+u", "back_halves(1)", "Half page up", show=False, id="scrollback-half-up"),
+        Binding(
+            "ctrl+d", "back_halves(-1)", "Half page down", show=False, id="scrollback-half-down"
+        ),
+        Binding("k,up", "back(1)", "Line up", show=False, id="scrollback-line-up"),
+        Binding("j,down", "back(-1)", "Line down", show=False, id="scrollback-line-down"),
+        Binding("g,home", "back_top", "Oldest line", show=False, id="scrollback-top"),
+        Binding("G,end", "bottom", "Newest (live)", show=False, id="scrollback-bottom"),
+        Binding("q,escape", "live", "Back to live", show=False, id="scrollback-leave"),
     ]
-    """The only binding that works while the view has the keyboard (remappable by its id)."""
+    """The only keys the view keeps while it has the keyboard (each remappable by its id):
+    release and scrollback while the agent has the keys, the motions only in scrollback."""
 
     class Input(Message):
         """Bytes the operator typed or pasted for `agent`, in order."""
@@ -108,10 +151,16 @@ class TerminalView(Widget, can_focus=False):
             self.agent = agent
 
     def __init__(
-        self, *, max_fps: int = 30, id: str | None = None, classes: str | None = None
+        self,
+        *,
+        max_fps: int = 30,
+        history: HistorySource | None = None,
+        id: str | None = None,
+        classes: str | None = None,
     ) -> None:
         super().__init__(id=id, classes=classes)
         self._agent = ""
+        self._history = history
         self._max_fps = max(1, max_fps)
         self._remote: RemoteScreen | None = None
         self._strips: dict[int, Strip] = {}
@@ -127,6 +176,15 @@ class TerminalView(Widget, can_focus=False):
         self._drives_size = False
         self._reported: tuple[str, int, int] | None = None
         self._size_timer: Timer | None = None
+        self._typing = False
+        """Grabbed: keys go to the agent (when not in scrollback)."""
+        self._scroll: Scrollback | None = None
+        self._reading: Scrollback | None = None
+        """The scrollback whose pages are being read (one reader at a time)."""
+        self._frozen_version = -1
+        """The screen's version when scrollback took it: newer means new output below."""
+        self._news = False
+        """The agent printed since scrollback took its screen."""
 
     def on_mount(self) -> None:
         self.set_interval(1 / self._max_fps, self.tick, name="terminal-frame")
@@ -139,6 +197,7 @@ class TerminalView(Widget, can_focus=False):
     @agent.setter
     def agent(self, agent: str) -> None:
         if agent != self._agent:
+            self.action_live()
             self._agent = agent
             self._schedule_size_report()
 
@@ -151,6 +210,7 @@ class TerminalView(Widget, can_focus=False):
     def remote_screen(self, remote: RemoteScreen | None) -> None:
         if remote is self._remote:
             return
+        self.action_live()
         self._remote = remote
         self._resync()
         self.refresh()
@@ -194,20 +254,210 @@ class TerminalView(Widget, can_focus=False):
         else:
             self._reported = None
 
+    @property
+    def scrolling(self) -> bool:
+        """In scrollback: the tile shows history, not the live screen."""
+        return self._scroll is not None
+
     def grab(self) -> None:
         """Take the keyboard: from now on every key goes to the agent."""
+        self._typing = True
         self.can_focus = True
         self.focus()
+        self._show_position()
 
     def action_release(self) -> None:
         """Give the keyboard back to the pane."""
         self.release(refocus=True)
 
     def release(self, *, refocus: bool) -> None:
-        """Stop taking keys and tell the pane (which gives focus back on `refocus`)."""
+        """Stop taking keys (leaving scrollback) and tell the pane, which gives focus back on
+        `refocus`."""
+        self._typing = False
         self.can_focus = False
+        self._end_scroll()
         self.border_subtitle = None
         self.post_message(self.Released(self, refocus=refocus))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "release":
+            return True
+        if action == "scrollback":
+            return self._typing or self._scroll is not None
+        return self._scroll is not None
+
+    # Scrollback
+
+    def scroll_back(self, lines: int | None = None) -> bool:
+        """Scroll `lines` up (a page if None), entering scrollback and taking the keyboard for
+        its keys. False when there is no history to read (no agent, or it is not running)."""
+        if self._history is None or not self.agent or self._dimmed:
+            return False
+        amount = self._page() if lines is None else lines
+        if self._scroll is not None:
+            self._move(amount)
+            return True
+        self._scroll = Scrollback(amount)
+        self.can_focus = True
+        if not self.has_focus:
+            self.focus()
+        self._show_position()
+        self._want_history()
+        return True
+
+    def action_scrollback(self) -> None:
+        """Enter scrollback a page up, or go a page further up."""
+        self.scroll_back()
+
+    def action_back(self, lines: int) -> None:
+        """Scroll `lines` up (negative: down)."""
+        self._move(lines)
+
+    def action_back_pages(self, pages: int) -> None:
+        """Scroll `pages` pages up (negative: down)."""
+        self._move(pages * self._page())
+
+    def action_back_halves(self, halves: int) -> None:
+        """Scroll `halves` half tile heights up (negative: down), as vim's ctrl+u and ctrl+d."""
+        self._move(halves * max(1, self.size.height // 2))
+
+    def action_back_top(self) -> None:
+        """Scroll to the oldest line kept."""
+        self._move(TOP)
+
+    def action_bottom(self) -> None:
+        """Scroll to the newest line: the live screen."""
+        self.action_live()
+
+    def action_live(self) -> None:
+        """Leave scrollback for the live screen, keeping the keyboard only if it was grabbed."""
+        if self._scroll is None:
+            return
+        if self._typing:
+            self._end_scroll()
+        else:
+            self.release(refocus=True)
+
+    def _page(self) -> int:
+        """A page: the tile's height less one line, kept on screen for context."""
+        return max(1, self.size.height - 1)
+
+    def _move(self, lines: int) -> None:
+        scroll = self._scroll
+        if scroll is None or not lines:
+            return
+        if scroll.offset + lines <= 0:
+            self.action_live()  # past the bottom: back to live, as tmux's copy-mode -e does
+            return
+        scroll.scroll(lines, self.size.height)
+        self.refresh()
+        self._show_position()
+        self._want_history()
+
+    def _end_scroll(self) -> None:
+        if self._scroll is None:
+            return
+        self._scroll = self._reading = None
+        self.workers.cancel_group(self, "terminal-history")
+        self._resync()
+        self.refresh()
+        self._show_position()
+
+    def _snapshot(self) -> list[list[Run]]:
+        """The screen rows down to the bottom of what the live tile shows. Rows are never
+        changed in place (a delta replaces a row's list), so a shallow copy holds still."""
+        remote = self._remote
+        if remote is None:
+            return []
+        self._resync()
+        self._frozen_version, self._news = remote.version, False
+        return list(remote.lines[: min(remote.rows, self._top + self.size.height)])
+
+    def _want_history(self) -> None:
+        scroll = self._scroll
+        if scroll is not None and self._reading is not scroll:
+            self._reading = scroll
+            self._read_history(scroll)
+
+    @work(group="terminal-history", exclusive=True, exit_on_error=False)
+    async def _read_history(self, scroll: Scrollback) -> None:
+        """Read the newest page and take the screen, then the pages around the view until it
+        and a tile's height either side of it are read."""
+        source, agent = self._history, self.agent
+        try:
+            if source is None:
+                return
+            if not scroll.ready:
+                reply = await source(agent, -PAGE, PAGE)
+                if scroll is not self._scroll:
+                    return
+                scroll.start(reply, self._snapshot())
+                scroll.clamp(self.size.height)
+                if not scroll.offset:
+                    self.notify(
+                        f"nothing to scroll back to in {visible(agent, single_line=True)} yet",
+                        markup=False,
+                    )
+                    self.action_live()
+                    return
+                self.refresh()
+                self._show_position()
+            while scroll is self._scroll:
+                page = scroll.wanted(self.size.height)
+                if page is None:
+                    return
+                start, count = page
+                reply = await source(agent, start, count)
+                if scroll is not self._scroll:
+                    return
+                scroll.add(reply, range(start, start + count))
+                self.refresh()
+        except TundraError as error:
+            scroll.failed = True
+            self.notify(
+                f"history of {visible(agent, single_line=True)}: "
+                f"{visible(str(error), single_line=True, limit=200)}",
+                severity="warning",
+                markup=False,
+            )
+            if scroll is self._scroll and not scroll.ready:
+                self.action_live()
+        finally:
+            if self._reading is scroll:
+                self._reading = None
+
+    def _key_for(self, action: str) -> str | None:
+        """The key bound to one of the view's own actions now (after any remap)."""
+        for key, active in self.screen.active_bindings.items():
+            if active.node is self and active.binding.action == action:
+                return key
+        return None
+
+    def _show_position(self) -> None:
+        """The border's subtitle: where scrollback is (as tmux's copy mode shows it), or how to
+        release the keys."""
+        scroll = self._scroll
+        if scroll is not None:
+            where = f"{scroll.offset}/{scroll.limit(self.size.height)}" if scroll.ready else "…"
+            news = " · new output below" if self._news else ""
+            leave = self._key_for("live")
+            hint = f" · {display_keys(leave)} to leave" if leave else ""
+            self.border_subtitle = Content(f"[scrollback {where}]{news}{hint}")
+        elif self._typing:
+            key = self._key_for("release")
+            self.border_subtitle = Content(f"{display_keys(key)} to release") if key else None
+        else:
+            self.border_subtitle = None
+
+    def on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
+        """The wheel scrolls back in a focused or zoomed tile (the ones that drive the size)."""
+        if (self._scroll is not None or self._drives_size) and self.scroll_back(WHEEL_LINES):
+            event.stop()
+
+    def on_mouse_scroll_down(self, event: events.MouseScrollDown) -> None:
+        if self._scroll is not None:
+            event.stop()
+            self._move(-WHEEL_LINES)
 
     # Drawing
 
@@ -215,6 +465,12 @@ class TerminalView(Widget, can_focus=False):
         """One frame: repaint the rows that changed since the last one, if any."""
         remote = self._remote
         if remote is None or remote.version == self._seen_version:
+            return
+        if self._scroll is not None:
+            # The view holds still (rows are read again on leaving); say once that more came.
+            if self._scroll.ready and not self._news and remote.version != self._frozen_version:
+                self._news = True
+                self._show_position()
             return
         self._seen_version = remote.version
         dirty = remote.take_dirty()
@@ -273,8 +529,12 @@ class TerminalView(Widget, can_focus=False):
         self._base = None
 
     def render_line(self, y: int) -> Strip:
-        width = self.size.width
+        width, height = self.size
         base = self._base_style()
+        scroll = self._scroll
+        if scroll is not None and scroll.ready:
+            # Not cached: history does not change, and a scroll redraws every row anyway.
+            return _strip(scroll.line(scroll.top(height) + y) or [], width, base)
         remote = self._remote
         row = self._top + y
         if remote is None or row >= remote.rows:
@@ -284,11 +544,8 @@ class TerminalView(Widget, can_focus=False):
             self._strips_width = width
         strip = self._strips.get(row)
         if strip is None:
-            # Rich caches `base + style`, so a row costs one Segment per run and two strips.
-            line = remote.lines[row]
-            segments = [Segment(run.text, base + run_style(run)) for run in line if run.text]
-            strip = self._strips[row] = Strip(segments).crop_extend(0, width, base)
-        if self.has_focus and row == remote.cursor[1]:
+            strip = self._strips[row] = _strip(remote.lines[row], width, base)
+        if self.has_focus and self._typing and row == remote.cursor[1]:
             strip = _with_cursor(strip, remote.cursor[0])
         return strip
 
@@ -297,26 +554,23 @@ class TerminalView(Widget, can_focus=False):
         if top != self._top:
             self._top = top
             self.refresh()
+        if self._scroll is not None:
+            self._scroll.clamp(self.size.height)
+            self.refresh()
+            self._show_position()
+            self._want_history()
         self._schedule_size_report()
 
     # Focus and keys
 
     def check_consume_key(self, key: str, character: str | None) -> bool:
-        """Every key is the agent's: Textual then drops every other node's binding for it from
+        """Every key is the view's: Textual then drops every other node's binding for it from
         the chain while this view has focus (priority ones too, such as ctrl+q), and the
-        footer and help show only the release key."""
+        footer and help show only the view's own keys."""
         return True
 
-    def _release_key(self) -> str | None:
-        """The key bound to release now (after any remap)."""
-        for key, active in self.screen.active_bindings.items():
-            if active.node is self and active.binding.action == "release":
-                return key
-        return None
-
     def on_focus(self) -> None:
-        key = self._release_key()
-        self.border_subtitle = Content(f"{display_keys(key)} to release") if key else None
+        self._show_position()
         self.refresh()
 
     def on_blur(self) -> None:
@@ -325,19 +579,25 @@ class TerminalView(Widget, can_focus=False):
             # Focus went elsewhere (a click, another tab): stop taking keys quietly.
             self.release(refocus=False)
 
-    def on_key(self, event: events.Key) -> None:
+    async def on_key(self, event: events.Key) -> None:
+        # Stopped here, the key never reaches the app's bindings, so the view runs its own.
         event.stop()
         event.prevent_default()
-        if event.key == self._release_key():
-            self.release(refocus=True)
+        active = self.screen.active_bindings.get(event.key)
+        if active is not None and active.node is self and active.enabled:
+            await self.run_action(active.binding.action)
             return
+        if self._scroll is not None:
+            self.action_live()  # typing returns to live, and goes on to a grabbing agent
         data = encode_key(event.key, event.character)
-        if data and self.agent:
+        if data and self.agent and self._typing:
             self.post_message(self.Input(self.agent, data))
 
     def on_paste(self, event: events.Paste) -> None:
         event.stop()
-        if event.text and self.agent:
+        if self._scroll is not None:
+            self.action_live()
+        if event.text and self.agent and self._typing:
             self.post_message(self.Input(self.agent, encode_paste(event.text)))
 
     def on_click(self) -> None:
