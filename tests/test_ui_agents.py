@@ -2,19 +2,38 @@
 
 from __future__ import annotations
 
-import base64
+import itertools
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import pytest
+from history_fake import FakeHistory
+from textual import events
+from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.content import Content
+from textual.pilot import Pilot
 from textual.widget import Widget
-from textual.widgets import Static
-from ui_harness import FakeLink, PaneHarness, fixed_clock, make_services
+from textual.widgets import ContentSwitcher, Static
+from ui_harness import FakeLink, PaneHarness, fixed_clock, make_services, pending, state_event
 
 from tundra_tui.config import AgentSpec, load_config
+from tundra_tui.daemon.protocol import (
+    Approve,
+    Deny,
+    Event,
+    ExitedEvent,
+    History,
+    RemovedEvent,
+    Request,
+    Resize,
+    Restart,
+    ScreenEvent,
+    SendKeys,
+    Spawn,
+    Stop,
+)
 from tundra_tui.domain.agents import Agent, AgentState, Role, Runtime
 from tundra_tui.store import Store, open_store
 from tundra_tui.store.agents import RosterEntry
@@ -27,6 +46,8 @@ from tundra_tui.ui.panes.agents import AgentsPane
 from tundra_tui.ui.tiling import Layout, tile_shape, visible_window
 from tundra_tui.ui.widgets.agent_list import AgentList, row_content
 from tundra_tui.ui.widgets.terminal_view import RELEASE_KEY, TerminalView
+
+R = TypeVar("R", bound=Request)
 
 # Tiling (headless)
 
@@ -78,11 +99,11 @@ def spec(name: str, model: str = "") -> AgentSpec:
 
 def test_rows_merge_store_config_and_daemon() -> None:
     live = LiveModel()
-    live.apply({"event": "state", "agent": "b", "state": "awaiting_approval"})
-    live.apply({"event": "approval", "agent": "b", "id": 3, "subject": "ls", "tool": "Bash"})
-    live.apply({"event": "state", "agent": "c", "state": "exited"})
-    live.apply({"event": "exited", "agent": "c", "code": 2})
-    live.apply({"event": "state", "agent": "[bold]x\x1b", "state": "working"})
+    live.apply(state_event("b", "awaiting_approval"))
+    live.apply(pending(3, "b", "ls"))
+    live.apply(state_event("c", "exited"))
+    live.apply(ExitedEvent(agent="c", code=2))
+    live.apply(state_event("[bold]x\x1b", "working"))
     stored = [Agent("a", Role.MAYOR, Runtime.CLAUDE, AgentState.IDLE, model="opus")]
     rows = agent_rows(stored, live, {"a": spec("a", "haiku"), "b": spec("b", "m1")})
     by_name = {row.name: row for row in rows}
@@ -125,9 +146,12 @@ async def store(town_dir: Path) -> AsyncIterator[Store]:
     await opened.close()
 
 
-def screen_event(agent: str, lines: list[str]) -> dict[str, Any]:
-    rows = {str(y): [[text, "default", "default", 0, 0, 0, 0]] for y, text in enumerate(lines)}
-    return {"event": "screen", "agent": agent, "size": [80, 24], "full": True, "rows": rows}
+def screen_event(agent: str, lines: list[str]) -> ScreenEvent:
+    rows = {
+        y: [(text, "default", "default", False, False, False, False)]
+        for y, text in enumerate(lines)
+    }
+    return ScreenEvent(agent=agent, rows=rows, cursor=(0, 0), size=(80, 24), full=True)
 
 
 class AgentsApp(PaneHarness):
@@ -157,33 +181,37 @@ class AgentsApp(PaneHarness):
         assert isinstance(pane, AgentsPane)
         return pane
 
-    def requests(self, op: str) -> list[dict[str, Any]]:
-        return [m.args for m in self.posted if isinstance(m, DaemonRequest) and m.op == op]
+    def requests(self, kind: type[R]) -> list[R]:
+        """The requests of one type the pane asked the app to send, in order."""
+        posted = [m.request for m in self.posted if isinstance(m, DaemonRequest)]
+        return [request for request in posted if isinstance(request, kind)]
 
     def tiles(self) -> list[TerminalView]:
         return [view for view in self.agents.views if view.display]
 
 
 def make_app(
-    town_dir: Path, store: Store, *, running: tuple[str, ...] = ("deacon", "mayor")
+    town_dir: Path,
+    store: Store,
+    *,
+    running: tuple[str, ...] = ("deacon", "mayor"),
+    kind: type[AgentsApp] = AgentsApp,
 ) -> AgentsApp:
     services = make_services(Town(town_dir), store, FakeLink())
     for name in running:
-        services.live.apply({"event": "state", "agent": name, "state": "working"})
+        services.live.apply(state_event(name, "working"))
         services.live.apply(screen_event(name, [f"{name} says hi", "$ "]))
-    return AgentsApp(services)
+    return kind(services)
 
 
-def live_change(app: AgentsApp, event: dict[str, Any]) -> None:
+def live_change(app: AgentsApp, event: Event) -> None:
     app.agents.live_changed(app.services.live.apply(event))
 
 
 def keys_sent(app: AgentsApp, agent: str) -> bytes:
     link = app.services.link
     assert isinstance(link, FakeLink)
-    return b"".join(
-        base64.b64decode(a["data"]) for a in link.ops("send_keys") if a["name"] == agent
-    )
+    return b"".join(keys.data for keys in link.ops(SendKeys) if keys.name == agent)
 
 
 def focused(app: AgentsApp) -> Widget | None:
@@ -268,7 +296,7 @@ async def test_f_hands_every_key_to_the_agent_until_ctrl_right_bracket(
         await pilot.press("ctrl+c", "up", "f1", "j", "s", "y")
         await pilot.pause(0.1)
         assert app.is_running and app.notes == []
-        assert app.requests("approve") == []
+        assert app.requests(Approve) == []
         assert keys_sent(app, "mayor") == b"q19?:/\t\x1b\x03\x1b[A\x1bOPjsy"
         await pilot.press(RELEASE_KEY)
         await pilot.pause()
@@ -292,21 +320,17 @@ async def test_focusing_resizes_the_agents_pty_once(town_dir: Path, store: Store
     async with app.run_test(size=(80, 24)) as pilot:
         select(app, "deacon")
         await pilot.pause(0.3)
-        assert app.requests("resize") == []
+        assert app.requests(Resize) == []
         await pilot.press("f")
         await pilot.pause(0.4)
         view = focused(app)
         assert isinstance(view, TerminalView)
-        expected: dict[str, Any] = {
-            "name": "deacon",
-            "columns": view.size.width,
-            "rows": view.size.height,
-        }
-        assert app.requests("resize") == [expected]
+        expected = Resize(name="deacon", columns=view.size.width, rows=view.size.height)
+        assert app.requests(Resize) == [expected]
         await pilot.resize_terminal(100, 30)
         await pilot.pause(0.4)
-        assert len(app.requests("resize")) == 2
-        assert app.requests("resize")[-1]["columns"] == view.size.width > expected["columns"]
+        assert len(app.requests(Resize)) == 2
+        assert app.requests(Resize)[-1].columns == view.size.width > expected.columns
 
 
 async def test_z_zooms_the_selected_terminal_and_z_or_escape_restores(
@@ -322,7 +346,7 @@ async def test_z_zooms_the_selected_terminal_and_z_or_escape_restores(
         assert not listing.display
         assert [v.agent for v in app.tiles()] == ["mayor"]
         assert app.tiles()[0].size.width == 78
-        assert app.requests("resize") == [{"name": "mayor", "columns": 78, "rows": 22}]
+        assert app.requests(Resize) == [Resize(name="mayor", columns=78, rows=22)]
         await pilot.press("escape")
         await pilot.pause()
         assert listing.display and len(app.tiles()) == 2
@@ -354,18 +378,14 @@ async def test_y_and_n_answer_the_oldest_request_of_the_selected_agent(
     async with app.run_test(size=(80, 24)) as pilot:
         select(app, "mayor")
         await pilot.press("y")
-        assert app.requests("approve") == []
+        assert app.requests(Approve) == []
         assert app.toasts[-1] == "mayor has no request waiting"
-        live_change(
-            app, {"event": "approval", "agent": "mayor", "id": 4, "subject": "ls", "tool": "Bash"}
-        )
-        live_change(
-            app, {"event": "approval", "agent": "mayor", "id": 9, "subject": "rm", "tool": "Bash"}
-        )
+        live_change(app, pending(4, "mayor", "ls"))
+        live_change(app, pending(9, "mayor", "rm"))
         await pilot.press("y")
-        assert app.requests("approve") == [{"id": 4, "actor": "operator", "seen": "ls"}]
+        assert app.requests(Approve) == [Approve(id=4, actor="operator", seen="ls")]
         await pilot.press("n")
-        assert app.requests("deny") == [{"id": 4, "actor": "operator", "seen": "ls"}]
+        assert app.requests(Deny) == [Deny(id=4, actor="operator", seen="ls")]
 
 
 async def test_a_approves_everything_listed_after_confirmation(
@@ -375,20 +395,8 @@ async def test_a_approves_everything_listed_after_confirmation(
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("a")
         assert app.toasts[-1] == "no requests waiting"
-        live_change(
-            app,
-            {
-                "event": "approval",
-                "agent": "mayor",
-                "id": 4,
-                "subject": "[bold]ls[/]\x1b",
-                "tool": "Bash",
-            },
-        )
-        live_change(
-            app,
-            {"event": "approval", "agent": "deacon", "id": 2, "subject": "rm x", "tool": "Bash"},
-        )
+        live_change(app, pending(4, "mayor", "[bold]ls[/]\x1b"))
+        live_change(app, pending(2, "deacon", "rm x"))
         await pilot.press("a")
         await pilot.pause()
         assert isinstance(app.screen, ConfirmModal)
@@ -398,18 +406,15 @@ async def test_a_approves_everything_listed_after_confirmation(
         assert texts[1] == "mayor: Bash [bold]ls[/]␛"
         await pilot.press("n")
         await pilot.pause()
-        assert not isinstance(app.screen, ConfirmModal) and app.requests("approve") == []
+        assert not isinstance(app.screen, ConfirmModal) and app.requests(Approve) == []
         await pilot.press("a")
         await pilot.pause()
-        live_change(
-            app,
-            {"event": "approval", "agent": "mayor", "id": 11, "subject": "late", "tool": "Bash"},
-        )
+        live_change(app, pending(11, "mayor", "late"))
         await pilot.press("y")
         await pilot.pause()
-        assert app.requests("approve") == [
-            {"id": 2, "actor": "operator", "seen": "rm x"},
-            {"id": 4, "actor": "operator", "seen": "[bold]ls[/]\x1b"},
+        assert app.requests(Approve) == [
+            Approve(id=2, actor="operator", seen="rm x"),
+            Approve(id=4, actor="operator", seen="[bold]ls[/]\x1b"),
         ]
 
 
@@ -420,25 +425,25 @@ async def test_u_starts_x_stops_after_confirmation_and_r_restarts(
     async with app.run_test(size=(80, 24)) as pilot:
         select(app, "crew-1")
         await pilot.press("u")
-        assert app.requests("spawn") == [{"name": "crew-1"}]
+        assert app.requests(Spawn) == [Spawn(name="crew-1")]
         await pilot.press("x")
-        assert app.toasts[-1] == "crew-1 is not running" and app.requests("stop") == []
+        assert app.toasts[-1] == "crew-1 is not running" and app.requests(Stop) == []
         select(app, "mayor")
         await pilot.press("u")
-        assert app.requests("spawn") == [{"name": "crew-1"}]
+        assert app.requests(Spawn) == [Spawn(name="crew-1")]
         await pilot.press("x")
         await pilot.pause()
         assert isinstance(app.screen, ConfirmModal)
         await pilot.press("escape")
         await pilot.pause()
-        assert app.requests("stop") == []
+        assert app.requests(Stop) == []
         await pilot.press("x")
         await pilot.pause()
         await pilot.press("y")
         await pilot.pause()
-        assert app.requests("stop") == [{"name": "mayor"}]
+        assert app.requests(Stop) == [Stop(name="mayor")]
         await pilot.press("R")
-        assert app.requests("restart") == [{"name": "mayor"}]
+        assert app.requests(Restart) == [Restart(name="mayor")]
 
 
 async def test_live_changes_update_glyphs_and_new_agents_appear(
@@ -447,8 +452,8 @@ async def test_live_changes_update_glyphs_and_new_agents_appear(
     app = make_app(town_dir, store)
     async with app.run_test(size=(80, 24)) as pilot:
         listing = app.agents.query_one(AgentList)
-        live_change(app, {"event": "state", "agent": "crew-1", "state": "awaiting_approval"})
-        live_change(app, {"event": "state", "agent": "[red]ghost", "state": "idle"})
+        live_change(app, state_event("crew-1", "awaiting_approval"))
+        live_change(app, state_event("[red]ghost", "idle"))
         await pilot.pause()
         assert prompt(listing, 0).startswith("* [red]ghost")
         assert (
@@ -485,7 +490,7 @@ async def test_keys_are_sent_in_order_and_a_refusal_is_one_line(
         assert keys_sent(app, "mayor") == b"hello\r"
         from tundra_tui.domain.errors import TundraError
 
-        link.answers["send_keys"] = TundraError("mayor is not running")
+        link.answers[SendKeys] = TundraError("mayor is not running")
         await pilot.press("x")
         await pilot.pause(0.1)
         assert app.toasts[-1] == "keys not sent to mayor: mayor is not running"
@@ -501,12 +506,12 @@ async def test_the_grabbed_agent_keeps_its_tile_and_a_stopped_one_releases(
         await pilot.press("f")
         view = focused(app)
         assert isinstance(view, TerminalView) and view.agent == "mayor"
-        live_change(app, {"event": "state", "agent": "a-new", "state": "idle"})
+        live_change(app, state_event("a-new", "idle"))
         await pilot.pause()
         assert focused(app) is view and view.agent == "mayor"
         await pilot.press("k")
         assert keys_sent(app, "mayor") == b"k"
-        live_change(app, {"event": "state", "agent": "mayor", "state": "exited"})
+        live_change(app, state_event("mayor", "exited"))
         await pilot.pause()
         assert isinstance(focused(app), AgentList)
         assert app.toasts[-1] == "mayor left; keys released"
@@ -554,3 +559,150 @@ async def test_focus_default_is_the_list_or_the_pane_while_zoomed(
         app.agents.focus_default()
         await pilot.pause()
         assert focused(app) is app.agents
+
+
+# Scrollback
+
+
+def fake_link(app: AgentsApp) -> FakeLink:
+    link = app.services.link
+    assert isinstance(link, FakeLink)
+    return link
+
+
+def subtitle(view: TerminalView) -> str:
+    return Content.from_markup(view.border_subtitle or "").plain
+
+
+async def wheel(pilot: Pilot[Any], view: TerminalView, *, up: bool = True) -> None:
+    event = events.MouseScrollUp if up else events.MouseScrollDown
+    await pilot._post_mouse_events([event], view, offset=(3, 3))
+
+
+async def test_left_bracket_scrolls_the_selected_tile_back_and_q_gives_the_keys_back(
+    town_dir: Path, store: Store
+) -> None:
+    history = FakeHistory.numbered(300)
+    app = make_app(town_dir, store)
+    fake_link(app).answers[History] = history.answer
+    async with app.run_test(size=(80, 24)) as pilot:
+        select(app, "crew-1")
+        await pilot.press("left_square_bracket")
+        assert app.toasts[-1] == "crew-1 is not running: no history to scroll"
+        select(app, "mayor")
+        await pilot.press("left_square_bracket")
+        await pilot.pause()
+        view = focused(app)
+        assert isinstance(view, TerminalView) and view.agent == "mayor" and view.scrolling
+        page = view.size.height - 1
+        assert subtitle(view) == f"[scrollback {page}/300] · q to leave"
+        assert {request.name for request in fake_link(app).ops(History)} == {"mayor"}
+        # The motions scroll the tile, not the list; q leaves, and does not quit.
+        await pilot.press("k", "k", "j")
+        assert subtitle(view).startswith(f"[scrollback {page + 1}/300]")
+        assert app.agents.selected is not None and app.agents.selected.name == "mayor"
+        await pilot.press("q")
+        await pilot.pause()
+        assert app.is_running and not view.scrolling
+        assert isinstance(focused(app), AgentList)
+        assert keys_sent(app, "mayor") == b""
+
+
+async def test_the_wheel_scrolls_a_zoomed_tile_and_escape_steps_back_out(
+    town_dir: Path, store: Store
+) -> None:
+    app = make_app(town_dir, store)
+    fake_link(app).answers[History] = FakeHistory.numbered(100).answer
+    async with app.run_test(size=(80, 24)) as pilot:
+        select(app, "mayor")
+        await pilot.press("z")
+        await pilot.pause(0.3)
+        (view,) = app.tiles()
+        await wheel(pilot, view)
+        await pilot.pause()
+        assert view.scrolling and focused(app) is view
+        assert subtitle(view).startswith("[scrollback 3/100]")
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not view.scrolling and focused(app) is app.agents
+        assert app.tiles() == [view]  # still zoomed
+        await pilot.press("escape")
+        await pilot.pause()
+        assert len(app.tiles()) == 2
+
+
+async def test_a_grabbed_tile_scrolls_back_and_typing_goes_on_to_the_agent(
+    town_dir: Path, store: Store
+) -> None:
+    app = make_app(town_dir, store)
+    fake_link(app).answers[History] = FakeHistory.numbered(100).answer
+    async with app.run_test(size=(80, 24)) as pilot:
+        select(app, "mayor")
+        await pilot.press("f", "shift+pageup")
+        await pilot.pause()
+        view = focused(app)
+        assert isinstance(view, TerminalView) and view.scrolling
+        await pilot.press("l", "s")
+        await pilot.pause()
+        assert not view.scrolling and focused(app) is view
+        assert keys_sent(app, "mayor") == b"ls"
+
+
+class TabbedApp(AgentsApp):
+    """The pane as one of two tabs, switched as the real app switches them."""
+
+    def compose(self) -> ComposeResult:
+        with ContentSwitcher(initial="pane-agents"):
+            yield from super().compose()
+            yield Static("another tab", id="other")
+
+    def show_tab(self, tab: str) -> None:
+        self.query_one(ContentSwitcher).current = tab
+        if tab == "pane-agents":
+            self.agents.focus_default()
+
+
+async def test_the_daemon_is_told_which_screens_are_on_show_once_per_change(
+    town_dir: Path, store: Store
+) -> None:
+    app = make_app(town_dir, store, kind=TabbedApp)
+    assert isinstance(app, TabbedApp)
+    shows = fake_link(app).shows
+
+    def on_show() -> list[str]:
+        return sorted(view.agent for view in app.tiles())
+
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert shows == [on_show()] and len(shows[0]) == 2
+        for n in range(5):  # screens and states that move no tile tell nothing
+            live_change(app, screen_event("crew-1", [f"tick {n}"]))
+            live_change(app, state_event("deacon", "idle"))
+        await pilot.pause()
+        assert len(shows) == 1
+        select(app, "mayor")
+        await pilot.press("z")
+        await pilot.pause(0.2)
+        assert shows[-1] == ["mayor"]
+        await pilot.press("z")
+        await pilot.pause(0.2)
+        assert shows[-1] == on_show() and "mayor" in shows[-1]
+        app.show_tab("other")
+        await pilot.pause()
+        assert shows[-1] == []
+        app.show_tab("pane-agents")
+        await pilot.pause()
+        assert shows[-1] == on_show()
+        await pilot.press("s")
+        await pilot.pause()
+        assert shows[-1] == ["mayor"]
+        await pilot.press("s", "s")
+        await pilot.pause()
+        assert shows[-1] == ["mayor", "polecat-1"]
+        live_change(app, state_event("mayor-2", "idle"))
+        await pilot.pause()
+        assert shows[-1] == ["mayor", "mayor-2"] == on_show()
+        live_change(app, RemovedEvent(agent="mayor-2"))
+        await pilot.pause()
+        assert shows[-1] == ["mayor", "polecat-1"] == on_show()
+        assert all(before != after for before, after in itertools.pairwise(shows))

@@ -86,6 +86,7 @@ def display_keys(keys: str, key_display: str | None = None) -> str:
         "question_mark": "?",
         "colon": ":",
         "slash": "/",
+        "left_square_bracket": "[",
         "right_square_bracket": "]",
         "escape": "esc",
         "enter": "enter",

@@ -2,15 +2,16 @@
 
 The list is the selection every key acts on. Tiles show the page of agents holding
 the selection (single, split or grid, cycled by `s`; `z` zooms one). `f` hands the
-keyboard to the selected agent until `ctrl+]`. Keys are sent in order by one worker;
-everything else (approve, start, stop, resize) goes to the daemon through the app.
+keyboard to the selected agent until `ctrl+]`; `[` scrolls its tile back through the
+agent's history. Keys are sent as typed, without waiting for replies; everything else
+(approve, start, stop, resize) goes to the daemon through the app.
+
+The daemon is told which agents the tab shows (`Link.show`) whenever that changes, and
+nothing while the tab is hidden, so it streams and emulates eagerly only those.
 """
 
 from __future__ import annotations
 
-import asyncio
-import base64
-from collections import deque
 from typing import ClassVar
 
 from textual import work
@@ -21,6 +22,17 @@ from textual.content import Content
 from textual.widgets import Static
 
 from tundra_tui.config import AgentSpec
+from tundra_tui.daemon.protocol import (
+    Approve,
+    Deny,
+    History,
+    HistoryReply,
+    Resize,
+    Restart,
+    SendKeys,
+    Spawn,
+    Stop,
+)
 from tundra_tui.domain.agents import Agent
 from tundra_tui.domain.errors import NotFound, TundraError
 from tundra_tui.domain.sanitize import visible
@@ -55,6 +67,7 @@ class AgentsPane(Pane):
         Binding("u", "start", "Start", id="agents-start"),
         Binding("x", "stop", "Stop", id="agents-stop"),
         Binding("R", "restart", "Restart", id="agents-restart"),
+        Binding("left_square_bracket", "scrollback", "Scrollback", id="agents-history"),
         Binding("escape", "unzoom", "Unzoom", show=False, id="agents-unzoom"),
     ]
 
@@ -68,8 +81,11 @@ class AgentsPane(Pane):
         self._layout = Layout.GRID
         self._zoomed = False
         self._grabbed: TerminalView | None = None
-        self._keys: deque[tuple[str, bytes]] = deque()
-        self._keys_ready = asyncio.Event()
+        self._tab_shown = False
+        """The tab is on screen (between Show and Hide)."""
+        self._told: list[str] | None = []
+        """The agents the daemon was last told the tab shows (a new connection shows none;
+        None: the telling failed and is due again)."""
 
     def compose(self) -> ComposeResult:
         try:
@@ -79,11 +95,10 @@ class AgentsPane(Pane):
         yield AgentList(id="agents-list")
         with Container(id="agents-grid"):
             for index in range(MAX_TILES):
-                yield TerminalView(max_fps=fps, id=f"agents-tile-{index}")
+                yield TerminalView(
+                    max_fps=fps, history=self._read_history, id=f"agents-tile-{index}"
+                )
             yield Static(Content(EMPTY_TEXT), id="agents-empty")
-
-    def on_mount(self) -> None:
-        self._send_keys()
 
     def focus_default(self) -> None:
         self._focus_home()
@@ -169,6 +184,8 @@ class AgentsPane(Pane):
                 self._grabbed = None
                 view.release(refocus=True)
                 self.notify(f"{visible(view.agent, single_line=True)} left; keys released")
+            elif view.scrolling and (row is None or row.name != view.agent):
+                view.release(refocus=True)  # its history belongs to an agent no longer here
             if row is None:
                 view.display = False
                 view.agent = ""
@@ -176,16 +193,52 @@ class AgentsPane(Pane):
                 view.drives_size = False
             else:
                 self._show(view, row, selected=row.name == current)
+        self._tell_shown()
 
     def _slots(self, shown: list[AgentRow]) -> list[AgentRow | None]:
-        """The agent of each tile; the grabbed agent keeps its tile when the page shifts."""
+        """The agent of each tile; the grabbed (or scrolled back) agent keeps its tile when the
+        page shifts."""
         slots: list[AgentRow | None] = [*shown, *[None] * (MAX_TILES - len(shown))]
-        grabbed = self._grabbed
+        pinned = self._grabbed or next((v for v in self.views if v.scrolling), None)
         names = [row.name for row in shown]
-        if grabbed is not None and grabbed.agent in names:
-            here, there = self.views.index(grabbed), names.index(grabbed.agent)
+        if pinned is not None and pinned.agent in names:
+            here, there = self.views.index(pinned), names.index(pinned.agent)
             slots[here], slots[there] = slots[there], slots[here]
         return slots
+
+    # What the daemon streams
+
+    def on_show(self) -> None:
+        self._tab_shown = True
+        self._tell_shown()
+
+    def on_hide(self) -> None:
+        self._tab_shown = False
+        self._tell_shown()
+
+    def _tell_shown(self) -> None:
+        """Tell the daemon which agents' screens are on show, when that changed: the tiles'
+        while the tab is on screen, none while it is hidden (no other tab shows a screen)."""
+        names = sorted({v.agent for v in self.views if v.display and v.agent})
+        if not self._tab_shown:
+            names = []
+        if names != self._told:
+            self._told = names
+            self._show_agents(names)
+
+    @work(group="agents-show", exclusive=True, exit_on_error=False)
+    async def _show_agents(self, names: list[str]) -> None:
+        try:
+            await self.services.link.show(names)
+        except TundraError:
+            self._told = None  # told again with the next change
+
+    async def _read_history(self, name: str, start: int, count: int) -> HistoryReply:
+        """A page of an agent's history, for its tile's scrollback."""
+        reply: HistoryReply = await self.services.link.call(
+            History(name=name, start=start, count=count)
+        )
+        return reply
 
     def _show(self, view: TerminalView, row: AgentRow, *, selected: bool) -> None:
         live = self.services.live.agents.get(row.name)
@@ -246,6 +299,19 @@ class AgentsPane(Pane):
         self.can_focus = self._zoomed
         (self if self._zoomed else self.query_one(AgentList)).focus()
 
+    def action_scrollback(self) -> None:
+        """Scroll the selected agent's tile back through its history (q or Esc: back to live)."""
+        row = self.selected
+        if row is None:
+            self.notify("no agent selected")
+            return
+        if not row.running:
+            self.notify(f"{row.label} is not running: no history to scroll", severity="warning")
+            return
+        view = self._view_for(row.name)
+        if view is not None:
+            view.scroll_back()
+
     def action_zoom(self) -> None:
         """Show the selected terminal over the whole pane (list hidden), or restore."""
         self._zoomed = not self._zoomed
@@ -274,10 +340,15 @@ class AgentsPane(Pane):
         if not pending:
             self.notify(f"{row.label} has no request waiting")
             return
-        op, verb = ("approve", "approved") if approve else ("deny", "denied")
         # The words shown now: the daemon refuses the answer if the request changed since.
-        args = {"id": pending[0].id, "actor": self.services.actor, "seen": pending[0].subject}
-        self.post_message(DaemonRequest(op, args, done=f"{verb} {row.label}'s request"))
+        first, actor = pending[0], self.services.actor
+        request = (
+            Approve(id=first.id, actor=actor, seen=first.subject)
+            if approve
+            else Deny(id=first.id, actor=actor, seen=first.subject)
+        )
+        verb = "approved" if approve else "denied"
+        self.post_message(DaemonRequest(request, done=f"{verb} {row.label}'s request"))
 
     def action_approve_all(self) -> None:
         """After a confirmation listing them, approve every request waiting now."""
@@ -297,8 +368,8 @@ class AgentsPane(Pane):
             # Only what was listed is approved, in the words listed; a request that arrived
             # or changed meanwhile still waits.
             for approval_id, subject in listed if yes else []:
-                args = {"id": approval_id, "actor": self.services.actor, "seen": subject}
-                self.post_message(DaemonRequest("approve", args, done=f"approved #{approval_id}"))
+                request = Approve(id=approval_id, actor=self.services.actor, seen=subject)
+                self.post_message(DaemonRequest(request, done=f"approved #{approval_id}"))
 
         question = f"Approve {len(ids)} waiting request{'s' if len(ids) > 1 else ''}?"
         self.app.push_screen(ConfirmModal(question, items, yes="Approve all"), answered)
@@ -311,7 +382,7 @@ class AgentsPane(Pane):
         if row.running:
             self.notify(f"{row.label} is already running")
             return
-        self.post_message(DaemonRequest("spawn", {"name": row.name}, done=f"started {row.label}"))
+        self.post_message(DaemonRequest(Spawn(name=row.name), done=f"started {row.label}"))
 
     def action_stop(self) -> None:
         """Stop the selected agent, after a confirmation."""
@@ -325,7 +396,7 @@ class AgentsPane(Pane):
 
         def answered(yes: bool | None) -> None:
             if yes:
-                self.post_message(DaemonRequest("stop", {"name": name}, done=f"stopped {label}"))
+                self.post_message(DaemonRequest(Stop(name=name), done=f"stopped {label}"))
 
         summary = f"{label} ({row.role or '?'}, {row.engine or '?'}) is {row.state.value}"
         self.app.push_screen(ConfirmModal(f"Stop {label}?", [summary], yes="Stop"), answered)
@@ -335,7 +406,7 @@ class AgentsPane(Pane):
         row = self.selected
         if row is not None:
             done = f"restarted {row.label}"
-            self.post_message(DaemonRequest("restart", {"name": row.name}, done=done))
+            self.post_message(DaemonRequest(Restart(name=row.name), done=done))
 
     def on_terminal_view_clicked(self, message: TerminalView.Clicked) -> None:
         message.stop()
@@ -348,40 +419,17 @@ class AgentsPane(Pane):
 
     def on_terminal_view_size_changed(self, message: TerminalView.SizeChanged) -> None:
         message.stop()
-        args = {"name": message.agent, "columns": message.columns, "rows": message.rows}
-        self.post_message(DaemonRequest("resize", args))
+        resize = Resize(name=message.agent, columns=message.columns, rows=message.rows)
+        self.post_message(DaemonRequest(resize))
 
     def on_terminal_view_input(self, message: TerminalView.Input) -> None:
+        """Keys go out as typed, in order, without waiting for a reply (so none queue up
+        behind a slow request); a refusal (the daemon is gone) is said in one line."""
         message.stop()
-        self._keys.append((message.agent, message.data))
-        self._keys_ready.set()
-
-    @work(group="agents-keys", exclusive=True, exit_on_error=False)
-    async def _send_keys(self) -> None:
-        """The one sender of keys, so they reach the agent in the order they were typed.
-
-        Keys typed while a request is under way go together in the next one, except a
-        lone Esc, which stays alone so the agent does not read it as Alt plus the next key.
-        """
-        while True:
-            await self._keys_ready.wait()
-            self._keys_ready.clear()
-            while self._keys:
-                agent, data = self._keys.popleft()
-                while (
-                    self._keys
-                    and self._keys[0][0] == agent
-                    and b"\x1b" not in (data, self._keys[0][1])
-                ):
-                    data += self._keys.popleft()[1]
-                try:
-                    await self.services.link.request(
-                        "send_keys", name=agent, data=base64.b64encode(data).decode()
-                    )
-                except TundraError as error:
-                    # The rest would fail the same way; one line says why.
-                    self._keys.clear()
-                    self.notify(
-                        f"keys not sent to {visible(agent, single_line=True)}: {error}",
-                        severity="error",
-                    )
+        try:
+            self.services.link.send(SendKeys(name=message.agent, data=message.data))
+        except TundraError as error:
+            self.notify(
+                f"keys not sent to {visible(message.agent, single_line=True)}: {error}",
+                severity="error",
+            )
