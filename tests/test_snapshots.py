@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
+from history_fake import FakeHistory
 from textual.pilot import Pilot
 from ui_harness import FakeLink, demo_events, fixed_clock
 
-from tundra_tui.daemon.protocol import AgentList, AgentRow, Agents
+from tundra_tui.daemon.protocol import AgentList, AgentRow, Agents, History, Run
 from tundra_tui.demo_town import ensure_demo_town
 from tundra_tui.store import Store, open_store
 from tundra_tui.town import Town
@@ -147,4 +148,26 @@ def test_help_modal(make_app: Callable[..., TundraApp], snap_compare: Any) -> No
 def test_palette(make_app: Callable[..., TundraApp], snap_compare: Any) -> None:
     assert snap_compare(
         make_app(), run_before=keys("colon", "b", "e", "a", "d"), terminal_size=(100, 30)
+    )
+
+
+def test_agents_scrollback(make_app: Callable[..., TundraApp], snap_compare: Any) -> None:
+    """A zoomed tile scrolled a page back through its agent's history (a test log), the
+    indicator in its border."""
+
+    def result(n: int) -> list[Run]:
+        word, colour = ("FAILED", "red") if n % 9 == 4 else ("PASSED", "green")
+        test = f"tests/test_board.py::test_move_{n} "
+        return [
+            (test, "default", "default", False, False, False, False),
+            (word, colour, "default", True, False, False, False),
+        ]
+
+    app = make_app()
+    history = FakeHistory([result(n) for n in range(240)])
+    cast(FakeLink, app.services.link).answers[History] = history.answer
+    assert snap_compare(
+        app,
+        run_before=keys("2", "home", "z", "left_square_bracket"),
+        terminal_size=SIZES["small"],
     )

@@ -109,7 +109,8 @@ class TerminalView(Widget, can_focus=False):
         Binding("j,down", "back(-1)", "Line down", show=False, id="scrollback-line-down"),
         Binding("g,home", "back_top", "Oldest line", show=False, id="scrollback-top"),
         Binding("G,end", "bottom", "Newest (live)", show=False, id="scrollback-bottom"),
-        Binding("q,escape", "live", "Back to live", show=False, id="scrollback-leave"),
+        Binding("q", "live", "Back to live", id="scrollback-leave"),
+        Binding("escape", "live", "Back to live", show=False, id="scrollback-leave-escape"),
     ]
     """The only keys the view keeps while it has the keyboard (each remappable by its id):
     release and scrollback while the agent has the keys, the motions only in scrollback."""
@@ -281,7 +282,7 @@ class TerminalView(Widget, can_focus=False):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "release":
-            return True
+            return self._typing or self._scroll is None
         if action == "scrollback":
             return self._typing or self._scroll is not None
         return self._scroll is not None
