@@ -7,7 +7,6 @@ about 104 bytes) and stops its daemon at the end.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import signal
@@ -22,7 +21,14 @@ import pytest
 from at_cli import AT, at, daemon_town, wait_for
 
 from tundra_tui.daemon.client import DaemonClient, daemon_pid
-from tundra_tui.daemon.protocol import VERSION, encode
+from tundra_tui.daemon.protocol import (
+    VERSION,
+    ApprovalEvent,
+    Event,
+    ScreenEvent,
+    Subscribe,
+    request_frame,
+)
 from tundra_tui.town import find_town
 
 
@@ -121,7 +127,7 @@ def test_a_client_of_another_protocol_version_gets_a_clear_error(town: Path) -> 
         return reply
 
     reply = asyncio.run(talk())
-    assert reply["ok"] is False and "protocol version" in str(reply["error"])
+    assert "ok" not in reply and "protocol version" in str(reply["error"])
 
 
 def test_two_subscribers_see_the_same_screen(town: Path) -> None:
@@ -129,22 +135,22 @@ def test_two_subscribers_see_the_same_screen(town: Path) -> None:
     wait_for(lambda: agent_row(town, "d1")["state"] == "idle")
     found = find_town(town)
 
-    async def first_screen() -> dict[str, object]:
+    async def first_screen() -> ScreenEvent:
         client = await DaemonClient.connect(found)
         try:
-            async for message in client.subscribe(["d1"], screens=True):
-                if message.get("event") == "screen" and message.get("full"):
-                    return message
+            async for event in client.subscribe(["d1"], show=["d1"]):
+                if isinstance(event, ScreenEvent) and event.full:
+                    return event
         finally:
             await client.close()
         raise AssertionError("no screen")
 
-    async def both() -> list[dict[str, object]]:
+    async def both() -> list[ScreenEvent]:
         return list(await asyncio.gather(first_screen(), first_screen()))
 
     one, two = asyncio.run(both())
-    assert one["rows"] == two["rows"]
-    text = "".join(run[0] for row in one["rows"].values() for run in row)  # type: ignore[attr-defined]
+    assert one.rows == two.rows
+    text = "".join(run[0] for row in one.rows.values() for run in row)
     assert "demo❯" in text
 
 
@@ -173,13 +179,7 @@ def test_a_client_that_stops_reading_is_resynced_not_buffered(town: Path) -> Non
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 * 1024)
         sock.connect(str(found.socket_path))
-        request = {
-            "v": VERSION,
-            "id": 1,
-            "op": "subscribe",
-            "args": {"agents": ["spew"], "screens": True},
-        }
-        sock.sendall(json.dumps(request).encode() + b"\n")
+        sock.sendall(request_frame(Subscribe(agents=["spew"], show=["spew"]), 1))
         time.sleep(0.5)
         before = rss_kib()
         at(town, "agent", "start", "spew")
@@ -189,7 +189,7 @@ def test_a_client_that_stops_reading_is_resynced_not_buffered(town: Path) -> Non
         sock.settimeout(15)
         with sock.makefile("rb") as stream:
             for line in stream:
-                if json.loads(line).get("resync"):
+                if json.loads(line).get("ev", {}).get("resync"):
                     return True
         return False
 
@@ -311,20 +311,22 @@ def test_hung_up_subscribers_are_dropped_and_new_ones_see_waiting_approvals(town
     at(town, "send", "d1", "RUN: touch waiting.txt")
     wait_for(lambda: "waiting.txt" in at(town, "approvals").stdout)
 
-    async def first_messages() -> list[dict[str, object]]:
+    async def first_messages() -> list[Event]:
         client = await DaemonClient.connect(found)
-        seen: list[dict[str, object]] = []
+        seen: list[Event] = []
         try:
-            async for message in client.subscribe(["d1"]):
-                seen.append(message)
-                if message.get("event") == "approval":
+            async for event in client.subscribe(["d1"]):
+                seen.append(event)
+                if isinstance(event, ApprovalEvent):
                     break
         finally:
             await client.close()
         return seen
 
     seen = asyncio.run(asyncio.wait_for(first_messages(), 10))
-    assert seen[-1]["subject"] == "touch waiting.txt" and seen[-1]["status"] == "pending"
+    last = seen[-1]
+    assert isinstance(last, ApprovalEvent)
+    assert (last.approval.subject, last.approval.status) == ("touch waiting.txt", "pending")
 
 
 def test_an_agent_cannot_answer_approvals_from_its_terminal(town: Path) -> None:
@@ -348,23 +350,3 @@ def test_an_agent_cannot_answer_approvals_from_its_terminal(town: Path) -> None:
     wait_for(lambda: out.exists() and out.read_text().count("answered by the operator") == 2)
     assert "never.txt" in at(town, "approvals").stdout, "the request is still pending"
     assert not (town / "never.txt").exists()
-
-
-async def test_a_request_skips_the_answer_of_one_whose_caller_was_cancelled() -> None:
-    class Sink:
-        def write(self, data: bytes) -> None:
-            pass
-
-        async def drain(self) -> None:
-            pass
-
-    reader = asyncio.StreamReader()
-    client = DaemonClient(reader, Sink())  # type: ignore[arg-type]
-    first = asyncio.ensure_future(client.request("agents"))
-    await asyncio.sleep(0)
-    first.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await first
-    reader.feed_data(encode({"id": 1, "ok": True, "result": "stale"}))
-    reader.feed_data(encode({"id": 2, "ok": True, "result": "fresh"}))
-    assert await client.request("ping") == "fresh"

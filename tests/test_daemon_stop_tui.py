@@ -16,6 +16,7 @@ from textual.widgets import Static
 from ui_harness import fixed_clock
 
 from tundra_tui.daemon.client import STOPPED_MESSAGE, daemon_pid, stopped_marker
+from tundra_tui.daemon.protocol import Event, LinkEvent, Ping
 from tundra_tui.domain.errors import TundraError
 from tundra_tui.store import open_store
 from tundra_tui.town import Town, find_town
@@ -49,17 +50,17 @@ class LinkEvents:
     without ending the stream."""
 
     def __init__(self, link: DaemonLink) -> None:
-        self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.queue: asyncio.Queue[Event] = asyncio.Queue()
         self._task = asyncio.ensure_future(self._pump(link.events()))
 
-    async def _pump(self, events: AsyncIterator[dict[str, Any]]) -> None:
+    async def _pump(self, events: AsyncIterator[Event]) -> None:
         async for event in events:
             await self.queue.put(event)
 
-    async def next_link(self, timeout: float = DEADLINE) -> dict[str, Any]:
+    async def next_link(self, timeout: float = DEADLINE) -> LinkEvent:
         """The next `link` event (the daemon's snapshot events are skipped)."""
         async with asyncio.timeout(timeout):
-            while (event := await self.queue.get())["event"] != "link":
+            while not isinstance(event := await self.queue.get(), LinkEvent):
                 pass
         return event
 
@@ -71,15 +72,15 @@ class LinkEvents:
 async def test_the_link_leaves_a_stopped_daemon_stopped_and_restarts_a_crashed_one(
     town: Town,
 ) -> None:
-    stopped = {"event": "link", "up": False, "error": STOPPED_MESSAGE, "stopped": True}
+    stopped = LinkEvent(up=False, error=STOPPED_MESSAGE, stopped=True)
     link = DaemonLink(town)
     events = LinkEvents(link)
     try:
-        assert (await events.next_link())["up"], "a freshly opened link starts the daemon"
+        assert (await events.next_link()).up, "a freshly opened link starts the daemon"
         await asyncio.to_thread(at, town.root, "daemon", "stop")
         assert await events.next_link() == stopped, "the first word is why, said once"
         with pytest.raises(TundraError, match="stopped by `at daemon stop`"):
-            await link.request("ping")
+            await link.call(Ping())
         # Several reconnect attempts (0.2, 0.5, 1 s apart) pass: none starts a daemon, none is
         # news.
         with pytest.raises(TimeoutError):
@@ -87,15 +88,14 @@ async def test_the_link_leaves_a_stopped_daemon_stopped_and_restarts_a_crashed_o
         assert daemon_pid(town) is None and stopped_marker(town).exists()
 
         pid = await link.start_daemon()
-        assert (await events.next_link()) == {"event": "link", "up": True, "error": "",
-                                              "stopped": False}  # fmt: skip
+        assert (await events.next_link()) == LinkEvent(up=True, error="", stopped=False)
         assert daemon_pid(town) == pid and not stopped_marker(town).exists()
-        assert (await link.request("ping"))["pid"] == pid
+        assert (await link.call(Ping())).pid == pid
 
         os.kill(pid, signal.SIGKILL)  # a crash leaves no marker: started again, as before
         down = await events.next_link()
-        assert down["up"] is False and down["stopped"] is False
-        assert (await events.next_link())["up"]
+        assert down.up is False and down.stopped is False
+        assert (await events.next_link()).up
         assert daemon_pid(town) not in (None, pid)
     finally:
         await events.close()

@@ -163,6 +163,7 @@ class DaemonLink:
                     await client.start_events(show=self._shown)
                 failures = 0
                 said = None
+                self._wake.clear()  # a start asked for before this is done; the next pause is not
                 yield LinkEvent(up=True)
                 async for event in client.events():
                     yield event
@@ -173,7 +174,14 @@ class DaemonLink:
                 stopped = self.start and stopped_by_operator(self.town)
                 reason = STOPPED_MESSAGE if stopped else str(error) or type(error).__name__
                 down = LinkEvent(up=False, error=reason, stopped=stopped)
-                if down != said:  # each attempt that fails the same way is not news
+                # Each attempt that fails the same way is not news, nor is one that finds no
+                # daemon yet in other words (a dying daemon may accept, then reset).
+                still = (
+                    said is not None
+                    and said.stopped == stopped
+                    and isinstance(error, DaemonUnavailable)
+                )
+                if down != said and not still:
                     said = down
                     yield down
             finally:
