@@ -232,6 +232,10 @@ ROOT = "{root}"
 """Stands for the town's directory in agent commands given to BenchTown (it is made there)."""
 
 
+STARTING = ("stopped", "queued", "starting")
+"""States of an agent asked to start that is not running yet."""
+
+
 class BenchTown:
     """A throwaway town under /tmp whose agents are custom runtimes running given commands.
 
@@ -296,7 +300,8 @@ class BenchTown:
         return pids[0] if pids else None
 
     def states(self) -> dict[str, str]:
-        rows = json.loads(self.at("agent", "list", "--json").stdout)
+        """Each running agent's state as the daemon has it (`at session list`)."""
+        rows = json.loads(self.at("session", "list", "--json").stdout)
         return {str(row["name"]): str(row["state"]) for row in rows}
 
     def start_agents(self, names: Sequence[str], *, at_once: int = 8) -> float:
@@ -321,16 +326,19 @@ class BenchTown:
                 if start.returncode != 0:
                     raise RuntimeError(f"at agent start failed: {err.strip()}")
         wanted = set(names)
-        wait_until(
-            lambda: all(
-                state not in ("stopped", "queued", "starting")
-                for name, state in self.states().items()
-                if name in wanted
-            ),
-            timeout=60 + len(names),
-            what="every agent to run",
-            every=0.3,
-        )
+        seen: dict[str, str] = {}
+
+        def running() -> bool:
+            seen.clear()
+            seen.update((n, s) for n, s in self.states().items() if n in wanted)
+            return wanted <= set(seen) and all(s not in STARTING for s in seen.values())
+
+        try:
+            wait_until(running, timeout=60 + len(names), what="every agent to run", every=0.3)
+        except RuntimeError as error:
+            late = {n: seen.get(n, "not in the daemon") for n in names}
+            late = {n: s for n, s in late.items() if s in STARTING or n not in seen}
+            raise RuntimeError(f"{error}; still {late}") from None
         return time.monotonic() - began
 
     def close(self) -> None:
@@ -447,18 +455,41 @@ class TmuxControl:
 
     def __init__(self, server: TmuxServer, session: str) -> None:
         server.new_session(session, "sleep 86400")
+        argv = [
+            "tmux", "-L", server.socket, "-f", "/dev/null", "-C",
+            "attach", "-f", "ignore-size,no-output", "-t", session,
+        ]  # fmt: skip
         self.process = subprocess.Popen(
-            ["tmux", "-L", server.socket, "-f", "/dev/null", "-C", "attach", "-t", session],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
+            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
         )
         assert self.process.stdin is not None and self.process.stdout is not None
         self.stdin = self.process.stdin
         self.fd = self.process.stdout.fileno()
         os.set_blocking(self.fd, False)
         self.buffer = b""
-        self.command("refresh-client -f ignore-size")
+        # The attach answers with blocks of its own, which may come after a first command's:
+        # let them come, then skip blocks until our marker's.
+        while select.select([self.fd], [], [], 0.3)[0]:
+            if not os.read(self.fd, 65536):
+                raise RuntimeError("the tmux control client exited")
+        self.stdin.write(b"display-message -p b10-sync\n")
+        self.stdin.flush()
+        deadline = time.monotonic() + 10
+        while self._block(deadline) != ["b10-sync"]:
+            pass
+
+    def _block(self, deadline: float) -> list[str]:
+        """The next command's output lines (RuntimeError on %error)."""
+        while not self._line(deadline).startswith("%begin"):
+            pass
+        out: list[str] = []
+        while True:
+            text = self._line(deadline)
+            if text.startswith("%end"):
+                return out
+            if text.startswith("%error"):
+                raise RuntimeError(f"tmux: {' '.join(out)}")
+            out.append(text)
 
     def _line(self, deadline: float) -> str:
         while b"\n" not in self.buffer:
@@ -478,17 +509,10 @@ class TmuxControl:
         """Run one tmux command; its output lines (RuntimeError on %error)."""
         self.stdin.write(line.encode() + b"\n")
         self.stdin.flush()
-        deadline = time.monotonic() + timeout
-        while not self._line(deadline).startswith("%begin"):
-            pass
-        out: list[str] = []
-        while True:
-            text = self._line(deadline)
-            if text.startswith("%end"):
-                return out
-            if text.startswith("%error"):
-                raise RuntimeError(f"tmux {line!r}: {' '.join(out)}")
-            out.append(text)
+        try:
+            return self._block(time.monotonic() + timeout)
+        except RuntimeError as error:
+            raise RuntimeError(f"{line!r}: {error}") from None
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
@@ -509,16 +533,28 @@ class TmuxApp:
     read with `capture-pane` over the control client (no process per poll).
     """
 
-    def __init__(self, server: TmuxServer, session: str, argv: Sequence[str]) -> None:
+    def __init__(
+        self,
+        server: TmuxServer,
+        session: str,
+        argv: Sequence[str],
+        env: dict[str, str] | None = None,
+        ctl: TmuxControl | None = None,
+    ) -> None:
         self.server = server
         self.session = session
+        settings = [f"{key}={value}" for key, value in (env or {}).items()]
         command = shlex.join(
-            ["env", "-u", "COLUMNS", "-u", "LINES", "-u", "TMUX", "TERM=xterm-256color", *argv]
-        )
+            [
+                "env", "-u", "COLUMNS", "-u", "LINES", "-u", "TMUX",
+                "TERM=xterm-256color", *settings, *argv,
+            ]
+        )  # fmt: skip
         server.new_session(session, f"read _ && exec {command}")
         self.pid = server.pane_pid(session)
         """The pane's shell, which becomes the program (exec keeps the pid)."""
-        self.ctl = server.control(f"{session}-ctl")
+        self.owns_ctl = ctl is None
+        self.ctl = ctl or server.control(f"{session}-ctl")
 
     def launch(self) -> float:
         started = time.perf_counter()
@@ -546,7 +582,7 @@ class TmuxApp:
             if check(screen):
                 return time.perf_counter()
             if polled > deadline:
-                raise RuntimeError(f"timed out waiting for {what}; the screen:\n{screen}")
+                raise NotShown(f"{what} not on screen after {timeout:g} s", screen)
             time.sleep(max(0.0, every - (time.perf_counter() - polled)))
 
     def quit(self, key: str = "q", timeout: float = 10) -> None:
@@ -560,7 +596,16 @@ class TmuxApp:
                 os.kill(self.pid, signal.SIGTERM)
 
     def close(self) -> None:
-        self.ctl.close()
+        if self.owns_ctl:
+            self.ctl.close()
+
+
+class NotShown(RuntimeError):
+    """A screen never showed what was waited for; `screen` is the last one captured."""
+
+    def __init__(self, message: str, screen: str) -> None:
+        super().__init__(message)
+        self.screen = screen
 
 
 def showing(*texts: str) -> Callable[[str], bool]:

@@ -1,0 +1,253 @@
+"""`at tui`'s first frame against a minimal Textual app's, and tab switches under load (item 5).
+
+    .venv/bin/python benchmarks/bench_tui_frame.py [--quick] [--runs 8] [--switches 60]
+
+Targets: the first frame of `at tui` at most 1.5x the first frame of a minimal
+Textual app (benchmarks/minimal_app.py) on the same machine in the same run; a tab
+switch at most 100 ms p99 with 20 agents streaming.
+
+Both apps run in panes of a private tmux server (120x36); a pane's shell waits on
+`read` and then execs the app, so tmux's own start-up is not counted. A first frame
+is the Enter that lets the app go until a capture shows its first screen (`at
+tui`: the title bar and the dashboard's "Recent activity"; the minimal app: its
+first pane). Captures are polled every ~2 ms over one tmux control client. The two
+apps alternate, `--runs` launches each, first with the daemon up and no agent
+running, then again with `--agents` agents streaming a test log at `--rate` bytes
+a second each (benchmarks/gen_testlog.py).
+
+With the agents streaming, one `at tui` cycles its tabs 1 -> 2 -> 3 -> 1 (dashboard,
+Agents with its live tiles, Beads) `--switches` times, each switch timed from
+`send-keys` until the new tab's mark is on screen and the old one's gone; the
+minimal app's `1`/`2` switch is timed the same way as the harness's baseline.
+
+Everything started here is torn down at the end. Not part of the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from benchlib import (
+    BENCH_DIR,
+    PY,
+    ROOT,
+    BenchTown,
+    CpuMeter,
+    NotShown,
+    TmuxApp,
+    TmuxControl,
+    TmuxServer,
+    generator,
+    header,
+    p,
+    showing,
+    spread,
+    verdict,
+)
+
+WIDTH, HEIGHT = 120, 36
+TARGET_RATIO = 1.5
+TARGET_SWITCH_P99_MS = 100.0
+TUI_FIRST = (" auto-tundra ", "Recent activity")
+MINIMAL_FIRST = ("minimal first pane",)
+MINIMAL = [PY, str(BENCH_DIR / "minimal_app.py")]
+
+
+def first_frame(
+    server: TmuxServer,
+    ctl: TmuxControl,
+    session: str,
+    argv: list[str],
+    env: dict[str, str],
+    marks: tuple[str, ...],
+) -> float:
+    """Seconds from the Enter that starts the app until `marks` are all on screen."""
+    app = TmuxApp(server, session, argv, env=env, ctl=ctl)
+    try:
+        started = app.launch()
+        shown = app.until(showing(*marks), 60, f"{session}'s first frame")
+        app.quit()
+        return shown - started
+    finally:
+        app.close()
+
+
+def first_frames(
+    server: TmuxServer, ctl: TmuxControl, town: BenchTown, runs: int, tag: str
+) -> tuple[list[float], list[float]]:
+    """`runs` first frames of each app, alternating; seconds each."""
+    env = {"HOME": str(town.home)}
+    tui: list[float] = []
+    minimal: list[float] = []
+    for run in range(runs):
+        tui.append(first_frame(server, ctl, f"{tag}t{run}", town.argv("tui"), env, TUI_FIRST))
+        minimal.append(first_frame(server, ctl, f"{tag}m{run}", MINIMAL, env, MINIMAL_FIRST))
+    return tui, minimal
+
+
+def switch_latencies(
+    app: TmuxApp, tabs: list[tuple[str, str]], switches: int, budget_s: float
+) -> list[float]:
+    """Milliseconds per switch through `tabs` (key, mark) in a cycle, until `budget_s` is up."""
+    samples: list[float] = []
+    deadline = time.monotonic() + budget_s
+    previous = tabs[0][1]
+    for i in range(switches):
+        if time.monotonic() > deadline:
+            break
+        key, mark = tabs[(i + 1) % len(tabs)]
+        gone = previous
+
+        def switched(screen: str, mark: str = mark, gone: str = gone) -> bool:
+            return mark in screen and gone not in screen
+
+        sent = time.perf_counter()
+        app.keys(key)
+        shown = app.until(switched, 15, f"tab {key}")
+        samples.append((shown - sent) * 1000)
+        previous = mark
+        time.sleep(0.05)
+    return samples
+
+
+def tui_switches(
+    server: TmuxServer, ctl: TmuxControl, town: BenchTown, agents: int, args: argparse.Namespace
+) -> tuple[list[float], dict[str, float]]:
+    app = TmuxApp(server, "switch", town.argv("tui"), env={"HOME": str(town.home)}, ctl=ctl)
+    try:
+        app.launch()
+        app.until(showing(*TUI_FIRST), 60, "the first frame")
+        app.until(showing(f"[{agents} agents]"), 60, "every agent in the title bar")
+        tabs = [("1", "Recent activity"), ("2", f"Agents {agents}"), ("3", "Backlog")]
+        daemon = town.daemon_pid()
+        meter = CpuMeter({"daemon": daemon, "at tui": app.pid})
+        samples = switch_latencies(app, tabs, args.switches, args.budget)
+        cpu = meter.read()
+        app.quit()
+        return samples, cpu
+    finally:
+        app.close()
+
+
+def minimal_switches(server: TmuxServer, ctl: TmuxControl, switches: int) -> list[float]:
+    app = TmuxApp(server, "minswitch", MINIMAL, ctl=ctl)
+    try:
+        app.launch()
+        app.until(showing(*MINIMAL_FIRST), 60, "the minimal app's first frame")
+        tabs = [("1", "minimal first pane"), ("2", "minimal second pane")]
+        samples = switch_latencies(app, tabs, switches, 60)
+        app.quit()
+        return samples
+    finally:
+        app.close()
+
+
+def frame_line(label: str, tui: list[float], minimal: list[float]) -> None:
+    if not tui or not minimal:
+        return
+    ratio = statistics.median(tui) / statistics.median(minimal)
+    print(
+        f"  {label:<26} at tui median {statistics.median(tui):5.2f} s (max {max(tui):5.2f}), "
+        f"minimal median {statistics.median(minimal):5.2f} s (max {max(minimal):5.2f}): "
+        f"{ratio:4.2f}x  (target <= {TARGET_RATIO:g}x: {verdict(ratio <= TARGET_RATIO)})"
+    )
+
+
+def attempt(what: str, run: Callable[[], None]) -> None:
+    """Run one part; a failure is reported and the benchmark goes on."""
+    try:
+        run()
+    except NotShown as error:
+        print(f"  {what}: could not measure: {error}")
+    except Exception as error:  # a benchmark reports what it could not measure
+        print(f"  {what}: could not measure: {error!r}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="3 launches, 6 agents, 15 switches")
+    parser.add_argument("--runs", type=int, default=8, help="launches of each app per phase")
+    parser.add_argument("--agents", type=int, default=20, help="agents streaming a test log")
+    parser.add_argument("--rate", type=float, default=100_000, help="bytes/s per agent")
+    parser.add_argument("--switches", type=int, default=60, help="tab switches timed")
+    parser.add_argument("--budget", type=float, default=90.0, help="seconds at most for switches")
+    args = parser.parse_args()
+    if args.quick:
+        args.runs, args.agents, args.switches = 3, 6, 15
+    header("bench_tui_frame: at tui's first frame vs a minimal Textual app's; tab switches")
+    names = [f"s{i:02d}" for i in range(1, args.agents + 1)]
+    town = BenchTown(
+        {
+            name: generator(args.rate, seed, Path(ROOT) / "stats" / name)
+            for seed, name in enumerate(names, 1)
+        }
+    )
+    print(
+        f"town      {town.root}: {args.agents} agents at {args.rate / 1000:g} kB/s when started, "
+        f"terminal {WIDTH}x{HEIGHT}"
+    )
+    server = TmuxServer("frame", WIDTH, HEIGHT)
+    figures: dict[str, tuple[list[float], list[float]]] = {}
+    switches: list[float] = []
+    minimal_switch: list[float] = []
+    cpu: dict[str, float] = {}
+    try:
+        ctl = server.control("ctl")
+        try:
+            town.start_daemon()
+
+            def quiet() -> None:
+                figures["daemon up, no agent"] = first_frames(server, ctl, town, args.runs, "q")
+
+            attempt("first frames, quiet", quiet)
+            took = town.start_agents(names)
+            print(f"          {args.agents} agents started and streaming in {took:.1f} s")
+
+            def loaded() -> None:
+                label = f"{args.agents} agents streaming"
+                figures[label] = first_frames(server, ctl, town, args.runs, "l")
+
+            attempt("first frames, streaming", loaded)
+
+            def tui() -> None:
+                nonlocal switches, cpu
+                switches, cpu = tui_switches(server, ctl, town, args.agents, args)
+
+            attempt("at tui tab switches", tui)
+
+            def minimal() -> None:
+                nonlocal minimal_switch
+                minimal_switch = minimal_switches(server, ctl, args.switches)
+
+            attempt("minimal app tab switches", minimal)
+        finally:
+            ctl.close()
+    finally:
+        server.close()
+        town.close()
+    print(f"\nfirst frame, {args.runs} launches of each app alternating (seconds from Enter)")
+    for label, (tui_s, minimal_s) in figures.items():
+        frame_line(label, tui_s, minimal_s)
+    print(f"\ntab switch, key to screen, with {args.agents} agents streaming")
+    if switches:
+        print(f"  at tui, tabs 1>2>3>1      {spread(switches)}")
+        shown = "  ".join(f"{name} {value:.1f}%" for name, value in cpu.items())
+        print(f"  CPU while switching: {shown} (% of a core)")
+    if minimal_switch:
+        print(f"  minimal app, 1>2>1        {spread(minimal_switch)}")
+    if switches:
+        worst = p(switches, 0.99)
+        print("\nsummary")
+        print(
+            f"  at tui tab switch p99 {worst:.1f} ms (target <= {TARGET_SWITCH_P99_MS:g} ms: "
+            f"{verdict(worst <= TARGET_SWITCH_P99_MS)})"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
