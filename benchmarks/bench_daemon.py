@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import contextlib
 import json
 import os
@@ -31,9 +30,16 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from tundra_tui.daemon.client import DaemonClient
+from tundra_tui.daemon.protocol import (
+    Screen,
+    ScreenEvent,
+    ScreenText,
+    SendKeys,
+    SendText,
+    StateEvent,
+)
 from tundra_tui.town import Town, find_town
 
 AT = [sys.executable, "-m", "tundra_tui"]
@@ -138,12 +144,12 @@ async def run_tasks(town: Town, names: list[str], timeout: float) -> None:
     finished = asyncio.Event()
 
     async def watch() -> None:
-        async for message in watcher.subscribe(names):
-            if message.get("event") != "state":
+        async for event in watcher.subscribe(names):
+            if not isinstance(event, StateEvent):
                 continue
-            history = seen.get(str(message["agent"]))
+            history = seen.get(event.agent)
             if history is not None:
-                history.append(str(message["state"]))
+                history.append(event.state)
             if all("working" in h and h[-1] == "idle" for h in seen.values()):
                 finished.set()
                 return
@@ -151,9 +157,7 @@ async def run_tasks(town: Town, names: list[str], timeout: float) -> None:
     async def give(name: str) -> None:
         client = await DaemonClient.connect(town)
         try:
-            await client.request(
-                "send_text", name=name, text=f"refactor the parser module, take {name}"
-            )
+            await client.call(SendText(name=name, text=f"refactor the parser module, take {name}"))
         finally:
             await client.close()
 
@@ -201,7 +205,7 @@ def measure_memory(root: Path, agents: int) -> dict[str, float]:
 # ---- (b) latency through the daemon ------------------------------------------------------------
 
 
-class Screen:
+class EchoScreen:
     """The client's copy of the echo agent's screen, kept from `screen` events."""
 
     def __init__(self) -> None:
@@ -210,12 +214,11 @@ class Screen:
         self.expect: tuple[int, int, str] | None = None
         self.arrived: asyncio.Future[float] | None = None
 
-    def apply(self, message: dict[str, Any]) -> None:
+    def apply(self, event: ScreenEvent) -> None:
         now = time.perf_counter()
-        for y, runs in message["rows"].items():
-            self.rows[int(y)] = "".join(str(run[0]) for run in runs)
-        x, y = message["cursor"]
-        self.cursor = (int(x), int(y))
+        for y, runs in event.rows.items():
+            self.rows[y] = "".join(run[0] for run in runs)
+        self.cursor = event.cursor
         if self.expect is None or self.arrived is None or self.arrived.done():
             return
         row, column, char = self.expect
@@ -225,28 +228,26 @@ class Screen:
 
 
 async def daemon_latency(town: Town, keys: int) -> list[float]:
-    """Milliseconds from `send_keys` to the screen event showing the echoed key."""
+    """Milliseconds from writing `SendKeys` (no reply asked) to the screen event showing
+    the echoed key."""
     stream = await DaemonClient.connect(town)
     requests = await DaemonClient.connect(town)
-    screen = Screen()
+    screen = EchoScreen()
     loop = asyncio.get_running_loop()
 
     async def follow() -> None:
-        async for message in stream.subscribe([ECHO], screens=True):
-            if message.get("event") == "screen":
-                screen.apply(message)
+        async for event in stream.subscribe([ECHO], show=[ECHO]):
+            if isinstance(event, ScreenEvent) and event.agent == ECHO:
+                screen.apply(event)
 
-    async def send(data: str) -> None:
-        await requests.request(
-            "send_keys", name=ECHO, data=base64.b64encode(data.encode()).decode()
-        )
+    def send(data: str) -> None:
+        requests.send(SendKeys(name=ECHO, data=data.encode()))
 
     async def fresh_line() -> tuple[int, int]:
-        await send("\r")  # cat prints the line back; the cursor lands on a blank row
+        send("\r")  # cat prints the line back; the cursor lands on a blank row
         await asyncio.sleep(0.15)
-        shown = await requests.request("screen", name=ECHO)
-        x, y = shown["cursor"]
-        return int(x), int(y)
+        shown: ScreenText = await requests.call(Screen(name=ECHO))
+        return shown.cursor
 
     following = asyncio.ensure_future(follow())
     latencies: list[float] = []
@@ -260,7 +261,7 @@ async def daemon_latency(town: Town, keys: int) -> list[float]:
             screen.expect = (y, x, char)
             screen.arrived = loop.create_future()
             t0 = time.perf_counter()
-            await send(char)
+            send(char)
             t1 = await asyncio.wait_for(screen.arrived, ECHO_TIMEOUT_S)
             latencies.append((t1 - t0) * 1000)
             x += 1

@@ -50,6 +50,7 @@ from pathlib import Path
 from bench_store import AGENTS, generate, load
 
 from tundra_tui.config import load_config, remove_agent
+from tundra_tui.daemon.protocol import Event
 from tundra_tui.domain.agents import Role, Runtime
 from tundra_tui.store import RosterEntry, open_store
 from tundra_tui.town import Town
@@ -507,7 +508,7 @@ async def in_process(town: Town, switches: int) -> InProcess:
     """
     if str(TESTS) not in sys.path:
         sys.path.insert(0, str(TESTS))
-    from ui_harness import FakeLink, demo_screens, screen_event
+    from ui_harness import FakeLink, demo_screens, screen_event, state_event
 
     from tundra_tui.ui.app import TundraApp
     from tundra_tui.ui.panes.dashboard import DashboardPane
@@ -522,9 +523,9 @@ async def in_process(town: Town, switches: int) -> InProcess:
             self.reloaded_at = self.reloaded_at or time.perf_counter()
 
     working = demo_screens("demo-sonnet")["working"]
-    events = []
+    events: list[Event] = []
     for name in AGENTS:
-        events.append({"event": "state", "agent": name, "state": "working", "evidence": {}})
+        events.append(state_event(name, "working"))
         events.append(screen_event(name, working))
     tabs = (
         Tab("dashboard", "Dashboard", lambda s, i: TimedDashboard(s, id=i)),

@@ -33,6 +33,7 @@ from textual.app import App, ComposeResult
 from textual.screen import Screen
 from textual.strip import Strip
 
+from tundra_tui.daemon.protocol import Run, ScreenEvent
 from tundra_tui.ui.remote_screen import RemoteScreen
 from tundra_tui.ui.widgets.terminal_view import TerminalView
 
@@ -105,24 +106,25 @@ class GridApp(App[None]):
         STATS.update_seconds += time.perf_counter() - start
 
 
-def _row(rng: random.Random) -> list[list[Any]]:
-    runs, width = [], 0
+def _row(rng: random.Random) -> list[Run]:
+    runs: list[Run] = []
+    width = 0
     while width < COLUMNS - 12:
         text = " ".join(rng.choices(_WORDS, k=rng.randint(1, 4))) + " "
         runs.append(
-            [text, rng.choice(_COLOURS), "default", rng.random() < 0.2, False, False, False]
+            (text, rng.choice(_COLOURS), "default", rng.random() < 0.2, False, False, False)
         )
         width += len(text)
     return runs
 
 
-def _message(rng: random.Random, rows: list[int], tick: int) -> dict[str, Any]:
+def _message(rng: random.Random, rows: list[int], tick: int) -> ScreenEvent:
     spinner = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"[tick % 10]
-    body = {str(y): _row(rng) for y in rows}
-    body[str(ROWS - 1)] = [
-        [f"{spinner} Working… ({tick})", "cyan", "default", False, False, False, False]
+    body = {y: _row(rng) for y in rows}
+    body[ROWS - 1] = [
+        (f"{spinner} Working… ({tick})", "cyan", "default", False, False, False, False)
     ]
-    return {"rows": body, "cursor": [0, ROWS - 1]}
+    return ScreenEvent(agent="agent", rows=body, cursor=(0, ROWS - 1), size=(COLUMNS, ROWS))
 
 
 async def _feed(screens: list[RemoteScreen], scenario: str, seconds: float, rate: int) -> None:
@@ -173,11 +175,13 @@ async def main() -> None:
     rng = random.Random(1)
     for remote in screens:
         remote.apply(
-            {
-                "size": [COLUMNS, ROWS],
-                "full": True,
-                "rows": {str(y): _row(rng) for y in range(ROWS - 1)},
-            }
+            ScreenEvent(
+                agent="agent",
+                rows={y: _row(rng) for y in range(ROWS - 1)},
+                cursor=(0, 0),
+                size=(COLUMNS, ROWS),
+                full=True,
+            )
         )
     app = GridApp(screens, args.fps)
     async with app.run_test(size=(250, 70)) as pilot:
