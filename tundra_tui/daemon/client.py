@@ -156,6 +156,8 @@ class DaemonClient:
         finally:
             # A caller cancelled meanwhile leaves no waiter: its late reply is dropped.
             self._waiting.pop(request_id, None)
+            if waiter.done() and not waiter.cancelled():
+                waiter.exception()  # seen, so asyncio does not report it again as unheard
         if not isinstance(reply, type(request).answer):
             raise ProtocolError(
                 f"the daemon answered {type(request).__name__} with {type(reply).__name__}"
