@@ -60,8 +60,15 @@ class ScriptedDaemon:
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.writer = writer
         self._connected.set()
-        while line := await reader.readline():
-            await self.received.put(decode(line))
+        with contextlib.suppress(ConnectionError):
+            while line := await reader.readline():
+                await self.received.put(decode(line))
+
+    async def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            with contextlib.suppress(Exception):
+                await self.writer.wait_closed()
 
     async def next(self) -> Frame:
         async with asyncio.timeout(10):
@@ -84,9 +91,11 @@ class ScriptedServer:
 
     def __init__(self) -> None:
         self.connections: asyncio.Queue[ScriptedDaemon] = asyncio.Queue()
+        self.accepted: list[ScriptedDaemon] = []
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         connection = ScriptedDaemon()
+        self.accepted.append(connection)
         await self.connections.put(connection)
         await connection.handle(reader, writer)
 
@@ -106,6 +115,8 @@ async def scripted_town() -> AsyncIterator[tuple[ScriptedServer, Town]]:
         yield scripted, town
     finally:
         server.close()
+        for connection in scripted.accepted:
+            await connection.close()
         with contextlib.suppress(Exception):
             await server.wait_closed()
         shutil.rmtree(town.root, ignore_errors=True)
