@@ -82,7 +82,7 @@ def test_raw_keys_from_inside_an_agent_are_always_refused(town: Path) -> None:
         "import json, socket\n"
         "s = socket.socket(socket.AF_UNIX)\n"
         "s.connect('.tundra/at.sock')\n"
-        'request = {"v": 1, "id": 1, "op": "send_keys", "args": {"name": "evil", "data": "eQ=="}}\n'
+        'request = {"v": 2, "id": 1, "req": {"op": "send_keys", "name": "evil", "data": "eQ=="}}\n'
         "s.sendall((json.dumps(request) + '\\n').encode())\n"
         "print(s.makefile().readline())\n"
     )
@@ -91,7 +91,7 @@ def test_raw_keys_from_inside_an_agent_are_always_refused(town: Path) -> None:
     at(town, "send", "evil", "bg sh raw.sh")
     wait_for(rc.exists)
     reply = json.loads((town / "raw.out").read_text())
-    assert reply["ok"] is False and "keys from inside an agent" in reply["error"]
+    assert "ok" not in reply and "keys from inside an agent" in reply["error"]
     assert not (town / "keys.log").exists()
 
 
@@ -177,7 +177,7 @@ def test_a_socket_handed_on_by_a_peer_that_exited_cannot_approve(town: Path) -> 
         "    s.connect('.tundra/at.sock')\n"
         "    os._exit(0)\n"
         "os.waitpid(child, 0)\n"
-        "request = {'v': 1, 'id': 1, 'op': 'approve', 'args': {'id': pending[0]['id']}}\n"
+        "request = {'v': 2, 'id': 1, 'req': {'op': 'approve', 'id': pending[0]['id']}}\n"
         "s.sendall((json.dumps(request) + '\\n').encode())\n"
         "open('handed.out', 'w').write(s.makefile().readline())\n"
     )
@@ -186,7 +186,7 @@ def test_a_socket_handed_on_by_a_peer_that_exited_cannot_approve(town: Path) -> 
     at(town, "send", "evil", "bg sh handed.sh ; ask touch handed.txt")
     wait_for(rc.exists)
     reply = json.loads((town / "handed.out").read_text())
-    assert reply["ok"] is False and "operator" in reply["error"]
+    assert "ok" not in reply and "operator" in reply["error"]
     assert not (town / "handed.txt").exists()
     assert len(_pending(town)) == 1
 
