@@ -17,7 +17,6 @@ from rich.cells import cell_len
 
 from tundra_tui.cli.attach import cmd_attach
 from tundra_tui.cli.context import Context
-from tundra_tui.daemon.asks import approval_info
 from tundra_tui.daemon.client import (
     DaemonClient,
     DaemonUnavailable,
@@ -29,7 +28,6 @@ from tundra_tui.daemon.client import (
     stopped_by_operator,
 )
 from tundra_tui.daemon.log import last_error, log_path, stderr_path, summary
-from tundra_tui.daemon.main import run_daemon
 from tundra_tui.daemon.protocol import (
     AgentRow,
     Agents,
@@ -324,6 +322,8 @@ async def cmd_run(ctx: Context) -> int:
     town = ctx.town()
     ctx.config()
     clear_stopped(town)
+    from tundra_tui.daemon.main import run_daemon  # the whole daemon: only for `daemon run`
+
     return await run_daemon(town)
 
 
@@ -450,7 +450,7 @@ async def pending_approvals(ctx: Context) -> list[ApprovalInfo]:
         client = await DaemonClient.connect(town)
     except DaemonUnavailable:
         store = await ctx.store()
-        return [approval_info(a) for a in await store.approvals.pending()]
+        return [ApprovalInfo.of(a) for a in await store.approvals.pending()]
     try:
         listed: ApprovalList = await client.call(Approvals())
         return listed.approvals

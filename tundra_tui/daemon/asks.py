@@ -40,20 +40,7 @@ _NOT_FROM_AGENTS = "approvals are answered by the operator, not from an agent's 
 
 def approval_info(approval: Approval) -> ApprovalInfo:
     """One approval as every client reads it (the CLI, the TUI, `at approvals --json`)."""
-    return ApprovalInfo(
-        id=approval.id,
-        agent=approval.agent,
-        runtime=approval.runtime,
-        status=approval.status.value,
-        subject=approval.subject,
-        tool=approval.tool,
-        cwd=approval.cwd,
-        source=approval.source.value,
-        evidence=approval.evidence,
-        created_at=approval.created_at,
-        decided_at=approval.decided_at,
-        decided_by=approval.decided_by,
-    )
+    return ApprovalInfo.of(approval)
 
 
 class AskOps:

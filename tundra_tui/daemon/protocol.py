@@ -22,6 +22,7 @@ from typing import Any, ClassVar, Literal
 
 import msgspec
 
+from tundra_tui.domain.approvals import Approval
 from tundra_tui.domain.beads import PRIORITY_DEFAULT, Action, Lane
 from tundra_tui.domain.errors import TundraError
 
@@ -123,6 +124,24 @@ class ApprovalInfo(Reply, frozen=True, tag="approval"):
     created_at: str = ""
     decided_at: str = ""
     decided_by: str = ""
+
+    @classmethod
+    def of(cls, approval: Approval) -> ApprovalInfo:
+        """The wire form of a stored or pending approval."""
+        return cls(
+            id=approval.id,
+            agent=approval.agent,
+            runtime=approval.runtime,
+            status=approval.status.value,
+            subject=approval.subject,
+            tool=approval.tool,
+            cwd=approval.cwd,
+            source=approval.source.value,
+            evidence=approval.evidence,
+            created_at=approval.created_at,
+            decided_at=approval.decided_at,
+            decided_by=approval.decided_by,
+        )
 
 
 class ApprovalList(Reply, frozen=True, tag="approvals"):

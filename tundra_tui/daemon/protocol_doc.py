@@ -82,8 +82,8 @@ def render() -> str:
     for cls in sorted(AnyReply.__args__, key=lambda c: str(c.__struct_config__.tag)):
         lines += _section("reply", "kind", str(cls.__struct_config__.tag), cls)
     lines += ["## Events", "", "Carried in `ev`, tagged by `event`.", ""]
-    for tag, cls in sorted(EVENTS.items()):
-        lines += _section("event", "event", tag, cls)
+    for tag, event in sorted(EVENTS.items()):
+        lines += _section("event", "event", tag, event)
     return "\n".join(lines).rstrip() + "\n"
 
 
