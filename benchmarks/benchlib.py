@@ -37,6 +37,9 @@ from typing import Any
 
 import pyte
 
+BYTECODE_OFF = os.environ.pop("PYTHONDONTWRITEBYTECODE", None) is not None
+"""Set where the benchmark was started. Programs started here run without it, as an
+installed package would, so their start-up figures do not include compiling modules."""
 PY = sys.executable
 AT = [PY, "-m", "tundra_tui"]
 BENCH_DIR = Path(__file__).resolve().parent
@@ -107,7 +110,22 @@ def header(title: str) -> None:
     print(
         f"code      {source} at {commit[:70] or '?'}{' (+ uncommitted changes)' if dirty else ''}"
     )
+    if BYTECODE_OFF:
+        print(
+            "          PYTHONDONTWRITEBYTECODE was set: unset for what runs here (cached bytecode)"
+        )
     print("          (figures on a shared 2-core machine are noisy: compare ratios in one run)")
+    warm_up()
+
+
+def warm_up() -> None:
+    """Import the CLI and the TUI once, so bytecode is cached before anything is timed."""
+    subprocess.run(
+        [PY, "-c", "import tundra_tui.cli, tundra_tui.ui.app"],
+        capture_output=True,
+        check=False,
+        cwd=NEUTRAL_CWD,
+    )
 
 
 # ---- /proc -------------------------------------------------------------------------------------
@@ -220,7 +238,7 @@ def delivered_kbs(before: Sequence[Written], after: Sequence[Written]) -> float:
     rates = [
         (a.bytes - b.bytes) / (a.last - b.last) / 1000
         for b, a in zip(before, after, strict=True)
-        if a.last > b.last
+        if a.last > b.last > 0
     ]
     return statistics.fmean(rates) if rates else float("nan")
 
