@@ -11,6 +11,7 @@ from textual.pilot import Pilot
 from textual.widgets import Input, Select, Static, TextArea
 from ui_harness import FakeLink, PaneHarness, fixed_clock, make_services
 
+from tundra_tui.daemon.protocol import ChangedEvent
 from tundra_tui.domain.agents import Role, Runtime
 from tundra_tui.domain.beads import Action, Bead, BeadStatus, Lane
 from tundra_tui.domain.errors import IllegalTransition
@@ -30,7 +31,6 @@ from tundra_tui.domain.kanban import (
 )
 from tundra_tui.store import RosterEntry, Store, StoreLocked, open_store
 from tundra_tui.town import Town
-from tundra_tui.ui.messages import DataChanged
 from tundra_tui.ui.modals.bead_detail import BeadDetail
 from tundra_tui.ui.modals.bead_form import BeadForm
 from tundra_tui.ui.panes.beads import BeadsPane
@@ -335,7 +335,7 @@ async def test_L_and_H_move_cards_along_legal_transitions(
         assert (await store.beads.get(ids["hooked"])).status is BeadStatus.SLUNG
         assert current_id(app) == ids["hooked"]  # the cursor followed the card
         assert board_of(app).column == 2
-        assert any(isinstance(m, DataChanged) for m in app.posted)
+        assert ChangedEvent(what="beads", ids=[ids["hooked"]]) in app.posted
         put_cursor(app, ids["review"])
         await pilot.press("H")  # review -> slung is rework
         await settle(app, pilot)
@@ -372,7 +372,7 @@ async def test_illegal_moves_say_why_and_change_nothing(
         await settle(app, pilot)
         assert any(why in note for note in notes(app)), notes(app)
         assert await store.beads.get(ids[name]) == before
-        assert not any(isinstance(m, DataChanged) for m in app.posted)
+        assert not any(isinstance(m, ChangedEvent) for m in app.posted)
 
 
 async def test_d_marks_done_only_where_the_state_machine_allows(

@@ -13,9 +13,9 @@ from textual.widgets import DataTable, Input, Static
 
 from tests.ui_harness import PaneHarness, fixed_clock, make_services
 from tundra_tui.config import global_config_path, show_value
+from tundra_tui.daemon.protocol import ChangedEvent
 from tundra_tui.store import open_store
 from tundra_tui.town import Town
-from tundra_tui.ui.messages import DataChanged
 from tundra_tui.ui.modals.config_edit import ConfigEditModal
 from tundra_tui.ui.panes.config import ConfigPane
 from tundra_tui.ui.services import Services
@@ -180,7 +180,7 @@ async def test_edit_in_project_keeps_comments(services: Services) -> None:
     text = path.read_text()
     assert "default_priority = 3" in text
     assert comment in text
-    assert any(isinstance(m, DataChanged) and m.what == "config" for m in app.posted)
+    assert ChangedEvent(what="config") in app.posted
     assert services.config.get("general.default_priority") == 3
 
 
@@ -227,7 +227,7 @@ async def test_a_bad_value_is_refused_in_the_modal_and_nothing_is_written(
         await pilot.pause()
         assert not isinstance(app.screen, ConfigEditModal)
     assert services.town.config_path.read_bytes() == before
-    assert not any(isinstance(m, DataChanged) for m in app.posted)
+    assert not any(isinstance(m, ChangedEvent) for m in app.posted)
 
 
 async def test_unset_asks_for_the_layer_and_a_yes(services: Services) -> None:
@@ -249,7 +249,7 @@ async def test_unset_asks_for_the_layer_and_a_yes(services: Services) -> None:
         assert row_cells(app, "general.max_agents") == ["general.max_agents", "● 12", "global"]
     assert "max_agents" not in local.read_text()
     assert "[ui.keys]" in local.read_text()
-    assert any(isinstance(m, DataChanged) and m.what == "config" for m in app.posted)
+    assert ChangedEvent(what="config") in app.posted
 
 
 async def test_unset_of_a_builtin_default_writes_nothing(services: Services) -> None:

@@ -11,10 +11,10 @@ from textual.app import App
 from ui_harness import PaneHarness, make_services
 from ui_seed import StepClock, seed
 
+from tundra_tui.daemon.protocol import ChangedEvent
 from tundra_tui.domain.convoys import ConvoyStatus
 from tundra_tui.store import Store, open_store
 from tundra_tui.town import Town
-from tundra_tui.ui.messages import DataChanged
 from tundra_tui.ui.panes.convoys import ConvoysPane
 from tundra_tui.ui.services import Services
 from tundra_tui.ui.widgets.nav_table import NavTable
@@ -118,7 +118,7 @@ async def test_start_a_pending_convoy(services: Services, store: Store) -> None:
         await settle(pilot)
         assert (await store.convoys.get("beta")).status is ConvoyStatus.ACTIVE
         assert rows_of(app, "convoys-table")[1][1] == "active"
-        assert [type(m) for m in app.posted] == [DataChanged]
+        assert [(type(m), m.what) for m in app.posted] == [(ChangedEvent, "convoys")]
         (last,) = await store.events.find(limit=1)
         assert (last.kind, last.actor) == ("convoy.start", "operator")
         assert [n.message for n in app._notifications] == ["convoy beta: active"]

@@ -9,12 +9,14 @@ from typing import Any, TypeVar
 
 from textual.app import App, ComposeResult
 
+from tundra_tui.daemon.board import BoardOps
 from tundra_tui.daemon.protocol import (
     AgentList,
     ApprovalEvent,
     ApprovalInfo,
     ApprovalList,
     Approve,
+    ChangedEvent,
     Delivered,
     Deny,
     Event,
@@ -70,6 +72,10 @@ class FakeLink:
         self.sends: list[Request] = []
         self.shows: list[list[str]] = []
         self.answers: dict[type[Request], Answer] = {}
+        self.board: BoardOps | None = None
+        """Board requests (beads, convoys, config) unscripted in `answers` go to a real
+        BoardOps on the test's store; what it publishes is pushed and told to `listeners`."""
+        self.listeners: list[Callable[[Event], None]] = []
         self._queue: asyncio.Queue[Event] = asyncio.Queue()
         for event in events or []:
             self._queue.put_nowait(event)
@@ -77,10 +83,20 @@ class FakeLink:
     def push(self, event: Event) -> None:
         self._queue.put_nowait(event)
 
+    def publish(self, event: Event) -> None:
+        """What the daemon publishes: queued for `events()` and told to listeners at once."""
+        self.push(event)
+        for listener in self.listeners:
+            listener(event)
+
     async def call(self, request: Request) -> Any:
         self.requests.append(request)
         self.calls.append(request)
         answer = self.answers.get(type(request))
+        if answer is None and self.board is not None:
+            handler = self.board.handlers().get(type(request))
+            if handler is not None:
+                return await handler(request)
         if answer is None:
             return plain_reply(request)
         if isinstance(answer, Exception):
@@ -146,10 +162,10 @@ def refusing(message: str) -> TundraError:
 
 
 def make_services(town: Town, store: Store, link: FakeLink | None = None) -> Services:
-    """Services on a fixed clock with a fake daemon."""
-    return Services(
-        town=town, store=store, link=link or FakeLink(), live=LiveModel(), clock=fixed_clock
-    )
+    """Services on a fixed clock with a fake daemon (its board ops real, on `store`)."""
+    link = link or FakeLink()
+    link.board = link.board or BoardOps(town, store, link.publish)
+    return Services(town=town, store=store, link=link, live=LiveModel(), clock=fixed_clock)
 
 
 class PaneHarness(App[None]):
@@ -167,7 +183,15 @@ class PaneHarness(App[None]):
         yield self._make(self.services)
 
     async def on_mount(self) -> None:
+        if isinstance(self.services.link, FakeLink):
+            self.services.link.listeners.append(self._changed)
         await self.query_one(Pane).reload()
+
+    def _changed(self, event: Event) -> None:
+        """As the app does: a ChangedEvent reloads the pane if it shows that data."""
+        if isinstance(event, ChangedEvent) and event.what in self.pane.SHOWS:
+            self.posted.append(event)
+            self.run_worker(self.pane.reload(), group="changed", exit_on_error=False)
 
     @property
     def pane(self) -> Pane:

@@ -19,7 +19,15 @@ from textual.notifications import SeverityLevel
 from textual.screen import ModalScreen, Screen
 from textual.widgets import ContentSwitcher, Input, TextArea
 
-from tundra_tui.daemon.protocol import Agents, Approve, Deny, LinkEvent, Request, Spawn
+from tundra_tui.daemon.protocol import (
+    Agents,
+    Approve,
+    ChangedEvent,
+    Deny,
+    LinkEvent,
+    Request,
+    Spawn,
+)
 from tundra_tui.domain.errors import TundraError
 from tundra_tui.domain.sanitize import visible
 from tundra_tui.resources import stylesheets
@@ -40,10 +48,16 @@ from tundra_tui.ui.widgets.key_hints import KeyHints
 from tundra_tui.ui.widgets.search_bar import SearchBar
 from tundra_tui.ui.widgets.tab_bar import TabBar
 from tundra_tui.ui.widgets.title_bar import TitleBar
-from tundra_tui.usage.follower import UsageFollower, ingest
 
 START_DAEMON_KEY = "ctrl+s"
 """Starts the daemon again after `at daemon stop` (the control room never does by itself)."""
+
+STORE_EVENTS = frozenset({"beads", "convoys"})
+"""Changes the daemon announces that also append to the store's event log (the file watcher
+skips them, so that each causes one reload)."""
+ANNOUNCE_GRACE_S = 0.25
+"""How long the file watcher lets the daemon's announcement of a write arrive before it
+decides the write was someone else's."""
 
 THEMES = ("textual-dark", "nord", "gruvbox", "tokyo-night", "textual-light", "ansi-dark")
 """What `t` cycles through; ansi-dark uses the terminal's own 16 colours."""
@@ -123,6 +137,10 @@ class TundraApp(App[None]):
         self.daemon_stopped = False
         """The daemon is down because the operator stopped it: offer to start it, never
         start it unasked."""
+        self._events_seen = 0
+        """The newest store event the panes were reloaded for (see `follow_files`)."""
+        self.store_batches = 0
+        """Batches of store writes the file watcher has looked at."""
 
     # ---- layout ------------------------------------------------------------------------------
 
@@ -307,6 +325,9 @@ class TundraApp(App[None]):
             except Exception as error:  # one bad event must not end the stream
                 self.notify(f"daemon event ignored: {_one_line(error)}", severity="warning")
                 continue
+            if isinstance(event, ChangedEvent):
+                self._announced(event.what)
+                continue
             if isinstance(event, LinkEvent) and self.daemon_stopped != event.stopped:
                 self.daemon_stopped = not self.daemon_stopped
                 self.refresh_bindings()
@@ -463,32 +484,53 @@ class TundraApp(App[None]):
 
     @on(DataChanged)
     def _data_changed(self, message: DataChanged) -> None:
-        if message.what == "config":
+        self.data_changed(message.what)
+
+    def data_changed(self, what: str) -> None:
+        """Stored `what` changed (as a ChangedEvent names it, or "store" for anything): re-read
+        the configuration if it was that, and reload the pane on show if it shows `what`
+        (the others reload when shown). One change, one reload."""
+        if what == "config":
             self._reload_config()
-        self.reload_pane(self.active_pane)
+        pane = self.active_pane
+        if what == "store" or what in pane.SHOWS:
+            self.reload_pane(pane)
+
+    @work(group="announced", exit_on_error=False)
+    async def _announced(self, what: str) -> None:
+        """A change the daemon announced: first note the store events it appended as seen
+        (the file watcher then skips them), then reload what shows it."""
+        if what in STORE_EVENTS:
+            await self._caught_up_now()
+        self.data_changed(what)
 
     # ---- files ------------------------------------------------------------------------------
 
     @work(exclusive=True, group="watch", exit_on_error=False)
     async def follow_files(self) -> None:
-        """Refresh Costs and Analytics (and the active pane) when the store or logs change."""
+        """Reload the active pane when others write the store (the CLI, an agent's `at done`).
 
-        services = self.services
-        runtimes = {name: spec.runtime.value for name, spec in services.config.agents().items()}
-        follower = UsageFollower(services.usage_dirs, runtimes=runtimes)
-        await self._ingest(follower)
-        async for touched in watch_town(services.town.db_path, services.usage_dirs):
-            if touched.usage:
-                await self._ingest(follower)
-            self.reload_pane(self.active_pane)
+        Usage is recorded by the daemon, and what the daemon changes for clients comes as its
+        ChangedEvents: a batch that brings no store event newer than those is skipped.
+        """
+        await self._caught_up_now()
+        async for _touched in watch_town(self.services.town.db_path, []):
+            # The daemon's ChangedEvent for its own write is on its way as the file changes:
+            # give it the time to arrive first, so that the write causes one reload, not two.
+            await asyncio.sleep(ANNOUNCE_GRACE_S)
+            if await self._caught_up_now():
+                self.data_changed("store")
+            self.store_batches += 1
 
-    async def _ingest(self, follower: UsageFollower) -> None:
-        """Usage logs -> metrics (idempotent); a locked store means the lines are read again."""
+    async def _caught_up_now(self) -> bool:
+        """Note the newest store event as seen; True if it is newer than the last one noted."""
         try:
-            await ingest(self.services.store, follower)
-            self._said.pop("usage", None)
-        except TundraError as error:
-            self.say_once("usage", f"usage logs: {_one_line(error)}", severity="warning")
+            latest = await self.services.store.events.last_id()
+        except TundraError:
+            return True  # cannot tell: reload, and the pane says what is wrong
+        newer = latest > self._events_seen
+        self._events_seen = max(self._events_seen, latest)
+        return newer
 
     def say_once(self, source: str, message: str, severity: SeverityLevel = "error") -> None:
         """Notify, unless `source` already said exactly this (a busy town retries every batch:

@@ -1,13 +1,13 @@
 """Set or unset one configuration key in one chosen layer file.
 
-The write happens here, not in the pane, so that a refused value (ConfigError's one
-line) is shown in place with the user's text still in the input, and nothing is
-written. `set_value` and `unset_value` keep the file's comments (tomlkit).
+The write is asked of the daemon here, not in the pane, so that a refused value
+(ConfigError's one line) is shown in place with the user's text still in the input, and
+nothing is written. The daemon keeps the file's comments (tomlkit) and tells every client
+the configuration changed.
 """
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -22,11 +22,11 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
-from tundra_tui.config import set_value, unset_value
 from tundra_tui.config_schema import ConfigError, leaf_for, split_key
+from tundra_tui.daemon.protocol import ConfigSet, ConfigUnset, ConfigWritten, Request
 from tundra_tui.domain.errors import TundraError
 from tundra_tui.domain.sanitize import visible
-from tundra_tui.town import Town
+from tundra_tui.ui.link import Link
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,7 @@ class ConfigEditModal(ModalScreen[ConfigWrite | None]):
 
     def __init__(
         self,
-        town: Town,
+        link: Link,
         *,
         key: str,
         layers: dict[str, str],
@@ -79,7 +79,8 @@ class ConfigEditModal(ModalScreen[ConfigWrite | None]):
         """`layers` maps each layer offered to its file as shown; `layer` is chosen first."""
         # An id, so its styles outrank the app-wide `Screen` rule loaded after them.
         super().__init__(id="config-edit")
-        self.town = town
+        self.link = link
+        """The daemon, which writes the file."""
         self.key = key
         self.choices = layers
         self.chosen = layer if layer in layers else next(iter(layers))
@@ -178,17 +179,20 @@ class ConfigEditModal(ModalScreen[ConfigWrite | None]):
         if self._writing:
             return
         self._writing = True
+        request: Request
+        if self.unset:
+            request = ConfigUnset(key=key, layer=self.chosen)
+        else:
+            raw = self.query_one("#config-edit-value", Input).value
+            request = ConfigSet(key=key, value=raw, layer=self.chosen)
         try:
-            if self.unset:
-                path = await asyncio.to_thread(unset_value, self.town, key, self.chosen)
-            else:
-                raw = self.query_one("#config-edit-value", Input).value
-                path = await asyncio.to_thread(set_value, self.town, key, raw, self.chosen)
+            written = await self.link.call(request)
         except TundraError as error:
             self._refuse(str(error))
             return
         finally:
             self._writing = False
+        path = Path(written.path) if isinstance(written, ConfigWritten) else Path()
         self.dismiss(ConfigWrite(key=key, layer=self.chosen, path=path, unset=self.unset))
 
     def _refuse(self, reason: str) -> None:

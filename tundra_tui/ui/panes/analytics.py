@@ -38,6 +38,8 @@ class AnalyticsPane(Pane):
         Binding("w", "cycle_window", "Window", id="analytics-window"),
         Binding("m", "toggle_measure", "Heatmap measure", id="analytics-measure"),
     ]
+    SHOWS: ClassVar[frozenset[str]] = frozenset({"usage", "metrics", "beads", "convoys"})
+    """Spend and KPI snapshots (the daemon's usage watcher), finished beads, activity."""
 
     def __init__(self, services: Services, *, id: str | None = None) -> None:
         super().__init__(services, id=id)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from textual.containers import Container
 
 from tundra_tui.ui.live import Change
@@ -11,13 +13,18 @@ from tundra_tui.ui.services import Services
 class Pane(Container):
     """A tab's content. It reads the store and live model through `services`.
 
-    The app calls `reload()` when the pane is shown, on `r`, and when the watcher sees
-    the store change; `live_changed()` on every daemon event except screen updates (agent
-    tiles draw those from their `RemoteScreen` on their own timer). Both must be cheap when
+    The app calls `reload()` when the pane is shown, on `r`, when the daemon says data it
+    `SHOWS` changed, and when the watcher sees others write the store; `live_changed()` on
+    every daemon event except screen updates (agent tiles draw those from their
+    `RemoteScreen` on their own timer). Both must be cheap when
     nothing relevant changed, and neither may block: the store is async.
     """
 
     can_focus = False
+
+    SHOWS: ClassVar[frozenset[str]] = frozenset({"beads", "convoys", "config", "usage", "metrics"})
+    """The stored data this pane shows, as `ChangedEvent.what` names it: the app reloads the
+    pane on show when one of them changes. Every kind, unless a pane says less."""
 
     def __init__(self, services: Services, *, id: str | None = None) -> None:
         super().__init__(id=id)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import ClassVar
 
 from rich.text import Text
@@ -12,12 +12,19 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import Static
 
-from tundra_tui.domain.beads import ACTIONS_NEEDING_ASSIGNEE, Action, Bead, kanban_move
-from tundra_tui.domain.errors import IllegalTransition, TundraError
-from tundra_tui.domain.kanban import LEGEND, BeadDraft, build_board, draft_edits, reassignment
+from tundra_tui.daemon.protocol import (
+    BeadApply,
+    BeadChanged,
+    BeadCreate,
+    BeadMove,
+    BeadUpdate,
+    Request,
+)
+from tundra_tui.domain.beads import Action, Bead
+from tundra_tui.domain.errors import TundraError
+from tundra_tui.domain.kanban import LEGEND, BeadDraft, build_board
 from tundra_tui.domain.sanitize import visible
 from tundra_tui.store import KanbanColumn
-from tundra_tui.ui.messages import DataChanged
 from tundra_tui.ui.modals.bead_detail import BeadDetail, BeadFacts
 from tundra_tui.ui.modals.bead_form import BeadForm
 from tundra_tui.ui.panes.base import Pane
@@ -33,8 +40,9 @@ HISTORY = 200
 class BeadsPane(Pane):
     """Backlog -> Hooked -> Slung -> Review -> Done, with failed and escalated beside them.
 
-    Every write goes through the store's repositories as the operator, then posts
-    `DataChanged`; a refused move is one line saying why, and nothing is lost.
+    Every write is a request to the daemon as the operator; the daemon's `ChangedEvent`
+    makes the app reload this pane (once), here and in every other client. A refused move
+    is one line saying why, and nothing is lost.
     """
 
     HELP = f"""
@@ -54,6 +62,8 @@ Cards: {LEGEND}
         Binding("e", "edit", "Edit bead", id="beads-edit"),
         Binding("d", "done", "Mark done", id="beads-done"),
     ]
+
+    SHOWS: ClassVar[frozenset[str]] = frozenset({"beads"})
 
     def __init__(self, services: Services, *, id: str | None = None) -> None:
         super().__init__(services, id=id)
@@ -132,23 +142,16 @@ Cards: {LEGEND}
     def action_move(self, step: int) -> None:
         """Move the card one column left (-1) or right (+1) along a legal transition."""
         if (bead := self._selected()) is not None:
-            self._write(lambda: self._move(bead.id, step))
+            self._write(BeadMove(id=bead.id, step=-1 if step < 0 else 1, actor=self.actor))
 
     def action_done(self) -> None:
         """Mark the selected bead done (from slung or review)."""
         if (bead := self._selected()) is not None:
-            store = self.services.store
-            self._write(lambda: store.beads.apply(bead.id, Action.DONE, actor=self.services.actor))
+            self._write(BeadApply(id=bead.id, action=Action.DONE, actor=self.actor))
 
-    async def _move(self, bead_id: int, step: int) -> Bead:
-        store = self.services.store
-        bead = await store.beads.get(bead_id)
-        action = kanban_move(bead.status, step)
-        if action in ACTIONS_NEEDING_ASSIGNEE:
-            raise IllegalTransition(
-                f"{bead.ref} needs an agent to be hooked: edit it (e) and pick one"
-            )
-        return await store.beads.apply(bead_id, action, actor=self.services.actor)
+    @property
+    def actor(self) -> str:
+        return self.services.actor
 
     def action_open(self) -> None:
         """Show everything about the selected bead."""
@@ -195,62 +198,54 @@ Cards: {LEGEND}
             self.app.push_screen(BeadForm(agents=agents, bead=bead), self._edited(bead.id))
 
     def _created(self, draft: BeadDraft | None) -> None:
+        """Create the bead (the daemon hooks it too if an agent was picked) and select it."""
         if draft is not None:
-            self._write(lambda: self._create(draft))
-
-    async def _create(self, draft: BeadDraft) -> Bead:
-        beads = self.services.store.beads
-        actor = self.services.actor
-        bead = await beads.add(
-            draft.title,
-            actor=actor,
-            description=draft.description,
-            lane=draft.lane,
-            priority=draft.priority,
-        )
-        self.board.select(bead.id)
-        if draft.assignee:
-            try:
-                bead = await beads.apply(bead.id, Action.HOOK, actor=actor, agent=draft.assignee)
-            except TundraError as error:
-                # The bead exists either way; say why it stayed in Backlog.
-                self.notify(
-                    f"created {bead.ref} in backlog but did not hook it: {error}",
-                    severity="error",
-                    markup=False,
-                )
-        return bead
+            request = BeadCreate(
+                title=draft.title,
+                description=draft.description,
+                lane=draft.lane,
+                priority=draft.priority,
+                assignee=draft.assignee,
+                actor=self.actor,
+            )
+            self._write(request, select=True)
 
     def _edited(self, bead_id: int) -> Callable[[BeadDraft | None], None]:
         def saved(draft: BeadDraft | None) -> None:
             if draft is not None:
-                self._write(lambda: self._update(bead_id, draft))
+                self._write(
+                    BeadUpdate(
+                        id=bead_id,
+                        title=draft.title,
+                        description=draft.description,
+                        lane=draft.lane,
+                        priority=draft.priority,
+                        assignee=draft.assignee,
+                        actor=self.actor,
+                    )
+                )
 
         return saved
-
-    async def _update(self, bead_id: int, draft: BeadDraft) -> Bead:
-        beads = self.services.store.beads
-        actor = self.services.actor
-        bead = await beads.get(bead_id)
-        moves = reassignment(bead.status, bead.assignee, draft.assignee)
-        if changes := draft_edits(bead, draft):
-            bead = await beads.edit(bead_id, actor=actor, **changes)
-        for action, agent in moves:
-            bead = await beads.apply(bead_id, action, actor=actor, agent=agent or None)
-        return bead
 
     # ---- writing -----------------------------------------------------------------------------
 
     # Not exclusive: a second key press must queue behind the first write, not cancel it
-    # half-way. The lock runs writes one at a time, each reading its bead afresh.
+    # half-way. The lock sends writes one at a time; the daemon reads each bead afresh.
     @work(group="beads-write", exit_on_error=False)
-    async def _write(self, operation: Callable[[], Awaitable[Bead]]) -> None:
+    async def _write(self, request: Request, *, select: bool = False) -> None:
+        """Send one write; the reload comes with the daemon's ChangedEvent, not from here."""
         async with self._write_lock:
             try:
-                await operation()
+                reply = await self.services.link.call(request)
             except TundraError as error:
                 self.notify(str(error), severity="error", markup=False)
-            else:
-                self.post_message(DataChanged())
-            # Also after a refusal: a two-step change may have made its first step.
-            await self.reload()
+                return
+        if not isinstance(reply, BeadChanged):
+            return
+        if reply.warning:
+            # The bead exists either way; say why it stayed in Backlog.
+            self.notify(reply.warning, severity="error", markup=False)
+        if select:
+            self.board.select(reply.id)
+            if any(b.id == reply.id for column in self._sources for b in column.beads):
+                self._redraw()  # the reload came first: put the cursor on it now

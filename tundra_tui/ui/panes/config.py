@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from rich.text import Text
-from textual import events, work
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Static
@@ -29,7 +29,6 @@ from tundra_tui.config import (
 )
 from tundra_tui.config_schema import join_key, split_key
 from tundra_tui.domain.sanitize import visible
-from tundra_tui.ui.messages import DataChanged
 from tundra_tui.ui.modals.config_edit import ConfigEditModal, ConfigWrite, describe_key
 from tundra_tui.ui.panes.base import Pane
 from tundra_tui.ui.services import Services
@@ -74,6 +73,8 @@ class ConfigPane(Pane):
         Binding("x", "unset", "Unset key", id="config-unset"),
     ]
 
+    SHOWS: ClassVar[frozenset[str]] = frozenset({"config"})
+
     def __init__(self, services: Services, *, id: str | None = None) -> None:
         super().__init__(services, id=id)
         self._config: LayeredConfig | None = None
@@ -81,6 +82,8 @@ class ConfigPane(Pane):
         self._filter = ""
         self._width = 0
         """The width the columns were last fitted to."""
+        self._select_next = ""
+        """The key just written: the reload the daemon's ChangedEvent brings selects it."""
 
     def compose(self) -> ComposeResult:
         yield Static("", id="config-error", markup=False)
@@ -90,7 +93,8 @@ class ConfigPane(Pane):
 
     async def reload(self) -> None:
         """Re-read the files: this tab is where an edit made in an editor should show."""
-        await self._load()
+        select, self._select_next = self._select_next, ""
+        await self._load(select=select)
 
     def search(self, text: str) -> None:
         self._filter = text.strip().casefold()
@@ -106,12 +110,6 @@ class ConfigPane(Pane):
         self._show_problems(error)
         self._rows = self._make_rows()
         self._fill(select=select)
-
-    @work(exclusive=True, group="config-written", exit_on_error=False)
-    async def _after_write(self, key: str) -> None:
-        """Show the written value, then tell the other panes the configuration changed."""
-        await self._load(select=key)
-        self.post_message(DataChanged("config"))
 
     def _show_problems(self, error: str) -> None:
         line = self.query_one("#config-error", Static)
@@ -271,7 +269,7 @@ class ConfigPane(Pane):
             shown = ""
         self.app.push_screen(
             ConfigEditModal(
-                self.services.town,
+                self.services.link,
                 key=key,
                 layers=self._layer_files(FILE_LAYERS),
                 layer=layer,
@@ -287,7 +285,7 @@ class ConfigPane(Pane):
             return
         self.app.push_screen(
             ConfigEditModal(
-                self.services.town, key="", layers=self._layer_files(FILE_LAYERS), layer="project"
+                self.services.link, key="", layers=self._layer_files(FILE_LAYERS), layer="project"
             ),
             self._written,
         )
@@ -306,7 +304,7 @@ class ConfigPane(Pane):
         winner = config.winner(key)
         self.app.push_screen(
             ConfigEditModal(
-                self.services.town,
+                self.services.link,
                 key=key,
                 layers=self._layer_files(setting),
                 layer=winner if winner in setting else setting[-1],
@@ -321,4 +319,10 @@ class ConfigPane(Pane):
         what = "unset from" if write.unset else "set in"
         where = short_path(write.path, self.services.town.root)
         self.notify(visible(f"{write.key} {what} {write.layer} ({where})", single_line=True))
-        self._after_write(join_key(split_key(write.key)))
+        # The daemon's ChangedEvent reloads every pane that shows the configuration, this one
+        # too; whichever comes first, the written key ends up selected.
+        key = join_key(split_key(write.key))
+        if any(row.key == key for row in self._rows):
+            self._fill(select=key)
+        else:
+            self._select_next = key  # a new key: it has a row once the files are read

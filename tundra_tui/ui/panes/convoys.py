@@ -1,7 +1,7 @@
 """The Convoys tab: each convoy's progress, the beads of the one selected, start and pause.
 
-Writes go through the store's convoy repository as the operator; a move the state
-machine refuses is one line saying why.
+Start and pause are requests to the daemon as the operator (its `ChangedEvent` makes
+the app reload this pane once); a move the state machine refuses is one line saying why.
 """
 
 from __future__ import annotations
@@ -18,12 +18,12 @@ from textual.events import Resize
 from textual.theme import Theme
 from textual.widgets import DataTable
 
+from tundra_tui.daemon.protocol import ConvoyChanged, ConvoyMove
 from tundra_tui.domain.beads import Bead, BeadStatus
 from tundra_tui.domain.convoys import Convoy, ConvoyStatus
 from tundra_tui.domain.errors import TundraError
 from tundra_tui.domain.readout import bar
 from tundra_tui.domain.sanitize import visible
-from tundra_tui.ui.messages import DataChanged
 from tundra_tui.ui.panes.base import Pane
 from tundra_tui.ui.services import Services
 from tundra_tui.ui.widgets.nav_table import Column, NavTable
@@ -52,6 +52,7 @@ class ConvoysPane(Pane):
         Binding("S", "start", "Start convoy", id="convoys-start"),
         Binding("p", "pause", "Pause convoy", id="convoys-pause"),
     ]
+    SHOWS: ClassVar[frozenset[str]] = frozenset({"beads", "convoys"})
 
     def __init__(self, services: Services, *, id: str | None = None) -> None:
         super().__init__(services, id=id)
@@ -252,19 +253,19 @@ class ConvoysPane(Pane):
         if convoy is None:
             self.notify("no convoy selected", severity="warning")
             return
-        convoys, actor = self.services.store.convoys, self.services.actor
+        request = ConvoyMove(
+            convoy=convoy.name,
+            verb="start" if verb == "start" else "pause",
+            actor=self.services.actor,
+        )
         try:
-            if verb == "start":
-                moved = await convoys.start(convoy.id, actor=actor)
-            else:
-                moved = await convoys.pause(convoy.id, actor=actor)
+            moved = await self.services.link.call(request)
         except TundraError as error:
             self.notify(str(error), severity="error", markup=False)
             return
-        name = visible(moved.name, single_line=True)
-        self.notify(f"convoy {name}: {moved.status.value}", markup=False)
-        self.post_message(DataChanged())
-        await self.reload()
+        if isinstance(moved, ConvoyChanged):
+            name = visible(moved.name, single_line=True)
+            self.notify(f"convoy {name}: {moved.status}", markup=False)
 
     def focus_default(self) -> None:
         self.query_one("#convoys-table", NavTable).focus()

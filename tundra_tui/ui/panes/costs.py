@@ -55,6 +55,8 @@ class CostsPane(Pane):
         Binding("g", "cycle_group", "Group by", id="costs-group"),
         Binding("w", "cycle_window", "Window", id="costs-window"),
     ]
+    SHOWS: ClassVar[frozenset[str]] = frozenset({"usage", "config", "beads"})
+    """Spend (recorded by the daemon's usage watcher), budgets, bead titles."""
 
     def __init__(self, services: Services, *, id: str | None = None) -> None:
         super().__init__(services, id=id)
