@@ -8,7 +8,10 @@ bytes a second each (benchmarks/gen_testlog.py). The operator's terminal is a PT
 this script holds, 120x40: it runs `at session attach echo`, or a real tmux client
 attached to the `echo` window of a tmux server whose other windows run the same
 generators. A key is timed from its write into that PTY to the read that brought
-its echo onto the terminal's screen (emulated here, a few bytes per key).
+its echo onto the terminal's screen (emulated here, a few bytes per key). Keys go
+out every `--gap` seconds (50 ms: faster than anyone types, slower than the
+daemon's cap of 30 screen messages a second per agent, under which every key of a
+faster stream waits for the next frame, up to 33 ms).
 
 Each side is measured quiet (nothing else running) and then loaded (the floods
 on, after a settle). CPU is read from /proc over the loaded keys: the daemon and
@@ -181,7 +184,9 @@ def main() -> int:
     parser.add_argument("--quiet-keys", type=int, default=50, help="keys timed with no flood")
     parser.add_argument("--floods", type=int, default=4, help="agents printing a test log")
     parser.add_argument("--rate", type=float, default=300_000, help="bytes/s per flood agent")
-    parser.add_argument("--gap", type=float, default=0.02, help="seconds between keys")
+    parser.add_argument(
+        "--gap", type=float, default=0.05, help="seconds from a key to the next (default 0.05)"
+    )
     parser.add_argument("--settle", type=float, default=3.0, help="seconds of flood before keys")
     parser.add_argument("--only", choices=("at", "tmux"), help="measure one side only")
     args = parser.parse_args()
