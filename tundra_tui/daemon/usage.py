@@ -33,8 +33,9 @@ from tundra_tui.store import Store
 from tundra_tui.town import Town
 from tundra_tui.usage.follower import LOG_SUFFIX, UsageFollower, ingest, usage_dir
 
-DEBOUNCE_MS = 200
-"""Log lines written within this window are read as one batch."""
+DEBOUNCE_MS = 1000
+"""Lines written in a steady stream are read (and announced) at most once per this window;
+a lone line is read as soon as its write settles."""
 RETRY_DELAYS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 """Seconds before reading again after the store refused a batch; the last repeats."""
 POLL_DELAYS = (0.5, 1.0, 2.0, 5.0, 10.0)
