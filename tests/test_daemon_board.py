@@ -3,13 +3,16 @@ store does, answers with a typed reply, and announces what it wrote with one Cha
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from at_cli import daemon_town
 
 from tundra_tui.config import load_config
 from tundra_tui.daemon.board import BoardOps
+from tundra_tui.daemon.client import DaemonClient, start_daemon
 from tundra_tui.daemon.protocol import (
     REQUESTS,
     BeadApply,
@@ -32,7 +35,8 @@ from tundra_tui.domain.agents import Role, Runtime
 from tundra_tui.domain.beads import Action, BeadStatus, Lane
 from tundra_tui.domain.errors import IllegalTransition, NotFound, TundraError
 from tundra_tui.store import RosterEntry, Store, open_store
-from tundra_tui.town import Town
+from tundra_tui.town import Town, find_town
+from tundra_tui.usage.follower import usage_dir
 
 OP = "operator"
 
@@ -280,3 +284,52 @@ async def test_a_refused_config_value_writes_nothing(
         await board.config_unset(ConfigUnset(key="ui.theme", layer="project"))
     assert town.config_path.read_text() == before
     assert published == []
+
+
+# ---- through a real daemon -----------------------------------------------------------------------
+
+
+async def test_a_real_daemon_tells_every_client_of_a_change_and_records_usage() -> None:
+    """One client writes through the daemon, another hears of it; a usage log is recorded
+    with no control room open, and announced."""
+    with daemon_town(demo_agent=False) as root:
+        town = find_town(root)
+        await start_daemon(town)
+        writer = await DaemonClient.connect(town)
+        watcher = await DaemonClient.connect(town)
+        heard: list[ChangedEvent] = []
+
+        async def listen() -> None:
+            async for event in watcher.subscribe():
+                if isinstance(event, ChangedEvent):
+                    heard.append(event)
+
+        listening = asyncio.ensure_future(listen())
+        try:
+            async with asyncio.timeout(30):
+                while not watcher.subscribed:
+                    await asyncio.sleep(0.02)
+                reply = await writer.call(BeadCreate(title="Through the daemon", actor="alice"))
+                assert isinstance(reply, BeadChanged) and reply.status == "backlog"
+                while ChangedEvent(what="beads", ids=[reply.id]) not in heard:
+                    await asyncio.sleep(0.02)
+                with pytest.raises(TundraError, match="first column"):
+                    await writer.call(BeadMove(id=reply.id, step=-1))
+
+                line = (
+                    '{"type":"assistant","timestamp":"2026-11-20T10:00:00.000Z","message":'
+                    '{"id":"msg_1","model":"claude-sonnet-4-5","usage":{"input_tokens":5,'
+                    '"output_tokens":1}}}\n'
+                )
+                (usage_dir(town) / "mayor.jsonl").write_text(line)
+                while ChangedEvent(what="usage") not in heard:
+                    await asyncio.sleep(0.02)
+            async with await open_store(town.db_path) as store:
+                assert (await store.beads.get(reply.id)).title == "Through the daemon"
+                assert [r.key for r in await store.metrics.rollup("agent")] == ["mayor"]
+                assert await store.metrics.snapshots()  # one taken at the start
+            assert heard.count(ChangedEvent(what="beads", ids=[reply.id])) == 1
+        finally:
+            listening.cancel()
+            await writer.close()
+            await watcher.close()
