@@ -17,7 +17,11 @@ from dataclasses import dataclass, field
 from tundra_tui.daemon.protocol import Event, ScreenEvent, Snapshot, encode_event
 
 FRAME_RATE = 30
-"""Screen messages a second, at most, per agent and client."""
+"""Screen messages a second per agent and client, on average over any second."""
+FRAME_BURST = 3
+"""Frames that may go at once after a pause: a key's echo often comes in two or three
+reads (the terminal's echo, then the program's redraw), and none of them should wait a
+whole frame; a flood still averages `FRAME_RATE`."""
 SUBSCRIBER_QUEUE = 512
 """Lines a subscriber may fall behind by before its stream is cut to a fresh snapshot."""
 _RESYNC = b""
@@ -61,11 +65,13 @@ class FanOut:
         """The screen event of an agent's rows (all rows for None); None if it has no screen."""
         self._snapshot = snapshot
         self._set_shown = set_shown
-        self._interval = 1.0 / rate
+        self._rate = float(rate)
+        self._tokens = float(FRAME_BURST)
         self.subscribers: set[Subscriber] = set()
         self._dirty: dict[str, set[int]] = {}
         self._flush: asyncio.TimerHandle | None = None
         self._last_flush = 0.0
+        """When the frame budget was last topped up (loop time)."""
         self._viewers: dict[str, int] = {}
         self.resyncs = 0
         """Times a subscriber fell behind and was cut to a fresh snapshot."""
@@ -141,15 +147,22 @@ class FanOut:
         self._dirty.pop(agent, None)
 
     def _schedule(self) -> None:
+        """Send the next frame now if the budget allows (a token bucket), else when it does."""
         if self._flush is not None:
             return
         loop = asyncio.get_running_loop()
-        delay = max(0.0, self._last_flush + self._interval - loop.time())
+        now = loop.time()
+        self._tokens = min(float(FRAME_BURST), self._tokens + (now - self._last_flush) * self._rate)
+        self._last_flush = now
+        delay = 0.0 if self._tokens >= 1.0 else (1.0 - self._tokens) / self._rate
         self._flush = loop.call_later(delay, self._send_frame)
 
     def _send_frame(self) -> None:
         self._flush = None
-        self._last_flush = asyncio.get_running_loop().time()
+        now = asyncio.get_running_loop().time()
+        self._tokens = min(float(FRAME_BURST), self._tokens + (now - self._last_flush) * self._rate)
+        self._tokens -= 1.0
+        self._last_flush = now
         dirty, self._dirty = self._dirty, {}
         for agent, rows in dirty.items():
             viewers = [s for s in self.subscribers if s.shows(agent) and agent not in s.fresh]

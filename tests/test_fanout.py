@@ -1,0 +1,146 @@
+"""The fan-out on its own: who gets which event, shown agents, and resync of a slow reader."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+
+from tundra_tui.daemon.fanout import FanOut, Subscriber
+from tundra_tui.daemon.protocol import (
+    Event,
+    ScreenEvent,
+    Snapshot,
+    StateEvent,
+    decode,
+)
+
+
+class Town:
+    """Screens and shown-flags as the daemon would give them."""
+
+    def __init__(self) -> None:
+        self.shown: dict[str, bool] = {}
+        self.screens_built = 0
+
+    def screen(self, agent: str, rows: Iterable[int] | None) -> ScreenEvent | None:
+        self.screens_built += 1
+        wanted = range(3) if rows is None else rows
+        return ScreenEvent(
+            agent=agent,
+            rows={y: [(f"{agent}{y}", "", "", False, False, False, False)] for y in wanted},
+            cursor=(0, 0),
+            size=(10, 3),
+            full=rows is None,
+        )
+
+    def snapshot(self, subscriber: Subscriber) -> list[Event]:
+        return [StateEvent(agent="a", state="idle", glyph="○")]
+
+    def fanout(self) -> FanOut:
+        return FanOut(
+            screen=self.screen,
+            snapshot=self.snapshot,
+            set_shown=lambda agent, shown: self.shown.__setitem__(agent, shown),
+        )
+
+
+def drain(subscriber: Subscriber) -> list[Event]:
+    events = []
+    while not subscriber.queue.empty():
+        line = subscriber.queue.get_nowait()
+        if line:
+            event = decode(line).ev
+            assert event is not None
+            events.append(event)
+    return events
+
+
+async def settle() -> None:
+    """Let the frame timer (due at once: the frame budget is full) run."""
+    for _ in range(3):
+        await asyncio.sleep(0)
+
+
+async def test_screens_go_only_to_subscribers_that_show_the_agent() -> None:
+    town = Town()
+    fanout = town.fanout()
+    watching, blind = Subscriber(agents=None, shown=frozenset({"a"})), Subscriber(agents=None)
+    fanout.add(watching)
+    fanout.add(blind)
+    assert town.shown == {"a": True}
+    built = town.screens_built  # the whole screen in `watching`'s first snapshot
+    drain(watching)
+    fanout.screen_changed("a", {1})
+    fanout.screen_changed("b", {1})  # nobody shows b: not even built
+    await settle()
+    got = drain(watching)
+    assert [type(e) for e in got] == [ScreenEvent] and got[0].agent == "a"  # type: ignore[attr-defined]
+    assert drain(blind) == []
+    assert town.screens_built == built + 1
+
+
+async def test_a_newly_shown_agent_gets_a_whole_screen_then_deltas() -> None:
+    town = Town()
+    fanout = town.fanout()
+    subscriber = Subscriber(agents=None)
+    fanout.add(subscriber)
+    fanout.show(subscriber, ["a"])
+    await settle()
+    first = drain(subscriber)
+    assert len(first) == 1 and first[0].full  # type: ignore[attr-defined]
+    fanout.screen_changed("a", {2})
+    await settle()
+    (delta,) = drain(subscriber)
+    assert not delta.full and set(delta.rows) == {2}  # type: ignore[attr-defined]
+    fanout.show(subscriber, [])
+    assert town.shown == {"a": False}
+
+
+async def test_events_are_encoded_once_for_every_subscriber() -> None:
+    town = Town()
+    fanout = town.fanout()
+    subscribers = [Subscriber(agents=None) for _ in range(3)] + [Subscriber(agents=frozenset())]
+    for subscriber in subscribers:
+        fanout.add(subscriber)
+    fanout.publish(StateEvent(agent="a", state="working", glyph="●"), "a")
+    lines = [s.queue.get_nowait() for s in subscribers[:3]]
+    assert lines[0] is lines[1] is lines[2]  # the same bytes object, made once
+    assert subscribers[3].queue.empty()  # subscribed to no agent
+
+
+async def test_a_subscriber_that_falls_behind_is_cut_to_a_fresh_snapshot() -> None:
+    town = Town()
+    fanout = town.fanout()
+    slow = Subscriber(agents=None, depth=4, shown=frozenset({"a"}))
+    fanout.add(slow)
+    for index in range(20):
+        fanout.publish(StateEvent(agent="a", state="working", glyph=str(index)), "a")
+    assert fanout.resyncs == 1 and slow.behind
+    written: list[bytes] = []
+
+    async def drain_writes() -> None:
+        return None
+
+    pump = asyncio.ensure_future(fanout.pump(slow, written.append, drain_writes))
+    await settle()
+    pump.cancel()
+    events = [decode(line).ev for line in written]
+    assert isinstance(events[0], Snapshot) and events[0].resync
+    assert any(isinstance(e, StateEvent) for e in events)
+    assert any(isinstance(e, ScreenEvent) and e.full for e in events)
+    assert not slow.behind
+
+
+async def test_viewers_are_counted_across_subscribers() -> None:
+    town = Town()
+    fanout = town.fanout()
+    one, two = Subscriber(agents=None), Subscriber(agents=None)
+    fanout.add(one)
+    fanout.add(two)
+    fanout.show(one, ["a"])
+    fanout.show(two, ["a", "b"])
+    assert town.shown == {"a": True, "b": True}
+    fanout.remove(two)
+    assert town.shown == {"a": True, "b": False}
+    fanout.remove(one)
+    assert town.shown == {"a": False, "b": False}
