@@ -6,11 +6,12 @@ is followed by `\\r\\nOK`, which must then show on the cursor's row.
 
 from __future__ import annotations
 
+import random
 import sys
 import time
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from tundra_tui.domain.sanitize import is_clean
@@ -294,3 +295,88 @@ def test_fuzzed_output_never_raises_and_the_parser_recovers(
     assert time.perf_counter() - start < 1.0
     emulator.feed(b"\x18\x1b\\\r\nOK")
     assert emulator.line_text(emulator.cursor[1]).startswith("OK")
+
+
+# ---- skimming line output (session/skim.py) ----------------------------------------------
+
+_WORDS = ["ok", "PASSED", "tests/test_x.py::t", "é", "✓", "漢字", "🚀", "  ", "a" * 37, "-"]
+_SGRS = ["", "0", "1", "31", "1;32", "38;5;208", "48;2;10;20;30", "7", "22;39", "4", "38;5"]
+_LINE_BITS = st.one_of(
+    st.sampled_from(_WORDS),
+    st.sampled_from(_SGRS).map(lambda body: f"\x1b[{body}m"),
+    st.sampled_from(["\r\n", "\r\n", "\r\n", "\n", "\r", "\t", "\x1b[K", "\x1b[1K", "\x1b[2K"]),
+)
+_OTHER_BITS = st.sampled_from(
+    ["\x1b[2A", "\x1b[H", "\x07", "e\u0301", "\u200b", "\x1b[?25l", "\x08", "\x1b[3b", "\x1b[0K"]
+)
+
+
+def _same_state(skimmed: Emulator, plain: Emulator) -> None:
+    assert skimmed.text() == plain.text()
+    assert skimmed.cursor == plain.cursor
+    rows = range(plain.rows)
+    assert [skimmed.line_cells(y) for y in rows] == [plain.line_cells(y) for y in rows]
+    assert skimmed.scrollback_size == plain.scrollback_size
+    size = plain.scrollback_size
+    assert skimmed.scrollback_text(0, size) == plain.scrollback_text(0, size)
+    assert skimmed.scrollback_lines(0, size) == plain.scrollback_lines(0, size)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    lines=st.lists(
+        st.lists(st.one_of(*[_LINE_BITS] * 15, _OTHER_BITS), max_size=12),
+        min_size=5,
+        max_size=60,
+    ),
+    cuts=st.lists(st.integers(1, 400), max_size=12),
+    size=st.tuples(st.integers(3, 30), st.integers(2, 9)),
+    scrollback=st.integers(0, 40),
+)
+def test_skimmed_line_output_leaves_the_state_plain_pyte_leaves(
+    lines: list[list[str]], cuts: list[int], size: tuple[int, int], scrollback: int
+) -> None:
+    """Screen, cursor, its style, the last graphic and scrollback are pyte's, cut anywhere."""
+    data = "".join("".join(line) + "\r\n" for line in lines).encode()
+    skimmed = Emulator(*size, scrollback=scrollback)
+    plain = Emulator(*size, scrollback=scrollback, skim=False)
+    offset = 0
+    for cut in [*cuts, len(data)]:
+        skimmed.feed(data[offset : offset + cut])
+        offset += cut
+    plain.feed(data)
+    event(f"skimmed {10 * skimmed.skimmed // max(len(data), 1) * 10}%")
+    _same_state(skimmed, plain)
+    for emulator in (skimmed, plain):
+        emulator.feed(b"\x1b[2bZ")  # repeats the last graphic, then shows the cursor's style
+    _same_state(skimmed, plain)
+
+
+def _test_log(lines: int, seed: int = 3) -> bytes:
+    """A coloured test run: pass/fail lines, percentages, assertion errors erased to the end."""
+    rng = random.Random(seed)
+    out: list[str] = []
+    for n in range(lines):
+        status = rng.choice(["\x1b[32mPASSED", "\x1b[31mFAILED", "\x1b[33mSKIPPED"])
+        test = f"tests/test_m{rng.randrange(50)}.py::test_{n}"
+        out.append(f"{test} {status}\x1b[0m \x1b[1m[{n % 100:3d}%]\x1b[0m")
+        if rng.random() < 0.1:
+            out.append(f"\x1b[1;31mE   assert {rng.random()} == {rng.random()}\x1b[0m\x1b[K")
+        if rng.random() < 0.05:
+            out.append("\t✓ 漢字 done" + "=" * rng.randrange(200))
+    return ("\r\n".join(out) + "\r\n").encode()
+
+
+def test_a_coloured_log_cut_anywhere_is_skimmed_to_the_same_screen() -> None:
+    data = _test_log(1500)
+    rng = random.Random(5)
+    skimmed = Emulator(100, 30, scrollback=500)
+    plain = Emulator(100, 30, scrollback=500, skim=False)
+    offset = 0
+    while offset < len(data):
+        size = rng.choice([1, 7, 300, 4096, 20000, 65536])
+        skimmed.feed(data[offset : offset + size])
+        offset += size
+    plain.feed(data)
+    assert skimmed.skimmed > len(data) // 2  # most of it never reached pyte
+    _same_state(skimmed, plain)

@@ -34,6 +34,7 @@ from tundra_tui.session.screen import (
     TrackedScreen,
     style_of,
 )
+from tundra_tui.session.skim import Deferred, Skimmer, skimmable
 from tundra_tui.session.vtparse import SequenceFilter
 
 _CSI_METHODS = {
@@ -76,6 +77,8 @@ _CONTROLS = "\x07\x08\t\n\x0b\x0c\r"
 _DEVICE_ATTRIBUTES = b"\x1b[?6c"  # "VT102", as pyte and the Linux console answer.
 _STATUS_OK = b"\x1b[0n"
 _MAX_ERROR = 200
+_SKIM_MIN_SEQUENCE = 1024
+"""Below this sequence cap the filter could drop an SGR the skimmer would apply."""
 
 
 class CellRun(NamedTuple):
@@ -99,7 +102,10 @@ class Emulator:
 
     `reply` receives the bytes a terminal must answer (DA, DSR, CPR) to be
     written back to the PTY; nothing else is ever answered. `max_sequence`
-    caps any escape sequence or string, `max_title` the title.
+    caps any escape sequence or string, `max_title` the title. With `skim`,
+    line output that scrolls off within one `feed` goes to scrollback without
+    being drawn cell by cell (`skim`); the screen is the same either way, so
+    feeding bigger chunks is cheaper.
     """
 
     def __init__(
@@ -111,6 +117,7 @@ class Emulator:
         reply: Callable[[bytes], None] | None = None,
         max_sequence: int = 64 * 1024,
         max_title: int = 256,
+        skim: bool = True,
     ) -> None:
         if columns < 1 or rows < 1:
             raise ValueError("an emulator needs at least one row and one column")
@@ -122,7 +129,7 @@ class Emulator:
         self._max_title = max_title
         self._title = ""
         self._last_graphic = ""
-        self._history: deque[StoredLine] = deque(maxlen=max(scrollback, 0))
+        self._history: deque[StoredLine | Deferred] = deque(maxlen=max(scrollback, 0))
         self._compactor = LineCompactor()
         self._screen = TrackedScreen(columns, rows, self._scrolled_off)
         self._stream = pyte.Stream(self._screen)
@@ -139,6 +146,14 @@ class Emulator:
         }
         self._seen_cursor = self._cursor_state()
         self._long_run = self._long_run_pattern()
+        self._skimmer = (
+            Skimmer(self._compactor) if skim and max_sequence >= _SKIM_MIN_SEQUENCE else None
+        )
+        self.skimmed = 0
+        """Characters taken by the skimmer rather than pyte (see `skim`)."""
+        self._writes = 0
+        """Counts what may have changed screen rows: text, most sequences, resets."""
+        self._skim_mark = -1
 
     # ----------------------------------------------------------------- input
 
@@ -146,6 +161,14 @@ class Emulator:
         """Emulate a chunk of PTY output. Never raises; failures are counted in `errors`."""
         try:
             text = self._decoder.decode(data)
+            if text and self._skimmer is not None:
+                if not self._filter.idle:
+                    # A sequence is open: finish it (and the line) through pyte, skim the rest.
+                    head = text.find("\n") + 1 or len(text)
+                    self._filter.feed(text[:head])
+                    text = text[head:]
+                if text and self._filter.idle:
+                    text = self._skim(text)
             if text:
                 self._filter.feed(text)
         except Exception as exc:  # A bug of ours must not kill the agent's reader either.
@@ -156,6 +179,7 @@ class Emulator:
         """Resize without reflow; rows pushed off the top go to scrollback. Marks all dirty."""
         if columns < 1 or rows < 1:
             raise ValueError("an emulator needs at least one row and one column")
+        self._writes += 1
         self._screen.resize(lines=rows, columns=columns)
         self._screen.dirty.update(range(rows))
         self._long_run = self._long_run_pattern()
@@ -165,6 +189,7 @@ class Emulator:
 
         The host calls this before replaying a ring's tail to resync a pane.
         """
+        self._writes += 1
         self._decoder.reset()
         self._filter.reset()
         self._screen.reset()
@@ -260,7 +285,25 @@ class Emulator:
 
     # ------------------------------------------------------------- internals
 
+    def _skim(self, text: str) -> str:
+        """Apply the line-oriented start of `text` in bulk (see `skim`); return the rest."""
+        screen = self._screen
+        assert self._skimmer is not None
+        if not skimmable(screen):
+            return text
+        plan = self._skimmer.plan(text, screen)
+        if plan is None:
+            return text
+        self._skimmer.apply(plan, screen, self._history, untouched=self._writes == self._skim_mark)
+        if plan.last_graphic:
+            self._last_graphic = plan.last_graphic
+        self.skimmed += plan.consumed
+        self._writes += 1
+        self._skim_mark = self._writes
+        return text[plan.consumed :]
+
     def _on_text(self, text: str) -> None:
+        self._writes += 1
         try:
             if len(text) > self._long_run_min:
                 self._feed_long_text(text)
@@ -273,6 +316,8 @@ class Emulator:
             self._record(exc)
 
     def _on_csi(self, final: str, params: list[int], private: bool) -> None:
+        if final != "m":
+            self._writes += 1
         screen = self._screen
         try:
             if private:
@@ -302,6 +347,7 @@ class Emulator:
             self._record(exc)
 
     def _on_esc(self, intermediates: str, final: str) -> None:
+        self._writes += 1
         try:
             if intermediates == "#" and final == "8":
                 self._screen.alignment_display()
@@ -353,9 +399,17 @@ class Emulator:
         return cursor.x, cursor.y, bool(cursor.hidden)
 
     def _history_slice(self, start: int, count: int) -> list[StoredLine]:
+        history = self._history
         start = max(start, 0)
-        end = min(len(self._history), start + max(count, 0))
-        return [self._history[i] for i in range(start, end)]
+        end = min(len(history), start + max(count, 0))
+        lines: list[StoredLine] = []
+        for index in range(start, end):
+            line = history[index]
+            if not isinstance(line, StoredLine):
+                assert self._skimmer is not None
+                line = history[index] = self._skimmer.stored(line)
+            lines.append(line)
+        return lines
 
     @staticmethod
     def _expand(line: StoredLine) -> list[CellRun]:

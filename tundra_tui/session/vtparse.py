@@ -74,6 +74,14 @@ def _keep_astral(match: re.Match[str]) -> str:
     return "".join(char for char in match[0] if char not in _ASTRAL_JUNK)
 
 
+def clean_text(text: str) -> str:
+    """`text` without the characters pyte's `draw` would stop at (see the module docstring)."""
+    text = _BMP_JUNK.sub("", text)
+    if not text.isascii():
+        text = _ASTRAL.sub(_keep_astral, text)
+    return text
+
+
 # Short complete CSIs are taken in one regex match; long ones go through the states.
 _QUICK_CSI = re.compile(r"\x1b\[([\x20-\x3f]{0,64}+)([\x40-\x7e])")
 _CSI_BODY = re.compile(r"[\x20-\x3f]*+")
@@ -146,6 +154,11 @@ class SequenceFilter:
         self._intermediate = ""
         self._collect = False
         self._overflow = False
+
+    @property
+    def idle(self) -> bool:
+        """True between sequences: the next character starts text or a new sequence."""
+        return self._state == _GROUND
 
     @property
     def pending(self) -> int:
@@ -300,9 +313,7 @@ class SequenceFilter:
             self._osc(payload)
 
     def _emit_text(self, text: str) -> None:
-        text = _BMP_JUNK.sub("", text)
-        if not text.isascii():
-            text = _ASTRAL.sub(_keep_astral, text)
+        text = clean_text(text)
         if text:
             self._text(text)
 

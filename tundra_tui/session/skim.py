@@ -1,0 +1,567 @@
+"""Line output in bulk: what scrolls off within a batch is never drawn cell by cell.
+
+pyte costs 2-5 µs per byte of coloured line output (a test log, a build), most
+of it drawing cells and shifting rows that scroll away a moment later. The
+`Skimmer` takes the longest line-oriented start of a batch (printable text,
+CR, LF, HT, SGR and EL in the primary screen with autowrap on, no scroll
+margins, insert and newline modes off) and works out its effect with a row
+model of its own instead:
+
+- rows that scroll off go to scrollback as the line they came from plus the
+  SGR state it started in (`Deferred`), built into a `StoredLine` only when
+  scrollback is read; lines with tabs, overwrites or wide characters are
+  built as they scroll off;
+- the rows left on screen are written into pyte's buffer cell by cell, the
+  cursor is put where it ends and its style is the SGR state there (every
+  SGR goes through pyte's own `select_graphic_rendition`, so it is exact).
+
+The model follows pyte's `draw`, `linefeed`, `tab` and `erase_in_line` to the
+cell (wrap pending at the last column, wide characters with their stub cell,
+erased cells in the cursor's style), so the screen, the cursor and the
+scrollback come out as pyte would leave them; tests/test_emulator.py checks
+that against plain pyte on random coloured output cut at random places. What
+the model does not cover (a combining or zero-width character, any other
+control or sequence) ends the skim there and goes to pyte.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from dataclasses import dataclass
+from itertools import groupby
+from operator import itemgetter
+
+import pyte
+from pyte import modes
+from pyte.screens import Char, StaticDefaultDict, wcwidth
+
+from tundra_tui.session.screen import (
+    BLANK_LINE,
+    DEFAULT_STYLE,
+    Line,
+    LineCompactor,
+    StoredLine,
+    Style,
+    TrackedScreen,
+    style_of,
+)
+from tundra_tui.session.vtparse import clean_text
+
+MIN_LINES = 4
+"""Batches that cannot advance this many rows go to pyte: too little for a second path."""
+_TOKEN = re.compile(
+    r"([^\x00-\x1f\x7f-\x9f]++)"  # 1: text
+    r"|\x1b\[([\d;]*+)m"  # 2: SGR
+    r"|(\r\n)|(\n)|(\r)|(\t)"  # 3-6
+    r"|\x1b\[([012]?)K"  # 7: EL
+)
+_TEXT, _SGR, _CRLF, _LF, _CR, _TAB, _EL = range(1, 8)
+_PLAIN_SPLIT = re.compile(r"\x1b\[(?:([\d;]*+)m|0?K)")
+"""Splits a plain line into text and SGR bodies (None for an EL)."""
+_VALID_SGR = re.compile(r"\d{0,16}(?:;\d{0,16}){0,31}")
+"""What vtparse passes on (its `_PARAMS`), kept short enough for any sequence cap we allow."""
+_CACHE_LIMIT = 4096
+_Cell = tuple[str, Style]
+_STYLE = itemgetter(1)
+_BLANK: _Cell = (" ", DEFAULT_STYLE)
+
+Deferred = tuple[str, Style, int, int]
+"""A scrollback row kept as `(line, style, index, columns)` and built when read.
+
+`line` is printable text, SGRs and default-style ELs, every character one
+cell wide, drawn from column 0 of a blank row in `style`; the row is its
+`index`th at `columns`. A plain tuple, because one is made per skipped row.
+"""
+
+
+def skimmable(screen: TrackedScreen) -> bool:
+    """True if line output on `screen` behaves as the skimmer models it."""
+    mode = screen.mode
+    return (
+        not screen.alternate
+        and screen.margins is None
+        and not screen.charset
+        and modes.DECAWM in mode
+        and modes.IRM not in mode
+        and modes.LNM not in mode
+    )
+
+
+class _Row:
+    """One screen row being written: style runs while text only appends, cells otherwise."""
+
+    __slots__ = ("cells", "styles", "texts", "width")
+
+    def __init__(self, cells: list[_Cell] | None = None) -> None:
+        self.texts: list[str] = []
+        self.styles: list[Style] = []
+        self.cells = cells
+        self.width = 0
+
+    @classmethod
+    def of(cls, line: Line | None, columns: int) -> _Row | None:
+        """A row holding what pyte's `line` shows; None for a blank one."""
+        if not line:
+            return None
+        count = min(columns, max(line) + 1)
+        return cls([(char.data, style_of(char)) for char in map(line.__getitem__, range(count))])
+
+    def to_cells(self) -> list[_Cell]:
+        """Switch to one entry per cell (overwrites need it) and return them."""
+        cells: list[_Cell] = []
+        for text, style in zip(self.texts, self.styles, strict=True):
+            cells.extend((char, style) for char in text)
+        self.texts, self.styles, self.cells = [], [], cells
+        return cells
+
+    def draw(self, text: str, style: Style, x: int) -> None:
+        """Write narrow characters from column `x` (they fit the row)."""
+        cells = self.cells
+        if cells is None:
+            if x >= self.width:
+                if x > self.width:
+                    self.texts.append(" " * (x - self.width))
+                    self.styles.append(DEFAULT_STYLE)
+                self.texts.append(text)
+                self.styles.append(style)
+                self.width = x + len(text)
+                return
+            cells = self.to_cells()
+        if x > len(cells):
+            cells.extend([_BLANK] * (x - len(cells)))
+        cells[x : x + len(text)] = [(char, style) for char in text]
+
+    def draw_char(self, char: str, width: int, style: Style, x: int, columns: int) -> None:
+        """Write one character of `width` cells at `x`, as pyte's `draw` does."""
+        cells = self.cells if self.cells is not None else self.to_cells()
+        if x > len(cells):
+            cells.extend([_BLANK] * (x - len(cells)))
+        cells[x : x + 1] = [(char, style)]
+        if width == 2 and x + 1 < columns:
+            cells[x + 1 : x + 2] = [("", style)]
+
+    def erase(self, how: int, x: int, style: Style, columns: int) -> None:
+        """EL: erase to the end (0), to the cursor (1) or all (2), in the cursor's style.
+
+        Erased cells in the default style are left out: stored lines drop trailing
+        default blanks, and a gap reads as default blanks, so it is the same row.
+        """
+        if how == 2 and style == DEFAULT_STYLE:
+            self.texts, self.styles, self.cells, self.width = [], [], None, 0
+            return
+        cells = self.cells if self.cells is not None else self.to_cells()
+        if how == 0:
+            del cells[x:]
+            if style != DEFAULT_STYLE and x < columns:
+                cells.extend([_BLANK] * (x - len(cells)))
+                cells.extend([(" ", style)] * (columns - x))
+            return
+        end = min(x + 1, columns) if how == 1 else columns
+        if end > len(cells):
+            cells.extend([_BLANK] * (end - len(cells)))
+        cells[:end] = [(" ", style)] * end
+
+    def stored(self, columns: int, intern: LineCompactor) -> StoredLine:
+        """The row as scrollback, as `LineCompactor.compact` would store pyte's cells."""
+        texts: list[str] = []
+        styles: list[Style] = []
+        if self.cells is None:
+            for text, style in zip(self.texts, self.styles, strict=True):
+                if styles and styles[-1] == style:
+                    texts[-1] += text
+                else:
+                    texts.append(text)
+                    styles.append(style)
+        else:
+            for style, group in groupby(self.cells[:columns], _STYLE):
+                piece = "".join(char for char, _ in group)  # wide characters' stubs are ""
+                if piece:
+                    texts.append(piece)
+                    styles.append(style)
+        if not texts:
+            return BLANK_LINE
+        if styles[-1] == DEFAULT_STYLE:
+            trimmed = texts[-1].rstrip(" ")
+            if trimmed:
+                texts[-1] = trimmed
+            else:
+                texts.pop()
+                styles.pop()
+        text = "".join(texts)
+        if all(style == DEFAULT_STYLE for style in styles):
+            return StoredLine(text, ())
+        runs = (
+            intern.intern((len(piece), style)) for piece, style in zip(texts, styles, strict=True)
+        )
+        return StoredLine(text, tuple(runs))
+
+
+_Done = _Row | StoredLine | Deferred | None
+"""A finished row of a batch: a row model, a plain line (built or deferred), or blank."""
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """The effect of the first `consumed` characters of a batch, worked out by `plan`."""
+
+    consumed: int
+    y0: int
+    """The cursor's row when the batch began: the first row the batch wrote."""
+    done: list[_Done]
+    """Rows the batch finished, from `y0` on."""
+    row: _Row | None
+    """The cursor's row at the end (None: blank)."""
+    x: int
+    """The cursor's column at the end (`columns` while a wrap is pending)."""
+    style: Style
+    """The SGR state at the end."""
+    last_graphic: str
+    """The last printable character, or empty (for `CSI b`)."""
+
+    @property
+    def advanced(self) -> int:
+        """Rows the cursor moved down, counting those that scrolled the screen."""
+        return len(self.done)
+
+
+class _Chars(dict[str, Char]):
+    """pyte `Char`s of one style by their text, made on first use."""
+
+    def __init__(self, style: Style) -> None:
+        super().__init__()
+        self.style = style
+
+    def __missing__(self, data: str) -> Char:
+        char = self[data] = Char(data, *self.style)
+        return char
+
+
+class Skimmer:
+    """Skims line output for one emulator; keeps the SGR and width lookups it learns."""
+
+    def __init__(self, compactor: LineCompactor) -> None:
+        self._compactor = compactor
+        self._sgr: dict[tuple[Style, str], Style] = {}
+        self._folds: dict[tuple[Style, tuple[str | None, ...]], Style | None] = {}
+        self._narrow: dict[str, bool] = {}
+        self._chars: dict[Style, _Chars] = {}
+        self._drawn: dict[int, tuple[Line, _Done]] = {}
+        """Screen row -> the line `apply` wrote there and what it showed."""
+        self._scratch = pyte.Screen(1, 1)
+
+    # ---- planning ----------------------------------------------------------------------------
+
+    def plan(self, text: str, screen: TrackedScreen) -> Plan | None:
+        """The effect of the line-oriented start of `text` (which starts between sequences)
+        on `screen`, or None when it is too short to be worth it."""
+        columns, rows = screen.columns, screen.lines
+        if text.count("\n") + len(text) // columns < MIN_LINES:
+            return None
+        cursor = screen.cursor
+        y0 = cursor.y
+        buffer = screen.buffer
+        tabstops = sorted(screen.tabstops)
+        x = cursor.x
+        style = style_of(cursor.attrs)
+        graphic = ""
+        done: list[_Done] = []
+        v = y0
+        row = _Row.of(buffer.get(y0), columns)
+        position, end = 0, len(text)
+        while position < end:
+            if row is None and x == 0:
+                # A whole line of text and SGRs ended by CR LF, the common case, at once.
+                newline = text.find("\n", position)
+                if newline > position and text[newline - 1] == "\r":
+                    taken = self._plain(text[position : newline - 1], style, columns, done)
+                    if taken is not None:
+                        count, style, last = taken
+                        v += count
+                        graphic = last or graphic
+                        position = newline + 1
+                        row = _Row.of(buffer.get(v), columns) if v < rows else None
+                        continue
+            token = _TOKEN.match(text, position)
+            if token is None:
+                break
+            kind = token.lastindex
+            if kind == _TEXT:
+                piece = token[_TEXT]
+                wide = False
+                if not piece.isascii():
+                    piece = clean_text(piece)
+                    widths = {wcwidth(char) for char in set(piece)}
+                    if not widths <= {1, 2}:
+                        break  # a character pyte would drop or combine: leave it to pyte
+                    wide = 2 in widths
+                if piece:
+                    graphic = piece[-1]
+                if wide:
+                    for char in piece:
+                        if x == columns:
+                            done.append(row)
+                            v += 1
+                            row = _Row.of(buffer.get(v), columns) if v < rows else None
+                            x = 0
+                        if row is None:
+                            row = _Row()
+                        width = wcwidth(char)
+                        row.draw_char(char, width, style, x, columns)
+                        x = min(x + width, columns)
+                    position = token.end()
+                    continue
+                offset, length = 0, len(piece)
+                while offset < length:
+                    if x == columns:
+                        done.append(row)
+                        v += 1
+                        row = _Row.of(buffer.get(v), columns) if v < rows else None
+                        x = 0
+                    if x == 0 and length - offset > columns:
+                        # Whole rows, each wrapping into the next (a long line): in bulk.
+                        full = (length - offset - 1) // columns
+                        done += self._full_rows(piece, offset, full, style, columns)
+                        v += full
+                        offset += full * columns
+                        row = _Row.of(buffer.get(v), columns) if v < rows else None
+                    if row is None:
+                        row = _Row()
+                    room = columns - x
+                    row.draw(piece[offset : offset + room], style, x)
+                    x += min(room, length - offset)
+                    offset += room
+            elif kind == _SGR:
+                changed = self._after_sgr(style, token[_SGR])
+                if changed is None:
+                    break
+                style = changed
+            elif kind in (_CRLF, _LF):
+                if kind == _CRLF:
+                    x = 0
+                done.append(row)
+                v += 1
+                row = _Row.of(buffer.get(v), columns) if v < rows else None
+            elif kind == _CR:
+                x = 0
+            elif kind == _TAB:
+                x = next((stop for stop in tabstops if stop > x), columns - 1)
+            else:
+                if row is None:
+                    row = _Row()
+                row.erase(int(token[_EL] or 0), x, style, columns)
+            position = token.end()
+        if not done:
+            return None
+        return Plan(position, y0, done, row, x, style, graphic)
+
+    def _plain(
+        self, line: str, style: Style, columns: int, done: list[_Done]
+    ) -> tuple[int, Style, str] | None:
+        """Add the rows of a plain line drawn from column 0 of a blank row in `style` to
+        `done`; return how many, the style after it and its last character. None (and
+        nothing added) if the line is not that simple."""
+        if "\x1b" in line:
+            parts = _PLAIN_SPLIT.split(line)
+            visible = "".join(parts[::2])
+            after = self._fold(style, tuple(parts[1::2]))
+        else:
+            visible, after = line, style
+        if after is None or not visible.isprintable():
+            return None  # a control, another sequence or an unusual character
+        if not visible.isascii() and not self._all_narrow(visible):
+            return None
+        if len(visible) <= columns:
+            plain = visible is line and style == DEFAULT_STYLE
+            done.append(StoredLine(visible.rstrip(" "), ()) if plain else (line, style, 0, columns))
+            count = 1
+        else:
+            count = -(-len(visible) // columns)
+            done.extend([(line, style, index, columns) for index in range(count)])
+        return count, after, visible[-1] if visible else ""
+
+    @staticmethod
+    def _full_rows(text: str, offset: int, count: int, style: Style, columns: int) -> list[_Done]:
+        """`count` rows filled from `text[offset:]`, one slice each."""
+        slices = (
+            text[start : start + columns]
+            for start in range(offset, offset + count * columns, columns)
+        )
+        if style == DEFAULT_STYLE:
+            return [StoredLine(piece.rstrip(" "), ()) for piece in slices]
+        return [(piece, style, 0, columns) for piece in slices]
+
+    # ---- applying ----------------------------------------------------------------------------
+
+    def apply(
+        self,
+        plan: Plan,
+        screen: TrackedScreen,
+        history: deque[StoredLine | Deferred],
+        *,
+        untouched: bool,
+    ) -> None:
+        """Put `plan`'s effect on `screen`; append the rows it scrolls off to `history`.
+
+        `untouched` says pyte changed no row since the last `apply`: rows it wrote
+        then and scrolls off now are stored from what they were made of, unread.
+        """
+        columns, rows = screen.columns, screen.lines
+        y0, done = plan.y0, plan.done
+        end = y0 + plan.advanced
+        scrolled = max(0, end - (rows - 1))
+        old = dict(screen.buffer)
+        drawn = self._drawn if untouched else {}
+        # Rows that scrolled off, in order: the untouched ones above the batch's first row,
+        # then its own; only as many as the history keeps are built.
+        first = max(0, scrolled - (history.maxlen or 0))
+        for w in range(first, scrolled):
+            if w >= y0:
+                history.append(self._history_row(done[w - y0], columns))
+                continue
+            line = old.get(w)
+            known = drawn.get(w)
+            if known is not None and known[0] is line:
+                history.append(self._history_row(known[1], columns))
+            else:
+                history.append(self._compactor.compact(line, columns))
+        buffer = screen.buffer
+        buffer.clear()
+        now: dict[int, tuple[Line, _Done]] = {}
+        for y in range(rows):
+            w = y + scrolled
+            if w < y0 or w > end:
+                line = old.get(w)  # untouched: above the batch, or below the cursor
+                known = drawn.get(w)
+                if line and known is not None and known[0] is line:
+                    now[y] = known
+            else:
+                entry = done[w - y0] if w < end else plan.row
+                line = self._line(entry, columns, screen.default_char)
+                if line is not None:
+                    now[y] = (line, entry)
+            if line:
+                buffer[y] = line
+        self._drawn = now
+        cursor = screen.cursor
+        cursor.x, cursor.y = plan.x, end - scrolled
+        cursor.attrs = Char(" ", *plan.style)
+        screen.dirty.update(range(rows) if scrolled else range(y0, end + 1))
+
+    def _history_row(self, entry: _Done, columns: int) -> StoredLine | Deferred:
+        if entry is None:
+            return BLANK_LINE
+        if isinstance(entry, _Row):
+            return entry.stored(columns, self._compactor)
+        return entry
+
+    def _runs(self, entry: _Done, columns: int) -> list[tuple[str, Style]]:
+        """A finished row from column 0: runs of narrow text in one style, or its cells."""
+        if entry is None:
+            return []
+        if isinstance(entry, _Row):
+            if entry.cells is not None:
+                return entry.cells
+            return list(zip(entry.texts, entry.styles, strict=True))
+        if isinstance(entry, StoredLine):
+            return [(entry.text, DEFAULT_STYLE)] if entry.text else []
+        line, style, index, _ = entry
+        runs: list[tuple[str, Style]] = []
+        start, stop = index * columns, (index + 1) * columns
+        offset = 0
+        for number, part in enumerate(_PLAIN_SPLIT.split(line)):
+            if number % 2:
+                if part is not None:
+                    style = self._after_sgr(style, part) or style
+            elif part:
+                if offset + len(part) > start and offset < stop:
+                    runs.append((part[max(0, start - offset) : stop - offset], style))
+                offset += len(part)
+        return runs
+
+    def _line(self, entry: _Done, columns: int, default: Char) -> Line | None:
+        """A pyte line showing `entry`, or None for a blank one."""
+        runs = self._runs(entry, columns)
+        if not runs:
+            return None
+        line: Line = StaticDefaultDict(default)
+        if isinstance(entry, _Row) and entry.cells is not None:
+            # One cell each: a character, maybe with combining marks, or a wide one's stub "".
+            line.update(enumerate(self._charset(style)[data] for data, style in runs))
+            return line
+        x = 0
+        for text, style in runs:  # narrow characters: one cell each
+            chars = self._charset(style)
+            line.update(zip(range(x, x + len(text)), map(chars.__getitem__, text), strict=True))
+            x += len(text)
+        return line
+
+    def _charset(self, style: Style) -> _Chars:
+        chars = self._chars.get(style)
+        if chars is None:
+            if len(self._chars) >= _CACHE_LIMIT:
+                self._chars.clear()
+            chars = self._chars[style] = _Chars(style)
+        return chars
+
+    def stored(self, row: Deferred) -> StoredLine:
+        """Build a deferred scrollback row."""
+        built = _Row()
+        for text, style in self._runs(row, row[3]):
+            built.draw(text, style, built.width)
+        return built.stored(row[3], self._compactor)
+
+    # ---- lookups -----------------------------------------------------------------------------
+
+    def _fold(self, style: Style, bodies: tuple[str | None, ...]) -> Style | None:
+        """The style after a plain line's SGRs (None in `bodies` is an EL), or None if the
+        line erases in a style other than the default (a row this module would not defer)."""
+        key = (style, bodies)
+        if key in self._folds:
+            return self._folds[key]
+        after: Style | None = style
+        for body in bodies:
+            if after is None:
+                break
+            if body is None:
+                after = after if after == DEFAULT_STYLE else None
+            else:
+                after = self._after_sgr(after, body)
+        if len(self._folds) >= _CACHE_LIMIT:
+            self._folds.clear()
+        self._folds[key] = after
+        return after
+
+    def _all_narrow(self, text: str) -> bool:
+        """True if every character of `text` is one cell wide and kept by vtparse."""
+        narrow = self._narrow
+        for char in set(text):
+            ok = narrow.get(char)
+            if ok is None:
+                if len(narrow) >= _CACHE_LIMIT:
+                    narrow.clear()
+                ok = narrow[char] = char.isascii() or (
+                    wcwidth(char) == 1 and clean_text(char) == char
+                )
+            if not ok:
+                return False
+        return True
+
+    def _after_sgr(self, style: Style, body: str) -> Style | None:
+        """The style after `CSI body m`, as pyte computes it; None if we would not apply it."""
+        key = (style, body)
+        after = self._sgr.get(key)
+        if after is None:
+            if _VALID_SGR.fullmatch(body) is None:
+                return None
+            scratch = self._scratch
+            scratch.cursor.attrs = Char(" ", *style)
+            params = [min(int(p), 9999) if p else 0 for p in body.split(";")]
+            try:
+                scratch.select_graphic_rendition(*params)
+            except Exception:
+                return None
+            if len(self._sgr) >= _CACHE_LIMIT:
+                self._sgr.clear()
+            after = self._sgr[key] = style_of(scratch.cursor.attrs)
+        return after
