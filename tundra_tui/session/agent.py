@@ -1,8 +1,13 @@
 """One live agent: its PTY, emulated screen, raw output ring and state tracker, tied together.
 
-Output is read on the event loop, fed to the emulator and the ring, and state is
-re-detected at most every `DETECT_INTERVAL` seconds plus on a slow tick, so a
-busy agent costs one detection per interval, not one per chunk.
+Output is read on the event loop into the ring and nothing more; the host's
+`EmulationPump` feeds the emulator from there in budgeted turns (at once for an
+agent some client shows, lazily for the others). Whatever reads the screen
+(`emulator`, `screen_lines`, `prompt_now`) first catches up with everything
+that arrived. State is re-detected at most every `DETECT_INTERVAL` seconds plus
+on a slow tick, so a busy agent costs one detection per interval, not one per
+chunk; bytes arriving are its activity, and a hidden agent's screen is read
+only once its output pauses or a second has passed.
 """
 
 from __future__ import annotations
@@ -25,12 +30,18 @@ from tundra_tui.session.detect import (
 from tundra_tui.session.emulator import Emulator
 from tundra_tui.session.events import Exited, HostEvent, ScreenChanged, StateChanged, Trouble
 from tundra_tui.session.pty import AgentPty, ExitStatus
+from tundra_tui.session.pump import HIDDEN_INTERVAL, HIDDEN_PAUSE, EmulationPump
 from tundra_tui.session.ring import RawRing
 from tundra_tui.session.tracker import StateTracker, only_activity
 
 DETECT_INTERVAL = 0.05
 TICK_INTERVAL = 0.2
 BOTTOM_LINES = 20
+RING_CAPACITY = 1024 * 1024
+"""Raw output kept per agent. It has to hold what a hidden agent prints between two
+emulation passes (about a second: even a 1 MB/s flood fits), and bounds fifty
+streaming agents at 50 MiB (an idle agent's ring stays at 64 KiB). An emulator that
+falls further behind resumes from the oldest byte held and counts the loss."""
 
 _PUBLISHED = {
     Detected.WORKING: AgentState.WORKING,
@@ -61,6 +72,7 @@ class AgentSession:
         emit: Callable[[HostEvent], None],
         *,
         watch: Callable[[asyncio.Task[Any], str], object] | None = None,
+        pump: EmulationPump | None = None,
     ) -> None:
         self.config = config
         self._watch = watch
@@ -68,10 +80,25 @@ class AgentSession:
         self.adapter = config.adapter
         self._emit = emit
         self.pty: AgentPty | None = None
-        self.emulator = Emulator(
+        self._emulator = Emulator(
             config.columns, config.rows, scrollback=config.scrollback, reply=self.write
         )
-        self.ring = RawRing()
+        self.ring = RawRing(RING_CAPACITY)
+        self._pump = pump
+        """Feeds the emulator; without one (a session used alone) each read is fed at once."""
+        self._offset = 0
+        """Ring offset the emulator has been fed up to."""
+        self.lost_bytes = 0
+        """Output overwritten in the ring before it was emulated (see `RING_CAPACITY`)."""
+        self.emulated_at = 0.0
+        """When the emulator was last fed (monotonic seconds)."""
+        self.shown = False
+        """Some client shows this agent's screen: emulate it as output arrives (`set_shown`)."""
+        self._dirty: set[int] = set()
+        self._flush_handle: asyncio.Handle | None = None
+        self._screen_detection: Detection | None = None
+        """The last detection read from the screen (activity between reads reuses it)."""
+        self._structured_since_screen = False
         self.tracker = StateTracker(config.adapter.runtime.value)
         self.state = AgentState.QUEUED
         self.detection = Detection(Detected.UNKNOWN, None)
@@ -137,18 +164,85 @@ class AgentSession:
     # ---- output ------------------------------------------------------------------------------
 
     def _on_data(self, data: bytes) -> None:
-        self.last_output = time.monotonic()
+        # The PTY read path: into the ring, note the arrival, nothing else.
         self.ring.write(data)
-        self.emulator.feed(data)
+        self.last_output = time.monotonic()
         self._screen_changed = True
-        rows = self.emulator.take_dirty()
+        if self._detect_handle is None:
+            self._detect_handle = asyncio.get_running_loop().call_later(
+                DETECT_INTERVAL, self._detect
+            )
+        if self._pump is not None:
+            self._pump.arrived(self, len(data))
+        else:
+            self.catch_up()
+
+    @property
+    def emulator(self) -> Emulator:
+        """The agent's screen, caught up with everything it printed (see `catch_up`)."""
+        self.catch_up()
+        return self._emulator
+
+    @property
+    def drawn(self) -> Emulator:
+        """The screen as emulated so far, without catching up: always a state the terminal
+        was in, behind by what `pending` counts. For renderers that follow `ScreenChanged`
+        (which comes after every feed) and must not emulate on the caller's time."""
+        return self._emulator
+
+    @property
+    def arrived(self) -> int:
+        """Bytes of output ever read from the agent."""
+        return self.ring.total
+
+    @property
+    def offset(self) -> int:
+        """Bytes of output fed to the emulator (or lost before it could be)."""
+        return self._offset
+
+    @property
+    def pending(self) -> int:
+        """Bytes of output read but not yet emulated."""
+        return self.ring.total - self._offset
+
+    def catch_up(self) -> None:
+        """Emulate everything that has arrived, now."""
+        if self.ring.total != self._offset:
+            self.emulate()
+
+    def emulate(self, limit: int | None = None) -> int:
+        """Feed the emulator up to `limit` bytes of pending output; returns how many.
+
+        Output overwritten before it was fed is skipped and counted in `lost_bytes`.
+        Rows that changed are reported in one `ScreenChanged` soon after.
+        """
+        start, data = self.ring.read_from(self._offset, limit)
+        if start > self._offset:
+            self.lost_bytes += start - self._offset
+            self._emulator.skip()
+        self._offset = start + len(data)
+        self.emulated_at = time.monotonic()
+        if data:
+            self._emulator.feed(data)
+            self._dirty |= self._emulator.take_dirty()
+            if self._dirty and self._flush_handle is None:
+                try:
+                    loop = asyncio.get_running_loop()
+                except RuntimeError:
+                    self._flush_dirty()
+                else:
+                    self._flush_handle = loop.call_soon(self._flush_dirty)
+        return len(data)
+
+    def _flush_dirty(self) -> None:
+        # Emitted from the loop, never from inside a screen read: a listener may read it.
+        self._flush_handle = None
+        rows, self._dirty = self._dirty, set()
         if rows:
             self._emit(ScreenChanged(self.name, frozenset(rows)))
-        if self._detect_handle is None:
-            loop = asyncio.get_running_loop()
-            self._detect_handle = loop.call_later(DETECT_INTERVAL, self._detect)
 
     def _on_exit(self, status: ExitStatus) -> None:
+        self.catch_up()  # the last screen is complete before anyone hears of the exit
         self.exit_status = status
         if self._tick_task is not None:
             self._tick_task.cancel()
@@ -178,13 +272,35 @@ class AgentSession:
         """The whole approval prompt an approval rule matches on the screen now, or None."""
         return matched_prompt(self.adapter.runtime.value, self.screen_lines(), custom=self._custom)
 
+    def _reads_screen(self, now: float) -> bool:
+        """Whether detection reads the screen now, catching up first. A hidden agent's is
+        read when its output pauses, a second after the last read, or when a hook spoke
+        (its word is checked against the screen as it is, never a stale one)."""
+        return (
+            not self.pending
+            or self._screen_detection is None
+            or self._pump is None
+            or self.shown
+            or self._structured_since_screen
+            or now - self.last_output >= HIDDEN_PAUSE
+            or now - self.emulated_at >= HIDDEN_INTERVAL
+        )
+
     def _detect(self) -> None:
         self._detect_handle = None
         if self.exit_status is not None:
             return
         now = time.monotonic()
+        if self._screen_detection is not None and not self._reads_screen(now):
+            # Output is streaming into a hidden agent: the bytes are the activity.
+            self.tracker.observe_screen(self._screen_detection, now, self._screen_changed)
+            self._screen_changed = False
+            self._apply(self.tracker.current(now))
+            return
         lines = self.screen_lines()
         detection = detect_screen(self.adapter.runtime.value, lines, custom=self._custom)
+        self._screen_detection = detection
+        self._structured_since_screen = False
         self.tracker.observe_screen(detection, now, self._screen_changed)
         self._screen_changed = False
         screen = "\n".join(lines)
@@ -201,6 +317,7 @@ class AgentSession:
     def observe_structured(self, detection: Detection) -> None:
         """A hook or notify program reported a state: it outranks the screen while fresh."""
         now = time.monotonic()
+        self._structured_since_screen = True
         self.tracker.observe_structured(detection, now)
         self._apply(self.tracker.current(now))
 
@@ -296,7 +413,7 @@ class AgentSession:
 
     def resize(self, columns: int, rows: int) -> None:
         """Resize the emulator and the PTY together (the agent gets SIGWINCH)."""
-        self.emulator.resize(columns, rows)
+        self.emulator.resize(columns, rows)  # output so far was drawn for the old size
         if self.pty is not None:
             self.pty.resize(columns, rows)
         self._emit(ScreenChanged(self.name, frozenset(range(rows))))

@@ -184,6 +184,12 @@ class Emulator:
         self._screen.dirty.update(range(rows))
         self._long_run = self._long_run_pattern()
 
+    def skip(self) -> None:
+        """Output was lost between the last `feed` and the next: drop any partial character
+        or sequence, so none is completed with unrelated bytes. The screen stays."""
+        self._decoder.reset()
+        self._filter.reset()
+
     def reset(self) -> None:
         """Return to the power-on state, clearing scrollback, title and any partial input.
 

@@ -23,6 +23,7 @@ from tundra_tui.session.events import (
     HostEvent,
 )
 from tundra_tui.session.pty import ExitStatus, adopted_agent_processes, become_subreaper, reap
+from tundra_tui.session.pump import EmulationPump
 from tundra_tui.session.tracker import only_activity
 from tundra_tui.store import Store
 
@@ -69,6 +70,8 @@ class SessionHost:
         self._queue: deque[AgentConfig] = deque()
         self._listeners: list[Callable[[HostEvent], None]] = []
         self._tasks: set[asyncio.Task[None]] = set()
+        self.pump = EmulationPump(watch=watch)
+        """Feeds every agent's emulator from its ring, off the PTY read path."""
         become_subreaper()
 
     # ---- listening ---------------------------------------------------------------------------
@@ -111,15 +114,17 @@ class SessionHost:
         if session is None or session.pid is not None or name in self.queued():
             return False
         session.cancel_tasks()
+        self.pump.remove(session)
         del self._sessions[name]
         return True
 
     def set_shown(self, name: str, shown: bool) -> None:
-        """Some client shows this agent's screen now (or none does): hidden agents may be
-        emulated lazily. (Placeholder by the lead until the emulation pump lands.)"""
+        """Some client shows this agent's screen now (or none does any more). A shown agent
+        is emulated as its output arrives, a hidden one lazily (see `session.pump`)."""
         session = self._sessions.get(name)
-        if session is not None:
-            session.shown = shown  # type: ignore[attr-defined]
+        if session is not None and session.shown != shown:
+            session.shown = shown
+            self.pump.changed()
 
     def queued(self) -> list[str]:
         """Agents waiting for a free PTY slot, in start order."""
@@ -136,8 +141,13 @@ class SessionHost:
             raise TundraError(f"agent {config.name!r} is already running")
         if any(queued.name == config.name for queued in self._queue):
             return AgentState.QUEUED
-        session = AgentSession(config, self._emit, watch=self.watch)
+        session = AgentSession(config, self._emit, watch=self.watch, pump=self.pump)
+        shown = current is not None and current.shown
+        if current is not None:
+            self.pump.remove(current)
+        session.shown = shown  # a restarted agent is still on the screens that showed it
         self._sessions[config.name] = session
+        self.pump.add(session)
         if self.live_count() >= self.max_ptys:
             self._queue.append(config)
             session.set_state(
@@ -198,6 +208,7 @@ class SessionHost:
         await asyncio.gather(*(self.stop(name) for name in names), return_exceptions=True)
         for session in self._sessions.values():
             session.cancel_tasks()
+        await self.pump.close()
         for task in list(self._tasks):
             task.cancel()
             with contextlib.suppress(BaseException):
