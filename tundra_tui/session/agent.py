@@ -61,6 +61,7 @@ class AgentConfig:
     columns: int = 120
     rows: int = 40
     scrollback: int = 5000
+    ring_capacity: int = RING_CAPACITY
 
 
 class AgentSession:
@@ -83,7 +84,7 @@ class AgentSession:
         self._emulator = Emulator(
             config.columns, config.rows, scrollback=config.scrollback, reply=self.write
         )
-        self.ring = RawRing(RING_CAPACITY)
+        self.ring = RawRing(config.ring_capacity)
         self._pump = pump
         """Feeds the emulator; without one (a session used alone) each read is fed at once."""
         self._offset = 0
@@ -210,11 +211,12 @@ class AgentSession:
         if self.ring.total != self._offset:
             self.emulate()
 
-    def emulate(self, limit: int | None = None) -> int:
+    def emulate(self, limit: int | None = None, *, announce: bool = True) -> int:
         """Feed the emulator up to `limit` bytes of pending output; returns how many.
 
         Output overwritten before it was fed is skipped and counted in `lost_bytes`.
-        Rows that changed are reported in one `ScreenChanged` soon after.
+        With `announce`, rows changed so far are reported in one `ScreenChanged` soon
+        after; without (the middle of a hidden agent's batch), they wait for the next.
         """
         start, data = self.ring.read_from(self._offset, limit)
         if start > self._offset:
@@ -225,13 +227,13 @@ class AgentSession:
         if data:
             self._emulator.feed(data)
             self._dirty |= self._emulator.take_dirty()
-            if self._dirty and self._flush_handle is None:
-                try:
-                    loop = asyncio.get_running_loop()
-                except RuntimeError:
-                    self._flush_dirty()
-                else:
-                    self._flush_handle = loop.call_soon(self._flush_dirty)
+        if announce and self._dirty and self._flush_handle is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                self._flush_dirty()
+            else:
+                self._flush_handle = loop.call_soon(self._flush_dirty)
         return len(data)
 
     def _flush_dirty(self) -> None:

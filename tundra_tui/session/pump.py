@@ -10,9 +10,10 @@ step is sized from that agent's recent emulation speed to last about
 redraws that pyte draws cell by cell).
 
 Which agents are emulated when:
-- shown ones (some client displays the screen) as soon as bytes arrive, at
-  most every `SHOWN_INTERVAL` while they stream (a frame's worth in one step
-  skims better, and clients get ~30 frames a second anyway);
+- shown ones (some client displays the screen) as soon as bytes arrive; while
+  more than `SHOWN_AT_ONCE` waits (a flood), at most every `SHOWN_INTERVAL`,
+  since a frame's worth in one step skims better and clients get ~30 frames a
+  second anyway;
 - hidden ones lazily: once output has paused for `HIDDEN_PAUSE` (a prompt
   drawn before the agent waits is on screen within that, plus a step) and at
   least every `HIDDEN_INTERVAL` while they stream (detection keeps seeing a
@@ -39,6 +40,8 @@ MAX_STEP = 256 * 1024
 FIRST_RATE = 1_000_000.0
 """Bytes per second assumed for an agent not yet measured."""
 SHOWN_INTERVAL = 0.02
+SHOWN_AT_ONCE = 16 * 1024
+"""A shown agent with no more than this pending is fed at once (a key's echo, a redraw)."""
 HIDDEN_PAUSE = 0.1
 HIDDEN_INTERVAL = 1.0
 
@@ -61,7 +64,7 @@ class Emulated(Protocol):
     last_output: float
     emulated_at: float
 
-    def emulate(self, limit: int | None = None) -> int: ...
+    def emulate(self, limit: int | None = None, *, announce: bool = True) -> int: ...
 
 
 class EmulationPump:
@@ -139,6 +142,8 @@ class EmulationPump:
 
     def _due_at(self, session: Emulated) -> float:
         if session.shown:
+            if session.pending <= SHOWN_AT_ONCE:
+                return 0.0
             return session.emulated_at + SHOWN_INTERVAL
         return min(session.last_output + HIDDEN_PAUSE, session.emulated_at + HIDDEN_INTERVAL)
 
@@ -191,8 +196,10 @@ class EmulationPump:
         target = self._targets[session]
         limit = int(min(max(rate * STEP_TIME, MIN_STEP), MAX_STEP))
         began = time.perf_counter()
+        # A hidden agent's screen is announced once its batch is done, not every step.
+        announce = session.shown or target - session.offset <= limit
         try:
-            fed = session.emulate(limit)
+            fed = session.emulate(limit, announce=announce)
         except Exception as error:  # one agent's failure must not stop every screen
             self.errors += 1
             self.last_error = f"{type(error).__name__}: {error}"[:200]
