@@ -322,7 +322,7 @@ def _same_state(skimmed: Emulator, plain: Emulator) -> None:
     assert skimmed.scrollback_lines(0, size) == plain.scrollback_lines(0, size)
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     lines=st.lists(
         st.lists(st.one_of(*[_LINE_BITS] * 15, _OTHER_BITS), max_size=12),

@@ -411,7 +411,7 @@ class Emulator:
         lines: list[StoredLine] = []
         for index in range(start, end):
             line = history[index]
-            if not isinstance(line, StoredLine):
+            if not isinstance(line, StoredLine):  # skimmed, built on first read
                 assert self._skimmer is not None
                 line = history[index] = self._skimmer.stored(line)
             lines.append(line)

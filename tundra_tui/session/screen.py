@@ -82,6 +82,12 @@ class LineCompactor:
             return StoredLine("".join(texts), ())
         return StoredLine("".join(texts), tuple(map(self.intern, runs)))
 
+    def intern_all(self, runs: list[Run]) -> tuple[Run, ...]:
+        """The shared copies of `runs` (`intern` for many, with the loop in C)."""
+        if len(self._runs) >= _INTERN_LIMIT:
+            self._runs.clear()
+        return tuple(map(self._runs.setdefault, runs, runs))
+
     def intern(self, run: Run) -> Run:
         """Return the shared copy of `run`."""
         shared = self._runs.get(run)

@@ -7,10 +7,10 @@ CR, LF, HT, SGR and EL in the primary screen with autowrap on, no scroll
 margins, insert and newline modes off) and works out its effect with a row
 model of its own instead:
 
-- rows that scroll off go to scrollback as the line they came from plus the
-  SGR state it started in (`Deferred`), built into a `StoredLine` only when
-  scrollback is read; lines with tabs, overwrites or wide characters are
-  built as they scroll off;
+- a plain line (text and SGRs ended by CR LF that fits a row, the common case)
+  is taken whole and goes to scrollback as it came with the style it started
+  in (`Deferred`), turned into text and style runs only when read; other lines
+  go through a row model, and only rows scrollback keeps are stored;
 - the rows left on screen are written into pyte's buffer cell by cell, the
   cursor is put where it ends and its style is the SGR state there (every
   SGR goes through pyte's own `select_graphic_rendition`, so it is exact).
@@ -61,18 +61,22 @@ _PLAIN_SPLIT = re.compile(r"\x1b\[(?:([\d;]*+)m|0?K)")
 """Splits a plain line into text and SGR bodies (None for an EL)."""
 _VALID_SGR = re.compile(r"\d{0,16}(?:;\d{0,16}){0,31}")
 """What vtparse passes on (its `_PARAMS`), kept short enough for any sequence cap we allow."""
-_CACHE_LIMIT = 4096
+_CACHE_LIMIT = 512
+"""Entries per lookup table, per emulator: coloured output repeats a few SGRs, and a
+stream of ever new 24-bit colours must not grow tables without bound (each is cleared
+when full)."""
+_STYLES_LIMIT = 64
+"""Styles whose pyte cells are kept, per emulator (each holds up to a few hundred)."""
 _Cell = tuple[str, Style]
 _STYLE = itemgetter(1)
 _BLANK: _Cell = (" ", DEFAULT_STYLE)
 
-Deferred = tuple[str, Style, int, int]
-"""A scrollback row kept as `(line, style, index, columns)` and built when read.
 
-`line` is printable text, SGRs and default-style ELs, every character one
-cell wide, drawn from column 0 of a blank row in `style`; the row is its
-`index`th at `columns`. A plain tuple, because one is made per skipped row.
-"""
+Deferred = tuple[str, Style]
+"""A scrollback row kept as `(line, style)`: a plain line, one row wide, as it came (text,
+SGRs, default-style ELs), drawn from column 0 of a blank row in `style`. `Skimmer.stored`
+builds it. A plain tuple, because one is made per skimmed line; it costs about what the
+built row does."""
 
 
 def skimmable(screen: TrackedScreen) -> bool:
@@ -243,7 +247,7 @@ class Skimmer:
     def __init__(self, compactor: LineCompactor) -> None:
         self._compactor = compactor
         self._sgr: dict[tuple[Style, str], Style] = {}
-        self._folds: dict[tuple[Style, tuple[str | None, ...]], Style | None] = {}
+        self._folds: dict[tuple[Style, tuple[str | None, ...]], tuple[Style, ...] | None] = {}
         self._narrow: dict[str, bool] = {}
         self._chars: dict[Style, _Chars] = {}
         self._drawn: dict[int, tuple[Line, _Done]] = {}
@@ -276,8 +280,8 @@ class Skimmer:
                 if newline > position and text[newline - 1] == "\r":
                     taken = self._plain(text[position : newline - 1], style, columns, done)
                     if taken is not None:
-                        count, style, last = taken
-                        v += count
+                        style, last = taken
+                        v += 1
                         graphic = last or graphic
                         position = newline + 1
                         row = _Row.of(buffer.get(v), columns) if v < rows else None
@@ -357,31 +361,69 @@ class Skimmer:
 
     def _plain(
         self, line: str, style: Style, columns: int, done: list[_Done]
-    ) -> tuple[int, Style, str] | None:
-        """Add the rows of a plain line drawn from column 0 of a blank row in `style` to
-        `done`; return how many, the style after it and its last character. None (and
-        nothing added) if the line is not that simple."""
-        if "\x1b" in line:
-            parts = _PLAIN_SPLIT.split(line)
-            visible = "".join(parts[::2])
-            after = self._fold(style, tuple(parts[1::2]))
-        else:
-            visible, after = line, style
-        if after is None or not visible.isprintable():
+    ) -> tuple[Style, str] | None:
+        """Add the row of a plain line drawn from column 0 of a blank row in `style` to
+        `done`; return the style after it and its last character. None (and nothing
+        added) if the line is not that simple or does not fit one row."""
+        _, styles, visible = self._parse(line, style)
+        if styles is None or not visible.isprintable():
             return None  # a control, another sequence or an unusual character
         if not visible.isascii() and not self._all_narrow(visible):
             return None
-        if len(visible) <= columns:
-            plain = visible is line and style == DEFAULT_STYLE
-            done.append(StoredLine(visible.rstrip(" "), ()) if plain else (line, style, 0, columns))
-            count = 1
+        if len(visible) > columns:
+            return None  # it wraps, maybe into rows still on screen: the row model's
+        if visible is line and style == DEFAULT_STYLE:
+            done.append(StoredLine(line.rstrip(" "), ()))
         else:
-            count = -(-len(visible) // columns)
-            done.extend([(line, style, index, columns) for index in range(count)])
-        return count, after, visible[-1] if visible else ""
+            done.append((line, style))
+        return styles[-1], visible[-1] if visible else ""
 
-    @staticmethod
-    def _full_rows(text: str, offset: int, count: int, style: Style, columns: int) -> list[_Done]:
+    def _parse(self, line: str, style: Style) -> tuple[list[str], tuple[Style, ...] | None, str]:
+        """A plain line's text pieces, the style of each (None if not plain) and its text."""
+        if "\x1b" not in line:
+            return [line], (style,), line
+        parts = _PLAIN_SPLIT.split(line)
+        texts = parts[::2]
+        return texts, self._styles(style, tuple(parts[1::2])), "".join(texts)
+
+    def stored(self, row: Deferred) -> StoredLine:
+        """Build a deferred scrollback row."""
+        texts, styles, visible = self._parse(*row)
+        assert styles is not None  # it was plain when deferred
+        return self._stored_plain(visible, texts, styles)
+
+    def _stored_plain(
+        self, visible: str, texts: list[str], styles: tuple[Style, ...]
+    ) -> StoredLine:
+        """A one-row plain line as `LineCompactor.compact` would store pyte's cells."""
+        lengths: list[int] = []
+        kept: list[Style] = []
+        previous = None
+        for length, style in zip(map(len, texts), styles, strict=True):
+            if length:
+                if style is previous or style == previous:
+                    lengths[-1] += length
+                else:
+                    lengths.append(length)
+                    kept.append(style)
+                    previous = style
+        if not kept:
+            return BLANK_LINE
+        text = visible
+        if kept[-1] == DEFAULT_STYLE:
+            blanks = min(len(visible) - len(visible.rstrip(" ")), lengths[-1])
+            text = visible[: len(visible) - blanks]
+            lengths[-1] -= blanks
+            if not lengths[-1]:
+                lengths.pop()
+                kept.pop()
+        if kept.count(DEFAULT_STYLE) == len(kept):
+            return StoredLine(text, ())
+        return StoredLine(text, self._compactor.intern_all(list(zip(lengths, kept, strict=True))))
+
+    def _full_rows(
+        self, text: str, offset: int, count: int, style: Style, columns: int
+    ) -> list[_Done]:
         """`count` rows filled from `text[offset:]`, one slice each."""
         slices = (
             text[start : start + columns]
@@ -389,7 +431,8 @@ class Skimmer:
         )
         if style == DEFAULT_STYLE:
             return [StoredLine(piece.rstrip(" "), ()) for piece in slices]
-        return [(piece, style, 0, columns) for piece in slices]
+        runs = (self._compactor.intern((columns, style)),)
+        return [StoredLine(piece, runs) for piece in slices]
 
     # ---- applying ----------------------------------------------------------------------------
 
@@ -437,7 +480,7 @@ class Skimmer:
                     now[y] = known
             else:
                 entry = done[w - y0] if w < end else plan.row
-                line = self._line(entry, columns, screen.default_char)
+                line = self._line(entry, screen.default_char)
                 if line is not None:
                     now[y] = (line, entry)
             if line:
@@ -455,7 +498,7 @@ class Skimmer:
             return entry.stored(columns, self._compactor)
         return entry
 
-    def _runs(self, entry: _Done, columns: int) -> list[tuple[str, Style]]:
+    def _runs(self, entry: _Done) -> list[tuple[str, Style]]:
         """A finished row from column 0: runs of narrow text in one style, or its cells."""
         if entry is None:
             return []
@@ -463,25 +506,22 @@ class Skimmer:
             if entry.cells is not None:
                 return entry.cells
             return list(zip(entry.texts, entry.styles, strict=True))
-        if isinstance(entry, StoredLine):
+        if not isinstance(entry, StoredLine):
+            texts, styles, _ = self._parse(*entry)
+            assert styles is not None  # it was plain when deferred
+            return [(text, style) for text, style in zip(texts, styles, strict=True) if text]
+        if not entry.runs:
             return [(entry.text, DEFAULT_STYLE)] if entry.text else []
-        line, style, index, _ = entry
         runs: list[tuple[str, Style]] = []
-        start, stop = index * columns, (index + 1) * columns
         offset = 0
-        for number, part in enumerate(_PLAIN_SPLIT.split(line)):
-            if number % 2:
-                if part is not None:
-                    style = self._after_sgr(style, part) or style
-            elif part:
-                if offset + len(part) > start and offset < stop:
-                    runs.append((part[max(0, start - offset) : stop - offset], style))
-                offset += len(part)
+        for length, style in entry.runs:
+            runs.append((entry.text[offset : offset + length], style))
+            offset += length
         return runs
 
-    def _line(self, entry: _Done, columns: int, default: Char) -> Line | None:
+    def _line(self, entry: _Done, default: Char) -> Line | None:
         """A pyte line showing `entry`, or None for a blank one."""
-        runs = self._runs(entry, columns)
+        runs = self._runs(entry)
         if not runs:
             return None
         line: Line = StaticDefaultDict(default)
@@ -499,38 +539,38 @@ class Skimmer:
     def _charset(self, style: Style) -> _Chars:
         chars = self._chars.get(style)
         if chars is None:
-            if len(self._chars) >= _CACHE_LIMIT:
+            if len(self._chars) >= _STYLES_LIMIT:
                 self._chars.clear()
             chars = self._chars[style] = _Chars(style)
         return chars
 
-    def stored(self, row: Deferred) -> StoredLine:
-        """Build a deferred scrollback row."""
-        built = _Row()
-        for text, style in self._runs(row, row[3]):
-            built.draw(text, style, built.width)
-        return built.stored(row[3], self._compactor)
-
     # ---- lookups -----------------------------------------------------------------------------
 
-    def _fold(self, style: Style, bodies: tuple[str | None, ...]) -> Style | None:
-        """The style after a plain line's SGRs (None in `bodies` is an EL), or None if the
-        line erases in a style other than the default (a row this module would not defer)."""
+    def _styles(self, style: Style, bodies: tuple[str | None, ...]) -> tuple[Style, ...] | None:
+        """The style of each text piece of a plain line split at its SGRs (None in
+        `bodies` is an EL), the first being `style`; None if the line erases in a style
+        other than the default (the row would not be plain text) or an SGR is invalid."""
         key = (style, bodies)
         if key in self._folds:
             return self._folds[key]
-        after: Style | None = style
+        styles: list[Style] | None = [style]
         for body in bodies:
+            assert styles is not None
+            now = styles[-1]
+            after = (
+                (now if now == DEFAULT_STYLE else None)
+                if body is None
+                else self._after_sgr(now, body)
+            )
             if after is None:
+                styles = None
                 break
-            if body is None:
-                after = after if after == DEFAULT_STYLE else None
-            else:
-                after = self._after_sgr(after, body)
+            styles.append(after)
+        result = tuple(styles) if styles is not None else None
         if len(self._folds) >= _CACHE_LIMIT:
             self._folds.clear()
-        self._folds[key] = after
-        return after
+        self._folds[key] = result
+        return result
 
     def _all_narrow(self, text: str) -> bool:
         """True if every character of `text` is one cell wide and kept by vtparse."""
