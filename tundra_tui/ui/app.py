@@ -7,6 +7,8 @@ file watcher) and routes what they bring to the panes; the panes own their widge
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import importlib
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
@@ -17,7 +19,9 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.notifications import SeverityLevel
 from textual.screen import ModalScreen, Screen
+from textual.widget import AwaitMount
 from textual.widgets import ContentSwitcher, Input, TextArea
+from textual.worker import WorkerError
 
 from tundra_tui.daemon.protocol import (
     Agents,
@@ -31,7 +35,14 @@ from tundra_tui.daemon.protocol import (
 from tundra_tui.domain.errors import TundraError
 from tundra_tui.domain.sanitize import visible
 from tundra_tui.resources import stylesheets
-from tundra_tui.ui.keymap import BindingRow, collect, declared, display_keys, keymap_from_config
+from tundra_tui.ui.keymap import (
+    BindingRow,
+    collect,
+    declared,
+    declared_ids,
+    display_keys,
+    keymap_from_config,
+)
 from tundra_tui.ui.live import Change
 from tundra_tui.ui.messages import DaemonRequest, DataChanged, OpenApproval
 from tundra_tui.ui.modals.approval import ApprovalModal
@@ -141,6 +152,13 @@ class TundraApp(App[None]):
         """The newest store event the panes were reloaded for (see `follow_files`)."""
         self.store_batches = 0
         """Batches of store writes the file watcher has looked at."""
+        self._panes: dict[str, Pane] = {}
+        """The panes composed so far, by tab id: a tab's pane is composed when first shown."""
+        self._mounting: dict[str, AwaitMount] = {}
+        """Panes composed but not yet mounted, by pane id (their widgets do not exist yet)."""
+        self._stale: set[str] = set()
+        """Tabs whose pane must reload when next shown: data it shows changed while hidden.
+        A pane shown again with nothing changed only refreshes what depends on the clock."""
 
     # ---- layout ------------------------------------------------------------------------------
 
@@ -148,8 +166,7 @@ class TundraApp(App[None]):
         yield TitleBar(id="title-bar")
         yield TabBar([(t.id, t.title) for t in self.tabs], id="tab-bar")
         with ContentSwitcher(initial=f"pane-{self.current_tab}", id="panes"):
-            for tab in self.tabs:
-                yield tab.make(self.services, f"pane-{tab.id}")
+            yield self._new_pane(self.current_tab)  # the others when first shown
         yield SearchBar(id="search-bar")
         yield KeyHints(id="key-hints")
 
@@ -162,11 +179,9 @@ class TundraApp(App[None]):
             self.notify(
                 f"ui.theme: no theme named {visible(theme, single_line=True)!r}", severity="warning"
             )
-        known = {row.id for row in self.binding_rows()}
-        keymap, problems = keymap_from_config(config.get("ui.keys"), known)
-        self.set_keymap(keymap)
-        for problem in problems:
-            self.notify(problem, severity="warning")
+        # Every well-formed entry applies now; ids are checked once every tab's module is in.
+        raw_keys = config.get("ui.keys")
+        self.set_keymap(keymap_from_config(raw_keys, set(raw_keys or ()))[0])
         self.query_one(TabBar).active = self.current_tab
         title = self.query_one(TitleBar)
         title.town = self.services.town.name
@@ -176,18 +191,66 @@ class TundraApp(App[None]):
             self.set_interval(self.clock_interval, self._tick)
         self.follow_daemon()
         self.serve_approvals()
+        self._show(self.current_tab)
+        self.call_after_refresh(self._after_first_frame)
+
+    def _after_first_frame(self) -> None:
+        """What the first frame does not need: the file watcher, the other tabs' modules."""
         if self.watch_files:
             self.follow_files()
-        self._show(self.current_tab)
+        self.prepare_tabs()
+
+    @work(group="prepare-tabs", exit_on_error=False)
+    async def prepare_tabs(self) -> None:
+        """Import the other tabs' modules off the event loop (their first show then only
+        composes), and check `ui.keys` against every binding they declare."""
+        for worker in [w for w in self.workers if w.group.startswith("reload-")]:
+            with contextlib.suppress(WorkerError):
+                await worker.wait()  # the first tab's data comes first
+        modules = [tab.module for tab in self.tabs if tab.module]
+        if modules:
+            await asyncio.to_thread(lambda: [importlib.import_module(m) for m in modules])
+        known = declared_ids("tundra_tui.") | {row.id for row in self.binding_rows()}
+        for problem in keymap_from_config(self.services.config.get("ui.keys"), known)[1]:
+            self.notify(problem, severity="warning")
 
     @property
     def panes(self) -> list[Pane]:
-        """Every tab's pane, in tab order."""
-        return [self.pane(tab.id) for tab in self.tabs]
+        """The panes composed so far, in tab order (a tab's pane is composed on first show)."""
+        return [self._panes[tab.id] for tab in self.tabs if tab.id in self._panes]
 
     def pane(self, tab_id: str) -> Pane:
-        """The pane of one tab."""
-        return self.query_one(f"#pane-{tab_id}", Pane)
+        """The pane of one tab, composed now (hidden, mounting) if it was not yet."""
+        pane = self._panes.get(tab_id)
+        if pane is None:
+            pane = self._new_pane(tab_id)
+            pane.display = False
+            self._mounting[pane.id or ""] = self.query_one("#panes", ContentSwitcher).mount(pane)
+        return pane
+
+    def _new_pane(self, tab_id: str) -> Pane:
+        tab = next(t for t in self.tabs if t.id == tab_id)
+        pane = self._panes[tab_id] = tab.make(self.services, f"pane-{tab_id}")
+        self._stale.add(tab_id)  # never loaded
+        return pane
+
+    def _mark_stale(self, what: str) -> None:
+        """Hidden panes that show `what` ("store": anything) reload when next shown."""
+        for tab_id, pane in self._panes.items():
+            if tab_id != self.current_tab and (what == "store" or what in pane.SHOWS):
+                self._stale.add(tab_id)
+
+    async def _mounted(self, pane: Pane) -> None:
+        """Until a pane composed on first show has its widgets."""
+        mounting = self._mounting.get(pane.id or "")
+        if mounting is not None and not pane.is_mounted:
+            await mounting
+        self._mounting.pop(pane.id or "", None)
+
+    async def compose_all(self) -> None:
+        """Compose every tab's pane (help and the palette list what each one binds)."""
+        for tab in self.tabs:
+            await self._mounted(self.pane(tab.id))
 
     @property
     def active_pane(self) -> Pane:
@@ -204,18 +267,32 @@ class TundraApp(App[None]):
 
     def _show(self, tab_id: str) -> None:
         self.current_tab = tab_id
+        pane = self.pane(tab_id)
         self.query_one("#panes", ContentSwitcher).current = f"pane-{tab_id}"
         self.query_one(TabBar).active = tab_id
-        pane = self.pane(tab_id)
+        if not pane.is_mounted:
+            self.run_worker(self._first_show(pane, tab_id), exit_on_error=False)
+        else:
+            self._shown(pane, tab_id)
+
+    async def _first_show(self, pane: Pane, tab_id: str) -> None:
+        await self._mounted(pane)
+        if self.current_tab == tab_id:
+            self._shown(pane, tab_id)
+
+    def _shown(self, pane: Pane, tab_id: str) -> None:
+        """Filter, reload if what it shows changed while hidden, focus."""
         if self._searched.get(tab_id, "") != self._search_text:
             self._searched[tab_id] = self._search_text
             pane.search(self._search_text)
-        self.reload_pane(pane)
+        if tab_id in self._stale or pane.shown_again():
+            self.reload_pane(pane)
         pane.focus_default()
 
     def reload_pane(self, pane: Pane) -> None:
         """Reload one pane; requests that arrive during a reload coalesce into one more."""
         key = pane.id or ""
+        self._stale.discard(key.removeprefix("pane-"))
         if key in self._reloading:
             self._reloading[key] = True
             return
@@ -224,11 +301,13 @@ class TundraApp(App[None]):
 
     async def _reload(self, pane: Pane, key: str) -> None:
         try:
+            await self._mounted(pane)
             while True:
                 try:
                     await pane.reload()
                     self._said.pop(key, None)
                 except TundraError as error:
+                    self._stale.add(key.removeprefix("pane-"))  # try again when shown again
                     self.say_once(key, _one_line(error))
                 if not self._reloading.get(key):
                     return
@@ -284,17 +363,27 @@ class TundraApp(App[None]):
         self.notify(f"theme: {self.theme}", timeout=2)
 
     def binding_rows(self) -> list[BindingRow]:
-        """Every binding with an id: global ones, then each tab's, then the approval modal's."""
+        """Every binding with an id: global ones, then each composed tab's (`compose_all` for
+        every tab's), then the modals'."""
         groups: list[tuple[str, Any, bool]] = [("global", self, False)]
-        groups += [(tab.title, self.pane(tab.id), True) for tab in self.tabs]
+        groups += [
+            (tab.title, self._panes[tab.id], True) for tab in self.tabs if tab.id in self._panes
+        ]
         rows = collect(groups, self._keymap)
         for title, modal in MODALS:
             rows += declared(title, modal.BINDINGS, self._keymap)
         return rows
 
-    def action_help(self) -> None:
+    async def action_help(self) -> None:
         """List every binding."""
+        await self.compose_all()
         self.push_screen(HelpModal(self.binding_rows()))
+
+    async def action_command_palette(self) -> None:  # type: ignore[override]
+        """The palette, once every tab's pane is composed (it lists their actions). Keys are
+        actions, and an action is awaited: keys typed after `:` reach the palette."""
+        await self.compose_all()
+        super().action_command_palette()
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         """The palette: every action of every tab, reachable by name."""
@@ -360,6 +449,7 @@ class TundraApp(App[None]):
         if change.kind == "link":
             if live.connected:
                 self._said.pop("link", None)
+                self._mark_stale("store")  # what changed while away was never announced
             elif self.daemon_stopped:
                 key = display_keys(self._keymap.get("start-daemon", START_DAEMON_KEY))
                 self.say_once(
@@ -495,6 +585,7 @@ class TundraApp(App[None]):
         pane = self.active_pane
         if what == "store" or what in pane.SHOWS:
             self.reload_pane(pane)
+        self._mark_stale(what)
 
     @work(group="announced", exit_on_error=False)
     async def _announced(self, what: str) -> None:

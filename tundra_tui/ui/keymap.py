@@ -78,6 +78,26 @@ def declared(group: str, bindings: Iterable[object], keymap: Mapping[str, str]) 
     ]
 
 
+def declared_ids(module_prefix: str) -> set[str]:
+    """The id of every binding declared by a class of the modules imported so far under
+    `module_prefix`, whether or not a node of it exists (a tab's pane is composed when first
+    shown, yet `ui.keys` may remap its keys from the start)."""
+    ids: set[str] = set()
+    seen: set[type] = set()
+    classes: list[type] = [DOMNode]
+    while classes:
+        cls = classes.pop()
+        if cls in seen:
+            continue
+        seen.add(cls)
+        classes += cls.__subclasses__()
+        if cls.__module__.startswith(module_prefix):
+            ids.update(
+                b.id for b in cls.__dict__.get("BINDINGS", ()) if isinstance(b, Binding) and b.id
+            )
+    return ids
+
+
 def display_keys(keys: str, key_display: str | None = None) -> str:
     """`ctrl+right_square_bracket,escape` -> `ctrl+] / esc`."""
     if key_display:

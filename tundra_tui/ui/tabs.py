@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -16,6 +17,9 @@ class Tab:
     id: str
     title: str
     make: Callable[[Services, str], Pane]
+    module: str = ""
+    """The module `make` imports on first use, if any: the app imports it ahead of the tab's
+    first show, after the first frame."""
 
 
 TAB_TITLES: tuple[tuple[str, str], ...] = (
@@ -31,27 +35,34 @@ TAB_TITLES: tuple[tuple[str, str], ...] = (
 )
 """Tab ids and titles in key order (`1` is the first); the app's bindings come from these."""
 
+PANES: dict[str, str] = {
+    "dashboard": "dashboard:DashboardPane",
+    "agents": "agents:AgentsPane",
+    "beads": "beads:BeadsPane",
+    "sessions": "sessions:SessionsPane",
+    "convoys": "convoys:ConvoysPane",
+    "costs": "costs:CostsPane",
+    "analytics": "analytics:AnalyticsPane",
+    "config": "config:ConfigPane",
+    "mcp": "mcp:McpPane",
+}
+"""Each tab's pane as `module:class` under `tundra_tui.ui.panes`, imported when first made:
+`at tui` shows its first frame without importing the tabs it does not show."""
+
+
+def _lazy(module: str, name: str) -> Callable[[Services, str], Pane]:
+    def make(services: Services, pane_id: str) -> Pane:
+        pane_class: type[Pane] = getattr(importlib.import_module(module), name)
+        return pane_class(services, id=pane_id)
+
+    return make
+
 
 def default_tabs() -> tuple[Tab, ...]:
     """The control room's tabs (design §5.1)."""
-    from tundra_tui.ui.panes.agents import AgentsPane
-    from tundra_tui.ui.panes.analytics import AnalyticsPane
-    from tundra_tui.ui.panes.beads import BeadsPane
-    from tundra_tui.ui.panes.config import ConfigPane
-    from tundra_tui.ui.panes.convoys import ConvoysPane
-    from tundra_tui.ui.panes.costs import CostsPane
-    from tundra_tui.ui.panes.dashboard import DashboardPane
-    from tundra_tui.ui.panes.mcp import McpPane
-    from tundra_tui.ui.panes.sessions import SessionsPane
-
-    return (
-        Tab("dashboard", "Dashboard", lambda s, i: DashboardPane(s, id=i)),
-        Tab("agents", "Agents", lambda s, i: AgentsPane(s, id=i)),
-        Tab("beads", "Beads", lambda s, i: BeadsPane(s, id=i)),
-        Tab("sessions", "Sessions", lambda s, i: SessionsPane(s, id=i)),
-        Tab("convoys", "Convoys", lambda s, i: ConvoysPane(s, id=i)),
-        Tab("costs", "Costs", lambda s, i: CostsPane(s, id=i)),
-        Tab("analytics", "Analytics", lambda s, i: AnalyticsPane(s, id=i)),
-        Tab("config", "Config", lambda s, i: ConfigPane(s, id=i)),
-        Tab("mcp", "MCP", lambda s, i: McpPane(s, id=i)),
-    )
+    tabs = []
+    for tab_id, title in TAB_TITLES:
+        module, _, name = PANES[tab_id].partition(":")
+        path = f"tundra_tui.ui.panes.{module}"
+        tabs.append(Tab(tab_id, title, _lazy(path, name), module=path))
+    return tuple(tabs)

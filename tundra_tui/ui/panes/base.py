@@ -13,11 +13,13 @@ from tundra_tui.ui.services import Services
 class Pane(Container):
     """A tab's content. It reads the store and live model through `services`.
 
-    The app calls `reload()` when the pane is shown, on `r`, when the daemon says data it
-    `SHOWS` changed, and when the watcher sees others write the store; `live_changed()` on
-    every daemon event except screen updates (agent tiles draw those from their
-    `RemoteScreen` on their own timer). Both must be cheap when
-    nothing relevant changed, and neither may block: the store is async.
+    A pane is composed when its tab is first shown. The app calls `reload()` then, on `r`,
+    when the daemon says data it `SHOWS` changed, and when the watcher sees others write the
+    store; while hidden, such a change only marks it to reload when shown again, and a pane
+    shown again with nothing changed gets `shown_again()` instead. `live_changed()` comes on
+    every daemon event except screen updates (agent tiles draw those from their `RemoteScreen`
+    on their own timer). Both must be cheap when nothing relevant changed, and neither may
+    block: the store is async.
     """
 
     can_focus = False
@@ -32,6 +34,12 @@ class Pane(Container):
 
     async def reload(self) -> None:
         """Re-read what this pane shows from the store."""
+
+    def shown_again(self) -> bool:
+        """Shown again with nothing it shows changed meanwhile: bring up to date, cheaply and
+        without the store, what depends on the clock alone. True if the clock alone made its
+        data out of date (a new day for "today"): the app reloads it then."""
+        return False
 
     def live_changed(self, change: Change) -> None:
         """React to one daemon event (states, approvals, exits, trouble, the link)."""

@@ -58,6 +58,10 @@ class DashboardPane(Pane):
         Binding("enter", "open_attention", "Open approval", id="dashboard-open"),
     ]
 
+    SHOWS: ClassVar[frozenset[str]] = frozenset({"beads", "convoys", "config", "usage"})
+    """Bead counts, convoys, the roster and today's spend (the activity feed is the store's
+    event log, which the file watcher follows)."""
+
     def __init__(self, services: Services, *, id: str | None = None) -> None:
         super().__init__(services, id=id)
         self.needle = ""
@@ -70,6 +74,12 @@ class DashboardPane(Pane):
         self._events: list[Event] = []
         self._attention: list[AttentionItem] = []
         self._generation = 0
+        self._today = ""
+        """The day the last read was for (the start of "today" in the cost card)."""
+        self._clock = ""
+        """The time of day the cost card compares yesterday at: when the spend was read."""
+        self._live_dirty = False
+        """Daemon events came while hidden: the live parts are drawn when shown again."""
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="dash-cards"):
@@ -109,7 +119,8 @@ class DashboardPane(Pane):
         self._generation += 1
         generation = self._generation
         store = self.services.store
-        window = day_window(self.services.now().astimezone())
+        now = self.services.now().astimezone()
+        window = day_window(now)
         try:
             agents = await store.agents.all()
             counts = await store.beads.counts()
@@ -131,11 +142,27 @@ class DashboardPane(Pane):
         self._spend = Spend(today, so_far, yesterday, used)
         self._latest = latest
         self._events = list(reversed(events))
+        self._today, self._clock = window.today, now.strftime("%H:%M")
+        self._live_dirty = False
         self._redraw()
 
-    def live_changed(self, change: Change) -> None:
-        if change.kind in LIVE_KINDS:
+    def shown_again(self) -> bool:
+        """A new day needs a new read (today's spend); else only what the daemon said while
+        the tab was hidden is drawn (the feed's times of day do not age)."""
+        if self._today != day_window(self.services.now().astimezone()).today:
+            return True
+        if self._live_dirty:
+            self._live_dirty = False
             self._redraw_live()
+        return False
+
+    def live_changed(self, change: Change) -> None:
+        if change.kind not in LIVE_KINDS:
+            return
+        if self.display:
+            self._redraw_live()
+        else:
+            self._live_dirty = True  # drawn when shown again, once
 
     def search(self, text: str) -> None:
         self.needle = text.strip().casefold()
@@ -160,7 +187,7 @@ class DashboardPane(Pane):
 
     def _redraw_cards(self) -> None:
         wide = self.wide
-        clock = self.services.now().astimezone().strftime("%H:%M")
+        clock = self._clock or self.services.now().astimezone().strftime("%H:%M")
         self.query_one("#card-beads", StatCard).show(bead_card(self._counts, wide=wide))
         self.query_one("#card-convoys", StatCard).show(convoy_card(self._convoys, wide=wide))
         self.query_one("#card-cost", StatCard).show(cost_card(self._spend, clock, wide=wide))

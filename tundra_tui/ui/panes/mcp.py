@@ -82,6 +82,10 @@ class _ServerTable(DataTable[Text]):
 class McpPane(Pane):
     """Every MCP server of the town's runtimes, its command, binary and masked env."""
 
+    SHOWS: ClassVar[frozenset[str]] = frozenset({"config"})
+    """The town's runtimes; the servers themselves are in other tools' files, which no event
+    announces: they are looked at again on every show (unchanged ones from the cache)."""
+
     def __init__(self, services: Services, *, id: str | None = None) -> None:
         super().__init__(services, id=id)
         self._report = McpReport([], [])
@@ -96,6 +100,9 @@ class McpPane(Pane):
         yield Static("", id="mcp-summary", markup=False)
         yield _ServerTable(id="mcp-table", cursor_type="row", zebra_stripes=True)
         yield Static("", id="mcp-detail", markup=False)
+
+    def shown_again(self) -> bool:
+        return True  # only files that changed are read again
 
     async def reload(self) -> None:
         """Read every runtime's files off the event loop (unchanged ones come from the cache)."""

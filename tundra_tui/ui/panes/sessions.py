@@ -47,6 +47,10 @@ class SessionsPane(Pane):
         Binding("a", "all_agents", "Every agent's timeline", id="sessions-all"),
     ]
 
+    SHOWS: ClassVar[frozenset[str]] = frozenset({"config", "usage", "convoys"})
+    """The roster, tokens per agent and convoy names in the timeline (the timeline itself is
+    the store's event log, which the file watcher follows)."""
+
     def __init__(self, services: Services, *, id: str | None = None) -> None:
         super().__init__(services, id=id)
         self.needle = ""
@@ -63,6 +67,8 @@ class SessionsPane(Pane):
         self._events: list[Event] = []
         self._convoy_names: dict[int, str] = {}
         self._generation = 0
+        self._timeline_day = ""
+        """The day the timeline's times were written for (today's show no date)."""
 
     def compose(self) -> ComposeResult:
         with Vertical(id="sessions-table-box", classes="sessions-box"):
@@ -120,6 +126,16 @@ class SessionsPane(Pane):
         self._fill_table()
         self._fill_timeline()
         self.poll()
+
+    def shown_again(self) -> bool:
+        """The daemon's figures move on their own: ask for them (no store read)."""
+        if self._timeline_day != self._today():
+            self._fill_timeline()
+        self.poll()
+        return False
+
+    def _today(self) -> str:
+        return self.services.now().astimezone().date().isoformat()
 
     def _tick(self) -> None:
         if self.is_on_screen:
@@ -206,6 +222,7 @@ class SessionsPane(Pane):
     def _fill_timeline(self) -> None:
         table = self.query_one("#sessions-timeline", NavTable)
         now = self.services.now().astimezone()
+        self._timeline_day = now.date().isoformat()
         rows = table.event_rows(
             self._events, self._convoy_names, needle=self.needle, now=now, short=not self.wide
         )
