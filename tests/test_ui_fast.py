@@ -169,7 +169,7 @@ async def test_a_change_while_hidden_reloads_once_when_shown(town_dir: Path, sto
         link.push(ChangedEvent(what="usage"))  # it does not show usage
         link.push(ChangedEvent(what="beads", ids=[1]))
         link.push(ChangedEvent(what="beads", ids=[2]))
-        await until(pilot, lambda: counting(app, "dashboard").reloads == 3, "the changes heard")
+        await until(pilot, link._queue.empty, "the changes heard")
         await idle(app, pilot)
         assert beads.reloads == 1, "hidden: marked, not reloaded"
         await pilot.press("3")
@@ -251,3 +251,55 @@ async def test_the_dashboard_draws_live_changes_once_when_shown_again(
         assert dashboard.live_draws == before + 1
         table = app.query_one("#dash-agents", NavTable)
         assert "mayor" in [key for key, _ in table._rows]
+
+
+class PartsDashboard(DashboardPane):
+    reads: ClassVar[list[frozenset[str]]] = []
+
+    async def _read(self, parts: frozenset[str], window: Any) -> dict[str, Any]:
+        self.reads.append(parts)
+        return await super()._read(parts, window)
+
+
+async def test_the_dashboard_re_reads_only_the_part_that_changed(
+    town_dir: Path, store: Store
+) -> None:
+    PartsDashboard.reads = []
+    link = FakeLink()
+    tabs = (Tab("dashboard", "Dashboard", lambda s, i: PartsDashboard(s, id=i)), *TABS[1:])
+    app = make_app(town_dir, store, link, tabs=tabs)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await idle(app, pilot)
+        everything = frozenset({"agents", "beads", "convoys", "usage", "events"})
+        assert PartsDashboard.reads == [everything]
+        link.push(ChangedEvent(what="usage"))
+        await until(pilot, lambda: len(PartsDashboard.reads) == 2, "the usage read")
+        assert PartsDashboard.reads[-1] == {"usage"}
+        assert await app._caught_up_now() == set()  # the watcher's first look
+        await store.beads.add("Read me", actor="alice")  # as the CLI would: the watcher's news
+        app.data_changed(*await app._caught_up_now())
+        await until(pilot, lambda: len(PartsDashboard.reads) == 3, "the news read")
+        assert PartsDashboard.reads[-1] == {"beads", "events"}
+        await until(
+            pilot,
+            lambda: "Read me" in str(app.query_one("#dash-activity").render_line(0)),
+            "the new row",
+        )
+        await pilot.press("r")
+        await until(pilot, lambda: len(PartsDashboard.reads) == 4, "the refresh")
+        assert PartsDashboard.reads[-1] == everything
+
+
+async def test_a_flood_of_changes_reloads_the_shown_pane_a_few_times(
+    town_dir: Path, store: Store
+) -> None:
+    link = FakeLink()
+    app = make_app(town_dir, store, link)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await idle(app, pilot)
+        dashboard = counting(app, "dashboard")
+        for n in range(30):
+            link.push(ChangedEvent(what="beads", ids=[n]))
+        await until(pilot, link._queue.empty, "the changes heard")
+        await until(pilot, lambda: not app._due and not app._reloading, "the last reload")
+        assert 1 < dashboard.reloads < 10, "one reload per gap, not one per change"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
+import time
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
@@ -69,6 +70,16 @@ skips them, so that each causes one reload)."""
 ANNOUNCE_GRACE_S = 0.25
 """How long the file watcher lets the daemon's announcement of a write arrive before it
 decides the write was someone else's."""
+
+RELOAD_GAP_S = 0.5
+"""A pane on show reloads for changes at most this often: twenty busy agents change the store
+many times a second, and each reload re-reads and redraws."""
+
+NEWS = 500
+"""Store events read per watcher batch to tell what they touched; more means "everything"."""
+
+EVENT_TOPICS = {"bead": "beads", "convoy": "convoys", "agent": "agents"}
+"""What an event's kind (`bead.hook`) says changed besides the event log, as SHOWS names it."""
 
 THEMES = ("textual-dark", "nord", "gruvbox", "tokyo-night", "textual-light", "ansi-dark")
 """What `t` cycles through; ansi-dark uses the terminal's own 16 colours."""
@@ -159,6 +170,12 @@ class TundraApp(App[None]):
         self._stale: set[str] = set()
         """Tabs whose pane must reload when next shown: data it shows changed while hidden.
         A pane shown again with nothing changed only refreshes what depends on the clock."""
+        self._loaded_at: dict[str, float] = {}
+        """When each pane (by id) last started a reload (see `RELOAD_GAP_S`)."""
+        self._due: set[str] = set()
+        """Panes (by id) whose reload for a change waits for the gap to pass."""
+        self._looked = False
+        """Whether `_events_seen` was set from the store (see `_caught_up_now`)."""
 
     # ---- layout ------------------------------------------------------------------------------
 
@@ -238,7 +255,29 @@ class TundraApp(App[None]):
         """Hidden panes that show `what` ("store": anything) reload when next shown."""
         for tab_id, pane in self._panes.items():
             if tab_id != self.current_tab and (what == "store" or what in pane.SHOWS):
+                pane.changed(what)
                 self._stale.add(tab_id)
+
+    def _reload_soon(self, pane: Pane) -> None:
+        """Reload the pane on show for a change now, or once `RELOAD_GAP_S` has passed since
+        its last reload (changes meanwhile join that one)."""
+        key = pane.id or ""
+        if key in self._due:
+            return
+        wait = self._loaded_at.get(key, -RELOAD_GAP_S) + RELOAD_GAP_S - time.monotonic()
+        if wait <= 0:
+            self.reload_pane(pane)
+            return
+        self._due.add(key)
+
+        def due() -> None:
+            self._due.discard(key)
+            if pane is self._panes.get(self.current_tab):
+                self.reload_pane(pane)
+            else:
+                self._stale.add(key.removeprefix("pane-"))
+
+        self.set_timer(wait, due)
 
     async def _mounted(self, pane: Pane) -> None:
         """Until a pane composed on first show has its widgets."""
@@ -303,6 +342,7 @@ class TundraApp(App[None]):
         try:
             await self._mounted(pane)
             while True:
+                self._loaded_at[key] = time.monotonic()
                 try:
                     await pane.reload()
                     self._said.pop(key, None)
@@ -318,6 +358,7 @@ class TundraApp(App[None]):
     def action_refresh(self) -> None:
         """Re-read the configuration and the active pane now."""
         self._reload_config()
+        self.active_pane.changed("store")  # all of it
         self.reload_pane(self.active_pane)
 
     def _reload_config(self) -> None:
@@ -576,24 +617,27 @@ class TundraApp(App[None]):
     def _data_changed(self, message: DataChanged) -> None:
         self.data_changed(message.what)
 
-    def data_changed(self, what: str) -> None:
-        """Stored `what` changed (as a ChangedEvent names it, or "store" for anything): re-read
-        the configuration if it was that, and reload the pane on show if it shows `what`
-        (the others reload when shown). One change, one reload."""
-        if what == "config":
+    def data_changed(self, *whats: str) -> None:
+        """Stored data changed (as a ChangedEvent names it, or "store" for anything): re-read
+        the configuration if it was that, and reload the pane on show if it shows one of them
+        (the others when shown). One change, one reload; a flood, one every RELOAD_GAP_S."""
+        if "config" in whats:
             self._reload_config()
         pane = self.active_pane
-        if what == "store" or what in pane.SHOWS:
-            self.reload_pane(pane)
-        self._mark_stale(what)
+        shown = [what for what in whats if what == "store" or what in pane.SHOWS]
+        for what in shown:
+            pane.changed(what)
+        if shown:
+            self._reload_soon(pane)
+        for what in whats:
+            self._mark_stale(what)
 
     @work(group="announced", exit_on_error=False)
     async def _announced(self, what: str) -> None:
         """A change the daemon announced: first note the store events it appended as seen
         (the file watcher then skips them), then reload what shows it."""
-        if what in STORE_EVENTS:
-            await self._caught_up_now()
-        self.data_changed(what)
+        news = await self._caught_up_now() if what in STORE_EVENTS else set()
+        self.data_changed(what, *news)
 
     # ---- files ------------------------------------------------------------------------------
 
@@ -609,19 +653,32 @@ class TundraApp(App[None]):
             # The daemon's ChangedEvent for its own write is on its way as the file changes:
             # give it the time to arrive first, so that the write causes one reload, not two.
             await asyncio.sleep(ANNOUNCE_GRACE_S)
-            if await self._caught_up_now():
-                self.data_changed("store")
+            news = await self._caught_up_now()
+            if news:
+                self.data_changed(*sorted(news))
             self.store_batches += 1
 
-    async def _caught_up_now(self) -> bool:
-        """Note the newest store event as seen; True if it is newer than the last one noted."""
+    async def _caught_up_now(self) -> set[str]:
+        """Note the newest store event as seen; what the events newer than the last one noted
+        touched, as SHOWS names it: "events" (the log), and "beads", "convoys" or "agents" by
+        their kinds; "store" (anything) when that cannot be told. The first look is news of
+        nothing (the panes read the store then)."""
+        events = self.services.store.events
         try:
-            latest = await self.services.store.events.last_id()
+            if not self._looked:
+                self._events_seen, self._looked = await events.last_id(), True
+                return set()
+            news = await events.find(after_id=self._events_seen, limit=NEWS)
+            if len(news) == NEWS:
+                self._events_seen = max(self._events_seen, await events.last_id())
+                return {"store"}
         except TundraError:
-            return True  # cannot tell: reload, and the pane says what is wrong
-        newer = latest > self._events_seen
-        self._events_seen = max(self._events_seen, latest)
-        return newer
+            return {"store"}  # cannot tell: reload, and the pane says what is wrong
+        if not news:
+            return set()
+        self._events_seen = max(self._events_seen, news[-1].id)
+        kinds = {event.kind.partition(".")[0] for event in news}
+        return {"events"} | {EVENT_TOPICS[kind] for kind in kinds & EVENT_TOPICS.keys()}
 
     def say_once(self, source: str, message: str, severity: SeverityLevel = "error") -> None:
         """Notify, unless `source` already said exactly this (a busy town retries every batch:

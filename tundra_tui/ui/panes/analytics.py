@@ -38,7 +38,7 @@ class AnalyticsPane(Pane):
         Binding("w", "cycle_window", "Window", id="analytics-window"),
         Binding("m", "toggle_measure", "Heatmap measure", id="analytics-measure"),
     ]
-    SHOWS: ClassVar[frozenset[str]] = frozenset({"usage", "metrics", "beads", "convoys"})
+    SHOWS: ClassVar[frozenset[str]] = frozenset({"usage", "metrics", "beads", "convoys", "events"})
     """Spend and KPI snapshots (the daemon's usage watcher), finished beads, activity."""
 
     def __init__(self, services: Services, *, id: str | None = None) -> None:

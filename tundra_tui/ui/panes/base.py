@@ -24,9 +24,12 @@ class Pane(Container):
 
     can_focus = False
 
-    SHOWS: ClassVar[frozenset[str]] = frozenset({"beads", "convoys", "config", "usage", "metrics"})
-    """The stored data this pane shows, as `ChangedEvent.what` names it: the app reloads the
-    pane on show when one of them changes. Every kind, unless a pane says less."""
+    SHOWS: ClassVar[frozenset[str]] = frozenset(
+        {"beads", "convoys", "config", "usage", "metrics", "events", "agents"}
+    )
+    """The stored data this pane shows, as `ChangedEvent.what` names it (and "events" for the
+    store's event log, "agents" for its agent rows, which the file watcher reports): the app
+    reloads the pane on show when one of them changes. Every kind, unless a pane says less."""
 
     def __init__(self, services: Services, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -34,6 +37,11 @@ class Pane(Container):
 
     async def reload(self) -> None:
         """Re-read what this pane shows from the store."""
+
+    def changed(self, what: str) -> None:
+        """Told ahead of the reload a change brings (now, or when next shown): `what` changed,
+        as SHOWS names it, or "store" for anything. A pane may then re-read only that part;
+        by default `reload()` re-reads everything."""
 
     def shown_again(self) -> bool:
         """Shown again with nothing it shows changed meanwhile: bring up to date, cheaply and

@@ -6,7 +6,7 @@ live model; daemon events redraw from the cached read without touching the store
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from rich.text import Text
 from textual import on
@@ -35,7 +35,7 @@ from tundra_tui.domain.overview import (
     convoy_card,
     cost_card,
 )
-from tundra_tui.domain.readout import day_window, percent
+from tundra_tui.domain.readout import DayWindow, day_window, percent
 from tundra_tui.ui.live import Change
 from tundra_tui.ui.messages import OpenApproval
 from tundra_tui.ui.panes.base import Pane
@@ -47,6 +47,16 @@ ACTIVITY = 100
 """Events read for the activity feed (newest first)."""
 WIDE = 200
 """Pane width from which cards show every status on their own lines."""
+PARTS = {
+    "agents": "agents",
+    "config": "agents",
+    "beads": "beads",
+    "convoys": "convoys",
+    "usage": "usage",
+    "events": "events",
+}
+"""The part of the read each change touches (`changed`); anything else re-reads them all."""
+EVERYTHING = frozenset(PARTS.values())
 LIVE_KINDS = frozenset({"state", "approval", "approval_resolved", "exited", "trouble", "link"})
 """Daemon events that change what the dashboard shows (screens do not)."""
 
@@ -58,9 +68,9 @@ class DashboardPane(Pane):
         Binding("enter", "open_attention", "Open approval", id="dashboard-open"),
     ]
 
-    SHOWS: ClassVar[frozenset[str]] = frozenset({"beads", "convoys", "config", "usage"})
-    """Bead counts, convoys, the roster and today's spend (the activity feed is the store's
-    event log, which the file watcher follows)."""
+    SHOWS: ClassVar[frozenset[str]] = frozenset(PARTS)
+    """Stored agents (and the roster), bead counts, convoys, today's spend and the event log;
+    a change re-reads only its part."""
 
     def __init__(self, services: Services, *, id: str | None = None) -> None:
         super().__init__(services, id=id)
@@ -80,6 +90,11 @@ class DashboardPane(Pane):
         """The time of day the cost card compares yesterday at: when the spend was read."""
         self._live_dirty = False
         """Daemon events came while hidden: the live parts are drawn when shown again."""
+        self._dirty: set[str] | None = set()
+        """The parts the next reload re-reads (see PARTS); None or empty: every part."""
+        self._activity_basis: tuple[object, ...] = ()
+        self._activity_rows: dict[int, tuple[str, list[Text]] | None] = {}
+        """The feed's row of each event held (None: filtered out), built for `_activity_basis`."""
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="dash-cards"):
@@ -115,36 +130,85 @@ class DashboardPane(Pane):
 
     # ---- reading -----------------------------------------------------------------------------
 
+    def changed(self, what: str) -> None:
+        if not self._today:
+            return  # never read yet: the first reload reads everything
+        part = PARTS.get(what)
+        if self._dirty is not None and part is not None:
+            self._dirty.add(part)
+        else:
+            self._dirty = None
+
     async def reload(self) -> None:
+        """Re-read the parts that changed (all of them when none was named: the first show,
+        `r`, a new day); redraw only what they show."""
         self._generation += 1
         generation = self._generation
-        store = self.services.store
+        dirty, self._dirty = self._dirty, set()
+        parts = frozenset(dirty) if dirty else EVERYTHING
         now = self.services.now().astimezone()
         window = day_window(now)
+        if window.today != self._today:
+            parts = EVERYTHING  # "today" moved on
         try:
-            agents = await store.agents.all()
-            counts = await store.beads.counts()
-            convoys = await store.convoys.all()
+            read = await self._read(parts, window)
+        except TundraError as error:
+            self._dirty = None  # read it all next time
+            self.notify(str(error), severity="error", markup=False)
+            return
+        if generation != self._generation:
+            # A newer reload started meanwhile: its result wins, and it reads this one's parts.
+            self._dirty = None if self._dirty is None else self._dirty | parts
+            return
+        if "agents" in parts:
+            self._agents = read["agents"]
+        if "beads" in parts:
+            self._counts = read["beads"]
+        if "convoys" in parts:
+            self._convoys = read["convoys"]
+        if "usage" in parts:
+            self._spend, self._latest = read["usage"]
+            self._clock = now.strftime("%H:%M")
+        if "events" in parts:
+            self._events = read["events"]
+        self._today = window.today
+        if parts & {"beads", "convoys", "usage"}:
+            self._redraw_cards()
+        if parts & {"agents", "usage"} or self._live_dirty:
+            self._live_dirty = False
+            self._redraw_live()
+        if parts & {"events", "convoys"}:
+            self._fill_activity()
+
+    async def _read(self, parts: frozenset[str], window: DayWindow) -> dict[str, Any]:
+        store = self.services.store
+        read: dict[str, Any] = {}
+        if "agents" in parts:
+            read["agents"] = await store.agents.all()
+        if "beads" in parts:
+            read["beads"] = await store.beads.counts()
+        if "convoys" in parts:
+            read["convoys"] = await store.convoys.all()
+        if "usage" in parts:
             metrics = store.metrics
             today = await metrics.total_cost(since=window.today, until=window.tomorrow)
             so_far = await metrics.total_cost(since=window.yesterday, until=window.a_day_ago)
             yesterday = await metrics.total_cost(since=window.yesterday, until=window.today)
             days = await metrics.rollup("day", since=window.today, until=window.tomorrow)
-            latest = await store.metrics.latest_by_agent()
-            events = await store.events.find(limit=ACTIVITY)
-        except TundraError as error:
-            self.notify(str(error), severity="error", markup=False)
-            return
-        if generation != self._generation:
-            return  # a newer reload started meanwhile; its result wins
-        self._agents, self._counts, self._convoys = agents, counts, convoys
-        used = sum(d.input_tokens + d.output_tokens for d in days)
-        self._spend = Spend(today, so_far, yesterday, used)
-        self._latest = latest
-        self._events = list(reversed(events))
-        self._today, self._clock = window.today, now.strftime("%H:%M")
-        self._live_dirty = False
-        self._redraw()
+            used = sum(d.input_tokens + d.output_tokens for d in days)
+            read["usage"] = Spend(today, so_far, yesterday, used), await metrics.latest_by_agent()
+        if "events" in parts:
+            read["events"] = await self._read_events()
+        return read
+
+    async def _read_events(self) -> list[Event]:
+        """The feed, newest first: only the events after the newest one held are read."""
+        events = self.services.store.events
+        newest = self._events[0].id if self._events else 0
+        new = await events.find(after_id=newest, limit=ACTIVITY) if newest else []
+        if not newest or len(new) == ACTIVITY:
+            return list(reversed(await events.find(limit=ACTIVITY)))
+        return (list(reversed(new)) + self._events)[:ACTIVITY]
 
     def shown_again(self) -> bool:
         """A new day needs a new read (today's spend); else only what the daemon said while
@@ -219,10 +283,24 @@ class DashboardPane(Pane):
         box.border_subtitle = f"{len(shown)} running" if shown else "none running"
 
     def _fill_activity(self) -> None:
+        """The feed; each event's row is built once (until the filter, the day, the theme or
+        a convoy's name changes), since new events come many times a second."""
         table = self.query_one("#dash-activity", NavTable)
         now = self.services.now().astimezone()
         names = {c.id: c.name for c in self._convoys}
-        rows = table.event_rows(self._events, names, needle=self.needle, now=now, short=True)
+        basis = (self.needle, now.date(), self.app.theme, tuple(sorted(names.items())))
+        if basis != self._activity_basis:
+            self._activity_basis, self._activity_rows = basis, {}
+        cached = self._activity_rows
+        new = [event for event in self._events if event.id not in cached]
+        for event in new:
+            cached[event.id] = None  # filtered out unless a row comes for it below
+        for key, cells in table.event_rows(new, names, needle=self.needle, now=now, short=True):
+            cached[int(key)] = (key, cells)
+        held = {event.id for event in self._events}
+        for gone in [event_id for event_id in cached if event_id not in held]:
+            del cached[gone]
+        rows = [row for event in self._events if (row := cached[event.id]) is not None]
         table.fill([Column("At"), Column("What", flex=True)], rows)
 
     def _fill_attention(self, views: list[AgentView]) -> None:

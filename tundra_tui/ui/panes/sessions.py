@@ -47,9 +47,9 @@ class SessionsPane(Pane):
         Binding("a", "all_agents", "Every agent's timeline", id="sessions-all"),
     ]
 
-    SHOWS: ClassVar[frozenset[str]] = frozenset({"config", "usage", "convoys"})
-    """The roster, tokens per agent and convoy names in the timeline (the timeline itself is
-    the store's event log, which the file watcher follows)."""
+    SHOWS: ClassVar[frozenset[str]] = frozenset({"config", "agents", "usage", "convoys", "events"})
+    """The roster and stored agents, tokens per agent, convoy names and the event log (the
+    timeline)."""
 
     def __init__(self, services: Services, *, id: str | None = None) -> None:
         super().__init__(services, id=id)
