@@ -33,8 +33,11 @@ class Town:
             full=rows is None,
         )
 
-    def snapshot(self, subscriber: Subscriber) -> list[Event]:
-        return [StateEvent(agent="a", state="idle", glyph="○")]
+    def snapshot(self, subscriber: Subscriber, resync: bool) -> list[Event]:
+        return [
+            Snapshot(resync=resync, agents=["a"]),
+            StateEvent(agent="a", state="idle", glyph="○"),
+        ]
 
     def fanout(self) -> FanOut:
         return FanOut(

@@ -4,6 +4,7 @@ until it is fixed. A real daemon (started by the real `at`) unless said otherwis
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
 import sys
@@ -167,11 +168,14 @@ def test_replies_a_client_never_reads_are_not_buffered_without_bound(town: Path)
     count = 600_000
     sock = socket.socket(socket.AF_UNIX)
     sock.connect(str(town / ".tundra" / "at.sock"))
+    sock.settimeout(5.0)
     try:
         chunk = b"".join(request_frame(ShowRequest(agents=[]), 1_000_000 + i) for i in range(5000))
-        for _ in range(count // 5000):
-            sock.sendall(chunk)  # never read a reply
-        # sendall returns once the daemon has read all but the socket buffers' worth.
+        with contextlib.suppress(TimeoutError):
+            for _ in range(count // 5000):
+                sock.sendall(chunk)  # never read a reply
+        # Either the daemon read it all, or it stopped reading us (back-pressure): both fine,
+        # as long as what it holds for us is bounded.
         grown_mib = (_rss_kib(pid) - before) / 1024
     finally:
         sock.close()

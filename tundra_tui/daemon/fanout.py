@@ -14,7 +14,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
-from tundra_tui.daemon.protocol import Event, ScreenEvent, Snapshot, encode_event
+from tundra_tui.daemon.protocol import Event, ScreenEvent, encode_event
 
 FRAME_RATE = 30
 """Screen messages a second per agent and client, on average over any second."""
@@ -57,7 +57,7 @@ class FanOut:
         self,
         *,
         screen: Callable[[str, Iterable[int] | None], ScreenEvent | None],
-        snapshot: Callable[[Subscriber], list[Event]],
+        snapshot: Callable[[Subscriber, bool], list[Event]],
         set_shown: Callable[[str, bool], None],
         rate: int = FRAME_RATE,
     ) -> None:
@@ -117,8 +117,7 @@ class FanOut:
 
     def snapshot_lines(self, subscriber: Subscriber, *, resync: bool = False) -> list[bytes]:
         """A snapshot marker, everything still true, and whole screens of what it shows."""
-        lines = [encode_event(Snapshot(resync=resync))]
-        lines += [encode_event(event) for event in self._snapshot(subscriber)]
+        lines = [encode_event(event) for event in self._snapshot(subscriber, resync)]
         for agent in sorted(subscriber.shown):
             if subscriber.wants(agent):
                 event = self._screen(agent, None)

@@ -202,14 +202,18 @@ class AgentOps:
         state = await self.host.start(launch)
         self.gate.started(name, secret)
         if request.task and request.task.strip():
-            self._own(self._deliver_when_idle(name, request.task))
+            # Typed like any input from this caller: an agent's spawn gets an agent's gate.
+            gate = self.gate.input(caller, name, raw=False)
+            self._own(self._deliver_when_idle(name, request.task, gate))
         return Spawned(name=name, state=state.value, cwd=str(launch.launch.cwd))
 
-    async def _deliver_when_idle(self, name: str, text: str, timeout: float = 120.0) -> None:
+    async def _deliver_when_idle(
+        self, name: str, text: str, gate: Callable[[], None] | None, timeout: float = 120.0
+    ) -> None:
         """Give a freshly started agent its first task once it is at its prompt."""
         session = self.host.session(name)
         if await session.wait_for(lambda state: state is AgentState.IDLE, timeout):
-            delivery = await self.host.send_text(name, text)
+            delivery = await self.host.send_text(name, text, gate=gate)
             data = {"delivered": delivery.delivered, "chars": len(text)}
             self.writer.submit(
                 f"{name} task",

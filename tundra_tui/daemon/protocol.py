@@ -365,9 +365,12 @@ class Event(_Message, frozen=True, tag_field="event"):
 
 
 class Snapshot(Event, frozen=True, tag="snapshot"):
-    """Starts every snapshot: what follows is everything still true (drop what you held)."""
+    """Starts every snapshot: what follows is everything still true (drop what you held).
+    `agents` names every agent the daemon has (of those subscribed to): any other a
+    client holds is gone."""
 
     resync: bool = False
+    agents: list[str] = []
 
 
 class StateEvent(Event, frozen=True, tag="state"):

@@ -41,10 +41,12 @@ from tundra_tui.daemon.protocol import (
     Request,
     ScreenEvent,
     Shutdown,
+    Snapshot,
     Status,
     StatusReply,
     Stopping,
     StoreEvent,
+    TroubleEvent,
 )
 from tundra_tui.daemon.relay import Relay, state_event
 from tundra_tui.daemon.supervision import Supervision
@@ -255,14 +257,16 @@ class Daemon:
             full=rows is None,
         )
 
-    def _snapshot(self, subscriber: Subscriber) -> list[Event]:
+    def _snapshot(self, subscriber: Subscriber, resync: bool) -> list[Event]:
         """Everything still true for a new or resynced subscriber (screens come from the
-        fan-out): each agent's state, approvals still waiting, a store in trouble."""
-        events: list[Event] = [
-            state_event(session.name, session.state, {})
-            for session in self.host.sessions()
-            if subscriber.wants(session.name)
-        ]
+        fan-out): the marker naming every agent, each one's state and trouble, approvals
+        still waiting, a store in trouble."""
+        sessions = [s for s in self.host.sessions() if subscriber.wants(s.name)]
+        events: list[Event] = [Snapshot(resync=resync, agents=[s.name for s in sessions])]
+        for session in sessions:
+            events.append(state_event(session.name, session.state, {}))
+            if session.trouble:
+                events.append(TroubleEvent(agent=session.name, kind=session.trouble))
         events += [
             ApprovalEvent(approval=approval_info(a))
             for a in self.book.pending()

@@ -24,7 +24,6 @@ from tundra_tui.daemon.fanout import FanOut, Subscriber
 from tundra_tui.daemon.log import DaemonLog
 from tundra_tui.daemon.peers import Peer, peer_of
 from tundra_tui.daemon.protocol import (
-    MAX_LINE,
     Done,
     Hook,
     ProtocolError,
@@ -41,6 +40,9 @@ from tundra_tui.domain.errors import TundraError
 
 IN_FLIGHT = 64
 """Requests one connection may have running at once; past that its reader waits."""
+MAX_REQUEST = 1024 * 1024
+"""The longest request line read; what a client sends beyond twice this waits in its
+socket, not in our memory (events to clients may be longer: `protocol.MAX_LINE`)."""
 
 
 @dataclass(eq=False)
@@ -79,7 +81,9 @@ class Transport:
         self.connections = 0
 
     async def listen(self, path: Path) -> None:
-        self._server = await asyncio.start_unix_server(self._client, path=str(path), limit=MAX_LINE)
+        self._server = await asyncio.start_unix_server(
+            self._client, path=str(path), limit=MAX_REQUEST
+        )
         os.chmod(path, 0o600)
 
     def close(self) -> None:
@@ -111,26 +115,30 @@ class Transport:
                     await writer.drain()
                     return
                 request: Request = frame.req
-                if isinstance(request, Subscribe):
-                    if caller.subscriber is not None:
-                        writer.write(error_frame(frame.id, "this connection is subscribed"))
-                        continue
-                    pump = self._subscribe(caller, request, frame.id, writer)
-                    continue
-                if isinstance(request, Show):
-                    if caller.subscriber is None:
-                        writer.write(error_frame(frame.id, "subscribe before showing screens"))
-                    else:
-                        self._fanout.show(caller.subscriber, request.agents)
-                        if frame.id is not None:
-                            writer.write(reply_frame(frame.id, Done()))
+                # Another client's turn between lines: one that sends a flood of requests
+                # does not hold the loop while its buffered lines are parsed.
+                await asyncio.sleep(0)
+                if isinstance(request, Subscribe | Show):
+                    # Answered here, in order with the lines around them. The reply is
+                    # drained before the next line is read: a client that never reads its
+                    # replies stops being read, rather than growing our buffer.
+                    answer = self._inline(caller, request, frame.id, writer)
+                    if answer is not None:
+                        writer.write(answer)
+                    if isinstance(request, Subscribe) and caller.subscriber is not None:
+                        pump = pump or self._pump(caller.subscriber, writer)
+                    await writer.drain()
                     continue
                 await slots.acquire()
                 task = asyncio.ensure_future(self._answer(request, frame.id, caller, writer))
                 caller.tasks.add(task)
                 task.add_done_callback(caller.tasks.discard)
                 task.add_done_callback(lambda _task: slots.release())
-        except (ConnectionError, asyncio.IncompleteReadError, ValueError):
+        except ValueError:
+            # A line past MAX_REQUEST: say so once, then hang up (its end cannot be found).
+            with contextlib.suppress(ConnectionError):
+                writer.write(error_frame(None, f"a request exceeds {MAX_REQUEST} bytes"))
+        except (ConnectionError, asyncio.IncompleteReadError):
             pass  # the client went away mid-line; nothing of ours depends on it
         finally:
             self.connections -= 1
@@ -148,13 +156,21 @@ class Transport:
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
 
-    def _subscribe(
+    def _inline(
         self,
         caller: Caller,
-        request: Subscribe,
+        request: Subscribe | Show,
         request_id: int | None,
         writer: asyncio.StreamWriter,
-    ) -> asyncio.Task[None]:
+    ) -> bytes | None:
+        """Subscribe or Show, handled in line order; the reply line (None if unwanted)."""
+        if isinstance(request, Show):
+            if caller.subscriber is None:
+                return error_frame(request_id, "subscribe before showing screens")
+            self._fanout.show(caller.subscriber, request.agents)
+            return None if request_id is None else reply_frame(request_id, Done())
+        if caller.subscriber is not None:
+            return error_frame(request_id, "this connection is subscribed")
         subscriber = Subscriber(
             agents=frozenset(request.agents) if request.agents is not None else None,
             depth=self._queue_depth(),
@@ -164,6 +180,9 @@ class Transport:
         writer.write(reply_frame(request_id, Subscribed()))
         for line in self._fanout.add(subscriber):
             writer.write(line)
+        return None
+
+    def _pump(self, subscriber: Subscriber, writer: asyncio.StreamWriter) -> asyncio.Task[None]:
         return asyncio.ensure_future(self._fanout.pump(subscriber, writer.write, writer.drain))
 
     async def _answer(

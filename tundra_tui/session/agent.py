@@ -94,6 +94,9 @@ class AgentSession:
         self.emulated_at = 0.0
         """When the emulator was last fed (monotonic seconds)."""
         self.shown = False
+        self._screen_read_at = 0.0
+        """When detection last read the screen (monotonic): a hidden agent's is read at
+        least every `HIDDEN_INTERVAL`, however its output flows."""
         """Some client shows this agent's screen: emulate it as output arrives (`set_shown`)."""
         self._dirty: set[int] = set()
         self._flush_handle: asyncio.Handle | None = None
@@ -202,6 +205,11 @@ class AgentSession:
         return self._offset
 
     @property
+    def capacity(self) -> int:
+        """Bytes of output the ring holds: more pending than this is lost."""
+        return self.ring.capacity
+
+    @property
     def pending(self) -> int:
         """Bytes of output read but not yet emulated."""
         return self.ring.total - self._offset
@@ -285,7 +293,7 @@ class AgentSession:
             or self.shown
             or self._structured_since_screen
             or now - self.last_output >= HIDDEN_PAUSE
-            or now - self.emulated_at >= HIDDEN_INTERVAL
+            or now - self._screen_read_at >= HIDDEN_INTERVAL
         )
 
     def _detect(self) -> None:
@@ -300,6 +308,7 @@ class AgentSession:
             self._apply(self.tracker.current(now))
             return
         lines = self.screen_lines()
+        self._screen_read_at = now
         detection = detect_screen(self.adapter.runtime.value, lines, custom=self._custom)
         self._screen_detection = detection
         self._structured_since_screen = False

@@ -67,6 +67,9 @@ class SessionHost:
         """Told of every background task the host and its sessions start, so one that dies
         is reported with its reason (the daemon logs it) rather than lost."""
         self._sessions: dict[str, AgentSession] = {}
+        self._shown: set[str] = set()
+        self._closing = False
+        """Agents some client shows, running or not yet (see `set_shown`)."""
         self._queue: deque[AgentConfig] = deque()
         self._listeners: list[Callable[[HostEvent], None]] = []
         self._tasks: set[asyncio.Task[None]] = set()
@@ -121,6 +124,10 @@ class SessionHost:
     def set_shown(self, name: str, shown: bool) -> None:
         """Some client shows this agent's screen now (or none does any more). A shown agent
         is emulated as its output arrives, a hidden one lazily (see `session.pump`)."""
+        if shown:
+            self._shown.add(name)
+        else:
+            self._shown.discard(name)
         session = self._sessions.get(name)
         if session is not None and session.shown != shown:
             session.shown = shown
@@ -136,16 +143,20 @@ class SessionHost:
 
     async def start(self, config: AgentConfig) -> AgentState:
         """Start an agent, or queue it when every PTY slot is taken (never an error)."""
+        if self._closing:
+            # A spawn that was waiting (on a worktree, say) when the daemon began to stop
+            # must not leave an agent running past it.
+            raise TundraError("the daemon is stopping")
         current = self._sessions.get(config.name)
         if current is not None and current.exit_status is None and current.pty is not None:
             raise TundraError(f"agent {config.name!r} is already running")
         if any(queued.name == config.name for queued in self._queue):
             return AgentState.QUEUED
         session = AgentSession(config, self._emit, watch=self.watch, pump=self.pump)
-        shown = current is not None and current.shown
         if current is not None:
             self.pump.remove(current)
-        session.shown = shown  # a restarted agent is still on the screens that showed it
+        # Shown by a client before it started, or restarted while on someone's screen.
+        session.shown = config.name in self._shown
         self._sessions[config.name] = session
         self.pump.add(session)
         if self.live_count() >= self.max_ptys:
@@ -203,6 +214,7 @@ class SessionHost:
 
     async def close(self) -> None:
         """Stop every agent, expire what they were asking, and end the host's own work."""
+        self._closing = True
         self._queue.clear()
         names = [s.name for s in self._sessions.values() if s.pid is not None]
         await asyncio.gather(*(self.stop(name) for name in names), return_exceptions=True)

@@ -107,8 +107,11 @@ class LiveModel:
             self.store_error = visible(event.error, single_line=True, limit=300)
             return Change("store")
         if isinstance(event, Snapshot):
-            # What follows lists everything still waiting (after falling behind, too).
+            # What follows lists everything still waiting (after falling behind, too), and
+            # an agent it does not name was removed while this client was not listening.
             self.approvals.clear()
+            for name in set(self.agents) - set(event.agents):
+                del self.agents[name]
             return Change("snapshot")
         if isinstance(event, ApprovalEvent | ApprovalResolvedEvent):
             return self._approval(event)
