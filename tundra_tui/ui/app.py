@@ -11,10 +11,9 @@ import contextlib
 import importlib
 import time
 from collections.abc import Iterable
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.segment import Segments
-from rich.traceback import Traceback
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
@@ -46,20 +45,16 @@ from tundra_tui.ui.keymap import (
 )
 from tundra_tui.ui.live import Change
 from tundra_tui.ui.messages import DaemonRequest, DataChanged, OpenApproval
-from tundra_tui.ui.modals.approval import ApprovalModal
-from tundra_tui.ui.modals.bead_detail import BeadDetail
-from tundra_tui.ui.modals.bead_form import BeadForm
-from tundra_tui.ui.modals.config_edit import ConfigEditModal
-from tundra_tui.ui.modals.confirm import ConfirmModal
-from tundra_tui.ui.modals.help import HelpModal
 from tundra_tui.ui.panes.base import Pane
 from tundra_tui.ui.services import Services
 from tundra_tui.ui.tabs import TAB_TITLES, Tab, default_tabs
-from tundra_tui.ui.watcher import watch_town
 from tundra_tui.ui.widgets.key_hints import KeyHints
 from tundra_tui.ui.widgets.search_bar import SearchBar
 from tundra_tui.ui.widgets.tab_bar import TabBar
 from tundra_tui.ui.widgets.title_bar import TitleBar
+
+if TYPE_CHECKING:
+    from tundra_tui.ui.modals.approval import ApprovalModal
 
 START_DAEMON_KEY = "ctrl+s"
 """Starts the daemon again after `at daemon stop` (the control room never does by itself)."""
@@ -85,14 +80,20 @@ THEMES = ("textual-dark", "nord", "gruvbox", "tokyo-night", "textual-light", "an
 """What `t` cycles through; ansi-dark uses the terminal's own 16 colours."""
 
 
-MODALS: tuple[tuple[str, Any], ...] = (
-    ("approval", ApprovalModal),
-    ("confirm", ConfirmModal),
-    ("bead detail", BeadDetail),
-    ("bead form", BeadForm),
-    ("config edit", ConfigEditModal),
+MODALS: tuple[tuple[str, str], ...] = (
+    ("approval", "approval:ApprovalModal"),
+    ("confirm", "confirm:ConfirmModal"),
+    ("bead detail", "bead_detail:BeadDetail"),
+    ("bead form", "bead_form:BeadForm"),
+    ("config edit", "config_edit:ConfigEditModal"),
 )
-"""Modals whose keys help lists (they work only while the modal is open)."""
+"""Modals whose keys help lists (they work only while the modal is open), as `module:class`
+under `tundra_tui.ui.modals`: imported when help or the palette first lists them."""
+
+
+def _modal(where: str) -> Any:
+    module, _, name = where.partition(":")
+    return getattr(importlib.import_module(f"tundra_tui.ui.modals.{module}"), name)
 
 
 def _tab_bindings() -> list[BindingType]:
@@ -411,13 +412,15 @@ class TundraApp(App[None]):
             (tab.title, self._panes[tab.id], True) for tab in self.tabs if tab.id in self._panes
         ]
         rows = collect(groups, self._keymap)
-        for title, modal in MODALS:
-            rows += declared(title, modal.BINDINGS, self._keymap)
+        for title, where in MODALS:
+            rows += declared(title, _modal(where).BINDINGS, self._keymap)
         return rows
 
     async def action_help(self) -> None:
         """List every binding."""
         await self.compose_all()
+        from tundra_tui.ui.modals.help import HelpModal
+
         self.push_screen(HelpModal(self.binding_rows()))
 
     async def action_command_palette(self) -> None:  # type: ignore[override]
@@ -574,6 +577,8 @@ class TundraApp(App[None]):
             approval = self.services.live.approvals.get(approval_id)
             if approval is None:
                 continue  # answered elsewhere meanwhile
+            from tundra_tui.ui.modals.approval import ApprovalModal  # (once) not at start
+
             modal = self._approval_modal = ApprovalModal(approval, arm_seconds=self.arm_seconds)
             try:
                 answer = await self.push_screen_wait(modal)
@@ -649,6 +654,8 @@ class TundraApp(App[None]):
         ChangedEvents: a batch that brings no store event newer than those is skipped.
         """
         await self._caught_up_now()
+        from tundra_tui.ui.watcher import watch_town  # watchfiles: not for the first frame
+
         async for _touched in watch_town(self.services.town.db_path, []):
             # The daemon's ChangedEvent for its own write is on its way as the file changes:
             # give it the time to arrive first, so that the write causes one reload, not two.
@@ -703,6 +710,8 @@ class TundraApp(App[None]):
     def _fatal_error(self) -> None:
         """A crash prints its traceback without local variables: they may hold config secrets."""
         self.bell()
+        from rich.traceback import Traceback
+
         traceback = Traceback(show_locals=False, width=None)
         self._exit_renderables.append(
             Segments(self.console.render(traceback, self.console.options))

@@ -77,7 +77,12 @@ class KanbanColumn(Widget):
         cursor: int | None,
         focused: bool,
     ) -> None:
-        """Take new contents and redraw."""
+        """Take new contents and redraw (not when nothing it draws changed: showing the tab
+        again resizes and focuses the board, and a redrawn column renders every card)."""
+        same = column is self.column and blocked is self.blocked and cursor == self.cursor
+        if same and (cursor is None or focused == self.focused):
+            self.focused = focused
+            return
         if column is not self.column or blocked is not self.blocked:
             self._cards.clear()
         self.column = column

@@ -16,6 +16,7 @@ from rich.style import Style
 from rich.text import Text
 from textual.binding import Binding, BindingType
 from textual.events import Resize
+from textual.geometry import Size
 from textual.widgets import DataTable
 from textual.widgets.data_table import RowDoesNotExist, RowKey
 
@@ -77,6 +78,8 @@ class NavTable(DataTable[Text]):
         super().__init__(id=id, cursor_type="row", show_header=show_header)
         self._columns: tuple[Column, ...] = ()
         self._rows: list[tuple[str, Sequence[Text]]] = []
+        self._built_size = Size(0, 0)
+        """The size the columns were last fitted to."""
 
     def tone(self, name: str) -> Style:
         """The theme's colour for one of TONES, for styling a cell's Text."""
@@ -134,7 +137,9 @@ class NavTable(DataTable[Text]):
             return
 
     def on_resize(self, event: Resize) -> None:
-        if any(column.flex for column in self._columns):
+        # Showing a tab again resizes its tables to the size they had: a rebuild would only
+        # throw away every rendered row.
+        if any(column.flex for column in self._columns) and event.size != self._built_size:
             self._rebuild()
 
     def _widths(self) -> list[int | None]:
@@ -156,6 +161,7 @@ class NavTable(DataTable[Text]):
         return [flex if w is None else w for w in widths]
 
     def _rebuild(self) -> None:
+        self._built_size = self.size
         keep = self.current_key
         widths = self._widths()
         self.clear(columns=True)
