@@ -94,10 +94,10 @@ class AgentSession:
         self.emulated_at = 0.0
         """When the emulator was last fed (monotonic seconds)."""
         self.shown = False
+        """Some client shows this agent's screen: emulate it as output arrives (`set_shown`)."""
         self._screen_read_at = 0.0
         """When detection last read the screen (monotonic): a hidden agent's is read at
         least every `HIDDEN_INTERVAL`, however its output flows."""
-        """Some client shows this agent's screen: emulate it as output arrives (`set_shown`)."""
         self._dirty: set[int] = set()
         self._flush_handle: asyncio.Handle | None = None
         self._screen_detection: Detection | None = None

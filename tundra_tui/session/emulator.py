@@ -19,6 +19,8 @@ import codecs
 import re
 from collections import deque
 from collections.abc import Callable
+from itertools import repeat
+from operator import attrgetter
 from typing import NamedTuple
 
 import pyte
@@ -77,6 +79,7 @@ _CONTROLS = "\x07\x08\t\n\x0b\x0c\r"
 _DEVICE_ATTRIBUTES = b"\x1b[?6c"  # "VT102", as pyte and the Linux console answer.
 _STATUS_OK = b"\x1b[0n"
 _MAX_ERROR = 200
+_DATA = attrgetter("data")
 _SKIM_MIN_SEQUENCE = 1024
 """Below this sequence cap the filter could drop an SGR the skimmer would apply."""
 
@@ -243,7 +246,8 @@ class Emulator:
         line = self._screen.buffer.get(y)
         if not line or not 0 <= y < self.rows:
             return ""
-        return "".join(line[x].data for x in range(self.columns)).rstrip()
+        cells = map(line.get, range(self.columns), repeat(self._screen.default_char))
+        return "".join(map(_DATA, cells)).rstrip()  # in C: detection reads rows often
 
     def line_cells(self, y: int) -> list[CellRun]:
         """Row `y` as runs of equal style, trailing default blanks omitted (pad to `columns`)."""
@@ -258,10 +262,12 @@ class Emulator:
 
     def bottom(self, count: int) -> list[str]:
         """The last `count` rows, ignoring blank rows at the very bottom (for state detection)."""
-        lines = [self.line_text(y) for y in range(self.rows)]
-        while lines and not lines[-1]:
-            lines.pop()
-        return lines[-count:] if count > 0 else []
+        last = self.rows - 1
+        while last >= 0 and not self.line_text(last):
+            last -= 1
+        if count <= 0 or last < 0:
+            return []
+        return [self.line_text(y) for y in range(max(0, last - count + 1), last + 1)]
 
     @property
     def scrollback_size(self) -> int:

@@ -68,8 +68,8 @@ class SessionHost:
         is reported with its reason (the daemon logs it) rather than lost."""
         self._sessions: dict[str, AgentSession] = {}
         self._shown: set[str] = set()
-        self._closing = False
         """Agents some client shows, running or not yet (see `set_shown`)."""
+        self._closing = False
         self._queue: deque[AgentConfig] = deque()
         self._listeners: list[Callable[[HostEvent], None]] = []
         self._tasks: set[asyncio.Task[None]] = set()

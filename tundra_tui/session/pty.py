@@ -279,7 +279,19 @@ class AgentPty:
                     raise
                 data = b""
             if data:
-                on_data(data)
+                # A PTY hands out about 4 KiB a read: take what is buffered at once.
+                chunks = [data]
+                size = len(data)
+                while size < READ_CHUNK:
+                    try:
+                        more = os.read(self.fd, READ_CHUNK - size)
+                    except OSError:
+                        break  # nothing more now, or EOF: the next call sees it
+                    if not more:
+                        break
+                    chunks.append(more)
+                    size += len(more)
+                on_data(data if len(chunks) == 1 else b"".join(chunks))
                 return
             loop.remove_reader(self.fd)
             loop.create_task(self._collect_exit(on_exit))

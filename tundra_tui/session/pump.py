@@ -5,20 +5,22 @@ pump then feeds each emulator from its ring offset, a step at a time, under a
 time budget per turn; between turns it yields to the event loop, so a key or
 a socket message waits at most one turn behind emulation however much the
 agents print. Steps go round-robin, so two floods progress alike, and each
-step is sized from that agent's recent emulation speed to last about
-`STEP_TIME` (big for line output the emulator skims, small for full-screen
-redraws that pyte draws cell by cell).
+agent's step size is steered to last about `STEP_TIME` (it grows large for line
+output the emulator skims and stays small for full-screen redraws that pyte
+draws cell by cell).
 
 Which agents are emulated when:
-- shown ones (some client displays the screen) as soon as bytes arrive; while
-  more than `SHOWN_AT_ONCE` waits (a flood), at most every `SHOWN_INTERVAL`,
-  since a frame's worth in one step skims better and clients get ~30 frames a
-  second anyway;
+- shown ones (some client displays the screen) as soon as bytes arrive, and
+  while they stream at most every `SHOWN_INTERVAL` (unless no more than
+  `SHOWN_AT_ONCE` waits): a frame's worth in one step skims far better than
+  read by read, and clients get ~30 frames a second anyway;
 - hidden ones lazily: once output has paused for `HIDDEN_PAUSE` (a prompt
-  drawn before the agent waits is on screen within that, plus a step) and at
+  drawn before the agent waits is on screen within that, plus a step), at
   least every `HIDDEN_INTERVAL` while they stream (detection keeps seeing a
-  screen that moves). Activity detection does not wait for this: it counts
-  bytes arriving.
+  screen that moves), and when half their ring waits (so a burst is not lost
+  while the pump has time for it); all of them together in at most
+  `HIDDEN_SHARE` of the loop's time. Activity detection does not wait for
+  this: it counts bytes arriving.
 Once an agent is due, everything it had printed by then is fed before it waits
 again.
 """
@@ -37,13 +39,18 @@ STEP_TIME = 0.003
 """What one step should take; its size in bytes follows the agent's emulation speed."""
 MIN_STEP = 1024
 MAX_STEP = 256 * 1024
-FIRST_RATE = 1_000_000.0
-"""Bytes per second assumed for an agent not yet measured."""
+FIRST_STEP = 4096
 SHOWN_INTERVAL = 0.02
-SHOWN_AT_ONCE = 16 * 1024
-"""A shown agent with no more than this pending is fed at once (a key's echo, a redraw)."""
+SHOWN_AT_ONCE = 1024
+"""A shown agent with no more than this pending is fed at once, however recently it was
+fed last (the echo of a key or two)."""
 HIDDEN_PAUSE = 0.1
 HIDDEN_INTERVAL = 1.0
+HIDDEN_SHARE = 0.25
+"""Of the loop's time, at most this goes to emulating agents nobody shows: a hidden flood
+faster than that loses output (counted) rather than taking the loop from keys."""
+HIDDEN_BURST = 0.02
+"""Seconds of hidden emulation that may be saved up for a burst (a batch after a pause)."""
 
 
 class Emulated(Protocol):
@@ -60,6 +67,9 @@ class Emulated(Protocol):
 
     @property
     def offset(self) -> int: ...
+
+    @property
+    def capacity(self) -> int: ...
 
     last_output: float
     emulated_at: float
@@ -81,8 +91,12 @@ class EmulationPump:
         self._sessions: list[Emulated] = []
         self._targets: dict[Emulated, int] = {}
         """Agents being fed, with the ring offset to reach before they wait again."""
-        self._rates: dict[Emulated, float] = {}
+        self._steps: dict[Emulated, int] = {}
+        """Each agent's step size in bytes, steered towards `STEP_TIME` a step."""
         self._next = 0
+        self._credit = HIDDEN_BURST
+        """Seconds hidden agents may still be emulated for (see `HIDDEN_SHARE`)."""
+        self._credit_at = time.perf_counter()
         self._wake = asyncio.Event()
         self._timer: asyncio.TimerHandle | None = None
         self._task: asyncio.Task[None] | None = None
@@ -111,7 +125,7 @@ class EmulationPump:
         if session in self._sessions:
             self._sessions.remove(session)
         self._targets.pop(session, None)
-        self._rates.pop(session, None)
+        self._steps.pop(session, None)
 
     async def close(self) -> None:
         """Stop the pump's task."""
@@ -129,9 +143,11 @@ class EmulationPump:
         """`size` bytes just reached `session`'s ring. Cheap: runs once per PTY read.
 
         Only bytes that may make an agent due sooner than the pump is waiting for
-        wake it: any for a shown agent, the first after a caught-up one otherwise.
+        wake it: any for a shown agent; for a hidden one the first after it caught up,
+        and those that fill half its ring.
         """
-        if session.shown or session.pending == size:
+        pending, half = session.pending, session.capacity // 2
+        if session.shown or pending == size or pending >= half > pending - size:
             self._wake.set()
 
     def changed(self) -> None:
@@ -141,6 +157,8 @@ class EmulationPump:
     # ---- the loop ----------------------------------------------------------------------------
 
     def _due_at(self, session: Emulated) -> float:
+        if session.pending * 2 >= session.capacity:
+            return 0.0  # before its ring overwrites what was not emulated yet
         if session.shown:
             if session.pending <= SHOWN_AT_ONCE:
                 return 0.0
@@ -164,40 +182,52 @@ class EmulationPump:
         loop = asyncio.get_running_loop()
         while True:
             soonest = self._admit(time.monotonic())
-            if not self._targets:
-                self._wake.clear()
-                if soonest is not None:
-                    self._timer = loop.call_at(
-                        loop.time() + max(0.0, soonest - time.monotonic()), self._wake.set
-                    )
-                await self._wake.wait()
-                if self._timer is not None:
-                    self._timer.cancel()
-                    self._timer = None
-                continue
-            self._turn()
-            await asyncio.sleep(0)  # keys and sockets go first
+            if self._targets:
+                if self._turn():
+                    await asyncio.sleep(0)  # keys and sockets go first
+                    continue
+                # Only hidden agents are due and their share is spent: wait for more.
+                credit_at = time.monotonic() - self._credit / HIDDEN_SHARE
+                soonest = credit_at if soonest is None else min(soonest, credit_at)
+            self._wake.clear()
+            if soonest is not None:
+                delay = max(0.0, soonest - time.monotonic())
+                self._timer = loop.call_at(loop.time() + delay, self._wake.set)
+            await self._wake.wait()
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
 
-    def _turn(self) -> None:
-        """Feed due agents a step each, round-robin, until the budget is spent."""
+    def _turn(self) -> bool:
+        """Feed due agents a step each, round-robin, until the budget is spent; hidden
+        ones only while they have credit. False if nothing could be fed."""
         self.turns += 1
         started = time.perf_counter()
+        self._credit = min(HIDDEN_BURST, self._credit + (started - self._credit_at) * HIDDEN_SHARE)
+        self._credit_at = started
         order = list(self._targets)
         start = self._next % len(order)
+        fed = False
         for index in range(len(order)):
             session = order[(start + index) % len(order)]
-            self._step(session)
             self._next = start + index + 1
+            if not session.shown and self._credit <= 0:
+                continue
+            took = self._step(session)
+            fed = True
+            if not session.shown:
+                self._credit -= took
             if time.perf_counter() - started >= self.budget:
                 break
+        return fed
 
-    def _step(self, session: Emulated) -> None:
-        rate = self._rates.get(session, FIRST_RATE)
+    def _step(self, session: Emulated) -> float:
+        """Feed `session` one step; return the seconds it took."""
+        limit = self._steps.get(session, FIRST_STEP)
         target = self._targets[session]
-        limit = int(min(max(rate * STEP_TIME, MIN_STEP), MAX_STEP))
-        began = time.perf_counter()
         # A hidden agent's screen is announced once its batch is done, not every step.
         announce = session.shown or target - session.offset <= limit
+        began = time.perf_counter()
         try:
             fed = session.emulate(limit, announce=announce)
         except Exception as error:  # one agent's failure must not stop every screen
@@ -206,8 +236,11 @@ class EmulationPump:
             fed = 0
         took = time.perf_counter() - began
         self.fed += fed
-        if fed >= MIN_STEP and took > 0:
-            # Smoothed, so one odd step (a redraw in a log) does not swing the size.
-            self._rates[session] = 0.5 * rate + 0.5 * (fed / took)
+        if fed == limit:
+            # Steer the size, not a rate: a step has a fixed cost (drawing the rows left
+            # on screen) that a bytes-per-second estimate would keep steps too small for.
+            scale = min(max(STEP_TIME / max(took, 1e-6), 0.5), 2.0)
+            self._steps[session] = int(min(max(limit * scale, MIN_STEP), MAX_STEP))
         if not fed or session.offset >= target:
             del self._targets[session]
+        return took
