@@ -1,6 +1,7 @@
 """How fast `Emulator` eats agent output next to tmux, and what its scrollback costs (on demand).
 
-    .venv/bin/python benchmarks/bench_emulator.py [--mb 20] [--chunk 4096] [--no-tmux] [--pyte]
+    .venv/bin/python benchmarks/bench_emulator.py [--mb 5] [--chunk 4096] [--no-tmux] [--pyte]
+        [--no-agents]
 
 (a) Throughput. A deterministic agent-like stream (coloured markdown, tool-call
 blocks, 24-bit diff backgrounds, box drawing, wide characters, a spinner and
@@ -15,6 +16,21 @@ measurement on an empty file. `--pyte` adds bare `pyte.ByteStream` + `Screen`.
 coloured agent lines (no spinner); the per-emulator cost is the tracemalloc
 delta. The target is at most 4 MiB per agent.
 
+(c) Skimming. A 1 MB coloured test log (pass/fail lines, percentages, erased
+assertion lines) and a 10 MiB line with no newline, through `Emulator` with
+the skimmer (session/skim.py) and without it (plain pyte, as before), in
+feeds of 4 KiB (a PTY read), 64 KiB and 1 MiB; both must end on the same
+screen and scrollback.
+
+(d) End to end through an agent (real PTY, `SessionHost` and its emulation
+pump): a 10 MiB line and then a prompt, hidden and shown: when the last byte
+was read, when the pump had the prompt on screen, when the agent was
+published idle (the tracker holds idle back ~1.1 s after output stops: it
+waits out its activity window and idle debounce), and how much output a
+hidden agent's ring lost (it gets a quarter of the pump). Then a prompt
+printed after a 0.5 MB burst by a hidden agent: seconds from its last byte
+to `awaiting_approval` (the target is 0.3 s).
+
 The research figures this follows are in /work/shared/research/perf-baseline.md
 §1 and §6. The exit code is 0 whatever the figures.
 """
@@ -22,18 +38,27 @@ The research figures this follows are in /work/shared/research/perf-baseline.md
 from __future__ import annotations
 
 import argparse
+import asyncio
 import gc
 import itertools
 import os
 import random
+import shlex
 import shutil
+import statistics
 import subprocess
+import sys
 import tempfile
 import time
 import tracemalloc
 from pathlib import Path
 
+from tundra_tui.domain.agents import AgentState, Runtime
+from tundra_tui.session.adapters import adapter_for
+from tundra_tui.session.agent import AgentConfig
 from tundra_tui.session.emulator import Emulator
+from tundra_tui.session.host import SessionHost
+from tundra_tui.store import open_store
 
 COLUMNS, ROWS = 120, 40
 SCROLLBACK = 5000
@@ -220,12 +245,142 @@ def memory_per_agent(count: int = 4) -> tuple[float, float]:
     return deltas[len(deltas) // 2], fill
 
 
+def test_log(size: int, seed: int = 3) -> bytes:
+    """About `size` bytes of a coloured test run, the same for the same seed."""
+    rng = random.Random(seed)
+    out: list[str] = []
+    total = n = 0
+    while total < size:
+        status = rng.choice(("\x1b[32mPASSED", "\x1b[31mFAILED", "\x1b[33mSKIPPED"))
+        test = f"tests/test_m{rng.randrange(50)}.py::test_{n}"
+        line = f"{test} {status}\x1b[0m \x1b[1m[{n % 100:3d}%]\x1b[0m"
+        if rng.random() < 0.1:
+            line = f"\x1b[1;31mE   assert {rng.random()} == {rng.random()}\x1b[0m\x1b[K"
+        out.append(line + "\r\n")
+        total += len(line) + 2
+        n += 1
+    return "".join(out).encode()
+
+
+def _fed(data: bytes, chunk: int, skim: bool) -> tuple[float, Emulator]:
+    emulator = Emulator(COLUMNS, ROWS, scrollback=SCROLLBACK, skim=skim)
+    start = time.perf_counter()
+    for offset in range(0, len(data), chunk):
+        emulator.feed(data[offset : offset + chunk])
+        emulator.take_dirty()
+    return time.perf_counter() - start, emulator
+
+
+def _same(one: Emulator, other: Emulator) -> bool:
+    rows = range(one.rows)
+    return (
+        [one.line_cells(y) for y in rows] == [other.line_cells(y) for y in rows]
+        and one.cursor == other.cursor
+        and one.scrollback_lines(0, SCROLLBACK) == other.scrollback_lines(0, SCROLLBACK)
+    )
+
+
+def skimming() -> None:
+    cases = (
+        ("1 MB coloured test log", test_log(1_000_000)),
+        ("10 MiB line", b"x" * 10 * 2**20),
+    )
+    print(f"(c) skimming vs plain pyte, {COLUMNS}x{ROWS}, {SCROLLBACK} lines of scrollback")
+    for name, data in cases:
+        megabytes = len(data) / 1_000_000
+        for chunk in (4096, 65536, 1 << 20):
+            plain_s, plain = _fed(data, chunk, skim=False)
+            skim_s, skimmed = _fed(data, chunk, skim=True)
+            same = "same screen" if _same(skimmed, plain) else "SCREENS DIFFER"
+            print(
+                f"  {name}, {chunk // 1024:>4} KiB feeds: plain {megabytes / plain_s:7.2f} MB/s,"
+                f" skimmed {megabytes / skim_s:7.2f} MB/s ({plain_s / skim_s:5.1f}x), {same}"
+            )
+
+
+_LONG_LINE = "import sys, time; sys.stdout.write('x' * 10485760 + '\\r\\nREADY> '); " + (
+    "sys.stdout.flush(); time.sleep(60)"
+)
+_BURST_PROMPT = (
+    "import sys, time; w = sys.stdout.write\n"
+    "for n in range(7000): w('tests/test_m.py::test_%d \\x1b[32mPASSED\\x1b[0m\\r\\n' % n)\n"
+    "sys.stdout.flush(); time.sleep(0.01); w('Allow command? rm -rf build [y/n] ')\n"
+    "sys.stdout.flush(); time.sleep(60)"
+)
+
+
+async def _through_agent(script: str, *, shown: bool, wanted: AgentState) -> dict[str, float]:
+    """Run `script` as an agent; seconds from its first byte to the milestones, and loss."""
+    with tempfile.TemporaryDirectory() as folder:
+        workdir = Path(folder)
+        store = await open_store(workdir / "town.db")
+        host = SessionHost(store)
+        patterns = {"idle_pattern": r"READY>\Z", "approval_pattern": r"Allow command\? .*\[y/n\]\Z"}
+        adapter = adapter_for(Runtime.CUSTOM, patterns)
+        launch = adapter.launch(
+            command=shlex.join([sys.executable, "-c", script]),
+            args=[],
+            env={},
+            cwd=workdir,
+            base_env=os.environ,
+        )
+        try:
+            await host.start(AgentConfig("bench", adapter, launch, columns=COLUMNS, rows=ROWS))
+            host.set_shown("bench", shown)
+            session = host.session("bench")
+            marks: dict[str, float] = {}
+            while "state" not in marks:
+                now = time.perf_counter()
+                if "first" not in marks and session.arrived:
+                    marks["first"] = now
+                tail = session.ring.tail(8)
+                if "last" not in marks and (tail.endswith(b"READY> ") or tail.endswith(b"[y/n] ")):
+                    marks["last"] = now
+                if "screen" not in marks and "last" in marks and not session.pending:
+                    marks["screen"] = now
+                if session.state is wanted:
+                    marks["state"] = now
+                await asyncio.sleep(0.002)
+            first = marks.pop("first")
+            result = {name: when - first for name, when in marks.items()}
+            result["lost"] = session.lost_bytes
+            return result
+        finally:
+            await host.close()
+            await store.close()
+
+
+def agents() -> None:
+    print("(d) end to end through an agent (real PTY, session host, pump)")
+    for shown in (False, True):
+        got = asyncio.run(_through_agent(_LONG_LINE, shown=shown, wanted=AgentState.IDLE))
+        print(
+            f"  10 MiB line, {'shown' if shown else 'hidden'}: last byte read {got['last']:.2f} s,"
+            f" on screen {got['screen']:.2f} s, idle published {got['state']:.2f} s"
+            f" after the first byte; lost {got['lost'] / 2**20:.1f} MiB"
+        )
+    for shown in (False, True):
+        runs = [
+            asyncio.run(
+                _through_agent(_BURST_PROMPT, shown=shown, wanted=AgentState.AWAITING_APPROVAL)
+            )
+            for _ in range(5)
+        ]
+        found = sorted(run["state"] - run["last"] for run in runs)
+        print(
+            f"  prompt after a 0.5 MB burst, {'shown' if shown else 'hidden'}: awaiting approval"
+            f" {statistics.median(found):.3f} s after the last byte"
+            f" (median of 5, max {found[-1]:.3f} s)"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mb", type=float, default=20.0, help="stream size in MB")
+    parser.add_argument("--mb", type=float, default=5.0, help="stream size in MB")
     parser.add_argument("--chunk", type=int, default=4096, help="bytes per feed, like a PTY read")
     parser.add_argument("--no-tmux", action="store_true", help="skip the tmux comparison")
     parser.add_argument("--pyte", action="store_true", help="also time bare pyte")
+    parser.add_argument("--no-agents", action="store_true", help="skip the end-to-end runs")
     args = parser.parse_args()
 
     data = agent_stream(int(args.mb * 1_000_000))
@@ -251,6 +406,9 @@ def main() -> None:
     print(f"(b) memory, {COLUMNS}x{ROWS} with {SCROLLBACK} lines of coloured scrollback")
     print(f"  {per_agent:.2f} MiB per agent (target <= {MEMORY_TARGET_MIB} MiB): {verdict}")
     print(f"  fill time {fill:.2f} s per agent")
+    skimming()
+    if not args.no_agents:
+        agents()
 
 
 if __name__ == "__main__":

@@ -302,10 +302,15 @@ class AgentSession:
             return
         now = time.monotonic()
         if self._screen_detection is not None and not self._reads_screen(now):
-            # Output is streaming into a hidden agent: the bytes are the activity.
+            # Output is streaming into a hidden agent: the bytes are the activity. Look
+            # again once it may have paused, when the screen is read (a prompt waits there).
             self.tracker.observe_screen(self._screen_detection, now, self._screen_changed)
             self._screen_changed = False
             self._apply(self.tracker.current(now))
+            pause = self.last_output + HIDDEN_PAUSE - now
+            self._detect_handle = asyncio.get_running_loop().call_later(
+                max(pause, DETECT_INTERVAL), self._detect
+            )
             return
         lines = self.screen_lines()
         self._screen_read_at = now
