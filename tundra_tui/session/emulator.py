@@ -11,6 +11,9 @@ unsafe for agent output (research P3-P6, B2-B4, B9):
 - the title is capped and sanitized here, because it is the one string this
   layer keeps for the UI; every other accessor returns pyte's text as is and
   the UI sanitizes it.
+
+pyte is also slow (2-5 µs a byte), so line output (text, CR, LF, HT, SGR, EL)
+is worked out in bulk by `skim.Skimmer`, leaving pyte's state as pyte would.
 """
 
 from __future__ import annotations
@@ -106,9 +109,9 @@ class Emulator:
     `reply` receives the bytes a terminal must answer (DA, DSR, CPR) to be
     written back to the PTY; nothing else is ever answered. `max_sequence`
     caps any escape sequence or string, `max_title` the title. With `skim`,
-    line output that scrolls off within one `feed` goes to scrollback without
-    being drawn cell by cell (`skim`); the screen is the same either way, so
-    feeding bigger chunks is cheaper.
+    the line-oriented part of each `feed` is worked out in bulk (see `skim`):
+    what scrolls off within it is never drawn, and screen and scrollback come
+    out the same as without, so bigger feeds are cheaper.
     """
 
     def __init__(
