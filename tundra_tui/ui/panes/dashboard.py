@@ -217,7 +217,9 @@ class DashboardPane(Pane):
             return True
         if self._live_dirty:
             self._live_dirty = False
-            self._redraw_live()
+            # After the frame that shows the tab (drawn from what the tables rendered before):
+            # the switch shows at once, the states a frame later.
+            self.call_after_refresh(self._redraw_live)
         return False
 
     def live_changed(self, change: Change) -> None:
