@@ -36,16 +36,19 @@ from typing import Any, Protocol
 TURN_BUDGET = 0.004
 """Seconds of emulation per turn before the event loop runs again."""
 STEP_TIME = 0.003
-"""What one step should take; its size in bytes follows the agent's emulation speed."""
+"""What one step should take: each agent's step size in bytes is steered towards it."""
 MIN_STEP = 1024
 MAX_STEP = 256 * 1024
 FIRST_STEP = 4096
 SHOWN_INTERVAL = 0.02
+"""A shown agent that streams is fed at most this often (clients get ~30 frames a second)."""
 SHOWN_AT_ONCE = 1024
 """A shown agent with no more than this pending is fed at once, however recently it was
 fed last (the echo of a key or two)."""
 HIDDEN_PAUSE = 0.1
+"""Output quiet this long counts as a pause: a hidden agent is fed, its screen read."""
 HIDDEN_INTERVAL = 1.0
+"""A hidden agent that streams is fed (and its screen read) at least this often."""
 HIDDEN_SHARE = 0.25
 """Of the loop's time, at most this goes to emulating agents nobody shows: a hidden flood
 faster than that loses output (counted) rather than taking the loop from keys."""
