@@ -29,7 +29,9 @@ published idle (the tracker holds idle back ~1.1 s after output stops: it
 waits out its activity window and idle debounce), and how much output a
 hidden agent's ring lost (it gets a quarter of the pump). Then a prompt
 printed after a 0.5 MB burst by a hidden agent: seconds from its last byte
-to `awaiting_approval` (the target is 0.3 s).
+to `awaiting_approval` (the target is 0.3 s). Last, the CPU this process
+spends while four agents print a coloured test log at ~300 kB/s each, hidden
+and shown (the daemon's share of issue 10's 25% target, without clients).
 
 The research figures this follows are in /work/shared/research/perf-baseline.md
 §1 and §6. The exit code is 0 whatever the figures.
@@ -350,6 +352,51 @@ async def _through_agent(script: str, *, shown: bool, wanted: AgentState) -> dic
             await store.close()
 
 
+_PACED_LOG = (
+    "import random, sys, time\n"
+    "rng = random.Random(int(sys.argv[1])); out = sys.stdout.buffer; n = 0\n"
+    "while True:\n"
+    "    start = time.monotonic()\n"
+    "    for _ in range(40):\n"
+    "        n += 1; status = rng.choice((b'\\x1b[32mPASSED', b'\\x1b[31mFAILED'))\n"
+    "        out.write(b'tests/test_m.py::test_%d ' % n + status + b'\\x1b[0m [ 42%]\\r\\n')\n"
+    "    out.flush(); time.sleep(max(0.0, 0.01 - (time.monotonic() - start)))\n"
+)
+"""About 300 kB/s of a coloured test log: 40 lines every 10 ms."""
+
+
+async def _streaming_cpu(count: int, *, shown: bool, seconds: float) -> tuple[float, float]:
+    """This process's CPU (fraction of a core) while `count` agents stream the paced log,
+    and the MB/s they printed."""
+    with tempfile.TemporaryDirectory() as folder:
+        workdir = Path(folder)
+        store = await open_store(workdir / "town.db")
+        host = SessionHost(store, max_ptys=count)
+        adapter = adapter_for(Runtime.CUSTOM, {})
+        try:
+            for n in range(count):
+                launch = adapter.launch(
+                    command=shlex.join([sys.executable, "-c", _PACED_LOG, str(n)]),
+                    args=[],
+                    env={},
+                    cwd=workdir,
+                    base_env=os.environ,
+                )
+                config = AgentConfig(f"log{n}", adapter, launch, columns=COLUMNS, rows=ROWS)
+                await host.start(config)
+                host.set_shown(config.name, shown)
+            await asyncio.sleep(1.0)  # past start-up
+            arrived = sum(session.arrived for session in host.sessions())
+            cpu, wall = time.process_time(), time.perf_counter()
+            await asyncio.sleep(seconds)
+            cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+            printed = sum(session.arrived for session in host.sessions()) - arrived
+            return cpu / wall, printed / wall / 1e6
+        finally:
+            await host.close()
+            await store.close()
+
+
 def agents() -> None:
     print("(d) end to end through an agent (real PTY, session host, pump)")
     for shown in (False, True):
@@ -371,6 +418,12 @@ def agents() -> None:
             f"  prompt after a 0.5 MB burst, {'shown' if shown else 'hidden'}: awaiting approval"
             f" {statistics.median(found):.3f} s after the last byte"
             f" (median of 5, max {found[-1]:.3f} s)"
+        )
+    for shown in (False, True):
+        share, rate = asyncio.run(_streaming_cpu(4, shown=shown, seconds=10.0))
+        print(
+            f"  4 agents {'shown' if shown else 'hidden'}, {rate:.2f} MB/s of coloured log in all:"
+            f" host process {share * 100:.0f}% of a core (reading, emulating, detecting)"
         )
 
 

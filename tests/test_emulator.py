@@ -304,7 +304,7 @@ _SGRS = ["", "0", "1", "31", "1;32", "38;5;208", "48;2;10;20;30", "7", "22;39", 
 _LINE_BITS = st.one_of(
     st.sampled_from(_WORDS),
     st.sampled_from(_SGRS).map(lambda body: f"\x1b[{body}m"),
-    st.sampled_from(["\r\n", "\r\n", "\r\n", "\n", "\r", "\t", "\x1b[K", "\x1b[1K", "\x1b[2K"]),
+    st.sampled_from(["\r\n", "\r\n", "\r\r\n", "\n", "\r", "\t", "\x1b[K", "\x1b[1K", "\x1b[2K"]),
 )
 _OTHER_BITS = st.sampled_from(
     ["\x1b[2A", "\x1b[H", "\x07", "e\u0301", "\u200b", "\x1b[?25l", "\x08", "\x1b[3b", "\x1b[0K"]

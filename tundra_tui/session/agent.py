@@ -7,7 +7,8 @@ agent some client shows, lazily for the others). Whatever reads the screen
 that arrived. State is re-detected at most every `DETECT_INTERVAL` seconds plus
 on a slow tick, so a busy agent costs one detection per interval, not one per
 chunk; bytes arriving are its activity, and a hidden agent's screen is read
-only once its output pauses or a second has passed.
+when the pump has emulated a batch of it (once its output pauses, and every
+second while it streams).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from tundra_tui.session.detect import (
 from tundra_tui.session.emulator import Emulator
 from tundra_tui.session.events import Exited, HostEvent, ScreenChanged, StateChanged, Trouble
 from tundra_tui.session.pty import AgentPty, ExitStatus
-from tundra_tui.session.pump import HIDDEN_INTERVAL, HIDDEN_PAUSE, EmulationPump
+from tundra_tui.session.pump import HIDDEN_INTERVAL, EmulationPump
 from tundra_tui.session.ring import RawRing
 from tundra_tui.session.tracker import StateTracker, only_activity
 
@@ -103,6 +104,8 @@ class AgentSession:
         self._screen_detection: Detection | None = None
         """The last detection read from the screen (activity between reads reuses it)."""
         self._structured_since_screen = False
+        self._fresh_screen = False
+        """The pump just finished a hidden batch: the screen as drawn is worth reading."""
         self.tracker = StateTracker(config.adapter.runtime.value)
         self.state = AgentState.QUEUED
         self.detection = Detection(Detected.UNKNOWN, None)
@@ -122,7 +125,7 @@ class AgentSession:
             if self.adapter.patterns
             else None
         )
-        self._detect_handle: asyncio.TimerHandle | None = None
+        self._detect_handle: asyncio.Handle | None = None
         self._tick_task: asyncio.Task[None] | None = None
         self._screen_changed = False
         self._stopping = False
@@ -282,38 +285,52 @@ class AgentSession:
         """The whole approval prompt an approval rule matches on the screen now, or None."""
         return matched_prompt(self.adapter.runtime.value, self.screen_lines(), custom=self._custom)
 
-    def _reads_screen(self, now: float) -> bool:
-        """Whether detection reads the screen now, catching up first. A hidden agent's is
-        read when its output pauses, a second after the last read, or when a hook spoke
-        (its word is checked against the screen as it is, never a stale one)."""
-        return (
+    def batch_done(self) -> None:
+        """The pump fed this hidden agent everything that had arrived when it became due:
+        detection reads that screen now (where a prompt drawn before a pause shows)."""
+        self._fresh_screen = True
+        if self._detect_handle is not None:
+            self._detect_handle.cancel()
+        self._detect_handle = asyncio.get_running_loop().call_soon(self._detect)
+
+    def _reading(self, now: float) -> str:
+        """How detection treats the screen now: `catch up` and read it, read it as `drawn`,
+        or `skip` it (only the bytes arriving count, as activity).
+
+        A shown agent's screen is caught up and read every time (the pump keeps it close
+        behind). A hidden one's is read as drawn once the pump finished a batch (when its
+        output paused, and every second while it streams); it is caught up at once only
+        when a hook spoke (a hook's word is checked against the screen as it is, never a
+        stale one) or when the pump has not read it for two seconds.
+        """
+        if (
             not self.pending
-            or self._screen_detection is None
             or self._pump is None
             or self.shown
+            or self._screen_detection is None
             or self._structured_since_screen
-            or now - self.last_output >= HIDDEN_PAUSE
-            or now - self._screen_read_at >= HIDDEN_INTERVAL
-        )
+            or now - self._screen_read_at >= 2 * HIDDEN_INTERVAL
+        ):
+            return "catch up"
+        return "drawn" if self._fresh_screen else "skip"
 
     def _detect(self) -> None:
         self._detect_handle = None
         if self.exit_status is not None:
             return
         now = time.monotonic()
-        if self._screen_detection is not None and not self._reads_screen(now):
-            # Output is streaming into a hidden agent: the bytes are the activity. Look
-            # again once it may have paused, when the screen is read (a prompt waits there).
+        reading = self._reading(now)
+        if reading == "skip":
+            assert self._screen_detection is not None
             self.tracker.observe_screen(self._screen_detection, now, self._screen_changed)
             self._screen_changed = False
             self._apply(self.tracker.current(now))
-            pause = self.last_output + HIDDEN_PAUSE - now
-            self._detect_handle = asyncio.get_running_loop().call_later(
-                max(pause, DETECT_INTERVAL), self._detect
-            )
             return
-        lines = self.screen_lines()
+        lines = (
+            self.screen_lines() if reading == "catch up" else self._emulator.bottom(BOTTOM_LINES)
+        )
         self._screen_read_at = now
+        self._fresh_screen = False
         detection = detect_screen(self.adapter.runtime.value, lines, custom=self._custom)
         self._screen_detection = detection
         self._structured_since_screen = False

@@ -28,6 +28,7 @@ from typing import NamedTuple
 
 import pyte
 from pyte import modes
+from pyte.screens import Char
 
 from tundra_tui.domain.sanitize import visible
 from tundra_tui.session.screen import (
@@ -246,10 +247,13 @@ class Emulator:
 
     def line_text(self, y: int) -> str:
         """Row `y` as text, trailing spaces stripped."""
+        return self._line_text(y, self._screen.default_char)
+
+    def _line_text(self, y: int, default: Char) -> str:
         line = self._screen.buffer.get(y)
         if not line or not 0 <= y < self.rows:
             return ""
-        cells = map(line.get, range(self.columns), repeat(self._screen.default_char))
+        cells = map(line.get, range(self.columns), repeat(default))
         return "".join(map(_DATA, cells)).rstrip()  # in C: detection reads rows often
 
     def line_cells(self, y: int) -> list[CellRun]:
@@ -261,16 +265,18 @@ class Emulator:
 
     def text(self) -> str:
         """The whole screen, one line per row, trailing spaces stripped per line."""
-        return "\n".join(self.line_text(y) for y in range(self.rows))
+        default = self._screen.default_char  # pyte builds a new one per access
+        return "\n".join(self._line_text(y, default) for y in range(self.rows))
 
     def bottom(self, count: int) -> list[str]:
         """The last `count` rows, ignoring blank rows at the very bottom (for state detection)."""
+        default = self._screen.default_char  # pyte builds a new one per access
         last = self.rows - 1
-        while last >= 0 and not self.line_text(last):
+        while last >= 0 and not self._line_text(last, default):
             last -= 1
         if count <= 0 or last < 0:
             return []
-        return [self.line_text(y) for y in range(max(0, last - count + 1), last + 1)]
+        return [self._line_text(y, default) for y in range(max(0, last - count + 1), last + 1)]
 
     @property
     def scrollback_size(self) -> int:

@@ -19,8 +19,10 @@ Which agents are emulated when:
   least every `HIDDEN_INTERVAL` while they stream (detection keeps seeing a
   screen that moves), and when half their ring waits (so a burst is not lost
   while the pump has time for it); all of them together in at most
-  `HIDDEN_SHARE` of the loop's time. Activity detection does not wait for
-  this: it counts bytes arriving.
+  `HIDDEN_SHARE` of the loop's time, except for one whose output paused (it
+  may be waiting at a prompt). When a hidden agent's batch is done, its
+  detection reads the screen. Activity detection does not wait for this: it
+  counts bytes arriving.
 Once an agent is due, everything it had printed by then is fed before it waits
 again.
 """
@@ -78,6 +80,8 @@ class Emulated(Protocol):
     emulated_at: float
 
     def emulate(self, limit: int | None = None, *, announce: bool = True) -> int: ...
+
+    def batch_done(self) -> None: ...
 
 
 class EmulationPump:
@@ -214,7 +218,9 @@ class EmulationPump:
         for index in range(len(order)):
             session = order[(start + index) % len(order)]
             self._next = start + index + 1
-            if not session.shown and self._credit <= 0:
+            # An agent whose output paused may be waiting at a prompt: its batch goes on.
+            paused = time.monotonic() - session.last_output >= HIDDEN_PAUSE
+            if not session.shown and self._credit <= 0 and not paused:
                 continue
             took = self._step(session)
             fed = True
@@ -246,4 +252,6 @@ class EmulationPump:
             self._steps[session] = int(min(max(limit * scale, MIN_STEP), MAX_STEP))
         if not fed or session.offset >= target:
             del self._targets[session]
+            if not session.shown:
+                session.batch_done()
         return took

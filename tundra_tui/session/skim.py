@@ -7,8 +7,8 @@ CR, LF, HT, SGR and EL in the primary screen with autowrap on, no scroll
 margins, insert and newline modes off) and works out its effect with a row
 model of its own instead:
 
-- a plain line (text and SGRs ended by CR LF that fits a row, the common case)
-  is taken whole and goes to scrollback as it came with the style it started
+- a plain line (text and SGRs ended by CR LF that fits a row, the common case;
+  CR CR LF too) is taken whole and goes to scrollback as it came with the style it started
   in (`Deferred`), turned into text and style runs only when read; other lines
   go through a row model, and only rows scrollback keeps are stored;
 - the rows left on screen are written into pyte's buffer cell by cell, the
@@ -275,17 +275,13 @@ class Skimmer:
         position, end = 0, len(text)
         while position < end:
             if row is None and x == 0:
-                # A whole line of text and SGRs ended by CR LF, the common case, at once.
-                newline = text.find("\n", position)
-                if newline > position and text[newline - 1] == "\r":
-                    taken = self._plain(text[position : newline - 1], style, columns, done)
-                    if taken is not None:
-                        style, last = taken
-                        v += 1
-                        graphic = last or graphic
-                        position = newline + 1
-                        row = _Row.of(buffer.get(v), columns) if v < rows else None
-                        continue
+                # Whole lines of text and SGRs ended by CR LF, the common case, at once.
+                after, v, style, last = self._plain_lines(text, position, style, v, screen, done)
+                if after != position:
+                    position = after
+                    graphic = last or graphic
+                    row = _Row.of(buffer.get(v), columns) if v < rows else None
+                    continue
             token = _TOKEN.match(text, position)
             if token is None:
                 break
@@ -359,24 +355,54 @@ class Skimmer:
             return None
         return Plan(position, y0, done, row, x, style, graphic)
 
-    def _plain(
-        self, line: str, style: Style, columns: int, done: list[_Done]
-    ) -> tuple[Style, str] | None:
-        """Add the row of a plain line drawn from column 0 of a blank row in `style` to
-        `done`; return the style after it and its last character. None (and nothing
-        added) if the line is not that simple or does not fit one row."""
-        _, styles, visible = self._parse(line, style)
-        if styles is None or not visible.isprintable():
-            return None  # a control, another sequence or an unusual character
-        if not visible.isascii() and not self._all_narrow(visible):
-            return None
-        if len(visible) > columns:
-            return None  # it wraps, maybe into rows still on screen: the row model's
-        if visible is line and style == DEFAULT_STYLE:
-            done.append(StoredLine(line.rstrip(" "), ()))
-        else:
-            done.append((line, style))
-        return styles[-1], visible[-1] if visible else ""
+    def _plain_lines(
+        self,
+        text: str,
+        position: int,
+        style: Style,
+        v: int,
+        screen: TrackedScreen,
+        done: list[_Done],
+    ) -> tuple[int, int, Style, str]:
+        """Take the plain lines at `position`, each drawn from column 0 of a blank row in
+        the style the last left (one row each: text and SGRs ended by CR LF); add them to
+        `done`. Returns where they end, the virtual row and style after them, and their
+        last character. Stops at a line that is not plain, and when the next row is one
+        still on screen (it may hold text: the row model's)."""
+        columns, rows = screen.columns, screen.lines
+        find, split, styles_of, append = text.find, _PLAIN_SPLIT.split, self._styles, done.append
+        graphic = ""
+        while True:
+            newline = find("\n", position)
+            if newline <= position or text[newline - 1] != "\r":
+                break
+            # CRs before the LF do nothing more than one does (a program writing CR LF in
+            # cooked mode, with ONLCR, sends CR CR LF).
+            line = text[position:newline].rstrip("\r")
+            if "\x1b" in line:
+                parts = split(line)
+                styles = styles_of(style, tuple(parts[1::2]))
+                if styles is None:
+                    break
+                visible = "".join(parts[::2])
+                after = styles[-1]
+            else:
+                visible, after = line, style
+            if len(visible) > columns or not visible.isprintable():
+                break  # it wraps (maybe into rows still on screen), or a control or other
+            if not visible.isascii() and not self._all_narrow(visible):
+                break
+            if visible is line and style == DEFAULT_STYLE:
+                append(StoredLine(line.rstrip(" "), ()))
+            else:
+                append((line, style))
+            style = after
+            graphic = visible[-1] if visible else graphic
+            position = newline + 1
+            v += 1
+            if v < rows:
+                break
+        return position, v, style, graphic
 
     def _parse(self, line: str, style: Style) -> tuple[list[str], tuple[Style, ...] | None, str]:
         """A plain line's text pieces, the style of each (None if not plain) and its text."""
@@ -470,6 +496,7 @@ class Skimmer:
                 history.append(self._compactor.compact(line, columns))
         buffer = screen.buffer
         buffer.clear()
+        default = screen.default_char  # a pyte property that builds a new Char each time
         now: dict[int, tuple[Line, _Done]] = {}
         for y in range(rows):
             w = y + scrolled
@@ -480,7 +507,7 @@ class Skimmer:
                     now[y] = known
             else:
                 entry = done[w - y0] if w < end else plan.row
-                line = self._line(entry, screen.default_char)
+                line = self._line(entry, default)
                 if line is not None:
                     now[y] = (line, entry)
             if line:
