@@ -26,7 +26,7 @@ def add_parser(commands: Any, common: Callable[[argparse.ArgumentParser], None])
         help="open the built-in demo town (four demo agents; no agent CLI or account needed)",
     )
     p.add_argument(
-        "--no-watch", action="store_true", help="do not follow the store and usage logs for changes"
+        "--no-watch", action="store_true", help="do not follow the store for changes made by others"
     )
     p.set_defaults(handler=cmd_tui)
 
@@ -39,7 +39,6 @@ async def cmd_tui(ctx: Context) -> int:
     from tundra_tui.ui.app import TundraApp
     from tundra_tui.ui.link import DaemonLink
     from tundra_tui.ui.services import Services
-    from tundra_tui.usage.follower import usage_dir
 
     # shutil.get_terminal_size() prefers COLUMNS/LINES over the terminal itself, so an exported
     # COLUMNS would pin the layout to a stale size and make it deaf to resizes.
@@ -50,11 +49,7 @@ async def cmd_tui(ctx: Context) -> int:
         ctx.use_town(await ensure_demo_town(demo_town_root()))
     town = ctx.town()
     store = await ctx.store()
-    usage = usage_dir(town)
-    usage.mkdir(mode=0o700, parents=True, exist_ok=True)
-    services = Services(
-        town=town, store=store, link=DaemonLink(town), usage_dirs=[usage], actor=ctx.actor
-    )
+    services = Services(town=town, store=store, link=DaemonLink(town), actor=ctx.actor)
     app = TundraApp(services, demo=demo, watch_files=not ctx.args.no_watch, start_agents=demo)
     try:
         await app.run_async()

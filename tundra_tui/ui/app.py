@@ -44,7 +44,7 @@ from tundra_tui.ui.keymap import (
     keymap_from_config,
 )
 from tundra_tui.ui.live import Change
-from tundra_tui.ui.messages import DaemonRequest, DataChanged, OpenApproval
+from tundra_tui.ui.messages import DaemonRequest, OpenApproval
 from tundra_tui.ui.panes.base import Pane
 from tundra_tui.ui.services import Services
 from tundra_tui.ui.tabs import TAB_TITLES, Tab, default_tabs
@@ -66,7 +66,7 @@ ANNOUNCE_GRACE_S = 0.25
 """How long the file watcher lets the daemon's announcement of a write arrive before it
 decides the write was someone else's."""
 
-RELOAD_GAP_S = 0.5
+RELOAD_GAP_S = 1.0
 """A pane on show reloads for changes at most this often: twenty busy agents change the store
 many times a second, and each reload re-reads and redraws."""
 
@@ -504,6 +504,10 @@ class TundraApp(App[None]):
                 )
             else:
                 self.say_once("link", f"daemon: {live.link_error or 'gone'}", "warning")
+        elif change.kind == "resync":
+            # This client fell behind and missed events: what changed meanwhile (beads,
+            # convoys, usage) was never announced to it.
+            self._mark_stale("store")
         elif change.kind == "store":
             if live.store_error:
                 self.say_once(
@@ -618,10 +622,6 @@ class TundraApp(App[None]):
             self.notify(visible(done, single_line=True, limit=200), timeout=3)
         return result
 
-    @on(DataChanged)
-    def _data_changed(self, message: DataChanged) -> None:
-        self.data_changed(message.what)
-
     def data_changed(self, *whats: str) -> None:
         """Stored data changed (as a ChangedEvent names it, or "store" for anything): re-read
         the configuration if it was that, and reload the pane on show if it shows one of them
@@ -656,7 +656,7 @@ class TundraApp(App[None]):
         await self._caught_up_now()
         from tundra_tui.ui.watcher import watch_town  # watchfiles: not for the first frame
 
-        async for _touched in watch_town(self.services.town.db_path, []):
+        async for _touched in watch_town(self.services.town.db_path):
             # The daemon's ChangedEvent for its own write is on its way as the file changes:
             # give it the time to arrive first, so that the write causes one reload, not two.
             await asyncio.sleep(ANNOUNCE_GRACE_S)

@@ -61,7 +61,7 @@ class Change:
 
     kind: str
     """state, screen, approval, approval_resolved, exited, trouble, link, store, removed,
-    snapshot, or ignored."""
+    snapshot, resync (a snapshot after falling behind), or ignored."""
     agent: str = ""
     approval: int | None = None
 
@@ -112,7 +112,7 @@ class LiveModel:
             self.approvals.clear()
             for name in set(self.agents) - set(event.agents):
                 del self.agents[name]
-            return Change("snapshot")
+            return Change("resync" if event.resync else "snapshot")
         if isinstance(event, ApprovalEvent | ApprovalResolvedEvent):
             return self._approval(event)
         name = getattr(event, "agent", "")

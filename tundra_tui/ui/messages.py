@@ -21,14 +21,6 @@ class DaemonRequest(Message):
 
 
 @dataclass
-class DataChanged(Message):
-    """Something in the store changed (written by us or seen by the watcher): reload."""
-
-    what: str = "store"
-    """store, usage or config."""
-
-
-@dataclass
 class OpenApproval(Message):
     """Show the approval modal for this request (it is queued if one is already open)."""
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 
 from tundra_tui.config import LayeredConfig, load_config
 from tundra_tui.domain.clock import Clock, system_clock
@@ -24,7 +23,6 @@ class Services:
     link: Link
     live: LiveModel = field(default_factory=LiveModel)
     clock: Clock = system_clock
-    usage_dirs: list[Path] = field(default_factory=list)
     """Where agents' usage logs are written (followed by the watcher, read by Costs)."""
     actor: str = OPERATOR
     """Who the events written from the TUI name."""
