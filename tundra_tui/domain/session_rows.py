@@ -11,11 +11,35 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
-from tundra_tui.daemon.protocol import AgentRow as DaemonRow
 from tundra_tui.domain.agents import Agent, AgentState
 from tundra_tui.domain.readout import cpu_percent
 from tundra_tui.domain.sanitize import visible
+
+
+class DaemonRow(Protocol):
+    """What the daemon says of one running session (`daemon.protocol.AgentRow` is one;
+    the domain names only the fields it reads, and imports nothing of the daemon's)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def state(self) -> str: ...
+    @property
+    def runtime(self) -> str: ...
+    @property
+    def pid(self) -> int | None: ...
+    @property
+    def uptime(self) -> float | None: ...
+    @property
+    def exit(self) -> str | None: ...
+    @property
+    def rss_kib(self) -> int | None: ...
+    @property
+    def cpu_seconds(self) -> float | None: ...
+    @property
+    def trouble(self) -> str: ...
 
 
 @dataclass(frozen=True, slots=True)
