@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import AsyncIterator
 from datetime import timedelta, timezone
 from pathlib import Path
@@ -357,12 +358,17 @@ async def test_live_events_redraw_without_reading_the_store(services: Services) 
         pane = pilot.app.query_one(DashboardPane)
         services.live.agent("deacon").state = AgentState.AWAITING_APPROVAL
         pane.live_changed(Change("state", "deacon"))
-        await pilot.pause()
-        assert card(pilot.app, "agents").startswith("4  @1 *0 !1 ?0")
+        await _until(pilot, lambda: card(pilot.app, "agents").startswith("4  @1 *0 !1 ?0"))
         services.live.connected = False
-        pane.live_changed(Change("link"))
-        await pilot.pause()
-        assert card(pilot.app, "agents").startswith("4  @1 *1 !0 ?0")
+        pane.live_changed(Change("link"))  # soon after: drawn once LIVE_GAP_S has passed
+        await _until(pilot, lambda: card(pilot.app, "agents").startswith("4  @1 *1 !0 ?0"))
+
+
+async def _until(pilot: Any, check: Any, deadline_s: float = 20.0) -> None:
+    deadline = time.monotonic() + deadline_s
+    while not check():
+        assert time.monotonic() < deadline, "never drawn"
+        await pilot.pause(0.02)
 
 
 async def test_search_filters_agents_activity_and_attention(services: Services) -> None:

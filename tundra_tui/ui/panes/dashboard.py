@@ -6,6 +6,7 @@ live model; daemon events redraw from the cached read without touching the store
 
 from __future__ import annotations
 
+import time
 from typing import Any, ClassVar
 
 from rich.text import Text
@@ -57,6 +58,9 @@ PARTS = {
 }
 """The part of the read each change touches (`changed`); anything else re-reads them all."""
 EVERYTHING = frozenset(PARTS.values())
+LIVE_GAP_S = 0.25
+"""Daemon events are drawn at most this often: twenty busy agents change state several times
+a second, and each drawing rebuilds the agents table (the latest state is always drawn)."""
 LIVE_KINDS = frozenset({"state", "approval", "approval_resolved", "exited", "trouble", "link"})
 """Daemon events that change what the dashboard shows (screens do not)."""
 
@@ -90,6 +94,9 @@ class DashboardPane(Pane):
         """The time of day the cost card compares yesterday at: when the spend was read."""
         self._live_dirty = False
         """Daemon events came while hidden: the live parts are drawn when shown again."""
+        self._live_drawn = 0.0
+        self._live_due = False
+        """When the live parts were last drawn; whether a drawing waits for LIVE_GAP_S."""
         self._dirty: set[str] | None = set()
         """The parts the next reload re-reads (see PARTS); None or empty: every part."""
         self._activity_basis: tuple[object, ...] = ()
@@ -225,10 +232,22 @@ class DashboardPane(Pane):
     def live_changed(self, change: Change) -> None:
         if change.kind not in LIVE_KINDS:
             return
+        if not self.display:
+            self._live_dirty = True  # drawn when shown again, once
+        elif not self._live_due:
+            wait = self._live_drawn + LIVE_GAP_S - time.monotonic()
+            if wait <= 0:
+                self._redraw_live()
+            else:
+                self._live_due = True
+                self.set_timer(wait, self._live_now)
+
+    def _live_now(self) -> None:
+        self._live_due = False
         if self.display:
             self._redraw_live()
         else:
-            self._live_dirty = True  # drawn when shown again, once
+            self._live_dirty = True
 
     def search(self, text: str) -> None:
         self.needle = text.strip().casefold()
@@ -246,6 +265,7 @@ class DashboardPane(Pane):
         self._fill_activity()
 
     def _redraw_live(self) -> None:
+        self._live_drawn = time.monotonic()
         views = self._views()
         self.query_one("#card-agents", StatCard).show(agent_card(views, wide=self.wide))
         self._fill_agents(views)
