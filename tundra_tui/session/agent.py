@@ -97,13 +97,15 @@ class AgentSession:
         self.shown = False
         """Some client shows this agent's screen: emulate it as output arrives (`set_shown`)."""
         self._screen_read_at = 0.0
-        """When detection last read the screen (monotonic): a hidden agent's is read at
-        least every `HIDDEN_INTERVAL`, however its output flows."""
+        """When detection last read the screen (monotonic). The pump has a hidden agent's
+        read about every `HIDDEN_INTERVAL` however its output flows; after twice that,
+        detection catches up and reads it itself."""
         self._dirty: set[int] = set()
         self._flush_handle: asyncio.Handle | None = None
         self._screen_detection: Detection | None = None
         """The last detection read from the screen (activity between reads reuses it)."""
         self._structured_since_screen = False
+        """A hook reported since the screen was last read: read it caught up next time."""
         self._fresh_screen = False
         """The pump just finished a hidden batch: the screen as drawn is worth reading."""
         self.tracker = StateTracker(config.adapter.runtime.value)
