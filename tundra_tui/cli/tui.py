@@ -35,7 +35,6 @@ async def cmd_tui(ctx: Context) -> int:
     """Run the Textual app until the operator quits."""
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise TundraError("at tui needs a terminal (run it in a terminal, over ssh -t, or in tmux)")
-    from tundra_tui.demo_town import demo_town_root, ensure_demo_town
     from tundra_tui.ui.app import TundraApp
     from tundra_tui.ui.link import DaemonLink
     from tundra_tui.ui.services import Services
@@ -46,10 +45,18 @@ async def cmd_tui(ctx: Context) -> int:
         os.environ.pop(name, None)
     demo = bool(ctx.args.demo)
     if demo:
+        from tundra_tui.demo_town import demo_town_root, ensure_demo_town
+
         ctx.use_town(await ensure_demo_town(demo_town_root()))
     town = ctx.town()
     store = await ctx.store()
-    services = Services(town=town, store=store, link=DaemonLink(town), actor=ctx.actor)
+    services = Services(
+        town=town,
+        store=store,
+        link=DaemonLink(town),
+        actor=ctx.actor,
+        _config=ctx.config(),  # read once: opening the store read it
+    )
     app = TundraApp(services, demo=demo, watch_files=not ctx.args.no_watch, start_agents=demo)
     try:
         await app.run_async()
