@@ -183,7 +183,19 @@ class Transport:
         return None
 
     def _pump(self, subscriber: Subscriber, writer: asyncio.StreamWriter) -> asyncio.Task[None]:
-        return asyncio.ensure_future(self._fanout.pump(subscriber, writer.write, writer.drain))
+        return asyncio.ensure_future(self._pump_or_hang_up(subscriber, writer))
+
+    async def _pump_or_hang_up(self, subscriber: Subscriber, writer: asyncio.StreamWriter) -> None:
+        """Copy events to the connection. If that fails for a reason of ours, the failure is
+        logged and the connection closed: a client whose stream stopped silently would show
+        a frozen town; one that is hung up on reconnects and gets a fresh snapshot."""
+        try:
+            await self._fanout.pump(subscriber, writer.write, writer.drain)
+        except (asyncio.CancelledError, ConnectionError):
+            raise
+        except Exception:
+            self._log.exception("subscriber.failed", op="subscribe")
+            writer.close()
 
     async def _answer(
         self,
