@@ -101,7 +101,7 @@ async def settle(pilot: Pilot[Any]) -> None:
     app = cast(TundraApp, pilot.app)
     for _ in range(100):
         await pilot.pause(0.02)
-        if not app._reloading and len(app.services.live.agents) >= 4:
+        if not app._reloading and not app.first_shows and len(app.services.live.agents) >= 4:
             break
     await pilot.pause(0.1)
 

@@ -99,7 +99,7 @@ async def idle(app: TundraApp, pilot: Pilot[None]) -> None:
     """Every reload and first show done."""
     await until(
         pilot,
-        lambda: not app._reloading and all(p.is_mounted for p in app.panes),
+        lambda: not app._reloading and not app.first_shows and all(p.is_mounted for p in app.panes),
         "the panes to settle",
     )
     busy = [w for w in app.workers if w.group not in ("link", "watch", "approvals")]

@@ -17,6 +17,7 @@ from rich.segment import Segments
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
+from textual.css.query import NoMatches
 from textual.notifications import SeverityLevel
 from textual.screen import ModalScreen, Screen
 from textual.widget import AwaitMount
@@ -176,6 +177,8 @@ class TundraApp(App[None]):
         self._due: set[str] = set()
         """Panes (by id) whose reload for a change waits for the gap to pass."""
         self._looked = False
+        self.first_shows: set[str] = set()
+        """Tabs shown for the first time whose pane is not yet mounted and laid out."""
         """Whether `_events_seen` was set from the store (see `_caught_up_now`)."""
 
     # ---- layout ------------------------------------------------------------------------------
@@ -311,12 +314,18 @@ class TundraApp(App[None]):
         self.query_one("#panes", ContentSwitcher).current = f"pane-{tab_id}"
         self.query_one(TabBar).active = tab_id
         if not pane.is_mounted:
+            self.first_shows.add(tab_id)
             self.run_worker(self._first_show(pane, tab_id), exit_on_error=False)
         else:
             self._shown(pane, tab_id)
 
     async def _first_show(self, pane: Pane, tab_id: str) -> None:
         await self._mounted(pane)
+        # Once laid out: a pane fits its tables to the size it has when it first loads.
+        self.call_after_refresh(self._first_shown, pane, tab_id)
+
+    def _first_shown(self, pane: Pane, tab_id: str) -> None:
+        self.first_shows.discard(tab_id)
         if self.current_tab == tab_id:
             self._shown(pane, tab_id)
 
@@ -464,7 +473,10 @@ class TundraApp(App[None]):
             if isinstance(event, LinkEvent) and self.daemon_stopped != event.stopped:
                 self.daemon_stopped = not self.daemon_stopped
                 self.refresh_bindings()
-            self._on_live(change)
+            try:
+                self._on_live(change)
+            except Exception as error:  # the stream goes on: see _on_live
+                self.say_once("live", f"daemon event: {_one_line(error)}", "warning")
             if change.kind == "link" and self.services.live.connected and self.start_agents:
                 self.start_agents = False
                 self.start_configured_agents()
@@ -488,7 +500,14 @@ class TundraApp(App[None]):
         if change.kind in ("ignored", "screen"):
             return
         for pane in self.panes:
-            pane.live_changed(change)
+            try:
+                pane.live_changed(change)
+            except NoMatches:
+                pass  # composed a moment ago, its children not mounted yet: it loads on show
+            except Exception as error:
+                # One pane's failure must not end the event stream: the whole town would
+                # freeze on screen (states, tiles, approvals) while the daemon goes on.
+                self.say_once("live", f"{pane.id}: {_one_line(error)}", "warning")
         live = self.services.live
         if change.kind == "link":
             if live.connected:
