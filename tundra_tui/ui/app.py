@@ -500,6 +500,8 @@ class TundraApp(App[None]):
         if change.kind in ("ignored", "screen"):
             return
         for pane in self.panes:
+            if not pane.is_mounted:
+                continue  # composed a moment ago (first show): it loads, live model and all
             try:
                 pane.live_changed(change)
             except NoMatches:
