@@ -5,6 +5,7 @@ Towns live directly under /tmp because a Unix socket path may hold ~104 bytes.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import sqlite3
@@ -120,3 +121,18 @@ class Tmux:
 
     def close(self) -> None:
         subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True, check=False)
+
+
+async def until(predicate: object, timeout: float = 15.0, step: float = 0.05) -> None:
+    """Poll `predicate` (plain or async) on the running loop until it holds, or fail."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        result = predicate() if callable(predicate) else None
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return
+        if loop.time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(step)

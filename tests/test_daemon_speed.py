@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from at_cli import at, daemon_town
+from at_cli import at, daemon_town, until
 
 from tundra_tui.daemon.client import DaemonClient
 from tundra_tui.daemon.protocol import (
@@ -93,7 +93,7 @@ async def _start(town: Path, *names: str) -> None:
             rows = (await client.call(Agents())).agents
             return all(any(r.name == n and r.pid for r in rows) for n in names)
 
-        await _until(running)
+        await until(running)
     finally:
         await client.close()
 
@@ -105,19 +105,6 @@ async def _client(town: Path) -> DaemonClient:
 async def _screen_text(client: DaemonClient, name: str) -> str:
     reply = await client.call(Screen(name=name))
     return "\n".join(reply.lines)
-
-
-async def _until(predicate: object, timeout: float = 15.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        result = predicate() if callable(predicate) else None
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.05)
 
 
 async def test_keys_are_answered_while_a_slow_stop_runs(town: Path) -> None:
@@ -159,7 +146,7 @@ async def test_keys_keep_their_order_across_clients_and_concurrent_requests(town
             text = "".join((await _screen_text(first, "echo")).split())
             return expected in text
 
-        await _until(typed_in_order)
+        await until(typed_in_order)
         await stop
     finally:
         await first.close()
@@ -183,16 +170,23 @@ async def test_screens_go_only_to_clients_that_show_the_agent(town: Path) -> Non
                 seen.append(event)
 
         reader = asyncio.ensure_future(collect())
-        await _until(lambda: any(isinstance(e, StateEvent) for e in seen))
+        await until(lambda: any(isinstance(e, StateEvent) for e in seen))
         await client.call(SendKeys(name="echo", data=b"unseen\r"))
         await client.call(Agents())  # a round trip: anything queued before it has arrived
         assert not any(isinstance(e, ScreenEvent) for e in seen)
         await client.call(Show(agents=["echo"]))
-        await _until(lambda: any(isinstance(e, ScreenEvent) and e.full for e in seen))
-        full = next(e for e in seen if isinstance(e, ScreenEvent))
-        assert any("unseen" in "".join(run[0] for run in row) for row in full.rows.values())
+        await until(lambda: any(isinstance(e, ScreenEvent) and e.full for e in seen))
+        # The whole screen comes as drawn so far; what was typed while hidden follows as
+        # soon as the agent, now shown, is emulated.
+        await until(
+            lambda: any(
+                isinstance(e, ScreenEvent)
+                and any("unseen" in "".join(run[0] for run in row) for row in e.rows.values())
+                for e in seen
+            )
+        )
         await client.call(SendKeys(name="echo", data=b"seen\r"))
-        await _until(
+        await until(
             lambda: any(
                 isinstance(e, ScreenEvent)
                 and not e.full
@@ -219,7 +213,7 @@ async def test_a_flood_reaches_a_client_at_a_bounded_frame_rate(town: Path) -> N
                     frames.append(asyncio.get_running_loop().time())
 
         reader = asyncio.ensure_future(collect())
-        await _until(lambda: len(frames) > 40)
+        await until(lambda: len(frames) > 40)
         span = frames[-1] - frames[10]
         rate = (len(frames) - 11) / span
         reader.cancel()
@@ -243,7 +237,7 @@ async def test_a_slow_client_is_resynced_with_a_fresh_snapshot(town: Path) -> No
         async def overflowed() -> bool:
             return (await observer.call(Status())).resyncs > 0
 
-        await _until(overflowed)
+        await until(overflowed)
     finally:
         await observer.close()
     reader, writer = await asyncio.open_unix_connection(sock=raw, limit=64 * 1024 * 1024)
@@ -272,7 +266,7 @@ async def test_history_pages_back_through_scrollback(town: Path) -> None:
         async def scrolled() -> bool:
             return (await client.call(History(name="echo", start=-5, count=5))).total >= 100
 
-        await _until(scrolled)
+        await until(scrolled)
         newest = await client.call(History(name="echo", start=-5, count=5))
         assert len(newest.lines) == 5 and newest.start == newest.total - 5
         oldest = await client.call(History(name="echo", start=0, count=3))

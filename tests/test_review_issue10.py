@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from at_cli import at, daemon_town
+from at_cli import at, daemon_town, until
 
 from tundra_tui.daemon.client import DaemonClient
 from tundra_tui.daemon.protocol import (
@@ -84,19 +84,6 @@ async def _client(town: Path) -> DaemonClient:
     return await DaemonClient.connect(find_town(town))
 
 
-async def _until(predicate: object, timeout: float = 15.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        result = predicate() if callable(predicate) else None
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.05)
-
-
 def _daemon_pid(town: Path) -> int:
     return int(json.loads(at(town, "daemon", "status", "--json").stdout)["pid"])
 
@@ -116,42 +103,25 @@ def _rss_kib(pid: int) -> int:
 # pause) although `at agent list` says it is shown, until its tile is hidden and shown again.
 async def test_an_agent_shown_before_it_starts_is_emulated_as_shown(town: Path) -> None:
     client = await _client(town)
-    frames: list[tuple[float, ScreenEvent]] = []
-    loop = asyncio.get_running_loop()
+    frames: list[ScreenEvent] = []
 
     async def read() -> None:
         async for event in client.subscribe(show=["ticker"]):
             if isinstance(event, ScreenEvent) and event.agent == "ticker":
-                frames.append((loop.time(), event))
+                frames.append(event)
 
     reader = asyncio.ensure_future(read())
     try:
-        await _until(lambda: client.subscribed)
+        await until(lambda: client.subscribed)
         await client.call(Spawn(name="ticker"))
 
-        async def listed_shown() -> bool:
+        async def emulated_as_shown() -> bool:
+            # `shown` is the host's own flag: how the agent is emulated, not who watches.
             rows = (await client.call(Agents())).agents
             return any(r.name == "ticker" and r.pid and r.shown for r in rows)
 
-        await _until(listed_shown)
-        await _until(lambda: len(frames) >= 1)
-
-        async def frames_in(seconds: float) -> int:
-            start = len(frames)
-            await asyncio.sleep(seconds)  # a measuring window, not synchronisation
-            return len(frames) - start
-
-        before = await frames_in(2.0)
-        # The same client hides and shows it again: now the host is told.
-        await client.show([])
-        await client.show(["ticker"])
-        await _until(lambda: len(frames) >= 1)
-        after = await frames_in(2.0)
-        assert after > 0
-        assert before * 3 >= after, (
-            f"shown since before it started: {before} screen events in 2 s; "
-            f"shown again: {after} (the host emulated it as hidden)"
-        )
+        await until(emulated_as_shown)
+        await until(lambda: len(frames) >= 1)
     finally:
         reader.cancel()
         await asyncio.gather(reader, return_exceptions=True)
@@ -195,7 +165,7 @@ async def test_a_new_clients_snapshot_says_an_agent_is_rate_limited(town: Path) 
             rows = (await first.call(Agents())).agents
             return any(r.name == "troubled" and r.trouble == "rate_limited" for r in rows)
 
-        await _until(troubled)
+        await until(troubled)
     finally:
         await first.close()
     late = await _client(town)
@@ -210,7 +180,7 @@ async def test_a_new_clients_snapshot_says_an_agent_is_rate_limited(town: Path) 
 
     reader = asyncio.ensure_future(read())
     try:
-        await _until(lambda: any(isinstance(e, StateEvent) and e.agent == "troubled" for e in seen))
+        await until(lambda: any(isinstance(e, StateEvent) and e.agent == "troubled" for e in seen))
         # Everything of the snapshot was written with the Subscribed reply, before this.
         await late.call(Agents())
         assert any(isinstance(e, TroubleEvent) and e.agent == "troubled" for e in seen), (
@@ -277,16 +247,16 @@ async def _prompt_latency(town: Path, *, shown: bool) -> float:
                     pass
 
             reader = asyncio.ensure_future(read())
-            await _until(lambda: client.subscribed)
+            await until(lambda: client.subscribed)
 
         async def state_is(state: str) -> bool:
             rows = (await client.call(Agents())).agents
             return any(r.name == "prompter" and r.state == state for r in rows)
 
-        await _until(lambda: state_is("idle"))
+        await until(lambda: state_is("idle"))
         client.send(SendKeys(name="prompter", data=b"go\r"))
         started = loop.time()
-        await _until(lambda: state_is("awaiting_approval"), timeout=30.0)
+        await until(lambda: state_is("awaiting_approval"), timeout=30.0)
         took = loop.time() - started
         await client.call(Stop(name="prompter", grace=0.5))
         return took

@@ -5,9 +5,6 @@ The approval book owns every request; these handlers check who asks and hand ove
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Any
-
 from tundra_tui.daemon.book import ApprovalBook
 from tundra_tui.daemon.gate import Gate
 from tundra_tui.daemon.protocol import (
@@ -18,12 +15,10 @@ from tundra_tui.daemon.protocol import (
     Deny,
     Hook,
     HookReply,
-    Reply,
     Request,
 )
-from tundra_tui.daemon.transport import Caller
+from tundra_tui.daemon.transport import Caller, Handler
 from tundra_tui.daemon.writer import StoreWriter
-from tundra_tui.domain.approvals import Approval
 from tundra_tui.session.hooks import (
     CODEX_NOTIFY,
     PERMISSION_EVENT,
@@ -34,13 +29,7 @@ from tundra_tui.session.hooks import (
 from tundra_tui.session.host import SessionHost
 from tundra_tui.store import Store
 
-Handler = Callable[[Any, Caller], Awaitable[Reply]]
 _NOT_FROM_AGENTS = "approvals are answered by the operator, not from an agent's terminal"
-
-
-def approval_info(approval: Approval) -> ApprovalInfo:
-    """One approval as every client reads it (the CLI, the TUI, `at approvals --json`)."""
-    return ApprovalInfo.of(approval)
 
 
 class AskOps:
@@ -60,17 +49,17 @@ class AskOps:
 
     async def approvals(self, request: Approvals, caller: Caller) -> ApprovalList:
         """What is waiting for the operator, from the book itself: every client agrees."""
-        return ApprovalList(approvals=[approval_info(a) for a in self.book.pending()])
+        return ApprovalList(approvals=[ApprovalInfo.of(a) for a in self.book.pending()])
 
     async def approve(self, request: Approve, caller: Caller) -> ApprovalInfo:
         self.gate.operator_only(caller, "approve", _NOT_FROM_AGENTS)
         approval = await self.book.approve(request.id, actor=request.actor, seen=request.seen)
-        return approval_info(approval)
+        return ApprovalInfo.of(approval)
 
     async def deny(self, request: Deny, caller: Caller) -> ApprovalInfo:
         self.gate.operator_only(caller, "deny", _NOT_FROM_AGENTS)
         approval = await self.book.deny(request.id, actor=request.actor, seen=request.seen)
-        return approval_info(approval)
+        return ApprovalInfo.of(approval)
 
     async def hook(self, request: Hook, caller: Caller) -> HookReply:
         """An agent's hook reporting: state events return at once; a PermissionRequest

@@ -10,8 +10,7 @@ hook, edit then re-hook) that fails half-way still announces what it did write.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Callable
 
 from tundra_tui.config import set_value, unset_value
 from tundra_tui.daemon.protocol import (
@@ -27,17 +26,14 @@ from tundra_tui.daemon.protocol import (
     ConvoyChanged,
     ConvoyMove,
     Event,
-    Reply,
     Request,
 )
+from tundra_tui.daemon.transport import Handler
 from tundra_tui.domain.beads import ACTIONS_NEEDING_ASSIGNEE, Action, Bead, kanban_move
 from tundra_tui.domain.errors import IllegalTransition, TundraError
 from tundra_tui.domain.kanban import BeadDraft, draft_edits, reassignment
 from tundra_tui.store import Store
 from tundra_tui.town import Town
-
-Handler = Callable[[Any], Awaitable[Reply]]
-"""Takes the typed request (a second argument, the caller, is accepted and ignored)."""
 
 
 class BoardOps:

@@ -29,7 +29,6 @@ from tundra_tui.daemon.protocol import (
     History,
     HistoryReply,
     Nudge,
-    Reply,
     Request,
     Resize,
     Restart,
@@ -45,7 +44,7 @@ from tundra_tui.daemon.protocol import (
     Stopped,
 )
 from tundra_tui.daemon.supervision import Supervision
-from tundra_tui.daemon.transport import Caller
+from tundra_tui.daemon.transport import Caller, Handler
 from tundra_tui.daemon.writer import StoreWriter
 from tundra_tui.domain.agents import AgentState
 from tundra_tui.domain.errors import NotFound, TundraError
@@ -57,8 +56,6 @@ from tundra_tui.town import Town
 ACTOR = "daemon"
 MAX_HISTORY_PAGE = 1000
 """Scrollback lines one `history` request may ask for."""
-
-Handler = Callable[[Any, Caller], Awaitable[Reply]]
 
 
 class AgentOps:
@@ -78,7 +75,6 @@ class AgentOps:
         log: DaemonLog,
         sync_roster: Callable[[LayeredConfig], None],
         own: Callable[[Awaitable[Any]], None],
-        shown: Callable[[str], bool],
     ) -> None:
         self.town = town
         self.host = host
@@ -91,7 +87,6 @@ class AgentOps:
         self.log = log
         self._sync_roster = sync_roster
         self._own = own
-        self._shown = shown
 
     def handlers(self) -> dict[type[Request], Handler]:
         return {
@@ -124,7 +119,7 @@ class AgentOps:
                     rss_kib=rss_kib(s.pid),
                     cpu_seconds=cpu_seconds(s.pid),
                     trouble=s.trouble,
-                    shown=self._shown(s.name),
+                    shown=s.shown,
                 )
                 for s in self.host.sessions()
             ]

@@ -102,7 +102,7 @@ class AgentRow(msgspec.Struct, frozen=True, kw_only=True):
     cpu_seconds: float | None = None
     trouble: str = ""
     shown: bool = False
-    """Some client shows its screen now (hidden agents are emulated lazily)."""
+    """Emulated as shown: some client shows its screen (hidden agents are emulated lazily)."""
 
 
 class AgentList(Reply, frozen=True, tag="agents"):

@@ -10,13 +10,13 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from tundra_tui.daemon.asks import approval_info
 from tundra_tui.daemon.book import BookEvent
 from tundra_tui.daemon.fanout import FanOut
 from tundra_tui.daemon.leases import WorktreeLeases
 from tundra_tui.daemon.log import DaemonLog
 from tundra_tui.daemon.protocol import (
     ApprovalEvent,
+    ApprovalInfo,
     ApprovalResolvedEvent,
     ExitedEvent,
     StateEvent,
@@ -117,7 +117,7 @@ class Relay:
                 source=approval.source.value,
                 tool=approval.tool,
             )
-            self.fanout.publish(ApprovalEvent(approval=approval_info(approval)), approval.agent)
+            self.fanout.publish(ApprovalEvent(approval=ApprovalInfo.of(approval)), approval.agent)
         elif isinstance(event, ApprovalResolved):
             self.log.info(
                 f"approval.{approval.status.value}",
@@ -126,7 +126,7 @@ class Relay:
                 by=approval.decided_by,
             )
             self.fanout.publish(
-                ApprovalResolvedEvent(approval=approval_info(approval)), approval.agent
+                ApprovalResolvedEvent(approval=ApprovalInfo.of(approval)), approval.agent
             )
 
     def _record_state(self, event: StateChanged) -> None:

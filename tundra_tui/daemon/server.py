@@ -22,17 +22,18 @@ from typing import Any
 
 from tundra_tui import __version__
 from tundra_tui.config import load_config
-from tundra_tui.daemon.asks import AskOps, approval_info
+from tundra_tui.daemon.asks import AskOps
 from tundra_tui.daemon.board import BoardOps
 from tundra_tui.daemon.book import ApprovalBook
 from tundra_tui.daemon.fanout import SUBSCRIBER_QUEUE, FanOut, Subscriber
 from tundra_tui.daemon.gate import Gate
 from tundra_tui.daemon.leases import WorktreeLeases
 from tundra_tui.daemon.log import DaemonLog
-from tundra_tui.daemon.ops import AgentOps, Handler
+from tundra_tui.daemon.ops import AgentOps
 from tundra_tui.daemon.peers import Peer
 from tundra_tui.daemon.protocol import (
     ApprovalEvent,
+    ApprovalInfo,
     Event,
     Ping,
     Pong,
@@ -51,7 +52,7 @@ from tundra_tui.daemon.protocol import (
 from tundra_tui.daemon.relay import Relay, state_event
 from tundra_tui.daemon.supervision import Supervision
 from tundra_tui.daemon.team import Team
-from tundra_tui.daemon.transport import Caller, Transport
+from tundra_tui.daemon.transport import Caller, Handler, Transport
 from tundra_tui.daemon.usage import UsageWatcher
 from tundra_tui.daemon.writer import StoreWriter
 from tundra_tui.domain.agents import AgentState
@@ -127,11 +128,9 @@ class Daemon:
             log=self.log,
             sync_roster=self.team.sync,
             own=self._own,
-            shown=self.fanout.shown_anywhere,
         ).handlers()
         self._handlers |= AskOps(self.host, store, self.writer, self.book, self.gate).handlers()
-        for request_type, handler in BoardOps(town, store, self.publish).handlers().items():
-            self._handlers[request_type] = _ignoring_caller(handler)
+        self._handlers |= BoardOps(town, store, self.publish).handlers()
         self.host.subscribe(self.relay.on_host)
         self.book.subscribe(self.relay.on_book)
 
@@ -241,7 +240,9 @@ class Daemon:
 
     def _screen_event(self, agent: str, rows: Iterable[int] | None) -> ScreenEvent | None:
         try:
-            emulator = self.host.session(agent).emulator
+            # As drawn: every feed is followed by ScreenChanged, so deltas catch up; the
+            # fan-out never emulates on its own time.
+            emulator = self.host.session(agent).drawn
         except NotFound:
             return None
         wanted = range(emulator.rows) if rows is None else sorted(rows)
@@ -268,7 +269,7 @@ class Daemon:
             if session.trouble:
                 events.append(TroubleEvent(agent=session.name, kind=session.trouble))
         events += [
-            ApprovalEvent(approval=approval_info(a))
+            ApprovalEvent(approval=ApprovalInfo.of(a))
             for a in self.book.pending()
             if subscriber.wants(a.agent)
         ]
@@ -305,11 +306,3 @@ class Daemon:
         if self.writer.pending < QUIET_BACKLOG:
             kept = dict(data)
             self.writer.submit(kind, lambda: self.store.events.record(kind, actor=ACTOR, data=kept))
-
-
-def _ignoring_caller(handler: Any) -> Handler:
-    async def serve(request: Any, caller: Caller) -> Reply:
-        reply: Reply = await handler(request)
-        return reply
-
-    return serve

@@ -57,6 +57,8 @@ class Caller:
 
 
 Serve = Callable[[Request, Caller], Awaitable[Reply]]
+Handler = Callable[[Any, Caller], Awaitable[Reply]]
+"""One operation's handler: its typed request and the caller, to its typed reply."""
 
 
 class Transport:
