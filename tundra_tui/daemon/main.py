@@ -7,6 +7,7 @@ import contextlib
 import fcntl
 import os
 import signal
+import sys
 from typing import TextIO
 
 from tundra_tui.config import load_config
@@ -65,6 +66,9 @@ async def _sweep(containment: TownContainment, log: DaemonLog) -> None:
 async def run_daemon(town: Town) -> int:
     """Serve the town until `at daemon stop` or SIGTERM; SIGHUP is ignored."""
     ensure_state_dir(town)
+    # Worker threads (the /proc scan, usage logs, the database) hand the GIL back to the
+    # loop within a millisecond, not Python's default 5: a key's echo waits on it.
+    sys.setswitchinterval(0.001)
     lock = _take_lock(town)
     log = DaemonLog.open(town)
     try:

@@ -35,9 +35,9 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-TURN_BUDGET = 0.004
+TURN_BUDGET = 0.0
 """Seconds of emulation per turn before the event loop runs again."""
-STEP_TIME = 0.003
+STEP_TIME = 0.002
 """What one step should take: each agent's step size in bytes is steered towards it."""
 MIN_STEP = 1024
 MAX_STEP = 256 * 1024
@@ -100,6 +100,8 @@ class EmulationPump:
         """Agents being fed, with the ring offset to reach before they wait again."""
         self._steps: dict[Emulated, int] = {}
         """Each agent's step size in bytes, steered towards `STEP_TIME` a step."""
+        self._urgent: set[Emulated] = set()
+        """Hidden agents detection has waited on too long: fed whatever the hidden share."""
         self._next = 0
         self._credit = HIDDEN_BURST
         """Seconds hidden agents may still be emulated for (see `HIDDEN_SHARE`)."""
@@ -133,6 +135,7 @@ class EmulationPump:
             self._sessions.remove(session)
         self._targets.pop(session, None)
         self._steps.pop(session, None)
+        self._urgent.discard(session)
 
     async def close(self) -> None:
         """Stop the pump's task."""
@@ -157,6 +160,14 @@ class EmulationPump:
         if session.shown or pending == size or pending >= half > pending - size:
             self._wake.set()
 
+    def hurry(self, session: Emulated) -> None:
+        """Detection has not seen `session`'s screen for too long: feed it from the next
+        turn, outside the hidden share, but still in budgeted steps (never on the
+        caller's time: catching up a flood at once stalled the loop for 35-130 ms)."""
+        if session in self._sessions:
+            self._urgent.add(session)
+            self._wake.set()
+
     def changed(self) -> None:
         """Something other than output changed when an agent is due (it became shown)."""
         self._wake.set()
@@ -164,7 +175,7 @@ class EmulationPump:
     # ---- the loop ----------------------------------------------------------------------------
 
     def _due_at(self, session: Emulated) -> float:
-        if session.pending * 2 >= session.capacity:
+        if session in self._urgent or session.pending * 2 >= session.capacity:
             return 0.0  # before its ring overwrites what was not emulated yet
         if session.shown:
             if session.pending <= SHOWN_AT_ONCE:
@@ -212,16 +223,20 @@ class EmulationPump:
         started = time.perf_counter()
         self._credit = min(HIDDEN_BURST, self._credit + (started - self._credit_at) * HIDDEN_SHARE)
         self._credit_at = started
-        order = list(self._targets)
-        start = self._next % len(order)
+        targets = list(self._targets)
+        start = self._next % len(targets)
+        rotated = targets[start:] + targets[:start]
+        # Shown agents first: what someone watches (a key's echo) never waits behind a
+        # hidden flood's step; among each kind, round-robin.
+        order = [s for s in rotated if s.shown] + [s for s in rotated if not s.shown]
         fed = False
-        for index in range(len(order)):
-            session = order[(start + index) % len(order)]
-            self._next = start + index + 1
+        for session in order:
             # An agent whose output paused may be waiting at a prompt: its batch goes on.
             paused = time.monotonic() - session.last_output >= HIDDEN_PAUSE
-            if not session.shown and self._credit <= 0 and not paused:
+            urgent = session in self._urgent
+            if not session.shown and self._credit <= 0 and not paused and not urgent:
                 continue
+            self._next = targets.index(session) + 1
             took = self._step(session)
             fed = True
             if not session.shown:
@@ -252,6 +267,7 @@ class EmulationPump:
             self._steps[session] = int(min(max(limit * scale, MIN_STEP), MAX_STEP))
         if not fed or session.offset >= target:
             del self._targets[session]
+            self._urgent.discard(session)
             if not session.shown:
                 session.batch_done()
         return took
