@@ -6,37 +6,15 @@ names can carry escape sequences that would otherwise act on the terminal.
 
 from __future__ import annotations
 
-import json
 import shutil
 import sys
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, is_dataclass
-from enum import Enum
-from typing import Any, TextIO
+from typing import TextIO
 
 from rich.cells import cell_len, set_cell_size
 
 from tundra_tui.domain.sanitize import visible
-
-
-def _plain(value: Any) -> Any:
-    """Convert dataclasses, enums and tuples into JSON-ready values."""
-    if is_dataclass(value) and not isinstance(value, type):
-        return {key: _plain(item) for key, item in asdict(value).items()}
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, dict):
-        return {str(key): _plain(item) for key, item in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        return [_plain(item) for item in value]
-    return value
-
-
-def dump_json(value: Any, stream: TextIO | None = None) -> None:
-    """Write `value` as indented JSON; every control character is escaped."""
-    text = json.dumps(_plain(value), indent=2, ensure_ascii=True, sort_keys=False)
-    # ensure_ascii leaves DEL (0x7f) raw; it is ASCII but still a control character.
-    print(text.replace("\x7f", "\\u007f"), file=stream or sys.stdout)
+from tundra_tui.output_json import dump_json as dump_json
 
 
 def cell(value: object, limit: int | None = None) -> str:

@@ -8,18 +8,17 @@ from __future__ import annotations
 
 import errno
 import os
-import secrets
 import stat
-import subprocess
 import sys
-import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-import tomlkit
-
 from tundra_tui.domain.errors import TundraError
+
+# tomllib, tomlkit, secrets and subprocess are imported where they are used: finding a
+# town is the first step of every `at` command, and `at agent list` answered by the
+# daemon needs nothing more of this module (see cli/quick.py).
 
 TOWN_FILE = "tundra.toml"
 STATE_DIR = ".tundra"
@@ -83,6 +82,8 @@ class Town:
         Read directly and leniently: a title must never fail, and a broken file
         is reported by whoever loads the configuration properly.
         """
+        import tomllib
+
         try:
             with self.config_path.open("rb") as file:
                 general = tomllib.load(file).get("general")
@@ -171,6 +172,8 @@ def write_text_atomic(path: Path, text: str, *, mode: int = SHARED_FILE_MODE) ->
     exactly 0600 for its owner, even under an odd umask. A symlinked file is written
     through to its target. Raises OSError.
     """
+    import secrets
+
     target = Path(os.path.realpath(path))
     try:
         existing: int | None = stat.S_IMODE(target.stat().st_mode)
@@ -226,6 +229,8 @@ def init_town(path: Path, *, name: str | None = None) -> tuple[Town, list[str]]:
 
 def _in_git_work_tree(path: Path) -> bool:
     """True when git knows `path` as part of a work tree; a missing git simply means no."""
+    import subprocess
+
     try:
         result = subprocess.run(
             ["git", "-C", str(path), "rev-parse", "--show-toplevel"],
@@ -254,6 +259,8 @@ def _ignore_state_dir(gitignore: Path) -> str:
 
 def sample_config(name: str) -> str:
     """The commented tundra.toml `at init` writes: the user's first look at a town."""
+    import tomlkit
+
     return _SAMPLE.replace("@NAME@", tomlkit.string(name).as_string())
 
 

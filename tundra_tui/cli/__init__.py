@@ -6,17 +6,22 @@ code 2, with the traceback only under `--debug`.
 
 from __future__ import annotations
 
-import asyncio
-import sqlite3
 import sys
-import traceback
-from collections.abc import Sequence
 
-from tundra_tui.cli.context import Context
-from tundra_tui.cli.parser import build_parser
-from tundra_tui.domain.errors import TundraError
+from tundra_tui.cli import quick
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from tundra_tui.cli.context import Context
 
 EXIT_USAGE = 2
+
+# Everything else is imported when a command needs it (even `typing`, slow to import on a
+# busy machine): `at agent list` and `at approvals` answered by a running daemon
+# (cli/quick.py) and `at --version` import little more than this module, where the full
+# CLI imports asyncio, the store, tomlkit and every command.
 
 
 async def _run(ctx: Context) -> int:
@@ -31,17 +36,48 @@ async def _run(ctx: Context) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse `argv`, run the command, and map every user error to one line and exit 2."""
     args_in = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
-    args = parser.parse_args(default_command(args_in))
+    if args_in == ["--version"]:
+        from tundra_tui import __version__
+
+        print(f"auto-tundra {__version__}")
+        return 0
+    question = quick.parse(args_in)
+    if question is not None:
+        answered = _guarded(lambda: quick.answer(question), question.debug)
+        if answered is not None:
+            return answered
+    return _full(args_in)
+
+
+def _full(args_in: list[str]) -> int:
+    """The whole command tree: argparse, then the handler under asyncio."""
+    import asyncio
+    import sqlite3
+
+    from tundra_tui.cli.context import Context
+    from tundra_tui.cli.parser import build_parser
+
+    args = build_parser().parse_args(default_command(args_in))
     debug = bool(getattr(args, "debug", False))
+    code = _guarded(lambda: asyncio.run(_run(Context(args))), debug, sqlite3.Error)
+    return 1 if code is None else code
+
+
+def _guarded(
+    run: Callable[[], int | None], debug: bool, *store_errors: type[Exception]
+) -> int | None:
+    """`run()`, with every failure the user can act on said in one line (exit 2)."""
+    from tundra_tui.domain.errors import TundraError
+
+    unusable: tuple[type[Exception], ...] = (OSError, *store_errors)
     try:
-        return asyncio.run(_run(Context(args)))
+        return run()
     except TundraError as error:
         _report(str(error), debug)
         return EXIT_USAGE
     except BrokenPipeError:
         return 0
-    except (OSError, sqlite3.Error) as error:
+    except unusable as error:
         _report(_describe_os_error(error), debug)
         return EXIT_USAGE
     except KeyboardInterrupt:
@@ -78,6 +114,8 @@ def _describe_os_error(error: BaseException) -> str:
 
 def _report(message: str, debug: bool) -> None:
     if debug:
+        import traceback
+
         traceback.print_exc()
     first_line = message.strip().splitlines()[0] if message.strip() else "unknown error"
     print(f"at: {first_line}", file=sys.stderr)

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from tundra_tui.cli.context import Context
-from tundra_tui.cli.daemon import duration
+from tundra_tui.cli.listing import print_agents
 from tundra_tui.config import add_agent, remove_agent
 from tundra_tui.daemon.client import DaemonClient, DaemonUnavailable
 from tundra_tui.daemon.protocol import AgentList, AgentRow, Agents
 from tundra_tui.domain.agents import AgentState, validate_agent_name
 from tundra_tui.domain.errors import TundraError
 from tundra_tui.domain.mail import OPERATOR
-from tundra_tui.output import dump_json, table
+from tundra_tui.output import dump_json
 
 
 async def cmd_add(ctx: Context) -> int:
@@ -33,52 +31,35 @@ async def cmd_add(ctx: Context) -> int:
 
 
 async def cmd_list(ctx: Context) -> int:
-    """The roster with each agent's last recorded state and the beads it holds."""
+    """The roster with each agent's last recorded state and the beads it holds.
+
+    With a daemon running, cli/quick.py has the daemon answer this instead (daemon/roster.py
+    builds the same rows); this is the path without one, and both print through listing.
+    """
     store = await ctx.store()
     specs = ctx.config().agents()
     agents = {agent.name: agent for agent in await store.agents.all()}
+    held = await store.agents.held_by_agent()
     live = await _live_sessions(ctx)
-    rows: list[dict[str, Any]] = []
+    rows: list[AgentRow] = []
     for name, spec in specs.items():
         agent = agents.get(name)
         state = agent.state if agent is not None else AgentState.STOPPED
-        held = await store.agents.held_beads(name)
         rows.append(
-            {
-                "name": name,
-                "role": spec.role.value,
-                "runtime": spec.runtime.value,
-                "model": spec.model,
-                "state": state.value,
-                "glyph": state.glyph,
-                "pid": agent.pid if agent is not None else None,
-                "holds": held,
-                "command": spec.command,
-                "uptime": live[name].uptime if name in live else None,
-            }
+            AgentRow(
+                name=name,
+                role=spec.role.value,
+                runtime=spec.runtime.value,
+                model=spec.model,
+                state=state.value,
+                glyph=state.glyph,
+                pid=agent.pid if agent is not None else None,
+                holds=held.get(name, []),
+                command=spec.command,
+                uptime=live[name].uptime if name in live else None,
+            )
         )
-    if ctx.json:
-        dump_json(rows)
-    elif rows:
-        table(
-            ("", "NAME", "ROLE", "RUNTIME", "STATE", "PID", "UPTIME", "HOLDS", "MODEL"),
-            [
-                (
-                    r["glyph"],
-                    r["name"],
-                    r["role"],
-                    r["runtime"],
-                    r["state"],
-                    r["pid"] or "-",
-                    duration(r["uptime"]),
-                    " ".join(f"#{i}" for i in r["holds"]) or "-",
-                    r["model"] or "-",
-                )
-                for r in rows
-            ],
-        )
-    else:
-        print("no agents: add one with `at agent add NAME --runtime RUNTIME`")
+    print_agents(rows, ctx.json)
     return 0
 
 

@@ -9,14 +9,14 @@ import os
 import shutil
 import signal
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
-from rich.cells import cell_len
 
 from tundra_tui.cli.attach import cmd_attach
 from tundra_tui.cli.context import Context
+from tundra_tui.cli.listing import approval_lines, duration, print_approvals
 from tundra_tui.daemon.client import (
     DaemonClient,
     DaemonUnavailable,
@@ -56,8 +56,6 @@ from tundra_tui.domain.sanitize import visible
 from tundra_tui.output import dump_json, key_values, table
 
 STOP_TIMEOUT_S = 20.0
-INDENT = "    "
-"""Where an approval's subject starts under its heading."""
 
 
 def add_parser(
@@ -160,15 +158,6 @@ async def cmd_session_list(ctx: Context) -> int:
     else:
         print("no sessions: start one with `at agent start NAME`")
     return 0
-
-
-def duration(seconds: float | None) -> str:
-    """`4m07s` or `2h05m`; `-` when unknown."""
-    if seconds is None:
-        return "-"
-    minutes, secs = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
 
 
 def add_agent_commands(
@@ -458,73 +447,9 @@ async def pending_approvals(ctx: Context) -> list[ApprovalInfo]:
         await client.close()
 
 
-def approval_lines(approvals: Sequence[ApprovalInfo], width: int) -> list[str]:
-    """Approvals for people: a heading per request, then its whole subject, never cut.
-
-    The subject is wrapped to `width` cells under a four-space indent with every hidden
-    character made visible; a newline in it shows as `␤` at the end of its row, so joining
-    the rows gives the exact command back.
-    """
-    lines: list[str] = []
-    for approval in approvals:
-        if lines:
-            lines.append("")
-        lines.append(_heading(approval))
-        subject = approval.subject
-        if not subject:
-            lines.append(f"{INDENT}(no detail given)")
-            continue
-        lines += [INDENT + row for row in _wrap(subject, max(width - len(INDENT), 20))]
-    return lines
-
-
-def _heading(approval: ApprovalInfo) -> str:
-    def shown(text: str) -> str:
-        return visible(text, single_line=True)
-
-    since = shown(approval.created_at)[11:19]
-    parts = [
-        f"#{approval.id}",
-        shown(approval.agent),
-        shown(approval.tool) or "-",
-        f"from {shown(approval.source)}" if approval.source else "",
-        f"since {since}" if since else "",
-        f"in {shown(approval.cwd)}" if approval.cwd else "",
-    ]
-    return "  ".join(part for part in parts if part)
-
-
-def _wrap(text: str, width: int) -> list[str]:
-    """Hard rows of at most `width` cells: a command's spaces are part of it, so nothing is
-    dropped at a break the way word wrapping would."""
-    rows: list[str] = []
-    segments = text.split("\n")
-    for index, segment in enumerate(segments):
-        shown = visible(segment).expandtabs(8)
-        if index < len(segments) - 1:
-            shown += "\u2424"
-        row: list[str] = []
-        used = 0
-        for char in shown:
-            cells = cell_len(char)
-            if row and used + cells > width:
-                rows.append("".join(row))
-                row, used = [], 0
-            row.append(char)
-            used += cells
-        rows.append("".join(row))
-    return rows
-
-
 async def cmd_approvals(ctx: Context) -> int:
     """Pending approvals, oldest first, each with its whole request made visible."""
-    pending = await pending_approvals(ctx)
-    if ctx.json:
-        dump_json([fields(a) for a in pending])
-    elif pending:
-        print("\n".join(approval_lines(pending, shutil.get_terminal_size().columns)))
-    else:
-        print("no approvals waiting")
+    print_approvals(await pending_approvals(ctx), ctx.json)
     return 0
 
 

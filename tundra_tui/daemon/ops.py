@@ -43,6 +43,7 @@ from tundra_tui.daemon.protocol import (
     Stop,
     Stopped,
 )
+from tundra_tui.daemon.roster import Roster
 from tundra_tui.daemon.supervision import Supervision
 from tundra_tui.daemon.transport import Caller, Handler
 from tundra_tui.daemon.writer import StoreWriter
@@ -86,6 +87,7 @@ class AgentOps:
         self.supervision = supervision
         self.log = log
         self._sync_roster = sync_roster
+        self.roster = Roster(town, store)
         self._own = own
 
     def handlers(self) -> dict[type[Request], Handler]:
@@ -106,24 +108,23 @@ class AgentOps:
 
     async def agents(self, request: Agents, caller: Caller) -> AgentList:
         now = time.monotonic()
-        return AgentList(
-            agents=[
-                AgentRow(
-                    name=s.name,
-                    state=s.state.value,
-                    glyph=s.state.glyph,
-                    runtime=s.adapter.runtime.value,
-                    pid=s.pid,
-                    uptime=now - s.started_at if s.pid else None,
-                    exit=s.exit_status.describe() if s.exit_status else None,
-                    rss_kib=rss_kib(s.pid),
-                    cpu_seconds=cpu_seconds(s.pid),
-                    trouble=s.trouble,
-                    shown=s.shown,
-                )
-                for s in self.host.sessions()
-            ]
-        )
+        sessions = [
+            AgentRow(
+                name=s.name,
+                state=s.state.value,
+                glyph=s.state.glyph,
+                runtime=s.adapter.runtime.value,
+                pid=s.pid,
+                uptime=now - s.started_at if s.pid else None,
+                exit=s.exit_status.describe() if s.exit_status else None,
+                rss_kib=rss_kib(s.pid),
+                cpu_seconds=cpu_seconds(s.pid),
+                trouble=s.trouble,
+                shown=s.shown,
+            )
+            for s in self.host.sessions()
+        ]
+        return AgentList(agents=await self.roster.rows(sessions) if request.roster else sessions)
 
     async def screen(self, request: Screen, caller: Caller) -> ScreenText:
         name = request.name

@@ -103,6 +103,12 @@ class AgentRow(msgspec.Struct, frozen=True, kw_only=True):
     trouble: str = ""
     shown: bool = False
     """Emulated as shown: some client shows its screen (hidden agents are emulated lazily)."""
+    role: str = ""
+    """From tundra.toml, like `model` and `command`; filled in answers to `Agents(roster=True)`."""
+    model: str = ""
+    command: str = ""
+    holds: list[int] = []
+    """Ids of the unfinished beads assigned to it (in answers to `Agents(roster=True)`)."""
 
 
 class AgentList(Reply, frozen=True, tag="agents"):
@@ -230,8 +236,13 @@ class Status(Request, frozen=True, tag="status"):
 
 
 class Agents(Request, frozen=True, tag="agents"):
+    """The daemon's sessions; with `roster`, the team as `at agent list` shows it instead:
+    every agent tundra.toml names, in its order, running or not, with role, model, command
+    and held beads (a session no longer in tundra.toml is left out)."""
+
     answer = AgentList
     quiet = True
+    roster: bool = False
 
 
 class Approvals(Request, frozen=True, tag="approvals"):

@@ -188,6 +188,18 @@ class AgentRepo:
         )
         return [int(row[0]) for row in rows]
 
+    async def held_by_agent(self) -> dict[str, list[int]]:
+        """`held_beads` of every agent that holds any, in one query (a roster of fifty
+        asks once, not fifty times)."""
+        rows = await self.db.fetchall(
+            "SELECT assignee, id FROM beads WHERE assignee != '' "
+            "AND status IN ('hooked', 'slung', 'review') ORDER BY id"
+        )
+        held: dict[str, list[int]] = {}
+        for assignee, bead in rows:
+            held.setdefault(str(assignee), []).append(int(bead))
+        return held
+
     async def ensure_removable(self, name: str) -> None:
         """Refuse to drop an agent that is running or still holds work."""
         row = await self.db.fetchone("SELECT state FROM agents WHERE name = ?", (name,))

@@ -1,0 +1,175 @@
+"""`at agent list` and `at approvals` answered by the daemon alone (cli/quick.py).
+
+They must print exactly what the full command prints (from the store, or the store and
+the daemon), and import none of what makes the full command slow.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from at_cli import AT, at, daemon_town, wait_for
+
+from tundra_tui.cli.quick import AGENT_LIST, APPROVALS, parse
+
+FULL = [
+    sys.executable,
+    "-c",
+    "import sys; from tundra_tui.cli import _full; sys.exit(_full(sys.argv[1:]))",
+]
+"""The full CLI (argparse, asyncio, the store), never the quick path, whatever runs."""
+HEAVY = ("asyncio", "tomlkit", "sqlite3", "aiosqlite", "textual", "argparse")
+QUESTIONS = (
+    ("agent", "list", "--json"),
+    ("agent", "list"),
+    ("approvals", "--json"),
+    ("approvals",),
+)
+
+
+def run(argv: list[str], town: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*argv, "--town", str(town), *args], capture_output=True, text=True, timeout=60
+    )
+
+
+def answers(town: Path, argv: list[str] = AT) -> dict[tuple[str, ...], str]:
+    """What each question prints (stdout; it must succeed with nothing on stderr)."""
+    found: dict[tuple[str, ...], str] = {}
+    for question in QUESTIONS:
+        done = run(argv, town, *question)
+        assert (done.returncode, done.stderr) == (0, ""), question
+        found[question] = done.stdout
+    return found
+
+
+def imported(town: Path | None, *args: str) -> set[str]:
+    """The modules `at [--town TOWN] ARGS` imports (from -X importtime), once it succeeded."""
+    argv = [sys.executable, "-X", "importtime", *AT[1:]]
+    if town is not None:
+        argv += ["--town", str(town)]
+    done = subprocess.run([*argv, *args], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return {
+        line.rsplit("|", 1)[1].strip()
+        for line in done.stderr.splitlines()
+        if line.startswith("import time:") and "|" in line
+    }
+
+
+def without_uptime(text: str) -> list[dict[str, object]]:
+    rows: list[dict[str, object]] = json.loads(text)
+    for row in rows:
+        assert row.pop("uptime") is None or row["pid"], row
+    return rows
+
+
+def test_the_daemon_answers_as_the_store_did_and_as_the_full_command_does() -> None:
+    with daemon_town() as town:
+        at(
+            town,
+            "agent",
+            "add",
+            "m2",
+            "--runtime",
+            "claude",
+            "--role",
+            "polecat",
+            "--model",
+            "opus",
+        )
+        at(town, "bead", "add", "held")
+        at(town, "bead", "add", "held too")
+        at(town, "hook", "1", "m2")
+        at(town, "hook", "2", "m2")
+        before = answers(town)  # no daemon: the full command, from the store
+        assert [r["holds"] for r in json.loads(before[QUESTIONS[0]]) if r["name"] == "m2"] == [
+            [1, 2]
+        ]
+        at(town, "daemon", "start")
+        assert answers(town) == before
+        assert not set(HEAVY) & imported(town, "agent", "list", "--json"), "not the quick path"
+
+        # An agent added to tundra.toml is listed at once (the daemon's copy is stale).
+        at(town, "agent", "add", "late", "--runtime", "demo", "--model", "m-late")
+        rows = json.loads(at(town, "agent", "list", "--json").stdout)
+        assert rows[-1]["name"] == "late" and rows[-1]["model"] == "m-late"
+
+        # A running agent with a request waiting: the same as the full command, asked
+        # of the same daemon at the same moment (only uptime moves on in between).
+        at(town, "agent", "start", "d1")
+        wait_for(lambda: '"idle"' in at(town, "agent", "list", "--json").stdout)
+        at(town, "send", "d1", "RUN: echo waiting for you")
+        wait_for(lambda: "waiting for you" in at(town, "approvals").stdout)
+        # The full command reads states from the store, which the daemon writes a moment later.
+        wait_for(lambda: "awaiting_approval" in run(FULL, town, "agent", "list").stdout)
+        quick, full = answers(town), answers(town, FULL)
+        for question in QUESTIONS[2:]:
+            assert quick[question] == full[question]
+        assert without_uptime(quick[QUESTIONS[0]]) == without_uptime(full[QUESTIONS[0]])
+        (d1,) = [r for r in json.loads(quick[QUESTIONS[0]]) if r["name"] == "d1"]
+        assert d1["pid"] and d1["uptime"] is not None and d1["state"] == "awaiting_approval"
+
+
+def test_a_broken_tundra_toml_is_one_line_and_exit_2_either_way() -> None:
+    with daemon_town() as town:
+        at(town, "daemon", "start")
+        with (town / "tundra.toml").open("a") as config:
+            config.write("\n[agents.broken]\nrole = 3\n")
+        quick = run(AT, town, "agent", "list", "--json")
+        full = run(FULL, town, "agent", "list", "--json")
+        assert (quick.returncode, quick.stdout) == (2, "")
+        assert quick.stderr == full.stderr and full.returncode == 2
+        assert quick.stderr.startswith("at: ") and quick.stderr.count("\n") == 1
+
+
+def test_the_quick_path_imports_nothing_of_the_full_cli() -> None:
+    """A structural check, not a timing: what makes the full command slow is not loaded."""
+    with daemon_town() as town:
+        at(town, "daemon", "start")
+        for question in QUESTIONS:
+            loaded = imported(town, *question)
+            assert "tundra_tui.daemon.oneshot" in loaded, question  # the daemon answered
+            assert not set(HEAVY) & loaded, (question, set(HEAVY) & loaded)
+    assert not {"msgspec", "typing", *HEAVY} & imported(None, "--version")
+
+
+@pytest.mark.parametrize(
+    ("argv", "words", "town", "as_json"),
+    [
+        (["agent", "list"], AGENT_LIST, None, False),
+        (["--town", "/t", "agent", "list", "--json"], AGENT_LIST, "/t", True),
+        (["agent", "--town=/a", "list", "--town", "/b", "--debug"], AGENT_LIST, "/b", False),
+        (["--debug", "approvals", "--json", "--json"], APPROVALS, None, True),
+    ],
+)
+def test_the_spellings_argparse_accepts_are_answered(
+    argv: list[str], words: tuple[str, ...], town: str | None, as_json: bool
+) -> None:
+    question = parse(argv)
+    assert question is not None
+    assert (question.words, question.town, question.json) == (words, town, as_json)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [],
+        ["agent"],
+        ["--json", "agent", "list"],  # argparse refuses --json before the command
+        ["agent", "--json", "list"],
+        ["agent", "list", "extra"],
+        ["agent", "list", "--js"],  # an abbreviation: argparse's business
+        ["approvals", "--help"],
+        ["approvals", "--town"],
+        ["approvals", "--town", "--json"],
+        ["approve"],
+        ["agent", "start", "d1"],
+    ],
+)
+def test_anything_else_goes_to_the_full_cli(argv: list[str]) -> None:
+    assert parse(argv) is None
