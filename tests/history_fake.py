@@ -16,9 +16,23 @@ class FakeHistory:
     """Lines kept oldest first, and the pages asked for. Use `answer` as a FakeLink answer
     for `History`, or `read` as a `TerminalView`'s history source."""
 
-    def __init__(self, lines: list[list[WireRun]]) -> None:
+    def __init__(self, lines: list[list[WireRun]], *, keep: int | None = None) -> None:
         self.lines = lines
+        self.keep = keep
+        """Lines kept at most (None: all), as the daemon's scrollback is bounded."""
+        self.dropped = 0
+        """Lines that fell off the front, as `HistoryReply.dropped` counts them."""
         self.asked: list[tuple[int, int]] = []
+
+    def prints(self, count: int) -> None:
+        """The agent prints `count` more lines (`h<n>`, numbered on from the newest); the
+        oldest fall off once more than `keep` are kept."""
+        first = self.dropped + len(self.lines)
+        self.lines += [plain(f"h{n}") for n in range(first, first + count)]
+        if self.keep is not None and len(self.lines) > self.keep:
+            gone = len(self.lines) - self.keep
+            self.lines = self.lines[gone:]
+            self.dropped += gone
 
     @classmethod
     def numbered(cls, count: int) -> FakeHistory:
@@ -29,7 +43,9 @@ class FakeHistory:
         self.asked.append((start, count))
         total = len(self.lines)
         first = min(start if start >= 0 else max(0, total + start), total)
-        return HistoryReply(total=total, start=first, lines=self.lines[first : first + count])
+        return HistoryReply(
+            total=total, start=first, lines=self.lines[first : first + count], dropped=self.dropped
+        )
 
     def answer(self, request: History) -> HistoryReply:
         return self.answer_from(request.start, request.count)

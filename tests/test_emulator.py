@@ -177,6 +177,24 @@ def test_scrollback_keeps_the_last_lines_in_order_with_their_style() -> None:
     ]
 
 
+@pytest.mark.parametrize("skim", [True, False])
+@pytest.mark.parametrize("chunk", [1, 7, 4096, 1 << 20])
+def test_scrollback_line_numbers_hold_however_the_output_came(skim: bool, chunk: int) -> None:
+    # Scrollback line 0 is always row `scrollback_dropped` of everything that scrolled off,
+    # whether pyte drew it, the skim fast path took it or it was part of a long run.
+    emulator = Emulator(30, 10, scrollback=50, skim=skim)
+    lines = b"".join(b"\x1b[31mline\x1b[0m %d\r\n" % n for n in range(400))
+    rows = [f"line {n}" for n in range(400)] + ["x" * 30] * 80 + [f"line {n}" for n in range(400)]
+    for data in (lines, b"x" * (30 * 80) + b"\r\n", lines):  # a long run: 80 rows, no newline
+        for start in range(0, len(data), chunk):
+            emulator.feed(data[start : start + chunk])
+        assert emulator.scrollback_size == 50
+        assert emulator.scrollback_text(0, 1)[0] == rows[emulator.scrollback_dropped]
+    assert emulator.scrollback_dropped + 50 == len(rows) - 9  # 9 rows above the cursor
+    emulator.feed(b"\x1b[3J")  # erase saved lines: they all count as gone
+    assert emulator.scrollback_size == 0 and emulator.scrollback_dropped == len(rows) - 9
+
+
 def test_a_long_line_lands_in_scrollback_like_any_other() -> None:
     slow = Emulator(10, 4, scrollback=20)
     fast = Emulator(10, 4, scrollback=20)

@@ -83,6 +83,44 @@ def test_lines_the_daemon_no_longer_has_are_blank_and_not_asked_for_again() -> N
     assert texts(scroll, 10) == [f"h{n}" for n in range(41, 50)] + [""]
 
 
+def test_pages_read_while_the_agent_prints_land_on_the_right_lines() -> None:
+    # The daemon keeps 1000 lines; the agent prints 100 more between any two pages, so the
+    # daemon's line numbers move under the reader (its scrollback is full).
+    history = FakeHistory([], keep=1000)
+    history.prints(1000)
+    scroll = Scrollback(1)
+    scroll.start(history.answer_from(-PAGE, PAGE), screen("$"))
+    height = 20
+    read_lines = blank = 0
+    for _ in range(8):
+        scroll.scroll(150, height)
+        while (page := scroll.wanted(height)) is not None:
+            start, count = page
+            history.prints(100)
+            scroll.add(history.answer_from(start, count), range(start, start + count))
+        top = scroll.top(height)
+        shown = texts(scroll, height)
+        # The document holds still: line `i` is `h<i>` (its first line was h0), or blank
+        # once the daemon let it go; never another line.
+        assert all(text in ("", f"h{top + n}") for n, text in enumerate(shown)), shown
+        assert "?" not in shown
+        read_lines += sum(text != "" for text in shown)
+        blank += shown.count("")
+    assert history.dropped >= 300
+    assert read_lines > 50 and blank > 0  # pages were read, and the oldest let go
+
+
+def test_a_page_from_a_restarted_agent_is_not_taken_as_this_documents() -> None:
+    history = FakeHistory([], keep=300)
+    history.prints(600)  # 300 dropped
+    scroll = Scrollback(250)
+    scroll.start(history.answer_from(-PAGE, PAGE), screen("$"))
+    history.lines, history.dropped = [plain(f"new{n}") for n in range(300)], 0
+    read(scroll, history, 10)
+    assert scroll.wanted(10) is None
+    assert not any(text.startswith("new") for text in texts(scroll, 10))
+
+
 def test_history_text_is_made_safe_and_never_markup() -> None:
     line = history_line(
         [

@@ -156,7 +156,9 @@ class AgentOps:
         start = request.start if request.start >= 0 else max(0, total + request.start)
         start = min(start, total)
         lines = [[tuple(run) for run in line] for line in emulator.scrollback_lines(start, count)]
-        return HistoryReply(total=total, start=start, lines=lines)  # type: ignore[arg-type]
+        return HistoryReply(  # type: ignore[arg-type]
+            total=total, start=start, lines=lines, dropped=emulator.scrollback_dropped
+        )
 
     # ---- starting and stopping ---------------------------------------------------------------
 

@@ -194,6 +194,9 @@ class HistoryReply(Reply, frozen=True, tag="history"):
     total: int
     start: int
     lines: list[list[Run]]
+    dropped: int = 0
+    """Lines that scrolled off before line 0: line `i` stays line `dropped + i` of the
+    agent's output however many scroll off later (a page read while it prints lands right)."""
 
 
 class Subscribed(Reply, frozen=True, tag="subscribed"):

@@ -137,6 +137,8 @@ class Emulator:
         self._title = ""
         self._last_graphic = ""
         self._history: deque[StoredLine | Deferred] = deque(maxlen=max(scrollback, 0))
+        self._scrolled = 0
+        """Lines that ever scrolled off the top, kept or not (numbers history lines for good)."""
         self._compactor = LineCompactor()
         self._screen = TrackedScreen(columns, rows, self._scrolled_off)
         self._stream = pyte.Stream(self._screen)
@@ -207,6 +209,7 @@ class Emulator:
         self._filter.reset()
         self._screen.reset()
         self._history.clear()
+        self._scrolled = 0
         self._title = ""
         self._last_graphic = ""
 
@@ -283,6 +286,12 @@ class Emulator:
         """Lines held in scrollback, oldest first."""
         return len(self._history)
 
+    @property
+    def scrollback_dropped(self) -> int:
+        """Lines that scrolled off before scrollback line 0 (no longer kept, or cleared):
+        line `i` is the `scrollback_dropped + i`-th ever to scroll off, whatever came since."""
+        return max(0, self._scrolled - len(self._history))
+
     def scrollback_lines(self, start: int, count: int) -> list[list[CellRun]]:
         """Scrollback lines `start` to `start + count` (0 is the oldest) as style runs."""
         return [self._expand(line) for line in self._history_slice(start, count)]
@@ -316,6 +325,7 @@ class Emulator:
         if plan is None:
             return text
         self._skimmer.apply(plan, screen, self._history, untouched=self._writes == self._skim_mark)
+        self._scrolled += max(0, plan.y0 + plan.advanced - (screen.lines - 1))
         if plan.last_graphic:
             self._last_graphic = plan.last_graphic
         self.skimmed += plan.consumed
@@ -412,6 +422,7 @@ class Emulator:
         )
 
     def _scrolled_off(self, line: Line | None) -> None:
+        self._scrolled += 1
         if self._history.maxlen:
             self._history.append(self._compactor.compact(line, self.columns))
 
@@ -488,6 +499,7 @@ class Emulator:
             for y in range(rows):
                 self._scrolled_off(screen.buffer.get(y))
             run_style = self._compactor.intern((columns, style_of(screen.cursor.attrs)))
+            self._scrolled += middle
             for index in range(max(0, middle - self._history.maxlen), middle):
                 start = offset + index * columns
                 self._history.append(self._stored(run[start : start + columns], run_style))

@@ -5,8 +5,10 @@ Plain Python (no Textual), so it is tested on its own; `TerminalView` draws it.
 
 The view holds still while the agent goes on printing, as tmux's copy mode does: what is
 scrolled through is the history and screen of the moment the operator scrolled back, and
-leaving shows the live screen again. History lines are numbered as the daemon numbers them
-(0 the oldest kept); they hold still while the daemon's ring has room.
+leaving shows the live screen again. The document's history lines are the daemon's as they
+were when the first page came; each reply says how many lines had scrolled off before its
+line 0 (`dropped`), so a page read while the agent prints still lands on the right lines,
+and lines the daemon no longer keeps show blank.
 """
 
 from __future__ import annotations
@@ -48,6 +50,10 @@ class Scrollback:
         """History lines the daemon held when the first page came (None until then)."""
         self.failed = False
         """Asking failed: lines not read yet stay blank rather than being asked again."""
+        self.base = 0
+        """Lines that had scrolled off before the document's first history line."""
+        self.dropped = 0
+        """Lines scrolled off before the daemon's line 0, as its latest reply said."""
         self._screen: list[list[Run]] = []
         self._lines: dict[int, list[Run]] = {}
 
@@ -70,6 +76,7 @@ class Scrollback:
         """Take the first page (the newest history, asked for from the end) and the screen
         rows below it."""
         self.total = max(0, reply.total)
+        self.base = self.dropped = max(0, reply.dropped)
         self._screen = screen
         self.add(reply, range(max(0, reply.start), self.total))
 
@@ -99,14 +106,26 @@ class Scrollback:
         return self._lines.get(index)
 
     def add(self, reply: HistoryReply, asked: range) -> None:
-        """Keep a page. Lines asked for that it lacks (the daemon no longer has them) are kept
-        blank, so they are not asked for again; then the cache is cut back to MAX_CACHED."""
+        """Keep a page (`asked` as requested: the daemon's line numbers when it was asked).
+        Lines asked for that the daemon no longer has are kept blank, so they are not asked
+        for again; then the cache is cut back to MAX_CACHED."""
         total = self.total or 0
-        for index, raw in enumerate(reply.lines, start=reply.start):
-            if 0 <= index < total:
-                self._lines[index] = history_line(raw)
+        moved = self.dropped - self.base  # `wanted` numbered the request from this
+        asked = range(asked.start + moved, asked.stop + moved)
+        if reply.dropped < self.dropped:
+            # Fewer lines gone than before: another terminal (the agent restarted). Its
+            # lines are not this document's; what was asked stays blank.
+            lacking: range | set[int] = asked
+        else:
+            self.dropped = reply.dropped
+            shift = reply.dropped - self.base
+            for index, raw in enumerate(reply.lines, start=reply.start + shift):
+                if 0 <= index < total:
+                    self._lines[index] = history_line(raw)
+            # Lines gone since the first page, or (nothing gone) lines the daemon lacks.
+            lacking = range(shift) if shift else asked
         for index in asked:
-            if 0 <= index < total:
+            if 0 <= index < total and index in lacking:
                 self._lines.setdefault(index, [])
         if len(self._lines) > MAX_CACHED:
             bottom = self.length - self.offset
@@ -122,8 +141,13 @@ class Scrollback:
             return None
         top = self.top(height)
         low, high = max(0, top - height), min(total, top + 2 * height)
-        missing = next((i for i in range(high - 1, low - 1, -1) if i not in self._lines), None)
-        if missing is None:
-            return None
-        first = max(0, missing + 1 - PAGE)
-        return first, missing + 1 - first
+        while True:
+            missing = next((i for i in range(high - 1, low - 1, -1) if i not in self._lines), None)
+            if missing is None:
+                return None
+            first = max(0, missing + 1 - PAGE)
+            start = first + self.base - self.dropped  # the daemon's line number now
+            if start >= 0:
+                return start, missing + 1 - first
+            for index in range(first, min(missing + 1, first - start)):  # scrolled away
+                self._lines.setdefault(index, [])
