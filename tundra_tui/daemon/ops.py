@@ -156,9 +156,8 @@ class AgentOps:
         start = request.start if request.start >= 0 else max(0, total + request.start)
         start = min(start, total)
         lines = [[tuple(run) for run in line] for line in emulator.scrollback_lines(start, count)]
-        return HistoryReply(  # type: ignore[arg-type]
-            total=total, start=start, lines=lines, dropped=emulator.scrollback_dropped
-        )
+        dropped = emulator.scrollback_dropped
+        return HistoryReply(total=total, start=start, lines=lines, dropped=dropped)  # type: ignore[arg-type]
 
     # ---- starting and stopping ---------------------------------------------------------------
 
