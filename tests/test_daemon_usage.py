@@ -16,7 +16,7 @@ import pytest
 
 from tundra_tui.daemon.log import DaemonLog
 from tundra_tui.daemon.protocol import ChangedEvent, Event
-from tundra_tui.daemon.usage import UsageWatcher, take_kpi
+from tundra_tui.daemon.usage import READ_INTERVAL, UsageWatcher, take_kpi
 from tundra_tui.domain.agents import AgentState, Role, Runtime
 from tundra_tui.domain.beads import Action
 from tundra_tui.domain.metrics import UsageSample
@@ -129,6 +129,30 @@ async def test_logs_are_recorded_and_announced_with_no_control_room(
     usage = [e for e in published if isinstance(e, ChangedEvent) and e.what == "usage"]
     assert 2 <= len(usage) <= 3  # one per batch that added samples, never per line
     assert "task.failed" not in log_events(log.path)
+
+
+async def test_a_steady_stream_of_lines_is_announced_at_most_once_a_second(
+    town_dir: Path, store: Store, log: DaemonLog
+) -> None:
+    town = Town(town_dir)
+    logs = usage_dir(town)
+    logs.mkdir(parents=True)
+    published: list[Event] = []
+    watcher = UsageWatcher(town, store, published.append, log)
+    loop = asyncio.get_running_loop()
+    async with running(watcher):
+        began = loop.time()
+        for n in range(30):  # an agent answering ten times a second, for three seconds
+            append(logs / "mayor.jsonl", answer(f"msg_{n}"))
+            await asyncio.sleep(0.1)  # the writer's pace, not a wait for the watcher
+
+        async def all_of_them() -> bool:
+            return await samples(store) == 30
+
+        await until(all_of_them, "every line of the stream")
+        took = loop.time() - began
+    usage = [e for e in published if isinstance(e, ChangedEvent) and e.what == "usage"]
+    assert 1 <= len(usage) <= took / READ_INTERVAL + 1, (len(usage), took)
 
 
 async def test_a_locked_store_loses_nothing_and_says_so_once(

@@ -34,8 +34,12 @@ from tundra_tui.town import Town
 from tundra_tui.usage.follower import LOG_SUFFIX, UsageFollower, ingest, usage_dir
 
 DEBOUNCE_MS = 1000
-"""Lines written in a steady stream are read (and announced) at most once per this window;
-a lone line is read as soon as its write settles."""
+"""Lines written in a steady stream are collected for at most this long before a read; a
+lone line is read as soon as its write settles."""
+READ_INTERVAL = 1.0
+"""Seconds at least between two reads, so between two `usage` notices: watchfiles yields
+whenever writes pause for 50 ms, which a steady stream of lines does several times a
+second (measured: about 4 notices a second)."""
 RETRY_DELAYS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 """Seconds before reading again after the store refused a batch; the last repeats."""
 POLL_DELAYS = (0.5, 1.0, 2.0, 5.0, 10.0)
@@ -88,6 +92,7 @@ class UsageWatcher:
         clock: Clock = system_clock,
         retry_delays: tuple[float, ...] = RETRY_DELAYS,
         poll_delays: tuple[float, ...] = POLL_DELAYS,
+        read_interval: float = READ_INTERVAL,
     ) -> None:
         """`dirs` defaults to the town's usage directory; the rest is for tests."""
         self.town = town
@@ -98,6 +103,7 @@ class UsageWatcher:
         self.clock = clock
         self.retry_delays = retry_delays
         self.poll_delays = poll_delays
+        self.read_interval = read_interval
         self.follower = UsageFollower(self.dirs)
         self.snapshot_seconds = DEFAULT_SNAPSHOT_SECONDS
         self._dirty = asyncio.Event()
@@ -204,6 +210,8 @@ class UsageWatcher:
     async def _follow(self, stopped: asyncio.Event) -> None:
         """Ingest whenever the logs are dirty; after a refusal, again after a growing pause."""
         failures = 0
+        loop = asyncio.get_running_loop()
+        read_at: float | None = None
         while not stopped.is_set():
             if failures:
                 delay = self.retry_delays[min(failures - 1, len(self.retry_delays) - 1)]
@@ -212,9 +220,12 @@ class UsageWatcher:
                         await self._dirty.wait()
             else:
                 await self._dirty.wait()
+            if read_at is not None and loop.time() - read_at < self.read_interval:
+                await _wait(stopped, self.read_interval - (loop.time() - read_at))
             self._dirty.clear()
             if stopped.is_set():
                 return
+            read_at = loop.time()
             failures = 0 if await self.ingest() else failures + 1
 
     async def ingest(self) -> bool:
