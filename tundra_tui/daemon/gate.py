@@ -42,6 +42,18 @@ class Gate:
             caller.inside = inside_an_agent(caller.peer.pid, pids)
         return caller.inside
 
+    def agent_of(self, caller: Caller) -> str | None:
+        """The agent the caller runs inside: the one live session whose process tree (its
+        pid or its mark) holds the caller's pid. None for the operator, and for a caller
+        that cannot be tied to exactly one agent. The environment (`TUNDRA_ACTOR`) is
+        never trusted: any process can set it."""
+        found = [
+            s.name
+            for s in self.host.sessions()
+            if s.pid and s.pty is not None and inside(caller.peer.pid, s.pid, s.pty.mark)
+        ]
+        return found[0] if len(found) == 1 else None
+
     def input(self, caller: Caller, target: str, *, raw: bool) -> Callable[[], None] | None:
         """Check input for `target` now; for an agent's input, also the check to repeat
         right before each write (a prompt may open while it is typed)."""
