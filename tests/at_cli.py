@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 AT = [sys.executable, "-m", "tundra_tui"]
 DEMO_ARGS = '\n[runtimes.demo]\nargs = ["--speed", "0.2", "--approval-rate", "0"]\n'
@@ -65,6 +66,58 @@ def daemon_town(*, demo_agent: bool = True) -> Iterator[Path]:
             at(root, "agent", "add", "d1", "--runtime", "demo")
             with (root / "tundra.toml").open("a") as config:
                 config.write(DEMO_ARGS)
+        yield root
+    finally:
+        at(root, "daemon", "stop", check=False)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+GIT_IDENTITY = ["-c", "user.name=Test", "-c", "user.email=test@example.invalid"]
+GIT_TOWN_CONFIG: dict[str, Any] = {
+    "general": {"name": "git-town"},
+    "orchestra": {"target_branch": "main", "polecat_runtime": "demo"},
+    "runtimes": {"demo": {"args": ["--speed", "0", "--approval-rate", "0"]}},
+}
+
+
+def git(repo: Path, *argv: str) -> str:
+    """Run git in `repo` (with a test identity for commits) and return its output."""
+    done = subprocess.run(
+        ["git", "-C", str(repo), *GIT_IDENTITY, *argv],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert done.returncode == 0, f"git {' '.join(argv)}: {done.stderr}"
+    return done.stdout
+
+
+def _merged(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        both = isinstance(value, dict) and isinstance(out.get(key), dict)
+        out[key] = _merged(out[key], value) if both else value
+    return out
+
+
+@contextmanager
+def git_town(**config: Any) -> Iterator[Path]:
+    """A town that is a git repository on `main` with one commit and a clean tree, and a
+    tundra.toml written whole from `config` (tables merged over GIT_TOWN_CONFIG: demo
+    polecats at speed 0, target branch main, no sample team), e.g.
+    `git_town(orchestra={"max_polecats": 2}, agents={"crew-1": {...}})`.
+    Its daemon is stopped and the town removed afterwards."""
+    import tomlkit
+
+    root = Path(tempfile.mkdtemp(prefix="at-", dir="/tmp"))
+    try:
+        git(root, "init", "-q", "-b", "main")
+        at(root, "init", str(root))
+        (root / "tundra.toml").write_text(tomlkit.dumps(_merged(GIT_TOWN_CONFIG, config)))
+        (root / "README.md").write_text("a town for tests\n")
+        git(root, "add", "-A")
+        git(root, "commit", "-q", "-m", "first")
         yield root
     finally:
         at(root, "daemon", "stop", check=False)

@@ -59,6 +59,8 @@ EXPECTED_EDGES: dict[tuple[str, str], str] = {
     ("done", "reopen"): "backlog",
     ("failed", "reopen"): "backlog",
     ("escalated", "reopen"): "backlog",
+    ("slung", "return"): "backlog",
+    ("hooked", "return"): "backlog",
 }
 
 LEGAL = [(src, action, dst) for (src, action), dst in TRANSITIONS.items()]
@@ -82,7 +84,7 @@ def test_transition_table_matches_the_design() -> None:
 
 
 def test_legal_and_illegal_partition_the_full_product() -> None:
-    assert len(LEGAL) == 18
+    assert len(LEGAL) == 20
     assert len(ILLEGAL) == len(BeadStatus) * len(Action) - len(LEGAL)
     assert {(s, a) for s, a, _ in LEGAL}.isdisjoint(ILLEGAL)
 
@@ -123,8 +125,14 @@ def test_illegal_transition_is_a_tundra_error() -> None:
     ("status", "expected"),
     [
         (BeadStatus.BACKLOG, [Action.HOOK, Action.ESCALATE]),
-        (BeadStatus.HOOKED, [Action.UNHOOK, Action.SLING, Action.FAIL, Action.ESCALATE]),
-        (BeadStatus.SLUNG, [Action.SUBMIT, Action.DONE, Action.FAIL, Action.ESCALATE]),
+        (
+            BeadStatus.HOOKED,
+            [Action.UNHOOK, Action.SLING, Action.FAIL, Action.ESCALATE, Action.RETURN],
+        ),
+        (
+            BeadStatus.SLUNG,
+            [Action.SUBMIT, Action.DONE, Action.FAIL, Action.ESCALATE, Action.RETURN],
+        ),
         (BeadStatus.REVIEW, [Action.DONE, Action.REWORK, Action.FAIL, Action.ESCALATE]),
         (BeadStatus.DONE, [Action.REOPEN]),
         (BeadStatus.FAILED, [Action.REOPEN]),

@@ -49,6 +49,7 @@ from tundra_tui.domain.agents import (
     parse_runtime,
     validate_agent_name,
 )
+from tundra_tui.domain.beads import Lane
 from tundra_tui.domain.errors import NotFound
 from tundra_tui.domain.redact import SECRET_NAME, redact
 from tundra_tui.town import (
@@ -117,6 +118,10 @@ class AgentSpec:
     args: list[str] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
     worktree: bool = False
+    lanes: tuple[Lane, ...] = ()
+    """Lanes whose beads dispatch may hand this (crew) agent; none: it takes no dispatch."""
+    start: bool = False
+    """Started by `at up`."""
 
 
 @dataclass
@@ -185,6 +190,8 @@ class LayeredConfig:
                 # so a runtime-wide endpoint survives a per-agent key.
                 env={**inherited.get("env", {}), **table.get("env", {})},
                 worktree=table.get("worktree", False),
+                lanes=tuple(Lane(lane) for lane in table.get("lanes", [])),
+                start=table.get("start", False),
             )
         return team
 
@@ -398,26 +405,42 @@ def _bare(table: Any) -> bool:
     return all(key is None and isinstance(item, Whitespace | Null) for key, item in body)
 
 
-def add_agent(town: Town, name: str, *, runtime: str, role: str, model: str = "") -> None:
-    """Append an `[agents.NAME]` table to tundra.toml, refusing a name already there."""
+def add_agent(
+    town: Town,
+    name: str,
+    *,
+    runtime: str,
+    role: str,
+    model: str = "",
+    layer: str = "project",
+    worktree: bool = False,
+) -> None:
+    """Append an `[agents.NAME]` table to one layer's file (tundra.toml by default; the
+    polecats dispatch makes go to the local layer, so tundra.toml stays the user's),
+    refusing a name any layer already has."""
     validate_agent_name(name)
     fields = {"role": parse_role(role).value, "runtime": parse_runtime(runtime).value}
     if model:
         fields["model"] = model
+    if layer != "project" and name in load_config(town).get("agents"):
+        raise ConfigError(f"agent '{name}' already exists")
 
     def change(doc: TOMLDocument, file: Path) -> str:
         agents = doc.get("agents")
         if isinstance(agents, dict) and name in agents:
-            raise ConfigError(f"agent '{name}' already exists in {TOWN_FILE}")
+            where = TOWN_FILE if layer == "project" else str(file)
+            raise ConfigError(f"agent '{name}' already exists in {where}")
         # Appended as text so the new table always lands at the end after a blank line;
         # tomlkit would slot it into the first block of agents.
         text = doc.as_string()
         lines = [f"[{join_key(('agents', name))}]"]
         lines += [f"{key} = {tomlkit.string(value).as_string()}" for key, value in fields.items()]
+        if worktree:
+            lines.append("worktree = true")
         separator = "" if not text.strip() else "\n" if text.endswith("\n") else "\n\n"
         return f"{text}{separator}" + "\n".join(lines) + "\n"
 
-    _edit(town, "project", change)
+    _edit(town, layer, change)
 
 
 def remove_agent(town: Town, name: str) -> None:

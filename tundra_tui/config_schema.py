@@ -84,6 +84,8 @@ class Leaf:
         """What a valid value looks like, in the words of an error message."""
         if self.kind == "enum":
             return "one of " + ", ".join(self.choices)
+        if self.kind == "list" and self.choices:
+            return "list of " + ", ".join(self.choices)
         base = _KIND_NAMES[self.kind]
         if self.low is not None and self.high is not None:
             return f"{base} between {self.low} and {self.high}"
@@ -107,7 +109,10 @@ class Leaf:
             "str": lambda v: isinstance(v, str),
             "enum": lambda v: isinstance(v, str) and v in self.choices,
             "bool": lambda v: isinstance(v, bool),
-            "list": lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
+            "list": lambda v: (
+                isinstance(v, list)
+                and all(isinstance(x, str) and (not self.choices or x in self.choices) for x in v)
+            ),
             "table": lambda v: isinstance(v, dict) and all(isinstance(x, str) for x in v.values()),
         }
         return checks[self.kind](value)
@@ -140,6 +145,23 @@ SCHEMA: tuple[Leaf, ...] = (
     Leaf("daemon.subscriber_queue", "int", 512, low=8),
     Leaf("costs.daily_budget_usd", "float", 0.0, low=0),
     Leaf("costs.monthly_budget_usd", "float", 0.0, low=0),
+    # Dispatch: how many polecats at once, what they run, and how the work is handed over.
+    Leaf("orchestra.max_polecats", "int", 3, low=0),
+    Leaf("orchestra.polecat_runtime", "enum", "claude", choices=_RUNTIMES),
+    Leaf("orchestra.target_branch", "str", ""),
+    Leaf("orchestra.lanes.<lane>.runtime", "enum", choices=_RUNTIMES),
+    Leaf("orchestra.prompts.<role>", "str"),
+    Leaf("orchestra.ready_timeout_seconds", "float", 120.0, low=1),
+    Leaf("orchestra.prompt_attempts", "int", 3, low=1),
+    Leaf("orchestra.prompt_max_chars", "int", 4000, low=200),
+    Leaf("orchestra.polecat_retire_seconds", "float", 60.0, low=0),
+    Leaf("witness.idle_nudge_seconds", "float", 300.0, low=0.1),
+    Leaf("witness.max_nudges", "int", 2, low=0),
+    Leaf("witness.stall_seconds", "float", 600.0, low=0.1),
+    Leaf("witness.approval_wait_seconds", "float", 300.0, low=0.1),
+    Leaf("notify.command", "str", ""),
+    Leaf("mail.max_batch", "int", 20, low=1),
+    Leaf("mail.stop_hook", "bool", True),
     Leaf("runtimes.<runtime>.command", "str"),
     Leaf("runtimes.<runtime>.args", "list"),
     Leaf("runtimes.<runtime>.env", "table"),
@@ -156,6 +178,8 @@ SCHEMA: tuple[Leaf, ...] = (
     Leaf("agents.<agent>.args", "list"),
     Leaf("agents.<agent>.env", "table"),
     Leaf("agents.<agent>.worktree", "bool"),
+    Leaf("agents.<agent>.lanes", "list", choices=_LANES),
+    Leaf("agents.<agent>.start", "bool"),
 )
 
 BUILTIN_COMMANDS: Mapping[Runtime, str] = {
@@ -179,6 +203,15 @@ def _bad_runtime(name: str) -> str | None:
     return None
 
 
+def _bad_choice(what: str, choices: tuple[str, ...]) -> Callable[[str], str | None]:
+    def check(name: str) -> str | None:
+        if name in choices:
+            return None
+        return f"unknown {what} {name!r}: expected one of {', '.join(choices)}"
+
+    return check
+
+
 def _bad_agent(name: str) -> str | None:
     try:
         validate_agent_name(name)
@@ -191,6 +224,8 @@ _NAME_CHECKS: dict[str, Callable[[str], str | None]] = {
     "<binding>": lambda name: None,
     "<runtime>": _bad_runtime,
     "<agent>": _bad_agent,
+    "<lane>": _bad_choice("lane", _LANES),
+    "<role>": _bad_choice("role", _ROLES),
 }
 
 

@@ -215,7 +215,10 @@ def init_town(path: Path, *, name: str | None = None) -> tuple[Town, list[str]]:
         if town.config_path.exists():
             done.append(f"kept existing {TOWN_FILE}")
         else:
-            write_text_atomic(town.config_path, sample_config(name or town.root.name))
+            target = _checked_out_branch(town.root)
+            write_text_atomic(
+                town.config_path, sample_config(name or town.root.name, target_branch=target)
+            )
             done.append(f"wrote {TOWN_FILE} with a sample team: mayor, deacon, polecat-1, crew-1")
     except OSError as error:
         raise TundraError(f"cannot create town at {root}: {error.strerror or error}") from None
@@ -243,6 +246,24 @@ def _in_git_work_tree(path: Path) -> bool:
     return result.returncode == 0
 
 
+def _checked_out_branch(path: Path) -> str:
+    """The branch checked out at `path` ("" outside git or on a detached HEAD): polecats
+    branch from it and submit against it unless `orchestra.target_branch` says otherwise."""
+    import subprocess
+
+    try:
+        result = subprocess.run(
+            ["git", "-C", str(path), "symbolic-ref", "--quiet", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return result.stdout.strip() if result.returncode == 0 else ""
+
+
 def _ignore_state_dir(gitignore: Path) -> str:
     """Append `.tundra/` to a .gitignore unless a line there already ignores it."""
     try:
@@ -257,11 +278,17 @@ def _ignore_state_dir(gitignore: Path) -> str:
     return f"added {STATE_DIR}/ to .gitignore"
 
 
-def sample_config(name: str) -> str:
-    """The commented tundra.toml `at init` writes: the user's first look at a town."""
+def sample_config(name: str, *, target_branch: str = "") -> str:
+    """The commented tundra.toml `at init` writes: the user's first look at a town.
+    `target_branch` (the branch checked out at init) is written when there is one."""
     import tomlkit
 
-    return _SAMPLE.replace("@NAME@", tomlkit.string(name).as_string())
+    target = (
+        f"target_branch = {tomlkit.string(target_branch).as_string()}"
+        if target_branch
+        else '# target_branch = "main"'
+    )
+    return _SAMPLE.replace("@NAME@", tomlkit.string(name).as_string()).replace("@TARGET@", target)
 
 
 _SAMPLE = """\
@@ -293,6 +320,17 @@ default_priority = 2
 # args = []
 # env = { ANTHROPIC_BASE_URL = "http://localhost:8080" }
 
+# Dispatch: once `at up` has started the town, the daemon hands each ready bead
+# (its blockers done, its convoy started) to a polecat it starts on a worktree
+# of its own, branch polecat/NAME/BEAD, at most max_polecats at once. Agents
+# report with `at submit` (to review) or `at done --fail --reason ...`.
+# `at dispatch pause|resume|status` controls it.
+[orchestra]
+# The branch polecats start from and submit against.
+@TARGET@
+# max_polecats = 3
+# polecat_runtime = "claude"
+
 # Keys in the control room, remapped by binding id. Uncomment to change them:
 #
 # [ui.keys]
@@ -301,21 +339,24 @@ default_priority = 2
 # The team: one [agents.NAME] table per agent.
 #   role     mayor, deacon, witness, refinery, polecat or crew
 #   runtime  claude, codex, gemini, opencode, aider, demo or custom
-# Optional: model, command, args and env (override the runtime's), and
-# worktree = true to give the agent its own git worktree and branch.
+# Optional: model, command, args and env (override the runtime's),
+# worktree = true to give the agent its own git worktree and branch,
+# start = true to have `at up` start it, and for crew, lanes = ["critical"]
+# to let dispatch hand it ready beads of those lanes while it is idle.
 
 [agents.mayor]
-# Plans the work and hands ready beads to idle agents.
+# Plans the work as beads; gets mail when a bead is submitted, fails or is escalated.
 role = "mayor"
 runtime = "claude"
 
 [agents.deacon]
-# Patrols the town: stalled work, dead agents, approvals left waiting.
+# A standing agent for town chores (the daemon's witness watches agents' health).
 role = "deacon"
 runtime = "codex"
 
 [agents.polecat-1]
-# Works one bead at a time on its own branch, merged through the refinery.
+# Works one bead at a time on its own branch. Dispatch starts polecats as it
+# needs them, and uses this one when its runtime is orchestra.polecat_runtime.
 role = "polecat"
 runtime = "gemini"
 # worktree = true

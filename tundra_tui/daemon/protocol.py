@@ -213,6 +213,9 @@ class HookReply(Reply, frozen=True, tag="hook"):
     allow: bool | None = None
     status: str | None = None
     used: bool | None = None
+    block: str | None = None
+    """For a `Stop` hook: text the agent takes as its next input (mail between turns);
+    the hook prints `{"decision": "block", "reason": block}` so the agent goes on."""
 
 
 # ---- requests -------------------------------------------------------------------------------
@@ -241,7 +244,7 @@ class Status(Request, frozen=True, tag="status"):
 class Agents(Request, frozen=True, tag="agents"):
     """The daemon's sessions; with `roster`, the team as `at agent list` shows it instead:
     every agent tundra.toml names, in its order, running or not, with role, model, command
-    and held beads (a session no longer in tundra.toml is left out)."""
+    and held beads but no process figures (a session no longer in tundra.toml is left out)."""
 
     answer = AgentList
     quiet = True
@@ -442,11 +445,23 @@ class StoreEvent(Event, frozen=True, tag="store"):
 
 
 class ChangedEvent(Event, frozen=True, tag="changed"):
-    """Stored data changed through the daemon: beads, convoys, config, usage or metrics.
-    A client reloads what shows `what` once per event."""
+    """Stored data changed through the daemon: beads, convoys, config, usage, metrics,
+    mail or dispatch. A client reloads what shows `what` once per event."""
 
     what: str
     ids: list[int] = []
+
+
+class AttentionEvent(Event, frozen=True, tag="attention"):
+    """Something the operator should look at (the witness's findings: an approval waiting
+    too long, an escalated bead); `bell` asks a client to ring the terminal bell once."""
+
+    agent: str
+    kind: str
+    reason: str
+    bead: int | None = None
+    approval: int | None = None
+    bell: bool = False
 
 
 class LinkEvent(Event, frozen=True, tag="link"):
@@ -560,6 +575,123 @@ class ConfigUnset(Request, frozen=True, tag="config_unset"):
     layer: str
 
 
+# ---- town -----------------------------------------------------------------------------------
+# Starting and stopping the town, dispatch, hand-over and the reports agents make from inside.
+
+
+class UpReply(Reply, frozen=True, tag="up"):
+    """What `Up` did: agents it started, ones already running, ones that failed (why),
+    and dispatch's state ("running", "paused: reason")."""
+
+    started: list[str]
+    running: list[str]
+    failed: dict[str, str] = {}
+    dispatch: str = ""
+
+
+class DownReply(Reply, frozen=True, tag="down"):
+    stopped: list[str]
+
+
+class DispatchRow(msgspec.Struct, frozen=True, kw_only=True):
+    """One open dispatch: the bead, who holds it, and since when (ISO time)."""
+
+    bead: int
+    agent: str
+    kind: str
+    state: str
+    branch: str = ""
+    since: str = ""
+
+
+class WaitingRow(msgspec.Struct, frozen=True, kw_only=True):
+    """A backlog bead dispatch is not taking, with the reason (`WaitReason`)."""
+
+    bead: int
+    title: str
+    reason: str
+    detail: str = ""
+
+
+class DispatchStatus(Reply, frozen=True, tag="dispatch_status"):
+    up: bool
+    paused: bool
+    pause_reason: str = ""
+    polecats: int = 0
+    max_polecats: int = 0
+    ptys: int = 0
+    max_ptys: int = 0
+    active: list[DispatchRow] = []
+    waiting: list[WaitingRow] = []
+
+
+class SlingReply(Reply, frozen=True, tag="sling"):
+    """A bead handed to an agent: whether the agent had to be started, and whether the
+    work prompt was taken (with the evidence, or why not)."""
+
+    bead: int
+    agent: str
+    started: bool = False
+    delivered: bool = False
+    attempts: int = 0
+    evidence: str = ""
+
+
+class MailSent(Reply, frozen=True, tag="mail_sent"):
+    id: int
+    to: str
+
+
+class Up(Request, frozen=True, tag="up"):
+    """Start the town: mark it up, start the agents marked to start (or wanted back), and
+    let dispatch run. Idempotent."""
+
+    answer = UpReply
+
+
+class Down(Request, frozen=True, tag="down"):
+    """Stop every agent and dispatch; all state (beads, dispatches, wanted agents) is kept."""
+
+    answer = DownReply
+    grace: float = 3.0
+
+
+class DispatchQuery(Request, frozen=True, tag="dispatch_status"):
+    answer = DispatchStatus
+    quiet = True
+
+
+class Sling(Request, frozen=True, tag="sling"):
+    """Hand bead `bead` to `agent` (the operator only): started if stopped, the work
+    prompt typed and verified."""
+
+    answer = SlingReply
+    bead: int
+    agent: str
+    actor: str = "operator"
+
+
+class Report(Request, frozen=True, tag="report"):
+    """An agent reporting on the bead on its own hook (the caller is named by process
+    ancestry, never by what it claims): submit for review, fail with a reason, or a note.
+    `bead` None means the caller's own bead."""
+
+    answer = BeadChanged
+    kind: Literal["submit", "fail", "note"]
+    bead: int | None = None
+    text: str = ""
+
+
+class MailSend(Request, frozen=True, tag="mail_send"):
+    """Mail from the caller (an agent, named by process ancestry, or the operator)."""
+
+    answer = MailSent
+    to: str
+    body: str
+    subject: str = ""
+    urgent: bool = False
+
+
 # ---- frames ---------------------------------------------------------------------------------
 
 AnyRequest = (
@@ -589,6 +721,12 @@ AnyRequest = (
     | ConvoyMove
     | ConfigSet
     | ConfigUnset
+    | Up
+    | Down
+    | DispatchQuery
+    | Sling
+    | Report
+    | MailSend
 )
 AnyReply = (
     Done
@@ -610,6 +748,11 @@ AnyReply = (
     | BeadChanged
     | ConvoyChanged
     | ConfigWritten
+    | UpReply
+    | DownReply
+    | DispatchStatus
+    | SlingReply
+    | MailSent
 )
 AnyEvent = (
     Snapshot
@@ -622,6 +765,7 @@ AnyEvent = (
     | RemovedEvent
     | StoreEvent
     | ChangedEvent
+    | AttentionEvent
     | LinkEvent
 )
 

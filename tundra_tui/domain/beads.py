@@ -79,6 +79,9 @@ class Action(StrEnum):
     FAIL = "fail"
     ESCALATE = "escalate"
     REOPEN = "reopen"
+    RETURN = "return"
+    """Give an unfinished bead back to backlog (a dispatch that did not take, a dead
+    agent): the branch and notes stay, so the next agent picks up where it stopped."""
 
     @property
     def phrase(self) -> str:
@@ -91,6 +94,7 @@ _PHRASES = {
     Action.FAIL: "mark failed",
     Action.SUBMIT: "submit for review",
     Action.REWORK: "send back for rework",
+    Action.RETURN: "return to backlog",
 }
 
 _B, _H, _S, _R, _D, _F, _E = (
@@ -122,11 +126,13 @@ TRANSITIONS: Mapping[tuple[BeadStatus, Action], BeadStatus] = {
     (_D, Action.REOPEN): _B,
     (_F, Action.REOPEN): _B,
     (_E, Action.REOPEN): _B,
+    (_S, Action.RETURN): _B,
+    (_H, Action.RETURN): _B,
 }
 """Every legal move. Anything absent is refused with a reason naming the legal verbs."""
 
 ACTIONS_NEEDING_ASSIGNEE = frozenset({Action.HOOK})
-ACTIONS_CLEARING_ASSIGNEE = frozenset({Action.UNHOOK, Action.REOPEN})
+ACTIONS_CLEARING_ASSIGNEE = frozenset({Action.UNHOOK, Action.REOPEN, Action.RETURN})
 
 
 def allowed_actions(status: BeadStatus) -> list[Action]:
@@ -262,6 +268,18 @@ class Bead:
     def ref(self) -> str:
         """The display id, e.g. `#42`."""
         return format_bead_id(self.id)
+
+
+@dataclass(frozen=True, slots=True)
+class BeadNote:
+    """A note kept on a bead (by its agent or the operator): it survives hand-overs, so a
+    re-dispatched bead's next agent reads what the last one learnt."""
+
+    id: int
+    bead_id: int
+    author: str
+    body: str
+    created_at: str = ""
 
 
 def ready_sort_key(bead: Bead) -> tuple[int, int, str, int]:

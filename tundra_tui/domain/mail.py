@@ -32,7 +32,8 @@ def validate_subject(subject: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Mail:
-    """One message. `read_at` is the read receipt: empty until the recipient reads it."""
+    """One message. `read_at` is the read receipt: empty until the recipient reads it (or,
+    for an agent, until the delivery between turns is taken, which sets both)."""
 
     id: int
     sender: str
@@ -42,6 +43,8 @@ class Mail:
     urgent: bool = False
     created_at: str = ""
     read_at: str = ""
+    delivered_at: str = ""
+    """When it was typed into (or handed to) the recipient agent and taken; empty before."""
 
     @property
     def is_read(self) -> bool:

@@ -195,10 +195,76 @@ ALTER TABLE agents ADD COLUMN removed_at TEXT NOT NULL DEFAULT '';
 daemon records its state; its beads name it) but leaves every list and count: `removed_at`
 says since when. Rows nothing refers to any more are deleted instead."""
 
+_V4 = """
+CREATE TABLE dispatches (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    bead_id      INTEGER NOT NULL REFERENCES beads(id),
+    agent        TEXT NOT NULL,
+    kind         TEXT NOT NULL CHECK (kind IN ('polecat', 'crew', 'sling')),
+    state        TEXT NOT NULL DEFAULT 'claimed'
+                 CHECK (state IN ('claimed', 'slung', 'delivered', 'closed')),
+    outcome      TEXT NOT NULL DEFAULT '',
+    reason       TEXT NOT NULL DEFAULT '',
+    branch       TEXT NOT NULL DEFAULT '',
+    worktree     TEXT NOT NULL DEFAULT '',
+    ready_at     TEXT NOT NULL,
+    claimed_at   TEXT NOT NULL,
+    slung_at     TEXT NOT NULL DEFAULT '',
+    delivered_at TEXT NOT NULL DEFAULT '',
+    closed_at    TEXT NOT NULL DEFAULT '',
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    nudges       INTEGER NOT NULL DEFAULT 0,
+    reported_at  TEXT NOT NULL DEFAULT ''
+);
+CREATE UNIQUE INDEX dispatches_open_bead ON dispatches (bead_id) WHERE state != 'closed';
+CREATE UNIQUE INDEX dispatches_open_agent ON dispatches (agent) WHERE state != 'closed';
+CREATE INDEX dispatches_by_bead ON dispatches (bead_id, id);
+
+CREATE TABLE bead_notes (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    bead_id    INTEGER NOT NULL REFERENCES beads(id) ON DELETE CASCADE,
+    author     TEXT NOT NULL,
+    body       TEXT NOT NULL CHECK (body <> ''),
+    created_at TEXT NOT NULL
+);
+CREATE INDEX bead_notes_by_bead ON bead_notes (bead_id, id);
+
+CREATE TABLE town_flags (
+    key        TEXT PRIMARY KEY,
+    value      TEXT NOT NULL,
+    reason     TEXT NOT NULL DEFAULT '',
+    updated_at TEXT NOT NULL DEFAULT ''
+) WITHOUT ROWID;
+INSERT INTO town_flags (key, value) VALUES ('up', '0'), ('dispatch_paused', '0');
+
+CREATE TABLE deliveries (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    agent       TEXT NOT NULL,
+    via         TEXT NOT NULL CHECK (via IN ('typed', 'stop_hook')),
+    started_at  TEXT NOT NULL,
+    after_event INTEGER NOT NULL,
+    taken_at    TEXT NOT NULL DEFAULT '',
+    outcome     TEXT NOT NULL DEFAULT ''
+);
+ALTER TABLE mail ADD COLUMN delivery_id INTEGER REFERENCES deliveries(id);
+ALTER TABLE mail ADD COLUMN delivered_at TEXT NOT NULL DEFAULT '';
+CREATE INDEX mail_undelivered ON mail (recipient, delivered_at, id);
+
+ALTER TABLE agents ADD COLUMN wanted INTEGER NOT NULL DEFAULT 0;
+"""
+"""The town takes work by itself. `dispatches` records each hand-over of a bead to an
+agent; its two partial unique indexes (one open dispatch per bead, one per agent) are what
+make "never sling twice" hold across crashes. `bead_notes` survive re-dispatch.
+`town_flags` holds whether the town is up and dispatch paused, read inside the claim's
+transaction. `deliveries` reserve mail while it is typed between turns, and
+`after_event` lets a restart tell from the agent's events whether it was taken.
+`agents.wanted` brings an agent back on `at up`."""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "beads, agents, convoys, mail, events, metrics, kpi snapshots, approvals", _V1),
     Migration(2, "index for the done column; per-status bead counts kept by triggers", _V2),
     Migration(3, "agents removed from tundra.toml leave lists while still referenced", _V3),
+    Migration(4, "dispatches, bead notes, town flags, mail deliveries, wanted agents", _V4),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version
