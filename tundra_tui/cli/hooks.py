@@ -76,7 +76,10 @@ async def cmd_hook_event(ctx: Context) -> int:
         return 0
     try:
         payload = _read_payload(ctx.args.payload)
-        await _report(ctx, event, payload)
+        reply = await _report(ctx, event, payload)
+        if reply.block:
+            # A Stop hook's continuation (mail between turns): the agent goes on with it.
+            print(json.dumps({"decision": "block", "reason": reply.block}), flush=True)
     except TundraError as error:
         # A state report that cannot be delivered must not disturb the agent.
         print(f"at hook-event: {error}", file=sys.stderr)

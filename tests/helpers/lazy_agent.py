@@ -1,0 +1,47 @@
+"""A stand-in agent that takes every input and never reports on its work.
+
+It shows the demo agent's idle prompt; for each line it reads it shows the working
+spinner for a moment, appends the line to the file named by its first argument (one
+JSON string a line, so a test counts exactly what was typed into it), and goes idle
+again. It never runs `at submit`: the witness has to remind it, then escalate.
+
+A line `STALL` shows the spinner and then prints nothing more, ever: a stalled agent.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+WORKING_FOR = 0.3
+"""How long each turn shows the spinner: long enough for detection to see it work."""
+
+
+def idle() -> None:
+    print("\r\n[demo] idle\r\ndemo❯ ", end="", flush=True)
+
+
+def main() -> None:
+    log = Path(sys.argv[1]) if len(sys.argv) > 1 else None
+    idle()
+    for line in sys.stdin:
+        text = line.rstrip("\r\n")
+        if log is not None:
+            with log.open("a") as out:
+                out.write(json.dumps(text) + "\n")
+        if not text.strip():
+            idle()
+            continue
+        print("\r\n⠋ Thinking (esc to interrupt)", end="", flush=True)
+        if text.strip() == "STALL":
+            while True:
+                time.sleep(3600)
+        time.sleep(WORKING_FOR)
+        print("\r\nnoted.", end="", flush=True)
+        idle()
+
+
+if __name__ == "__main__":
+    main()
