@@ -683,13 +683,16 @@ class Report(Request, frozen=True, tag="report"):
 
 
 class MailSend(Request, frozen=True, tag="mail_send"):
-    """Mail from the caller (an agent, named by process ancestry, or the operator)."""
+    """Mail from the caller (an agent, named by process ancestry, or the operator).
+    `sender` "" means the caller; an agent naming anyone but itself is refused, the
+    operator may send as any agent on the roster (`at mail send --from`)."""
 
     answer = MailSent
     to: str
     body: str
     subject: str = ""
     urgent: bool = False
+    sender: str = ""
 
 
 # ---- frames ---------------------------------------------------------------------------------
