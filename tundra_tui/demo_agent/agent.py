@@ -39,6 +39,8 @@ from tundra_tui.demo_agent.terminal import (
     raw_input,
 )
 from tundra_tui.demo_agent.usage import UsageLog, town_log_path
+from tundra_tui.demo_agent.work import answer_mail, do_bead, shell_env, tool
+from tundra_tui.domain.handover import MAIL_TAG, WORK_TAG, parse_mail, parse_work
 
 PROMPT = "demo❯ "
 HISTORY_PROMPT = "❯ "
@@ -175,15 +177,6 @@ SELF_TASKS = (
 to run a command is up to `--approval-rate`, as for any free task)."""
 
 
-def _tool(name: str, **arguments: str) -> dict[str, Any]:
-    return {
-        "type": "tool_use",
-        "id": f"toolu_{uuid.uuid4().hex[:24]}",
-        "name": name,
-        "input": arguments,
-    }
-
-
 class DemoAgent:
     """One interactive session: read a task at the prompt, work on it, repeat until `exit`."""
 
@@ -298,7 +291,16 @@ class DemoAgent:
         self._messages = 1
         self.log.user(task)
         try:
-            self._play(task, self.script.next_for(task))
+            # By the tag it starts with: a mail body may quote a work header, and the other
+            # way round.
+            bead = parse_work(task) if task.startswith(WORK_TAG) else None
+            mail = parse_mail(task) if task.startswith(MAIL_TAG) else []
+            if bead is not None:
+                do_bead(self, bead)
+            elif mail:
+                answer_mail(self, mail)
+            else:
+                self._play(task, self.script.next_for(task))
         except Interrupted:
             self.screen.stop()
             self.screen.line(INTERRUPTED)
@@ -317,15 +319,15 @@ class DemoAgent:
         match = _RUN.search(task)
         command = (turn.run if turn else None) or (match.group(1).strip() if match else None)
         if turn and turn.say:
-            self._answer(turn.say, [_tool("Bash", command=command)] if command else [], overrides)
+            self._answer(turn.say, [tool("Bash", command=command)] if command else [], overrides)
         elif command:
-            self._answer(f"I will run {command}.", [_tool("Bash", command=command)], overrides)
+            self._answer(f"I will run {command}.", [tool("Bash", command=command)], overrides)
         else:
             self._explore(task, overrides)
             if self.rng.random() < self.options.approval_rate:
                 command = self.rng.choice(HARMLESS)
                 text = f"Let me check the project with `{command}`."
-                self._answer(text, [_tool("Bash", command=command)], overrides)
+                self._answer(text, [tool("Bash", command=command)], overrides)
         if command is None:
             if not (turn and turn.say):
                 self._answer(self.rng.choice(CLOSERS), [], overrides)
@@ -333,7 +335,7 @@ class DemoAgent:
         if not self._approve(command):
             self.screen.line(DENIED)
             return
-        status = self._run(command)
+        status, _ = self._run(command)
         if status == 0:
             self._answer("Done. The command finished; nothing else to do.", [], overrides)
         else:
@@ -342,7 +344,7 @@ class DemoAgent:
     def _explore(self, task: str, overrides: dict[str, int]) -> None:
         """The default narration: read two files, plan, edit one."""
         source, test = self.rng.choice(SOURCES), self.rng.choice(TESTS)
-        reads = [_tool("Read", file_path=source), _tool("Read", file_path=test)]
+        reads = [tool("Read", file_path=source), tool("Read", file_path=test)]
         self._answer(self.rng.choice(OPENERS), reads, overrides)
         self.screen.spin("Reading")
         for path in (source, test):
@@ -357,7 +359,7 @@ class DemoAgent:
             f"2. Add a regression test to {test}.\n"
             "3. Keep the public interface unchanged."
         )
-        self._answer(plan, [_tool("Edit", file_path=source)], overrides)
+        self._answer(plan, [tool("Edit", file_path=source)], overrides)
         self.screen.spin("Editing")
         self._pause(0.5)
         added, removed = self.rng.randint(2, 30), self.rng.randint(0, 10)
@@ -408,8 +410,9 @@ class DemoAgent:
             if remaining <= 0:
                 return
 
-    def _approve(self, command: str) -> bool:
-        """Ask once; only a key typed after the question appeared can answer it."""
+    def _approve(self, command: str, *, echo: bool = True) -> bool:
+        """Ask once; only a key typed after the question appeared can answer it. With `echo`
+        off an approved command is not shown here (whoever runs it shows it)."""
         self.screen.stop()
         lines = [
             APPROVAL_QUESTION,
@@ -430,11 +433,38 @@ class DemoAgent:
                 break
         # Erase the question so a stale prompt never reads as "awaiting approval" later.
         self.screen.erase_lines(lines)
-        self.screen.line(f"  {'⎿' if approved else '✗'}  $ {printable(command)}")
+        if echo or not approved:
+            self.screen.line(f"  {'⎿' if approved else '✗'}  $ {printable(command)}")
         return approved
 
-    def _run(self, command: str) -> int:
-        """Run `command` with /bin/sh here, showing its output; Esc kills it."""
+    # what work and mail need (`work.Hands`)
+
+    @property
+    def name(self) -> str:
+        """Who this agent is: `--name`, else the name its town gave it."""
+        return self.options.name or os.environ.get("TUNDRA_AGENT", "") or "demo"
+
+    def say(self, text: str, tools: list[dict[str, Any]]) -> None:
+        self._answer(text, tools, {})
+
+    def show(self, text: str) -> None:
+        self.screen.line(printable(text))
+
+    def shell(self, command: str, *, shown: int = MAX_TOOL_LINES) -> tuple[int, list[str]]:
+        """Show the command as approved-or-free tool use, then run it."""
+        self.screen.stop()
+        self.screen.line(f"  ⎿  $ {printable(command)}")
+        return self._run(command, shown=shown)
+
+    def may_run(self, command: str) -> bool:
+        """Ask the operator at `--approval-rate`; otherwise the command needs no asking."""
+        if self.rng.random() >= self.options.approval_rate:
+            return True
+        return self._approve(command, echo=False)
+
+    def _run(self, command: str, *, shown: int = MAX_TOOL_LINES) -> tuple[int, list[str]]:
+        """Run `command` with /bin/sh here, showing up to `shown` lines of its output; Esc
+        kills it. Returns the exit status and every output line."""
         started = time.monotonic()
         self.screen.spin("Running")
         process = subprocess.Popen(
@@ -443,6 +473,7 @@ class DemoAgent:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # so an interrupt can kill the whole pipeline
+            env=shell_env(),
         )
         assert process.stdout is not None
         lines: list[str] = []
@@ -457,10 +488,10 @@ class DemoAgent:
                 if data:
                     *done, pending = (pending + data).split(b"\n")
                     for raw in done:
-                        self._tool_line(lines, raw)
+                        self._tool_line(lines, raw, shown)
                 self._pause(0)
             if pending:
-                self._tool_line(lines, pending)
+                self._tool_line(lines, pending, shown)
             status = process.wait()
         finally:
             if process.poll() is None:
@@ -468,19 +499,19 @@ class DemoAgent:
                 process.wait()
             process.stdout.close()
             self.log.tool_ms += int((time.monotonic() - started) * 1000)
-        if len(lines) > MAX_TOOL_LINES:
-            self.screen.line(f"     … +{len(lines) - MAX_TOOL_LINES} lines")
+        if len(lines) > shown:
+            self.screen.line(f"     … +{len(lines) - shown} lines")
         elif not lines:
             self.screen.line("  ⎿  (no output)")
         if status:
             self.screen.line(f"  ⎿  exit status {status}")
         self.log.add_context("\n".join(lines) or "(no output)")
-        return status
+        return status, lines
 
-    def _tool_line(self, lines: list[str], raw: bytes) -> None:
-        """Show one line of command output; past `MAX_TOOL_LINES` they are only counted."""
+    def _tool_line(self, lines: list[str], raw: bytes, shown: int) -> None:
+        """Show one line of command output; past `shown` they are only counted."""
         line = printable(raw.decode("utf-8", "replace").rstrip("\r"))
-        if len(lines) < MAX_TOOL_LINES:
+        if len(lines) < shown:
             self.screen.line(("  ⎿  " if not lines else "     ") + line)
         lines.append(line)
 
