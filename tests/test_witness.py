@@ -8,7 +8,9 @@ import json
 import sys
 from pathlib import Path
 
+from tundra_tui.daemon.protocol import ApprovalInfo, ApprovalResolvedEvent, AttentionEvent
 from tundra_tui.orchestra import notify
+from tundra_tui.ui.live import LiveModel, notice_items
 
 # ---- the notify runner ------------------------------------------------------------------------
 
@@ -54,3 +56,33 @@ def test_notify_failures_are_reasons_not_exceptions(tmp_path: Path) -> None:
     assert late is not None and "did not finish" in late
     assert not out.exists()
     assert asyncio.run(notify.run("  ", "t", "b")) is None
+
+
+# ---- the control room's side ------------------------------------------------------------------
+
+
+def test_attention_rings_the_bell_once_per_agent_and_approval() -> None:
+    live = LiveModel()
+    wait = AttentionEvent(agent="p1", kind="approval_wait", reason="waiting", approval=4, bell=True)
+    assert live.apply(wait).kind == "attention_bell"
+    assert live.apply(wait).kind == "attention"  # the witness said it again: no second ring
+    other = AttentionEvent(agent="p1", kind="approval_wait", reason="w", approval=5, bell=True)
+    assert live.apply(other).kind == "attention_bell"
+    hostile = "#3 escalated \x1b]0;pwn\x07 [b]bold[/b]"
+    live.apply(AttentionEvent(agent="p2", kind="escalated", reason=hostile, bead=3))
+    # The approvals themselves are listed while they wait: only the escalation is an item.
+    (item,) = notice_items(live.notices)
+    assert item.agent == "p2" and item.text.startswith("escalated: #3 escalated")
+    assert "\x1b" not in item.text and "\x07" not in item.text
+    resolved = ApprovalInfo(
+        id=4,
+        agent="p1",
+        runtime="demo",
+        status="approved",
+        subject="ls",
+        tool="",
+        cwd="",
+        source="hook",
+    )
+    live.apply(ApprovalResolvedEvent(approval=resolved))
+    assert [n.approval for n in live.notices] == [5, None]

@@ -72,6 +72,9 @@ class Relay:
         self._own = own
         self._removed = removed
         """True if an agent left tundra.toml (then forgotten, not restarted)."""
+        self.owned: Callable[[str], bool] = lambda agent: False
+        """True for an agent the dispatcher started: when it dies holding a bead, the
+        witness gives the bead back and dispatch decides again; supervision keeps out."""
 
     def on_host(self, event: HostEvent) -> None:
         if isinstance(event, ScreenChanged):
@@ -100,7 +103,7 @@ class Relay:
         self.log.info("agent.exited", agent=event.agent, exit=status and status.describe())
         self._own(self.leases.release(event.agent))
         removed = self._removed(event.agent)
-        if session.state is AgentState.FAILED and not removed:
+        if session.state is AgentState.FAILED and not removed and not self.owned(event.agent):
             self._own(self.supervision.crashed(event.agent))  # a crash: not a stop, not `exit`
         self.fanout.publish(
             ExitedEvent(agent=event.agent, code=event.code, signal=event.signal), event.agent

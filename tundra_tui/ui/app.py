@@ -546,6 +546,8 @@ class TundraApp(App[None]):
                 modal.show(live.approvals[change.approval])
             else:
                 self.queue_approval(change.approval)
+        elif change.kind == "attention_bell":
+            self.bell()  # once per agent and approval: the model says which finding rings
         elif change.kind == "approval_resolved":
             modal = self._approval_modal
             if modal is not None and modal.approval.id == change.approval:

@@ -12,6 +12,7 @@ from typing import Any
 from tundra_tui.daemon.protocol import (
     ApprovalEvent,
     ApprovalResolvedEvent,
+    AttentionEvent,
     Event,
     ExitedEvent,
     LinkEvent,
@@ -23,6 +24,7 @@ from tundra_tui.daemon.protocol import (
     TroubleEvent,
 )
 from tundra_tui.domain.agents import AgentState
+from tundra_tui.domain.overview import AttentionItem
 from tundra_tui.domain.sanitize import visible
 from tundra_tui.ui.remote_screen import RemoteScreen
 
@@ -56,12 +58,29 @@ class PendingApproval:
 
 
 @dataclass(frozen=True, slots=True)
+class Notice:
+    """A finding of the daemon's witness for the operator (an escalated bead, an approval
+    waiting too long); `reason` is made visible already."""
+
+    agent: str
+    kind: str
+    reason: str
+    bead: int | None = None
+    approval: int | None = None
+
+
+MAX_NOTICES = 20
+"""Witness findings kept (the newest): the events log has them all."""
+
+
+@dataclass(frozen=True, slots=True)
 class Change:
     """What one event changed, for deciding what to redraw."""
 
     kind: str
     """state, screen, approval, approval_resolved, exited, trouble, link, store, removed,
-    snapshot, resync (a snapshot after falling behind), or ignored."""
+    snapshot, resync (a snapshot after falling behind), attention, attention_bell (a finding
+    that rings the bell: once per agent and approval), or ignored."""
     agent: str = ""
     approval: int | None = None
 
@@ -77,6 +96,9 @@ class LiveModel:
         self.store_error = ""
         """Why the daemon's writes are waiting on the database; empty while they flow."""
         self.store_pending = 0
+        self.notices: list[Notice] = []
+        """The witness's findings, oldest first (kept across reconnects: they happened)."""
+        self._rung: set[tuple[str, int | None]] = set()
 
     def agent(self, name: str) -> AgentLive:
         """The live record of `name`, created on first mention."""
@@ -115,6 +137,8 @@ class LiveModel:
             return Change("resync" if event.resync else "snapshot")
         if isinstance(event, ApprovalEvent | ApprovalResolvedEvent):
             return self._approval(event)
+        if isinstance(event, AttentionEvent):
+            return self._attention(event)
         name = getattr(event, "agent", "")
         if not isinstance(name, str) or not name:
             return Change("ignored")
@@ -152,6 +176,7 @@ class LiveModel:
             return Change("ignored")
         if isinstance(event, ApprovalResolvedEvent):
             self.approvals.pop(info.id, None)
+            self.notices = [n for n in self.notices if n.approval != info.id]
             return Change("approval_resolved", info.agent, info.id)
         self.approvals[info.id] = PendingApproval(
             id=info.id,
@@ -161,6 +186,36 @@ class LiveModel:
             source=info.source,
         )
         return Change("approval", info.agent, info.id)
+
+    def _attention(self, event: AttentionEvent) -> Change:
+        notice = Notice(
+            agent=event.agent,
+            kind=visible(event.kind, single_line=True, limit=40),
+            reason=visible(event.reason, single_line=True, limit=300),
+            bead=event.bead,
+            approval=event.approval,
+        )
+        self.notices = [n for n in self.notices if n != notice][-(MAX_NOTICES - 1) :]
+        self.notices.append(notice)
+        key = (event.agent, event.approval)
+        if event.bell and key not in self._rung:
+            self._rung.add(key)
+            return Change("attention_bell", event.agent, event.approval)
+        return Change("attention", event.agent, event.approval)
+
+
+def notice_items(notices: list[Notice]) -> list[AttentionItem]:
+    """The witness's findings as Attention rows, newest first. One about an approval is
+    left out: the approval itself is listed while it waits."""
+    return [
+        AttentionItem(
+            glyph="⚑",
+            agent=visible(n.agent, single_line=True),
+            text=f"{n.kind}: {n.reason}",
+        )
+        for n in reversed(notices)
+        if n.approval is None
+    ]
 
 
 def _subject(text: str) -> str:

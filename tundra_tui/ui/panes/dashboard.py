@@ -37,7 +37,7 @@ from tundra_tui.domain.overview import (
     cost_card,
 )
 from tundra_tui.domain.readout import DayWindow, day_window, percent
-from tundra_tui.ui.live import Change
+from tundra_tui.ui.live import Change, notice_items
 from tundra_tui.ui.messages import OpenApproval
 from tundra_tui.ui.panes.base import Pane
 from tundra_tui.ui.services import Services
@@ -61,7 +61,10 @@ EVERYTHING = frozenset(PARTS.values())
 LIVE_GAP_S = 0.25
 """Daemon events are drawn at most this often: twenty busy agents change state several times
 a second, and each drawing rebuilds the agents table (the latest state is always drawn)."""
-LIVE_KINDS = frozenset({"state", "approval", "approval_resolved", "exited", "trouble", "link"})
+LIVE_KINDS = frozenset(
+    {"state", "approval", "approval_resolved", "exited", "trouble", "link"}
+    | {"attention", "attention_bell"}
+)
 """Daemon events that change what the dashboard shows (screens do not)."""
 
 
@@ -327,7 +330,8 @@ class DashboardPane(Pane):
 
     def _fill_attention(self, views: list[AgentView]) -> None:
         table = self.query_one("#dash-attention", NavTable)
-        items = attention(self.services.live.approvals.values(), views)
+        live = self.services.live
+        items = attention(live.approvals.values(), views) + notice_items(live.notices)
         self._attention = [i for i in items if self._found(i.agent, i.text)]
         rows = []
         for index, item in enumerate(self._attention):
