@@ -52,14 +52,19 @@ def timed(argv: list[str], env: dict[str, str] | None, cwd: str | Path) -> float
 
 
 async def socket_round_trips(root: Path, runs: int) -> dict[str, list[float]]:
-    """Milliseconds per `agents` and `approvals` request on one open connection."""
+    """Milliseconds per `agents` and `approvals` request on one open connection: the
+    requests the two commands send (`agents` with `roster` where the code has it)."""
+    from tundra_tui.daemon.protocol import REQUESTS
+
+    roster = "roster" in REQUESTS["agents"].__struct_fields__
+    asked: dict[str, dict[str, object]] = {"agents": {"roster": True} if roster else {}}
     sock = await Socket.open(root)
     samples: dict[str, list[float]] = {"agents": [], "approvals": []}
     try:
         for _ in range(runs):
             for op in samples:
                 started = time.perf_counter()
-                await sock.ask(op)
+                await sock.ask(op, **asked.get(op, {}))
                 samples[op].append((time.perf_counter() - started) * 1000)
     finally:
         await sock.close()

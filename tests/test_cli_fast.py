@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from at_cli import AT, at, daemon_town, wait_for
 
-from tundra_tui.cli.quick import AGENT_LIST, APPROVALS, parse
+from tundra_tui.cli.quick import AGENT_LIST, APPROVALS, parse, version_only
 
 FULL = [
     sys.executable,
@@ -135,7 +135,7 @@ def test_the_quick_path_imports_nothing_of_the_full_cli() -> None:
             loaded = imported(town, *question)
             assert "tundra_tui.daemon.oneshot" in loaded, question  # the daemon answered
             assert not set(HEAVY) & loaded, (question, set(HEAVY) & loaded)
-    assert not {"msgspec", "typing", *HEAVY} & imported(None, "--version")
+    assert not {"msgspec", "typing", *HEAVY} & imported(town, "--version")
 
 
 @pytest.mark.parametrize(
@@ -173,3 +173,10 @@ def test_the_spellings_argparse_accepts_are_answered(
 )
 def test_anything_else_goes_to_the_full_cli(argv: list[str]) -> None:
     assert parse(argv) is None
+
+
+def test_version_alone_is_answered_without_the_parser() -> None:
+    assert version_only(["--version"])
+    assert version_only(["--town", "/t", "--debug", "--version", "--town=/u"])
+    for argv in ([], ["--version", "--version"], ["--town", "--version"], ["status", "--version"]):
+        assert not version_only(argv), argv

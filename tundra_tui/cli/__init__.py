@@ -36,7 +36,7 @@ async def _run(ctx: Context) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse `argv`, run the command, and map every user error to one line and exit 2."""
     args_in = list(sys.argv[1:] if argv is None else argv)
-    if args_in == ["--version"]:
+    if quick.version_only(args_in):
         from tundra_tui import __version__
 
         print(f"auto-tundra {__version__}")

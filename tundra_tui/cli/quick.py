@@ -63,6 +63,23 @@ def parse(argv: Sequence[str]) -> Question | None:
     return Question(words, town, debug, as_json) if words in _QUESTIONS else None
 
 
+def version_only(argv: Sequence[str]) -> bool:
+    """True for one `--version` among root options only (`at --town T --version`), which
+    argparse answers with the version and nothing else."""
+    seen = False
+    args = iter(argv)
+    for arg in args:
+        if arg == "--version" and not seen:
+            seen = True
+        elif arg == "--town":
+            value = next(args, None)
+            if value is None or value.startswith("-"):
+                return False
+        elif arg != "--debug" and not arg.startswith("--town="):
+            return False
+    return seen
+
+
 def answer(question: Question) -> int | None:
     """Print the daemon's answer and return the exit code; None when no daemon answered
     (or no town was found) and the full CLI should run the command instead.

@@ -108,6 +108,9 @@ class AgentOps:
 
     async def agents(self, request: Agents, caller: Caller) -> AgentList:
         now = time.monotonic()
+        # `at agent list` prints no process figures: /proc is not read for it (two files
+        # per agent, the larger part of answering a town of sixty).
+        figures = not request.roster
         sessions = [
             AgentRow(
                 name=s.name,
@@ -117,8 +120,8 @@ class AgentOps:
                 pid=s.pid,
                 uptime=now - s.started_at if s.pid else None,
                 exit=s.exit_status.describe() if s.exit_status else None,
-                rss_kib=rss_kib(s.pid),
-                cpu_seconds=cpu_seconds(s.pid),
+                rss_kib=rss_kib(s.pid) if figures else None,
+                cpu_seconds=cpu_seconds(s.pid) if figures else None,
                 trouble=s.trouble,
                 shown=s.shown,
             )
