@@ -39,7 +39,7 @@ def main() -> None:
             while True:
                 time.sleep(3600)
         time.sleep(WORKING_FOR)
-        print("\r\nnoted.", end="", flush=True)
+        print("\r\x1b[2Knoted.", end="", flush=True)  # the spinner line erased, as agents do
         idle()
 
 

@@ -43,7 +43,7 @@ def work(log: Path | None, via: str, text: str) -> None:
             out.write(json.dumps({"via": via, "text": text}) + "\n")
     print("\r\n⠋ Thinking (esc to interrupt)", end="", flush=True)
     time.sleep(WORKING_FOR)
-    print(f"\r\nread {len(text)} characters.", end="", flush=True)
+    print(f"\r\x1b[2Kread {len(text)} characters.", end="", flush=True)  # spinner erased
 
 
 def blocked(reply: str) -> str | None:
