@@ -20,6 +20,7 @@ from tundra_tui.config import (
     unset_value,
 )
 from tundra_tui.domain.agents import Role, Runtime
+from tundra_tui.domain.beads import Lane
 from tundra_tui.domain.errors import NotFound, TundraError
 from tundra_tui.town import Town, init_town
 
@@ -270,6 +271,17 @@ def test_truncated_file_says_end_of_file(town: Town) -> None:
         ("[agents.a]\nrole='crew'\nruntime='demo'\nenv = { A = 1 }\n", 4, "got {'A': 1}"),
         ("general = 3\n", 1, "general: expected a table, got 3"),
         ("[general]\nname = 2024-01-01\n", 2, "expected string, got 2024-01-01"),
+        ("[orchestra]\nmax_polecats = -1\n", 2, "orchestra.max_polecats: expected integer >= 0"),
+        ("[orchestra.lanes.fast]\nruntime = 'demo'\n", 1, "unknown lane 'fast'"),
+        ("[orchestra.lanes.critical]\nruntime = 'vim'\n", 2, "expected one of claude"),
+        ("[orchestra]\n\n[orchestra.prompts]\nking = 'k.md'\n", 4, "unknown role 'king'"),
+        ("[witness]\nstall_seconds = 0\n", 2, "witness.stall_seconds: expected number >= 0.1"),
+        (
+            "[agents.a]\nrole='crew'\nruntime='demo'\nlanes = ['critical', 'fast']\n",
+            4,
+            "agents.a.lanes: expected list of critical, standard, experimental",
+        ),
+        ("[agents.a]\nrole='crew'\nruntime='demo'\nstart = 'yes'\n", 4, "agents.a.start"),
     ],
 )
 def test_wrong_values_report_file_and_line(town: Town, text: str, line: int, message: str) -> None:
@@ -523,3 +535,65 @@ def test_unsetting_a_tables_last_key_leaves_no_empty_table(town: Town) -> None:
     town.config_path.write_text('[ui]\ntheme = "x"\n\n[ui.keys]\nquit = "q"\n')
     unset_value(town, "ui.theme", "project")
     assert 'quit = "q"' in town.config_path.read_text()
+
+
+def test_dispatch_keys_have_their_defaults(town: Town) -> None:
+    config = load_config(town)
+    expected = {
+        "orchestra.max_polecats": 3,
+        "orchestra.polecat_runtime": "claude",
+        "orchestra.target_branch": "",
+        "orchestra.ready_timeout_seconds": 120.0,
+        "orchestra.prompt_attempts": 3,
+        "orchestra.prompt_max_chars": 4000,
+        "orchestra.polecat_retire_seconds": 60.0,
+        "witness.idle_nudge_seconds": 300.0,
+        "witness.max_nudges": 2,
+        "witness.stall_seconds": 600.0,
+        "witness.approval_wait_seconds": 300.0,
+        "notify.command": "",
+        "mail.max_batch": 20,
+        "mail.stop_hook": True,
+    }
+    assert {key: config.get(key) for key in expected} == expected
+    assert config.get("orchestra.lanes") == {} and config.get("orchestra.prompts") == {}
+
+
+def test_agent_lanes_and_start_reach_the_spec(town: Town) -> None:
+    town.config_path.write_text(
+        "[orchestra.lanes.critical]\nruntime = 'demo'\n[orchestra.prompts]\ncrew = 'p/crew.md'\n"
+        "[agents.c]\nrole = 'crew'\nruntime = 'demo'\nlanes = ['critical']\nstart = true\n"
+        "[agents.d]\nrole = 'crew'\nruntime = 'demo'\n"
+    )
+    config = load_config(town)
+    specs = config.agents()
+    assert specs["c"].lanes == (Lane.CRITICAL,) and specs["c"].start
+    assert specs["d"].lanes == () and not specs["d"].start
+    assert config.get("orchestra.lanes.critical.runtime") == "demo"
+    assert config.get("orchestra.prompts.crew") == "p/crew.md"
+
+
+def test_add_agent_to_the_local_layer_keeps_tundra_toml(town: Town) -> None:
+    before = town.config_path.read_text()
+    add_agent(town, "polecat-9", runtime="demo", role="polecat", layer="local", worktree=True)
+    assert town.config_path.read_text() == before
+    assert "[agents.polecat-9]" in town.local_config_path.read_text()
+    spec = load_config(town).agents()["polecat-9"]
+    assert spec.worktree and spec.role is Role.POLECAT
+    with pytest.raises(ConfigError, match="already exists"):
+        add_agent(town, "polecat-9", runtime="demo", role="polecat", layer="local")
+    with pytest.raises(ConfigError, match="already exists"):
+        add_agent(town, "mayor", runtime="demo", role="polecat", layer="local")
+
+
+def test_init_in_git_records_the_checked_out_branch(tmp_path: Path) -> None:
+    import subprocess
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    subprocess.run(["git", "init", "-q", "-b", "trunk", str(repo)], check=True)
+    town, _ = init_town(repo)
+    assert load_config(town).get("orchestra.target_branch") == "trunk"
+    plain, _ = init_town(tmp_path / "plain")
+    assert load_config(plain).get("orchestra.target_branch") == ""
+    assert '# target_branch = "main"' in plain.config_path.read_text()

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tundra_tui.domain.agents import Role, Runtime
-from tundra_tui.domain.beads import BeadStatus, Lane, allowed_actions
+from tundra_tui.domain.beads import Action, BeadStatus, Lane, allowed_actions
 from tundra_tui.domain.errors import TundraError
 from tundra_tui.store import RosterEntry, open_store
 from tundra_tui.store import db as db_module
@@ -80,5 +80,44 @@ async def test_trigger_kept_counts_always_equal_a_real_count(tmp_path: Path) -> 
                 await store.beads.apply(bead, action, actor="t", agent="a")
             counts = {s.value: n for s, n in (await store.beads.counts()).items() if n}
             assert counts == _real_counts(path)
+    finally:
+        await store.close()
+
+
+async def test_a_v3_town_with_work_and_mail_is_upgraded_to_v4(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "town.db"
+    with monkeypatch.context() as patch:
+        patch.setattr(db_module, "MIGRATIONS", MIGRATIONS[:3])
+        patch.setattr(db_module, "SCHEMA_VERSION", 3)
+        store = await open_store(path)
+        await store.agents.sync_roster([RosterEntry("a", Role.POLECAT, Runtime.DEMO)], actor="t")
+        bead = await store.beads.add("slung before the upgrade", actor="t")
+        await store.beads.sling(bead.id, "a", actor="t")
+        async with store.db.write() as conn:  # mail as a v3 build wrote it
+            await conn.execute(
+                "INSERT INTO mail (sender, recipient, body, created_at, read_at) "
+                "VALUES ('operator', 'a', 'old and read', '', 'then'), "
+                "('operator', 'a', 'old and unread', '', '')"
+            )
+        assert await store.db.schema_version() == 3
+        await store.close()
+
+    store = await open_store(path)
+    try:
+        assert await store.db.schema_version() == SCHEMA_VERSION >= 4
+        kept = await store.beads.get(bead.id)
+        assert kept.status is BeadStatus.SLUNG and kept.assignee == "a"
+        assert await store.dispatches.open() == []
+        flags = await store.flags.get()
+        assert not flags.up and not flags.paused
+        unread = await store.mail.undelivered("a", 10)
+        assert [m.body for m in unread] == ["old and unread"]
+        assert all(m.delivered_at == "" for m in await store.mail.find(recipient="a"))
+        assert await store.agents.wanted() == []
+        # A bead slung before v4 has no dispatch; moving it on works as before.
+        await store.beads.apply(bead.id, Action.SUBMIT, actor="a")
+        assert (await store.beads.get(bead.id)).status is BeadStatus.REVIEW
     finally:
         await store.close()

@@ -10,6 +10,8 @@ two claimers leave the starting line together instead of one after the other.
   answers `{"claimed": [ids in the order won]}`.
 - `{"op": "claim", "id": n, "start": t}`: `claim(n)` once;
   answers `{"won": true}` or `{"won": false, "error": class name, "message": text}`.
+- `{"op": "dispatch", "id": n, "start": t}`: `dispatches.claim(n)` once (as dispatch
+  does); answers `{"won": true, "dispatch": id}` or `{"won": false}`.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from tundra_tui.domain.dispatch import DispatchKind
 from tundra_tui.domain.errors import TundraError
 from tundra_tui.store import Store, open_store
 
@@ -50,6 +53,11 @@ async def _handle(store: Store, agent: str, command: dict[str, Any]) -> dict[str
         except TundraError as error:
             return {"won": False, "error": type(error).__name__, "message": str(error)}
         return {"won": True}
+    if command["op"] == "dispatch":
+        dispatch = await store.dispatches.claim(
+            int(command["id"]), agent, kind=DispatchKind.POLECAT, actor=agent
+        )
+        return {"won": dispatch is not None, "dispatch": dispatch.id if dispatch else None}
     raise ValueError(f"unknown op {command['op']!r}")
 
 

@@ -18,9 +18,12 @@ from tundra_tui.store.db import (
     StoreLocked,
     open_database,
 )
+from tundra_tui.store.dispatches import DispatchRepo
 from tundra_tui.store.events import EventRepo
+from tundra_tui.store.flags import FlagRepo, TownFlags
 from tundra_tui.store.mail import MailRepo
 from tundra_tui.store.metrics import CostRow, MetricsRepo
+from tundra_tui.store.notes import NoteRepo
 
 __all__ = [
     "CostRow",
@@ -31,6 +34,7 @@ __all__ = [
     "Store",
     "StoreError",
     "StoreLocked",
+    "TownFlags",
     "open_store",
 ]
 
@@ -47,6 +51,9 @@ class Store:
         self.events = EventRepo(db)
         self.metrics = MetricsRepo(db)
         self.approvals = ApprovalRepo(db)
+        self.dispatches = DispatchRepo(db, self.beads)
+        self.notes = NoteRepo(db)
+        self.flags = FlagRepo(db)
 
     async def close(self) -> None:
         """Close the connection."""

@@ -264,6 +264,22 @@ class AgentRepo:
             raise NotFound(f"no agent {name!r} (see `at agent list`)")
         return _agent_from_row(row)
 
+    async def set_wanted(self, name: str, wanted: bool) -> bool:
+        """Mark an agent to be brought back by `at up` (started by hand) or not (stopped by
+        the operator); False if no such agent."""
+        async with self.db.write() as conn:
+            cursor = await conn.execute(
+                "UPDATE agents SET wanted = ? WHERE name = ?", (int(wanted), name)
+            )
+            return bool(cursor.rowcount)
+
+    async def wanted(self) -> list[str]:
+        """Agents `at up` brings back, by name (removed ones are left out)."""
+        rows = await self.db.fetchall(
+            f"SELECT name FROM agents WHERE wanted = 1 AND {_LISTED} ORDER BY name"
+        )
+        return [str(row[0]) for row in rows]
+
     async def last_screen(self, name: str) -> str:
         """The last screen recorded for an agent (shown for failed and lost agents)."""
         row = await self.db.fetchone("SELECT last_screen FROM agents WHERE name = ?", (name,))

@@ -26,9 +26,11 @@ from tundra_tui.domain.beads import (
     validate_priority,
     validate_title,
 )
+from tundra_tui.domain.dispatch import OUTCOME_FOR
 from tundra_tui.domain.errors import IllegalTransition, NotFound, TundraError
 from tundra_tui.store.convoys import settle_convoy
 from tundra_tui.store.db import Database
+from tundra_tui.store.dispatch_rows import close_open_dispatch
 from tundra_tui.store.events import append_event
 
 _UNBLOCKED = """NOT EXISTS (
@@ -475,7 +477,11 @@ class BeadRepo:
         actor: str,
         agent: str | None = None,
         reason: str = "",
+        data: dict[str, object] | None = None,
     ) -> None:
+        """One legal edge in the caller's transaction, with its event (`data` added to it).
+        A bead leaving its agent (any target but hooked or slung) closes its open dispatch
+        here, so every path that moves a bead closes it."""
         row = await self._current(conn, bead_id)
         status = BeadStatus(row["status"])
         target = transition(status, action)
@@ -506,11 +512,18 @@ class BeadRepo:
         )
         if cursor.rowcount != 1:
             raise IllegalTransition(f"{format_bead_id(bead_id)} changed while it was being moved")
-        data: dict[str, object] = {"from": status.value, "to": target.value}
+        event: dict[str, object] = {**(data or {}), "from": status.value, "to": target.value}
         if assignee:
-            data["assignee"] = assignee
+            event["assignee"] = assignee
         if reason:
-            data["reason"] = reason
+            event["reason"] = reason
+        if target not in (BeadStatus.HOOKED, BeadStatus.SLUNG):
+            outcome = "unhooked" if action is Action.UNHOOK else OUTCOME_FOR.get(target, "")
+            closed = await close_open_dispatch(
+                conn, bead_id, outcome=outcome, reason=reason, now=now
+            )
+            if closed is not None:
+                event["dispatch"] = closed.id
         await append_event(
             conn,
             at=now,
@@ -518,7 +531,7 @@ class BeadRepo:
             kind=f"bead.{action.value}",
             bead_id=bead_id,
             agent=assignee,
-            data=data,
+            data=event,
         )
         if row["convoy_id"] is not None:
             await settle_convoy(conn, int(row["convoy_id"]), actor=actor, now=now)
