@@ -44,6 +44,8 @@ class WaitReason(StrEnum):
     BUDGET = "budget"
     PAUSED = "paused"
     DOWN = "town is down"
+    RETRY = "retrying"
+    """Its last hand-over just failed; held back for a short while (detail: why, and when)."""
 
 
 OUTCOME_FOR: Mapping[BeadStatus, str] = {
