@@ -219,6 +219,73 @@ def test_status_reports_dirt_and_unmerged_commits(repo: Path, trees: Worktrees) 
         trees.status(worktree.path, target=sha)
 
 
+def test_holding_finds_a_worktree_by_branch_and_clean_says_if_it_is(
+    repo: Path, trees: Worktrees
+) -> None:
+    worktree = trees.create("a", 1)
+    found = trees.holding("polecat/a/1")
+    assert found is not None and found.path == worktree.path
+    assert trees.holding("polecat/a/2") is None
+    assert trees.holding("main") is None  # the main worktree is not under the root
+    assert trees.clean(worktree.path)
+    (worktree.path / "scratch.txt").write_text("x\n")
+    assert not trees.clean(worktree.path)
+
+
+# Switching (an idle agent takes its next bead where it runs)
+
+
+def test_switch_moves_a_clean_worktree_to_a_new_branch_from_base(
+    repo: Path, trees: Worktrees
+) -> None:
+    worktree = trees.create("p1", 1)
+    done = commit(worktree.path, "one.txt", "bead one\n")
+    main = git(repo, "rev-parse", "main")
+    switched = trees.switch(worktree.path, "polecat/p1/2", base="main")
+    assert switched.path == worktree.path and switched.branch == "polecat/p1/2"
+    assert switched.locked  # still the running agent's
+    assert git(worktree.path, "rev-parse", "HEAD") == main
+    assert not (worktree.path / "one.txt").exists()
+    assert git(repo, "rev-parse", "polecat/p1/1") == done  # the old bead's work is kept
+    assert trees.holding("polecat/p1/2") == switched
+    assert trees.holding("polecat/p1/1") is None
+
+
+def test_switch_resumes_an_existing_branch_as_it_is(repo: Path, trees: Worktrees) -> None:
+    worktree = trees.create("p1", 1)
+    git(repo, "branch", "polecat/old/3", "main")
+    tip = commit(repo, "other.txt", "main moved\n")
+    git(repo, "branch", "-f", "polecat/old/3", tip)
+    switched = trees.switch(worktree.path, "polecat/old/3", base="HEAD~1")
+    assert switched.branch == "polecat/old/3"
+    assert git(worktree.path, "rev-parse", "HEAD") == tip
+    assert trees.switch(worktree.path, "polecat/old/3").branch == "polecat/old/3"
+
+
+def test_switch_refuses_a_dirty_worktree_and_changes_nothing(repo: Path, trees: Worktrees) -> None:
+    worktree = trees.create("p1", 1)
+    (worktree.path / "half.txt").write_text("unfinished\n")
+    with pytest.raises(TundraError, match="1 uncommitted change on polecat/p1/1"):
+        trees.switch(worktree.path, "polecat/p1/2", base="main")
+    assert git(worktree.path, "branch", "--show-current") == "polecat/p1/1"
+    assert "polecat/p1/2" not in branches(repo)
+    assert (worktree.path / "half.txt").read_text() == "unfinished\n"
+
+
+def test_switch_refuses_a_stash_and_a_branch_held_elsewhere(repo: Path, trees: Worktrees) -> None:
+    first = trees.create("p1", 1)
+    second = trees.create("p2", 2)
+    with pytest.raises(TundraError, match="already checked out"):
+        trees.switch(first.path, "polecat/p2/2")
+    (first.path / "README.md").write_text("changed\n")
+    git(first.path, "stash", "-q")
+    with pytest.raises(TundraError, match="1 stash entry"):
+        trees.switch(first.path, "polecat/p1/5", base="main")
+    assert git(second.path, "branch", "--show-current") == "polecat/p2/2"
+    with pytest.raises(TundraError, match="invalid branch name"):
+        trees.switch(second.path, "bad..name")
+
+
 def test_lock_and_unlock(trees: Worktrees) -> None:
     worktree = trees.create("a", 1)
     trees.unlock(worktree.path)

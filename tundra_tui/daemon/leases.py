@@ -7,11 +7,11 @@ import contextlib
 from pathlib import Path
 
 from tundra_tui.domain.errors import TundraError
-from tundra_tui.orchestra.worktrees import Worktrees
+from tundra_tui.orchestra.worktrees import ADHOC, BRANCH_PREFIX, Worktrees
 from tundra_tui.town import Town
 
 
-def _lock_reason(agent: str) -> str:
+def lock_reason(agent: str) -> str:
     return f"auto-tundra: agent {agent} is running"
 
 
@@ -22,22 +22,30 @@ class WorktreeLeases:
         self.town = town
         self._held: dict[str, tuple[Worktrees, Path]] = {}
 
-    async def lease(self, name: str, bead: int | None) -> Path:
-        """The agent's own worktree for `bead` (made if missing), locked until released."""
+    async def lease(self, name: str, bead: int | None, *, base: str = "HEAD") -> Path:
+        """The agent's own worktree for `bead` (made from `base` if missing), locked until
+        released. Found by its branch `polecat/<agent>/<bead>`, not its directory name: a
+        worktree switched to another bead keeps the directory it was made as."""
         worktrees = await asyncio.to_thread(Worktrees, self.town.root, self.town.worktrees_dir)
-        mine = [
-            w
-            for w in await asyncio.to_thread(worktrees.list)
-            if w.agent == name and w.bead_id == bead
-        ]
-        if mine:
-            path = mine[0].path
-            if not mine[0].locked:
-                await asyncio.to_thread(worktrees.lock, path, _lock_reason(name))
+        branch = f"{BRANCH_PREFIX}/{name}/{bead if bead is not None else ADHOC}"
+        mine = await asyncio.to_thread(worktrees.holding, branch)
+        if mine is not None:
+            path = mine.path
+            if not mine.locked:
+                await asyncio.to_thread(worktrees.lock, path, lock_reason(name))
         else:
-            path = (await asyncio.to_thread(worktrees.create, name, bead)).path
-        self._held[name] = (worktrees, path)
+            path = (await asyncio.to_thread(worktrees.create, name, bead, base=base)).path
+        self.hold(name, worktrees, path)
         return path
+
+    def hold(self, name: str, worktrees: Worktrees, path: Path) -> None:
+        """Record a worktree the agent holds (locked by whoever made or switched it)."""
+        self._held[name] = (worktrees, path)
+
+    def held(self, name: str) -> Path | None:
+        """The worktree a running agent holds, if any."""
+        held = self._held.get(name)
+        return held[1] if held is not None else None
 
     async def release(self, name: str) -> None:
         """An agent that is no longer running no longer pins its worktree."""

@@ -167,6 +167,57 @@ class Worktrees:
             self._git(*add, "-b", branch, str(path), self._commit(base))
         return self._worktree(self._entry(path), self._stashes())
 
+    def holding(self, branch: str) -> Worktree | None:
+        """The worktree under `root` that has `branch` checked out, if any.
+
+        Found by branch, not by directory name: a worktree reused for another bead
+        keeps the directory it was made as (its agent may be running in it).
+        """
+        root = self._resolved_root()
+        for entry in self._entries():
+            if entry.branch == branch and entry.path.parent == root:
+                return self._worktree(entry, self._stashes())
+        return None
+
+    def clean(self, path: Path) -> bool:
+        """No uncommitted changes (untracked files count) and no stash on its branch."""
+        entry = self._entry(path)
+        return not (self._changes(entry) or _stashes_on(self._stashes(), entry.branch))
+
+    def switch(self, path: Path, branch: str, *, base: str = "HEAD") -> Worktree:
+        """Check out `branch` in an existing worktree, so an idle agent takes its next bead
+        where it runs (no new process, no new directory).
+
+        A new branch starts at `base`; an existing one is checked out as it is (a bead
+        coming back resumes its branch). Refused, leaving the worktree as it was, when
+        the worktree has uncommitted changes or stashes (they belong to the branch it
+        is on) or `branch` is checked out in another worktree.
+        """
+        entry = self._entry(path)
+        branch = self._check_branch(branch)
+        if entry.missing or not entry.path.is_dir():
+            raise TundraError(f"cannot switch {entry.path}: its directory is gone")
+        loss = self._changes(entry), _stashes_on(self._stashes(), entry.branch)
+        if loss[0] or loss[1]:
+            parts = [_count(loss[0], "uncommitted change")] if loss[0] else []
+            if loss[1]:
+                parts.append(_count(len(loss[1]), "stash entry", "stash entries"))
+            raise TundraError(
+                f"cannot switch {entry.path} to {branch}: it has {' and '.join(parts)}"
+                f" on {entry.branch or 'a detached HEAD'}"
+            )
+        if entry.branch == branch:
+            return self._worktree(entry, self._stashes())
+        if self._ref_exists(f"refs/heads/{branch}"):
+            holder = next((e for e in self._entries() if e.branch == branch), None)
+            if holder is not None:
+                raise TundraError(f"branch {branch} is already checked out at {holder.path}")
+            self._git("switch", "--no-guess", "--end-of-options", branch, cwd=entry.path)
+        else:
+            commit = self._commit(base)
+            self._git("switch", "--no-guess", "-c", branch, commit, cwd=entry.path)
+        return self._worktree(self._entry(path), self._stashes())
+
     def lock(self, path: Path, reason: str) -> None:
         """Lock a worktree so git refuses to prune or remove it while its agent runs."""
         entry = self._entry(path)

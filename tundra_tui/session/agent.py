@@ -44,6 +44,8 @@ emulation passes (about a second: even a 1 MB/s flood fits), and bounds fifty
 streaming agents at 50 MiB (an idle agent's ring stays at 64 KiB). An emulator that
 falls further behind resumes from the oldest byte held and counts the loss."""
 
+_TURN_STATES = frozenset({AgentState.WORKING, AgentState.AWAITING_APPROVAL})
+
 _PUBLISHED = {
     Detected.WORKING: AgentState.WORKING,
     Detected.IDLE: AgentState.IDLE,
@@ -119,6 +121,10 @@ class AgentSession:
         """The last prompt delivered with send_text, one line (matches Codex notify input)."""
         self.state_since = 0.0
         """When the published state last changed (monotonic seconds)."""
+        self.turns = 0
+        """Turns seen to start: entries into working or an approval by a rule or a hook
+        (not screen activity). Input was taken if this grew, even when the turn was over
+        before anyone looked at the state (a fast agent, a hook's start and stop)."""
         self._custom = (
             rules_for_custom(
                 self.adapter.patterns.get("idle", ""),
@@ -366,11 +372,13 @@ class AgentSession:
             self._publish(state, evidence)
 
     def _publish(self, state: AgentState, evidence: Mapping[str, object]) -> None:
+        rule = str(evidence.get("rule", ""))
         if state is not self.state:
             self.state_since = time.monotonic()
+            if state in _TURN_STATES and self.state not in _TURN_STATES and not only_activity(rule):
+                self.turns += 1
         self.state = state
         # Past start-up once a rule or hook (not mere screen activity) saw it ready.
-        rule = str(evidence.get("rule", ""))
         if state in (
             AgentState.IDLE,
             AgentState.WORKING,

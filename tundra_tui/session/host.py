@@ -18,6 +18,7 @@ from tundra_tui.domain.agents import AgentState
 from tundra_tui.domain.errors import NotFound, TundraError
 from tundra_tui.session.agent import AgentConfig, AgentSession
 from tundra_tui.session.detect import from_codex_notify, from_hook_event
+from tundra_tui.session.emulator import Emulator
 from tundra_tui.session.events import (
     Exited,
     HostEvent,
@@ -29,6 +30,8 @@ from tundra_tui.store import Store
 
 DELIVERY_TIMEOUT = 3.0
 ECHO_TIMEOUT = 2.0
+PROBE_CHARS = 40
+"""The end of the typed text looked for on screen: the agent's input line."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,13 +43,89 @@ class Delivery:
     evidence: str
 
 
+_BOX = frozenset(chr(c) for c in range(0x2500, 0x2580))
+"""Box drawing: input boxes frame their text, and a frame row may split a wrapped line."""
+
+
+def _squeezed(text: str) -> str:
+    """Text without whitespace or box drawing, so a probe matches across a wrap (the
+    emulator strips a row's trailing spaces, and a box may frame each row)."""
+    return "".join(c for c in text if not c.isspace() and c not in _BOX)
+
+
+def _holds(emulator: Emulator, y: int, probe: str) -> bool:
+    """Row `y`, or rows `y` and `y + 1` read as one, show `probe` (already squeezed)."""
+    row = _squeezed(emulator.line_text(y))
+    if probe in row:
+        return True
+    return y + 1 < emulator.rows and probe in row + _squeezed(emulator.line_text(y + 1))
+
+
 def _row_holding(session: AgentSession, probe: str) -> int | None:
-    """The lowest screen row showing the typed text: the agent's input line."""
+    """The lowest screen row where the typed text (its probe) shows: the agent's input
+    line. The probe may wrap onto the next row; the row returned is where it starts."""
     emulator = session.emulator
+    if not probe:
+        return None
     for y in range(emulator.rows - 1, -1, -1):
-        if probe and probe in emulator.line_text(y):
+        if _holds(emulator, y, probe):
             return y
     return None
+
+
+def _line_number(emulator: Emulator, y: int) -> int:
+    """Row `y` counted from the first line the terminal ever showed: rows scroll, this
+    number stays with the line."""
+    return emulator.scrollback_dropped + emulator.scrollback_size + y
+
+
+def one_line_input(text: str) -> str:
+    """What `send_text` types for `text`: its lines joined with one space, every control
+    character (C0, DEL, C1: escape sequences, interrupts, bells) dropped."""
+    lines = (line.translate(_CONTROLS).strip() for line in text.splitlines())
+    return " ".join(line for line in lines if line)
+
+
+_CONTROLS = {c: None for c in (*range(0x20), *range(0x7F, 0xA0))} | {0x09: " "}
+
+
+class InputLock:
+    """One writer of text at a time per agent (prompts, mail, nudges), re-entrant for the
+    task holding it, so a caller can check, type (`send_text` takes it too) and record a
+    receipt with no other input in between."""
+
+    def __init__(self) -> None:
+        self._lock = asyncio.Lock()
+        self._owner: asyncio.Task[Any] | None = None
+        self._depth = 0
+
+    def locked(self) -> bool:
+        return self._lock.locked()
+
+    async def __aenter__(self) -> InputLock:
+        task = asyncio.current_task()
+        if task is not None and self._owner is task:
+            self._depth += 1
+            return self
+        await self._lock.acquire()
+        self._owner, self._depth = task, 1
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._depth -= 1
+        if self._depth == 0:
+            self._owner = None
+            self._lock.release()
+
+
+@dataclass(frozen=True, slots=True)
+class _Before:
+    """What the agent showed just before an Enter, to tell afterwards if it was taken."""
+
+    turns: int
+    cursor: int
+    typed: int | None
+    """Line number (see `_line_number`) of the typed text's first row, if it showed."""
 
 
 class SessionHost:
@@ -73,6 +152,7 @@ class SessionHost:
         self._queue: deque[AgentConfig] = deque()
         self._listeners: list[Callable[[HostEvent], None]] = []
         self._tasks: set[asyncio.Task[None]] = set()
+        self._input_locks: dict[str, InputLock] = {}
         self.pump = EmulationPump(watch=watch)
         """Feeds every agent's emulator from its ring, off the PTY read path."""
         become_subreaper()
@@ -236,6 +316,13 @@ class SessionHost:
         """Resize an agent's terminal."""
         self.session(name).resize(columns, rows)
 
+    def input_lock(self, name: str) -> InputLock:
+        """The lock every text sent to `name` is typed under (see `InputLock`)."""
+        lock = self._input_locks.get(name)
+        if lock is None:
+            lock = self._input_locks[name] = InputLock()
+        return lock
+
     async def send_text(
         self,
         name: str,
@@ -246,16 +333,21 @@ class SessionHost:
     ) -> Delivery:
         """Deliver a prompt the way a person types it, and check the agent took it.
 
-        Literal text (several lines are joined into one), a pause that grows with
-        its length, a separate Enter; then
-        the screen must change and the text must leave the input line. If it
-        does not, Enter is sent again (the text was typed but not submitted).
+        Literal text (several lines are joined into one, control characters dropped),
+        a pause that grows with its length, a separate Enter; then the agent must
+        show it took the text (`_took_input`). If it does not, Enter is sent again
+        (the text was typed but not submitted). One text at a time per agent: the
+        agent's input lock is held throughout.
         """
-        session = self.session(name)
-        if "\x1b" in text or "\x03" in text:
-            raise TundraError("text may not contain escape or interrupt characters; send keys")
-        # A newline would submit early in most agents' input boxes: send one line.
-        text = " ".join(line.strip() for line in text.splitlines() if line.strip())
+        text = one_line_input(text)
+        if not text:
+            raise TundraError("nothing to type: the text is empty once control characters go")
+        async with self.input_lock(name):
+            return await self._type(self.session(name), text, retries, gate)
+
+    async def _type(
+        self, session: AgentSession, text: str, retries: int, gate: Callable[[], None] | None
+    ) -> Delivery:
         timing = session.adapter.timing
         session.last_input = text
         await session.settle(timing.settle, limit=3.0)
@@ -263,15 +355,23 @@ class SessionHost:
             gate()  # checked again right before each write: a prompt may have appeared
         session.write(text.encode())
         await asyncio.sleep(timing.pause_for(text))
-        probe = text.strip().splitlines()[-1][-40:] if text.strip() else ""
+        probe = _squeezed(text[-PROBE_CHARS:])
         await self._echoed(session, probe)
+        attempt = 0
         for attempt in range(1, retries + 2):
             typed_row = _row_holding(session, probe)
             if gate is not None:
                 gate()
+            emulator = session.emulator
+            before = _Before(
+                turns=session.turns,
+                cursor=_line_number(emulator, emulator.cursor[1]),
+                typed=None if typed_row is None else _line_number(emulator, typed_row),
+            )
             session.write(session.adapter.submit_key)
-            if await self._took_input(session, typed_row, probe):
-                return Delivery(True, attempt, "the input line cleared or the agent started")
+            evidence = await self._took_input(session, typed_row, probe, before)
+            if evidence:
+                return Delivery(True, attempt, evidence)
             if session.state is AgentState.AWAITING_APPROVAL:
                 # Another Enter here could accept a default-yes question: stop.
                 break
@@ -285,19 +385,34 @@ class SessionHost:
                 return
             await asyncio.sleep(0.05)
 
-    async def _took_input(self, session: AgentSession, typed_row: int | None, probe: str) -> bool:
+    async def _took_input(
+        self, session: AgentSession, typed_row: int | None, probe: str, before: _Before
+    ) -> str:
+        """Why the agent took the text, or "" if it did not show it in time. Any of:
+
+        - it started a turn: a rule or hook (not mere screen activity) published working
+          or an approval, now or since the Enter (`session.turns`: a turn at speed 0 can
+          start and end between two looks);
+        - the cursor went on at least two lines below both where it was and the typed
+          text (the agent printed its turn; one line could be an Enter taken as a newline);
+        - the typed text left the row it was on.
+        """
         deadline = asyncio.get_running_loop().time() + DELIVERY_TIMEOUT
         while asyncio.get_running_loop().time() < deadline:
             await asyncio.sleep(0.05)
             rule = session.detection.evidence.rule if session.detection.evidence else ""
             started = session.state in (AgentState.WORKING, AgentState.AWAITING_APPROVAL)
-            if started and not only_activity(rule):
-                return True
+            if session.turns > before.turns or (started and not only_activity(rule)):
+                return "the agent started a turn"
             if not probe:
-                return True
-            if typed_row is not None and probe not in session.emulator.line_text(typed_row):
-                return True
-        return False
+                return "the input was sent (nothing to look for)"
+            emulator = session.emulator
+            below = max(before.cursor, before.typed if before.typed is not None else -1)
+            if _line_number(emulator, emulator.cursor[1]) >= below + 2:
+                return "the agent printed below the typed text"
+            if typed_row is not None and not _holds(emulator, typed_row, probe):
+                return "the input line cleared"
+        return ""
 
     # ---- structured reports -----------------------------------------------------------------
 
