@@ -9,21 +9,18 @@ runs what it is typed with `sh -c`).
 
 from __future__ import annotations
 
-import subprocess
+import json
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from at_cli import at, git, git_town, wait_for
 
 from tundra_tui.orchestra.branches import default_target, submit_problem, worktree_holding
-
-GIT_ID = ["-c", "user.name=t", "-c", "user.email=t@t"]
-
-
-def git(repo: Path, *args: str) -> str:
-    done = subprocess.run(
-        ["git", "-C", str(repo), *GIT_ID, *args], capture_output=True, text=True, check=True
-    )
-    return done.stdout
 
 
 def commit(repo: Path, name: str, text: str = "x") -> None:
@@ -102,3 +99,197 @@ def test_the_default_target_is_the_main_worktrees_branch(repo: Path) -> None:
 def test_outside_git_nothing_can_be_submitted(tmp_path: Path) -> None:
     problem = submit_problem(tmp_path, "polecat/a/1", "main")
     assert problem is not None and "is not a git repository" in problem
+
+
+# ---- reports through the daemon, from inside real agents ---------------------------------------
+
+SHELL = Path(__file__).parent / "helpers" / "shell_agent.py"
+BOARD_CALL = Path(__file__).parent / "helpers" / "board_call.py"
+
+
+def _shell_agent(town_log: str) -> dict[str, object]:
+    return {
+        "role": "polecat",
+        "runtime": "demo",
+        "command": f"{sys.executable} {SHELL} {town_log}",
+    }
+
+
+@pytest.fixture(scope="module")
+def town() -> Iterator[Path]:
+    """Agents a and b (shell agents), each holding a slung bead on its own branch and
+    worktree, and a mayor (never started) to be told."""
+    logs = Path(tempfile.mkdtemp(prefix="at-logs-", dir="/tmp"))
+    agents = {
+        "mayor": {"role": "mayor", "runtime": "demo"},
+        "a": _shell_agent(str(logs / "a.jsonl")),
+        "b": _shell_agent(str(logs / "b.jsonl")),
+    }
+    with git_town(agents=agents) as root:
+        for name, bead in (("a", 1), ("b", 2)):
+            at(root, "bead", "add", f"{name}'s work", "-d", f"work for {name}")
+            at(root, "hook", str(bead), name)
+            branch = f"polecat/{name}/{bead}"
+            at(root, "bead", "edit", str(bead), "--status", "slung", "--branch", branch)
+            git(root, "worktree", "add", "-q", "-b", branch, str(root / f"wt-{name}"), "main")
+        for name in ("a", "b"):
+            at(root, "agent", "start", name)
+        for name in ("a", "b"):
+            wait_for(lambda name=name: _state(root, name) == "idle")
+        (root / "logs").symlink_to(logs)
+        try:
+            yield root
+        finally:
+            shutil.rmtree(logs, ignore_errors=True)
+
+
+def _state(town: Path, name: str) -> str:
+    rows = json.loads(at(town, "agent", "list", "--json").stdout)
+    return str(next(r for r in rows if r["name"] == name)["state"])
+
+
+def run_in(town: Path, agent: str, command: str) -> dict[str, Any]:
+    """Type `command` into the shell agent and wait for its result (code and output)."""
+    log = town / "logs" / f"{agent}.jsonl"
+    before = len(log.read_text().splitlines()) if log.exists() else 0
+    at(town, "send", agent, command)
+    wait_for(lambda: log.exists() and len(log.read_text().splitlines()) > before, timeout=60)
+    result: dict[str, Any] = json.loads(log.read_text().splitlines()[before])
+    assert result["command"] == command
+    return result
+
+
+def bead(town: Path, bead_id: int) -> dict[str, Any]:
+    shown: dict[str, Any] = json.loads(at(town, "bead", "show", str(bead_id), "--json").stdout)
+    return shown
+
+
+def test_an_agent_cannot_report_on_another_agents_bead(town: Path) -> None:
+    done = run_in(town, "a", "at submit 2 -m 'mine now'")
+    assert done["code"] == 2
+    assert "#2 is not on your hook (it is held by b)" in done["stderr"]
+    for command in ("at done 2 --fail --reason no", "at bead note 2 -m hi"):
+        assert "not on your hook" in run_in(town, "a", command)["stderr"]
+    assert bead(town, 2)["bead"]["status"] == "slung"
+
+
+def test_the_environment_does_not_name_the_reporter(town: Path) -> None:
+    # TUNDRA_ACTOR claims the operator: the daemon still sees agent a.
+    done = run_in(town, "a", "TUNDRA_ACTOR=operator at submit 2")
+    assert done["code"] == 2 and "held by b" in done["stderr"]
+    # With its agent variables gone the CLI thinks it is the operator and asks the running
+    # daemon as the operator would: the daemon still names a by its process ancestry.
+    done = run_in(
+        town, "a", "env -u TUNDRA_AGENT -u TUNDRA_AGENT_MARK TUNDRA_ACTOR=operator at submit 2"
+    )
+    assert done["code"] == 2 and "held by b" in done["stderr"]
+    assert bead(town, 2)["bead"]["status"] == "slung"
+
+
+def test_a_submit_needs_a_commit_and_a_clean_tree(town: Path) -> None:
+    tree = town / "wt-a"
+    commit = "git -c user.name=a -c user.email=a@a commit -q -m work"
+    done = run_in(town, "a", "at submit -m 'first try'")
+    assert done["code"] == 2
+    assert "polecat/a/1 has no commit beyond main" in done["stderr"]
+    done = run_in(town, "a", f"cd {tree} && echo hi > work.md && git add work.md && {commit}")
+    assert done["code"] == 0, done
+    (tree / "left.txt").write_text("forgotten")
+    done = run_in(town, "a", "at submit 1 -m 'second try'")
+    assert done["code"] == 2
+    assert f"the worktree at {tree} has uncommitted changes" in done["stderr"]
+    assert bead(town, 1)["bead"]["status"] == "slung"
+    done = run_in(town, "a", f"cd {tree} && git add left.txt && {commit} && at submit -m 'all in'")
+    assert done["code"] == 0, done
+    assert "submitted #1" in done["stdout"]
+    shown = bead(town, 1)
+    assert shown["bead"]["status"] == "review"
+    submit = [e for e in shown["events"] if e["kind"] == "bead.submit"]
+    assert len(submit) == 1 and submit[0]["actor"] == "a"
+    assert submit[0]["data"]["reason"] == "all in"
+    # The mayor and the operator are told.
+    for who in ("mayor", "operator"):
+        mail = json.loads(at(town, "mail", "list", "--to", who, "--json").stdout)
+        told = [m for m in mail if m["subject"].startswith("#1 submitted for review")]
+        assert len(told) == 1, mail
+        assert told[0]["sender"] == "a" and "all in" in told[0]["body"]
+
+
+def test_an_agent_fails_its_bead_with_a_reason_but_never_marks_it_done(town: Path) -> None:
+    done = run_in(town, "b", "at done 2")
+    assert done["code"] == 2 and "agents report with `at submit`" in done["stderr"]
+    done = run_in(town, "b", "at done 2 --fail")
+    assert done["code"] == 2 and "say why it failed" in done["stderr"]
+    assert bead(town, 2)["bead"]["status"] == "slung"
+    done = run_in(town, "b", "at done 2 --fail --reason 'the API is gone'")
+    assert done["code"] == 0, done
+    shown = bead(town, 2)
+    assert shown["bead"]["status"] == "failed"
+    fail = [e for e in shown["events"] if e["kind"] == "bead.fail"]
+    assert fail[0]["actor"] == "b" and fail[0]["data"]["reason"] == "the API is gone"
+    mail = json.loads(at(town, "mail", "list", "--to", "operator", "--json").stdout)
+    assert any(m["subject"].startswith("#2 failed") and m["sender"] == "b" for m in mail)
+
+
+def test_a_note_shows_in_bead_show(town: Path) -> None:
+    bead_id = json.loads(at(town, "bead", "add", "noted", "--json").stdout)["id"]
+    at(town, "hook", str(bead_id), "b")
+    # The agent's text may hold escapes (made by printf here): stored as given, shown inert.
+    note = f"at bead note {bead_id} -m \"$(printf 'the cache hides it; see \\033[31mred')\""
+    done = run_in(town, "b", note)
+    assert done["code"] == 0, done
+    shown = bead(town, bead_id)
+    assert [(n["author"], n["body"]) for n in shown["notes"]] == [
+        ("b", "the cache hides it; see \x1b[31mred")
+    ]
+    text = at(town, "bead", "show", str(bead_id)).stdout
+    assert "the cache hides it" in text and "\x1b" not in text
+    assert "a note needs text" in run_in(town, "b", f"at bead note {bead_id} -m ' '")["stderr"]
+
+
+def test_mail_from_inside_an_agent_is_from_that_agent(town: Path) -> None:
+    done = run_in(town, "a", "at mail send mayor -m 'need a hand' --subject help")
+    assert done["code"] == 0, done
+    mail = json.loads(at(town, "mail", "list", "--to", "mayor", "--json").stdout)
+    assert [m["sender"] for m in mail if m["subject"] == "help"] == ["a"]
+    done = run_in(town, "a", "at mail send operator --from operator -m forged")
+    assert done["code"] == 2 and "only as itself" in done["stderr"]
+    # The CLI's own check gone (it trusts the env): the daemon refuses by ancestry.
+    done = run_in(town, "a", "TUNDRA_AGENT=operator at mail send operator --from operator -m x")
+    assert done["code"] == 2 and "refused: you are a" in done["stderr"]
+    done = run_in(town, "a", "at mail send nobody -m hi")
+    assert done["code"] == 2 and "no agent 'nobody'" in done["stderr"]
+    mail = json.loads(at(town, "mail", "list", "--to", "operator", "--json").stdout)
+    assert not [m for m in mail if m["body"] in ("forged", "x")]
+    # The operator may still send as an agent on the roster (through the running daemon).
+    sent = json.loads(at(town, "mail", "send", "a", "--from", "mayor", "-m", "ok", "--json").stdout)
+    assert sent["sender"] == "mayor" and sent["recipient"] == "a"
+
+
+def test_agents_cannot_move_or_hand_out_beads_through_the_board(town: Path) -> None:
+    bead_id = json.loads(at(town, "bead", "add", "board", "--json").stdout)["id"]
+    call = f"{sys.executable} {BOARD_CALL} {town}"
+    for args in (f"apply {bead_id} hook a", f"move {bead_id}", "create planned a"):
+        done = run_in(town, "a", f"{call} {args}")
+        assert "error: refused: agents do not move beads" in done["stdout"], done
+    assert bead(town, bead_id)["bead"]["status"] == "backlog"
+    done = run_in(town, "a", f"{call} create planned")  # planning is allowed
+    assert done["stdout"].startswith("ok:"), done
+    created = json.loads(at(town, "bead", "list", "--search", "planned", "--json").stdout)
+    assert len(created) == 1 and created[0]["status"] == "backlog"
+    events = json.loads(at(town, "events", "--bead", str(created[0]["id"]), "--json").stdout)
+    assert events[0]["actor"] == "a"  # named by ancestry, not by the request's actor
+
+
+def test_the_operator_reports_on_any_bead_with_the_same_checks(town: Path) -> None:
+    bead_id = json.loads(at(town, "bead", "add", "op", "--json").stdout)["id"]
+    at(town, "hook", str(bead_id), "a")
+    at(town, "bead", "edit", str(bead_id), "--status", "slung")
+    refused = at(town, "submit", str(bead_id), check=False)
+    assert refused.returncode == 2
+    assert f"polecat/a/{bead_id} does not exist" in refused.stderr
+    at(town, "bead", "note", str(bead_id), "-m", "operator's note")
+    assert bead(town, bead_id)["notes"][0]["author"] == "operator"
+    at(town, "done", str(bead_id), "--fail")  # the operator need not give a reason
+    assert bead(town, bead_id)["bead"]["status"] == "failed"
+    assert "name the bead" in at(town, "submit", check=False).stderr

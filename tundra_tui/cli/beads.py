@@ -106,8 +106,17 @@ async def cmd_show(ctx: Context) -> int:
     blockers = await store.beads.blockers_of(bead_id)
     dependents = await store.beads.dependents_of(bead_id)
     history = await store.events.find(bead_id=bead_id, limit=50)
+    notes = await store.notes.for_bead(bead_id)
     if ctx.json:
-        dump_json({"bead": bead, "blockers": blockers, "dependents": dependents, "events": history})
+        dump_json(
+            {
+                "bead": bead,
+                "blockers": blockers,
+                "dependents": dependents,
+                "events": history,
+                "notes": notes,
+            }
+        )
         return 0
 
     def refs(items: list[Bead]) -> str:
@@ -136,6 +145,11 @@ async def cmd_show(ctx: Context) -> int:
     if bead.description:
         print()
         key_values([("description", bead.description)])
+    if notes:
+        print()
+        table(
+            ("WHEN", "BY", "NOTE"), [(n.created_at[:19], n.author, n.body) for n in notes], flex=2
+        )
     if history:
         print()
         table(("WHEN", "ACTOR", "EVENT"), [(e.at[:19], e.actor, e.kind) for e in history])
@@ -244,10 +258,14 @@ async def cmd_sling(ctx: Context) -> int:
 
 
 async def cmd_done(ctx: Context) -> int:
-    """Close a bead as done, or as failed with --fail."""
+    """Close a bead as done, or as failed with --fail (a report: see cli/reports.py)."""
+    from tundra_tui.cli import reports
+
+    if ctx.args.fail:
+        return await reports.cmd_fail(ctx)
+    reports.refuse_done(ctx)
     bead_id = parse_bead_id(ctx.args.bead)
-    action = Action.FAIL if ctx.args.fail else Action.DONE
     store = await ctx.store()
-    bead = await store.beads.apply(bead_id, action, actor=ctx.actor, reason=ctx.args.reason)
-    print_bead(ctx, bead, "failed" if ctx.args.fail else "done")
+    bead = await store.beads.apply(bead_id, Action.DONE, actor=ctx.actor, reason=ctx.args.reason)
+    print_bead(ctx, bead, "done")
     return 0

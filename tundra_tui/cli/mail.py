@@ -22,7 +22,12 @@ def _require_party(ctx: Context, name: str) -> None:
 
 
 async def cmd_send(ctx: Context) -> int:
-    """Send a message; it is delivered to an agent at its next turn boundary."""
+    """Send a message; it is delivered to an agent at its next turn boundary. Through the
+    daemon when it runs (inside an agent, always: it names the sender)."""
+    from tundra_tui.cli.reports import send_mail
+
+    if (sent := await send_mail(ctx)) is not None:
+        return sent
     a = ctx.args
     sender = a.sender or ctx.actor
     _require_party(ctx, a.to)

@@ -13,6 +13,7 @@ import asyncio
 from collections.abc import Callable
 
 from tundra_tui.config import set_value, unset_value
+from tundra_tui.daemon.gate import Gate
 from tundra_tui.daemon.protocol import (
     BeadApply,
     BeadChanged,
@@ -28,7 +29,7 @@ from tundra_tui.daemon.protocol import (
     Event,
     Request,
 )
-from tundra_tui.daemon.transport import Handler
+from tundra_tui.daemon.transport import Caller, Handler
 from tundra_tui.domain.beads import ACTIONS_NEEDING_ASSIGNEE, Action, Bead, kanban_move
 from tundra_tui.domain.errors import IllegalTransition, TundraError
 from tundra_tui.domain.kanban import BeadDraft, draft_edits, reassignment
@@ -39,10 +40,18 @@ from tundra_tui.town import Town
 class BoardOps:
     """Handlers for the board: each awaits the store, then publishes one `ChangedEvent`."""
 
-    def __init__(self, town: Town, store: Store, publish: Callable[[Event], None]) -> None:
+    def __init__(
+        self,
+        town: Town,
+        store: Store,
+        publish: Callable[[Event], None],
+        gate: Gate | None = None,
+    ) -> None:
         self.town = town
         self.store = store
         self.publish = publish
+        self.gate = gate
+        """Refuses status moves and hand-outs from inside agents: they report (`Report`)."""
         self._beads = asyncio.Lock()
         """One bead operation at a time: a move reads the bead, then applies to what it read,
         and the steps of one operation must not interleave with another's."""
@@ -62,13 +71,17 @@ class BoardOps:
 
     # ---- beads ---------------------------------------------------------------------------------
 
-    async def bead_create(self, req: BeadCreate, caller: object = None) -> BeadChanged:
-        """Create in backlog; hook it if an agent was named (a refused hook is the warning)."""
+    async def bead_create(self, req: BeadCreate, caller: Caller | None = None) -> BeadChanged:
+        """Create in backlog; hook it if an agent was named (a refused hook is the warning).
+        An agent may plan (create beads) but not hand them out."""
+        if req.assignee:
+            self._operator_only(caller, "bead_create")
+        actor = self._actor(caller, req.actor)
         beads = self.store.beads
         async with self._beads:
             bead = await beads.add(
                 req.title,
-                actor=req.actor,
+                actor=actor,
                 description=req.description,
                 lane=req.lane,
                 priority=req.priority,
@@ -78,19 +91,20 @@ class BoardOps:
             warning = ""
             if req.assignee:
                 try:
-                    bead = await beads.apply(
-                        bead.id, Action.HOOK, actor=req.actor, agent=req.assignee
-                    )
+                    bead = await beads.apply(bead.id, Action.HOOK, actor=actor, agent=req.assignee)
                 except TundraError as error:
                     warning = f"created {bead.ref} in backlog but did not hook it: {error}"
             self._changed("beads", bead.id)
         return _bead_reply(bead, warning)
 
-    async def bead_update(self, req: BeadUpdate, caller: object = None) -> BeadChanged:
+    async def bead_update(self, req: BeadUpdate, caller: Caller | None = None) -> BeadChanged:
         """Edit the fields given, then move the bead to the agent given, as the form does."""
         beads = self.store.beads
+        actor = self._actor(caller, req.actor)
         async with self._beads:
             bead = await beads.get(req.id)
+            if req.assignee is not None and req.assignee != bead.assignee:
+                self._operator_only(caller, "bead_update")
             draft = BeadDraft(
                 title=bead.title if req.title is None else req.title,
                 description=bead.description if req.description is None else req.description,
@@ -102,17 +116,18 @@ class BoardOps:
             wrote = False
             try:
                 if changes := draft_edits(bead, draft):
-                    bead = await beads.edit(req.id, actor=req.actor, **changes)
+                    bead = await beads.edit(req.id, actor=actor, **changes)
                     wrote = True
                 for action, agent in moves:
-                    bead = await beads.apply(req.id, action, actor=req.actor, agent=agent or None)
+                    bead = await beads.apply(req.id, action, actor=actor, agent=agent or None)
                     wrote = True
             finally:
                 if wrote:  # also when a later step was refused: the earlier ones happened
                     self._changed("beads", req.id)
         return _bead_reply(bead)
 
-    async def bead_apply(self, req: BeadApply, caller: object = None) -> BeadChanged:
+    async def bead_apply(self, req: BeadApply, caller: Caller | None = None) -> BeadChanged:
+        self._operator_only(caller, "bead_apply")
         async with self._beads:
             bead = await self.store.beads.apply(
                 req.id, req.action, actor=req.actor, agent=req.agent, reason=req.reason
@@ -120,8 +135,9 @@ class BoardOps:
             self._changed("beads", bead.id)
         return _bead_reply(bead)
 
-    async def bead_move(self, req: BeadMove, caller: object = None) -> BeadChanged:
+    async def bead_move(self, req: BeadMove, caller: Caller | None = None) -> BeadChanged:
         """The legal move to the neighbouring column from the bead's status now."""
+        self._operator_only(caller, "bead_move")
         beads = self.store.beads
         async with self._beads:
             bead = await beads.get(req.id)
@@ -160,6 +176,25 @@ class BoardOps:
             path = await asyncio.to_thread(unset_value, self.town, req.key, req.layer)
             self._changed("config")
         return ConfigWritten(key=req.key, layer=req.layer, path=str(path))
+
+    def _operator_only(self, caller: Caller | None, op: str) -> None:
+        if self.gate is not None and caller is not None:
+            self.gate.operator_only(
+                caller,
+                op,
+                "refused: agents do not move beads or hand them out; "
+                "report with `at submit` or `at done N --fail --reason WHY`",
+            )
+
+    def _actor(self, caller: Caller | None, claimed: str) -> str:
+        """Who an edit is recorded as: an agent is named by its process ancestry, whatever
+        the request claims; the operator's client names its actor."""
+        if self.gate is None or caller is None or not self.gate.inside(caller):
+            return claimed
+        agent = self.gate.agent_of(caller)
+        if agent is None:
+            self.gate.operator_only(caller, "board", "refused: cannot tell which agent this is")
+        return agent or claimed
 
     def _changed(self, what: str, *ids: int) -> None:
         self.publish(ChangedEvent(what=what, ids=list(ids)))
