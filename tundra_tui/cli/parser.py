@@ -16,6 +16,7 @@ from tundra_tui.cli import (
     hooks,
     mail,
     polecats,
+    reports,
     settings,
     town,
     tui,
@@ -191,6 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fail", action="store_true")
     p.add_argument("--reason", default="")
     _json(p)
+    reports.add_parser(commands, bead, _common)
 
     # --- convoys -----------------------------------------------------------------------
     convoy = group("convoy", "batches of beads that start together")

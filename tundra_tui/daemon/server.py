@@ -51,6 +51,7 @@ from tundra_tui.daemon.protocol import (
     TroubleEvent,
 )
 from tundra_tui.daemon.relay import Relay, state_event
+from tundra_tui.daemon.reports import ReportOps
 from tundra_tui.daemon.supervision import Supervision
 from tundra_tui.daemon.team import Team
 from tundra_tui.daemon.transport import Caller, Handler, Transport
@@ -131,7 +132,8 @@ class Daemon:
             own=self._own,
         ).handlers()
         self._handlers |= AskOps(self.host, store, self.writer, self.book, self.gate).handlers()
-        self._handlers |= BoardOps(town, store, self.publish).handlers()
+        self._handlers |= BoardOps(town, store, self.publish, self.gate).handlers()
+        self._handlers |= ReportOps(town, store, self.gate, self.publish).handlers()
         self.host.subscribe(self.relay.on_host)
         self.book.subscribe(self.relay.on_book)
 
