@@ -20,7 +20,9 @@ from typing import Any
 import pytest
 from at_cli import at, git, git_town, wait_for
 
+from tundra_tui.domain.beads import Bead, BeadStatus
 from tundra_tui.orchestra.branches import default_target, submit_problem, worktree_holding
+from tundra_tui.orchestra.notices import notice
 
 
 def commit(repo: Path, name: str, text: str = "x") -> None:
@@ -99,6 +101,20 @@ def test_the_default_target_is_the_main_worktrees_branch(repo: Path) -> None:
 def test_outside_git_nothing_can_be_submitted(tmp_path: Path) -> None:
     problem = submit_problem(tmp_path, "polecat/a/1", "main")
     assert problem is not None and "is not a git repository" in problem
+
+
+# ---- notices -------------------------------------------------------------------------------
+
+
+def test_a_notice_names_the_bead_and_keeps_a_hostile_title_inert() -> None:
+    bead = Bead(id=7, title="evil\x1b[2J\ntitle", status=BeadStatus.REVIEW, branch="polecat/a/7")
+    subject, body = notice("a", bead, "submit", "  all done  ")
+    assert subject.startswith("#7 submitted for review: evil")
+    assert "\x1b" not in subject and "\n" not in subject
+    assert body.startswith("a submitted for review #7 (evil")
+    assert "Branch: polecat/a/7." in body and body.endswith("\nsummary: all done")
+    assert notice("witness", bead, "escalate", "")[0].startswith("#7 escalated")
+    assert notice("b", bead, "fail", "gone")[1].endswith("\nreason: gone")
 
 
 # ---- reports through the daemon, from inside real agents ---------------------------------------
