@@ -297,6 +297,19 @@ def test_agents_cannot_move_or_hand_out_beads_through_the_board(town: Path) -> N
     assert events[0]["actor"] == "a"  # named by ancestry, not by the request's actor
 
 
+def test_agents_cannot_change_the_configuration_through_the_daemon(town: Path) -> None:
+    before = (town / "tundra.toml").read_text()
+    call = f"{sys.executable} {BOARD_CALL} {town}"
+    for args in ("config-set agents.b.command 'sh -c evil'", "config-unset agents.b.command"):
+        done = run_in(town, "a", f"{call} {args}")
+        assert "error: refused: agents do not change the configuration" in done["stdout"], done
+    assert (town / "tundra.toml").read_text() == before
+    assert (
+        not (town / ".tundra" / "local.toml").exists()
+        or "evil" not in (town / ".tundra" / "local.toml").read_text()
+    )
+
+
 def test_the_operator_reports_on_any_bead_with_the_same_checks(town: Path) -> None:
     bead_id = json.loads(at(town, "bead", "add", "op", "--json").stdout)["id"]
     at(town, "hook", str(bead_id), "a")

@@ -165,17 +165,24 @@ class BoardOps:
     # ---- configuration -------------------------------------------------------------------------
 
     async def config_set(self, req: ConfigSet, caller: object = None) -> ConfigWritten:
-        """Checked by loading the whole result first: a refused value writes nothing."""
+        """Checked by loading the whole result first: a refused value writes nothing. Only
+        the operator: an agent that could write the config could name what agents run."""
+        self._config_by_operator(caller, "config_set")
         async with self._config:
             path = await asyncio.to_thread(set_value, self.town, req.key, req.value, req.layer)
             self._changed("config")
         return ConfigWritten(key=req.key, layer=req.layer, path=str(path))
 
     async def config_unset(self, req: ConfigUnset, caller: object = None) -> ConfigWritten:
+        self._config_by_operator(caller, "config_unset")
         async with self._config:
             path = await asyncio.to_thread(unset_value, self.town, req.key, req.layer)
             self._changed("config")
         return ConfigWritten(key=req.key, layer=req.layer, path=str(path))
+
+    def _config_by_operator(self, caller: object, op: str) -> None:
+        if self.gate is not None and isinstance(caller, Caller):
+            self.gate.operator_only(caller, op, "refused: agents do not change the configuration")
 
     def _operator_only(self, caller: Caller | None, op: str) -> None:
         if self.gate is not None and caller is not None:
