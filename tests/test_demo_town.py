@@ -1,4 +1,5 @@
-"""The demo town: created once with a valid team and two weeks of history, then only reused."""
+"""The demo town: created once as a git repository with a valid team and two weeks of history,
+then only reused; `at up` on it takes work by itself."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import asyncio
 import os
 import select
 import sqlite3
+import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import closing
@@ -16,11 +18,12 @@ import ptyprocess
 import pytest
 
 from tundra_tui.config import load_config
+from tundra_tui.demo_agent.usage import town_log_path
 from tundra_tui.demo_history import SimClock
 from tundra_tui.demo_story import BEADS, HABITS
-from tundra_tui.demo_town import DEMO_AGENTS, demo_town_root, ensure_demo_town
+from tundra_tui.demo_town import DEMO_AGENTS, DemoAgent, demo_town_root, ensure_demo_town
 from tundra_tui.domain.agents import AgentState, Runtime
-from tundra_tui.domain.beads import BeadStatus
+from tundra_tui.domain.beads import BeadStatus, Lane
 from tundra_tui.domain.clock import iso
 from tundra_tui.domain.convoys import ConvoyStatus
 from tundra_tui.session.launch import agent_config
@@ -70,11 +73,11 @@ def dump(town: Town) -> dict[str, list[tuple[object, ...]]]:
 
 def test_the_root_follows_xdg_data_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
-    assert demo_town_root() == tmp_path / "auto-tundra" / "demo-town"
+    assert demo_town_root() == tmp_path / "auto-tundra" / "demo-town-2"
     monkeypatch.setenv("XDG_DATA_HOME", "relative/ignored")
-    assert demo_town_root() == Path.home() / ".local" / "share" / "auto-tundra" / "demo-town"
+    assert demo_town_root() == Path.home() / ".local" / "share" / "auto-tundra" / "demo-town-2"
     monkeypatch.delenv("XDG_DATA_HOME")
-    assert demo_town_root() == Path.home() / ".local" / "share" / "auto-tundra" / "demo-town"
+    assert demo_town_root() == Path.home() / ".local" / "share" / "auto-tundra" / "demo-town-2"
 
 
 # ---- the team ------------------------------------------------------------------------------
@@ -87,22 +90,50 @@ def test_the_team_is_four_demo_agents_with_distinct_roles(demo: Town) -> None:
     assert list(team) == ["mayor", "polecat-1", "witness", "crew-1"]
     assert len({spec.role for spec in team.values()}) == 4
     assert len({spec.model for spec in team.values()}) == 3
-    assert all(spec.runtime is Runtime.DEMO and not spec.worktree for spec in team.values())
+    assert all(spec.runtime is Runtime.DEMO for spec in team.values())
+    assert {name for name, spec in team.items() if spec.worktree} == {"polecat-1", "crew-1"}
+    assert {name for name, spec in team.items() if spec.start} == {"mayor", "crew-1"}
+    assert team["crew-1"].lanes == (Lane.CRITICAL,)
     assert config.get("general.name") == "demo-town"
     assert config.get("costs.daily_budget_usd") > 0
+    assert config.get("orchestra.polecat_runtime") == "demo"
+    assert config.get("orchestra.max_polecats") == 2
+    assert config.get("orchestra.target_branch") == "main"
+    assert "--approval-rate" in config.get("runtimes.demo.args")
 
 
 def test_each_agent_launches_the_demo_agent_logging_usage_into_the_town(demo: Town) -> None:
     for name, spec in load_config(demo).agents().items():
-        argv = agent_config(spec, demo).launch.argv
-        assert argv[1:3] == ["-m", "tundra_tui.demo_agent"]
-        log = argv[argv.index("--usage-log") + 1]
-        assert Path(log) == usage_dir(demo) / f"{name}.jsonl"
-        assert argv[argv.index("--model") + 1] == spec.model
-        assert "--auto-task" in argv
+        launch = agent_config(spec, demo).launch
+        assert launch.argv[1:3] == ["-m", "tundra_tui.demo_agent"]
+        assert town_log_path(launch.env) == usage_dir(demo) / f"{name}.jsonl"
+        assert launch.argv[launch.argv.index("--model") + 1] == spec.model
     rates = {a.name: a.approval_rate for a in DEMO_AGENTS}
-    assert rates["polecat-1"] >= 0.5 and sorted(rates.values())[1] <= 0.1
+    assert rates["polecat-1"] >= 0.3 and sorted(rates.values())[1] <= 0.1
     assert usage_dir(demo).is_dir()
+
+
+def test_nothing_promises_work_that_does_not_happen(demo: Town) -> None:
+    """Version 1 faked work with --auto-task and --keep-working; now dispatch gives it."""
+    text = demo.config_path.read_text()
+    for fake in ("auto-task", "keep-working", "--auto", "patrol"):
+        assert fake not in text
+    for spec in load_config(demo).agents().values():
+        assert not {"--auto-task", "--keep-working"} & set(spec.args)
+
+
+def test_the_town_is_a_git_repository_on_main_with_one_clean_commit(demo: Town) -> None:
+    def git(*argv: str) -> str:
+        done = subprocess.run(
+            ["git", "-C", str(demo.root), *argv], capture_output=True, text=True, check=True
+        )
+        return done.stdout
+
+    assert git("branch", "--show-current").strip() == "main"
+    assert git("log", "--format=%an %s").splitlines() == ["operator The demo town"]
+    assert git("status", "--porcelain", "--untracked-files=all") == ""
+    assert set(git("ls-files").split()) == {".gitignore", "README.md", "tundra.toml"}
+    assert git("check-ignore", ".tundra/town.db").strip() == ".tundra/town.db"
 
 
 def test_the_history_names_only_agents_of_the_team() -> None:
@@ -114,15 +145,19 @@ def test_the_history_names_only_agents_of_the_team() -> None:
 # ---- the history ---------------------------------------------------------------------------
 
 
-async def test_beads_cover_every_status_lane_and_some_dependencies(demo: Town) -> None:
+async def test_beads_cover_the_statuses_work_rests_in_and_some_dependencies(
+    demo: Town,
+) -> None:
+    """No bead is left hooked or slung: those have a dispatch behind them, and the history
+    has none; the live backlog is for dispatch to take."""
     async with await open_store(demo.db_path, clock=fixed) as store:
         counts = await store.beads.counts()
         beads = await store.beads.find()
         assert counts == {
-            BeadStatus.BACKLOG: 7,
-            BeadStatus.HOOKED: 2,
-            BeadStatus.SLUNG: 2,
-            BeadStatus.REVIEW: 2,
+            BeadStatus.BACKLOG: 13,
+            BeadStatus.HOOKED: 0,
+            BeadStatus.SLUNG: 0,
+            BeadStatus.REVIEW: 4,
             BeadStatus.DONE: 6,
             BeadStatus.FAILED: 1,
             BeadStatus.ESCALATED: 1,
@@ -133,16 +168,21 @@ async def test_beads_cover_every_status_lane_and_some_dependencies(demo: Town) -
         assert {b.assignee for b in beads} - {""} == {a.name for a in DEMO_AGENTS}
         assert "Show titles like [bold]x[/bold] literally in every pane" in {b.title for b in beads}
         ready = await store.beads.ready()
-        assert ready and all(b.status is BeadStatus.BACKLOG for b in ready)
+        assert len(ready) >= 5 and all(b.status is BeadStatus.BACKLOG for b in ready)
+        assert ready[0].lane is Lane.CRITICAL  # crew-1's lane: it takes this one first
 
 
-async def test_two_convoys_one_under_way_and_one_not_started(demo: Town) -> None:
+async def test_convoys_under_way_and_one_not_started(demo: Town) -> None:
     async with await open_store(demo.db_path, clock=fixed) as store:
         convoys = {c.name: c for c in await store.convoys.all()}
+        chain = [await store.beads.get(n) for n in (22, 23, 24)]
     assert convoys["login-v2"].status is ConvoyStatus.ACTIVE
     assert 0 < convoys["login-v2"].progress.done < convoys["login-v2"].progress.total
     assert convoys["docs-refresh"].status is ConvoyStatus.PENDING
     assert convoys["docs-refresh"].progress.total == 3
+    assert convoys["search"].status is ConvoyStatus.ACTIVE
+    assert [b.title.split(":")[0] for b in chain] == ["search"] * 3
+    assert [b.blocked_by for b in chain] == [(), (22,), (23,)]
 
 
 async def test_mail_events_approvals_and_agents(demo: Town) -> None:
@@ -246,6 +286,10 @@ def polecat(demo: Town) -> Iterator[tuple[ptyprocess.PtyProcess, Path]]:
     process = ptyprocess.PtyProcess.spawn(
         [*launch.argv, "--speed", "0"], cwd=str(demo.root), env=dict(launch.env)
     )
+    expect(process, "demo❯ ".encode())
+    process.write(b"RUN: ls")
+    expect(process, b"RUN: ls")
+    process.write(b"\r")
     yield process, log
     process.terminate(force=True)
     log.unlink(missing_ok=True)
@@ -272,5 +316,63 @@ async def test_polecat_asks_for_approval_and_its_usage_reaches_the_store(
             store, UsageFollower([usage_dir(demo)], runtimes={"polecat-1": "demo"})
         )
         rows_ = await store.metrics.rollup("agent")
-    assert added >= 3 and [(r.key, r.samples) for r in rows_] == [("polecat-1", added)]
+    assert added >= 2 and [(r.key, r.samples) for r in rows_] == [("polecat-1", added)]
     assert log.is_file()
+
+
+# ---- the demo takes work by itself ---------------------------------------------------------
+
+
+def test_at_up_on_the_demo_town_takes_beads_to_review() -> None:
+    """`at up` (what `at tui --demo` sends) starts the team and dispatch: crew-1 takes the
+    critical bead of its lane, polecats take others, and each ends in review with a commit."""
+    import json
+    import shutil
+    import tempfile
+
+    from at_cli import at, git
+
+    parent = Path(tempfile.mkdtemp(prefix="at-", dir="/tmp"))  # a short socket path
+    town = asyncio.run(ensure_demo_town(parent / "demo", clock=fixed))
+    local = "".join(f"[agents.{a.name}]\nargs = {json.dumps(at_speed_0(a))}\n" for a in DEMO_AGENTS)
+    local += '[runtimes.demo]\nargs = ["--speed", "0", "--approval-rate", "0.3"]\n'
+    (town.state_dir / "local.toml").write_text(local)
+    try:
+        at(town.root, "up", timeout=60)
+        deadline = time.monotonic() + 120
+
+        def bead(number: int) -> dict[str, object]:
+            shown = json.loads(at(town.root, "bead", "show", str(number), "--json").stdout)
+            return dict(shown["bead"])
+
+        in_review: list[int] = []
+        while len(in_review) < 3:
+            for waiting in json.loads(at(town.root, "approvals", "--json").stdout):
+                at(town.root, "approve", str(waiting["id"]), check=False)
+            listed = json.loads(at(town.root, "bead", "list", "--json").stdout)
+            in_review = [
+                b["id"] for b in listed if b["status"] == "review" and b["id"] >= FIRST_LIVE
+            ]
+            assert time.monotonic() < deadline, listed
+            time.sleep(0.2)  # the operator's pace; the loop has a deadline
+        critical = bead(25)
+        assert critical["status"] == "review" and critical["assignee"] == "crew-1"
+        for number in in_review:
+            branch = str(bead(number)["branch"])
+            assert git(town.root, "log", "--format=%s", f"main..{branch}").count("\n") == 1
+        agents = json.loads(at(town.root, "agent", "list", "--json").stdout)
+        running = {a["name"] for a in agents if a.get("pid")}
+        assert {"mayor", "crew-1"} <= running and "witness" not in running
+    finally:
+        at(town.root, "down", check=False, timeout=60)
+        at(town.root, "daemon", "stop", check=False)
+        shutil.rmtree(parent, ignore_errors=True)
+
+
+FIRST_LIVE = 20
+"""The live backlog's first bead id (the history before it ends in review or later)."""
+
+
+def at_speed_0(agent: DemoAgent) -> list[str]:
+    """The agent's args from the demo's tundra.toml, at speed 0 (set in local.toml)."""
+    return ["--approval-rate", str(agent.approval_rate), "--seed", str(agent.seed), "--speed", "0"]

@@ -15,7 +15,18 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
-from tundra_tui.demo_story import BEADS, COMMANDS, CONVOYS, HABITS, MAIL, OPERATOR, RISKY, StoryBead
+from tundra_tui.demo_story import (
+    BEADS,
+    COMMANDS,
+    CONVOYS,
+    DISPATCHED,
+    HABITS,
+    MAIL,
+    OPERATOR,
+    RISKY,
+    WITNESS,
+    StoryBead,
+)
 from tundra_tui.domain.agents import AgentState
 from tundra_tui.domain.approvals import ApprovalSource, ApprovalStatus
 from tundra_tui.domain.beads import Action, BeadStatus
@@ -133,12 +144,15 @@ async def _create(store: Store, bead: StoryBead, ids: dict[str, int]) -> None:
 
 
 async def _move(store: Store, bead: StoryBead, bead_id: int, action: Action) -> None:
-    if action is Action.HOOK:
-        actor = "mayor"
-    elif action is Action.REWORK or (
-        action is Action.DONE and (await store.beads.get(bead_id)).status is BeadStatus.REVIEW
-    ):
+    """Who moves a bead is who could: dispatch hooks and slings to polecats and crew, the
+    operator to anyone else; agents submit and fail; the operator closes or sends back a
+    review; the witness escalates."""
+    if action in (Action.HOOK, Action.SLING):
+        actor = DAEMON if bead.assignee in DISPATCHED else OPERATOR
+    elif action in (Action.DONE, Action.REWORK):
         actor = OPERATOR
+    elif action is Action.ESCALATE:
+        actor = WITNESS
     else:
         actor = bead.assignee
     reason = bead.reason if action in (Action.FAIL, Action.ESCALATE) else ""

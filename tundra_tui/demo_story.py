@@ -42,11 +42,11 @@ BEADS: tuple[StoryBead, ...] = (
     _B("flaky-ci", "Fix the flaky test_storage timeout on CI", _C, 0, ("ci", "tests"), 13.2,
        "polecat-1", ((12.7, _H), (12.6, _SL), (12.3, _SU), (12.1, _D))),
     _B("witness-model", "Evaluate a cheaper model for the witness", _X, 3, ("costs", "spike"),
-       13.0, "mayor", ((12.9, _H), (12.8, _SL), (9.5, _D))),
+       13.0, "mayor", ((12.9, _H), (12.8, _SL), (9.6, _SU), (9.5, _D))),
     _B("lifecycle-doc", "Document the bead lifecycle", _S, 3, ("docs",), 5.0, "witness",
-       ((4.6, _H), (4.5, _SL), (3.8, _D))),
+       ((4.6, _H), (4.5, _SL), (3.9, _SU), (3.8, _D))),
     _B("sqlite", "Upgrade the SQLite driver", _S, 2, ("deps",), 3.0, "crew-1",
-       ((2.6, _H), (2.5, _SL), (2.2, _D))),
+       ((2.6, _H), (2.5, _SL), (2.3, _SU), (2.2, _D))),
     _B("cookies", "login-v2: keep session tokens in HttpOnly cookies", _C, 1,
        ("auth", "security"), 10.8, "polecat-1",
        ((10.2, _H), (10.1, _SL), (9.6, _SU), (9.1, _D))),
@@ -54,7 +54,7 @@ BEADS: tuple[StoryBead, ...] = (
        "crew-1", ((9.0, _H), (8.9, _SL), (8.0, _SU), (7.5, _RW), (6.8, _SU), (6.5, _D)),
        blocked_by=("cookies",), by="mayor"),
     _B("lockout", "login-v2: lock an account after five failed logins", _S, 1, ("auth",), 10.69,
-       "polecat-1", ((1.4, _H), (1.2, _SL)), blocked_by=("cookies",), by="mayor"),
+       "polecat-1", ((1.4, _H), (1.2, _SL), (1.0, _SU)), blocked_by=("cookies",), by="mayor"),
     _B("migrate", "login-v2: migrate existing sessions", _S, 2, ("auth", "migration"), 10.6,
        blocked_by=("rotation", "lockout"), by="mayor"),
     _B("tree-sitter", "Try a tree-sitter outline in the file picker", _X, 3, ("spike",), 6.9,
@@ -68,7 +68,7 @@ BEADS: tuple[StoryBead, ...] = (
        ((4.8, _H), (4.7, _SL), (1.9, _SU))),
     _B("bom", "Crash when tundra.toml starts with a BOM", _C, 0, ("bug", "config"), 3.5,
        "polecat-1", ((3.4, _H), (3.3, _SL), (2.9, _E)),
-       reason="needs a decision: strip the BOM or refuse the file?"),
+       reason="no report after 2 reminders"),
     _B("markup", "Show titles like [bold]x[/bold] literally in every pane", _X, 3, ("ui",),
        3.1),
     _B("pyproject", "Read [tool.tundra] from pyproject.toml", _X, 4, ("config",), 2.8),
@@ -77,12 +77,26 @@ BEADS: tuple[StoryBead, ...] = (
        blocked_by=("quickstart",)),
     _B("faq", "docs-refresh: an FAQ on approvals", _S, 3, ("docs",), 2.38),
     _B("list-speed", "Speed up `at bead list` on ten thousand beads", _C, 1, ("perf", "cli"),
-       1.3, "crew-1", ((1.0, _H), (0.9, _SL))),
-    _B("patrol", "Patrol report: stalled beads and idle agents", _S, 2, ("ops",), 0.9,
-       "witness", ((0.6, _H),), by="mayor"),
+       1.3, "crew-1", ((1.0, _H), (0.9, _SL), (0.5, _SU))),
+    _B("report", "Weekly report: beads done and cost per agent", _S, 2, ("ops",), 0.9,
+       by="mayor"),
     _B("webhooks", "Retry webhooks with exponential backoff", _S, 1, ("webhooks",), 0.8,
-       "crew-1", ((0.3, _H),), by="mayor"),
+       by="mayor"),
+    # The live backlog: a chain in a started convoy, and a critical bug for crew-1's lane.
+    _B("search-index", "search: index bead titles and descriptions", _S, 1, ("search",), 0.2,
+       by="mayor"),
+    _B("search-key", "search: a / key that filters the Beads tab", _S, 2, ("search", "ui"),
+       0.19, blocked_by=("search-index",), by="mayor"),
+    _B("search-marks", "search: highlight the matches", _X, 3, ("search", "ui"), 0.18,
+       blocked_by=("search-key",), by="mayor"),
+    _B("blank-title", "Crash when a bead's title is only spaces", _C, 0, ("bug",), 0.12),
 )
+
+DISPATCHED = frozenset({"polecat-1", "crew-1"})
+"""Agents the daemon's dispatch hands beads to; the others got theirs from the operator's
+`at sling`."""
+WITNESS = "witness"
+"""Who escalates a bead: the daemon's witness, after its reminders went unanswered."""
 
 CONVOYS: tuple[tuple[str, str, float, tuple[str, ...], float | None], ...] = (
     # name, description, created (days ago), beads, started (days ago) or None
@@ -90,6 +104,7 @@ CONVOYS: tuple[tuple[str, str, float, tuple[str, ...], float | None], ...] = (
      ("cookies", "rotation", "lockout", "migrate"), 10.5),
     ("docs-refresh", "Docs for the first public release", 2.3,
      ("quickstart", "screenshots", "faq"), None),
+    ("search", "Find beads by text", 0.17, ("search-index", "search-key", "search-marks"), 0.15),
 )
 
 MAIL: tuple[tuple[float, str, str, str, str, bool, bool], ...] = (
@@ -97,22 +112,27 @@ MAIL: tuple[tuple[float, str, str, str, str, bool, bool], ...] = (
     (10.45, OPERATOR, "mayor", "login-v2 first",
      "Please get login-v2 moving this week: cookies first, the rest depends on it.", False, True),
     (9.05, "mayor", "crew-1", "{rotation} is unblocked",
-     "Cookies ({cookies}) are merged, so refresh-token rotation is yours.", False, True),
+     "Cookies ({cookies}) are done, so refresh-token rotation is ready, in your lane.", False,
+     True),
     (5.45, "crew-1", "mayor", "tree-sitter spike failed",
      "The grammar wheels do not build on musl; I stopped. Notes are on the bead.", False, True),
-    (4.3, "witness", OPERATOR, "Review queue",
-     "{audit-pages} has been waiting for a review for over an hour.", False, True),
-    (2.85, "polecat-1", OPERATOR, "{bom} needs your call",
+    (3.2, "polecat-1", OPERATOR, "{bom} needs your call",
      "A tundra.toml that starts with a UTF-8 BOM crashes the loader. Strip the BOM, or refuse "
      "the file with a clear error?", True, False),
-    (1.15, "mayor", "polecat-1", "Next: {lockout}",
-     "Take the account lockout ({lockout}) next; the session migration waits on it.", False,
-     True),
-    (0.25, "witness", OPERATOR, "Idle agent",
-     "crew-1 holds {list-speed} and {webhooks} but has been idle for 40 minutes.", False, False),
+    (3.1, "witness", "polecat-1", "{bom} is still yours",
+     "Report on {bom} with at submit, or at done --fail with a reason.", False, True),
+    (2.9, "witness", OPERATOR, "{bom} escalated",
+     "polecat-1 sent no report after 2 reminders.", False, True),
+    (1.15, "mayor", OPERATOR, "Plan for login-v2",
+     "Lockout ({lockout}) is next in the queue; the session migration ({migrate}) waits on it "
+     "and on rotation.", False, True),
+    (0.5, "crew-1", OPERATOR, "{list-speed} is in review",
+     "`at bead list` on ten thousand beads now takes 0.2 s instead of 1.6 s.", False, False),
     (0.2, OPERATOR, "crew-1", "Re: {md-cache}",
      "Your patch shows `[red]` tags literally now. Good; review is next on my list.", False,
      False),
+    (0.1, OPERATOR, "mayor", "docs-refresh",
+     "Shall we start docs-refresh once the search convoy is in review?", False, False),
 )
 # fmt: on
 

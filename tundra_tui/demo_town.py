@@ -1,24 +1,31 @@
-"""The demo town: four demo agents and two weeks of history, ready before any team of your own.
+"""The demo town: demo agents, a git repository for them to work in, and two weeks of history.
 
 It is created once and from then on only reused, so the operator's edits to its tundra.toml and
 whatever happened in it later are never overwritten. The history is seeded into a private
 database file that is linked into place only when complete, so a crash or a second process
-racing this one never leaves a half-seeded town behind.
+racing this one never leaves a half-seeded town behind. Its directory name carries a version
+(`DEMO_DIR`): when what the demo needs changes, a new town is made beside an old one, which is
+neither reused nor touched.
 """
 
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
 import secrets
+import subprocess
+import textwrap
 from contextlib import suppress
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import tomlkit
 
-from tundra_tui.demo_history import SimClock, seed_history
+from tundra_tui.demo_history import HISTORY_DAYS, SimClock, seed_history
 from tundra_tui.domain.agents import Role, Runtime
+from tundra_tui.domain.beads import Lane
 from tundra_tui.domain.clock import Clock, system_clock
 from tundra_tui.domain.errors import TundraError
 from tundra_tui.store import RosterEntry, open_store
@@ -26,6 +33,11 @@ from tundra_tui.town import TOWN_FILE, Town, init_town, write_text_atomic
 from tundra_tui.usage.follower import usage_dir
 
 DEMO_NAME = "demo-town"
+DEMO_DIR = "demo-town-2"
+"""Version 2: a git repository, dispatch and demo agents that commit (1 faked work with
+auto-tasks). Bump it whenever an existing demo town would no longer show what the demo
+promises."""
+TARGET_BRANCH = "main"
 
 
 @dataclass(frozen=True)
@@ -36,14 +48,16 @@ class DemoAgent:
     role: Role
     model: str
     approval_rate: float
-    """Chance that a task ends by asking to run a command (an approval prompt)."""
+    """Chance it asks the operator's approval: before `at submit` in a bead's work, and for a
+    command at the end of a free task."""
     seed: int
-    """Its random choices; with its task, decides whether the first task asks for approval
-    (for polecat-1 and crew-1 it does, so the approval queue has something at once)."""
-    task: str
-    """What it starts working on as soon as it is started."""
+    """Its random choices."""
     note: str
-    """The comment above its table in tundra.toml."""
+    """The comment above its table in tundra.toml: what it does, and nothing more."""
+    start: bool = False
+    """Started by `at up` (and `at tui --demo`)."""
+    worktree: bool = False
+    lanes: tuple[Lane, ...] = ()
 
 
 DEMO_AGENTS: tuple[DemoAgent, ...] = (
@@ -53,17 +67,19 @@ DEMO_AGENTS: tuple[DemoAgent, ...] = (
         "demo-opus",
         0.1,
         21,
-        "Triage the backlog and plan today's work for the team",
-        "Plans the work and hands ready beads to idle agents.",
+        "Started by `at up` with the mayor's prompt; answers its mail between turns. Beads are "
+        "handed out by the daemon's dispatch, not by the mayor.",
+        start=True,
     ),
     DemoAgent(
         "polecat-1",
         Role.POLECAT,
         "demo-sonnet",
-        0.6,
+        0.3,
         22,
-        "Lock an account after five failed logins (login-v2)",
-        "Works one bead at a time; asks to run commands often, so approvals show up.",
+        "A polecat: dispatch starts it for a ready bead, in its own worktree, and stops it "
+        "once it has sat idle with no bead for orchestra.polecat_retire_seconds.",
+        worktree=True,
     ),
     DemoAgent(
         "witness",
@@ -71,8 +87,8 @@ DEMO_AGENTS: tuple[DemoAgent, ...] = (
         "demo-haiku",
         0.05,
         13,
-        "Patrol: look for stalled beads and agents waiting on approvals",
-        "Watches the town and reports what is stuck.",
+        "Not started by `at up`: the witness's checks (reminders, stalls, approvals left "
+        "waiting) run in the daemon. Start it to have a witness agent to talk to.",
     ),
     DemoAgent(
         "crew-1",
@@ -80,18 +96,24 @@ DEMO_AGENTS: tuple[DemoAgent, ...] = (
         "demo-sonnet",
         0.2,
         14,
-        "Speed up `at bead list` on a town with ten thousand beads",
-        "A long-lived worker you pair with directly.",
+        "A long-lived worker in its own worktree, started by `at up`: critical beads go to it "
+        "when it is idle. You can also pair with it directly.",
+        start=True,
+        worktree=True,
+        lanes=(Lane.CRITICAL,),
     ),
 )
 
+POLECAT_APPROVAL_RATE = 0.3
+"""Polecats that dispatch adds (polecat-2, …) take the demo runtime's args: this rate."""
+
 
 def demo_town_root() -> Path:
-    """`$XDG_DATA_HOME/auto-tundra/demo-town`, else under `~/.local/share` (as XDG says, a
+    """`$XDG_DATA_HOME/auto-tundra/demo-town-2`, else under `~/.local/share` (as XDG says, a
     relative $XDG_DATA_HOME is ignored)."""
     base = os.environ.get("XDG_DATA_HOME", "")
     data = Path(base) if os.path.isabs(base) else Path.home() / ".local" / "share"
-    return data / "auto-tundra" / DEMO_NAME
+    return data / "auto-tundra" / DEMO_DIR
 
 
 async def ensure_demo_town(root: Path | None = None, *, clock: Clock = system_clock) -> Town:
@@ -102,14 +124,15 @@ async def ensure_demo_town(root: Path | None = None, *, clock: Clock = system_cl
     Raises TundraError when the town cannot be created, StoreError when it cannot be seeded.
     """
     town = Town((root or demo_town_root()).expanduser().absolute())
-    await asyncio.to_thread(_write_config_once, town)
+    await asyncio.to_thread(_write_config_once, town, clock)
     if not town.db_path.exists():
         await _seed_once(town, clock)
     return town
 
 
-def _write_config_once(town: Town) -> None:
-    """Write the demo team unless a tundra.toml is there, then make the state directories."""
+def _write_config_once(town: Town, clock: Clock) -> None:
+    """Write the demo team unless a tundra.toml is there, make the state directories, and
+    make the town a git repository with a first commit unless it is one."""
     try:
         town.root.mkdir(parents=True, exist_ok=True)
         if not town.config_path.exists():
@@ -121,37 +144,82 @@ def _write_config_once(town: Town) -> None:
         usage_dir(town).mkdir(mode=0o700, exist_ok=True)
     except OSError as error:
         raise TundraError(f"cannot create {usage_dir(town)}: {error}") from None
+    _git_once(town, clock)
 
 
-KEEP_WORKING_S = 8
-"""Idle seconds before a demo agent takes up work of its own, so the demo stays busy."""
+README = """\
+# The demo town's project
+
+The demo agents work here. For each bead it is given, a demo agent writes `beads/<id>.md`
+(the bead's title and description) on its own branch, `polecat/<agent>/<bead>`, commits it and
+reports with `at submit`.
+"""
+
+
+def _git_once(town: Town, clock: Clock) -> None:
+    """`git init -b main` and one commit dated before the history, under a lock so that two
+    first calls make one repository. The user's git config is left out (no signing, no hooks)."""
+    lock_path = town.state_dir / "demo-git.lock"
+    try:
+        with lock_path.open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if (town.root / ".git").exists():
+                return
+            for name, text in ((".gitignore", ".tundra/\n"), ("README.md", README)):
+                if not (town.root / name).exists():
+                    write_text_atomic(town.root / name, text)
+            when = int((clock() - timedelta(days=HISTORY_DAYS + 1)).timestamp())
+            env = {
+                "PATH": os.environ.get("PATH", os.defpath),
+                "HOME": str(town.root),
+                "GIT_CONFIG_NOSYSTEM": "1",
+                "GIT_CONFIG_GLOBAL": os.devnull,
+                "GIT_AUTHOR_NAME": "operator",
+                "GIT_AUTHOR_EMAIL": "operator@demo.invalid",
+                "GIT_COMMITTER_NAME": "operator",
+                "GIT_COMMITTER_EMAIL": "operator@demo.invalid",
+                "GIT_AUTHOR_DATE": f"@{when} +0000",
+                "GIT_COMMITTER_DATE": f"@{when} +0000",
+            }
+            for argv in (
+                ["git", "init", "-q", "-b", TARGET_BRANCH],
+                ["git", "add", ".gitignore", "README.md", "tundra.toml"],
+                ["git", "commit", "-q", "-m", "The demo town"],
+            ):
+                subprocess.run(
+                    argv, cwd=town.root, env=env, capture_output=True, check=True, timeout=60
+                )
+    except subprocess.CalledProcessError as error:
+        detail = error.stderr.decode(errors="replace").strip().splitlines()
+        raise TundraError(
+            f"cannot make the demo town a git repository: {' '.join(error.cmd[:2])}: "
+            f"{detail[-1] if detail else f'exit status {error.returncode}'}"
+        ) from None
+    except (OSError, subprocess.SubprocessError) as error:
+        raise TundraError(f"the demo town needs git: {error}") from None
 
 
 def demo_config(town: Town) -> str:
     """The demo town's tundra.toml: its team runs the bundled demo agent, no account needed."""
     parts = [_HEADER.replace("@NAME@", _q(DEMO_NAME))]
     for agent in DEMO_AGENTS:
-        args = [
-            "--name",
-            agent.name,
-            "--auto-task",
-            agent.task,
-            "--approval-rate",
-            str(agent.approval_rate),
-            "--seed",
-            str(agent.seed),
-            "--usage-log",
-            str(usage_dir(town) / f"{agent.name}.jsonl"),
-            "--keep-working",
-            str(KEEP_WORKING_S),
-        ]
+        args = ["--approval-rate", str(agent.approval_rate), "--seed", str(agent.seed)]
         lines = "".join(f"    {_q(arg)},\n" for arg in args)
+        extra = f"start = {'true' if agent.start else 'false'}\n"
+        extra += f"worktree = {'true' if agent.worktree else 'false'}\n"
+        if agent.lanes:
+            extra += f"lanes = [{', '.join(_q(lane.value) for lane in agent.lanes)}]\n"
         parts.append(
-            f"\n[agents.{agent.name}]\n# {agent.note}\n"
+            f"\n[agents.{agent.name}]\n{_comment(agent.note)}"
             f'role = {_q(agent.role.value)}\nruntime = "demo"\nmodel = {_q(agent.model)}\n'
-            f"worktree = false\nargs = [\n{lines}]\n"
+            f"{extra}args = [\n{lines}]\n"
         )
     return "".join(parts)
+
+
+def _comment(text: str, width: int = 94) -> str:
+    """`text` as `# ` lines of at most `width` characters."""
+    return "".join(f"# {line}\n" for line in textwrap.wrap(text, width - 2))
 
 
 def _q(text: str) -> str:
@@ -178,18 +246,34 @@ async def _seed_once(town: Town, clock: Clock) -> None:
 
 
 _HEADER = f"""\
-# {TOWN_FILE} of the demo town: a team of four demo agents (the bundled stand-in for a coding
-# agent: no account, no network) and two weeks of invented history to look around in.
+# {TOWN_FILE} of the demo town: demo agents (the bundled stand-in for a coding agent: no
+# account, no network), a git repository for them to work in, and two weeks of invented
+# history to look around in.
 #
-# auto-tundra writes this file once and never again: edit it as you like. Each agent starts on
-# its --auto-task when started; left idle for --keep-working seconds it takes up a task of its
-# own; --approval-rate is the chance a task ends by asking to run a command. Usage logs go to
-# .tundra/usage/, where the Costs tab reads them.
+# `at up` (which `at tui --demo` sends) starts the agents marked `start = true`, and dispatch:
+# each ready bead (its blockers done, its convoy started) goes to an idle crew agent whose
+# lanes take it, or else to a polecat, at most orchestra.max_polecats at once, each in its own
+# worktree on a branch `polecat/<agent>/<bead>` from main. Given a bead, a demo agent writes
+# beads/<id>.md, commits it and runs `at submit`, which moves the bead to review; marking it
+# done is yours. --approval-rate is the chance it asks your approval first. Between turns it
+# answers its mail in one line. Usage logs go to .tundra/usage/, where the Costs tab reads them.
+#
+# auto-tundra writes this file once and never again: edit it as you like.
 
 [general]
 name = @NAME@
 default_lane = "standard"
 default_priority = 2
+
+[orchestra]
+polecat_runtime = "demo"
+max_polecats = 2
+target_branch = "{TARGET_BRANCH}"
+polecat_retire_seconds = 30
+
+[runtimes.demo]
+# What polecats added by dispatch (polecat-2, …) run with; an agent's own args replace these.
+args = ["--approval-rate", "{POLECAT_APPROVAL_RATE}"]
 
 [costs]
 # Budgets for the Costs tab: the busiest days of the history go over the daily one.
