@@ -63,7 +63,10 @@ def _bead_line(event: Event, verb: str) -> str:
         "escalate": f"escalated {bead}",
         "reopen": f"reopened {bead}",
         "edited": f"edited {bead}",
+        "return": f"returned {bead} to backlog",
     }.get(verb, f"{_v(verb)} {bead}")
+    if verb == "note":
+        return f"note on {bead}: “{_v(data.get('excerpt', ''), 60)}”"
     reason = data.get("reason")
     return f"{phrase}: {_v(reason)}" if reason else phrase
 
@@ -122,7 +125,79 @@ def _mail_line(event: Event, verb: str) -> str:
         return f"{urgent}mail {_v(data.get('from', '?'))} → {_v(data.get('to', '?'))}"
     if verb == "read":
         return f"read mail #{_v(data.get('id', '?'))}"
+    if verb in ("delivered", "undelivered"):
+        ids = data.get("ids")
+        count = len(ids) if isinstance(ids, list) else 0
+        what = f"{count} message{'' if count == 1 else 's'}" if count else "mail"
+        to = _v(event.agent or "?")
+        if verb == "delivered":
+            via = " at its Stop hook" if data.get("via") == "stop_hook" else ""
+            return f"delivered {what} to {to}{via}"
+        return _with_reason(f"{what} to {to} not delivered", data)
     return f"mail {_v(verb)}"
+
+
+def _with_reason(phrase: str, data: Mapping[str, object]) -> str:
+    reason = data.get("reason")
+    return f"{phrase}: {_v(reason)}" if reason else phrase
+
+
+def _dispatch_line(event: Event, verb: str) -> str:
+    """The daemon's hand-outs: one line per step of a bead's way to an agent."""
+    data, bead, agent = event.data, _bead(event), _v(event.agent or "?")
+    if verb == "claimed":
+        if data.get("kind") == "sling":
+            return f"handing {bead} to {agent}"
+        return f"dispatched {bead} to {agent}"
+    if verb == "delivered":
+        attempts = data.get("attempts")
+        tries = f" ({_v(attempts)} attempts)" if isinstance(attempts, int) and attempts > 1 else ""
+        latency = data.get("latency_s")
+        after = f" {latency:.1f}s after it was ready" if isinstance(latency, int | float) else ""
+        return f"{agent} took the work for {bead}{after}{tries}"
+    if verb == "returned":
+        return _with_reason(f"{bead} back to backlog from {agent}", data)
+    if verb == "failed":
+        return _with_reason(f"hand-over of {bead} to {agent} failed", data)
+    if verb == "worktree_dirty":
+        return f"{bead}: {_v(data.get('left', '?'))} left dirty, {agent} starts a new branch"
+    if verb in ("paused", "resumed"):
+        return _with_reason(f"dispatch {verb}", data)
+    return _with_reason(f"dispatch {_v(verb)} {bead}", data)
+
+
+def _town_line(event: Event, verb: str) -> str:
+    return _with_reason(f"town {_v(verb)}", event.data)
+
+
+def _polecat_line(event: Event, verb: str) -> str:
+    agent, bead = _v(event.agent or "?"), _bead(event)
+    if verb in ("started", "reused"):
+        return f"{verb} {agent} for {bead}"
+    return _with_reason(f"{_v(verb)} {agent}", event.data)
+
+
+def _witness_line(event: Event, verb: str) -> str:
+    """What the witness found and did; the reason says why, in its words."""
+    data, agent, bead = event.data, _v(event.agent or "?"), _bead(event)
+    if verb == "nudged":
+        count = data.get("nudges")
+        nth = f" (reminder {_v(count)})" if isinstance(count, int) else ""
+        return f"reminded {agent} of {bead}{nth}"
+    if verb == "escalated":
+        return _with_reason(f"escalated {bead} held by {agent}", data)
+    if verb == "stalled":
+        return _with_reason(f"{agent} stalled", data)
+    if verb == "approval_wait":
+        approval = data.get("approval")
+        which = f" #{_v(approval)}" if approval is not None else ""
+        return _with_reason(f"{agent}'s approval{which} waits too long", data)
+    if verb == "agent_died":
+        return f"{agent} died holding {bead}; the bead goes back to backlog"
+    if verb == "notify_failed":
+        error = data.get("error") or data.get("reason")
+        return f"notify command failed: {_v(error or '?')}"
+    return _with_reason(f"{agent} {_v(verb)}", data)
 
 
 def _generic(event: Event) -> str:
@@ -136,6 +211,10 @@ _FAMILIES: dict[str, Callable[[Event, str], str]] = {
     "agent": _agent_line,
     "approval": _approval_line,
     "mail": _mail_line,
+    "dispatch": _dispatch_line,
+    "town": _town_line,
+    "polecat": _polecat_line,
+    "witness": _witness_line,
 }
 
 
