@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -52,7 +53,7 @@ def test_each_runtime_takes_only_its_own_keys_and_what_config_sets(tmp_path: Pat
     assert claude["ANTHROPIC_API_KEY"] == "sk-ant-operator"
     assert "OPENAI_API_KEY" not in claude and "AWS_SECRET_ACCESS_KEY" not in claude
     assert (claude["PATH"], claude["HOME"], claude["LANG"], claude["LC_TIME"]) == (
-        "/usr/bin",
+        f"{os.path.dirname(sys.executable)}:/usr/bin",  # our `at` first
         "/home/op",
         "C.UTF-8",
         "C",

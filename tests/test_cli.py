@@ -48,7 +48,7 @@ def test_bead_lifecycle_through_the_cli(town_dir: Path, capsys: pytest.CaptureFi
     code, out, _ = run(capsys, "bead", "ready", "--json")
     assert [b["id"] for b in json.loads(out)] == [1]
     assert run(capsys, "hook", "1", "mayor")[0] == 0
-    assert run(capsys, "sling", "1", "mayor")[0] == 0
+    assert run(capsys, "bead", "edit", "1", "--status", "slung")[0] == 0
     code, out, _ = run(capsys, "bead", "edit", "1", "--status", "review", "--json")
     assert json.loads(out)["status"] == "review"
     assert run(capsys, "done", "1")[0] == 0
@@ -79,7 +79,8 @@ def test_convoy_and_mail(town_dir: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert json.loads(out) == [], "an unstarted convoy holds its beads back"
     assert run(capsys, "convoy", "start", "alpha")[0] == 0
     for bead in ("1", "2"):
-        run(capsys, "sling", bead, "mayor")
+        run(capsys, "hook", bead, "mayor")
+        run(capsys, "bead", "edit", bead, "--status", "slung")
         run(capsys, "done", bead)
     code, out, _ = run(capsys, "convoy", "show", "alpha", "--json")
     convoy = json.loads(out)["convoy"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import stat
 import sys
 from pathlib import Path
@@ -32,7 +33,12 @@ def test_claude_agent_gets_hook_settings_and_its_identity(tmp_path: Path) -> Non
     assert set(settings["hooks"]) >= {"SessionStart", "UserPromptSubmit", "Stop"}
     env = config.launch.env
     assert (env["TUNDRA_AGENT"], env["TUNDRA_TOWN"]) == ("mayor", str(town.root))
-    assert env["PATH"] == "/usr/bin"
+    # Our `at` comes first: /usr/bin/at is POSIX `at`.
+    assert env["PATH"] == f"{os.path.dirname(sys.executable)}:/usr/bin"
+    assert "TUNDRA_BEAD" not in env
+    with_bead = agent_config(specs["mayor"], town, base_env={}, bead=12).launch.env
+    assert with_bead["TUNDRA_BEAD"] == "12"
+    assert with_bead["PATH"] == os.path.dirname(sys.executable)
 
 
 def test_overrides_from_tundra_toml(tmp_path: Path) -> None:

@@ -160,7 +160,8 @@ async def test_an_agent_holding_work_leaves_lists_and_keeps_its_beads(store: Sto
 
 def test_an_agent_removed_by_hand_leaves_status_at_once(town: Path) -> None:
     at(town, "bead", "add", "work")
-    at(town, "sling", "1", "c1")
+    at(town, "hook", "1", "c1")
+    at(town, "bead", "edit", "1", "--status", "slung")
     count = json.loads(at(town, "status", "--json").stdout)["agent_count"]
     config = town / "tundra.toml"
     config.write_text(re.sub(r"\[agents\.c1\][^\[]*", "", config.read_text()))

@@ -249,12 +249,47 @@ async def cmd_hook(ctx: Context) -> int:
 
 
 async def cmd_sling(ctx: Context) -> int:
-    """Hand a bead over and start the work, hooking it first if needed."""
+    """Hand a bead to an agent through the daemon (started if needed): the agent is started
+    if stopped, the work prompt typed and verified; exit 1 with the reason when not taken."""
+    from tundra_tui.cli.daemon import call_daemon, fields
+    from tundra_tui.daemon.protocol import Sling, SlingReply
+    from tundra_tui.domain.sanitize import visible
+
     bead_id = parse_bead_id(ctx.args.bead)
+    await _check_slingable(ctx, bead_id, ctx.args.agent)
+    reply: SlingReply = await call_daemon(
+        ctx, Sling(bead=bead_id, agent=ctx.args.agent, actor=ctx.actor)
+    )
+    if ctx.json:
+        dump_json(fields(reply))
+    elif reply.delivered:
+        started = " (started)" if reply.started else ""
+        print(f"slung #{reply.bead} to {reply.agent}{started}: the work prompt was taken")
+    else:
+        why = visible(reply.evidence, single_line=True)
+        print(f"#{reply.bead} was not handed to {reply.agent}: {why}")
+    return 0 if reply.delivered else 1
+
+
+async def _check_slingable(ctx: Context, bead_id: int, agent: str) -> None:
+    """What the CLI can check before it starts a daemon: the bead, the agent, blockers.
+    The daemon checks all of it again in the claim's own transaction."""
+    if agent not in ctx.config().agents():
+        raise TundraError(f"no agent {agent!r} in tundra.toml (see `at agent list`)")
     store = await ctx.store()
-    bead = await store.beads.sling(bead_id, ctx.args.agent, actor=ctx.actor)
-    print_bead(ctx, bead, "slung")
-    return 0
+    bead = await store.beads.get(bead_id)
+    if bead.status in (BeadStatus.BACKLOG, BeadStatus.ESCALATED):
+        waiting = [
+            b.ref for b in await store.beads.blockers_of(bead_id) if b.status is not BeadStatus.DONE
+        ]
+        if waiting:
+            raise IllegalTransition(f"{bead.ref} is blocked by {', '.join(waiting)}")
+    elif not (bead.status is BeadStatus.HOOKED and bead.assignee == agent):
+        holder = f" (held by {bead.assignee})" if bead.assignee else ""
+        raise IllegalTransition(
+            f"{bead.ref} is {bead.status.value}{holder}: only a backlog or escalated bead, "
+            "or one hooked to that agent, can be slung"
+        )
 
 
 async def cmd_done(ctx: Context) -> int:

@@ -20,6 +20,7 @@ from tundra_tui.cli import (
     settings,
     town,
     tui,
+    up,
 )
 
 
@@ -119,6 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     daemon.add_parser(commands, _common)
     daemon.add_session_commands(commands, _common)
     polecats.add_parser(commands, _common)
+    up.add_parser(commands, _common)
 
     # --- config ------------------------------------------------------------------------
     settings.add_parser(commands, _common)
@@ -182,7 +184,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("agent")
     _json(p)
     p = command(
-        commands, "sling", "hand a bead to an agent and start the work (-> slung)", beads.cmd_sling
+        commands,
+        "sling",
+        "hand a bead to an agent: started if stopped, the work prompt typed and checked",
+        beads.cmd_sling,
     )
     p.add_argument("bead")
     p.add_argument("agent")

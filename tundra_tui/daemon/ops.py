@@ -16,6 +16,7 @@ from typing import Any
 from tundra_tui.config import LayeredConfig, command_trust_problem, load_config
 from tundra_tui.daemon.book import ApprovalBook
 from tundra_tui.daemon.gate import Gate
+from tundra_tui.daemon.handover import target_only
 from tundra_tui.daemon.leases import WorktreeLeases
 from tundra_tui.daemon.log import DaemonLog
 from tundra_tui.daemon.metrics import cpu_seconds, rss_kib
@@ -165,7 +166,31 @@ class AgentOps:
     # ---- starting and stopping ---------------------------------------------------------------
 
     async def spawn(self, request: Spawn, caller: Caller) -> Spawned:
-        name = request.name
+        """A start by hand (`at agent start`, the TUI): `at up` brings it back after this."""
+        spawned = await self.start_agent(
+            request.name,
+            bead=request.bead,
+            task=request.task,
+            caller=caller,
+            cwd=Path(request.cwd) if request.cwd else None,
+        )
+        await self.store.agents.set_wanted(request.name, True)
+        return spawned
+
+    async def start_agent(
+        self,
+        name: str,
+        *,
+        bead: int | None = None,
+        task: str | None = None,
+        caller: Caller | None = None,
+        cwd: Path | None = None,
+        base: str = "HEAD",
+    ) -> Spawned:
+        """Start a configured agent: trust checked, roster synced, its worktree leased (or
+        `cwd`, a worktree the hand-over placed), a fresh hook secret. A `task` is typed at
+        its first idle prompt, gated as input from `caller` (the daemon's own when None).
+        Dispatch and `at up` call this with no caller."""
         config = load_config(self.town)
         specs = config.agents()
         if name not in specs:
@@ -180,16 +205,15 @@ class AgentOps:
         # tundra.toml a moment ago.
         self._sync_roster(config)
         settings = config.get("runtimes").get(spec.runtime.value, {})
-        if spec.worktree:
-            cwd = await self.leases.lease(name, request.bead)
-        else:
-            cwd = Path(request.cwd) if request.cwd else Path(self.town.root)
+        if cwd is None and spec.worktree:
+            cwd = await self.leases.lease(name, bead, base=base)
         launch = agent_config(
             spec,
             self.town,
             runtime_settings=settings,
-            cwd=cwd,
+            cwd=cwd or Path(self.town.root),
             scrollback=int(config.get("ui.terminal_scrollback_lines")),
+            bead=bead,
         )
         secret = self.gate.new_secret(name)
         launch = dataclasses.replace(
@@ -201,10 +225,13 @@ class AgentOps:
         self.supervision.started_by_hand(name)
         state = await self.host.start(launch)
         self.gate.started(name, secret)
-        if request.task and request.task.strip():
+        if task and task.strip():
             # Typed like any input from this caller: an agent's spawn gets an agent's gate.
-            gate = self.gate.input(caller, name, raw=False)
-            self._own(self._deliver_when_idle(name, request.task, gate))
+            if caller is not None:
+                gate = self.gate.input(caller, name, raw=False)
+            else:
+                gate = target_only(self.host, self.book, name)
+            self._own(self._deliver_when_idle(name, task, gate))
         return Spawned(name=name, state=state.value, cwd=str(launch.launch.cwd))
 
     async def _deliver_when_idle(
@@ -221,6 +248,8 @@ class AgentOps:
             )
 
     async def stop(self, request: Stop, caller: Caller) -> Stopped:
+        """A stop by hand: `at up` leaves the agent stopped after this."""
+        await self.store.agents.set_wanted(request.name, False)
         status = await self.host.stop(request.name, request.grace)
         return Stopped(exit=status.describe() if status else None)
 

@@ -179,6 +179,10 @@ class Worktrees:
                 return self._worktree(entry, self._stashes())
         return None
 
+    def has_branch(self, branch: str) -> bool:
+        """Whether the local branch `branch` exists."""
+        return self._ref_exists(f"refs/heads/{branch}")
+
     def clean(self, path: Path) -> bool:
         """No uncommitted changes (untracked files count) and no stash on its branch."""
         entry = self._entry(path)

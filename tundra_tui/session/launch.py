@@ -18,6 +18,8 @@ from tundra_tui.town import Town
 
 HOOK_COMMAND = (sys.executable, "-m", "tundra_tui", "hook-event")
 """The interpreter running `at` runs the hooks too, so they work in any virtualenv."""
+AT_BIN = os.path.dirname(sys.executable)
+"""Where the running interpreter's scripts live (a virtualenv's `bin`, holding `at`)."""
 
 
 def agent_dir(town: Town, name: str) -> Path:
@@ -53,6 +55,7 @@ def agent_config(
     rows: int = 40,
     scrollback: int = 5000,
     base_env: Mapping[str, str] | None = None,
+    bead: int | None = None,
 ) -> AgentConfig:
     """Resolve an agent's adapter, argv, environment and working directory.
 
@@ -62,6 +65,9 @@ def agent_config(
     then the agent's identity. The agent learns its own name and town from it,
     so the `at` commands it runs (hooks, `at done`) are recorded as its own, and
     the daemon contains its processes under that name; config cannot change it.
+    An agent started for a bead has `TUNDRA_BEAD` too. The directory holding our `at`
+    goes first on PATH: /usr/bin/at is POSIX `at`, and the contract an agent is given
+    is `at submit`.
     """
     adapter = adapter_for(spec.runtime, runtime_settings)
     args = list(spec.args)
@@ -80,6 +86,8 @@ def agent_config(
         "TUNDRA_AGENT": spec.name,
         "TUNDRA_ACTOR": spec.name,
     }
+    if bead is not None:
+        env["TUNDRA_BEAD"] = str(bead)
     launch = adapter.launch(
         command=spec.command or default_command(spec.runtime),
         args=args,
@@ -88,4 +96,6 @@ def agent_config(
         base_env=os.environ if base_env is None else base_env,
         model=spec.model or "",
     )
+    path = [AT_BIN, *(p for p in launch.env.get("PATH", "").split(os.pathsep) if p and p != AT_BIN)]
+    launch.env["PATH"] = os.pathsep.join(path)
     return AgentConfig(spec.name, adapter, launch, columns, rows, scrollback)

@@ -1,0 +1,231 @@
+"""`at up`, `at down` and `at dispatch pause|resume|status`: the town as a whole.
+
+`at up` starts the daemon (if needed), marks the town up, starts the agents marked to
+start or brought back, and lets dispatch run; it is idempotent, and after a reboot it
+brings back what was running. `at down` stops every agent and the daemon and keeps
+all state. Pausing dispatch is a switch in the store, so it works with no daemon, and
+once `at dispatch pause` returns nothing more is claimed.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import Any
+
+from tundra_tui.cli.context import Context
+from tundra_tui.cli.daemon import STOP_TIMEOUT_S, cmd_stop, fields
+from tundra_tui.daemon.client import DaemonClient, DaemonUnavailable, start_daemon
+from tundra_tui.daemon.protocol import (
+    DispatchQuery,
+    DispatchStatus,
+    Down,
+    DownReply,
+    Up,
+    UpReply,
+    WaitingRow,
+)
+from tundra_tui.domain.dispatch import WaitReason
+from tundra_tui.domain.sanitize import visible
+from tundra_tui.output import dump_json, key_values, table
+
+
+def add_parser(
+    commands: argparse._SubParsersAction[Any],
+    common: Callable[[argparse.ArgumentParser], None],
+) -> None:
+    """Register `at up`, `at down` and `at dispatch …`."""
+    up = commands.add_parser(
+        "up",
+        help="start the town: the daemon, the agents marked to start, and dispatch",
+        description="Start the daemon if needed, start every agent marked `start = true` "
+        "(or started by hand before), and let dispatch hand ready beads to agents. "
+        "Running it again starts nothing new.",
+    )
+    common(up)
+    up.add_argument("--json", action="store_true", help="print JSON")
+    up.set_defaults(handler=cmd_up)
+    down = commands.add_parser(
+        "down",
+        help="stop every agent and the daemon; all state is kept",
+        description="Stop dispatch, every agent and the daemon. Beads, mail and which "
+        "agents to bring back are kept for the next `at up`.",
+    )
+    common(down)
+    down.add_argument("--json", action="store_true", help="print JSON")
+    down.add_argument(
+        "--wait",
+        type=float,
+        default=STOP_TIMEOUT_S,
+        metavar="SECONDS",
+        help=f"how long to wait for the daemon to exit (default {STOP_TIMEOUT_S:g})",
+    )
+    down.set_defaults(handler=cmd_down)
+    dispatch = commands.add_parser("dispatch", help="the daemon handing ready beads to agents")
+    common(dispatch)
+    sub = dispatch.add_subparsers(title="subcommands", metavar="SUBCOMMAND", required=True)
+    pause = sub.add_parser("pause", help="claim no more beads until resumed")
+    common(pause)
+    pause.add_argument("--reason", default="", help="why (shown by `at dispatch status`)")
+    pause.set_defaults(handler=cmd_pause)
+    resume = sub.add_parser("resume", help="let dispatch claim beads again")
+    common(resume)
+    resume.set_defaults(handler=cmd_resume)
+    status = sub.add_parser(
+        "status", help="open dispatches, and each ready bead not dispatched with the reason"
+    )
+    common(status)
+    status.add_argument("--json", action="store_true", help="print JSON")
+    status.set_defaults(handler=cmd_status)
+
+
+async def cmd_up(ctx: Context) -> int:
+    """Start the daemon if needed, then the town."""
+    town = ctx.town()
+    ctx.config()
+    await start_daemon(town)
+    client = await DaemonClient.connect(town)
+    try:
+        reply: UpReply = await client.call(Up())
+    finally:
+        await client.close()
+    if ctx.json:
+        dump_json(fields(reply))
+        return 1 if reply.failed else 0
+    rows: list[tuple[str, object]] = [
+        ("started", ", ".join(reply.started) or "-"),
+        ("running", ", ".join(reply.running) or "-"),
+    ]
+    rows += [
+        (f"failed {name}", visible(why, single_line=True)) for name, why in reply.failed.items()
+    ]
+    rows.append(("dispatch", visible(reply.dispatch, single_line=True)))
+    key_values(rows)
+    return 1 if reply.failed else 0
+
+
+async def cmd_down(ctx: Context) -> int:
+    """Stop every agent (the daemon says which), then the daemon; without one, mark the
+    town down in the store so the next daemon does not dispatch before `at up`."""
+    town = ctx.town()
+    try:
+        client = await DaemonClient.connect(town)
+    except DaemonUnavailable:
+        store = await ctx.store()
+        await store.flags.set_up(False, actor=ctx.actor)
+        if not ctx.json:
+            print("the town is down (no daemon was running)")
+        else:
+            dump_json({"stopped": [], "daemon": False})
+        return 0
+    try:
+        reply: DownReply = await client.call(Down())
+    finally:
+        await client.close()
+    if not ctx.json:
+        print(f"stopped: {', '.join(reply.stopped) or 'no agent was running'}")
+    code = await cmd_stop(ctx)
+    return code
+
+
+async def cmd_pause(ctx: Context) -> int:
+    store = await ctx.store()
+    await store.flags.set_paused(True, actor=ctx.actor, reason=ctx.args.reason)
+    print("dispatch paused" + (f": {ctx.args.reason}" if ctx.args.reason else ""))
+    return 0
+
+
+async def cmd_resume(ctx: Context) -> int:
+    store = await ctx.store()
+    await store.flags.set_paused(False, actor=ctx.actor)
+    print("dispatch resumed")
+    return 0
+
+
+async def cmd_status(ctx: Context) -> int:
+    """The daemon's view when it runs; else the store's, where nothing is dispatched."""
+    status = await _status(ctx)
+    if ctx.json:
+        dump_json(fields(status))
+        return 0
+    if not status.up:
+        state = "down (start it with `at up`)"
+    elif status.paused:
+        state = "paused" + (f": {status.pause_reason}" if status.pause_reason else "")
+    else:
+        state = "running"
+    key_values(
+        [
+            ("dispatch", visible(state, single_line=True)),
+            ("polecats", f"{status.polecats} of {status.max_polecats}"),
+            ("terminals", f"{status.ptys} of {status.max_ptys}"),
+        ]
+    )
+    if status.active:
+        print()
+        table(
+            ("BEAD", "AGENT", "KIND", "STATE", "BRANCH", "SINCE"),
+            [
+                (f"#{d.bead}", d.agent, d.kind, d.state, d.branch or "-", d.since[:19])
+                for d in status.active
+            ],
+        )
+    if status.waiting:
+        print()
+        table(
+            ("BEAD", "REASON", "DETAIL", "TITLE"),
+            [(f"#{w.bead}", w.reason, w.detail or "-", w.title) for w in status.waiting],
+            flex=3,
+        )
+    elif not status.active:
+        print("\nno beads waiting")
+    return 0
+
+
+async def _status(ctx: Context) -> DispatchStatus:
+    try:
+        client = await DaemonClient.connect(ctx.town())
+    except DaemonUnavailable:
+        return await _offline_status(ctx)
+    try:
+        status: DispatchStatus = await client.call(DispatchQuery())
+        return status
+    finally:
+        await client.close()
+
+
+async def _offline_status(ctx: Context) -> DispatchStatus:
+    """With no daemon nothing is dispatched: every ready bead waits for the town."""
+    from tundra_tui.daemon.dispatcher import not_ready_reasons
+    from tundra_tui.orchestra.plan import Capacity
+    from tundra_tui.store.flags import TownFlags
+
+    store = await ctx.store()
+    config = ctx.config()
+    flags = await store.flags.get()
+    capacity = Capacity(
+        0, 0, int(config.get("orchestra.max_polecats")), 0, int(config.get("general.max_ptys"))
+    )
+    waiting = await not_ready_reasons(store, flags, capacity, True)
+    down = TownFlags(up=False, paused=flags.paused, pause_reason=flags.pause_reason)
+    rows = [
+        WaitingRow(
+            bead=b.id, title=b.title, reason=WaitReason.DOWN.value, detail="no daemon runs: `at up`"
+        )
+        for b in await store.beads.ready(limit=200)
+    ]
+    rows += [
+        WaitingRow(bead=w.bead, title=w.title, reason=w.reason.value, detail=w.detail)
+        for w in waiting
+    ]
+    order = {b.id: n for n, b in enumerate(await store.beads.find())}
+    rows.sort(key=lambda r: order.get(r.bead, 0))
+    return DispatchStatus(
+        up=down.up,
+        paused=down.paused,
+        pause_reason=down.pause_reason,
+        max_polecats=capacity.max_polecats,
+        max_ptys=capacity.max_ptys,
+        active=[],
+        waiting=rows,
+    )
