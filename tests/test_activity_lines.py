@@ -40,6 +40,9 @@ def test_each_step_of_a_dispatch_reads_as_a_sentence() -> None:
     assert (
         summarize(event("dispatch.claimed", {"kind": "sling"}, **on)) == "handing #5 to polecat-2"
     )
+    for latency, said in ((42.4, "42s"), (700, "12 min"), (18_000, "5 h"), (234_286.9, "3 days")):
+        took = summarize(event("dispatch.delivered", {"attempts": 1, "latency_s": latency}, **on))
+        assert took == f"polecat-2 took the work for #5 {said} after it was ready"
 
 
 def test_town_and_dispatch_switches_say_why() -> None:

@@ -153,7 +153,7 @@ def _dispatch_line(event: Event, verb: str) -> str:
         attempts = data.get("attempts")
         tries = f" ({_v(attempts)} attempts)" if isinstance(attempts, int) and attempts > 1 else ""
         latency = data.get("latency_s")
-        after = f" {latency:.1f}s after it was ready" if isinstance(latency, int | float) else ""
+        after = f" {_duration(latency)} after it was ready" if _is_number(latency) else ""
         return f"{agent} took the work for {bead}{after}{tries}"
     if verb == "returned":
         return _with_reason(f"{bead} back to backlog from {agent}", data)
@@ -164,6 +164,24 @@ def _dispatch_line(event: Event, verb: str) -> str:
     if verb in ("paused", "resumed"):
         return _with_reason(f"dispatch {verb}", data)
     return _with_reason(f"dispatch {_v(verb)} {bead}", data)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value >= 0
+
+
+def _duration(seconds: float) -> str:
+    """`1.3s`, `42s`, `12 min`, `5 h`, `3 days`: a bead ready for days before the town came
+    up is not worth counting in seconds."""
+    if seconds < 10:
+        return f"{seconds:.1f}s"
+    if seconds < 90:
+        return f"{seconds:.0f}s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 48 * 3600:
+        return f"{seconds / 3600:.0f} h"
+    return f"{seconds / 86400:.0f} days"
 
 
 def _town_line(event: Event, verb: str) -> str:
