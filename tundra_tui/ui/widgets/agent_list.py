@@ -7,6 +7,8 @@ from typing import ClassVar
 
 from textual.binding import Binding, BindingType
 from textual.content import Content
+from textual.events import Resize
+from textual.geometry import Size
 from textual.widgets import OptionList
 
 from tundra_tui.domain.agents import AgentState
@@ -58,6 +60,8 @@ class AgentList(OptionList):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._rows: list[AgentRow] = []
+        self._sized = Size(0, 0)
+        """The size of the last Resize."""
 
     @property
     def rows(self) -> Sequence[AgentRow]:
@@ -94,5 +98,11 @@ class AgentList(OptionList):
         for index, prompt in enumerate(self._prompts()):
             self.replace_option_prompt_at_index(index, prompt)
 
-    def on_resize(self) -> None:
+    def on_resize(self, event: Resize) -> None:
+        # Showing the tab again resizes the list to the size it had: OptionList would drop
+        # every rendered line, and the prompts, cut to the width, are the same.
+        if event.size == self._sized:
+            event.prevent_default()
+            return
+        self._sized = event.size
         self._redraw()

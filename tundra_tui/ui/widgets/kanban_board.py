@@ -111,6 +111,12 @@ class KanbanBoard(Widget, can_focus=True):
     def on_resize(self, event: events.Resize) -> None:
         self._redraw()
 
+    def watch_has_focus(self, _has_focus: bool) -> None:
+        """Restyle the board alone, not its columns: how they look does not depend on the
+        board's focus (`_redraw` hands it to them), and restyling a column matches every one
+        of its component classes again (seven columns, on every switch to and from the tab)."""
+        self.app.stylesheet.update_nodes([self], animate=True)
+
     def on_focus(self) -> None:
         self._redraw()
 

@@ -15,8 +15,11 @@ from typing import ClassVar
 from rich.style import Style
 from rich.text import Text
 from textual.binding import Binding, BindingType
+from textual.css.styles import RenderStyles
 from textual.events import Resize
-from textual.geometry import Size
+from textual.geometry import Region, Size
+from textual.strip import Strip
+from textual.widget import Widget
 from textual.widgets import DataTable
 from textual.widgets.data_table import RowDoesNotExist, RowKey
 
@@ -80,6 +83,12 @@ class NavTable(DataTable[Text]):
         self._rows: list[tuple[str, Sequence[Text]]] = []
         self._built_size = Size(0, 0)
         """The size the columns were last fitted to."""
+        self._sized = Size(0, 0)
+        """The size of the last Resize (see `_on_resize`)."""
+        self._looks: dict[object, dict[str, RenderStyles]] = {}
+        """The component styles (cursor, header...) the cached rows of each focus/hover state
+        were drawn with (see `notify_style_update`)."""
+        self._restyled = False
 
     def tone(self, name: str) -> Style:
         """The theme's colour for one of TONES, for styling a cell's Text."""
@@ -137,10 +146,38 @@ class NavTable(DataTable[Text]):
             return
 
     def on_resize(self, event: Resize) -> None:
-        # Showing a tab again resizes its tables to the size they had: a rebuild would only
-        # throw away every rendered row.
+        # Showing a tab again resizes its tables to the size they had: DataTable would throw
+        # away every rendered row (and a rebuild too), so a resize to the same size stops here.
+        if event.size == self._sized:
+            event.prevent_default()
+            return
+        self._sized = event.size
         if any(column.flex for column in self._columns) and event.size != self._built_size:
             self._rebuild()
+
+    def notify_style_update(self) -> None:
+        """Keep the rendered rows over a restyle: focus comes and goes with every tab switch,
+        and DataTable would render every cell again (Rich, cell by cell) each time. A cached
+        row's key holds the widget's style and focus state; the component styles it was drawn
+        with are compared at the next render (`render_lines`)."""
+        Widget.notify_style_update(self)
+        self._styles_cache.clear()
+        self._get_styles_to_render_cell.cache_clear()
+        self._restyled = True
+        self.refresh()
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        state = self.get_pseudo_class_state()
+        if self._restyled or state not in self._looks:
+            self._restyled = False
+            look = dict(self._component_styles)
+            seen = self._looks.get(state)
+            if seen is not None and seen != look:
+                # Drawn with other colours (a theme, a class): every state's rows go.
+                self._clear_caches()
+                self._looks.clear()
+            self._looks[state] = look
+        return super().render_lines(crop)
 
     def _widths(self) -> list[int | None]:
         widths: list[int | None] = []
