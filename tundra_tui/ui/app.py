@@ -25,13 +25,12 @@ from textual.widgets import ContentSwitcher, Input, TextArea
 from textual.worker import WorkerError
 
 from tundra_tui.daemon.protocol import (
-    Agents,
     Approve,
     ChangedEvent,
     Deny,
     LinkEvent,
     Request,
-    Spawn,
+    Up,
 )
 from tundra_tui.domain.errors import TundraError
 from tundra_tui.domain.sanitize import visible
@@ -483,16 +482,16 @@ class TundraApp(App[None]):
 
     @work(group="start-agents", exit_on_error=False)
     async def start_configured_agents(self) -> None:
-        """Start every configured agent that is not running (`at tui --demo` does)."""
+        """Bring the town up, as `at up` does (`at tui --demo` does): the agents marked to
+        start, and dispatch, which then hands out ready beads by itself."""
         try:
-            listed = await self.services.link.call(Agents())
-            running = {a.name for a in listed.agents if a.pid}
+            reply = await self.services.link.call(Up())
         except TundraError as error:
             self.notify(_one_line(error), severity="error")
             return
-        for name in self.services.config.agents():
-            if name not in running:
-                await self._send(Spawn(name=name), "")
+        for name, why in reply.failed.items():
+            line = visible(f"{name} did not start: {why}", single_line=True, limit=300)
+            self.notify(line, severity="warning")
 
     def _on_live(self, change: Change) -> None:
         # Screen events come with every PTY read; tiles draw them from their RemoteScreen on
