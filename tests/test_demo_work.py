@@ -26,6 +26,7 @@ from tundra_tui.demo_agent.work import (
     to_answer,
 )
 from tundra_tui.domain.handover import MailLine, mail_text, parse_mail
+from tundra_tui.orchestra.witness import reminder
 
 DEADLINE = 60.0
 
@@ -88,7 +89,7 @@ def test_the_commit_is_made_once_with_the_agents_identity(tmp_path: Path) -> Non
 def test_only_questions_are_answered() -> None:
     messages = [
         MailLine(1, "mayor", "plan", "what next?"),
-        MailLine(2, "witness", "#3 is still yours", "report with at submit 3 -m …"),
+        MailLine(2, "witness", "#3 reminder", reminder(3)),
         MailLine(3, "daemon", "", "notice"),
         MailLine(4, "crew-1", "Re: plan", "done"),
         MailLine(5, "d1", "to myself", "hm"),
@@ -172,5 +173,43 @@ def test_a_denied_submit_leaves_the_bead_slung_with_its_commit() -> None:
         wait_for(lambda: "Denied by operator." in at(town, "peek", "d1").stdout, DEADLINE)
         wait_for(lambda: "[demo] idle" in at(town, "peek", "d1").stdout, DEADLINE)
         assert bead(town, 1)["status"] == "slung"
+        branch = bead(town, 1)["branch"]
+        assert len(git(town, "log", "--format=%s", f"main..{branch}").splitlines()) == 1
+
+
+def test_a_refused_submit_is_shown_and_the_bead_failed_with_the_reason() -> None:
+    """main already holds the very file the demo writes: nothing to commit, so `at submit`
+    is refused (no commit beyond main) and the agent fails the bead, saying why."""
+    with git_town(agents={"d1": crew("--approval-rate", "0")}) as town:
+        at(town, "bead", "add", "Already done")
+        (town / "beads").mkdir()
+        (town / "beads" / "1.md").write_text(bead_file(1, "Already done", ""))
+        git(town, "add", "beads/1.md")
+        git(town, "commit", "-q", "-m", "the bead's file, before any agent")
+        at(town, "sling", "1", "d1", timeout=DEADLINE)
+        wait_for(lambda: bead(town, 1)["status"] == "failed", DEADLINE)
+        [failed] = events(town, "bead.fail")
+        assert failed["actor"] == "d1"
+        assert failed["data"]["reason"].startswith("at submit refused: ")
+        assert "no commit beyond" in failed["data"]["reason"]
+        assert "at submit refused" in at(town, "peek", "d1").stdout
+
+
+def test_a_witness_reminder_takes_a_denied_submit_up_again() -> None:
+    """Denied once, the bead stays slung; the witness's reminder, delivered at the next idle
+    moment, makes the agent report again (its commit is already made), and this time the
+    operator approves."""
+    witness = {"idle_nudge_seconds": 1, "max_nudges": 3}
+    with git_town(agents={"d1": crew("--approval-rate", "1")}, witness=witness) as town:
+        at(town, "bead", "add", "Remind me")
+        at(town, "sling", "1", "d1", timeout=DEADLINE)
+        wait_for(lambda: bool(approvals(town)), DEADLINE)
+        at(town, "deny", str(approvals(town)[0]["id"]))
+        wait_for(lambda: bool(events(town, "witness.nudged")), DEADLINE)
+        wait_for(lambda: bool(approvals(town)), DEADLINE)
+        [asked] = approvals(town)
+        assert asked["subject"].startswith("at submit 1 -m ")
+        at(town, "approve", str(asked["id"]))
+        wait_for(lambda: bead(town, 1)["status"] == "review", DEADLINE)
         branch = bead(town, 1)["branch"]
         assert len(git(town, "log", "--format=%s", f"main..{branch}").splitlines()) == 1
