@@ -268,9 +268,13 @@ def test_polecat_spawn_gives_worktree_bead_and_task_and_nudge_interrupts(town: P
     out = at(town, "polecat", "spawn", "pc1", "--runtime", "demo", "--bead", "1").stdout
     assert "/.tundra/worktrees/pc1-1" in out
     bead = json.loads(at(town, "bead", "show", "1", "--json").stdout)["bead"]
-    assert (bead["status"], bead["assignee"], bead["branch"]) == ("slung", "pc1", "polecat/pc1/1")
-    wait_for(lambda: "Work on bead #1: Add a health endpoint" in at(town, "peek", "pc1").stdout)
-    assert "GET /health returns ok" in at(town, "peek", "pc1").stdout.replace("\n", " ")
+    # Handed over as dispatch does (the demo agent may already have submitted its work).
+    assert bead["status"] in ("slung", "review")
+    assert (bead["assignee"], bead["branch"]) == ("pc1", "polecat/pc1/1")
+    header = "[tundra work] bead #1: Add a health endpoint."
+    wait_for(lambda: header in at(town, "peek", "pc1").stdout)
+    # The description, as one line (the prompt wraps on screen wherever it must).
+    assert "GET/healthreturnsok" in "".join(at(town, "peek", "pc1").stdout.split())
     polecats = json.loads(at(town, "polecat", "list", "--json").stdout)
     assert {"name": "pc1", "beads": [1], "worktree": True}.items() <= next(
         p for p in polecats if p["name"] == "pc1"

@@ -286,6 +286,17 @@ def test_switch_refuses_a_stash_and_a_branch_held_elsewhere(repo: Path, trees: W
         trees.switch(second.path, "bad..name")
 
 
+def test_unlock_stale_lifts_only_our_agents_locks(trees: Worktrees) -> None:
+    ours = trees.create("a", 1)
+    theirs = trees.create("b", 2)
+    trees.unlock(theirs.path)
+    trees.lock(theirs.path, "maintenance")
+    assert trees.unlock_stale("auto-tundra: agent ") == [ours.path]
+    locked = {w.path: w.locked for w in trees.list()}
+    assert locked == {ours.path: False, theirs.path: True}
+    assert trees.unlock_stale("auto-tundra: agent ") == []
+
+
 def test_lock_and_unlock(trees: Worktrees) -> None:
     worktree = trees.create("a", 1)
     trees.unlock(worktree.path)

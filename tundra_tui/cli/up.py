@@ -13,6 +13,8 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
+import msgspec
+
 from tundra_tui.cli.context import Context
 from tundra_tui.cli.daemon import STOP_TIMEOUT_S, cmd_stop, fields
 from tundra_tui.daemon.client import DaemonClient, DaemonUnavailable, start_daemon
@@ -146,7 +148,7 @@ async def cmd_status(ctx: Context) -> int:
     """The daemon's view when it runs; else the store's, where nothing is dispatched."""
     status = await _status(ctx)
     if ctx.json:
-        dump_json(fields(status))
+        dump_json({key: msgspec.to_builtins(value) for key, value in fields(status).items()})
         return 0
     if not status.up:
         state = "down (start it with `at up`)"

@@ -161,6 +161,9 @@ class Dispatcher:
     async def recover(self) -> list[Dispatch]:
         """At start, before anything else: the last daemon's agents died with it, so every
         open dispatch is given back (branch and notes kept), to be dispatched again."""
+        unlocked = await self.handover.leases.unlock_stale()
+        if unlocked:
+            self.log.info("worktrees.unlocked", paths=[str(p) for p in unlocked])
         returned = await self.store.dispatches.recover(reason="daemon restarted", actor=ACTOR)
         for dispatch in returned:
             self.log.info("dispatch.recovered", agent=dispatch.agent, bead=dispatch.bead_id)
@@ -348,6 +351,17 @@ class Dispatcher:
         self._agent_hold = {a: t for a, t in self._agent_hold.items() if t > now}
         busy = set(self._holding) | holders | set(self._inflight) | set(self._agent_hold)
         busy |= self._retiring
+        previous: dict[int, PriorWork] = {}
+        for bead in ready:
+            if bead.branch:
+                last = await self.store.dispatches.last_for_bead(bead.id)
+                if last is not None and last.worktree:
+                    clean = await self._clean_path(last.worktree)
+                    previous[bead.id] = PriorWork(last.agent, last.worktree, last.branch, clean)
+                    if not clean:
+                        # Its branch is in a dirty worktree, left as it is: another agent
+                        # goes on from that branch's tip on a branch of its own.
+                        busy.add(last.agent)
         workers: list[Worker] = []
         candidates: list[tuple[int, Worker]] = []
         for name, spec in specs.items():
@@ -369,15 +383,6 @@ class Dispatcher:
             workers[index] = _with_clean(
                 worker, await self._clean(self.handover.leases.held(worker.name))
             )
-        previous: dict[int, PriorWork] = {}
-        for bead in ready:
-            if bead.branch:
-                last = await self.store.dispatches.last_for_bead(bead.id)
-                if last is not None and last.worktree:
-                    path = last.worktree
-                    previous[bead.id] = PriorWork(
-                        last.agent, path, last.branch, await self._clean_path(path)
-                    )
         live_polecats = sum(1 for w in workers if w.role is Role.POLECAT and w.state is not None)
         starting = sum(
             1

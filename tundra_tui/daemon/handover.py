@@ -47,6 +47,9 @@ from tundra_tui.town import Town
 if TYPE_CHECKING:
     from tundra_tui.daemon.ops import AgentOps
 
+ENDED = frozenset({AgentState.STOPPED, AgentState.EXITED, AgentState.FAILED, AgentState.LOST})
+"""States of an agent whose process is gone: waiting for its prompt is over."""
+
 ACTOR = "daemon"
 
 
@@ -282,7 +285,8 @@ class Handover:
 
     async def _ready(self, agent: str, timeout: float) -> None:
         session = self.host.session(agent)
-        if not await session.wait_for(lambda state: state is AgentState.IDLE, timeout):
+        await session.wait_for(lambda state: state is AgentState.IDLE or state in ENDED, timeout)
+        if session.state is not AgentState.IDLE:
             raise HandoverFailed(
                 f"{agent} did not come to its prompt within {timeout:g} s "
                 f"(it is {session.state.value})"

@@ -10,9 +10,11 @@ from tundra_tui.domain.errors import TundraError
 from tundra_tui.orchestra.worktrees import ADHOC, BRANCH_PREFIX, Worktrees
 from tundra_tui.town import Town
 
+LOCK_PREFIX = "auto-tundra: agent "
+
 
 def lock_reason(agent: str) -> str:
-    return f"auto-tundra: agent {agent} is running"
+    return f"{LOCK_PREFIX}{agent} is running"
 
 
 class WorktreeLeases:
@@ -46,6 +48,15 @@ class WorktreeLeases:
         """The worktree a running agent holds, if any."""
         held = self._held.get(name)
         return held[1] if held is not None else None
+
+    async def unlock_stale(self) -> list[Path]:
+        """At start, before any agent runs: unlock the worktrees a killed daemon left locked
+        for its agents (so a bead given back can be worked in its worktree again)."""
+        try:
+            worktrees = await asyncio.to_thread(Worktrees, self.town.root, self.town.worktrees_dir)
+            return await asyncio.to_thread(worktrees.unlock_stale, LOCK_PREFIX)
+        except TundraError:
+            return []  # not a git repository: no worktrees
 
     async def release(self, name: str) -> None:
         """An agent that is no longer running no longer pins its worktree."""

@@ -16,7 +16,7 @@ from typing import Any
 from tundra_tui.config import LayeredConfig, command_trust_problem, load_config
 from tundra_tui.daemon.book import ApprovalBook
 from tundra_tui.daemon.gate import Gate
-from tundra_tui.daemon.handover import target_only
+from tundra_tui.daemon.handover import ENDED, target_only
 from tundra_tui.daemon.leases import WorktreeLeases
 from tundra_tui.daemon.log import DaemonLog
 from tundra_tui.daemon.metrics import cpu_seconds, rss_kib
@@ -239,7 +239,9 @@ class AgentOps:
     ) -> None:
         """Give a freshly started agent its first task once it is at its prompt."""
         session = self.host.session(name)
-        if await session.wait_for(lambda state: state is AgentState.IDLE, timeout):
+        # An agent that stops first ends the wait (a daemon stopping waits for this task).
+        await session.wait_for(lambda state: state is AgentState.IDLE or state in ENDED, timeout)
+        if session.state is AgentState.IDLE:
             delivery = await self.host.send_text(name, text, gate=gate)
             data = {"delivered": delivery.delivered, "chars": len(text)}
             self.writer.submit(

@@ -222,6 +222,19 @@ class Worktrees:
             self._git("switch", "--no-guess", "-c", branch, commit, cwd=entry.path)
         return self._worktree(self._entry(path), self._stashes())
 
+    def unlock_stale(self, reason_prefix: str) -> builtins.list[Path]:
+        """Unlock every worktree under `root` whose lock reason starts with `reason_prefix`:
+        at a daemon's start no agent of ours runs, so the locks a killed daemon left are
+        stale. Returns the paths unlocked."""
+        root = self._resolved_root()
+        unlocked = []
+        for entry in self._entries():
+            ours = entry.locked and entry.lock_reason.startswith(reason_prefix)
+            if ours and entry.path.parent == root:
+                self._git("worktree", "unlock", str(entry.path))
+                unlocked.append(entry.path)
+        return unlocked
+
     def lock(self, path: Path, reason: str) -> None:
         """Lock a worktree so git refuses to prune or remove it while its agent runs."""
         entry = self._entry(path)
