@@ -14,11 +14,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from at_cli import at, git, git_town, wait_for
 
 from tundra_tui.demo_agent.work import (
     bead_file,
     commit_command,
+    is_role_prompt,
     read_bead,
     reminders,
     reply_command,
@@ -26,6 +28,7 @@ from tundra_tui.demo_agent.work import (
     to_answer,
 )
 from tundra_tui.domain.handover import MailLine, mail_text, parse_mail
+from tundra_tui.orchestra.prompts import first_task
 from tundra_tui.orchestra.witness import reminder
 
 DEADLINE = 60.0
@@ -101,6 +104,15 @@ def test_only_questions_are_answered() -> None:
     assert [m.id for m in to_answer(parse_mail(typed), "d1")] == [1, 6]
 
 
+@pytest.mark.parametrize("role", ["mayor", "crew", "witness", "refinery"])
+def test_a_role_prompt_is_taken_in_and_nothing_is_faked(role: str) -> None:
+    import tundra_tui
+
+    template = (Path(tundra_tui.__file__).parent / "prompts" / f"{role}.md").read_text()
+    task = first_task(template, agent="a-1", target="main")
+    assert is_role_prompt(task, "a-1") and not is_role_prompt(task, "a")
+
+
 def test_a_reply_is_one_quoted_command() -> None:
     command = reply_command("mayor", "re: it's $(rm -rf /)", "Thanks; `x`")
     assert command == "at mail send mayor --subject 're: it'\"'\"'s $(rm -rf /)' -m 'Thanks; `x`'"
@@ -162,6 +174,8 @@ def test_mail_is_answered_once_and_an_answer_never() -> None:
         # in that same turn: wait for the turn to end before counting.
         wait_for(lambda: "[demo] idle" in at(town, "peek", "d1").stdout, DEADLINE)
         assert len(replies()) == 1
+        screen = at(town, "peek", "d1").stdout
+        assert "Understood: I am d1." in screen  # its role prompt, from `at up`
 
 
 def test_a_denied_submit_leaves_the_bead_slung_with_its_commit() -> None:

@@ -39,7 +39,14 @@ from tundra_tui.demo_agent.terminal import (
     raw_input,
 )
 from tundra_tui.demo_agent.usage import UsageLog, town_log_path
-from tundra_tui.demo_agent.work import answer_mail, do_bead, shell_env, tool
+from tundra_tui.demo_agent.work import (
+    acknowledge,
+    answer_mail,
+    do_bead,
+    is_role_prompt,
+    shell_env,
+    tool,
+)
 from tundra_tui.domain.handover import MAIL_TAG, WORK_TAG, parse_mail, parse_work
 
 PROMPT = "demo❯ "
@@ -299,6 +306,8 @@ class DemoAgent:
                 do_bead(self, bead)
             elif mail:
                 answer_mail(self, mail)
+            elif is_role_prompt(task, self.name):
+                acknowledge(self)
             else:
                 self._play(task, self.script.next_for(task))
         except Interrupted:

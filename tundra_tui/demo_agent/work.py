@@ -206,6 +206,18 @@ def _fail(hands: Hands, bead_id: int, reason: str) -> None:
     hands.shell(command, shown=5)
 
 
+def is_role_prompt(task: str, name: str) -> bool:
+    """Whether `task` is this agent's role prompt, which `at up` gives as its first task
+    (the shipped prompts start `You are NAME, the ...`)."""
+    return task.startswith(f"You are {name}, ")
+
+
+def acknowledge(hands: Hands) -> None:
+    """Take the role prompt in, and do nothing the prompt did not ask for: the work comes
+    as beads and mail, typed between turns."""
+    hands.say(f"Understood: I am {hands.name}. I'll wait at my prompt for beads and mail.", [])
+
+
 def answer_mail(hands: Hands, messages: list[MailLine]) -> None:
     """Answer each message worth it in one line; take up a bead a reminder names again."""
     count = len(messages)
