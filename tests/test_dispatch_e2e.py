@@ -186,3 +186,23 @@ def test_the_town_takes_six_beads_to_review_by_itself() -> None:
         )
         assert kept == [(n, 1) for n in (a, b, c, d, e, f)]
         assert rows(town, "SELECT count(*) FROM dispatches WHERE state != 'closed'") == [(0,)]
+
+
+def test_never_more_polecats_than_allowed_while_they_come_and_go() -> None:
+    """Eight beads released at once to at most two polecats that retire as soon as they idle:
+    retiring, reusing and starting polecats never puts a third one to work."""
+    orchestra = {"max_polecats": 2, "polecat_retire_seconds": 0}
+    demo = {"args": ["--speed", "0", "--approval-rate", "0"]}
+    with git_town(orchestra=orchestra, runtimes={"demo": demo}) as town:
+        ids = [add(town, f"bead {n}") for n in range(1, 9)]
+        at(town, "convoy", "create", "all")
+        at(town, "convoy", "add", "all", *map(str, ids))
+        with recording(town) as recorder:
+            at(town, "up", timeout=60)
+            at(town, "convoy", "start", "all")
+            deadline = time.monotonic() + DEADLINE
+            while [b["status"] for b in beads(town).values()].count("review") < len(ids):
+                assert recorder.error is None, recorder.error
+                assert time.monotonic() < deadline, beads(town)
+                time.sleep(0.2)
+        assert recorder.seen and recorder.most <= 2, (recorder.most, recorder.seen)
