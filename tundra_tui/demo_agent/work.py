@@ -50,7 +50,7 @@ class Hands(Protocol):
         """One model call streaming `text`, with these tool uses."""
 
     def show(self, text: str) -> None:
-        """One finished line on screen (already printable)."""
+        """One finished line on screen (made printable there)."""
 
     def shell(self, command: str, *, shown: int) -> tuple[int, list[str]]:
         """Run `command` with /bin/sh in the agent's directory: exit status and output lines."""
