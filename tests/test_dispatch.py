@@ -389,3 +389,50 @@ def test_stale_worktree_locks_of_a_killed_daemon_are_lifted_at_start() -> None:
             check=True,
         ).stdout
         assert "locked" not in listing.split(f"worktree {path}")[1].split("worktree ")[0]
+
+
+# ---- crew by lane, polecats reused and retired ------------------------------------------------
+
+
+def test_a_crew_takes_its_lane_and_polecats_are_reused_then_retired() -> None:
+    crew = demo_crew(lanes=["critical"], start=True)
+    with town_with(
+        orchestra={"max_polecats": 1, "polecat_retire_seconds": 1.0}, agents={"c1": crew}
+    ) as town:
+        at(town, "up")
+        wait_for(lambda: "c1" in {r["name"] for r in running(town)}, DEADLINE)
+        urgent = add_bead(town, "the site is down", "--lane", "critical")
+        plain = [add_bead(town, f"chore {n}") for n in (1, 2)]
+        beads = [urgent, *plain]
+        wait_for(lambda: all(bead_status(town, b) == "review" for b in beads), DEADLINE * 2)
+        holders = dict(
+            rows(town, "SELECT bead_id, agent FROM dispatches WHERE outcome = 'submitted'")
+        )
+        assert holders[urgent] == "c1"
+        # One polecat at most: the second chore went to the same polecat, in place.
+        assert holders[plain[0]] == holders[plain[1]] == "polecat-1"
+        kinds = [
+            kind
+            for (kind,) in rows(
+                town, "SELECT kind FROM events WHERE kind LIKE 'polecat.%' ORDER BY id"
+            )
+        ]
+        assert kinds[:2] == ["polecat.started", "polecat.reused"]
+        (worktree,) = {
+            path
+            for (path,) in rows(town, "SELECT worktree FROM dispatches WHERE agent = 'polecat-1'")
+        }
+        assert worktree.endswith("polecat-1-2")  # made for the first chore, switched for the next
+        # With no work left, the polecat is retired; the crew stays.
+        wait_for(lambda: "polecat.retired" in kinds_of(town), DEADLINE)
+        wait_for(lambda: "polecat-1" not in {r["name"] for r in running(town)}, DEADLINE)
+        assert "c1" in {r["name"] for r in running(town)}
+
+
+def running(town: Path) -> list[dict[str, Any]]:
+    listed: list[dict[str, Any]] = json.loads(at(town, "agent", "list", "--json").stdout)
+    return [r for r in listed if r["state"] in ("idle", "working", "awaiting_approval", "unknown")]
+
+
+def kinds_of(town: Path) -> list[str]:
+    return [kind for (kind,) in rows(town, "SELECT kind FROM events ORDER BY id")]

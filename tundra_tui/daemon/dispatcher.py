@@ -379,7 +379,8 @@ class Dispatcher:
             if state is AgentState.IDLE and not worker.busy and worker.has_worktree:
                 candidates.append((len(workers), worker))
             workers.append(worker)
-        for index, worker in candidates:
+        # git status costs a process each: only when there is a bead to place.
+        for index, worker in candidates if ready else []:
             workers[index] = _with_clean(
                 worker, await self._clean(self.handover.leases.held(worker.name))
             )
