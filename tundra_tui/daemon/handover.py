@@ -116,6 +116,10 @@ def place_worktree(
         elif here is None and not holder.locked:
             trees.lock(holder.path, lock_reason(agent))
             return Placement(holder.path, branch, "reused")
+        elif here is None and holder.lock_reason == lock_reason(agent):
+            # Still locked for this agent, which is not running (its exit's release is
+            # on its way): its own worktree, taken back as it is.
+            return Placement(holder.path, branch, "reused")
     old = bool(old_branch) and trees.holding(old_branch) is None and trees.has_branch(old_branch)
     if old:
         branch, base = old_branch, old_branch

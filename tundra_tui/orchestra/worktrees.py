@@ -74,6 +74,8 @@ class Worktree:
     """Uncommitted changes (untracked files included) or stash entries on the branch."""
     missing: bool = False
     """The directory is gone but git still has the worktree registered."""
+    lock_reason: str = ""
+    """Why it is locked (ours say which agent runs in it); empty when it is not."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -355,6 +357,7 @@ class Worktrees:
             locked=entry.locked,
             dirty=dirty,
             missing=entry.missing or not entry.path.is_dir(),
+            lock_reason=entry.lock_reason if entry.locked else "",
         )
 
     def _loss(self, entry: _Entry, target: str | None) -> _Loss:
