@@ -373,7 +373,13 @@ class Dispatcher:
                 runtime=spec.runtime,
                 lanes=spec.lanes,
                 state=state,
-                has_worktree=spec.worktree or spec.role is Role.POLECAT,
+                # A running agent can switch only the worktree it runs in; a stopped
+                # polecat always gets one.
+                has_worktree=(
+                    self.handover.leases.held(name) is not None
+                    if state is not None
+                    else spec.worktree or spec.role is Role.POLECAT
+                ),
                 busy=name in busy,
             )
             if state is AgentState.IDLE and not worker.busy and worker.has_worktree:
