@@ -190,6 +190,9 @@ class Dispatcher:
                     await self._pass()
                 except TundraError as error:
                     self.log.warning("dispatch.pass_failed", error=error)
+                except Exception as error:  # a bug or a sick store must not end dispatch
+                    self.log.exception("dispatch.pass_crashed", error=error)
+                    await asyncio.sleep(1.0)
         finally:
             halt.cancel()
             for flight in list(self._inflight.values()):
