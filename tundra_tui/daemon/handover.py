@@ -250,6 +250,11 @@ class Handover:
             reason = str(error) or type(error).__name__
             await self._failed(dispatch, spec, reason, started)
             return HandoverResult(False, attempts, reason, started)
+        except Exception as error:  # a bug: the bead must not stay hooked to nobody working
+            self.log.exception("dispatch.crashed", agent=agent, error=error)
+            reason = f"internal error: {type(error).__name__}: {error}"
+            await self._failed(dispatch, spec, reason, started)
+            return HandoverResult(False, attempts, reason, started)
 
     async def _place(
         self, spec: AgentSpec, bead: Bead, target: str, running: bool
