@@ -150,10 +150,11 @@ async def cmd_status(ctx: Context) -> int:
     if ctx.json:
         dump_json({key: msgspec.to_builtins(value) for key, value in fields(status).items()})
         return 0
+    paused = "paused" + (f": {status.pause_reason}" if status.pause_reason else "")
     if not status.up:
-        state = "down (start it with `at up`)"
+        state = "down (start it with `at up`)" + (f"; {paused}" if status.paused else "")
     elif status.paused:
-        state = "paused" + (f": {status.pause_reason}" if status.pause_reason else "")
+        state = paused
     else:
         state = "running"
     key_values(
