@@ -21,7 +21,7 @@ from textual.css.query import NoMatches
 from textual.notifications import SeverityLevel
 from textual.screen import ModalScreen, Screen
 from textual.widget import AwaitMount
-from textual.widgets import ContentSwitcher, Input, TextArea
+from textual.widgets import ContentSwitcher
 from textual.worker import WorkerError
 
 from tundra_tui.daemon.protocol import (
@@ -34,7 +34,7 @@ from tundra_tui.daemon.protocol import (
 )
 from tundra_tui.domain.errors import TundraError
 from tundra_tui.domain.sanitize import visible
-from tundra_tui.resources import stylesheets
+from tundra_tui.resources import styles_dir
 from tundra_tui.ui.keymap import (
     BindingRow,
     collect,
@@ -76,6 +76,11 @@ NEWS = 500
 EVENT_TOPICS = {"bead": "beads", "convoy": "convoys", "agent": "agents"}
 """What an event's kind (`bead.hook`) says changed besides the event log, as SHOWS names it."""
 
+APP_STYLES = ("tundra.tcss", "confirm.tcss")
+"""Stylesheets read at start: the frame and the modals any tab opens. A tab's own,
+styles/<tab id>.tcss, is read when its pane is first composed (the first frame parses the
+first tab's only)."""
+
 THEMES = ("textual-dark", "nord", "gruvbox", "tokyo-night", "textual-light", "ansi-dark")
 """What `t` cycles through; ansi-dark uses the terminal's own 16 colours."""
 
@@ -106,7 +111,7 @@ def _tab_bindings() -> list[BindingType]:
 class TundraApp(App[None]):
     """`at tui`: renders the town and sends every action to the daemon."""
 
-    CSS_PATH: ClassVar[Any] = stylesheets()
+    CSS_PATH: ClassVar[Any] = [styles_dir() / name for name in APP_STYLES]
     TITLE = "auto-tundra"
     COMMAND_PALETTE_BINDING = "colon"
 
@@ -250,6 +255,10 @@ class TundraApp(App[None]):
 
     def _new_pane(self, tab_id: str) -> Pane:
         tab = next(t for t in self.tabs if t.id == tab_id)
+        styles = styles_dir() / f"{tab_id}.tcss"
+        if styles.is_file() and not self.stylesheet.has_source(str(styles)):
+            # Parsed with the next styling, before the pane's widgets are styled.
+            self.stylesheet.add_source(styles.read_text("utf-8"), read_from=(str(styles), ""))
         pane = self._panes[tab_id] = tab.make(self.services, f"pane-{tab_id}")
         self._stale.add(tab_id)  # never loaded
         return pane
@@ -379,7 +388,8 @@ class TundraApp(App[None]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "search":
-            typing = isinstance(self.focused, Input | TextArea)
+            # A text field takes `/` as text (asked rather than isinstance: no TextArea import).
+            typing = self.focused is not None and self.focused.check_consume_key("slash", "/")
             return not typing and not isinstance(self.screen, ModalScreen)
         if action == "start_daemon":
             return self.daemon_stopped
