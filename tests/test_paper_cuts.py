@@ -260,8 +260,9 @@ def test_a_delivered_nudge_gets_its_read_receipt() -> None:
         (mail,) = json.loads(at(root, "mail", "list", "--json").stdout)
         assert mail["subject"] == "nudge" and mail["read_at"], mail
         assert json.loads(at(root, "mail", "list", "--unread", "--json").stdout) == []
-        (read,) = json.loads(at(root, "events", "--kind", "mail.read", "--json").stdout)
-        assert (read["actor"], read["agent"], read["data"]["id"]) == ("d1", "d1", mail["id"])
+        # The receipt of mail typed in (issue 11): `mail.delivered`, naming the message.
+        (read,) = json.loads(at(root, "events", "--kind", "mail.delivered", "--json").stdout)
+        assert (read["agent"], read["data"]["ids"]) == ("d1", [mail["id"]])
 
 
 # ---- 7 and 8. attach: clear refusals, and a terminal restored on a hangup ---------------------

@@ -5,10 +5,31 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 import sys
 from pathlib import Path
+from typing import Any
 
-from tundra_tui.daemon.protocol import ApprovalInfo, ApprovalResolvedEvent, AttentionEvent
+from at_cli import at, git_town, wait_for
+from mail_town import (
+    add_agents,
+    add_bead,
+    events,
+    recording,
+    rows,
+    seed_dispatch,
+    stand_in,
+    state,
+    typed,
+)
+
+from tundra_tui.daemon.protocol import (
+    ApprovalInfo,
+    ApprovalResolvedEvent,
+    AttentionEvent,
+    TroubleEvent,
+)
 from tundra_tui.orchestra import notify
 from tundra_tui.ui.live import LiveModel, notice_items
 
@@ -86,3 +107,114 @@ def test_attention_rings_the_bell_once_per_agent_and_approval() -> None:
     )
     live.apply(ApprovalResolvedEvent(approval=resolved))
     assert [n.approval for n in live.notices] == [5, None]
+
+
+# ---- the witness in the daemon ----------------------------------------------------------------
+
+
+def _pid(town: Path, name: str) -> int | None:
+    listed = json.loads(at(town, "agent", "list", "--json").stdout)
+    pid = next(r for r in listed if r["name"] == name).get("pid")
+    return int(pid) if pid else None
+
+
+def _start(town: Path, name: str) -> None:
+    at(town, "agent", "start", name)
+    wait_for(lambda: state(town, name) == "idle", 30)
+
+
+def _bead(town: Path, bead: int) -> dict[str, Any]:
+    shown: dict[str, Any] = json.loads(at(town, "bead", "show", str(bead), "--json").stdout)
+    return dict(shown["bead"])
+
+
+def test_an_idle_agent_is_reminded_then_its_bead_escalated() -> None:
+    with git_town(witness={"idle_nudge_seconds": 1, "max_nudges": 1}) as town:
+        add_agents(town, lz=stand_in(town, "lz", "lazy_agent"))
+        with recording(town) as recorder:
+            _start(town, "lz")
+            bead = add_bead(town, "Write the report")
+            seed_dispatch(town, bead, "lz")
+            wait_for(lambda: _bead(town, bead)["status"] == "escalated", 60)
+            attention = [e for e in recorder.of(AttentionEvent) if e.kind == "escalated"]
+        # One reminder, typed into the agent at an idle moment, naming both reports.
+        reminders = [line for line in typed(town, "lz") if "is still yours" in line]
+        assert len(reminders) == 1
+        assert f"at submit {bead}" in reminders[0] and f"at done {bead} --fail" in reminders[0]
+        # In order: reminded, the reminder delivered, then (one idle period later) escalated.
+        kinds = [
+            k
+            for _, k, _, data in events(
+                town, "witness.nudged", "mail.delivered", "witness.escalated", "bead.escalate"
+            )
+            if k != "mail.delivered" or data.get("via") == "typed"
+        ]
+        assert kinds.index("witness.nudged") < kinds.index("mail.delivered")
+        assert kinds.index("mail.delivered") < kinds.index("witness.escalated")
+        assert kinds.count("witness.nudged") == 1 and kinds.count("witness.escalated") == 1
+        (escalated,) = [d for _, k, _, d in events(town, "witness.escalated")]
+        assert "no report after 1 reminder" in escalated["reason"]
+        # The operator is told, and the control room was.
+        wait_for(lambda: any("escalated" in s for (s,) in _operator_subjects(town)))
+        assert [(e.agent, e.bead) for e in attention] == [("lz", bead)]
+        ((outcome,),) = rows(town, "SELECT outcome FROM dispatches WHERE bead_id = ?", (bead,))
+        assert outcome == "escalated"
+
+
+def _operator_subjects(town: Path) -> list[tuple[Any, ...]]:
+    return rows(town, "SELECT subject FROM mail WHERE recipient = 'operator' ORDER BY id")
+
+
+def test_a_silent_working_agent_is_marked_stalled() -> None:
+    with git_town(witness={"stall_seconds": 1}) as town:
+        add_agents(town, lz=stand_in(town, "lz", "lazy_agent"))
+        with recording(town) as recorder:
+            _start(town, "lz")
+            at(town, "send", "lz", "STALL")
+            wait_for(lambda: [e for e in recorder.of(TroubleEvent) if e.kind == "stalled"], 30)
+        ((_, _, agent, data),) = events(town, "witness.stalled")
+        assert agent == "lz" and "no output" in data["reason"]
+
+
+def test_an_approval_waiting_too_long_rings_once_and_notifies(tmp_path: Path) -> None:
+    command, out = _recorder(tmp_path)
+    with git_town(witness={"approval_wait_seconds": 1}, notify={"command": command}) as town:
+        add_agents(town, hk=stand_in(town, "hk", "hooked_agent", role="crew"))
+        with recording(town) as recorder:
+            _start(town, "hk")
+            at(town, "send", "hk", "RUN: ls")
+            wait_for(out.exists, 30)
+            ((request,),) = [json.loads(at(town, "approvals", "--json").stdout)]
+            at(town, "approve", str(request["id"]))
+            wait_for(lambda: recorder.of(ApprovalResolvedEvent), 30)
+            rung = [e for e in recorder.of(AttentionEvent) if e.kind == "approval_wait"]
+        assert [(e.agent, e.approval, e.bell) for e in rung] == [("hk", request["id"], True)]
+        title, body = json.loads(out.read_text())[2:]
+        assert title == "auto-tundra: hk waits" and f"approval #{request['id']}" in body
+        ((_, _, _, data),) = events(town, "witness.approval_wait")
+        assert data["approval"] == request["id"]
+        assert events(town, "witness.notify_failed") == []
+
+
+def test_a_dead_agent_gives_its_bead_back_with_branch_and_notes() -> None:
+    with git_town() as town:
+        add_agents(town, lz=stand_in(town, "lz", "lazy_agent"))
+        at(town, "daemon", "start")
+        _start(town, "lz")
+        bead = add_bead(town, "Half done")
+        seed_dispatch(town, bead, "lz", branch=f"polecat/lz/{bead}")
+        at(town, "bead", "note", str(bead), "-m", "got half way")
+        pid = _pid(town, "lz")
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+        wait_for(lambda: _bead(town, bead)["status"] == "backlog", 30)
+        shown = _bead(town, bead)
+        assert shown["branch"] == f"polecat/lz/{bead}" and shown["assignee"] in ("", None)
+        notes = rows(town, "SELECT body FROM bead_notes WHERE bead_id = ?", (bead,))
+        assert notes == [("got half way",)]
+        ((outcome, reason),) = rows(
+            town, "SELECT outcome, reason FROM dispatches WHERE bead_id = ?", (bead,)
+        )
+        assert outcome == "returned" and "lz died (killed by SIGKILL)" in reason
+        ((_, _, agent, data),) = events(town, "witness.agent_died")
+        assert agent == "lz" and data["reason"] == reason

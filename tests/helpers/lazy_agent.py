@@ -5,12 +5,17 @@ spinner for a moment, appends the line to the file named by its first argument (
 JSON string a line, so a test counts exactly what was typed into it), and goes idle
 again. It never runs `at submit`: the witness has to remind it, then escalate.
 
+When a turn ends with input already waiting (typed while it worked), it logs
+`{"typed_while_working": true}` first: mail must never be typed into a working agent.
+
 A line `STALL` shows the spinner and then prints nothing more, ever: a stalled agent.
+A line `SLOW N` works for N seconds (the spinner redrawn as it goes) before going idle.
 """
 
 from __future__ import annotations
 
 import json
+import select
 import sys
 import time
 from pathlib import Path
@@ -21,6 +26,14 @@ WORKING_FOR = 0.3
 
 def idle() -> None:
     print("\r\n[demo] idle\r\ndemo❯ ", end="", flush=True)
+
+
+def spin(seconds: float) -> None:
+    """Work visibly: the spinner redrawn every tenth of a second (output keeps coming)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        time.sleep(0.1)
+        print("\r\x1b[2K⠙ Thinking (esc to interrupt)", end="", flush=True)
 
 
 def main() -> None:
@@ -38,7 +51,12 @@ def main() -> None:
         if text.strip() == "STALL":
             while True:
                 time.sleep(3600)
+        if text.startswith("SLOW "):
+            spin(float(text.split()[1]))
         time.sleep(WORKING_FOR)
+        if log is not None and select.select([sys.stdin], [], [], 0)[0]:
+            with log.open("a") as out:
+                out.write(json.dumps({"typed_while_working": True}) + "\n")
         print("\r\x1b[2Knoted.", end="", flush=True)  # the spinner line erased, as agents do
         idle()
 

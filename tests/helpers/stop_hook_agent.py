@@ -6,7 +6,8 @@ UserPromptSubmit, Stop). After each turn it calls the `Stop` hook with
 it takes TEXT as its next input and works on at once, as Claude Code does, then calls
 `Stop` again with `stop_hook_active` true (which never blocks). Every input it works
 on, typed or handed over, is appended to the file named by its first argument as one
-JSON object a line: `{"via": "typed"|"stop_hook", "text": ...}`.
+JSON object a line: `{"via": "typed"|"stop_hook", "text": ...}`. A line `SLOW N`
+works for N seconds first.
 """
 
 from __future__ import annotations
@@ -41,9 +42,15 @@ def work(log: Path | None, via: str, text: str) -> None:
     if log is not None:
         with log.open("a") as out:
             out.write(json.dumps({"via": via, "text": text}) + "\n")
-    print("\r\n⠋ Thinking (esc to interrupt)", end="", flush=True)
+    # A continuation redraws the spinner line the turn already shows.
+    start = "\r\x1b[2K" if via == "stop_hook" else "\r\n"
+    print(f"{start}⠋ Thinking (esc to interrupt)", end="", flush=True)
+    seconds = float(text.split()[1]) if text.startswith("SLOW ") else 0.0
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        time.sleep(0.1)
+        print("\r\x1b[2K⠙ Thinking (esc to interrupt)", end="", flush=True)
     time.sleep(WORKING_FOR)
-    print(f"\r\x1b[2Kread {len(text)} characters.", end="", flush=True)  # spinner erased
 
 
 def blocked(reply: str) -> str | None:
@@ -69,6 +76,8 @@ def main() -> None:
         if reason is not None:
             work(log, "stop_hook", reason)
             hook("Stop", {"stop_hook_active": True, "last_assistant_message": "ok"})
+        # Like Claude Code, the spinner stays up while the Stop hook runs: the turn ends here.
+        print("\r\x1b[2Kdone.", end="", flush=True)
         idle()
 
 

@@ -12,7 +12,16 @@ from tundra_tui.cli.daemon import call_daemon, fields
 from tundra_tui.cli.mail import require_agent
 from tundra_tui.config import add_agent, set_value
 from tundra_tui.daemon.client import DaemonClient, DaemonUnavailable
-from tundra_tui.daemon.protocol import AgentList, Agents, Delivered, Nudge, Spawn, Spawned
+from tundra_tui.daemon.protocol import (
+    AgentList,
+    Agents,
+    Delivered,
+    Nudge,
+    Sling,
+    SlingReply,
+    Spawn,
+    Spawned,
+)
 from tundra_tui.domain.agents import AgentState, Role, parse_runtime, validate_agent_name
 from tundra_tui.domain.beads import Action, Bead, BeadStatus, parse_bead_id, transition
 from tundra_tui.domain.errors import IllegalTransition, TundraError
@@ -87,20 +96,30 @@ async def cmd_spawn(ctx: Context) -> int:
         set_value(town, f"agents.{name}.worktree", "true", "project")
         ctx.reload_config()
     await ctx.sync_roster()
-    task = ""
     if bead is not None:
-        if bead.status is not BeadStatus.SLUNG:
-            bead = await store.beads.sling(bead.id, name, actor=ctx.actor)
-        await store.beads.edit(bead.id, actor=ctx.actor, branch=f"polecat/{name}/{bead.id}")
-        task = f"Work on bead {bead.ref}: {bead.title}"
-        if bead.description:
-            task += f"\n\n{bead.description}"
-    spawned: Spawned = await call_daemon(ctx, Spawn(name=name, bead=bead_id, task=task))
+        # The one verified hand-over dispatch and `at sling` use: worktree, start, prompt.
+        return await _hand_over(ctx, store, bead, name)
+    spawned: Spawned = await call_daemon(ctx, Spawn(name=name))
     if ctx.json:
         dump_json(fields(spawned))
     else:
         print(f"{name}: {spawned.state} in {visible(spawned.cwd, single_line=True)}")
     return 0
+
+
+async def _hand_over(ctx: Context, store: Store, bead: Bead, name: str) -> int:
+    """`Sling` the bead to the new polecat; print where it works, exit 1 if not taken."""
+    reply: SlingReply = await call_daemon(ctx, Sling(bead=bead.id, agent=name, actor=ctx.actor))
+    last = await store.dispatches.last_for_bead(bead.id)
+    where = last.worktree if last is not None else ""
+    if ctx.json:
+        dump_json({**fields(reply), "cwd": where})
+    elif reply.delivered:
+        print(f"{name}: working on {bead.ref} in {visible(where, single_line=True)}")
+    else:
+        why = visible(reply.evidence, single_line=True)
+        print(f"{name}: {bead.ref} was not handed over: {why}")
+    return 0 if reply.delivered else 1
 
 
 async def _slingable(store: Store, bead_id: int, agent: str) -> Bead:
@@ -109,8 +128,9 @@ async def _slingable(store: Store, bead_id: int, agent: str) -> Bead:
     Asked before anything is written; the store checks the same again when it slings.
     """
     bead = await store.beads.get(bead_id)
-    if bead.status is BeadStatus.SLUNG and bead.assignee == agent:
-        return bead
+    if bead.status is BeadStatus.SLUNG:
+        holder = "it" if bead.assignee == agent else bead.assignee
+        raise IllegalTransition(f"{bead.ref} is already slung to {holder}")
     if bead.status is BeadStatus.HOOKED and bead.assignee != agent:
         raise IllegalTransition(
             f"{bead.ref} is hooked to {bead.assignee}, not {agent}; "
@@ -176,11 +196,11 @@ async def cmd_list(ctx: Context) -> int:
 
 
 async def cmd_nudge(ctx: Context) -> int:
-    """Record the nudge as urgent mail, then deliver it into the agent's terminal now.
+    """Deliver a nudge into the agent's terminal now, as urgent mail with its receipt.
 
-    An unknown name is refused before anything is stored. A stopped agent keeps the
-    mail for later (exit 1); mail typed into the agent's terminal has been read, so it
-    gets its read receipt.
+    An unknown name is refused before anything is stored. For a running agent the
+    daemon stores the mail, reserves it and receipts it once typed (so delivery between
+    turns never types it again); a stopped agent keeps the mail for later (exit 1).
     """
     name, text = ctx.args.name, ctx.args.message
     if name == OPERATOR:
@@ -192,11 +212,11 @@ async def cmd_nudge(ctx: Context) -> int:
     client = await _daemon(ctx)
     try:
         state = await _session_state(client, name)
-        store = await ctx.store()
-        mail = await store.mail.send(
-            ctx.actor, name, text, actor=ctx.actor, subject="nudge", urgent=True
-        )
         if client is None or state is None or not state.is_live:
+            store = await ctx.store()
+            await store.mail.send(
+                ctx.actor, name, text, actor=ctx.actor, subject="nudge", urgent=True
+            )
             shown = state.value if state is not None else "not running"
             print(
                 f"kept as mail for {name}: not typed in, it is {shown} "
@@ -208,7 +228,6 @@ async def cmd_nudge(ctx: Context) -> int:
         if client is not None:
             await client.close()
     if result.delivered:
-        await store.mail.read(mail.id, actor=name)
         print(f"nudged {name}")
         return 0
     print(f"kept as mail for {name}: not typed in, {visible(result.evidence)}")

@@ -5,6 +5,8 @@ The approval book owns every request; these handlers check who asks and hand ove
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from tundra_tui.daemon.book import ApprovalBook
 from tundra_tui.daemon.gate import Gate
 from tundra_tui.daemon.protocol import (
@@ -29,6 +31,10 @@ from tundra_tui.session.hooks import (
 from tundra_tui.session.host import SessionHost
 from tundra_tui.store import Store
 
+if TYPE_CHECKING:
+    from tundra_tui.daemon.mailroom import Mailroom
+
+STOP_EVENT = "Stop"
 _NOT_FROM_AGENTS = "approvals are answered by the operator, not from an agent's terminal"
 
 
@@ -36,13 +42,22 @@ class AskOps:
     """Handlers for approvals and for the hook channel agents report through."""
 
     def __init__(
-        self, host: SessionHost, store: Store, writer: StoreWriter, book: ApprovalBook, gate: Gate
+        self,
+        host: SessionHost,
+        store: Store,
+        writer: StoreWriter,
+        book: ApprovalBook,
+        gate: Gate,
+        *,
+        mailroom: Mailroom | None = None,
     ) -> None:
         self.host = host
         self.store = store
         self.writer = writer
         self.book = book
         self.gate = gate
+        self.mailroom = mailroom
+        """Hears every hook (a Stop hook's mail was taken) and hands mail to a Stop hook."""
 
     def handlers(self) -> dict[type[Request], Handler]:
         return {Approvals: self.approvals, Approve: self.approve, Deny: self.deny, Hook: self.hook}
@@ -78,12 +93,23 @@ class AskOps:
             return HookReply(used=used)
         if event != PERMISSION_EVENT:
             kept = state_payload(event, payload)
+            first_stop = event == STOP_EVENT and not payload.get("stop_hook_active")
+            if event == STOP_EVENT:
+                # Evidence for mail recovery: a Stop after a Stop hook's mail means it was taken.
+                kept["stop_hook_active"] = not first_stop
             self.writer.submit(
                 f"{agent} hook",
                 lambda: self.store.events.record("agent.hook", actor=agent, agent=agent, data=kept),
             )
-            self.host.hook_state(agent, event, payload)
-            return HookReply()
+            block = None
+            if self.mailroom is not None:
+                self.mailroom.heard(agent, event, payload)
+                if first_stop:
+                    block = await self.mailroom.for_stop_hook(agent)
+            if block is None:
+                # Handed mail, the agent goes on working: it is not stopping.
+                self.host.hook_state(agent, event, payload)
+            return HookReply(block=block)
         ask = permission_ask(payload)
         evidence = {
             "source": "hook",

@@ -6,9 +6,11 @@ daemon is composed of parts, each with one job: the transport (socket, frames,
 concurrency), the fan-out (events and screens to clients), the approval book,
 the gate (trust), the store writer, supervision, worktree leases, the team
 (tundra.toml), the relay (host events to store and clients), the agent and
-approval operations, the board operations and the usage watcher. Every state
-change is also written to the store, so a daemon that is killed leaves enough
-behind for the next one to report what it lost.
+approval operations, the board operations, the usage watcher, the store tail
+(what other processes wrote), dispatch and its hand-overs, and the town
+operations (`at up`, `at down`, `at sling`). Every state change is also written
+to the store, so a daemon that is killed leaves enough behind for the next one
+to report what it lost, and to give back the beads it was handing over.
 """
 
 from __future__ import annotations
@@ -26,10 +28,13 @@ from tundra_tui.config import load_config
 from tundra_tui.daemon.asks import AskOps
 from tundra_tui.daemon.board import BoardOps
 from tundra_tui.daemon.book import ApprovalBook
+from tundra_tui.daemon.dispatcher import Dispatcher
 from tundra_tui.daemon.fanout import SUBSCRIBER_QUEUE, FanOut, Subscriber
 from tundra_tui.daemon.gate import Gate
+from tundra_tui.daemon.handover import Handover
 from tundra_tui.daemon.leases import WorktreeLeases
 from tundra_tui.daemon.log import DaemonLog
+from tundra_tui.daemon.mailroom import Mailroom
 from tundra_tui.daemon.ops import AgentOps
 from tundra_tui.daemon.peers import Peer
 from tundra_tui.daemon.protocol import (
@@ -53,9 +58,12 @@ from tundra_tui.daemon.protocol import (
 from tundra_tui.daemon.relay import Relay, state_event
 from tundra_tui.daemon.reports import ReportOps
 from tundra_tui.daemon.supervision import Supervision
+from tundra_tui.daemon.tail import StoreTail
 from tundra_tui.daemon.team import Team
+from tundra_tui.daemon.town_ops import TownOps
 from tundra_tui.daemon.transport import Caller, Handler, Transport
 from tundra_tui.daemon.usage import UsageWatcher
+from tundra_tui.daemon.witness import Witness
 from tundra_tui.daemon.writer import StoreWriter
 from tundra_tui.domain.agents import AgentState
 from tundra_tui.domain.errors import NotFound, TundraError
@@ -118,7 +126,7 @@ class Daemon:
             Status: self._status,
             Shutdown: self._shutdown,
         }
-        self._handlers |= AgentOps(
+        self.agent_ops = AgentOps(
             town=town,
             host=self.host,
             store=store,
@@ -130,12 +138,62 @@ class Daemon:
             log=self.log,
             sync_roster=self.team.sync,
             own=self._own,
+        )
+        self._handlers |= self.agent_ops.handlers()
+        self.tail = StoreTail(town, store, self.log)
+        self.mailroom = Mailroom(
+            store, self.host, self.book, self.publish, self.log, self._own, gate=self.gate
+        )
+        self.witness = Witness(
+            store,
+            self.host,
+            self.book,
+            self.publish,
+            self.log,
+            self._own,
+            wake_dispatch=lambda why: self.dispatcher.wake(why),
+            config=lambda: load_config(town),
+            offer_mail=self.mailroom.offer,
+        )
+        self._handlers |= self.mailroom.handlers()  # Nudge: mail typed now, with its receipt
+        self._handlers |= AskOps(
+            self.host, store, self.writer, self.book, self.gate, mailroom=self.mailroom
         ).handlers()
-        self._handlers |= AskOps(self.host, store, self.writer, self.book, self.gate).handlers()
         self._handlers |= BoardOps(town, store, self.publish, self.gate).handlers()
         self._handlers |= ReportOps(town, store, self.gate, self.publish).handlers()
+        self.handover = Handover(
+            town=town,
+            store=store,
+            host=self.host,
+            book=self.book,
+            agents=self.agent_ops,
+            leases=self.leases,
+            log=self.log,
+            publish=self.publish,
+        )
+        self.dispatcher = Dispatcher(
+            town, store, self.host, self.book, self.handover, self.publish, self.log, self._own
+        )
+        self._handlers |= TownOps(
+            town=town,
+            store=store,
+            host=self.host,
+            gate=self.gate,
+            agents=self.agent_ops,
+            dispatcher=self.dispatcher,
+            handover=self.handover,
+            log=self.log,
+        ).handlers()
+        self.relay.owned = self.dispatcher.owns
         self.host.subscribe(self.relay.on_host)
         self.book.subscribe(self.relay.on_book)
+        self.host.subscribe(self.dispatcher.on_host)
+        self.tail.subscribe(self.dispatcher.on_events)
+        self.host.subscribe(self.mailroom.on_host)
+        self.host.subscribe(self.witness.on_host)
+        self.book.subscribe(self.witness.on_book)
+        self.tail.subscribe(self.mailroom.on_events)
+        self.tail.subscribe(self.witness.on_events)
 
     @property
     def subscribers(self) -> set[Subscriber]:
@@ -156,6 +214,13 @@ class Daemon:
         await self.book.load()
         self.team.sync(config)
         await self.mark_lost()
+        # Before the tail, the witness and dispatch start: the last daemon's agents died
+        # with it, so its open dispatches go back to backlog (branch and notes kept).
+        await self.dispatcher.recover()
+        self.mailroom.configure(config)
+        self.witness.configure(config)
+        await self.mailroom.recover()
+        await self.witness.start()
         path = self.town.socket_path
         await self.transport.listen(path)
         self.log.info("daemon.listening", socket=str(path), agents=len(config.agents()))
@@ -167,6 +232,10 @@ class Daemon:
             self.log.watch(asyncio.ensure_future(self.host.reap_orphans()), what="reaper"),
             self.log.watch(asyncio.ensure_future(self.team.watch(self.stopped)), what="team"),
             self.log.watch(asyncio.ensure_future(self.usage.run(self.stopped)), what="usage"),
+            self.log.watch(asyncio.ensure_future(self.tail.run(self.stopped)), what="tail"),
+            self.log.watch(
+                asyncio.ensure_future(self.dispatcher.run(self.stopped)), what="dispatcher"
+            ),
         ]
         await self.stopped.wait()
         self.transport.close()
