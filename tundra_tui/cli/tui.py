@@ -35,6 +35,9 @@ async def cmd_tui(ctx: Context) -> int:
     """Run the Textual app until the operator quits."""
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise TundraError("at tui needs a terminal (run it in a terminal, over ssh -t, or in tmux)")
+    from tundra_tui.ui import collector
+
+    collector.hold()  # until the first frame is up (ui/collector.py)
     from tundra_tui.ui.app import TundraApp
     from tundra_tui.ui.link import DaemonLink
     from tundra_tui.ui.services import Services

@@ -35,6 +35,7 @@ from tundra_tui.daemon.protocol import (
 from tundra_tui.domain.errors import TundraError
 from tundra_tui.domain.sanitize import visible
 from tundra_tui.resources import styles_dir
+from tundra_tui.ui import collector
 from tundra_tui.ui.keymap import (
     BindingRow,
     collect,
@@ -229,12 +230,15 @@ class TundraApp(App[None]):
     async def prepare_tabs(self) -> None:
         """Import the other tabs' modules off the event loop (their first show then only
         composes), and check `ui.keys` against every binding they declare."""
-        for worker in [w for w in self.workers if w.group.startswith("reload-")]:
-            with contextlib.suppress(WorkerError):
-                await worker.wait()  # the first tab's data comes first
-        modules = [tab.module for tab in self.tabs if tab.module]
-        if modules:
-            await asyncio.to_thread(lambda: [importlib.import_module(m) for m in modules])
+        try:
+            for worker in [w for w in self.workers if w.group.startswith("reload-")]:
+                with contextlib.suppress(WorkerError):
+                    await worker.wait()  # the first tab's data comes first
+            modules = [tab.module for tab in self.tabs if tab.module]
+            if modules:
+                await asyncio.to_thread(lambda: [importlib.import_module(m) for m in modules])
+        finally:
+            collector.settle()  # start-up is over (see ui/collector.py)
         known = declared_ids("tundra_tui.") | {row.id for row in self.binding_rows()}
         for problem in keymap_from_config(self.services.config.get("ui.keys"), known)[1]:
             self.notify(problem, severity="warning")
