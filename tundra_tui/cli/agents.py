@@ -38,13 +38,12 @@ async def cmd_list(ctx: Context) -> int:
     """
     store = await ctx.store()
     specs = ctx.config().agents()
-    agents = {agent.name: agent for agent in await store.agents.all()}
+    stored = await store.agents.states()
     held = await store.agents.held_by_agent()
     live = await _live_sessions(ctx)
     rows: list[AgentRow] = []
     for name, spec in specs.items():
-        agent = agents.get(name)
-        state = agent.state if agent is not None else AgentState.STOPPED
+        state, pid = stored.get(name, (AgentState.STOPPED, None))
         rows.append(
             AgentRow(
                 name=name,
@@ -53,7 +52,7 @@ async def cmd_list(ctx: Context) -> int:
                 model=spec.model,
                 state=state.value,
                 glyph=state.glyph,
-                pid=agent.pid if agent is not None else None,
+                pid=pid,
                 holds=held.get(name, []),
                 command=spec.command,
                 uptime=live[name].uptime if name in live else None,

@@ -54,20 +54,14 @@ class Roster:
         one query for the whole team.
         """
         specs = self.specs()
-        stored = {agent.name: agent for agent in await self.store.agents.all()}
+        stored = await self.store.agents.states()
         held = await self.store.agents.held_by_agent()
         live = {row.name: row for row in sessions}
         rows: list[AgentRow] = []
         for name, spec in specs.items():
-            session = live.get(name)
-            agent = stored.get(name)
-            state = agent.state if agent is not None else AgentState.STOPPED
-            row = session or AgentRow(
-                name=name,
-                state=state.value,
-                glyph=state.glyph,
-                runtime="",
-                pid=agent.pid if agent is not None else None,
+            state, pid = stored.get(name, (AgentState.STOPPED, None))
+            row = live.get(name) or AgentRow(
+                name=name, state=state.value, glyph=state.glyph, runtime="", pid=pid
             )
             rows.append(
                 msgspec.structs.replace(

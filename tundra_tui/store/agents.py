@@ -188,6 +188,12 @@ class AgentRepo:
         )
         return [int(row[0]) for row in rows]
 
+    async def states(self) -> dict[str, tuple[AgentState, int | None]]:
+        """State and pid of every agent in tundra.toml, and nothing else of its row: what
+        `at agent list` shows of agents not running (whole rows carry their last screens)."""
+        rows = await self.db.fetchall(f"SELECT name, state, pid FROM agents WHERE {_LISTED}")
+        return {str(name): (AgentState(state), pid) for name, state, pid in rows}
+
     async def held_by_agent(self) -> dict[str, list[int]]:
         """`held_beads` of every agent that holds any, in one query (a roster of fifty
         asks once, not fifty times)."""
