@@ -218,3 +218,44 @@ def test_a_dead_agent_gives_its_bead_back_with_branch_and_notes() -> None:
         assert outcome == "returned" and "lz died (killed by SIGKILL)" in reason
         ((_, _, agent, data),) = events(town, "witness.agent_died")
         assert agent == "lz" and data["reason"] == reason
+
+
+def test_a_dead_polecat_s_bead_is_dispatched_again_in_its_clean_worktree() -> None:
+    """Dispatch starts the configured polecat (a stand-in that never reports) in a worktree;
+    it is killed: the bead goes back, and dispatch hands it out again, in the same worktree."""
+    with git_town(orchestra={"max_polecats": 1}) as town:
+        lazy = stand_in(town, "polecat-1", "lazy_agent") | {"worktree": True}
+        add_agents(town, **{"polecat-1": lazy})
+        bead = add_bead(town, "Keep at it")
+        at(town, "up")
+        wait_for(
+            lambda: _dispatches(town, bead) and _dispatches(town, bead)[0][1] == "delivered", 60
+        )
+        ((first_id, _, first_tree, _),) = _dispatches(town, bead)
+        assert first_tree
+        at(town, "bead", "note", str(bead), "-m", "started on it")
+        pid = _pid(town, "polecat-1")
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+        # Given back, then dispatched again: a second delivered dispatch, same worktree.
+        wait_for(lambda: len(_dispatches(town, bead)) == 2, 60)
+        wait_for(lambda: _dispatches(town, bead)[1][1] == "delivered", 60)
+        (_, first_state, _, first_outcome), (_, _, second_tree, _) = _dispatches(town, bead)
+        assert (first_state, first_outcome) == ("closed", "returned")
+        assert second_tree == first_tree
+        ((_, _, agent, data),) = events(town, "witness.agent_died")
+        assert agent == "polecat-1" and data["dispatch"] == first_id
+        # The new prompt carries the note the first run left.
+        prompts = [line for line in typed(town, "polecat-1") if "[tundra work]" in str(line)]
+        assert len(prompts) == 2 and "started on it" in prompts[1]
+        notes = rows(town, "SELECT body FROM bead_notes WHERE bead_id = ?", (bead,))
+        assert notes == [("started on it",)]
+
+
+def _dispatches(town: Path, bead: int) -> list[tuple[Any, ...]]:
+    """(id, state, worktree, outcome) of the bead's dispatches, oldest first."""
+    return rows(
+        town,
+        "SELECT id, state, worktree, outcome FROM dispatches WHERE bead_id = ? ORDER BY id",
+        (bead,),
+    )
