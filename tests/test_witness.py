@@ -245,6 +245,8 @@ def test_a_dead_polecat_s_bead_is_dispatched_again_in_its_clean_worktree() -> No
         assert second_tree == first_tree
         ((_, _, agent, data),) = events(town, "witness.agent_died")
         assert agent == "polecat-1" and data["dispatch"] == first_id
+        # Dispatch started it again, not supervision (which would fight the give-back).
+        assert events(town, "agent.crashed") == []
         # The new prompt carries the note the first run left.
         prompts = [line for line in typed(town, "polecat-1") if "[tundra work]" in str(line)]
         assert len(prompts) == 2 and "started on it" in prompts[1]
