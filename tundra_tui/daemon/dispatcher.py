@@ -121,6 +121,8 @@ class Dispatcher:
         """Beads held back after a failed hand-over: (until, reason, failures)."""
         self._agent_hold: dict[str, float] = {}
         self._retiring: set[str] = set()
+        self._idle_seen: set[str] = set()
+        """Agents the last pass's facts showed idle with no work."""
         self.passes = 0
 
     # ---- what wakes it ---------------------------------------------------------------------
@@ -310,9 +312,12 @@ class Dispatcher:
     _retire_after = 60.0
 
     async def _retire(self, *, now: bool) -> None:
+        """Retire polecats idle past their time; with `now` (a bead waits for a slot), also
+        those the planner saw idle and could not use (another runtime, a dirty worktree).
+        One that turned idle during the pass is left for the next pass to reuse."""
         clock = time.monotonic()
         for name, due in self._retire_times(clock):
-            if now or due <= clock:
+            if (now and name in self._idle_seen) or due <= clock:
                 self._retiring.add(name)
                 self._own(self._stop(name, "no work" if not now else "its slot is needed"))
 
@@ -393,15 +398,16 @@ class Dispatcher:
             workers[index] = _with_clean(
                 worker, await self._clean(self.handover.leases.held(worker.name))
             )
-        live_polecats = sum(1 for w in workers if w.role is Role.POLECAT and w.state is not None)
-        starting = sum(
-            1
-            for flight in self._inflight.values()
-            if flight.assignment.starts and self._session(flight.dispatch.agent) is None
-        )
+        # Polecats count from what runs and what the store says is being handed over, not
+        # from this dispatcher's memory alone: one claimed for but not started yet counts.
+        live = {w.name for w in workers if w.role is Role.POLECAT and w.state is not None}
+        live |= {name for name in self._started if self._session(name) is not None}
+        claimed = {d.agent for d in open_dispatches if d.kind is DispatchKind.POLECAT}
+        claimed |= {f.dispatch.agent for f in self._inflight.values() if f.assignment.starts}
+        self._idle_seen = {w.name for w in workers if w.idle and not w.busy}
         capacity = Capacity(
-            polecats_live=live_polecats,
-            polecats_starting=starting,
+            polecats_live=len(live),
+            polecats_starting=len(claimed - live),
             max_polecats=int(config.get("orchestra.max_polecats")),
             ptys_live=self.host.live_count() + len(self.host.queued()),
             max_ptys=int(config.get("general.max_ptys")),
