@@ -29,7 +29,6 @@ from tundra_tui.daemon.protocol import (
     Done,
     History,
     HistoryReply,
-    Nudge,
     Request,
     Resize,
     Restart,
@@ -99,7 +98,6 @@ class AgentOps:
             Restart: self.restart,
             SendText: self.send_text,
             SendKeys: self.send_keys,
-            Nudge: self.nudge,
             Resize: self.resize,
             Screen: self.screen,
             History: self.history,
@@ -273,23 +271,6 @@ class AgentOps:
         self.host.send_keys(request.name, request.data)
         self.book.operator_typed(request.name, request.data)
         return Sent(sent=len(request.data))
-
-    async def nudge(self, request: Nudge, caller: Caller) -> Delivered:
-        """Deliver a short message now: interrupt a working agent, never type over a prompt."""
-        name = request.name
-        gate = self.gate.input(caller, name, raw=False)
-        session = self.host.session(name)
-        if session.state is AgentState.AWAITING_APPROVAL:
-            return Delivered(delivered=False, evidence="it is waiting for an approval")
-        if session.state is AgentState.WORKING:
-            self.host.interrupt(name)
-            await session.wait_for(lambda state: state is AgentState.IDLE, 10.0)
-        if session.state is not AgentState.IDLE:
-            return Delivered(delivered=False, evidence=f"it is {session.state.value}")
-        delivery = await self.host.send_text(name, request.text, gate=gate)
-        return Delivered(
-            delivered=delivery.delivered, attempts=delivery.attempts, evidence=delivery.evidence
-        )
 
     async def resize(self, request: Resize, caller: Caller) -> Done:
         # A terminal made small enough cuts a prompt off the screen it is read from.
