@@ -38,12 +38,11 @@ async def cmd_list(ctx: Context) -> int:
     """
     store = await ctx.store()
     specs = ctx.config().agents()
-    stored = await store.agents.states()
-    held = await store.agents.held_by_agent()
+    listing = await store.agents.listing()
     live = await _live_sessions(ctx)
     rows: list[AgentRow] = []
     for name, spec in specs.items():
-        state, pid = stored.get(name, (AgentState.STOPPED, None))
+        state, pid = listing.states.get(name, (AgentState.STOPPED, None))
         rows.append(
             AgentRow(
                 name=name,
@@ -53,7 +52,7 @@ async def cmd_list(ctx: Context) -> int:
                 state=state.value,
                 glyph=state.glyph,
                 pid=pid,
-                holds=held.get(name, []),
+                holds=listing.held.get(name, []),
                 command=spec.command,
                 uptime=live[name].uptime if name in live else None,
             )

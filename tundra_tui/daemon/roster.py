@@ -50,16 +50,15 @@ class Roster:
         """Every configured agent in tundra.toml's order, running or not.
 
         A running agent's state, pid and uptime are its session's (the store is written
-        a moment later); the others' are the store's last record. Held beads come from
-        one query for the whole team.
+        a moment later); the others' are the store's last record. The store is read once
+        for the whole team (each wait on it is a turn of the daemon's busy loop).
         """
         specs = self.specs()
-        stored = await self.store.agents.states()
-        held = await self.store.agents.held_by_agent()
+        listing = await self.store.agents.listing()
         live = {row.name: row for row in sessions}
         rows: list[AgentRow] = []
         for name, spec in specs.items():
-            state, pid = stored.get(name, (AgentState.STOPPED, None))
+            state, pid = listing.states.get(name, (AgentState.STOPPED, None))
             row = live.get(name) or AgentRow(
                 name=name, state=state.value, glyph=state.glyph, runtime="", pid=pid
             )
@@ -70,7 +69,7 @@ class Roster:
                     role=spec.role.value,
                     model=spec.model,
                     command=spec.command,
-                    holds=held.get(name, []),
+                    holds=listing.held.get(name, []),
                 )
             )
         return rows

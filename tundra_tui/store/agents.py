@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from tundra_tui.domain.agents import Agent, AgentState, Role, Runtime
@@ -24,6 +24,14 @@ class RosterEntry:
     role: Role
     runtime: Runtime
     model: str = ""
+
+
+@dataclass(slots=True)
+class Listing:
+    """`AgentRepo.listing()`: state and pid by agent, and held bead ids by assignee."""
+
+    states: dict[str, tuple[AgentState, int | None]] = field(default_factory=dict)
+    held: dict[str, list[int]] = field(default_factory=dict)
 
 
 _ROSTER_SQL = (
@@ -188,23 +196,22 @@ class AgentRepo:
         )
         return [int(row[0]) for row in rows]
 
-    async def states(self) -> dict[str, tuple[AgentState, int | None]]:
-        """State and pid of every agent in tundra.toml, and nothing else of its row: what
-        `at agent list` shows of agents not running (whole rows carry their last screens)."""
-        rows = await self.db.fetchall(f"SELECT name, state, pid FROM agents WHERE {_LISTED}")
-        return {str(name): (AgentState(state), pid) for name, state, pid in rows}
-
-    async def held_by_agent(self) -> dict[str, list[int]]:
-        """`held_beads` of every agent that holds any, in one query (a roster of fifty
-        asks once, not fifty times)."""
+    async def listing(self) -> Listing:
+        """What `at agent list` shows of agents beyond tundra.toml, in one query for the
+        whole team: each listed agent's state and pid (not its whole row, which carries its
+        last screen), and the unfinished beads every agent holds (`held_beads` of each)."""
         rows = await self.db.fetchall(
-            "SELECT assignee, id FROM beads WHERE assignee != '' "
-            "AND status IN ('hooked', 'slung', 'review') ORDER BY id"
+            f"SELECT name, state, pid, NULL FROM agents WHERE {_LISTED} "
+            "UNION ALL SELECT assignee, NULL, NULL, id FROM beads WHERE assignee != '' "
+            "AND status IN ('hooked', 'slung', 'review') ORDER BY 4"
         )
-        held: dict[str, list[int]] = {}
-        for assignee, bead in rows:
-            held.setdefault(str(assignee), []).append(int(bead))
-        return held
+        listing = Listing()
+        for name, state, pid, bead in rows:
+            if bead is None:
+                listing.states[str(name)] = (AgentState(state), pid)
+            else:
+                listing.held.setdefault(str(name), []).append(int(bead))
+        return listing
 
     async def ensure_removable(self, name: str) -> None:
         """Refuse to drop an agent that is running or still holds work."""
