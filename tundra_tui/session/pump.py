@@ -37,10 +37,11 @@ from typing import Any, Protocol
 
 TURN_BUDGET = 0.0
 """Seconds of emulation per turn before the event loop runs again: 0 is one step a turn, so
-a key waits behind at most one step (~`STEP_TIME`); at 4 ms echo p99 under a flood was
-20-28 ms, at one step 21-23 ms, with no measurable cost in CPU on this machine."""
-STEP_TIME = 0.002
-"""What one step should take: each agent's step size in bytes is steered towards it."""
+a key waits behind at most one step (~`STEP_TIME`) rather than a turn of several."""
+STEP_TIME = 0.003
+"""What one step should take: each agent's step size in bytes is steered towards it. Each
+step redraws the rows left on screen, so shorter steps cost CPU (2 ms: the daemon went from
+26% to 35% of a core under four 300 kB/s floods) for little gain in echo."""
 MIN_STEP = 1024
 MAX_STEP = 256 * 1024
 FIRST_STEP = 4096
