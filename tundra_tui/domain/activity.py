@@ -153,7 +153,11 @@ def _dispatch_line(event: Event, verb: str) -> str:
         attempts = data.get("attempts")
         tries = f" ({_v(attempts)} attempts)" if isinstance(attempts, int) and attempts > 1 else ""
         latency = data.get("latency_s")
-        after = f" {_duration(latency)} after it was ready" if _is_number(latency) else ""
+        after = (
+            f" {_duration(float(latency))} after it was ready"
+            if isinstance(latency, int | float) and _is_number(latency)
+            else ""
+        )
         return f"{agent} took the work for {bead}{after}{tries}"
     if verb == "returned":
         return _with_reason(f"{bead} back to backlog from {agent}", data)
