@@ -261,3 +261,52 @@ def _dispatches(town: Path, bead: int) -> list[tuple[Any, ...]]:
         "SELECT id, state, worktree, outcome FROM dispatches WHERE bead_id = ? ORDER BY id",
         (bead,),
     )
+
+
+def test_an_agent_stopped_by_the_operator_gives_its_bead_back() -> None:
+    """`at agent stop` on an agent holding a delivered bead: the bead goes back to backlog
+    (branch and notes kept), its dispatch closes, and the agent holds nothing."""
+    with git_town() as town:
+        add_agents(town, lz=stand_in(town, "lz", "lazy_agent"))
+        at(town, "daemon", "start")
+        _start(town, "lz")
+        bead = add_bead(town, "Half done")
+        seed_dispatch(town, bead, "lz", branch=f"polecat/lz/{bead}")
+        at(town, "bead", "note", str(bead), "-m", "got half way")
+        at(town, "agent", "stop", "lz")
+        wait_for(lambda: _bead(town, bead)["status"] == "backlog", 30)
+        shown = _bead(town, bead)
+        assert shown["branch"] == f"polecat/lz/{bead}" and shown["assignee"] in ("", None)
+        notes = rows(town, "SELECT body FROM bead_notes WHERE bead_id = ?", (bead,))
+        assert notes == [("got half way",)]
+        ((state_, outcome, reason),) = rows(
+            town, "SELECT state, outcome, reason FROM dispatches WHERE bead_id = ?", (bead,)
+        )
+        assert (state_, outcome, reason) == ("closed", "returned", "stopped by the operator")
+        ((_, _, agent, data),) = events(town, "witness.agent_stopped")
+        assert agent == "lz" and data["reason"] == "stopped by the operator"
+        assert events(town, "witness.agent_died") == []
+
+
+def test_a_polecat_stopped_by_the_operator_has_its_bead_dispatched_again() -> None:
+    """Dispatch hands a bead to the configured polecat; the operator stops it: the bead is
+    given back and dispatched again (no open dispatch left to count as starting for ever)."""
+    with git_town(orchestra={"max_polecats": 1}) as town:
+        lazy = stand_in(town, "polecat-1", "lazy_agent") | {"worktree": True}
+        add_agents(town, **{"polecat-1": lazy})
+        bead = add_bead(town, "Keep at it")
+        at(town, "up")
+        wait_for(
+            lambda: _dispatches(town, bead) and _dispatches(town, bead)[0][1] == "delivered", 60
+        )
+        at(town, "agent", "stop", "polecat-1")
+        wait_for(lambda: len(_dispatches(town, bead)) == 2, 60)
+        wait_for(lambda: _dispatches(town, bead)[1][1] == "delivered", 60)
+        (_, first_state, _, first_outcome), _ = _dispatches(town, bead)
+        assert (first_state, first_outcome) == ("closed", "returned")
+        ((reason,),) = rows(
+            town,
+            "SELECT reason FROM dispatches WHERE bead_id = ? AND outcome = 'returned'",
+            (bead,),
+        )
+        assert reason == "stopped by the operator"

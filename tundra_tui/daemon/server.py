@@ -154,6 +154,7 @@ class Daemon:
             wake_dispatch=lambda why: self.dispatcher.wake(why),
             config=lambda: load_config(town),
             offer_mail=self.mailroom.offer,
+            on_purpose=lambda agent: self.dispatcher.retiring(agent),
         )
         self._handlers |= self.mailroom.handlers()  # Nudge: mail typed now, with its receipt
         self._handlers |= AskOps(

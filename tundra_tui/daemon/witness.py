@@ -12,8 +12,10 @@ reason:
 - an agent working with no output for `witness.stall_seconds` is marked stalled;
 - an approval waiting longer than `witness.approval_wait_seconds` goes to the
   operator's attention list with one bell, and runs `notify.command` once;
-- an agent that dies holding a dispatch gives the bead back to backlog (branch and
-  notes kept) and wakes the dispatcher, which hands it out again.
+- an agent that dies, or is stopped or restarted by the operator (or by `at down`),
+  holding a dispatch gives the bead back to backlog (branch and notes kept) and wakes
+  the dispatcher, which hands it out again. Only a stop the dispatcher makes on purpose
+  (retiring a polecat, a failed hand-over) is left alone: it gave the bead back itself.
 """
 
 from __future__ import annotations
@@ -86,6 +88,7 @@ class Witness:
         *,
         config: Callable[[], LayeredConfig] | None = None,
         offer_mail: Callable[[str], None] | None = None,
+        on_purpose: Callable[[str], bool] | None = None,
     ) -> None:
         self.store = store
         self.host = host
@@ -98,6 +101,8 @@ class Witness:
         """The team's configuration now (for the mayors an escalation is mailed to)."""
         self._offer_mail = offer_mail
         """The mailroom's `offer`: a reminder is typed at once if the agent sits idle."""
+        self._on_purpose = on_purpose
+        """The dispatcher's `retiring`: it stops this agent itself (and settled its bead)."""
         self.limits = Limits()
         self.notify_command = ""
         self._dispatches: dict[str, Dispatch] = {}
@@ -132,7 +137,12 @@ class Witness:
             if STALLED_KEY in self._done.get(event.agent, ()):
                 self.check(event.agent)  # a stalled agent printed: lift the mark
         elif isinstance(event, Exited):
-            self._own(self._exited(event))
+            # Read now, not in the task: a restart starts the agent again (no longer
+            # STOPPED) and the dispatcher forgets a retiring polecat once it is stopped.
+            session = self._session(event.agent)
+            stopped = session is not None and session.state is AgentState.STOPPED
+            on_purpose = self._on_purpose is not None and self._on_purpose(event.agent)
+            self._own(self._exited(event, stopped=stopped, on_purpose=on_purpose))
 
     def on_book(self, event: BookEvent) -> None:
         approval = event.approval
@@ -314,33 +324,42 @@ class Witness:
             if failed is not None:
                 await self._record("witness.notify_failed", agent, action, error=failed)
 
-    async def _exited(self, event: Exited) -> None:
-        """An agent that died (not stopped) holding a dispatch gives its bead back."""
+    async def _exited(self, event: Exited, *, stopped: bool, on_purpose: bool) -> None:
+        """An agent that died, or that the operator stopped or restarted, holding a dispatch
+        gives its bead back: otherwise the bead stays hooked to an agent that is not working
+        on it and a polecat dispatch with no live agent counts as starting for ever."""
         agent = event.agent
         self._done.pop(agent, None)
         timer = self._timers.pop(agent, None)
         if timer is not None:
             timer.cancel()
         session = self._session(agent)
-        if session is None or session.state is AgentState.STOPPED:
-            return  # stopped on purpose (the operator, `at down`, the dispatcher): kept
+        if session is None or on_purpose:
+            return  # the dispatcher stops it on purpose and settles its bead itself
         dispatch = await self.store.dispatches.open_for_agent(agent)
         if dispatch is None:
             return
-        status = session.exit_status
-        reason = f"{agent} died ({status.describe() if status else 'exited'})"
+        if stopped:
+            reason = "stopped by the operator"  # `at agent stop|restart`, `at down`
+            kind = "witness.agent_stopped"
+        else:
+            status = session.exit_status
+            reason = f"{agent} died ({status.describe() if status else 'exited'})"
+            kind = "witness.agent_died"
         returned = await self.store.dispatches.give_back(dispatch.id, reason=reason, actor=ACTOR)
         if returned is None:
             return  # closed meanwhile (a report, or the hand-over gave it back itself)
         await self.store.events.record(
-            "witness.agent_died",
+            kind,
             actor=ACTOR,
             agent=agent,
             bead_id=dispatch.bead_id,
             data={"reason": reason, "dispatch": dispatch.id},
         )
-        self.log.info("witness.agent_died", agent=agent, bead=dispatch.bead_id, reason=reason)
+        self.log.info(kind, agent=agent, bead=dispatch.bead_id, reason=reason)
         self.publish(ChangedEvent(what="beads"))
         self.publish(ChangedEvent(what="dispatch"))
         self.refresh()
-        self.wake_dispatch(f"{agent} died holding #{dispatch.bead_id}")
+        self.wake_dispatch(
+            f"{agent} {'stopped' if stopped else 'died'} holding #{dispatch.bead_id}"
+        )
