@@ -374,4 +374,8 @@ class DashboardPane(Pane):
 
     def focus_default(self) -> None:
         target = "#dash-attention" if self._attention else "#dash-agents"
-        self.query_one(target, NavTable).focus()
+        for table in self.query(NavTable):
+            if table.id == target[1:]:
+                table.focus()
+            else:
+                table.refresh_focus_look()  # it had focus when the tab was hidden

@@ -13,6 +13,7 @@ from textual.widgets import OptionList
 
 from tundra_tui.domain.agents import AgentState
 from tundra_tui.ui.agent_rows import AgentRow
+from tundra_tui.ui.widgets.focus_look import FocusLook
 
 GLYPH_STYLES: dict[AgentState, str] = {
     AgentState.WORKING: "$success",
@@ -49,7 +50,7 @@ def row_content(row: AgentRow, width: int, name_width: int) -> Content:
     return short if short.cell_length <= width else short.truncate(width, ellipsis=True)
 
 
-class AgentList(OptionList):
+class AgentList(FocusLook, OptionList):
     """Agents by name; the highlighted one is the selection the pane's keys act on."""
 
     BINDINGS: ClassVar[list[BindingType]] = [

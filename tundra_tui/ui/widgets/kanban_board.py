@@ -13,13 +13,14 @@ from textual.widget import Widget
 
 from tundra_tui.domain.beads import Bead
 from tundra_tui.domain.kanban import BOARD, BoardColumn, place_cursor
+from tundra_tui.ui.widgets.focus_look import FocusLook
 from tundra_tui.ui.widgets.kanban_column import KanbanColumn
 
 MIN_COLUMN_WIDTH = 16
 """Narrower than this, a card cannot show `#id ▲P0` and a readable title."""
 
 
-class KanbanBoard(Widget, can_focus=True):
+class KanbanBoard(FocusLook, Widget, can_focus=True):
     """Owns the cursor and the vim motions; the pane owns what the keys do to a bead.
 
     When the terminal is too narrow for every column, the board shows as many as fit
@@ -111,7 +112,7 @@ class KanbanBoard(Widget, can_focus=True):
     def on_resize(self, event: events.Resize) -> None:
         self._redraw()
 
-    def watch_has_focus(self, _has_focus: bool) -> None:
+    def restyle_focus(self, focused: bool) -> None:
         """Restyle the board alone, not its columns: how they look does not depend on the
         board's focus (`_redraw` hands it to them), and restyling a column matches every one
         of its component classes again (seven columns, on every switch to and from the tab)."""

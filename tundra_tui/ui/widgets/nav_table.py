@@ -27,6 +27,7 @@ from tundra_tui.domain.activity import byline, matches, summarize
 from tundra_tui.domain.agents import AgentState
 from tundra_tui.domain.events import Event
 from tundra_tui.domain.readout import clock_time
+from tundra_tui.ui.widgets.focus_look import FocusLook
 
 TONES = ("good", "warn", "bad", "muted", "accent")
 """Cell colours a pane may ask for; each is a component class styled from the theme."""
@@ -49,8 +50,11 @@ class Column:
     flex: bool = False
 
 
-class NavTable(DataTable[Text]):
-    """Whole-row cursor, `j`/`k`/`g`/`G` motions; rows keep their cursor across refills."""
+class NavTable(FocusLook, DataTable[Text]):
+    """Whole-row cursor, `j`/`k`/`g`/`G` motions; rows keep their cursor across refills.
+
+    While it has focus, its container has the class `-focus-within` (what `:focus-within`
+    would say, without restyling the table a second time with its container)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("j", "cursor_down", "Down", show=False, id="table-down"),
@@ -84,7 +88,7 @@ class NavTable(DataTable[Text]):
         self._built_size = Size(0, 0)
         """The size the columns were last fitted to."""
         self._sized = Size(0, 0)
-        """The size of the last Resize (see `_on_resize`)."""
+        """The size of the last Resize (see `on_resize`)."""
         self._looks: dict[object, dict[str, RenderStyles]] = {}
         """The component styles (cursor, header...) the cached rows of each focus/hover state
         were drawn with (see `notify_style_update`)."""
@@ -160,11 +164,19 @@ class NavTable(DataTable[Text]):
         and DataTable would render every cell again (Rich, cell by cell) each time. A cached
         row's key holds the widget's style and focus state; the component styles it was drawn
         with are compared at the next render (`render_lines`)."""
+        self._look_stale = False  # see FocusLook
         Widget.notify_style_update(self)
         self._styles_cache.clear()
         self._get_styles_to_render_cell.cache_clear()
         self._restyled = True
         self.refresh()
+
+    def restyle_focus(self, focused: bool) -> None:
+        self.update_node_styles()
+        box = self.parent
+        if isinstance(box, Widget) and box.has_class("-focus-within") != focused:
+            box.set_class(focused, "-focus-within", update=False)
+            self.app.stylesheet.update_nodes([box], animate=True)  # the box alone
 
     def render_lines(self, crop: Region) -> list[Strip]:
         state = self.get_pseudo_class_state()
