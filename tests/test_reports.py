@@ -322,3 +322,46 @@ def test_the_operator_reports_on_any_bead_with_the_same_checks(town: Path) -> No
     at(town, "done", str(bead_id), "--fail")  # the operator need not give a reason
     assert bead(town, bead_id)["bead"]["status"] == "failed"
     assert "name the bead" in at(town, "submit", check=False).stderr
+
+
+def test_agents_cannot_go_around_the_daemon_through_the_cli(town: Path) -> None:
+    """Commands that write the store or the configuration straight from the CLI are refused
+    inside an agent, in one line, and change nothing."""
+    bead_id = json.loads(at(town, "bead", "add", "around", "--json").stdout)["id"]
+    at(town, "convoy", "create", "later")
+    at(town, "convoy", "add", "later", str(bead_id))
+    config_before = (town / "tundra.toml").read_text()
+    local = town / ".tundra" / "local.toml"
+    local_before = local.read_text() if local.exists() else None
+    refusals = {
+        f"at hook {bead_id} a": "refused: agents do not hook beads; report with `at submit`",
+        f"at bead edit {bead_id} --status hooked": "refused: agents do not",
+        f"at bead edit {bead_id} --status done": "refused: agents do not move beads",
+        "at bead ready --claim a": "refused: agents do not claim beads",
+        f"at sling {bead_id} a": "refused: agents do not sling beads",
+        "at dispatch pause": "refused: agents do not pause dispatch",
+        "at dispatch resume": "refused: agents do not resume dispatch",
+        "at convoy start later": "refused: agents do not start convoys",
+        "at convoy pause later": "refused: agents do not pause convoys",
+        "at config set agents.b.command 'sh -c evil'": "refused: agents do not change the config",
+        "at config set --layer local orchestra.max_polecats 9": "refused: agents do not change",
+        "at config unset agents.b.command": "refused: agents do not change the configuration",
+        "at down": "refused: agents do not stop the town",
+    }
+    for command, message in refusals.items():
+        done = run_in(town, "a", command)
+        assert done["code"] == 2 and message in done["stderr"], (command, done)
+        assert len(done["stderr"].strip().splitlines()) == 1, (command, done)
+    shown = bead(town, bead_id)["bead"]
+    assert (shown["status"], shown["assignee"] or "") == ("backlog", "")
+    convoy = json.loads(at(town, "convoy", "show", "later", "--json").stdout)
+    assert convoy["convoy"]["status"] == "pending", convoy
+    assert json.loads(at(town, "dispatch", "status", "--json").stdout)["paused"] is False
+    assert (town / "tundra.toml").read_text() == config_before
+    assert (local.read_text() if local.exists() else None) == local_before
+    kinds = {e["kind"] for e in json.loads(at(town, "events", "--json").stdout)}
+    assert not kinds & {"dispatch.paused", "dispatch.resumed", "convoy.start", "convoy.pause"}
+    # What agents may do is still allowed: plan a bead (no assignee), note, read.
+    done = run_in(town, "a", "at bead add 'a follow-up' && at bead list && at dispatch status")
+    assert done["code"] == 0, done
+    assert json.loads(at(town, "bead", "list", "--search", "follow-up", "--json").stdout)

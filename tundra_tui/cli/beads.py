@@ -180,6 +180,10 @@ async def cmd_edit(ctx: Context) -> int:
     fields = (a.title, a.description, lane, a.priority, a.branch)
     if target is None and all(f is None for f in fields) and not (a.add_label or a.remove_label):
         raise TundraError("nothing to change: give --title, --lane, --priority, --status, …")
+    if target is not None:
+        from tundra_tui.cli import reports
+
+        reports.refuse_inside(ctx, f"agents do not move beads; {reports.REPORT_HINT}")
     store = await ctx.store()
     bead = await store.beads.get(bead_id)
     action = _direct_action(bead.status, target) if target is not None else None
@@ -224,6 +228,12 @@ async def cmd_ready(ctx: Context) -> int:
     """Ready work, or with --claim, the atomic hand-out of the first ready bead."""
     if ctx.args.limit is not None and ctx.args.limit < 1:
         raise TundraError("--limit must be at least 1")
+    if ctx.args.claim:
+        from tundra_tui.cli import reports
+
+        reports.refuse_inside(
+            ctx, f"agents do not claim beads (the daemon hands them out); {reports.REPORT_HINT}"
+        )
     store = await ctx.store()
     if ctx.args.claim:
         bead = await store.beads.claim_next(ctx.args.claim, actor=ctx.actor)
@@ -241,6 +251,9 @@ async def cmd_ready(ctx: Context) -> int:
 
 async def cmd_hook(ctx: Context) -> int:
     """Pin a bead to an agent."""
+    from tundra_tui.cli import reports
+
+    reports.refuse_inside(ctx, f"agents do not hook beads; {reports.REPORT_HINT}")
     bead_id = parse_bead_id(ctx.args.bead)
     store = await ctx.store()
     bead = await store.beads.apply(bead_id, Action.HOOK, actor=ctx.actor, agent=ctx.args.agent)
@@ -251,10 +264,12 @@ async def cmd_hook(ctx: Context) -> int:
 async def cmd_sling(ctx: Context) -> int:
     """Hand a bead to an agent through the daemon (started if needed): the agent is started
     if stopped, the work prompt typed and verified; exit 1 with the reason when not taken."""
+    from tundra_tui.cli import reports
     from tundra_tui.cli.daemon import call_daemon, fields
     from tundra_tui.daemon.protocol import Sling, SlingReply
     from tundra_tui.domain.sanitize import visible
 
+    reports.refuse_inside(ctx, "agents do not sling beads (the daemon hands them out)")
     bead_id = parse_bead_id(ctx.args.bead)
     await _check_slingable(ctx, bead_id, ctx.args.agent)
     reply: SlingReply = await call_daemon(

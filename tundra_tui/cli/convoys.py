@@ -46,6 +46,9 @@ async def cmd_add(ctx: Context) -> int:
 
 async def cmd_start(ctx: Context) -> int:
     """Start a convoy: its beads join ready work."""
+    from tundra_tui.cli.reports import refuse_inside
+
+    refuse_inside(ctx, "agents do not start convoys (the operator does)")
     store = await ctx.store()
     _print(ctx, await store.convoys.start(ctx.args.name, actor=ctx.actor), "started")
     return 0
@@ -53,6 +56,9 @@ async def cmd_start(ctx: Context) -> int:
 
 async def cmd_pause(ctx: Context) -> int:
     """Pause a convoy: its backlog beads leave ready work."""
+    from tundra_tui.cli.reports import refuse_inside
+
+    refuse_inside(ctx, "agents do not pause convoys (the operator does)")
     store = await ctx.store()
     _print(ctx, await store.convoys.pause(ctx.args.name, actor=ctx.actor), "paused")
     return 0

@@ -56,6 +56,23 @@ def inside_agent(ctx: Context) -> bool:
     return bool(ctx.env.get("TUNDRA_AGENT") or ctx.env.get(MARKER_ENV))
 
 
+def refuse_inside(ctx: Context, why: str) -> None:
+    """Refuse an operator's command run from an agent's terminal, in one line saying why.
+
+    For the commands that write the store or the configuration straight from the CLI
+    (hooking, moving and claiming beads, dispatch and convoy flags, config): run by an
+    agent they would go around the daemon, which decides who works on what. This is a
+    usability guard read from the environment (`TUNDRA_AGENT` or the mark), which an
+    agent could unset; the real boundary is the daemon's check by process ancestry on
+    everything that goes through it (reports, the board, config requests)."""
+    if inside_agent(ctx):
+        raise TundraError(f"refused: {why}")
+
+
+REPORT_HINT = "report with `at submit` or `at done N --fail --reason WHY`"
+"""What an agent does instead, for the refusals' messages."""
+
+
 async def cmd_submit(ctx: Context) -> int:
     bead = parse_bead_id(ctx.args.bead) if ctx.args.bead else None
     return await _report(ctx, Report(kind="submit", bead=bead, text=ctx.args.message))

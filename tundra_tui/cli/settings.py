@@ -124,6 +124,9 @@ async def cmd_config_get(ctx: Context) -> int:
 
 async def cmd_config_set(ctx: Context) -> int:
     """Set a key in one layer; the file keeps its comments and order."""
+    from tundra_tui.cli.reports import refuse_inside
+
+    refuse_inside(ctx, "agents do not change the configuration (the operator does)")
     path = set_value(_town_or_none(ctx), ctx.args.key, ctx.args.value, ctx.args.layer)
     print(f"set {ctx.args.key} in {ctx.args.layer} layer ({path})")
     return 0
@@ -131,6 +134,9 @@ async def cmd_config_set(ctx: Context) -> int:
 
 async def cmd_config_unset(ctx: Context) -> int:
     """Remove a key from one layer, so a lower layer's value shows through."""
+    from tundra_tui.cli.reports import refuse_inside
+
+    refuse_inside(ctx, "agents do not change the configuration (the operator does)")
     path = unset_value(_town_or_none(ctx), ctx.args.key, ctx.args.layer)
     print(f"removed {ctx.args.key} from {ctx.args.layer} layer ({path})")
     return 0

@@ -83,6 +83,9 @@ def add_parser(
 
 async def cmd_up(ctx: Context) -> int:
     """Start the daemon if needed, then the town."""
+    from tundra_tui.cli.reports import refuse_inside
+
+    refuse_inside(ctx, "agents do not start the town (the operator does)")
     town = ctx.town()
     ctx.config()
     await start_daemon(town)
@@ -109,6 +112,9 @@ async def cmd_up(ctx: Context) -> int:
 async def cmd_down(ctx: Context) -> int:
     """Stop every agent (the daemon says which), then the daemon; without one, mark the
     town down in the store so the next daemon does not dispatch before `at up`."""
+    from tundra_tui.cli.reports import refuse_inside
+
+    refuse_inside(ctx, "agents do not stop the town (the operator does)")
     town = ctx.town()
     try:
         client = await DaemonClient.connect(town)
@@ -131,6 +137,9 @@ async def cmd_down(ctx: Context) -> int:
 
 
 async def cmd_pause(ctx: Context) -> int:
+    from tundra_tui.cli.reports import refuse_inside
+
+    refuse_inside(ctx, "agents do not pause dispatch (the operator does)")
     store = await ctx.store()
     await store.flags.set_paused(True, actor=ctx.actor, reason=ctx.args.reason)
     print("dispatch paused" + (f": {ctx.args.reason}" if ctx.args.reason else ""))
@@ -138,6 +147,9 @@ async def cmd_pause(ctx: Context) -> int:
 
 
 async def cmd_resume(ctx: Context) -> int:
+    from tundra_tui.cli.reports import refuse_inside
+
+    refuse_inside(ctx, "agents do not resume dispatch (the operator does)")
     store = await ctx.store()
     await store.flags.set_paused(False, actor=ctx.actor)
     print("dispatch resumed")
