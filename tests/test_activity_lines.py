@@ -67,6 +67,8 @@ def test_the_witness_and_the_mailroom() -> None:
     assert summarize(waits) == "crew-1's approval #9 waits too long: 300s"
     died = event("witness.agent_died", {"reason": "crew-1 died (signal 9)"}, **on)
     assert summarize(died) == "crew-1 died holding #5; the bead goes back to backlog"
+    stopped = event("witness.agent_stopped", {"reason": "stopped by the operator"}, **on)
+    assert summarize(stopped) == "crew-1 was stopped holding #5; the bead goes back to backlog"
     failed = event("witness.notify_failed", {"error": "no such file"}, **on)
     assert summarize(failed) == "notify command failed: no such file"
     mail = {"agent": "crew-1"}

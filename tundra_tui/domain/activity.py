@@ -216,6 +216,8 @@ def _witness_line(event: Event, verb: str) -> str:
         return _with_reason(f"{agent}'s approval{which} waits too long", data)
     if verb == "agent_died":
         return f"{agent} died holding {bead}; the bead goes back to backlog"
+    if verb == "agent_stopped":
+        return f"{agent} was stopped holding {bead}; the bead goes back to backlog"
     if verb == "notify_failed":
         error = data.get("error") or data.get("reason")
         return f"notify command failed: {_v(error or '?')}"
