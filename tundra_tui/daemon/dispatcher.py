@@ -6,9 +6,12 @@ capacity, ready beads in queue order, every agent) go to the pure planner
 over (`daemon.handover`) as a task of its own that wakes the dispatcher when it ends.
 Passes run one at a time and are driven by events: a bead becoming ready or moving,
 a convoy started, the town's switches, an agent turning idle or exiting, a hand-over
-ending. The tail's safety re-read is the only poll. Polecats the dispatcher started
-are retired once idle with no work for `orchestra.polecat_retire_seconds`, or at
-once when a bead waits for the slot one of them holds.
+ending, tundra.toml changed. `daemon.patrol_interval_seconds` caps every wait (the
+safety tick: a budget rollover or a worktree committed wakes nothing else), and a pass
+that failed is tried again after a short back-off. Polecats the dispatcher started
+(or handed a slung bead) are retired once idle with no work for
+`orchestra.polecat_retire_seconds`, or at once when a bead waits for the slot one of
+them holds.
 """
 
 from __future__ import annotations
@@ -62,6 +65,8 @@ RETRY_SECONDS = (5.0, 30.0, 120.0)
 """How long a bead whose hand-over failed is held back: after the 1st, 2nd, 3rd+ failure."""
 AGENT_HOLD_SECONDS = 30.0
 """How long an agent that failed a hand-over is not offered another bead."""
+PASS_RETRY_SECONDS = (1.0, 2.0, 5.0)
+"""How long after a failed pass the next one runs: after the 1st, 2nd, 3rd+ failure in a row."""
 _WAKING = ("bead.", "convoy.", "town.", "dispatch.paused", "dispatch.resumed", "agent.added")
 
 
@@ -85,6 +90,12 @@ class _Facts:
     previous: dict[int, PriorWork]
     held: dict[int, str]
     open: list[Dispatch] = field(default_factory=list)
+    holding: dict[str, str] = field(default_factory=dict)
+    """Agents holding an open dispatch, with its kind."""
+    idle_seen: set[str] = field(default_factory=set)
+    """Agents idle with no work, that the plan could not use."""
+    retire_after: float = 60.0
+    patrol: float = 60.0
 
 
 class Dispatcher:
@@ -117,12 +128,19 @@ class Dispatcher:
         """Polecats this dispatcher started (it retires them; supervision leaves them)."""
         self._holding: dict[str, str] = {}
         """Polecats the store says hold an open dispatch, by agent (refreshed each pass)."""
-        self._bead_hold: dict[int, tuple[float, str, int]] = {}
-        """Beads held back after a failed hand-over: (until, reason, failures)."""
+        self._bead_hold: dict[int, tuple[float, str]] = {}
+        """Beads held back after a failed hand-over, until a time: (until, reason)."""
+        self._failures: dict[int, int] = {}
+        """Failed hand-overs of a bead in a row (the hold grows with it); reset when the
+        bead is delivered or leaves the ready queue."""
         self._agent_hold: dict[str, float] = {}
         self._retiring: set[str] = set()
-        self._idle_seen: set[str] = set()
-        """Agents the last pass's facts showed idle with no work."""
+        self._retire_after = 60.0
+        self._patrol = 60.0
+        """`daemon.patrol_interval_seconds`: no wait is longer (the safety tick)."""
+        self._pass_failures = 0
+        self._retry_at: float | None = None
+        """When a failed pass is tried again."""
         self.passes = 0
 
     # ---- what wakes it ---------------------------------------------------------------------
@@ -153,6 +171,11 @@ class Dispatcher:
             or self._holding.get(agent) == DispatchKind.POLECAT.value
             or (flight is not None and flight.assignment.kind is DispatchKind.POLECAT)
         )
+
+    def adopt(self, agent: str) -> None:
+        """A polecat handed a bead by `at sling`: its life is the dispatcher's too (retired
+        when idle with no work, not restarted by supervision)."""
+        self._started.add(agent)
 
     def retiring(self, agent: str) -> bool:
         """The dispatcher (or a failed hand-over) is stopping this agent on purpose."""
@@ -187,35 +210,57 @@ class Dispatcher:
                 if stopped.is_set():
                     break
                 self._wake.clear()
+                why = self._why[:3] or ["timer"]
                 self._why.clear()
+                self._retry_at = None
                 try:
-                    await self._pass()
+                    await self._pass(why)
+                    self._pass_failures = 0
                 except TundraError as error:
                     self.log.warning("dispatch.pass_failed", error=error)
+                    self._failed_pass()
                 except Exception as error:  # a bug or a sick store must not end dispatch
                     self.log.exception("dispatch.pass_crashed", error=error)
-                    await asyncio.sleep(1.0)
+                    self._failed_pass()
         finally:
             halt.cancel()
             for flight in list(self._inflight.values()):
                 if flight.task is not None:
                     flight.task.cancel()
 
-    def _next_due(self) -> float | None:
-        """Seconds to the next retirement or hold that ends, or None (wait for a wake)."""
+    def _failed_pass(self) -> None:
+        """Try a failed pass again soon, backing off while it keeps failing."""
+        delay = PASS_RETRY_SECONDS[min(self._pass_failures, len(PASS_RETRY_SECONDS) - 1)]
+        self._pass_failures += 1
+        self._retry_at = time.monotonic() + delay
+
+    def _next_due(self) -> float:
+        """Seconds to the next retirement, hold that ends or retry, at most the patrol
+        interval. Holds that ended were dropped by the last pass, which saw them end."""
         now = time.monotonic()
-        due = [until for until, _, _ in self._bead_hold.values()]
+        due = [until for until, _ in self._bead_hold.values()]
         due += list(self._agent_hold.values())
         due += [at for _, at in self._retire_times(now)]
-        if not due:
-            return None
-        return max(0.05, min(due) - now)
+        if self._retry_at is not None:
+            due.append(self._retry_at)
+        return min(self._patrol, max(0.05, min(due, default=now + self._patrol) - now))
 
     # ---- a pass ----------------------------------------------------------------------------
 
-    async def _pass(self) -> None:
+    async def _pass(self, why: list[str]) -> None:
         self.passes += 1
+        self.log.debug("dispatch.pass", n=self.passes, why=why)
+        now = time.monotonic()
+        # Holds that ended go now, so the wait after this pass is not cut short by them.
+        self._bead_hold = {b: v for b, v in self._bead_hold.items() if v[0] > now}
+        self._agent_hold = {a: t for a, t in self._agent_hold.items() if t > now}
         facts = await self._facts()
+        self._holding = facts.holding
+        self._retire_after = facts.retire_after
+        self._patrol = facts.patrol
+        # A bead no longer waiting (closed, taken by hand, blocked again) starts afresh.
+        waiting_ids = {b.id for b in facts.ready} | set(self._bead_hold)
+        self._failures = {b: n for b, n in self._failures.items() if b in waiting_ids}
         assignments, waiting = plan(
             facts.ready,
             facts.workers,
@@ -229,7 +274,9 @@ class Dispatcher:
         for assignment in assignments:
             await self._start(assignment, facts.config)
         # After the claims: a polecat reused this pass is in flight, never retired.
-        await self._retire(now=any(w.reason is WaitReason.CAPACITY for w in waiting))
+        await self._retire(
+            facts.idle_seen, now=any(w.reason is WaitReason.CAPACITY for w in waiting)
+        )
 
     async def _start(self, assignment: Assignment, config: LayeredConfig) -> None:
         """Claim one bead for its agent (one transaction), then hand it over in a task."""
@@ -257,6 +304,8 @@ class Dispatcher:
         self._own(flight.task)
 
     async def _hand_over(self, flight: _InFlight) -> None:
+        """Hand over in a task; whatever fails here, the claim is given back, never left
+        open with no agent working on it."""
         dispatch, assignment = flight.dispatch, flight.assignment
         try:
             spec = load_config(self.town).agents().get(dispatch.agent)
@@ -264,19 +313,36 @@ class Dispatcher:
                 await self.store.dispatches.give_back(
                     dispatch.id, reason=f"{dispatch.agent} left the team", actor=ACTOR
                 )
+                self._changed(dispatch.bead_id)
                 return
             result = await self.handover.run(dispatch, assignment.bead, spec)
-            if not result.delivered:
+            if result.delivered:
+                self._failures.pop(dispatch.bead_id, None)
+            else:
                 self._hold(dispatch.bead_id, dispatch.agent, result.evidence)
+        except Exception as error:  # the claim must not stay open with nobody on it
+            reason = f"hand-over failed: {error}" if str(error) else type(error).__name__
+            self.log.exception("dispatch.hand_over_failed", agent=dispatch.agent, error=error)
+            try:
+                await self.store.dispatches.give_back(dispatch.id, reason=reason, actor=ACTOR)
+            except Exception as again:  # the store is sick: the next daemon's recover
+                self.log.exception("dispatch.give_back_failed", agent=dispatch.agent, error=again)
+            self._changed(dispatch.bead_id)
+            self._hold(dispatch.bead_id, dispatch.agent, reason)
         finally:
             self._inflight.pop(dispatch.agent, None)
             self.wake(f"hand-over of #{dispatch.bead_id} ended")
 
+    def _changed(self, bead_id: int) -> None:
+        self.publish(ChangedEvent(what="beads", ids=[bead_id]))
+        self.publish(ChangedEvent(what="dispatch", ids=[bead_id]))
+
     def _hold(self, bead_id: int, agent: str, reason: str) -> None:
         now = time.monotonic()
-        _, _, failures = self._bead_hold.get(bead_id, (0.0, "", 0))
+        failures = self._failures.get(bead_id, 0)
         delay = RETRY_SECONDS[min(failures, len(RETRY_SECONDS) - 1)]
-        self._bead_hold[bead_id] = (now + delay, reason, failures + 1)
+        self._failures[bead_id] = failures + 1
+        self._bead_hold[bead_id] = (now + delay, reason)
         self._agent_hold[agent] = now + AGENT_HOLD_SECONDS
 
     async def _new_polecat(self, name: str, runtime: Runtime) -> None:
@@ -309,17 +375,26 @@ class Dispatcher:
                     out.append((name, session.state_since + self._retire_after))
         return out
 
-    _retire_after = 60.0
-
-    async def _retire(self, *, now: bool) -> None:
+    async def _retire(self, idle_seen: set[str], *, now: bool) -> None:
         """Retire polecats idle past their time; with `now` (a bead waits for a slot), also
         those the planner saw idle and could not use (another runtime, a dirty worktree).
-        One that turned idle during the pass is left for the next pass to reuse."""
+        One that turned idle during the pass is left for the next pass to reuse, and one
+        given work during the pass (`at sling` claims while the pass awaits) is kept: the
+        store is asked again right before."""
         clock = time.monotonic()
-        for name, due in self._retire_times(clock):
-            if (now and name in self._idle_seen) or due <= clock:
-                self._retiring.add(name)
-                self._own(self._stop(name, "no work" if not now else "its slot is needed"))
+        due_now = [
+            name
+            for name, due in self._retire_times(clock)
+            if (now and name in idle_seen) or due <= clock
+        ]
+        if not due_now:
+            return
+        holding = {d.agent for d in await self.store.dispatches.open()}
+        for name in due_now:
+            if name in holding or name in self._inflight or name in self._retiring:
+                continue
+            self._retiring.add(name)
+            self._own(self._stop(name, "no work" if not now else "its slot is needed"))
 
     async def _stop(self, name: str, reason: str) -> None:
         try:
@@ -336,12 +411,12 @@ class Dispatcher:
     # ---- the facts -------------------------------------------------------------------------
 
     async def _facts(self) -> _Facts:
+        """Reads only: `status` calls it too, during a pass, and must change nothing."""
         config = load_config(self.town)
-        self._retire_after = float(config.get("orchestra.polecat_retire_seconds"))
         flags = await self.store.flags.get()
         budget_ok = await self._budget_ok(config)
         open_dispatches = await self.store.dispatches.open()
-        self._holding = {d.agent: d.kind.value for d in open_dispatches}
+        holding = {d.agent: d.kind.value for d in open_dispatches}
         ready = await self.store.beads.ready(limit=READY_LIMIT)
         holders = {
             b.assignee
@@ -350,15 +425,15 @@ class Dispatcher:
         }
         specs = config.agents()
         now = time.monotonic()
-        self._bead_hold = {b: v for b, v in self._bead_hold.items() if v[0] > now or v[2] > 0}
         held = {
             b: f"{r} (tried again in {until - now:.0f} s)"
-            for b, (until, r, _) in self._bead_hold.items()
+            for b, (until, r) in self._bead_hold.items()
             if until > now
         }
-        self._agent_hold = {a: t for a, t in self._agent_hold.items() if t > now}
-        busy = set(self._holding) | holders | set(self._inflight) | set(self._agent_hold)
-        busy |= self._retiring
+        agent_held = {a for a, t in self._agent_hold.items() if t > now}
+        busy = set(holding) | holders | set(self._inflight) | agent_held
+        # Being retired, or stopped after a failed hand-over: not free to take work.
+        busy |= self._retiring | self.handover.stopping
         previous: dict[int, PriorWork] = {}
         for bead in ready:
             if bead.branch:
@@ -402,9 +477,15 @@ class Dispatcher:
         # from this dispatcher's memory alone: one claimed for but not started yet counts.
         live = {w.name for w in workers if w.role is Role.POLECAT and w.state is not None}
         live |= {name for name in self._started if self._session(name) is not None}
-        claimed = {d.agent for d in open_dispatches if d.kind is DispatchKind.POLECAT}
+        # Every open dispatch of a polecat counts, `at sling`'s as well as dispatch's.
+        claimed = {
+            d.agent
+            for d in open_dispatches
+            if d.kind is DispatchKind.POLECAT
+            or (d.agent in specs and specs[d.agent].role is Role.POLECAT)
+        }
         claimed |= {f.dispatch.agent for f in self._inflight.values() if f.assignment.starts}
-        self._idle_seen = {w.name for w in workers if w.idle and not w.busy}
+        idle_seen = {w.name for w in workers if w.idle and not w.busy}
         capacity = Capacity(
             polecats_live=len(live),
             polecats_starting=len(claimed - live),
@@ -413,7 +494,19 @@ class Dispatcher:
             max_ptys=int(config.get("general.max_ptys")),
         )
         return _Facts(
-            config, flags, budget_ok, ready, workers, capacity, previous, held, open_dispatches
+            config,
+            flags,
+            budget_ok,
+            ready,
+            workers,
+            capacity,
+            previous,
+            held,
+            open_dispatches,
+            holding=holding,
+            idle_seen=idle_seen,
+            retire_after=float(config.get("orchestra.polecat_retire_seconds")),
+            patrol=float(config.get("daemon.patrol_interval_seconds")),
         )
 
     def _session(self, name: str) -> Any:
