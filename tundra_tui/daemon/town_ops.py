@@ -135,6 +135,8 @@ class TownOps:
         if spec is None:
             raise NotFound(f"no agent {request.agent!r} in tundra.toml (see `at agent list`)")
         await self.store.agents.sync_roster(_roster(config), actor=ACTOR)
+        if self.dispatcher.retiring(request.agent):
+            raise TundraError(f"{request.agent} is being stopped; sling again once it has")
         if self.handover.live(request.agent):
             state = self.host.session(request.agent).state
             if state is AgentState.AWAITING_APPROVAL:
@@ -144,6 +146,8 @@ class TownOps:
         )
         if dispatch is None:  # a manual claim raises saying why; this is only a guard
             raise TundraError(f"#{request.bead} could not be claimed for {request.agent}")
+        if spec.role is Role.POLECAT:
+            self.dispatcher.adopt(request.agent)  # retired when idle, not restarted
         self.dispatcher.wake("sling")
         bead = await self.store.beads.get(dispatch.bead_id)
         result = await self.handover.run(dispatch, bead, spec)
