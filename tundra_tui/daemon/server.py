@@ -190,6 +190,7 @@ class Daemon:
         self.book.subscribe(self.relay.on_book)
         self.host.subscribe(self.dispatcher.on_host)
         self.tail.subscribe(self.dispatcher.on_events)
+        self.team.changed = lambda: self.dispatcher.wake("tundra.toml changed")
         self.host.subscribe(self.mailroom.on_host)
         self.host.subscribe(self.witness.on_host)
         self.book.subscribe(self.witness.on_book)

@@ -42,6 +42,8 @@ class Team:
         self.log = log
         self._forgotten = forgotten
         """Called for each agent dropped, so the other parts forget it too."""
+        self.changed: Callable[[], None] = lambda: None
+        """Called after each change of tundra.toml is read (dispatch plans with it)."""
 
     def sync(self, config: LayeredConfig) -> None:
         """Make the store's agent list follow tundra.toml (queued like every daemon write)."""
@@ -80,6 +82,7 @@ class Team:
                 continue
             self.sync(config)
             self.forget_removed(set(config.agents()))
+            self.changed()
 
     def forget_removed(self, team: set[str]) -> None:
         """An agent taken out of tundra.toml leaves every list once it no longer runs."""
