@@ -218,13 +218,20 @@ def test_sling_refuses_unknown_busy_and_agents_themselves() -> None:
         assert reply["delivered"], reply
         busy = at(town, "sling", str(second), "lz", check=False, timeout=DEADLINE)
         assert busy.returncode == 2 and f"lz is already working on #{first}" in busy.stderr
-        # From inside an agent: refused by the daemon, whatever the agent claims to be.
+        # From inside an agent: the CLI refuses at once; with the agent's variables gone
+        # (the CLI then asks as the operator would), the daemon refuses by process ancestry.
         at(town, "agent", "start", "sh")
         wait_for(lambda: "demo❯" in at(town, "peek", "sh").stdout, DEADLINE)
-        at(town, "send", "sh", f"TUNDRA_ACTOR=operator at sling {second} c1 2> refused.txt")
-        refused = Path(town / "refused.txt")
-        wait_for(lambda: refused.exists() and refused.read_text().strip() != "", DEADLINE)
-        assert "the daemon decides who works on what" in refused.read_text()
+        at(town, "send", "sh", f"at sling {second} c1 2> refused-cli.txt")
+        hidden = "env -u TUNDRA_AGENT -u TUNDRA_AGENT_MARK TUNDRA_ACTOR=operator"
+        at(town, "send", "sh", f"{hidden} at sling {second} c1 2> refused.txt")
+        for name, words in (
+            ("refused-cli.txt", "agents do not sling beads"),
+            ("refused.txt", "the daemon decides who works on what"),
+        ):
+            refused = Path(town / name)
+            wait_for(lambda r=refused: r.exists() and r.read_text().strip() != "", DEADLINE)
+            assert words in refused.read_text(), refused.read_text()
         assert bead_status(town, second) == "backlog" and claimed_events(town, second) == 0
 
 
