@@ -37,6 +37,11 @@ class RemoteScreen:
     dirty: set[int] = field(default_factory=set)
     version: int = 0
     """Bumped by every applied message, so a view can tell it has something new."""
+    _made: dict[tuple[WireRun, ...], list[Run]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
+    """Rows already made safe, by their runs on the wire: a scrolling screen sends every row
+    again each time, most of them rows it sent before, one line higher."""
 
     def __post_init__(self) -> None:
         if not self.lines:
@@ -58,9 +63,16 @@ class RemoteScreen:
         if event.full:
             self.lines = [[] for _ in range(self.rows)]
             changed = set(range(self.rows))
+        made = self._made
+        if len(made) > 2 * self.rows:
+            made.clear()  # mostly rows that scrolled off
         for y, runs in event.rows.items():
             if 0 <= y < self.rows:
-                self.lines[y] = [_run(run) for run in runs]
+                key = tuple(runs)
+                line = made.get(key)
+                if line is None:
+                    line = made[key] = [_run(run) for run in runs]
+                self.lines[y] = line  # shared, never changed in place
                 changed.add(y)
         cursor = (
             _clamp(event.cursor[0], 0, self.columns - 1),

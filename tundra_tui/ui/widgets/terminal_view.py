@@ -165,6 +165,9 @@ class TerminalView(Widget, can_focus=False):
         self._max_fps = max(1, max_fps)
         self._remote: RemoteScreen | None = None
         self._strips: dict[int, Strip] = {}
+        self._made: dict[int, tuple[list[Run], Strip]] = {}
+        """Strips by the row they were made from (by identity: a RemoteScreen shares the row
+        a scrolling screen sends again one line higher), so that a scroll draws new rows only."""
         self._blank: list[bool] = []
         self._seen_version = -1
         self._top = 0
@@ -492,9 +495,13 @@ class TerminalView(Widget, can_focus=False):
         if regions:
             self.refresh(*regions)
 
+    def _forget_strips(self) -> None:
+        self._strips.clear()
+        self._made.clear()
+
     def _resync(self) -> None:
         """Forget every cached row and re-read the whole screen."""
-        self._strips.clear()
+        self._forget_strips()
         remote = self._remote
         if remote is None:
             self._blank, self._seen_version, self._top = [], -1, 0
@@ -521,7 +528,7 @@ class TerminalView(Widget, can_focus=False):
             if style != self._styled_with:
                 # Theme, dimming or focus changed the colours under every cached row.
                 self._styled_with = style
-                self._strips.clear()
+                self._forget_strips()
             self._base = style
         return self._base
 
@@ -541,11 +548,20 @@ class TerminalView(Widget, can_focus=False):
         if remote is None or row >= remote.rows:
             return Strip.blank(width, base)
         if width != self._strips_width:
-            self._strips.clear()
+            self._forget_strips()
             self._strips_width = width
         strip = self._strips.get(row)
         if strip is None:
-            strip = self._strips[row] = _strip(remote.lines[row], width, base)
+            line = remote.lines[row]
+            made = self._made.get(id(line))
+            if made is not None and made[0] is line:
+                strip = made[1]
+            else:
+                strip = _strip(line, width, base)
+                if len(self._made) > 2 * remote.rows:
+                    self._made.clear()  # mostly rows that scrolled off
+                self._made[id(line)] = (line, strip)
+            self._strips[row] = strip
         if self.has_focus and self._typing and row == remote.cursor[1]:
             strip = _with_cursor(strip, remote.cursor[0])
         return strip
