@@ -93,6 +93,8 @@ class NavTable(FocusLook, DataTable[Text]):
         """The component styles (cursor, header...) the cached rows of each focus/hover state
         were drawn with (see `notify_style_update`)."""
         self._restyled = False
+        self._line_style: Style | None = None
+        """The widget's style while a render is under way (see `render_line`)."""
 
     def tone(self, name: str) -> Style:
         """The theme's colour for one of TONES, for styling a cell's Text."""
@@ -189,7 +191,22 @@ class NavTable(FocusLook, DataTable[Text]):
                 self._clear_caches()
                 self._looks.clear()
             self._looks[state] = look
-        return super().render_lines(crop)
+        # DataTable's render_line works out the widget's style (walking every ancestor) for
+        # each line: once per render here.
+        self._line_style = self.rich_style
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._line_style = None
+
+    def render_line(self, y: int) -> Strip:
+        style = self._line_style
+        if style is None:
+            return super().render_line(y)
+        scroll_x, scroll_y = self.scroll_offset
+        if y >= (self.header_height if self.show_header else 0):
+            y += scroll_y  # a NavTable has no fixed rows
+        return self._render_line(y, scroll_x, scroll_x + self.size.width, style)
 
     def _widths(self) -> list[int | None]:
         widths: list[int | None] = []
