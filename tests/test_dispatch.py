@@ -407,7 +407,12 @@ def test_a_crew_takes_its_lane_and_polecats_are_reused_then_retired() -> None:
         orchestra={"max_polecats": 1, "polecat_retire_seconds": 1.0}, agents={"c1": crew}
     ) as town:
         at(town, "up")
-        wait_for(lambda: "c1" in {r["name"] for r in running(town)}, DEADLINE)
+        # Only an idle crew takes a bead: wait until c1 has taken in its role prompt.
+        wait_for(lambda: "Understood: I am c1" in at(town, "peek", "c1").stdout, DEADLINE)
+        wait_for(
+            lambda: any(r["name"] == "c1" and r["state"] == "idle" for r in running(town)),
+            DEADLINE,
+        )
         urgent = add_bead(town, "the site is down", "--lane", "critical")
         plain = [add_bead(town, f"chore {n}") for n in (1, 2)]
         beads = [urgent, *plain]

@@ -311,10 +311,10 @@ async def test_search_filters_keys(services: Services) -> None:
     app = harness(services)
     async with app.run_test(size=NARROW) as pilot:
         await settle(pilot)
-        app.pane.search("max_")
+        app.pane.search("max_p")
         await pilot.pause()
         keys = [str(row.key.value) for row in table(app).ordered_rows]
-        assert keys == ["general.max_agents", "general.max_ptys", "ui.max_fps"]
+        assert keys == ["general.max_ptys", "orchestra.max_polecats"]
         app.pane.search("")
         await pilot.pause()
         assert table(app).row_count > 3
