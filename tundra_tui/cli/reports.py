@@ -16,7 +16,6 @@ from typing import Any
 from tundra_tui.cli.context import Context
 from tundra_tui.daemon.client import DaemonClient, DaemonUnavailable
 from tundra_tui.daemon.protocol import BeadChanged, MailSend, MailSent, Report, Request
-from tundra_tui.daemon.reports import fail, note, submit
 from tundra_tui.domain.beads import parse_bead_id
 from tundra_tui.domain.errors import TundraError
 from tundra_tui.domain.mail import OPERATOR
@@ -156,6 +155,10 @@ async def _report(ctx: Context, request: Report) -> int:
 
 async def _direct(ctx: Context, request: Report) -> BeadChanged:
     """The operator's report with no daemon running: the same steps, on the store."""
+    # Here, not at the top: the daemon's reports module pulls in the session layer and
+    # pyte (about 250 ms of CPU on this machine), which every other command would pay.
+    from tundra_tui.daemon.reports import fail, note, submit
+
     if request.bead is None:
         raise TundraError("name the bead to report on (only an agent has a bead of its own)")
     store = await ctx.store()
