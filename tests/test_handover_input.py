@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.at_cli import until
 from tundra_tui.daemon.book import ApprovalBook
 from tundra_tui.daemon.handover import target_only
 from tundra_tui.daemon.writer import StoreWriter
@@ -68,13 +69,6 @@ def turns_shown(host: SessionHost, name: str) -> int:
     emulator = host.session(name).emulator
     history = emulator.scrollback_text(0, emulator.scrollback_size)
     return sum(line.count(TURN_END) for line in [*history, *emulator.text().splitlines()])
-
-
-async def until(predicate: object, timeout: float = TIMEOUT) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():  # type: ignore[operator]
-        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.02)
 
 
 async def test_a_prompt_a_speed_0_agent_takes_at_once_is_delivered_first_time(
@@ -197,16 +191,20 @@ async def test_the_input_lock_is_held_around_checks_and_typing(
 ) -> None:
     await started(host, demo("held", tmp_path))
     order: list[str] = []
+    held, trying = asyncio.Event(), asyncio.Event()
 
     async def reserved() -> None:
         async with host.input_lock("held"):
             order.append("checked")
-            await asyncio.sleep(0.2)  # another sender tries to type here
+            held.set()
+            await trying.wait()  # another sender tries to type now, and must wait
+            await asyncio.sleep(0)  # one turn of the loop: it reaches the lock
             delivery = await host.send_text("held", "mine first")  # re-entrant
             order.append(f"mine {delivery.delivered}")
 
     async def other() -> None:
-        await asyncio.sleep(0.05)
+        await held.wait()
+        trying.set()
         delivery = await host.send_text("held", "theirs second")
         order.append(f"theirs {delivery.delivered}")
 
