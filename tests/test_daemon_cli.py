@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import stat
 import subprocess
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -85,6 +87,22 @@ def test_status_shows_the_log_and_its_last_error(town: Path) -> None:
     status = json.loads(at(town, "daemon", "status", "--json").stdout)
     assert status["last_error"]["error"] == "runtime exited at once (exit 127)"
     assert status["log"] == str(found.logs_dir / "daemon.log")
+
+
+def test_status_of_a_daemon_that_dies_before_it_answers_says_not_running(town: Path) -> None:
+    """A daemon killed between the client's connect and its answer still gets JSON."""
+    found = find_town(town)
+    found.socket_path.parent.mkdir(parents=True, exist_ok=True)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
+        listener.bind(str(found.socket_path))
+        listener.listen(4)
+        hang_up = threading.Thread(target=lambda: listener.accept()[0].close(), daemon=True)
+        hang_up.start()
+        done = at(town, "daemon", "status", "--json", check=False)
+        hang_up.join(timeout=10)
+    assert done.returncode == 1, done.stderr
+    assert json.loads(done.stdout)["running"] is False
+    found.socket_path.unlink()
 
 
 def test_a_detached_daemons_stray_output_is_kept_apart_from_the_json_log(town: Path) -> None:

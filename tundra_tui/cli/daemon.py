@@ -268,7 +268,12 @@ async def cmd_status(ctx: Context) -> int:
     }
     try:
         client = await DaemonClient.connect(town)
+        try:
+            status: StatusReply = await client.call(Status())
+        finally:
+            await client.close()
     except DaemonUnavailable:
+        # Also a daemon that dies between the connect and its answer: it is not running.
         if ctx.json:
             dump_json({"running": False, "stopped_by_operator": stopped_by_operator(town), **logs})
         else:
@@ -276,10 +281,6 @@ async def cmd_status(ctx: Context) -> int:
             print(f"no daemon is running for {town.root}{why}")
             key_values(files)
         return 1
-    try:
-        status: StatusReply = await client.call(Status())
-    finally:
-        await client.close()
     if ctx.json:
         dump_json({"running": True, **fields(status), **logs})
     else:
