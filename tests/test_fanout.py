@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 
+from tests.at_cli import until
 from tundra_tui.daemon.fanout import FanOut, Subscriber
 from tundra_tui.daemon.protocol import (
     Event,
@@ -147,3 +148,37 @@ async def test_viewers_are_counted_across_subscribers() -> None:
     assert town.shown == {"a": True, "b": False}
     fanout.remove(one)
     assert town.shown == {"a": False, "b": False}
+
+
+async def test_a_frame_after_a_quiet_spell_is_written_without_waiting_for_the_loop() -> None:
+    """A key's echo: its frame reaches an idle connection in the same callback; a stream
+    of frames goes through the queue and is drained, in order."""
+    town = Town()
+    fanout = town.fanout()
+    subscriber = Subscriber(agents=None, shown=frozenset({"a"}))
+    fanout.add(subscriber)
+    drain(subscriber)
+    written: list[bytes] = []
+    drains = 0
+
+    async def drained() -> None:
+        nonlocal drains
+        drains += 1
+
+    pump = asyncio.ensure_future(fanout.pump(subscriber, written.append, drained))
+    try:
+        await settle()
+        assert subscriber.idle_write is not None
+        fanout.screen_changed("a", {1})
+        assert len(written) == 1, "written at once, not at the next loop turn"
+        await settle()
+        assert drains >= 1
+        for row in (0, 1, 2, 0, 1, 2):
+            fanout.screen_changed("a", {row})
+            await asyncio.sleep(0.001)
+        await until(lambda: len(written) >= 4, timeout=2.0)
+        rows = [decode(line).ev.rows for line in written]  # type: ignore[union-attr]
+        assert all(line.endswith(b"\n") and line != b"\n" for line in written)
+        assert list(rows[0]) == [1]
+    finally:
+        pump.cancel()

@@ -80,3 +80,50 @@ async def test_a_hurried_hidden_agent_is_fed_though_not_due() -> None:
         assert not stand.pending
     finally:
         await pump.close()
+
+
+async def test_a_chain_of_loop_hops_runs_before_a_hidden_step() -> None:
+    """A key's echo crosses the loop in several hops: none waits behind a hidden step."""
+    log: list[str] = []
+    pump = EmulationPump()
+    hidden = Stand("hidden", log, shown=False, pending=64 * 1024)
+    hidden.last_output = time.monotonic() - 1.0  # paused: due now
+    chain_done = asyncio.Event()
+
+    def hop(left: int) -> None:
+        log.append(f"hop{left}")
+        if left:
+            asyncio.get_running_loop().call_soon(hop, left - 1)
+        else:
+            chain_done.set()
+
+    try:
+        pump.add(hidden)
+        asyncio.get_running_loop().call_soon(hop, 6)
+        await chain_done.wait()
+        await until(lambda: not hidden.pending)
+        first_step = log.index("hidden")
+        assert log[:first_step] == [f"hop{n}" for n in range(6, -1, -1)], log[:10]
+    finally:
+        await pump.close()
+
+
+async def test_hidden_steps_wait_for_a_busy_loop_only_so_long() -> None:
+    """A loop kept busy for good (a flood's reads) still gets its hidden agents fed."""
+    log: list[str] = []
+    pump = EmulationPump()
+    hidden = Stand("hidden", log, shown=False, pending=4096)
+    hidden.last_output = time.monotonic() - 1.0
+    busy = True
+
+    def spin() -> None:
+        if busy:
+            asyncio.get_running_loop().call_soon(spin)
+
+    try:
+        asyncio.get_running_loop().call_soon(spin)
+        pump.add(hidden)
+        await until(lambda: not hidden.pending, timeout=2.0)
+    finally:
+        busy = False
+        await pump.close()

@@ -26,6 +26,8 @@ SUBSCRIBER_QUEUE = 512
 """Lines a subscriber may fall behind by before its stream is cut to a fresh snapshot."""
 _RESYNC = b""
 """Queued in place of everything a slow subscriber missed."""
+_DRAIN = b"\n"
+"""Queued after a line written straight to an idle connection: its writer drains it."""
 
 
 @dataclass(eq=False)
@@ -39,6 +41,9 @@ class Subscriber:
     behind: bool = False
     fresh: set[str] = field(default_factory=set)
     """Newly shown agents: they get a whole screen at the next frame, not a delta."""
+    idle_write: Callable[[bytes], None] | None = None
+    """Set while the connection's writer waits on an empty queue with nothing unsent: a
+    line may be written straight away then, not a loop turn later (a key's echo)."""
 
     def __post_init__(self) -> None:
         self.queue = asyncio.Queue(self.depth)
@@ -153,6 +158,11 @@ class FanOut:
         now = loop.time()
         self._tokens = min(float(FRAME_BURST), self._tokens + (now - self._last_flush) * self._rate)
         self._last_flush = now
+        if self._tokens >= FRAME_BURST - 1e-9:
+            # After a quiet spell (a key's echo, mostly): now, not a loop turn later, where a
+            # step of some hidden agent's emulation may be waiting first.
+            self._send_frame()
+            return
         delay = 0.0 if self._tokens >= 1.0 else (1.0 - self._tokens) / self._rate
         self._flush = loop.call_later(delay, self._send_frame)
 
@@ -184,6 +194,12 @@ class FanOut:
     def _offer(self, subscriber: Subscriber, line: bytes) -> None:
         if subscriber.behind:
             return
+        write = subscriber.idle_write
+        if write is not None and subscriber.queue.empty():
+            subscriber.idle_write = None
+            write(line)
+            subscriber.queue.put_nowait(_DRAIN)
+            return
         try:
             subscriber.queue.put_nowait(line)
         except asyncio.QueueFull:
@@ -202,8 +218,15 @@ class FanOut:
     ) -> None:
         """Copy the subscriber's queue to its connection until cancelled."""
         while True:
-            line = await subscriber.queue.get()
-            if line == _RESYNC:
+            if subscriber.queue.empty():
+                subscriber.idle_write = write
+            try:
+                line = await subscriber.queue.get()
+            finally:
+                subscriber.idle_write = None
+            if line == _DRAIN:
+                pass  # written already, by `_offer`
+            elif line == _RESYNC:
                 subscriber.behind = False
                 subscriber.fresh.clear()
                 for fresh in self.snapshot_lines(subscriber, resync=True):
@@ -216,5 +239,6 @@ class FanOut:
                     if more == _RESYNC:
                         subscriber.queue.put_nowait(more)
                         break
-                    write(more)
+                    if more != _DRAIN:
+                        write(more)
             await drain()
