@@ -109,7 +109,7 @@ def test_the_daemon_answers_as_the_store_did_and_as_the_full_command_does() -> N
         wait_for(lambda: "awaiting_approval" in run(FULL, town, "agent", "list").stdout)
         quick, full = answers(town), answers(town, FULL)
         for question in QUESTIONS[2:]:
-            assert quick[question] == full[question]
+            assert quick[question] == full[question], (quick[question], full[question])
         assert without_uptime(quick[QUESTIONS[0]]) == without_uptime(full[QUESTIONS[0]])
         (d1,) = [r for r in json.loads(quick[QUESTIONS[0]]) if r["name"] == "d1"]
         assert d1["pid"] and d1["uptime"] is not None and d1["state"] == "awaiting_approval"
@@ -180,3 +180,33 @@ def test_version_alone_is_answered_without_the_parser() -> None:
     assert version_only(["--town", "/t", "--debug", "--version", "--town=/u"])
     for argv in ([], ["--version", "--version"], ["--town", "--version"], ["status", "--version"]):
         assert not version_only(argv), argv
+
+
+def test_the_lean_json_path_knows_the_protocols_structs_and_frames() -> None:
+    """`--json` is answered by the json module alone (daemon/oneshot.ask_json): its field
+    tables, defaults and frames must be the protocol's own."""
+    import msgspec
+
+    from tundra_tui.cli.listing import AGENT_FIELDS, APPROVAL_FIELDS, WIRE_DEFAULTS
+    from tundra_tui.daemon import oneshot
+    from tundra_tui.daemon.protocol import (
+        MAX_LINE,
+        VERSION,
+        AgentRow,
+        Agents,
+        ApprovalInfo,
+        Approvals,
+        request_frame,
+    )
+
+    assert (oneshot.WIRE_VERSION, oneshot.WIRE_MAX_LINE) == (VERSION, MAX_LINE)
+    assert list(APPROVAL_FIELDS) == [f.name for f in msgspec.structs.fields(ApprovalInfo)]
+    row_fields = {f.name: f for f in msgspec.structs.fields(AgentRow)}
+    assert set(AGENT_FIELDS) <= set(row_fields)
+    for struct in (AgentRow, ApprovalInfo):
+        for f in msgspec.structs.fields(struct):
+            if f.name in (*AGENT_FIELDS, *APPROVAL_FIELDS) and f.default is not msgspec.NODEFAULT:
+                assert WIRE_DEFAULTS[f.name] == f.default, (struct.__name__, f.name)
+    asked = ((Agents(roster=True), "agents", {"roster": True}), (Approvals(), "approvals", {}))
+    for request, op, fields in asked:
+        assert oneshot.json_request_frame(op, fields) == request_frame(request, oneshot.REQUEST_ID)

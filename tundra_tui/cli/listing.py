@@ -8,14 +8,13 @@ branch that prints for people.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
-
-import msgspec
-
 from tundra_tui.output_json import dump_json
 
+TYPE_CHECKING = False  # `typing` is not imported for this (see cli/__init__.py)
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any
+
     from tundra_tui.daemon.protocol import AgentRow, ApprovalInfo
 
 INDENT = "    "
@@ -31,20 +30,58 @@ def duration(seconds: float | None) -> str:
     return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
 
 
+AGENT_FIELDS = (
+    "name",
+    "role",
+    "runtime",
+    "model",
+    "state",
+    "glyph",
+    "pid",
+    "holds",
+    "command",
+    "uptime",
+)
+"""What `at agent list --json` prints of each `AgentRow`, in this order."""
+APPROVAL_FIELDS = (
+    "id",
+    "agent",
+    "runtime",
+    "status",
+    "subject",
+    "tool",
+    "cwd",
+    "source",
+    "evidence",
+    "created_at",
+    "decided_at",
+    "decided_by",
+)
+"""`ApprovalInfo`'s fields, in its order: `at approvals --json` prints them all."""
+WIRE_DEFAULTS: dict[str, object] = {
+    "pid": None,
+    "uptime": None,
+    "role": "",
+    "model": "",
+    "command": "",
+    "created_at": "",
+    "decided_at": "",
+    "decided_by": "",
+}
+"""The defaults of those fields that have one: the wire may leave them out."""
+
+
+def wire_entry(row: dict[str, Any], names: Sequence[str]) -> dict[str, Any]:
+    """A row as it came over the wire (JSON), as its struct's `names` with defaults filled
+    in; tests/test_cli_fast.py holds these tables to the protocol's structs."""
+    return {name: row[name] if name in row else WIRE_DEFAULTS[name] for name in names}
+
+
 def agent_entry(row: AgentRow) -> dict[str, Any]:
     """One agent as `at agent list --json` prints it."""
-    return {
-        "name": row.name,
-        "role": row.role,
-        "runtime": row.runtime,
-        "model": row.model,
-        "state": row.state,
-        "glyph": row.glyph,
-        "pid": row.pid,
-        "holds": list(row.holds),
-        "command": row.command,
-        "uptime": row.uptime,
-    }
+    entry = {name: getattr(row, name) for name in AGENT_FIELDS}
+    entry["holds"] = list(row.holds)
+    return entry
 
 
 def print_agents(rows: Sequence[AgentRow], as_json: bool) -> None:
@@ -79,6 +116,8 @@ def print_agents(rows: Sequence[AgentRow], as_json: bool) -> None:
 def print_approvals(pending: Sequence[ApprovalInfo], as_json: bool) -> None:
     """Pending approvals, oldest first: every field as JSON, or each request made visible."""
     if as_json:
+        import msgspec
+
         dump_json([msgspec.structs.asdict(a) for a in pending])
     elif pending:
         import shutil

@@ -93,6 +93,8 @@ def answer(question: Question) -> int | None:
         town = find_town(question.town)
     except TundraError:
         return None  # the full CLI says why, in its own words
+    if question.json:
+        return _answer_json(question, str(town.socket_path))
     from tundra_tui.cli.listing import print_agents, print_approvals
     from tundra_tui.daemon.oneshot import NoAnswer, ask
     from tundra_tui.daemon.protocol import AgentList, Agents, Approvals
@@ -106,4 +108,22 @@ def answer(question: Question) -> int | None:
         print_agents(reply.agents, question.json)
     else:
         print_approvals(reply.approvals, question.json)
+    return 0
+
+
+def _answer_json(question: Question, socket_path: str) -> int | None:
+    """`--json`: the reply's fields copied out, by the json module alone (see oneshot)."""
+    from tundra_tui.cli.listing import AGENT_FIELDS, APPROVAL_FIELDS, wire_entry
+    from tundra_tui.daemon.oneshot import NoAnswer, ask_json
+    from tundra_tui.output_json import dump_plain_json
+
+    try:
+        if question.words == AGENT_LIST:
+            reply = ask_json(socket_path, "agents", {"roster": True}, "agents")
+            dump_plain_json([wire_entry(row, AGENT_FIELDS) for row in reply["agents"]])
+        else:
+            reply = ask_json(socket_path, "approvals", {}, "approvals")
+            dump_plain_json([wire_entry(row, APPROVAL_FIELDS) for row in reply["approvals"]])
+    except NoAnswer:
+        return None
     return 0
