@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from at_cli import AT, at, daemon_town, wait_for
 
-from tundra_tui.cli.quick import AGENT_LIST, APPROVALS, parse, version_only
+from tundra_tui.cli.quick import AGENT_LIST, APPROVALS, parse, tui_options, version_only
 
 FULL = [
     sys.executable,
@@ -210,3 +210,43 @@ def test_the_lean_json_path_knows_the_protocols_structs_and_frames() -> None:
     asked = ((Agents(roster=True), "agents", {"roster": True}), (Approvals(), "approvals", {}))
     for request, op, fields in asked:
         assert oneshot.json_request_frame(op, fields) == request_frame(request, oneshot.REQUEST_ID)
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["tui"], {"town": None, "demo": False, "no_watch": False, "debug": False}),
+        (
+            ["--debug", "tui", "--demo", "--town=/a", "--no-watch", "--town", "/b"],
+            {"town": "/b", "demo": True, "no_watch": True, "debug": True},
+        ),
+        (["--demo", "tui"], None),  # argparse refuses a command's option before it
+        (["tui", "--dem"], None),  # an abbreviation: argparse's to expand
+        (["tui", "--help"], None),
+        (["tui", "tui"], None),
+        (["tui", "--town"], None),
+        (["status"], None),
+    ],
+)
+def test_at_tui_is_recognised_as_argparse_would_take_it(
+    argv: list[str], expected: dict[str, object] | None
+) -> None:
+    assert tui_options(argv) == expected
+
+
+def test_at_tui_starts_without_building_the_parser() -> None:
+    """A structural check: `at tui` goes straight to its command (here refused: no tty)."""
+    with daemon_town(demo_agent=False) as town:
+        argv = [sys.executable, "-X", "importtime", *AT[1:], "--town", str(town), "tui"]
+        done = subprocess.run(
+            argv, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL
+        )
+        assert done.returncode == 2
+        assert "at: at tui needs a terminal" in done.stderr
+        loaded = {
+            line.rsplit("|", 1)[1].strip()
+            for line in done.stderr.splitlines()
+            if line.startswith("import time:")
+        }
+        assert "tundra_tui.cli.tui" in loaded
+        assert "tundra_tui.cli.parser" not in loaded

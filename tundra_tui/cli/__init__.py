@@ -13,6 +13,7 @@ from tundra_tui.cli import quick
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
+    from typing import Any
 
     from tundra_tui.cli.context import Context
 
@@ -46,18 +47,35 @@ def main(argv: Sequence[str] | None = None) -> int:
         answered = _guarded(lambda: quick.answer(question), question.debug)
         if answered is not None:
             return answered
+    tui = quick.tui_options(args_in)
+    if tui is not None:
+        return _tui(tui)
     return _full(args_in)
+
+
+def _tui(options: dict[str, object]) -> int:
+    """`at tui` without building the parser (see quick.tui_options)."""
+    import argparse
+
+    from tundra_tui.cli.tui import cmd_tui
+
+    return _execute(argparse.Namespace(handler=cmd_tui, **options))
 
 
 def _full(args_in: list[str]) -> int:
     """The whole command tree: argparse, then the handler under asyncio."""
+    from tundra_tui.cli.parser import build_parser
+
+    return _execute(build_parser().parse_args(default_command(args_in)))
+
+
+def _execute(args: Any) -> int:
+    """Run the parsed command's handler under asyncio, its failures said in one line."""
     import asyncio
     import sqlite3
 
     from tundra_tui.cli.context import Context
-    from tundra_tui.cli.parser import build_parser
 
-    args = build_parser().parse_args(default_command(args_in))
     debug = bool(getattr(args, "debug", False))
     code = _guarded(lambda: asyncio.run(_run(Context(args))), debug, sqlite3.Error)
     return 1 if code is None else code

@@ -80,6 +80,37 @@ def version_only(argv: Sequence[str]) -> bool:
     return seen
 
 
+TUI_FLAGS = {"--demo": "demo", "--no-watch": "no_watch", "--debug": "debug"}
+
+
+def tui_options(argv: Sequence[str]) -> dict[str, object] | None:
+    """`at tui`'s options when `argv` is plainly that command, else None.
+
+    The control room's first frame should not wait for argparse to import and build
+    every other command (a fifth of it). Accepted: `tui` once, `--demo`, `--no-watch`,
+    `--debug` and `--town` in both spellings, anywhere, as argparse takes them; any
+    other spelling goes to the full CLI, which parses (or refuses) it the usual way.
+    """
+    options: dict[str, object] = {"town": None, "demo": False, "no_watch": False, "debug": False}
+    seen = False
+    args = iter(argv)
+    for arg in args:
+        if arg == "tui" and not seen:
+            seen = True
+        elif arg == "--town":
+            value = next(args, None)
+            if value is None or value.startswith("-"):
+                return None
+            options["town"] = value
+        elif arg.startswith("--town="):
+            options["town"] = arg.removeprefix("--town=")
+        elif arg in TUI_FLAGS and (seen or arg == "--debug"):
+            options[TUI_FLAGS[arg]] = True
+        else:
+            return None
+    return options if seen else None
+
+
 def answer(question: Question) -> int | None:
     """Print the daemon's answer and return the exit code; None when no daemon answered
     (or no town was found) and the full CLI should run the command instead.
