@@ -303,6 +303,33 @@ class Worktrees:
             self._delete_branch(entry.branch, entry.head)
         return archived
 
+    def retire(self, path: Path, *, keep: str, target: str | None = None) -> None:
+        """Remove a worktree whose work has landed or is kept under `keep` (an archive ref).
+
+        Never forced and unlocks nothing: refused, leaving everything as it was, when it
+        is locked (its agent may run), dirty, or holds commits neither `target` nor `keep`
+        has (work made after the submission). The branch stays: the refinery deletes it
+        with a compare-and-swap on the tip it merged."""
+        entry = self._entry(path)
+        target_ref = self._target(target, entry)
+        problems = []
+        if entry.locked:
+            problems.append(f"locked ({_one_line(entry.lock_reason) or 'no reason given'})")
+        changes = self._changes(entry)
+        stashes = _stashes_on(self._stashes(), entry.branch)
+        if changes or stashes:
+            problems.extend(_Loss(changes, stashes, [], target_ref).describe(entry.branch))
+        if entry.head != _NULL_SHA:
+            keep_ref = self._commit(keep)
+            extra = self._git("rev-list", entry.head, f"^{target_ref}", f"^{keep_ref}").stdout
+            if extra.split():
+                where = entry.branch or "detached HEAD"
+                count = _count(len(extra.split()), "commit")
+                problems.append(f"{count} on {where} in neither {target_ref} nor {keep}")
+        if problems:
+            raise TundraError(f"refusing to retire {entry.path}: {', '.join(problems)}")
+        self._git("worktree", "remove", str(entry.path))
+
     def prune(self) -> builtins.list[Path]:
         """Forget worktrees whose directories vanished; return the paths forgotten.
 
