@@ -46,6 +46,7 @@ __all__ = [
     "adopted_agent_processes",
     "become_subreaper",
     "carries_mark",
+    "die_with_parent",
     "processes_holding",
     "processes_with_marker",
     "reap",
@@ -77,19 +78,16 @@ def become_subreaper() -> bool:
         return False
 
 
-def _child_setup(parent: int, join: Callable[[], None]) -> Callable[[], None]:
-    """What the forked child runs before exec: a clean signal state tied to our life.
+def die_with_parent(parent: int) -> Callable[[], None]:
+    """A pre-exec step: a clean signal state, and death (SIGKILL) when `parent` dies.
 
     The daemon ignores SIGHUP, and Python ignores SIGPIPE and SIGXFSZ; ignored
-    dispositions and the signal mask survive exec, so without this an agent
+    dispositions and the signal mask survive exec, so without this a child
     shrugs off the hangup of its terminal and outlives a killed daemon (F5).
-    PR_SET_PDEATHSIG makes the kernel SIGKILL the agent when its parent dies.
+    PR_SET_PDEATHSIG makes the kernel SIGKILL the child when its parent dies.
     The kernel means the parent *thread*: the fork must happen on the thread
     that lives as long as the daemon (the event loop's), never in a worker
-    thread that may exit while the agent runs. Then `join` moves the child
-    into its cgroup, before exec, so not even its first fork can start outside.
-    Last, a seccomp filter refuses TIOCSTI and TIOCLINUX to the agent and all it
-    starts: nothing inside can push an answer into its own terminal's input.
+    thread that may exit while the child runs. Shared by agents and gates.
     """
 
     def setup() -> None:
@@ -102,6 +100,23 @@ def _child_setup(parent: int, join: Callable[[], None]) -> Callable[[], None]:
         if os.getppid() != parent:
             # Our parent died between fork and prctl: the death signal will never come.
             os.kill(os.getpid(), signal.SIGKILL)
+
+    return setup
+
+
+def _child_setup(parent: int, join: Callable[[], None]) -> Callable[[], None]:
+    """What the forked agent runs before exec: a clean signal state tied to our life.
+
+    `die_with_parent` first (signals reset, PDEATHSIG). Then `join` moves the
+    child into its cgroup, before exec, so not even its first fork can start
+    outside. Last, a seccomp filter refuses TIOCSTI and TIOCLINUX to the agent
+    and all it starts: nothing inside can push an answer into its own
+    terminal's input.
+    """
+    tie = die_with_parent(parent)
+
+    def setup() -> None:
+        tie()
         join()
         deny_terminal_injection()
 
