@@ -64,7 +64,10 @@ def _bead_line(event: Event, verb: str) -> str:
         "reopen": f"reopened {bead}",
         "edited": f"edited {bead}",
         "return": f"returned {bead} to backlog",
+        "retry": f"retry the merge of {bead}",
     }.get(verb, f"{_v(verb)} {bead}")
+    if verb == "done" and data.get("merged_commit"):
+        return f"done {bead}: merged as {_sha(data['merged_commit'])}"
     if verb == "note":
         return f"note on {bead}: “{_v(data.get('excerpt', ''), 60)}”"
     reason = data.get("reason")
@@ -224,6 +227,89 @@ def _witness_line(event: Event, verb: str) -> str:
     return _with_reason(f"{agent} {_v(verb)}", data)
 
 
+def _sha(value: object) -> str:
+    return _v(value, 40)[:7] or "?"
+
+
+def _seconds(value: object) -> str:
+    if isinstance(value, int | float) and _is_number(value):
+        return f" {_duration(float(value))}"
+    return ""
+
+
+_OUTCOME_WORDS = {
+    "conflict": "conflict",
+    "gate_failed": "gate failed",
+    "target_moved": "the target moved",
+    "withdrawn": "withdrawn",
+    "interrupted": "interrupted",
+    "error": "error",
+}
+_PATH_WORDS = {"mail": "rework by mail", "backlog": "back to backlog", "escalated": "escalated"}
+
+
+def _refinery_line(event: Event, verb: str) -> str:
+    """The merge queue's steps: each says which bead, what happened and why."""
+    data, bead = event.data, _bead(event)
+    if verb == "started":
+        n = data.get("n")
+        nth = f" (attempt {_v(n)})" if isinstance(n, int) and n > 1 else ""
+        return f"merging {bead}{nth}"
+    if verb == "gate":
+        idx = data.get("idx")
+        which = f"gate {idx + 1}" if isinstance(idx, int) else "gate"
+        command = _v(data.get("command", ""), 40)
+        if data.get("timed_out"):
+            verdict = "✗ timed out"
+        elif data.get("ok"):
+            verdict = "✓"
+        else:
+            verdict = f"✗ exit {_v(data.get('exit', '?'))}"
+        line = f"{bead} {which} {verdict}{_seconds(data.get('seconds'))}"
+        return f"{line}: {command}" if command else line
+    if verb == "verified":
+        result = data.get("result_commit") or data.get("result")
+        return f"verified {bead}" + (f": gates green on {_sha(result)}" if result else "")
+    if verb == "merged":
+        target = _v(data.get("target", "the target"), 40).removeprefix("refs/heads/")
+        return f"merged {bead} into {target} as {_sha(data.get('result', ''))}"
+    if verb == "merged_late":
+        return _with_reason(f"{bead} landed after it was moved by hand", data)
+    if verb == "closed":
+        outcome = _OUTCOME_WORDS.get(str(data.get("outcome")), _v(data.get("outcome", "?")))
+        return _with_reason(f"merge of {bead} stopped ({outcome})", data)
+    if verb == "rejected":
+        outcome = _OUTCOME_WORDS.get(str(data.get("outcome")), _v(data.get("outcome", "?")))
+        conflicts = data.get("conflicts")
+        where = ""
+        if isinstance(conflicts, list) and conflicts:
+            shown = ", ".join(_v(path, 40) for path in conflicts[:3])
+            where = f" in {shown}" + (f" +{len(conflicts) - 3}" if len(conflicts) > 3 else "")
+        then = _PATH_WORDS.get(str(data.get("path")), "")
+        return f"{bead} rejected: {outcome}{where}" + (f" → {then}" if then else "")
+    if verb == "escalated":
+        return _with_reason(f"escalated {bead} after its merge attempts", data)
+    if verb in ("target_red", "target_green"):
+        target = _v(data.get("target", "target"), 40).removeprefix("refs/heads/")
+        commit = data.get("commit")
+        at = f" at {_sha(commit)}" if commit else ""
+        colour = "red: its gates fail" if verb == "target_red" else "green again"
+        return f"{target}{at} {colour}"
+    if verb in ("paused", "resumed"):
+        return _with_reason(f"refinery {verb}", data)
+    if verb == "retry":
+        return f"retry the merge of {bead}"
+    if verb == "cleaned":
+        return f"tidied {bead}'s worktree and branch"
+    if verb == "cleanup_left":
+        return _with_reason(f"left {bead}'s worktree in place", data)
+    if verb == "error":
+        return _with_reason(
+            f"refinery error on {bead}" if event.bead_id else "refinery error", data
+        )
+    return _with_reason(f"refinery {_v(verb)} {bead}", data)
+
+
 def _generic(event: Event) -> str:
     data = event.data if isinstance(event.data, dict) else {}
     pairs = " ".join(f"{_v(key, 20)}={_v(value, 30)}" for key, value in data.items())
@@ -239,6 +325,7 @@ _FAMILIES: dict[str, Callable[[Event, str], str]] = {
     "town": _town_line,
     "polecat": _polecat_line,
     "witness": _witness_line,
+    "refinery": _refinery_line,
 }
 
 
