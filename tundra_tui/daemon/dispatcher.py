@@ -94,6 +94,8 @@ class _Facts:
     """Agents holding an open dispatch, with its kind."""
     idle_seen: set[str] = field(default_factory=set)
     """Agents idle with no work, that the plan could not use."""
+    review_held: set[str] = field(default_factory=set)
+    """Agents whose bead is in review while the refinery holds them for its verdict."""
     retire_after: float = 60.0
     patrol: float = 60.0
 
@@ -142,6 +144,10 @@ class Dispatcher:
         self._retry_at: float | None = None
         """When a failed pass is tried again."""
         self.passes = 0
+        self.holds_review: Callable[[], bool] = lambda: False
+        """The refinery says agents of beads in review wait for its verdict (set by the
+        daemon); they are busy and never retired meanwhile."""
+        self._review_held: set[str] = set()
 
     # ---- what wakes it ---------------------------------------------------------------------
 
@@ -256,6 +262,7 @@ class Dispatcher:
         self._agent_hold = {a: t for a, t in self._agent_hold.items() if t > now}
         facts = await self._facts()
         self._holding = facts.holding
+        self._review_held = facts.review_held
         self._retire_after = facts.retire_after
         self._patrol = facts.patrol
         # A bead no longer waiting (closed, taken by hand, blocked again) starts afresh.
@@ -369,6 +376,8 @@ class Dispatcher:
         for name in self._started:
             if name in self._holding or name in self._inflight or name in self._retiring:
                 continue
+            if name in self._review_held:
+                continue
             with contextlib.suppress(TundraError):
                 session = self.host.session(name)
                 if session.pid is not None and session.state is AgentState.IDLE:
@@ -423,6 +432,11 @@ class Dispatcher:
             for status in (BeadStatus.HOOKED, BeadStatus.SLUNG)
             for b in await self.store.beads.find(status=status)
         }
+        review_held: set[str] = set()
+        if self.holds_review():
+            review = await self.store.beads.find(status=BeadStatus.REVIEW)
+            review_held = {b.assignee for b in review if b.assignee}
+            holders |= review_held
         specs = config.agents()
         now = time.monotonic()
         held = {
@@ -505,6 +519,7 @@ class Dispatcher:
             open_dispatches,
             holding=holding,
             idle_seen=idle_seen,
+            review_held=review_held,
             retire_after=float(config.get("orchestra.polecat_retire_seconds")),
             patrol=float(config.get("daemon.patrol_interval_seconds")),
         )
