@@ -435,7 +435,8 @@ class Dispatcher:
         review_held: set[str] = set()
         if self.holds_review():
             review = await self.store.beads.find(status=BeadStatus.REVIEW)
-            review_held = {b.assignee for b in review if b.assignee}
+            # Only beads the refinery will take (a branch): one with none waits for no verdict.
+            review_held = {b.assignee for b in review if b.assignee and b.branch}
             holders |= review_held
         specs = config.agents()
         now = time.monotonic()

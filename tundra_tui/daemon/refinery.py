@@ -207,7 +207,12 @@ class Refinery:
             except TundraError as error:
                 self.log.warning("refinery.recover_failed", attempt=attempt.id, error=error)
 
-    async def _settle(self, attempt: MergeAttempt) -> None:
+    async def _settle(
+        self,
+        attempt: MergeAttempt,
+        outcome: Outcome = Outcome.INTERRUPTED,
+        reason: str = "the daemon stopped mid-merge",
+    ) -> None:
         """An attempt the last daemon left open: merged if the target holds its verified
         result (the CAS landed), else interrupted (not counted; the bead is queued again)."""
         landed = False
@@ -222,9 +227,9 @@ class Refinery:
             self._cleanup_due = True
         else:
             await self.store.merges.close(
-                attempt.id, Outcome.INTERRUPTED, reason="the daemon stopped mid-merge", actor=ACTOR
+                attempt.id, outcome, reason=reason[:_MAX_REASON], actor=ACTOR
             )
-            self.log.info("refinery.recovered_interrupted", attempt=attempt.id)
+            self.log.info("refinery.settled", attempt=attempt.id, outcome=outcome.value)
         self._changed(attempt.bead_id)
 
     # ---- running ---------------------------------------------------------------------------
@@ -316,6 +321,8 @@ class Refinery:
                 )
             except TundraError as error:
                 state, detail = RefineryState.NO_TARGET, str(error)
+        if state is RefineryState.IDLE and flags.refinery_paused:
+            state, detail = RefineryState.PAUSED, flags.refinery_pause_reason
         self._set_holding(state is RefineryState.IDLE)
         if state is RefineryState.NEEDS_GATES:
             waiting = await self.store.beads.find(status=BeadStatus.REVIEW)
@@ -329,9 +336,6 @@ class Refinery:
         else:
             self._standing.pop("needs-gates", None)
             self._told.discard("needs-gates")
-        if state is RefineryState.IDLE and flags.refinery_paused:
-            # Paused holds agents all the same: the queue resumes where it stopped.
-            state, detail = RefineryState.PAUSED, flags.refinery_pause_reason
         if state is not RefineryState.IDLE:
             self._set_live(state, detail)
             return None
@@ -430,7 +434,9 @@ class Refinery:
             actor=ACTOR,
         )
         if attempt is None:
-            return  # it left review, or is taken: the next cycle reads the queue again
+            # It left review meanwhile: a short hold keeps a disagreement from spinning.
+            self._bead_hold[bead.id] = (time.monotonic() + RETRY_SECONDS[0], "not in review")
+            return
         faults.hit("refinery.started")
         self._step(attempt, "integrating")
         self._changed(bead.id)
@@ -672,7 +678,11 @@ class Refinery:
         self.log.warning("refinery.attempt_error", attempt=attempt.id, error=reason)
         with contextlib.suppress(TundraError):
             current = await self.store.merges.get(attempt.id)
-            if current.is_open:
+            if current.state is AttemptState.MERGING:
+                # The target may hold the result already (the store failed after the
+                # CAS): settle it as recovery would, never merge it twice.
+                await self._settle(current, Outcome.ERROR, reason)
+            elif current.is_open:
                 await self.store.merges.close(
                     attempt.id, Outcome.ERROR, reason=reason[:_MAX_REASON], actor=ACTOR
                 )
