@@ -260,13 +260,14 @@ async def run_gate(
         except TimeoutError:
             timed_out = True
     finally:
-        # The shell's group first (its session leader's pid names it), then any
-        # marked process that left the group; this frees the pipe.
+        # The shell's group first (its session leader's pid names it; a session leader
+        # cannot leave its group, so this reaches the shell too), then any marked process
+        # that left the group; this frees the pipe. Not `proc.kill()`: Popen polls before
+        # it signals, and that poll would reap the shell under asyncio's child watcher,
+        # which then reports exit 255.
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, signal.SIGKILL)
         if proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
             await asyncio.shield(proc.wait())
         kill_marked(mark, exact=True)
         with contextlib.suppress(TimeoutError, asyncio.CancelledError):
