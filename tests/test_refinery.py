@@ -194,6 +194,8 @@ async def test_queue_merges_rejects_and_escalates() -> None:
                 ),
                 what="attention",
             )
+            # The operator's checkout sits on main, moved under it: they are told how to sync.
+            assert any(isinstance(e, AttentionEvent) and e.kind == "checkout behind" for e in heard)
             # Retry zeroes the count: the next red attempt is a rework, not an escalation.
             reply = await client.call(RefineryControl(verb="retry", bead=esc))
             assert isinstance(reply, RefineryStatus)

@@ -52,6 +52,7 @@ from tundra_tui.domain.errors import NotFound, TundraError
 from tundra_tui.domain.events import Event as StoredEvent
 from tundra_tui.domain.handover import rework_subject
 from tundra_tui.domain.refinery import (
+    CHECKOUT_BASE,
     AttemptState,
     Escalate,
     GateResult,
@@ -214,7 +215,11 @@ class Refinery:
         reason: str = "the daemon stopped mid-merge",
     ) -> None:
         """An attempt the last daemon left open: merged if the target holds its verified
-        result (the CAS landed), else interrupted (not counted; the bead is queued again)."""
+        result (the CAS landed), else interrupted (not counted; the bead is queued again).
+        Its archive ref is made if the cut came before it: every submitted tip is kept."""
+        if attempt.branch_tip and attempt.archive_ref:
+            with contextlib.suppress(TundraError):
+                await asyncio.to_thread(self.git.archive, attempt.archive_ref, attempt.branch_tip)
         landed = False
         if attempt.state is AttemptState.MERGING and attempt.result_commit:
             now = await asyncio.to_thread(self.git.tip, attempt.target)
@@ -287,6 +292,7 @@ class Refinery:
         while not stopped.is_set():
             if self._cleanup_due:
                 await self._cleanup()
+            await self._caught_up()
             ready = await self._allowed()
             if ready is None:
                 return
@@ -489,8 +495,10 @@ class Refinery:
         faults.hit("refinery.verified")
         self._step(attempt, "advancing")
         self._changed(bead.id)
+        behind = False
         if result != t0:
-            if await asyncio.to_thread(self.git.main_checkout_on, ref):
+            behind = await asyncio.to_thread(self.git.main_checkout_on, ref)
+            if behind:
                 await asyncio.to_thread(self.git.mark_checkout_base, ref, t0)
             moved = await asyncio.to_thread(
                 self.git.advance,
@@ -509,6 +517,8 @@ class Refinery:
                 self._changed(bead.id)
                 raise _Stop
         faults.hit("refinery.advanced")
+        if behind:
+            self._checkout_behind(ref)
         done = await self.store.merges.merged(attempt.id, actor=ACTOR)
         faults.hit("refinery.merged")
         self.log.info("refinery.merged", bead=bead.id, result=result, attempt=attempt.id)
@@ -517,6 +527,30 @@ class Refinery:
         self.publish(ChangedEvent(what="beads", ids=[done.id]))
         self.wake_dispatch(f"#{done.id} merged")
         self._cleanup_due = True
+
+    def _checkout_behind(self, ref: str) -> None:
+        """The operator's checkout is on the target, which moved under it: say once how to
+        catch up (its files still match the checkout-base commit; never commit there)."""
+        name = _short(ref)
+        base = f"{CHECKOUT_BASE}/{name}"
+        self._attention(
+            "checkout behind",
+            "checkout-behind",
+            f"your checkout on {name} is behind what the refinery merged; do not commit"
+            f" there: run `at refinery sync` (or `git read-tree -m -u {base} {name}`"
+            f" then `git update-ref -d {base}`)",
+            standing=True,
+        )
+
+    async def _caught_up(self) -> None:
+        """Drop the checkout-behind notice once the operator synced (the base ref is gone)."""
+        if "checkout-behind" not in self._standing:
+            return
+        ref = target_branch(self.town, self._config())
+        base = f"{CHECKOUT_BASE}/{_short(ref)}"
+        if not await asyncio.to_thread(self.git.tip, base):
+            self._standing.pop("checkout-behind", None)
+            self._told.discard("checkout-behind")
 
     async def _gates(
         self, attempt: MergeAttempt, bead: Bead, config: LayeredConfig, gates: list[str]
