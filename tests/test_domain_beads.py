@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tundra_tui.domain.beads import (
+    GRADE_AFTER,
     KANBAN_COLUMNS,
     MAX_DESCRIPTION,
     MAX_LABEL,
@@ -21,6 +22,7 @@ from tundra_tui.domain.beads import (
     Action,
     Bead,
     BeadStatus,
+    Grade,
     Lane,
     allowed_actions,
     format_bead_id,
@@ -61,6 +63,8 @@ EXPECTED_EDGES: dict[tuple[str, str], str] = {
     ("escalated", "reopen"): "backlog",
     ("slung", "return"): "backlog",
     ("hooked", "return"): "backlog",
+    ("review", "return"): "backlog",
+    ("escalated", "retry"): "review",
 }
 
 LEGAL = [(src, action, dst) for (src, action), dst in TRANSITIONS.items()]
@@ -84,7 +88,7 @@ def test_transition_table_matches_the_design() -> None:
 
 
 def test_legal_and_illegal_partition_the_full_product() -> None:
-    assert len(LEGAL) == 20
+    assert len(LEGAL) == 22
     assert len(ILLEGAL) == len(BeadStatus) * len(Action) - len(LEGAL)
     assert {(s, a) for s, a, _ in LEGAL}.isdisjoint(ILLEGAL)
 
@@ -133,10 +137,13 @@ def test_illegal_transition_is_a_tundra_error() -> None:
             BeadStatus.SLUNG,
             [Action.SUBMIT, Action.DONE, Action.FAIL, Action.ESCALATE, Action.RETURN],
         ),
-        (BeadStatus.REVIEW, [Action.DONE, Action.REWORK, Action.FAIL, Action.ESCALATE]),
+        (
+            BeadStatus.REVIEW,
+            [Action.DONE, Action.REWORK, Action.FAIL, Action.ESCALATE, Action.RETURN],
+        ),
         (BeadStatus.DONE, [Action.REOPEN]),
         (BeadStatus.FAILED, [Action.REOPEN]),
-        (BeadStatus.ESCALATED, [Action.HOOK, Action.REOPEN]),
+        (BeadStatus.ESCALATED, [Action.HOOK, Action.REOPEN, Action.RETRY]),
     ],
     ids=_edge_id,
 )
@@ -559,3 +566,14 @@ def test_guarded_edges_keep_the_graph_acyclic(candidates: list[tuple[int, int]])
         edges.setdefault(bead, []).append(blocker)
     graphlib.TopologicalSorter(edges).prepare()  # raises CycleError on any loop
     assert sum(len(v) for v in edges.values()) + refused == len(candidates)
+
+
+def test_grades_follow_the_moves_that_change_the_evidence() -> None:
+    assert GRADE_AFTER[Action.SUBMIT] is Grade.SUBMITTED
+    assert GRADE_AFTER[Action.RETRY] is Grade.SUBMITTED
+    for action in (Action.HOOK, Action.UNHOOK, Action.REWORK, Action.RETURN, Action.REOPEN):
+        assert GRADE_AFTER[action] is Grade.NONE
+    for action in (Action.DONE, Action.ESCALATE, Action.FAIL, Action.SLING):
+        assert action not in GRADE_AFTER, "these keep the grade"
+    assert Grade.VERIFIED not in GRADE_AFTER.values() and Grade.MERGED not in GRADE_AFTER.values()
+    assert Bead(1, "t").grade is Grade.NONE

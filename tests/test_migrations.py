@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tundra_tui.domain.agents import Role, Runtime
-from tundra_tui.domain.beads import Action, BeadStatus, Lane, allowed_actions
+from tundra_tui.domain.beads import Action, BeadStatus, Grade, Lane, allowed_actions
 from tundra_tui.domain.errors import TundraError
 from tundra_tui.store import RosterEntry, open_store
 from tundra_tui.store import db as db_module
@@ -38,10 +38,13 @@ async def test_a_v1_database_with_work_is_upgraded_in_place(
                 "INSERT INTO agents (name, role, runtime, created_at, updated_at) "
                 "VALUES ('a', 'crew', 'demo', '', '')"
             )
-        for n in range(12):
-            await store.beads.add(f"bead {n}", actor="t", lane=Lane.CRITICAL)
-        # Done as a v1 build left it, in its own SQL: today's code knows later columns.
+        # Beads as a v1 build wrote them, in its own SQL: today's code knows later columns.
         async with store.db.write() as conn:
+            for n in range(12):
+                await conn.execute(
+                    "INSERT INTO beads (title, lane, created_at, updated_at) VALUES (?, ?, '', '')",
+                    (f"bead {n}", Lane.CRITICAL.value),
+                )
             for bead_id in (1, 2, 3):
                 await conn.execute(
                     "UPDATE beads SET status = 'done', assignee = 'a', done_at = ? WHERE id = ?",
@@ -93,9 +96,11 @@ async def test_a_v3_town_with_work_and_mail_is_upgraded_to_v4(
         patch.setattr(db_module, "SCHEMA_VERSION", 3)
         store = await open_store(path)
         await store.agents.sync_roster([RosterEntry("a", Role.POLECAT, Runtime.DEMO)], actor="t")
-        bead = await store.beads.add("slung before the upgrade", actor="t")
-        await store.beads.sling(bead.id, "a", actor="t")
-        async with store.db.write() as conn:  # mail as a v3 build wrote it
+        async with store.db.write() as conn:  # a slung bead and mail as a v3 build wrote them
+            await conn.execute(
+                "INSERT INTO beads (title, status, assignee, created_at, updated_at) "
+                "VALUES ('slung before the upgrade', 'slung', 'a', '', '')"
+            )
             await conn.execute(
                 "INSERT INTO mail (sender, recipient, body, created_at, read_at) "
                 "VALUES ('operator', 'a', 'old and read', '', 'then'), "
@@ -107,7 +112,7 @@ async def test_a_v3_town_with_work_and_mail_is_upgraded_to_v4(
     store = await open_store(path)
     try:
         assert await store.db.schema_version() == SCHEMA_VERSION >= 4
-        kept = await store.beads.get(bead.id)
+        kept = await store.beads.get(1)
         assert kept.status is BeadStatus.SLUNG and kept.assignee == "a"
         assert await store.dispatches.open() == []
         flags = await store.flags.get()
@@ -117,7 +122,42 @@ async def test_a_v3_town_with_work_and_mail_is_upgraded_to_v4(
         assert all(m.delivered_at == "" for m in await store.mail.find(recipient="a"))
         assert await store.agents.wanted() == []
         # A bead slung before v4 has no dispatch; moving it on works as before.
-        await store.beads.apply(bead.id, Action.SUBMIT, actor="a")
-        assert (await store.beads.get(bead.id)).status is BeadStatus.REVIEW
+        await store.beads.apply(1, Action.SUBMIT, actor="a")
+        assert (await store.beads.get(1)).status is BeadStatus.REVIEW
+    finally:
+        await store.close()
+
+
+async def test_a_v4_town_is_upgraded_to_v5_and_review_beads_are_graded_submitted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "town.db"
+    with monkeypatch.context() as patch:
+        patch.setattr(db_module, "MIGRATIONS", MIGRATIONS[:4])
+        patch.setattr(db_module, "SCHEMA_VERSION", 4)
+        store = await open_store(path)
+        async with store.db.write() as conn:  # beads as a v4 build wrote them
+            await conn.execute(
+                "INSERT INTO beads (title, status, assignee, branch, created_at, updated_at) "
+                "VALUES ('in review', 'review', 'a', 'polecat/a/1', 't0', 't1'), "
+                "('done by hand', 'done', 'a', '', 't0', 't2'), "
+                "('open', 'backlog', '', '', 't0', 't0')"
+            )
+        await store.close()
+
+    store = await open_store(path)
+    try:
+        assert await store.db.schema_version() == SCHEMA_VERSION >= 5
+        review, done, backlog = [await store.beads.get(i) for i in (1, 2, 3)]
+        assert (review.grade, review.submitted_at, review.branch) == (
+            Grade.SUBMITTED,
+            "t1",
+            "polecat/a/1",
+        )
+        assert done.grade is Grade.NONE and done.merged_commit == ""
+        assert backlog.grade is Grade.NONE and backlog.title == "open"
+        # A2: assert [q.bead.id for q in await store.merges.queue()] == [1]
+        flags = await store.flags.get()
+        assert not flags.refinery_paused
     finally:
         await store.close()

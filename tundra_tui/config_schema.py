@@ -155,6 +155,13 @@ SCHEMA: tuple[Leaf, ...] = (
     Leaf("orchestra.prompt_attempts", "int", 3, low=1),
     Leaf("orchestra.prompt_max_chars", "int", 4000, low=200),
     Leaf("orchestra.polecat_retire_seconds", "float", 60.0, low=0),
+    # The refinery: gates run on each submitted branch rebased onto the target, then it lands.
+    # `gates` unset: the refinery waits ("needs gates"); [] merges with no gates.
+    Leaf("refinery.enabled", "bool", True),
+    Leaf("refinery.gates", "list"),
+    Leaf("refinery.gate_timeout_seconds", "float", 900.0, low=1),
+    Leaf("refinery.max_attempts", "int", 3, low=1),
+    Leaf("refinery.strategy", "enum", "rebase", choices=("rebase", "merge")),
     Leaf("witness.idle_nudge_seconds", "float", 300.0, low=0.1),
     Leaf("witness.max_nudges", "int", 2, low=0),
     Leaf("witness.stall_seconds", "float", 600.0, low=0.1),

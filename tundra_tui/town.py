@@ -346,6 +346,20 @@ default_priority = 2
 # max_polecats = 3
 # polecat_runtime = "claude"
 
+# The refinery: a merge queue. Each submitted branch is rebased onto the target
+# branch in a worktree of its own, the gates below run there (as you, on the
+# agents' code), and only if all pass does the target move. A conflict or a red
+# gate sends the bead back to its agent; after max_attempts it is escalated.
+# While gates is unset the refinery waits; gates = [] merges with no gates (and
+# every card says so). Give the repo a pytest.ini so pytest stays in the repo.
+# `at refinery status|pause|resume|retry` controls it.
+#
+# [refinery]
+# gates = ["python -m pytest -q"]
+# max_attempts = 3
+# gate_timeout_seconds = 900
+# strategy = "rebase"
+
 # Keys in the control room, remapped by binding id. Uncomment to change them:
 #
 # [ui.keys]

@@ -11,9 +11,26 @@ from __future__ import annotations
 import os
 import signal
 
-POINTS = frozenset({"dispatch.claimed", "dispatch.slung", "dispatch.typed", "mail.typed"})
-"""Where a hand-over or a mail delivery can be cut: after the claim, after the sling,
-after the prompt was typed (before its receipt), after mail was typed."""
+POINTS = frozenset(
+    {
+        "dispatch.claimed",
+        "dispatch.slung",
+        "dispatch.typed",
+        "mail.typed",
+        "refinery.started",
+        "refinery.integrated",
+        "refinery.gate",
+        "refinery.verified",
+        "refinery.advanced",
+        "refinery.merged",
+        "refinery.rejected",
+    }
+)
+"""Where a hand-over, a mail delivery or a merge can be cut: after the claim, after the
+sling, after the prompt was typed (before its receipt), after mail was typed; after a
+merge attempt began, after its result was built (before the gates), while its first gate
+runs, after it was verified, after the target moved (before the store knew), after it was
+recorded merged (before cleanup), after a rejection (before the mail offer)."""
 
 ARMED = os.environ.get("TUNDRA_FAULT", "")
 

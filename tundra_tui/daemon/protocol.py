@@ -446,7 +446,8 @@ class StoreEvent(Event, frozen=True, tag="store"):
 
 class ChangedEvent(Event, frozen=True, tag="changed"):
     """Stored data changed through the daemon: beads, convoys, config, usage, metrics,
-    mail or dispatch. A client reloads what shows `what` once per event."""
+    mail, dispatch or refinery (`ids` are bead ids). A client reloads what shows `what`
+    once per event."""
 
     what: str
     ids: list[int] = []
@@ -454,7 +455,9 @@ class ChangedEvent(Event, frozen=True, tag="changed"):
 
 class AttentionEvent(Event, frozen=True, tag="attention"):
     """Something the operator should look at (the witness's findings: an approval waiting
-    too long, an escalated bead); `bell` asks a client to ring the terminal bell once."""
+    too long, an escalated bead; the refinery's, with `agent` "refinery" or the bead's
+    agent: target red, escalated, needs gates, refinery error, checkout behind); `bell`
+    asks a client to ring the terminal bell once."""
 
     agent: str
     kind: str
@@ -695,6 +698,102 @@ class MailSend(Request, frozen=True, tag="mail_send"):
     sender: str = ""
 
 
+# ---- refinery -------------------------------------------------------------------------------
+# The merge queue: what it is doing, what waits, what it did lately. Gate output (`tail`),
+# titles and reasons are raw text an agent may have written: clients sanitize them.
+
+
+class GateRow(msgspec.Struct, frozen=True, kw_only=True):
+    """One gate on an attempt: `ok` None while it runs (or when a crash cut it)."""
+
+    command: str
+    ok: bool | None = None
+    exit_code: int | None = None
+    timed_out: bool = False
+    seconds: float = 0.0
+    tail: str = ""
+
+
+class AttemptRow(msgspec.Struct, frozen=True, kw_only=True):
+    """One merge attempt: `commits` are [sha, subject] pairs; `state` running, merging or
+    closed; `outcome` empty while open."""
+
+    id: int
+    bead: int
+    title: str
+    n: int
+    agent: str = ""
+    branch: str = ""
+    strategy: str = "rebase"
+    target: str = ""
+    target_before: str = ""
+    result_commit: str = ""
+    state: str
+    outcome: str = ""
+    reason: str = ""
+    conflicts: list[str] = []
+    commits: list[list[str]] = []
+    gates: list[GateRow] = []
+    started_at: str = ""
+    finished_at: str = ""
+
+
+class QueueRow(msgspec.Struct, frozen=True, kw_only=True):
+    """A bead waiting in the merge queue; `waiting` says why it is held back, if it is
+    (e.g. "retry in 30 s: <error>")."""
+
+    bead: int
+    title: str
+    lane: str
+    priority: int
+    agent: str = ""
+    branch: str = ""
+    submitted_at: str = ""
+    attempts: int = 0
+    waiting: str = ""
+
+
+class RefineryStatus(Reply, frozen=True, tag="refinery_status"):
+    """The refinery's state (a `RefineryState` value) and its detail, the attempt running
+    now with its current step, the queue and the recent attempts (newest first).
+    `gates` None: `refinery.gates` is unset. `checkout_behind`: the operator's checkout is
+    on the target and was moved under it (`at refinery sync`)."""
+
+    state: str
+    detail: str = ""
+    paused: bool = False
+    pause_reason: str = ""
+    target: str = ""
+    target_commit: str = ""
+    gates: list[str] | None = None
+    strategy: str = "rebase"
+    max_attempts: int = 3
+    step: str = ""
+    step_since: str = ""
+    current: AttemptRow | None = None
+    queue: list[QueueRow] = []
+    recent: list[AttemptRow] = []
+    checkout_behind: bool = False
+
+
+class RefineryQuery(Request, frozen=True, tag="refinery_status"):
+    """The refinery's status, with the last `recent` attempts."""
+
+    answer = RefineryStatus
+    quiet = True
+    recent: int = 10
+
+
+class RefineryControl(Request, frozen=True, tag="refinery_control"):
+    """Pause or resume the merge queue, or retry bead `bead` (its counted attempts are
+    zeroed; an escalated bead returns to review). The operator only."""
+
+    answer = RefineryStatus
+    verb: Literal["pause", "resume", "retry"]
+    bead: int | None = None
+    reason: str = ""
+
+
 # ---- frames ---------------------------------------------------------------------------------
 
 AnyRequest = (
@@ -730,6 +829,8 @@ AnyRequest = (
     | Sling
     | Report
     | MailSend
+    | RefineryQuery
+    | RefineryControl
 )
 AnyReply = (
     Done
@@ -756,6 +857,7 @@ AnyReply = (
     | DispatchStatus
     | SlingReply
     | MailSent
+    | RefineryStatus
 )
 AnyEvent = (
     Snapshot

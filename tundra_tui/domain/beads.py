@@ -82,6 +82,8 @@ class Action(StrEnum):
     RETURN = "return"
     """Give an unfinished bead back to backlog (a dispatch that did not take, a dead
     agent): the branch and notes stay, so the next agent picks up where it stopped."""
+    RETRY = "retry"
+    """Bring an escalated bead back to review so the refinery tries its merge again."""
 
     @property
     def phrase(self) -> str:
@@ -95,6 +97,7 @@ _PHRASES = {
     Action.SUBMIT: "submit for review",
     Action.REWORK: "send back for rework",
     Action.RETURN: "return to backlog",
+    Action.RETRY: "retry the merge of",
 }
 
 _B, _H, _S, _R, _D, _F, _E = (
@@ -128,8 +131,34 @@ TRANSITIONS: Mapping[tuple[BeadStatus, Action], BeadStatus] = {
     (_E, Action.REOPEN): _B,
     (_S, Action.RETURN): _B,
     (_H, Action.RETURN): _B,
+    (_R, Action.RETURN): _B,
+    (_E, Action.RETRY): _R,
 }
 """Every legal move. Anything absent is refused with a reason naming the legal verbs."""
+
+
+class Grade(StrEnum):
+    """How much evidence says a bead's work is finished: submitted by its agent, verified
+    (the refinery's gates passed on the merged result), merged (the result is on the target).
+    Empty when nothing was submitted, or the work went back to an agent."""
+
+    NONE = ""
+    SUBMITTED = "submitted"
+    VERIFIED = "verified"
+    MERGED = "merged"
+
+
+GRADE_AFTER: Mapping[Action, Grade] = {
+    Action.SUBMIT: Grade.SUBMITTED,
+    Action.RETRY: Grade.SUBMITTED,
+    Action.HOOK: Grade.NONE,
+    Action.UNHOOK: Grade.NONE,
+    Action.REWORK: Grade.NONE,
+    Action.RETURN: Grade.NONE,
+    Action.REOPEN: Grade.NONE,
+}
+"""The grade a move leaves; an action absent here (done, escalate, fail, sling) keeps it.
+Only the refinery (`MergeRepo`) sets verified and merged."""
 
 ACTIONS_NEEDING_ASSIGNEE = frozenset({Action.HOOK})
 ACTIONS_CLEARING_ASSIGNEE = frozenset({Action.UNHOOK, Action.REOPEN, Action.RETURN})
@@ -261,6 +290,9 @@ class Bead:
     hooked_at: str = ""
     slung_at: str = ""
     done_at: str = ""
+    grade: Grade = Grade.NONE
+    merged_commit: str = ""
+    submitted_at: str = ""
     labels: tuple[str, ...] = ()
     blocked_by: tuple[int, ...] = field(default=())
 

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from tundra_tui.domain.beads import BeadStatus
+from tundra_tui.domain.beads import BeadStatus, Grade
 from tundra_tui.domain.errors import IllegalTransition, TundraError
 
 _NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,63}")
@@ -50,12 +50,17 @@ def validate_convoy_name(name: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class ConvoyProgress:
-    """Counts of a convoy's beads; `fraction` is done over total (failed beads do not count)."""
+    """Counts of a convoy's beads; `fraction` is done over total (failed beads do not count).
+    `submitted`, `verified` and `merged` count beads by their grade (the refinery's evidence):
+    a done bead the operator closed by hand is done but not merged."""
 
     total: int = 0
     done: int = 0
     failed: int = 0
     in_flight: int = 0
+    submitted: int = 0
+    verified: int = 0
+    merged: int = 0
 
     @property
     def fraction(self) -> float:
@@ -73,10 +78,13 @@ class ConvoyProgress:
         return self.total > 0 and self.done == self.total
 
 
-def convoy_progress(statuses: Iterable[BeadStatus]) -> ConvoyProgress:
-    """Summarise the statuses of a convoy's beads."""
+def convoy_progress(rows: Iterable[tuple[BeadStatus, Grade] | BeadStatus]) -> ConvoyProgress:
+    """Summarise the (status, grade) of a convoy's beads (a bare status has no grade)."""
     total = done = failed = in_flight = 0
-    for status in statuses:
+    grades = dict.fromkeys(Grade, 0)
+    for row in rows:
+        status, grade = row if isinstance(row, tuple) else (row, Grade.NONE)
+        grades[grade] += 1
         total += 1
         if status is BeadStatus.DONE:
             done += 1
@@ -84,7 +92,15 @@ def convoy_progress(statuses: Iterable[BeadStatus]) -> ConvoyProgress:
             failed += 1
         elif status in (BeadStatus.HOOKED, BeadStatus.SLUNG, BeadStatus.REVIEW):
             in_flight += 1
-    return ConvoyProgress(total=total, done=done, failed=failed, in_flight=in_flight)
+    return ConvoyProgress(
+        total=total,
+        done=done,
+        failed=failed,
+        in_flight=in_flight,
+        submitted=grades[Grade.SUBMITTED],
+        verified=grades[Grade.VERIFIED],
+        merged=grades[Grade.MERGED],
+    )
 
 
 @dataclass(frozen=True, slots=True)

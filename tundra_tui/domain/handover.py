@@ -131,3 +131,24 @@ def _field(text: str) -> tuple[str, str]:
             break
         index += 1
     return text[:index], text[index:]
+
+
+REWORK_KINDS = ("conflict", "gate")
+"""Why the refinery sent work back: the branch conflicts with the target, or a gate failed."""
+
+_REWORK = re.compile(r"rework #(\d+): (conflict|gate)\b")
+
+
+def rework_subject(bead_id: int, kind: str) -> str:
+    """The subject of a rework mail (and the first line of a rework note):
+    `rework #12: conflict`. The refinery writes it and the demo agent parses it back."""
+    if kind not in REWORK_KINDS:
+        raise ValueError(f"unknown rework kind {kind!r}")
+    return f"rework #{bead_id}: {kind}"
+
+
+def parse_rework(text: str) -> tuple[int, str] | None:
+    """(bead id, kind) of a rework subject or a note's first line, or None."""
+    first = text.strip().split("\n", 1)[0]
+    match = _REWORK.match(first)
+    return (int(match.group(1)), match.group(2)) if match else None

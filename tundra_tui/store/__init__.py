@@ -22,6 +22,7 @@ from tundra_tui.store.dispatches import DispatchRepo
 from tundra_tui.store.events import EventRepo
 from tundra_tui.store.flags import FlagRepo, TownFlags
 from tundra_tui.store.mail import MailRepo
+from tundra_tui.store.merges import MergeRepo
 from tundra_tui.store.metrics import CostRow, MetricsRepo
 from tundra_tui.store.notes import NoteRepo
 
@@ -54,6 +55,7 @@ class Store:
         self.dispatches = DispatchRepo(db, self.beads)
         self.notes = NoteRepo(db)
         self.flags = FlagRepo(db)
+        self.merges = MergeRepo(db, self.beads)
 
     async def close(self) -> None:
         """Close the connection."""

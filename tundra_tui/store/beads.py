@@ -13,11 +13,13 @@ import aiosqlite
 from tundra_tui.domain.beads import (
     ACTIONS_CLEARING_ASSIGNEE,
     ACTIONS_NEEDING_ASSIGNEE,
+    GRADE_AFTER,
     KANBAN_COLUMNS,
     PRIORITY_DEFAULT,
     Action,
     Bead,
     BeadStatus,
+    Grade,
     Lane,
     format_bead_id,
     transition,
@@ -45,6 +47,7 @@ _STAMP_FOR = {
     BeadStatus.HOOKED: "hooked_at",
     BeadStatus.SLUNG: "slung_at",
     BeadStatus.DONE: "done_at",
+    BeadStatus.REVIEW: "submitted_at",
 }
 
 
@@ -59,11 +62,13 @@ class KanbanColumn:
 
 _COLUMNS = (
     "b.id, b.title, b.status, b.lane, b.priority, b.description, b.assignee, b.convoy_id, "
-    "b.branch, b.created_at, b.updated_at, b.hooked_at, b.slung_at, b.done_at"
+    "b.branch, b.created_at, b.updated_at, b.hooked_at, b.slung_at, b.done_at, "
+    "b.grade, b.merged_commit, b.submitted_at"
 )
 """What every bead read selects, in `_bead_from_row`'s order (positional is much faster)."""
 _STATUS = {status.value: status for status in BeadStatus}
 _LANE = {lane.value: lane for lane in Lane}
+_GRADE = {grade.value: grade for grade in Grade}
 
 
 def _bead_from_row(
@@ -72,6 +77,7 @@ def _bead_from_row(
     (
         bead_id, title, status, lane, priority, description, assignee, convoy_id,
         branch, created_at, updated_at, hooked_at, slung_at, done_at,
+        grade, merged_commit, submitted_at,
     ) = row  # fmt: skip
     return Bead(
         id=bead_id,
@@ -88,6 +94,9 @@ def _bead_from_row(
         hooked_at=hooked_at,
         slung_at=slung_at,
         done_at=done_at,
+        grade=_GRADE[grade],
+        merged_commit=merged_commit,
+        submitted_at=submitted_at,
         labels=tuple(labels),
         blocked_by=tuple(blocked_by),
     )
@@ -499,6 +508,11 @@ class BeadRepo:
         extra = f", {stamp} = :now" if stamp else ""
         if target is BeadStatus.BACKLOG:
             extra += ", hooked_at = '', slung_at = '', done_at = ''"
+        grade = GRADE_AFTER.get(action)
+        if grade is not None:
+            extra += f", grade = '{grade.value}'"
+            if grade is Grade.NONE:
+                extra += ", merged_commit = ''"
         cursor = await conn.execute(
             f"UPDATE beads SET status = :target, assignee = :assignee, updated_at = :now{extra} "
             "WHERE id = :id AND status = :status",

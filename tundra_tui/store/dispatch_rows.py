@@ -70,3 +70,27 @@ async def close_open_dispatch(
     ) as cursor:
         row = await cursor.fetchone()
     return dispatch_from_row(row) if row is not None else None
+
+
+async def open_delivered(
+    conn: aiosqlite.Connection,
+    bead_id: int,
+    agent: str,
+    *,
+    kind: DispatchKind,
+    branch: str,
+    worktree: str,
+    now: str,
+) -> int:
+    """Open a dispatch already `delivered` (its prompt is a mail, e.g. a rework from the
+    refinery), so the mailroom, which waits for delivered dispatches, types it at once.
+    The partial unique indexes refuse a second open dispatch for the bead or the agent."""
+    async with conn.execute(
+        "INSERT INTO dispatches (bead_id, agent, kind, state, branch, worktree, ready_at, "
+        "claimed_at, slung_at, delivered_at) VALUES (?, ?, ?, 'delivered', ?, ?, ?, ?, ?, ?) "
+        "RETURNING id",
+        (bead_id, agent, kind.value, branch, worktree, now, now, now, now),
+    ) as cursor:
+        row = await cursor.fetchone()
+    assert row is not None
+    return int(row[0])

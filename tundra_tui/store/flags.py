@@ -1,4 +1,4 @@
-"""The town's switches: whether it is up, and whether dispatch is paused.
+"""The town's switches: whether it is up, and whether dispatch or the refinery is paused.
 
 Kept in the database, not the daemon's memory, so `at dispatch pause` works with no
 daemon running and a claim reads them inside its own transaction: once pause
@@ -16,11 +16,14 @@ from tundra_tui.store.events import append_event
 @dataclass(frozen=True, slots=True)
 class TownFlags:
     """`up`: `at up` started the town (and `at down` not since). `paused`: dispatch
-    takes no bead, for `pause_reason`."""
+    takes no bead, for `pause_reason`. `refinery_paused`: the merge queue starts no
+    attempt, for `refinery_pause_reason`."""
 
     up: bool = False
     paused: bool = False
     pause_reason: str = ""
+    refinery_paused: bool = False
+    refinery_pause_reason: str = ""
 
 
 class FlagRepo:
@@ -34,7 +37,14 @@ class FlagRepo:
         flags = {row[0]: (row[1], row[2]) for row in rows}
         up = flags.get("up", ("0", ""))
         paused = flags.get("dispatch_paused", ("0", ""))
-        return TownFlags(up=up[0] == "1", paused=paused[0] == "1", pause_reason=paused[1])
+        refinery = flags.get("refinery_paused", ("0", ""))
+        return TownFlags(
+            up=up[0] == "1",
+            paused=paused[0] == "1",
+            pause_reason=paused[1],
+            refinery_paused=refinery[0] == "1",
+            refinery_pause_reason=refinery[1],
+        )
 
     async def set_up(self, up: bool, *, actor: str, reason: str = "") -> bool:
         """Mark the town up or down; True if that changed it (event `town.up`/`town.down`)."""
@@ -49,6 +59,17 @@ class FlagRepo:
             actor=actor,
             reason=reason,
             kinds=("dispatch.paused", "dispatch.resumed"),
+        )
+
+    async def set_refinery_paused(self, paused: bool, *, actor: str, reason: str = "") -> bool:
+        """Pause or resume the merge queue; True if that changed it (`refinery.paused`/
+        `.resumed`). An attempt already running completes."""
+        return await self._set(
+            "refinery_paused",
+            paused,
+            actor=actor,
+            reason=reason,
+            kinds=("refinery.paused", "refinery.resumed"),
         )
 
     async def _set(

@@ -260,11 +260,80 @@ transaction. `deliveries` reserve mail while it is typed between turns, and
 `after_event` lets a restart tell from the agent's events whether it was taken.
 `agents.wanted` brings an agent back on `at up`."""
 
+_V5 = """
+CREATE TABLE merge_attempts (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    bead_id       INTEGER NOT NULL REFERENCES beads(id),
+    n             INTEGER NOT NULL,
+    agent         TEXT NOT NULL DEFAULT '',
+    branch        TEXT NOT NULL,
+    branch_tip    TEXT NOT NULL,
+    archive_ref   TEXT NOT NULL,
+    commits       TEXT NOT NULL DEFAULT '[]',
+    strategy      TEXT NOT NULL CHECK (strategy IN ('rebase', 'merge')),
+    target        TEXT NOT NULL,
+    target_before TEXT NOT NULL,
+    result_commit TEXT NOT NULL DEFAULT '',
+    state         TEXT NOT NULL DEFAULT 'running'
+                  CHECK (state IN ('running', 'merging', 'closed')),
+    outcome       TEXT NOT NULL DEFAULT '' CHECK (outcome IN ('', 'merged', 'conflict',
+                  'gate_failed', 'target_moved', 'withdrawn', 'interrupted', 'error')),
+    reason        TEXT NOT NULL DEFAULT '',
+    conflicts     TEXT NOT NULL DEFAULT '[]',
+    counted       INTEGER NOT NULL DEFAULT 0,
+    started_at    TEXT NOT NULL,
+    finished_at   TEXT NOT NULL DEFAULT '',
+    cleaned_at    TEXT NOT NULL DEFAULT ''
+);
+CREATE UNIQUE INDEX merge_attempts_open ON merge_attempts (bead_id) WHERE state != 'closed';
+CREATE UNIQUE INDEX merge_attempts_n ON merge_attempts (bead_id, n);
+CREATE INDEX merge_attempts_recent ON merge_attempts (finished_at, id);
+
+CREATE TABLE gate_results (
+    attempt_id  INTEGER NOT NULL REFERENCES merge_attempts(id),
+    idx         INTEGER NOT NULL,
+    command     TEXT NOT NULL,
+    ok          INTEGER,
+    exit_code   INTEGER,
+    timed_out   INTEGER NOT NULL DEFAULT 0,
+    seconds     REAL NOT NULL DEFAULT 0,
+    tail        TEXT NOT NULL DEFAULT '',
+    log_path    TEXT NOT NULL DEFAULT '',
+    started_at  TEXT NOT NULL,
+    finished_at TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (attempt_id, idx)
+) WITHOUT ROWID;
+
+CREATE TABLE target_checks (
+    commit_sha TEXT PRIMARY KEY,
+    green      INTEGER NOT NULL,
+    attempt_id INTEGER,
+    detail     TEXT NOT NULL DEFAULT '',
+    checked_at TEXT NOT NULL
+) WITHOUT ROWID;
+
+ALTER TABLE beads ADD COLUMN grade TEXT NOT NULL DEFAULT ''
+    CHECK (grade IN ('', 'submitted', 'verified', 'merged'));
+ALTER TABLE beads ADD COLUMN merged_commit TEXT NOT NULL DEFAULT '';
+ALTER TABLE beads ADD COLUMN submitted_at TEXT NOT NULL DEFAULT '';
+UPDATE beads SET grade = 'submitted', submitted_at = updated_at WHERE status = 'review';
+CREATE INDEX beads_by_review ON beads (status, lane_rank, priority, submitted_at, id);
+INSERT INTO town_flags (key, value) VALUES ('refinery_paused', '0');
+"""
+"""The refinery. `merge_attempts` records each try at landing a submitted branch: the tip
+submitted (kept under `archive_ref`, so no commit is ever lost), the commits, the target
+before, the result the gates passed, and how it ended; one open attempt per bead (the
+partial unique index). `gate_results` keep each gate's verdict and output tail;
+`target_checks` remember which target commits are known green, so the target is gated
+only after outside commits. Beads gain their evidence grade and the merged commit;
+`submitted_at` orders the queue."""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "beads, agents, convoys, mail, events, metrics, kpi snapshots, approvals", _V1),
     Migration(2, "index for the done column; per-status bead counts kept by triggers", _V2),
     Migration(3, "agents removed from tundra.toml leave lists while still referenced", _V3),
     Migration(4, "dispatches, bead notes, town flags, mail deliveries, wanted agents", _V4),
+    Migration(5, "merge attempts, gate results, target checks, bead grades", _V5),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version
