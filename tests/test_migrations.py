@@ -156,7 +156,7 @@ async def test_a_v4_town_is_upgraded_to_v5_and_review_beads_are_graded_submitted
         )
         assert done.grade is Grade.NONE and done.merged_commit == ""
         assert backlog.grade is Grade.NONE and backlog.title == "open"
-        # A2: assert [q.bead.id for q in await store.merges.queue()] == [1]
+        assert [q.bead.id for q in await store.merges.queue()] == [1]
         flags = await store.flags.get()
         assert not flags.refinery_paused
     finally:

@@ -172,9 +172,10 @@ class Escalate:
 
 @dataclass(frozen=True, slots=True)
 class Rejected:
-    """What `MergeRepo.reject` did: which path it took, the bead after it, the mail sent."""
+    """What `MergeRepo.reject` did: which path it took, the bead after it, the mail sent.
+    "withdrawn": the bead had left review meanwhile, so nothing was moved or counted."""
 
-    path: Literal["mail", "backlog", "escalated"]
+    path: Literal["mail", "backlog", "escalated", "withdrawn"]
     bead: Bead
     mail_id: int | None = None
 

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 
 import aiosqlite
 
-from tundra_tui.domain.beads import BeadStatus, format_bead_id
+from tundra_tui.domain.beads import BeadStatus, Grade, format_bead_id
 from tundra_tui.domain.convoys import (
     Convoy,
     ConvoyStatus,
@@ -33,8 +33,10 @@ async def settle_convoy(
         convoy = await cur.fetchone()
     if convoy is None:
         return
-    async with conn.execute("SELECT status FROM beads WHERE convoy_id = ?", (convoy_id,)) as cur:
-        progress = convoy_progress(BeadStatus(r[0]) for r in await cur.fetchall())
+    async with conn.execute(
+        "SELECT status, grade FROM beads WHERE convoy_id = ?", (convoy_id,)
+    ) as cur:
+        progress = convoy_progress((BeadStatus(r[0]), Grade(r[1])) for r in await cur.fetchall())
     status = ConvoyStatus(convoy[0])
     if status is ConvoyStatus.ACTIVE and progress.is_complete:
         await conn.execute(
@@ -83,12 +85,13 @@ class ConvoyRepo:
             return []
         ids = [row["id"] for row in rows]
         marks = ",".join("?" * len(ids))
-        members: dict[int, list[tuple[int, BeadStatus]]] = defaultdict(list)
-        for convoy_id, bead_id, status in await self.db.fetchall(
-            f"SELECT convoy_id, id, status FROM beads WHERE convoy_id IN ({marks}) ORDER BY id",
+        members: dict[int, list[tuple[int, BeadStatus, Grade]]] = defaultdict(list)
+        for convoy_id, bead_id, status, grade in await self.db.fetchall(
+            f"SELECT convoy_id, id, status, grade FROM beads WHERE convoy_id IN ({marks}) "
+            "ORDER BY id",
             tuple(ids),
         ):
-            members[convoy_id].append((bead_id, BeadStatus(status)))
+            members[convoy_id].append((bead_id, BeadStatus(status), Grade(grade)))
         return [
             Convoy(
                 id=row["id"],
@@ -98,8 +101,8 @@ class ConvoyRepo:
                 created_at=row["created_at"],
                 started_at=row["started_at"],
                 completed_at=row["completed_at"],
-                progress=convoy_progress(status for _, status in members[row["id"]]),
-                bead_ids=tuple(bead_id for bead_id, _ in members[row["id"]]),
+                progress=convoy_progress((s, g) for _, s, g in members[row["id"]]),
+                bead_ids=tuple(bead_id for bead_id, _, _ in members[row["id"]]),
             )
             for row in rows
         ]
