@@ -66,12 +66,12 @@ async def test_convoys_with_progress_and_beads_at_80x24(services: Services) -> N
     async with harness(services).run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         assert rows_of(pilot.app, "convoys-table") == [
-            ["alpha", "active", "████░░░░░░░░░░░░", "1/4 ✗1", "25%"],
+            ["alpha", "active", "████░░░░░░░░░░░░", "1 done · 1 submitted · ✗1 / 4", "25%"],
             ["beta", "pending", "░░░░░░░░░░░░░░░░", "0/2", "0%"],
         ]
         assert rows_of(pilot.app, "convoys-beads") == [
-            ["#1", "done", "Fix [bold]login[/bold] bug", "mayor"],
-            ["#2", "review", "Add ␛[31mred␛[0m tests", "deacon"],
+            ["#1", "done ◌", "Fix [bold]login[/bold] bug", "mayor"],
+            ["#2", "review ◔", "Add ␛[31mred␛[0m tests", "deacon"],
             ["#3", "failed", "Docs", "polecat-1"],
             ["#4", "backlog", "Refactor store", "-"],
         ]

@@ -23,6 +23,7 @@ from tundra_tui.daemon.protocol import (
     HistoryReply,
     LinkEvent,
     Pong,
+    RefineryStatus,
     Reply,
     Request,
     Restarted,
@@ -152,6 +153,7 @@ def plain_reply(request: Request) -> Reply:
         ScreenText: ScreenText(lines=[], cursor=(0, 0), title="", state="unknown"),
         HistoryReply: HistoryReply(total=0, start=0, lines=[]),
         Stopping: Stopping(stopping=0),
+        RefineryStatus: RefineryStatus(state="idle"),
     }
     return plain.get(answer) or answer()
 

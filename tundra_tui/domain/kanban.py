@@ -17,6 +17,7 @@ from tundra_tui.domain.beads import (
     Action,
     Bead,
     BeadStatus,
+    Grade,
     Lane,
     format_bead_id,
 )
@@ -29,12 +30,48 @@ STATUS_GLYPH: Mapping[BeadStatus, str] = {BeadStatus.FAILED: "✗", BeadStatus.E
 """Tells failed from escalated cards, which share the board's last column."""
 ELLIPSIS = "…"
 
+GRADE_GLYPH: Mapping[Grade, str] = {
+    Grade.SUBMITTED: "◔",
+    Grade.VERIFIED: "◑",
+    Grade.MERGED: "●",
+}
+"""How much evidence a card's completion has: its agent submitted it, the refinery's gates
+passed on the merged result, or the target holds it."""
+UNGATED_GLYPH = "○"
+"""Merged by the refinery with no gates run (the town set `refinery.gates = []`)."""
+HAND_DONE_GLYPH = "◌"
+"""Done, but not merged by the refinery: the operator closed it by hand."""
+MERGING_GLYPH = "⟳"
+"""The Review card the refinery is merging right now."""
+
 LEGEND = (
     f"{Lane.CRITICAL.glyph} critical  {Lane.STANDARD.glyph} standard  "
     f"{Lane.EXPERIMENTAL.glyph} experimental  P0 most urgent … P4  {BLOCKED_GLYPH} blocked  "
     f"{STATUS_GLYPH[BeadStatus.FAILED]} failed  {STATUS_GLYPH[BeadStatus.ESCALATED]} escalated"
 )
 """What the glyphs on a card mean, for the pane header and help."""
+GRADE_LEGEND = (
+    f"{GRADE_GLYPH[Grade.SUBMITTED]} submitted  {GRADE_GLYPH[Grade.VERIFIED]} verified  "
+    f"{GRADE_GLYPH[Grade.MERGED]} merged  {UNGATED_GLYPH} merged, no gates  "
+    f"{HAND_DONE_GLYPH} done by hand  {MERGING_GLYPH} merging"
+)
+"""What the completion glyphs mean (help, and the header when it is wide enough)."""
+
+
+def grade_glyph(bead: Bead, *, merging: bool = False, ungated: bool = False) -> str:
+    """The completion glyph for a card ("" for none): its evidence, never more than it has.
+
+    A Done card the refinery did not merge (no `merged_commit`) is done by hand, whatever
+    its grade says; a merged one that ran no gates says so. `merging` marks the Review
+    card the refinery is working on.
+    """
+    if bead.status is BeadStatus.REVIEW and merging:
+        return MERGING_GLYPH
+    if bead.status is BeadStatus.DONE:
+        if not bead.merged_commit:
+            return HAND_DONE_GLYPH
+        return UNGATED_GLYPH if ungated else GRADE_GLYPH[Grade.MERGED]
+    return GRADE_GLYPH.get(bead.grade, "")
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from tundra_tui.domain.refinery import GATE_TAIL_CHARS
 from tundra_tui.orchestra.worktrees import _REDIRECTING_ENV
 from tundra_tui.session.procs import Proc, proc_info, send
 from tundra_tui.session.pty import die_with_parent
@@ -31,8 +32,6 @@ from tundra_tui.session.pty import die_with_parent
 GATE_MARK_ENV = "TUNDRA_GATE_MARK"
 """Every gate process's environment carries this mark (`<town key>:<attempt>`)."""
 
-GATE_TAIL_CHARS = 4000
-"""Characters of output kept as a gate's tail (domain.refinery.GATE_TAIL_CHARS)."""
 
 _READ_CHUNK = 65536
 _DRAIN_SECONDS = 2.0

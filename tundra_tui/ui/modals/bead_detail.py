@@ -13,10 +13,21 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from tundra_tui.domain.beads import Bead
+from tundra_tui.domain.beads import Bead, BeadStatus, Grade
 from tundra_tui.domain.events import Event
-from tundra_tui.domain.kanban import describe_event, short_time
+from tundra_tui.domain.kanban import (
+    GRADE_GLYPH,
+    HAND_DONE_GLYPH,
+    UNGATED_GLYPH,
+    describe_event,
+    grade_glyph,
+    short_time,
+)
+from tundra_tui.domain.refinery import GateResult, MergeAttempt, Outcome, ungated
 from tundra_tui.domain.sanitize import visible
+
+TAIL_LINES = 15
+"""Lines of the last red gate's output shown (the whole log is a file)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +38,8 @@ class BeadFacts:
     blockers: Sequence[Bead] = ()
     dependents: Sequence[Bead] = ()
     history: Sequence[Event] = ()
+    attempts: Sequence[MergeAttempt] = ()
+    """The refinery's merge attempts on this bead, oldest first, with their gates."""
 
 
 def _one(text: str) -> str:
@@ -61,6 +74,127 @@ def _beads(beads: Iterable[Bead], empty: str) -> Text:
         for bead in beads
     ]
     return Text("\n").join(lines) if lines else Text(empty)
+
+
+def _sha(commit: str) -> str:
+    return _one(commit)[:7]
+
+
+_GRADE_WORDS = {
+    Grade.NONE: "none: not submitted, or back with its agent",
+    Grade.SUBMITTED: "submitted: its agent says it is finished",
+    Grade.VERIFIED: "verified: the gates passed on the merged result",
+    Grade.MERGED: "merged: the target holds it",
+}
+
+
+def _grade(bead: Bead, attempts: Sequence[MergeAttempt]) -> Text:
+    """The grade in words, with the evidence that earns it (or what it lacks)."""
+    last_merged = next((a for a in reversed(attempts) if a.outcome is Outcome.MERGED), None)
+    no_gates = last_merged is not None and ungated(last_merged)
+    glyph = grade_glyph(bead, ungated=no_gates)
+    if bead.status is BeadStatus.DONE and not bead.merged_commit:
+        words = "done by hand: the refinery did not merge it"
+        glyph = HAND_DONE_GLYPH
+    else:
+        words = _GRADE_WORDS.get(bead.grade, _one(bead.grade))
+    line = Text.assemble((f"{'grade':<9}", "bold"), f"{glyph} {words}".lstrip())
+    if bead.merged_commit:
+        target = last_merged.target.removeprefix("refs/heads/") if last_merged else ""
+        on = f" on {_one(target)}" if target else ""
+        mark = UNGATED_GLYPH + " no gates" if no_gates else GRADE_GLYPH[Grade.MERGED]
+        line.append("\n")
+        line.append_text(
+            Text.assemble((f"{'merged':<9}", "bold"), f"{_one(bead.merged_commit)}{on} {mark}")
+        )
+    return line
+
+
+def _gate(gate: GateResult) -> Text:
+    if gate.ok is None:
+        verdict, style = "…", "dim"
+    elif gate.ok:
+        verdict, style = "✓", "green"
+    else:
+        verdict, style = "✗", "red"
+    if gate.timed_out:
+        how = "timed out"
+    elif gate.exit_code is not None and not gate.ok:
+        how = f"exit {gate.exit_code}"
+    else:
+        how = ""
+    took = f"{gate.seconds:.1f}s" if gate.ok is not None else "cut or running"
+    return Text.assemble(
+        "    ",
+        (verdict, style),
+        f" gate {gate.idx + 1}  ",
+        (_one(gate.command), "bold"),
+        f"  {took}",
+        f"  {how}" if how else "",
+    )
+
+
+def _attempt(attempt: MergeAttempt) -> Text:
+    outcome = attempt.outcome.value.replace("_", " ") if attempt.outcome else attempt.state.value
+    head = Text.assemble(
+        (f"#{attempt.n} ", "bold"),
+        (outcome, "green" if attempt.outcome is Outcome.MERGED else ""),
+        f"  {short_time(attempt.started_at)}",
+        f"  by {_one(attempt.agent)}" if attempt.agent else "",
+        f"  {attempt.strategy.value}",
+    )
+    if attempt.result_commit:
+        head.append(f"  → {_sha(attempt.result_commit)}")
+    if attempt.counted:
+        head.append("  (counts)", "dim")
+    lines = [head]
+    if attempt.reason:
+        lines.append(Text(f"    {_one(attempt.reason)}"))
+    if attempt.conflicts:
+        shown = ", ".join(_one(path) for path in attempt.conflicts)
+        lines.append(Text.assemble("    conflicts: ", (shown, "bold")))
+    lines.extend(_gate(gate) for gate in attempt.gates)
+    if not attempt.gates and attempt.outcome is Outcome.MERGED:
+        lines.append(Text("    no gates (refinery.gates = [])", "dim"))
+    return Text("\n").join(lines)
+
+
+def _red_tail(attempts: Sequence[MergeAttempt]) -> Text | None:
+    """The end of the last red gate's output, made visible (it is whatever the code printed)."""
+    for attempt in reversed(attempts):
+        for gate in reversed(attempt.gates):
+            if gate.ok is False and gate.tail:
+                lines = visible(gate.tail).rstrip("\n").split("\n")[-TAIL_LINES:]
+                title = f"attempt #{attempt.n}, gate {gate.idx + 1}: {_one(gate.command)}"
+                return Text(title, "bold") + Text("\n") + Text("\n".join(lines))
+    return None
+
+
+def _commits(attempts: Sequence[MergeAttempt]) -> Text:
+    latest = next((a for a in reversed(attempts) if a.commits), None)
+    if latest is None:
+        return Text("none recorded")
+    return Text("\n").join(
+        Text.assemble((f"{_sha(sha)} ", "bold"), _one(subject)) for sha, subject in latest.commits
+    )
+
+
+def _completion(bead: Bead, attempts: Sequence[MergeAttempt]) -> Text:
+    """The grade and its evidence: each attempt with its gates and result, the last red
+    gate's output, and the commits on the branch."""
+    parts = [_grade(bead, attempts)]
+    if attempts:
+        parts.append(Text("attempts", "bold"))
+        parts.extend(_attempt(attempt) for attempt in attempts)
+    else:
+        parts.append(Text("no merge attempts", "dim"))
+    if (tail := _red_tail(attempts)) is not None:
+        parts.append(Text("last red gate", "bold"))
+        parts.append(tail)
+    if attempts:
+        parts.append(Text("commits on the branch", "bold"))
+        parts.append(_commits(attempts))
+    return Text("\n").join(parts)
 
 
 def _history(events: Iterable[Event]) -> Text:
@@ -103,6 +237,8 @@ class BeadDetail(ModalScreen[None]):
                     Text(visible(bead.description) or "no description"),
                     id="bead-detail-description",
                 )
+                yield Static(Text("Completion"), classes="bead-detail-section")
+                yield Static(_completion(bead, facts.attempts), id="bead-detail-completion")
                 yield Static(Text("Blocked by"), classes="bead-detail-section")
                 yield Static(_beads(facts.blockers, "nothing"), id="bead-detail-blockers")
                 yield Static(Text("Blocks"), classes="bead-detail-section")

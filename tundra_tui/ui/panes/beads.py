@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from rich.text import Text
 from textual import on, work
@@ -18,23 +18,33 @@ from tundra_tui.daemon.protocol import (
     BeadCreate,
     BeadMove,
     BeadUpdate,
+    RefineryControl,
+    RefineryQuery,
+    RefineryStatus,
     Request,
 )
+from tundra_tui.daemon.refinery_status import read_status
 from tundra_tui.domain.beads import Action, Bead
 from tundra_tui.domain.errors import TundraError
-from tundra_tui.domain.kanban import LEGEND, BeadDraft, build_board
+from tundra_tui.domain.kanban import GRADE_LEGEND, LEGEND, BeadDraft, build_board
+from tundra_tui.domain.refinery import AttemptState, MergeAttempt, ungated
 from tundra_tui.domain.sanitize import visible
 from tundra_tui.store import KanbanColumn
+from tundra_tui.ui.live import Change
 from tundra_tui.ui.modals.bead_detail import BeadDetail, BeadFacts
 from tundra_tui.ui.modals.bead_form import BeadForm
 from tundra_tui.ui.panes.base import Pane
 from tundra_tui.ui.services import Services
 from tundra_tui.ui.widgets.kanban_board import KanbanBoard
+from tundra_tui.ui.widgets.kanban_column import KanbanColumn as ColumnWidget
+from tundra_tui.ui.widgets.merge_queue import MergeQueue
 
 PER_COLUMN = 200
 """Beads loaded per column; headers still count them all."""
 HISTORY = 200
 """Events shown in a bead's history (the most recent)."""
+RECENT = 6
+"""Recent merge attempts asked of the refinery for the strip."""
 
 
 class BeadsPane(Pane):
@@ -52,6 +62,11 @@ card moves left back into Backlog. `d` marks done, `Enter` shows everything abou
 bead, `n` creates one and `e` edits it. `/` filters by id, title, @agent or lane.
 
 Cards: {LEGEND}
+Completion: {GRADE_LEGEND}
+
+The strip under the board is the refinery (the merge queue): what it merges now, the
+beads waiting, the latest results. `P` pauses or resumes it, `R` retries the selected
+bead's merge (an escalated bead goes back to review, its attempts count from zero).
 """
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -61,9 +76,11 @@ Cards: {LEGEND}
         Binding("n", "new", "New bead", id="beads-new"),
         Binding("e", "edit", "Edit bead", id="beads-edit"),
         Binding("d", "done", "Mark done", id="beads-done"),
+        Binding("P", "refinery_pause", "Pause/resume merging", id="beads-refinery-pause"),
+        Binding("R", "refinery_retry", "Retry merge", id="beads-refinery-retry"),
     ]
 
-    SHOWS: ClassVar[frozenset[str]] = frozenset({"beads"})
+    SHOWS: ClassVar[frozenset[str]] = frozenset({"beads", "refinery"})
 
     def __init__(self, services: Services, *, id: str | None = None) -> None:
         super().__init__(services, id=id)
@@ -73,10 +90,16 @@ Cards: {LEGEND}
         self._blocked: frozenset[int] = frozenset()
         self._generation = 0
         self._write_lock = asyncio.Lock()
+        self._dirty: set[str] | None = None
+        """What changed since the last reload (None: everything, e.g. never read yet)."""
+        self._ungated: frozenset[int] = frozenset()
+        self.refinery: RefineryStatus | None = None
+        """The refinery's last status (what the strip shows)."""
 
     def compose(self) -> ComposeResult:
         yield Static(id="beads-header")
         yield KanbanBoard(id="beads-board")
+        yield MergeQueue(now=self.services.now, id="beads-refinery")
 
     @property
     def board(self) -> KanbanBoard:
@@ -84,13 +107,28 @@ Cards: {LEGEND}
 
     # ---- reading -----------------------------------------------------------------------------
 
+    def changed(self, what: str) -> None:
+        if self._dirty is not None:
+            self._dirty.add(what)
+
     async def reload(self) -> None:
+        """Re-read the board and the refinery's status, or only the status when only the
+        refinery changed (it says so at every step of a merge)."""
+        dirty, self._dirty = self._dirty, set()
+        if dirty == {"refinery"}:
+            await self._read_refinery()
+            return
         self._generation += 1
         generation = self._generation
-        beads = self.services.store.beads
+        store = self.services.store
+        beads = store.beads
         try:
             sources = await beads.kanban(per_column=PER_COLUMN)
             blocked = frozenset(await beads.blocked_ids())
+            try:
+                unchecked = await self._read_ungated()
+            except NotImplementedError:  # until A2 lands MergeRepo's bodies (issue 12)
+                unchecked = frozenset()
         except TundraError as error:
             self.notify(str(error), severity="error", markup=False)
             return
@@ -98,7 +136,54 @@ Cards: {LEGEND}
             return  # A newer reload started while this one waited; its result wins.
         self._sources = sources
         self._blocked = blocked
+        self._ungated = unchecked
+        await self._read_refinery()
         self._redraw()
+
+    async def _read_ungated(self) -> frozenset[int]:
+        """Beads the refinery merged with no gates run (cards say "no gates")."""
+        merges = self.services.store.merges
+        exact = getattr(merges, "ungated_ids", None)
+        if exact is not None:
+            return frozenset(await exact())
+        return frozenset(a.bead_id for a in await merges.recent(PER_COLUMN) if ungated(a))
+
+    async def _read_refinery(self) -> None:
+        """Ask the daemon for the refinery's status; with no daemon, read it from the store."""
+        services = self.services
+        status: RefineryStatus | None = None
+        if services.live.connected:
+            try:
+                reply = await services.link.call(RefineryQuery(recent=RECENT))
+            except TundraError:
+                reply = None
+            if isinstance(reply, RefineryStatus):
+                status = reply
+        if status is None:
+            try:
+                status = await read_status(services.store, services.config, recent=RECENT)
+            except NotImplementedError:  # until A2 lands read_status (issue 12)
+                return
+            except TundraError as error:
+                self.notify(f"refinery: {error}", severity="error", markup=False)
+                return
+        self._show_refinery(status)
+
+    def _show_refinery(self, status: RefineryStatus) -> None:
+        self.refinery = status
+        self.query_one(MergeQueue).show(status)
+        current = status.current
+        merging = current.bead if current and current.state != AttemptState.CLOSED else None
+        for column in self.board.query(ColumnWidget):
+            column.set_refinery(merging, self._ungated)
+
+    @work(exclusive=True, group="beads-refinery", exit_on_error=False)
+    async def _refresh_refinery(self) -> None:
+        await self._read_refinery()
+
+    def live_changed(self, change: Change) -> None:
+        if change.kind == "link":
+            self._refresh_refinery()  # connected (its status) or gone (the store's)
 
     def search(self, text: str) -> None:
         self.query_text = text.strip()
@@ -144,6 +229,29 @@ Cards: {LEGEND}
         if (bead := self._selected()) is not None:
             self._write(BeadMove(id=bead.id, step=-1 if step < 0 else 1, actor=self.actor))
 
+    def action_refinery_pause(self) -> None:
+        """Pause the merge queue (an attempt already running completes), or resume it."""
+        paused = self.refinery is not None and self.refinery.paused
+        verb: Literal["pause", "resume"] = "resume" if paused else "pause"
+        self._control(RefineryControl(verb=verb, reason="from the control room"))
+
+    def action_refinery_retry(self) -> None:
+        """Retry the selected bead's merge: its counted attempts are zeroed, and an
+        escalated bead goes back to review."""
+        if (bead := self._selected()) is not None:
+            self._control(RefineryControl(verb="retry", bead=bead.id))
+
+    @work(group="beads-write", exit_on_error=False)
+    async def _control(self, request: RefineryControl) -> None:
+        async with self._write_lock:
+            try:
+                reply = await self.services.link.call(request)
+            except TundraError as error:
+                self.notify(str(error), severity="error", markup=False)
+                return
+        if isinstance(reply, RefineryStatus):
+            self._show_refinery(reply)
+
     def action_done(self) -> None:
         """Mark the selected bead done (from slung or review)."""
         if (bead := self._selected()) is not None:
@@ -176,11 +284,18 @@ Cards: {LEGEND}
                 blockers=await store.beads.blockers_of(bead_id),
                 dependents=await store.beads.dependents_of(bead_id),
                 history=await store.events.find(bead_id=bead_id, limit=HISTORY),
+                attempts=tuple(await self._attempts(bead_id)),
             )
         except TundraError as error:
             self.notify(str(error), severity="error", markup=False)
             return
         self.app.push_screen(BeadDetail(facts))
+
+    async def _attempts(self, bead_id: int) -> list[MergeAttempt]:
+        try:
+            return await self.services.store.merges.for_bead(bead_id)
+        except NotImplementedError:  # until A2 lands MergeRepo's bodies (issue 12)
+            return []
 
     @work(exclusive=True, group="beads-form", exit_on_error=False)
     async def _open_form(self, bead_id: int | None) -> None:

@@ -20,8 +20,9 @@ from textual.widgets import DataTable
 
 from tundra_tui.daemon.protocol import ConvoyChanged, ConvoyMove
 from tundra_tui.domain.beads import Bead, BeadStatus
-from tundra_tui.domain.convoys import Convoy, ConvoyStatus
+from tundra_tui.domain.convoys import Convoy, ConvoyProgress, ConvoyStatus
 from tundra_tui.domain.errors import TundraError
+from tundra_tui.domain.kanban import grade_glyph
 from tundra_tui.domain.readout import bar
 from tundra_tui.domain.sanitize import visible
 from tundra_tui.ui.panes.base import Pane
@@ -43,6 +44,29 @@ BEAD_TONES = {
     BeadStatus.ESCALATED: "bad",
     BeadStatus.BACKLOG: "muted",
 }
+
+
+def by_grade(progress: ConvoyProgress) -> str:
+    """`3 merged · 1 submitted / 6`: a convoy's progress by the evidence its beads have.
+
+    Grades, not statuses: "submitted" is what agents said (in review, or escalated since),
+    "verified" passed the gates and waits for its merge. Done beads the refinery did not
+    merge count as done (by hand). `0/6` when nothing is finished or submitted yet.
+    """
+    parts = []
+    if progress.merged:
+        parts.append(f"{progress.merged} merged")
+    if (by_hand := progress.done - progress.merged) > 0:
+        parts.append(f"{by_hand} done")
+    if progress.verified:
+        parts.append(f"{progress.verified} verified")
+    if progress.submitted:
+        parts.append(f"{progress.submitted} submitted")
+    if progress.failed:
+        parts.append(f"✗{progress.failed}")
+    if not parts:
+        return f"0/{progress.total}"
+    return f"{' · '.join(parts)} / {progress.total}"
 
 
 class ConvoysPane(Pane):
@@ -170,9 +194,7 @@ class ConvoysPane(Pane):
                 continue
             progress = convoy.progress
             filled, empty = bar(progress.fraction, BAR_WIDTH * (2 if wide else 1))
-            done = f"{progress.done}/{progress.total}"
-            if progress.failed:
-                done += f" ✗{progress.failed}"
+            done = by_grade(progress)
             cells = [
                 Text(name),
                 Text(convoy.status.value, table.tone(STATUS_TONES[convoy.status])),
@@ -208,7 +230,10 @@ class ConvoysPane(Pane):
                 continue
             cells = [
                 Text(bead.ref, table.tone("accent")),
-                Text(bead.status.value, table.tone(BEAD_TONES.get(bead.status, "warn"))),
+                Text(
+                    f"{bead.status.value} {grade_glyph(bead)}".rstrip(),
+                    table.tone(BEAD_TONES.get(bead.status, "warn")),
+                ),
                 Text(title),
                 Text(assignee or "-", table.tone("muted") if not assignee else ""),
             ]

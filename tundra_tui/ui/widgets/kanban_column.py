@@ -12,14 +12,16 @@ from rich.style import Style
 from rich.text import Text
 from textual.widget import Widget
 
-from tundra_tui.domain.beads import Bead, Lane
+from tundra_tui.domain.beads import Bead, Grade, Lane
 from tundra_tui.domain.kanban import (
     BLOCKED_GLYPH,
+    GRADE_GLYPH,
     STATUS_GLYPH,
     BoardColumn,
     ColumnSpec,
     cell_width,
     fit,
+    grade_glyph,
     wrap_words,
 )
 from tundra_tui.domain.sanitize import visible
@@ -49,6 +51,8 @@ class KanbanColumn(Widget):
         "kanban-column--experimental",
         "kanban-column--blocked",
         "kanban-column--assignee",
+        "kanban-column--grade",
+        "kanban-column--merged",
         "kanban-column--cursor",
         "kanban-column--cursor-idle",
         "kanban-column--more",
@@ -65,6 +69,10 @@ class KanbanColumn(Widget):
         """Whether the board has focus (the cursor is drawn brighter when it does)."""
         self.top = 0
         """The first card drawn; moves only as far as needed to keep the cursor in view."""
+        self.merging: int | None = None
+        """The Review bead the refinery is merging now (its card shows ⟳)."""
+        self.ungated: frozenset[int] = frozenset()
+        """Beads the refinery merged with no gates run (their cards say so)."""
         self._styles: dict[str, Style] = {}
         self._cards: dict[tuple[int, int], list[Text]] = {}
         """Laid-out cards by (index, width); only the ones near the cursor are ever built."""
@@ -89,6 +97,15 @@ class KanbanColumn(Widget):
         self.blocked = blocked
         self.cursor = cursor
         self.focused = focused
+        self.refresh()
+
+    def set_refinery(self, merging: int | None, ungated: frozenset[int]) -> None:
+        """Take what the refinery says about cards (redrawn at the next `show` or now)."""
+        if merging == self.merging and ungated == self.ungated:
+            return
+        self.merging = merging
+        self.ungated = ungated
+        self._cards.clear()
         self.refresh()
 
     # ---- layout ----------------------------------------------------------------------------
@@ -121,7 +138,7 @@ class KanbanColumn(Widget):
         return self.get_component_rich_style(f"kanban-column--{name}")
 
     def _card(self, bead: Bead, width: int) -> list[Text]:
-        """A card's lines: `#id ▲P0 ⊘  @assignee`, then its title (cut on a word)."""
+        """A card's lines: `#id ▲P0 ⊘ ◔  @assignee`, then its title (cut on a word)."""
         head = Text(no_wrap=True, overflow="crop")
         head.append(bead.ref, self._style("id"))
         lane = _LANE_CLASS.get(bead.lane, "meta")
@@ -131,6 +148,10 @@ class KanbanColumn(Widget):
             head.append(f" {BLOCKED_GLYPH}", self._style("blocked"))
         if bead.status in STATUS_GLYPH:
             head.append(f" {STATUS_GLYPH[bead.status]}", self._style("blocked"))
+        glyph = grade_glyph(bead, merging=bead.id == self.merging, ungated=bead.id in self.ungated)
+        if glyph:
+            merged = bead.merged_commit and glyph == GRADE_GLYPH[Grade.MERGED]
+            head.append(f" {glyph}", self._style("merged" if merged else "grade"))
         lines = [head]
         assignee = visible(bead.assignee, single_line=True)
         if assignee:
