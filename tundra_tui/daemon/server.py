@@ -55,6 +55,7 @@ from tundra_tui.daemon.protocol import (
     StoreEvent,
     TroubleEvent,
 )
+from tundra_tui.daemon.refinery import Refinery
 from tundra_tui.daemon.relay import Relay, state_event
 from tundra_tui.daemon.reports import ReportOps
 from tundra_tui.daemon.supervision import Supervision
@@ -185,12 +186,29 @@ class Daemon:
             handover=self.handover,
             log=self.log,
         ).handlers()
+        self.refinery = Refinery(
+            town,
+            store,
+            self.host,
+            self.leases,
+            self.gate,
+            self.publish,
+            self.log,
+            self._own,
+            wake_dispatch=lambda why: self.dispatcher.wake(why),
+            offer_mail=self.mailroom.offer,
+            config=lambda: load_config(town),
+        )
+        self._handlers |= self.refinery.handlers()
+        self.dispatcher.holds_review = self.refinery.holding
         self.relay.owned = self.dispatcher.owns
         self.host.subscribe(self.relay.on_host)
         self.book.subscribe(self.relay.on_book)
         self.host.subscribe(self.dispatcher.on_host)
         self.tail.subscribe(self.dispatcher.on_events)
-        self.team.changed = lambda: self.dispatcher.wake("tundra.toml changed")
+        self.team.changed = self._config_changed
+        self.host.subscribe(self.refinery.on_host)
+        self.tail.subscribe(self.refinery.on_events)
         self.host.subscribe(self.mailroom.on_host)
         self.host.subscribe(self.witness.on_host)
         self.book.subscribe(self.witness.on_book)
@@ -219,6 +237,8 @@ class Daemon:
         # Before the tail, the witness and dispatch start: the last daemon's agents died
         # with it, so its open dispatches go back to backlog (branch and notes kept).
         await self.dispatcher.recover()
+        # Then the refinery's: a merge cut mid-way is finished or given up, by the target ref.
+        await self.refinery.recover()
         self.mailroom.configure(config)
         self.witness.configure(config)
         await self.mailroom.recover()
@@ -238,6 +258,7 @@ class Daemon:
             self.log.watch(
                 asyncio.ensure_future(self.dispatcher.run(self.stopped)), what="dispatcher"
             ),
+            self.log.watch(asyncio.ensure_future(self.refinery.run(self.stopped)), what="refinery"),
         ]
         await self.stopped.wait()
         self.transport.close()
@@ -270,6 +291,11 @@ class Daemon:
                         },
                     ),
                 )
+
+    def _config_changed(self) -> None:
+        """tundra.toml changed: dispatch and the refinery (gates, target) look again."""
+        self.dispatcher.wake("tundra.toml changed")
+        self.refinery.wake("tundra.toml changed")
 
     def _own(self, coroutine: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(coroutine)
@@ -353,6 +379,7 @@ class Daemon:
         ]
         if self.writer.error:
             events.append(StoreEvent(pending=self.writer.pending, error=self.writer.error))
+        events += self.refinery.standing()
         return events
 
     def _forgotten(self, agent: str) -> None:
