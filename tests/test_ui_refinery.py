@@ -3,6 +3,7 @@ bead detail's Completion section and the strip's keys (Pilot tests on a real sto
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -299,9 +300,9 @@ async def test_cards_strip_and_keys_on_the_beads_tab(
         await settle(app, pilot)
         screen = "\n".join(line.text for line in app.screen._compositor.render_strips())
         assert f"#{review.id} " in screen
-        assert "◔" in screen  # submitted, waiting in the queue
-        assert "⟳" in screen  # the one being merged
-        assert "◌" in screen  # done by hand
+        assert re.search(rf"#{review.id} \S+P\d ◔", screen)  # submitted, in the queue
+        assert re.search(rf"#{merging.id} \S+P\d ⟳", screen)  # the one being merged
+        assert re.search(rf"#{by_hand.id} \S+P\d ◌", screen)  # done by hand
         assert f"Refinery merging #{merging.id} · gate 1/1 3s │ queue #{review.id}" in screen
         pane = app.query_one(BeadsPane)
         await pilot.press("P")
@@ -319,3 +320,56 @@ async def test_cards_strip_and_keys_on_the_beads_tab(
         await pilot.press("R")
         await settle(app, pilot)
         assert link.ops(RefineryControl)[-1] == RefineryControl(verb="retry", bead=review.id)
+
+
+async def test_offline_the_strip_and_cards_come_from_the_store(
+    services: Services, store: Store
+) -> None:
+    """No daemon: the strip reads the store (its state, the queue); a bead merged with no gates
+    shows ○ and its detail lists the attempt read through `merges.for_bead`."""
+    services.live.connected = False
+    await store.agents.sync_roster([RosterEntry("polecat-1", Role.POLECAT, Runtime.DEMO)], actor=OP)
+    beads = store.beads
+    queued = await beads.add("Waits for its merge", actor=OP)
+    await beads.sling(queued.id, "polecat-1", actor=OP)
+    await beads.edit(queued.id, actor=OP, branch="polecat/polecat-1/1")
+    await beads.apply(queued.id, Action.SUBMIT, actor=OP)
+    landed = await beads.add("Merged with no gates", actor=OP)
+    await beads.sling(landed.id, "polecat-1", actor=OP)
+    await beads.edit(landed.id, actor=OP, branch="polecat/polecat-1/2")
+    await beads.apply(landed.id, Action.SUBMIT, actor=OP)
+    attempt = await store.merges.begin(
+        landed.id,
+        agent="polecat-1",
+        branch="polecat/polecat-1/2",
+        branch_tip="b" * 40,
+        commits=[("b" * 40, "Merge me")],
+        strategy=Strategy.REBASE,
+        target="refs/heads/main",
+        target_before="a" * 40,
+        actor="refinery",
+    )
+    assert attempt is not None
+    assert await store.merges.verified(attempt.id, result_commit=SHA, actor="refinery")
+    await store.merges.merged(attempt.id, actor="refinery")
+    app = PaneHarness(lambda s: BeadsPane(s, id="pane-beads"), services)
+    async with app.run_test(size=(160, 30)) as pilot:
+        await settle(app, pilot)
+        screen = "\n".join(line.text for line in app.screen._compositor.render_strips())
+        # The test town sets no gates: the store says so, with the queue.
+        assert f"Refinery needs gates: set refinery.gates │ queue #{queued.id}" in screen
+        assert re.search(rf"#{landed.id} \S+P\d ○", screen)  # the card, not the strip
+        assert re.search(rf"#{queued.id} \S+P\d ◔", screen)
+        pane = app.query_one(BeadsPane)
+        board = pane.board
+        for col, column in enumerate(board.columns):
+            for row, card in enumerate(column.beads):
+                if card.id == landed.id:
+                    board.column, board.row = col, row
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert isinstance(app.screen, BeadDetail)
+        text = str(app.screen.query_one("#bead-detail-completion", Static).render())
+        assert f"{SHA} on main ○ no gates" in text
+        assert "#1 merged" in text and "no gates (refinery.gates = [])" in text
+        assert "bbbbbbb Merge me" in text

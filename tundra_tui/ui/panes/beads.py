@@ -27,7 +27,7 @@ from tundra_tui.daemon.refinery_status import read_status
 from tundra_tui.domain.beads import Action, Bead
 from tundra_tui.domain.errors import TundraError
 from tundra_tui.domain.kanban import GRADE_LEGEND, LEGEND, BeadDraft, build_board
-from tundra_tui.domain.refinery import AttemptState, MergeAttempt, ungated
+from tundra_tui.domain.refinery import AttemptState
 from tundra_tui.domain.sanitize import visible
 from tundra_tui.store import KanbanColumn
 from tundra_tui.ui.live import Change
@@ -125,10 +125,7 @@ bead's merge (an escalated bead goes back to review, its attempts count from zer
         try:
             sources = await beads.kanban(per_column=PER_COLUMN)
             blocked = frozenset(await beads.blocked_ids())
-            try:
-                unchecked = await self._read_ungated()
-            except NotImplementedError:  # until A2 lands MergeRepo's bodies (issue 12)
-                unchecked = frozenset()
+            unchecked = frozenset(await store.merges.ungated_ids())
         except TundraError as error:
             self.notify(str(error), severity="error", markup=False)
             return
@@ -139,14 +136,6 @@ bead's merge (an escalated bead goes back to review, its attempts count from zer
         self._ungated = unchecked
         await self._read_refinery()
         self._redraw()
-
-    async def _read_ungated(self) -> frozenset[int]:
-        """Beads the refinery merged with no gates run (cards say "no gates")."""
-        merges = self.services.store.merges
-        exact = getattr(merges, "ungated_ids", None)
-        if exact is not None:
-            return frozenset(await exact())
-        return frozenset(a.bead_id for a in await merges.recent(PER_COLUMN) if ungated(a))
 
     async def _read_refinery(self) -> None:
         """Ask the daemon for the refinery's status; with no daemon, read it from the store."""
@@ -162,8 +151,6 @@ bead's merge (an escalated bead goes back to review, its attempts count from zer
         if status is None:
             try:
                 status = await read_status(services.store, services.config, recent=RECENT)
-            except NotImplementedError:  # until A2 lands read_status (issue 12)
-                return
             except TundraError as error:
                 self.notify(f"refinery: {error}", severity="error", markup=False)
                 return
@@ -284,18 +271,12 @@ bead's merge (an escalated bead goes back to review, its attempts count from zer
                 blockers=await store.beads.blockers_of(bead_id),
                 dependents=await store.beads.dependents_of(bead_id),
                 history=await store.events.find(bead_id=bead_id, limit=HISTORY),
-                attempts=tuple(await self._attempts(bead_id)),
+                attempts=tuple(await store.merges.for_bead(bead_id)),
             )
         except TundraError as error:
             self.notify(str(error), severity="error", markup=False)
             return
         self.app.push_screen(BeadDetail(facts))
-
-    async def _attempts(self, bead_id: int) -> list[MergeAttempt]:
-        try:
-            return await self.services.store.merges.for_bead(bead_id)
-        except NotImplementedError:  # until A2 lands MergeRepo's bodies (issue 12)
-            return []
 
     @work(exclusive=True, group="beads-form", exit_on_error=False)
     async def _open_form(self, bead_id: int | None) -> None:

@@ -134,7 +134,8 @@ class MergeQueue(Widget):
             return text
         bad = state not in (RefineryState.IDLE, RefineryState.MERGING)
         text.append(_one(state), self._style("bad" if bad else "good"))
-        detail = (_one(status.detail) or _STATE_HINT.get(state, "")) if bad else ""
+        # A known state's short hint beats its long detail: the queue must stay in view.
+        detail = (_STATE_HINT.get(state) or _one(status.detail)) if bad else ""
         if state == RefineryState.IDLE and status.gates == []:
             detail = "no gates"
         if detail:
