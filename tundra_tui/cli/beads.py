@@ -8,6 +8,7 @@ from tundra_tui.domain.beads import (
     Action,
     Bead,
     BeadStatus,
+    Grade,
     format_bead_id,
     parse_bead_id,
     parse_lane,
@@ -17,6 +18,8 @@ from tundra_tui.domain.beads import (
     validate_title,
 )
 from tundra_tui.domain.errors import IllegalTransition, TundraError
+from tundra_tui.domain.refinery import MergeAttempt, ungated
+from tundra_tui.domain.sanitize import visible
 from tundra_tui.output import dump_json, key_values, table
 
 _HEADERS = ("ID", "ST", "LANE", "P", "ASSIGNEE", "TITLE")
@@ -107,6 +110,8 @@ async def cmd_show(ctx: Context) -> int:
     dependents = await store.beads.dependents_of(bead_id)
     history = await store.events.find(bead_id=bead_id, limit=50)
     notes = await store.notes.for_bead(bead_id)
+    merges = await store.merges.for_bead(bead_id)
+    target = _target(ctx)
     if ctx.json:
         dump_json(
             {
@@ -115,6 +120,13 @@ async def cmd_show(ctx: Context) -> int:
                 "dependents": dependents,
                 "events": history,
                 "notes": notes,
+                "grade": bead.grade.value,
+                "branch": bead.branch,
+                "merged_commit": bead.merged_commit,
+                "target": target,
+                "attempts": len(merges),
+                "gates": merges[-1].gates if merges else [],
+                "merges": merges,
             }
         )
         return 0
@@ -135,6 +147,8 @@ async def cmd_show(ctx: Context) -> int:
             ("assignee", bead.assignee or "-"),
             ("convoy", convoy or "-"),
             ("branch", bead.branch or "-"),
+            ("grade", _grade(bead, merges)),
+            ("merged", bead.merged_commit[:12] or "-"),
             ("labels", ", ".join(bead.labels) or "-"),
             ("blocked by", refs(blockers)),
             ("blocks", refs(dependents)),
@@ -150,10 +164,52 @@ async def cmd_show(ctx: Context) -> int:
         table(
             ("WHEN", "BY", "NOTE"), [(n.created_at[:19], n.author, n.body) for n in notes], flex=2
         )
+    if merges:
+        print()
+        _print_merges(merges, target)
     if history:
         print()
         table(("WHEN", "ACTOR", "EVENT"), [(e.at[:19], e.actor, e.kind) for e in history])
     return 0
+
+
+def _target(ctx: Context) -> str:
+    from tundra_tui.cli.refinery import target_name
+
+    return target_name(ctx)
+
+
+def _grade(bead: Bead, merges: list[MergeAttempt]) -> str:
+    """The evidence grade as a phrase: an ungated merge and a hand-closed bead say so."""
+    if bead.grade is Grade.MERGED and merges and ungated(merges[-1]):
+        return "merged (no gates: refinery.gates = [])"
+    if bead.status is BeadStatus.DONE and not bead.merged_commit:
+        return (bead.grade.value or "none") + " (done by hand, not merged by the refinery)"
+    return bead.grade.value or "-"
+
+
+def _print_merges(merges: list[MergeAttempt], target: str) -> None:
+    """The refinery section: each attempt with its gates, then the branch's commits."""
+    print(f"refinery (target {visible(target, single_line=True)})")
+    rows = []
+    for attempt in merges:
+        gates = " ".join(
+            ("…" if g.ok is None else "✓" if g.ok else "✗") + f" {g.seconds:.1f}s"
+            for g in attempt.gates
+        )
+        rows.append(
+            (
+                f"#{attempt.n}",
+                attempt.outcome.value or attempt.state.value,
+                gates or "-",
+                attempt.result_commit[:7] or "-",
+                ", ".join(attempt.conflicts) or attempt.reason or "-",
+            )
+        )
+    table(("ATTEMPT", "OUTCOME", "GATES", "RESULT", "DETAIL"), rows, flex=4)
+    if merges[-1].commits:
+        print()
+        table(("COMMIT", "SUBJECT"), [(sha[:7], subject) for sha, subject in merges[-1].commits])
 
 
 def _direct_action(status: BeadStatus, target: BeadStatus) -> Action:

@@ -16,6 +16,7 @@ from tundra_tui.cli import (
     hooks,
     mail,
     polecats,
+    refinery,
     reports,
     settings,
     town,
@@ -121,6 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     daemon.add_session_commands(commands, _common)
     polecats.add_parser(commands, _common)
     up.add_parser(commands, _common)
+    refinery.add_parser(commands, _common)
 
     # --- config ------------------------------------------------------------------------
     settings.add_parser(commands, _common)
