@@ -282,6 +282,13 @@ def test_truncated_file_says_end_of_file(town: Town) -> None:
             "agents.a.lanes: expected list of critical, standard, experimental",
         ),
         ("[agents.a]\nrole='crew'\nruntime='demo'\nstart = 'yes'\n", 4, "agents.a.start"),
+        (
+            "[refinery]\ngates = []\nstrategy = 'squash'\n",
+            3,
+            "refinery.strategy: expected one of rebase, merge, got 'squash'",
+        ),
+        ("[refinery]\ngates = 'pytest'\n", 2, "refinery.gates: expected list of strings"),
+        ("[refinery]\nmax_attempts = 0\n", 2, "refinery.max_attempts: expected integer >= 1"),
     ],
 )
 def test_wrong_values_report_file_and_line(town: Town, text: str, line: int, message: str) -> None:
@@ -557,6 +564,20 @@ def test_dispatch_keys_have_their_defaults(town: Town) -> None:
     }
     assert {key: config.get(key) for key in expected} == expected
     assert config.get("orchestra.lanes") == {} and config.get("orchestra.prompts") == {}
+
+
+def test_refinery_keys_have_their_defaults_and_gates_none_until_set(town: Town) -> None:
+    config = load_config(town)
+    expected = {
+        "refinery.enabled": True,
+        "refinery.gates": None,
+        "refinery.gate_timeout_seconds": 900.0,
+        "refinery.max_attempts": 3,
+        "refinery.strategy": "rebase",
+    }
+    assert {key: config.get(key) for key in expected} == expected
+    town.config_path.write_text("[refinery]\ngates = []\n")
+    assert load_config(town).get("refinery.gates") == [], "[] is not unset: no gates"
 
 
 def test_agent_lanes_and_start_reach_the_spec(town: Town) -> None:
