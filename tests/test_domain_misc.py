@@ -479,3 +479,22 @@ def test_limit_is_a_prefix_plus_ellipsis(text: str, single_line: bool, limit: in
     else:
         assert cut == full[: limit - 1] + "…"
     assert visible(cut, single_line=single_line, limit=limit) == cut
+
+
+def test_convoy_progress_counts_grades_and_says_them() -> None:
+    from tundra_tui.domain.beads import Grade
+    from tundra_tui.domain.convoys import grade_summary
+
+    rows = [
+        (BeadStatus.DONE, Grade.MERGED),
+        (BeadStatus.DONE, Grade.MERGED),
+        (BeadStatus.DONE, Grade.SUBMITTED),
+        (BeadStatus.REVIEW, Grade.VERIFIED),
+        (BeadStatus.REVIEW, Grade.SUBMITTED),
+        (BeadStatus.BACKLOG, Grade.NONE),
+    ]
+    progress = convoy_progress(rows)
+    assert (progress.merged, progress.verified, progress.submitted) == (2, 1, 1)
+    assert not progress.is_complete and progress.done == 3
+    assert grade_summary(progress) == ("2 merged · 1 done by hand · 1 verified · 1 in review / 6")
+    assert grade_summary(convoy_progress([])) == ""

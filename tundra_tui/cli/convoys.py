@@ -5,7 +5,7 @@ from __future__ import annotations
 from tundra_tui.cli.beads import print_beads
 from tundra_tui.cli.context import Context
 from tundra_tui.domain.beads import parse_bead_id
-from tundra_tui.domain.convoys import Convoy
+from tundra_tui.domain.convoys import Convoy, grade_summary
 from tundra_tui.output import dump_json, key_values, table
 
 BAR_WIDTH = 20
@@ -97,6 +97,7 @@ async def cmd_show(ctx: Context) -> int:
             ("convoy", convoy.name),
             ("status", convoy.status.value),
             ("progress", progress_bar(convoy)),
+            ("by grade", grade_summary(convoy.progress) or "-"),
             ("in flight", convoy.progress.in_flight),
             ("failed", convoy.progress.failed),
             ("created", convoy.created_at),

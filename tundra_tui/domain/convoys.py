@@ -52,7 +52,8 @@ def validate_convoy_name(name: str) -> str:
 class ConvoyProgress:
     """Counts of a convoy's beads; `fraction` is done over total (failed beads do not count).
     `submitted`, `verified` and `merged` count beads by their grade (the refinery's evidence):
-    a done bead the operator closed by hand is done but not merged."""
+    a done bead the operator closed by hand is done but not merged (and counts in none of
+    them: submitted and verified count only beads not yet done)."""
 
     total: int = 0
     done: int = 0
@@ -84,7 +85,8 @@ def convoy_progress(rows: Iterable[tuple[BeadStatus, Grade] | BeadStatus]) -> Co
     grades = dict.fromkeys(Grade, 0)
     for row in rows:
         status, grade = row if isinstance(row, tuple) else (row, Grade.NONE)
-        grades[grade] += 1
+        if status is not BeadStatus.DONE or grade is Grade.MERGED:
+            grades[grade] += 1
         total += 1
         if status is BeadStatus.DONE:
             done += 1
@@ -101,6 +103,26 @@ def convoy_progress(rows: Iterable[tuple[BeadStatus, Grade] | BeadStatus]) -> Co
         verified=grades[Grade.VERIFIED],
         merged=grades[Grade.MERGED],
     )
+
+
+def grade_summary(progress: ConvoyProgress) -> str:
+    """Progress by evidence: "3 merged · 1 verified · 1 in review / 6" ("" for no beads).
+    Done beads without a merge (closed by hand) are counted as "done by hand"."""
+    if not progress.total:
+        return ""
+    by_hand = max(0, progress.done - progress.merged)
+    parts = [
+        f"{n} {label}"
+        for n, label in (
+            (progress.merged, "merged"),
+            (by_hand, "done by hand"),
+            (progress.verified, "verified"),
+            (progress.submitted, "in review"),
+            (progress.failed, "failed"),
+        )
+        if n
+    ]
+    return f"{' · '.join(parts) or 'none finished'} / {progress.total}"
 
 
 @dataclass(frozen=True, slots=True)
