@@ -24,6 +24,7 @@ from tundra_tui.daemon.protocol import (
 )
 from tundra_tui.domain.agents import Role, Runtime
 from tundra_tui.domain.beads import Action, Bead, BeadStatus, Grade
+from tundra_tui.domain.kanban import GRADE_LEGEND
 from tundra_tui.domain.refinery import (
     AttemptState,
     GateResult,
@@ -304,6 +305,7 @@ async def test_cards_strip_and_keys_on_the_beads_tab(
         assert re.search(rf"#{merging.id} \S+P\d ⟳", screen)  # the one being merged
         assert re.search(rf"#{by_hand.id} \S+P\d ◌", screen)  # done by hand
         assert f"Refinery merging #{merging.id} · gate 1/1 3s │ queue #{review.id}" in screen
+        assert GRADE_LEGEND in screen  # at the strip's right: there is room at 160 columns
         pane = app.query_one(BeadsPane)
         await pilot.press("P")
         await settle(app, pilot)

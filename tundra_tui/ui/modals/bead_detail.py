@@ -81,7 +81,7 @@ def _sha(commit: str) -> str:
 
 
 _GRADE_WORDS = {
-    Grade.NONE: "none: not submitted, or back with its agent",
+    Grade.NONE: "none: not submitted (or sent back for rework since)",
     Grade.SUBMITTED: "submitted: its agent says it is finished",
     Grade.VERIFIED: "verified: the gates passed on the merged result",
     Grade.MERGED: "merged: the target holds it",

@@ -99,7 +99,7 @@ bead's merge (an escalated bead goes back to review, its attempts count from zer
     def compose(self) -> ComposeResult:
         yield Static(id="beads-header")
         yield KanbanBoard(id="beads-board")
-        yield MergeQueue(now=self.services.now, id="beads-refinery")
+        yield MergeQueue(now=self.services.now, legend=GRADE_LEGEND, id="beads-refinery")
 
     @property
     def board(self) -> KanbanBoard:

@@ -86,9 +86,12 @@ class MergeQueue(Widget):
         self,
         *,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        legend: str = "",
         id: str | None = None,
     ) -> None:
         super().__init__(id=id)
+        self.legend = legend
+        """Shown dim at the right of a one-line strip when it fits."""
         self.status: RefineryStatus | None = None
         self._now = now
         self._ticker: Timer | None = None
@@ -187,9 +190,17 @@ class MergeQueue(Widget):
         sep = Text(SEPARATOR, self._style("muted"))
         one = label + sep.join([*parts, *tail])
         if one.cell_len <= width or not tail:
-            return [self._cut(one, width)]
+            return [self._cut(self._with_legend(one, width), width)]
         second = Text(" " * label.cell_len) + sep.join(tail)
         return [self._cut(label + sep.join(parts), width), self._cut(second, width)]
+
+    def _with_legend(self, line: Text, width: int) -> Text:
+        """The completion legend at the right of a line with room for it (the header's
+        legend, of lanes and statuses, takes its own line)."""
+        gap = width - line.cell_len - len(self.legend)
+        if not self.legend or gap < 4:
+            return line
+        return line + Text(" " * gap) + Text(self.legend, self._style("muted"))
 
     @staticmethod
     def _cut(line: Text, width: int) -> Text:
