@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import replace
 
 from tundra_tui.domain.beads import Bead, BeadStatus, Grade
-from tundra_tui.domain.convoys import ConvoyProgress
 from tundra_tui.domain.kanban import (
     GRADE_GLYPH,
     GRADE_LEGEND,
@@ -14,7 +13,6 @@ from tundra_tui.domain.kanban import (
     UNGATED_GLYPH,
     grade_glyph,
 )
-from tundra_tui.ui.panes.convoys import by_grade
 
 BEAD = Bead(id=7, title="t", created_at="", updated_at="")
 
@@ -47,11 +45,3 @@ def test_the_legend_names_every_completion_glyph() -> None:
     for glyph in (*GRADE_GLYPH.values(), UNGATED_GLYPH, HAND_DONE_GLYPH, MERGING_GLYPH):
         assert glyph in GRADE_LEGEND
     assert len(set(GRADE_GLYPH.values()) | {UNGATED_GLYPH, HAND_DONE_GLYPH, MERGING_GLYPH}) == 6
-
-
-def test_convoy_progress_reads_by_grade() -> None:
-    assert by_grade(ConvoyProgress(total=6)) == "0/6"
-    progress = ConvoyProgress(total=6, done=3, merged=3, submitted=1, in_flight=2)
-    assert by_grade(progress) == "3 merged · 1 submitted / 6"
-    mixed = ConvoyProgress(total=5, done=3, merged=2, verified=1, failed=1)
-    assert by_grade(mixed) == "2 merged · 1 done · 1 verified · ✗1 / 5"

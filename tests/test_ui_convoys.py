@@ -66,8 +66,8 @@ async def test_convoys_with_progress_and_beads_at_80x24(services: Services) -> N
     async with harness(services).run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         assert rows_of(pilot.app, "convoys-table") == [
-            ["alpha", "active", "████░░░░░░░░░░░░", "1 done · 1 submitted · ✗1 / 4", "25%"],
-            ["beta", "pending", "░░░░░░░░░░░░░░░░", "0/2", "0%"],
+            ["alpha", "active", "████░░░░░░░░░░░░", "1 done by hand · 1 in review · 1 failed / 4", "25%"],
+            ["beta", "pending", "░░░░░░░░░░░░░░░░", "none finished / 2", "0%"],
         ]
         assert rows_of(pilot.app, "convoys-beads") == [
             ["#1", "done ◌", "Fix [bold]login[/bold] bug", "mayor"],

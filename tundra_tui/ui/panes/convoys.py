@@ -20,7 +20,7 @@ from textual.widgets import DataTable
 
 from tundra_tui.daemon.protocol import ConvoyChanged, ConvoyMove
 from tundra_tui.domain.beads import Bead, BeadStatus
-from tundra_tui.domain.convoys import Convoy, ConvoyProgress, ConvoyStatus
+from tundra_tui.domain.convoys import Convoy, ConvoyStatus, grade_summary
 from tundra_tui.domain.errors import TundraError
 from tundra_tui.domain.kanban import grade_glyph
 from tundra_tui.domain.readout import bar
@@ -44,29 +44,6 @@ BEAD_TONES = {
     BeadStatus.ESCALATED: "bad",
     BeadStatus.BACKLOG: "muted",
 }
-
-
-def by_grade(progress: ConvoyProgress) -> str:
-    """`3 merged · 1 submitted / 6`: a convoy's progress by the evidence its beads have.
-
-    Grades, not statuses: "submitted" is what agents said (in review, or escalated since),
-    "verified" passed the gates and waits for its merge. Done beads the refinery did not
-    merge count as done (by hand). `0/6` when nothing is finished or submitted yet.
-    """
-    parts = []
-    if progress.merged:
-        parts.append(f"{progress.merged} merged")
-    if (by_hand := progress.done - progress.merged) > 0:
-        parts.append(f"{by_hand} done")
-    if progress.verified:
-        parts.append(f"{progress.verified} verified")
-    if progress.submitted:
-        parts.append(f"{progress.submitted} submitted")
-    if progress.failed:
-        parts.append(f"✗{progress.failed}")
-    if not parts:
-        return f"0/{progress.total}"
-    return f"{' · '.join(parts)} / {progress.total}"
 
 
 class ConvoysPane(Pane):
@@ -194,7 +171,7 @@ class ConvoysPane(Pane):
                 continue
             progress = convoy.progress
             filled, empty = bar(progress.fraction, BAR_WIDTH * (2 if wide else 1))
-            done = by_grade(progress)
+            done = grade_summary(progress)
             cells = [
                 Text(name),
                 Text(convoy.status.value, table.tone(STATUS_TONES[convoy.status])),
