@@ -60,7 +60,7 @@ if TYPE_CHECKING:
 START_DAEMON_KEY = "ctrl+s"
 """Starts the daemon again after `at daemon stop` (the control room never does by itself)."""
 
-STORE_EVENTS = frozenset({"beads", "convoys"})
+STORE_EVENTS = frozenset({"beads", "convoys", "refinery"})
 """Changes the daemon announces that also append to the store's event log (the file watcher
 skips them, so that each causes one reload)."""
 ANNOUNCE_GRACE_S = 0.25
@@ -74,7 +74,7 @@ many times a second, and each reload re-reads and redraws."""
 NEWS = 500
 """Store events read per watcher batch to tell what they touched; more means "everything"."""
 
-EVENT_TOPICS = {"bead": "beads", "convoy": "convoys", "agent": "agents"}
+EVENT_TOPICS = {"bead": "beads", "convoy": "convoys", "agent": "agents", "refinery": "refinery"}
 """What an event's kind (`bead.hook`) says changed besides the event log, as SHOWS names it."""
 
 APP_STYLES = ("tundra.tcss", "confirm.tcss")
