@@ -256,8 +256,8 @@ async def test_target_red_blames_nobody_then_resumes() -> None:
 
 
 async def test_needs_gates_then_no_gates_and_merge_strategy() -> None:
-    with git_town(orchestra=FAST, daemon=DAEMON) as town:
-        (one,) = await seed_review(town, [Review("one")])
+    with git_town(orchestra=FAST, daemon=DAEMON, refinery={"strategy": "merge"}) as town:
+        one, two = await seed_review(town, [Review("one"), Review("two")])
         await asyncio.to_thread(at, town, "up")
         async with listening(town) as (client, _):
             states: list[str] = []
@@ -271,11 +271,11 @@ async def test_needs_gates_then_no_gates_and_merge_strategy() -> None:
                 await asyncio.sleep(0.1)
             assert bead(town, one)["status"] == "review"  # nothing merged meanwhile
             await asyncio.to_thread(at, town, "config", "set", "refinery.gates", "[]")
-            await until(lambda: bead(town, one)["status"] == "done", what="merged ungated")
-            assert bead(town, one)["grade"] == "merged"
-            assert rows(town, "SELECT count(*) FROM gate_results") == [(0,)]
-            await asyncio.to_thread(at, town, "config", "set", "refinery.strategy", "merge")
-            (two,) = await seed_review(town, [Review("two")])
-            await until(lambda: bead(town, two)["status"] == "done", what="merged by merge")
-        parents = git(town, "rev-list", "--parents", "-n1", bead(town, two)["merged_commit"])
-        assert len(parents.split()) == 3
+            for merged in (one, two):
+                await until(lambda m=merged: bead(town, m)["status"] == "done", what="merged")
+        assert rows(town, "SELECT count(*) FROM gate_results") == [(0,)]
+        for merged in (one, two):
+            shown = bead(town, merged)
+            assert shown["grade"] == "merged"
+            parents = git(town, "rev-list", "--parents", "-n1", shown["merged_commit"]).split()
+            assert len(parents) == 3  # a merge commit: --no-ff

@@ -23,7 +23,7 @@ import os
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
@@ -85,6 +85,8 @@ RETRY_SECONDS = (5.0, 30.0, 120.0)
 """How long a bead whose attempt ended in our own error is held back (1st, 2nd, 3rd+)."""
 CYCLE_RETRY_SECONDS = (1.0, 5.0, 30.0)
 """How long after a failed cycle (git or the store failing outside an attempt) it retries."""
+CLEANUP_WAIT_SECONDS = 5.0
+"""How soon a worktree whose agent is still in it is looked at again."""
 _WAKING = (
     "bead.submit",
     "bead.retry",
@@ -142,6 +144,8 @@ class Refinery:
         self._live = LiveStep(RefineryState.IDLE)
         self._holding = False
         self._cleanup_due = True
+        self._cleanup_at: float | None = None
+        """When skipped cleanups are looked at again (no event is sure to come)."""
         self._forget_red = False
         self._bead_hold: dict[int, tuple[float, str]] = {}
         """Beads held back after an attempt ended in our own error: (until, reason)."""
@@ -280,6 +284,8 @@ class Refinery:
         due = [until for until, _ in self._bead_hold.values()]
         if self._retry_at is not None:
             due.append(self._retry_at)
+        if self._cleanup_at is not None:
+            due.append(self._cleanup_at)
         return min(patrol, max(0.05, min(due, default=now + patrol) - now))
 
     def _patrol(self) -> float:
@@ -290,7 +296,8 @@ class Refinery:
     async def _cycle(self, stopped: asyncio.Event) -> None:
         """Merge beads one by one while the refinery may and the queue has any."""
         while not stopped.is_set():
-            if self._cleanup_due:
+            cleanup_at = self._cleanup_at
+            if self._cleanup_due or (cleanup_at is not None and time.monotonic() >= cleanup_at):
                 await self._cleanup()
             await self._caught_up()
             ready = await self._allowed()
@@ -733,6 +740,7 @@ class Refinery:
         """Tidy merged and escalated attempts: remove the agent's worktree when nobody is in
         it and it holds nothing new (never forced), then delete a merged branch by CAS."""
         self._cleanup_due = False
+        self._cleanup_at = None
         attempts = await self.store.merges.uncleaned()
         if not attempts:
             return
@@ -740,20 +748,31 @@ class Refinery:
             trees = await asyncio.to_thread(Worktrees, self.town.root, self.town.worktrees_dir)
         except TundraError:
             return
+        again = []
         for attempt in attempts:
             try:
-                await self._tidy(trees, attempt)
+                verdict = await self._tidy(trees, attempt)
             except TundraError as error:
                 self.log.warning("refinery.cleanup_failed", attempt=attempt.id, error=error)
+                verdict = "left"
+            if verdict != "done":
+                again.append(CLEANUP_WAIT_SECONDS if verdict == "wait" else self._patrol())
+        if again:
+            # An agent still in its worktree (or a lock not yet lifted) is looked at again
+            # soon; a dirty worktree once per patrol. No event is sure to say when.
+            self._cleanup_at = time.monotonic() + min(again)
 
-    async def _tidy(self, trees: Worktrees, attempt: MergeAttempt) -> None:
+    async def _tidy(
+        self, trees: Worktrees, attempt: MergeAttempt
+    ) -> Literal["done", "wait", "left"]:
+        """One attempt's tidying: done, wait (its agent is still there), or left (dirty)."""
         data: dict[str, object] = {"branch": attempt.branch}
         holder = await asyncio.to_thread(trees.holding, attempt.branch)
         if holder is not None:
             agent = holder.agent
             held = self.leases.held(agent) if agent else None
-            if held is not None and Path(held).resolve() == holder.path:
-                return  # its agent still works there: next time (it retires or moves on)
+            if holder.locked or (held is not None and Path(held).resolve() == holder.path):
+                return "wait"  # its agent still works there (it retires or moves on)
             keep = attempt.archive_ref if attempt.branch_tip else attempt.target
             try:
                 await asyncio.to_thread(trees.retire, holder.path, keep=keep, target=attempt.target)
@@ -767,13 +786,14 @@ class Refinery:
                         bead_id=attempt.bead_id,
                         data={"path": str(holder.path), "reason": str(error)[:_MAX_REASON]},
                     )
-                return
+                return "left"
         if attempt.outcome is Outcome.MERGED and attempt.branch_tip:
             deleted = await asyncio.to_thread(
                 self.git.delete_branch, attempt.branch, attempt.branch_tip
             )
             data["branch_deleted"] = deleted
         await self.store.merges.cleaned(attempt.id, actor=ACTOR, data=data)
+        return "done"
 
     async def _reset_workdir(self) -> None:
         try:
