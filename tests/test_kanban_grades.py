@@ -5,12 +5,14 @@ from __future__ import annotations
 from dataclasses import replace
 
 from tundra_tui.domain.beads import Bead, BeadStatus, Grade
+from tundra_tui.domain.events import Event
 from tundra_tui.domain.kanban import (
     GRADE_GLYPH,
     GRADE_LEGEND,
     HAND_DONE_GLYPH,
     MERGING_GLYPH,
     UNGATED_GLYPH,
+    describe_event,
     grade_glyph,
 )
 
@@ -45,3 +47,19 @@ def test_the_legend_names_every_completion_glyph() -> None:
     for glyph in (*GRADE_GLYPH.values(), UNGATED_GLYPH, HAND_DONE_GLYPH, MERGING_GLYPH):
         assert glyph in GRADE_LEGEND
     assert len(set(GRADE_GLYPH.values()) | {UNGATED_GLYPH, HAND_DONE_GLYPH, MERGING_GLYPH}) == 6
+
+
+def test_a_beads_history_reads_other_families_as_the_feed_does() -> None:
+    merged = Event(
+        id=1,
+        at="t",
+        actor="refinery",
+        kind="refinery.merged",
+        data={"result": "3f2a1bc9d0", "target": "refs/heads/main"},
+        bead_id=7,
+    )
+    assert describe_event(merged) == "merged #7 into main as 3f2a1bc"
+    claimed = Event(
+        id=2, at="t", actor="daemon", kind="dispatch.claimed", data={}, bead_id=7, agent="p1"
+    )
+    assert describe_event(claimed) == "dispatched #7 to p1"

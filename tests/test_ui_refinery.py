@@ -207,7 +207,7 @@ async def test_the_detail_shows_the_grade_and_its_evidence() -> None:
         await pilot.pause()
         text = str(app.screen.query_one("#bead-detail-completion", Static).render())
         assert "merged: the target holds it" in text
-        assert f"{SHA} on main ●" in text
+        assert f"{SHA} on main  after 1 gate passed on it" in text
         assert "#1 gate failed" in text and "#2 conflict" in text and "#3 merged" in text
         assert "✗ gate 1  python -m pytest -q  2.5s  exit 1" in text
         assert "✓ gate 1  python -m pytest -q  2.5s" in text
@@ -372,6 +372,6 @@ async def test_offline_the_strip_and_cards_come_from_the_store(
         await settle(app, pilot)
         assert isinstance(app.screen, BeadDetail)
         text = str(app.screen.query_one("#bead-detail-completion", Static).render())
-        assert f"{SHA} on main ○ no gates" in text
+        assert f"{SHA} on main  ○ no gates" in text
         assert "#1 merged" in text and "no gates (refinery.gates = [])" in text
         assert "bbbbbbb Merge me" in text

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypedDict
 
+from tundra_tui.domain.activity import summarize
 from tundra_tui.domain.beads import (
     PRIORITY_DEFAULT,
     Action,
@@ -293,7 +294,10 @@ def short_time(stamp: str) -> str:
 
 
 def describe_event(event: Event) -> str:
-    """One line for a bead's history: the verb, where it moved and for whom."""
+    """One line for a bead's history: the verb, where it moved and for whom. Events of
+    other families (dispatch, refinery, mail) read as the activity feed says them."""
+    if not event.kind.startswith("bead."):
+        return summarize(event)
     data = event.data
     kind = event.kind.removeprefix("bead.")
     parts = [kind]

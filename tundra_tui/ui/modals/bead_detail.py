@@ -16,7 +16,6 @@ from textual.widgets import Static
 from tundra_tui.domain.beads import Bead, BeadStatus, Grade
 from tundra_tui.domain.events import Event
 from tundra_tui.domain.kanban import (
-    GRADE_GLYPH,
     HAND_DONE_GLYPH,
     UNGATED_GLYPH,
     describe_event,
@@ -102,10 +101,18 @@ def _grade(bead: Bead, attempts: Sequence[MergeAttempt]) -> Text:
     if bead.merged_commit:
         target = last_merged.target.removeprefix("refs/heads/") if last_merged else ""
         on = f" on {_one(target)}" if target else ""
-        mark = UNGATED_GLYPH + " no gates" if no_gates else GRADE_GLYPH[Grade.MERGED]
+        if no_gates:
+            proof = f"{UNGATED_GLYPH} no gates (refinery.gates = [])"
+        elif last_merged is not None:
+            count = len(last_merged.gates)
+            proof = f"after {count} gate{'' if count == 1 else 's'} passed on it"
+        else:
+            proof = ""
         line.append("\n")
         line.append_text(
-            Text.assemble((f"{'merged':<9}", "bold"), f"{_one(bead.merged_commit)}{on} {mark}")
+            Text.assemble(
+                (f"{'merged':<9}", "bold"), f"{_one(bead.merged_commit)}{on}  ", (proof, "dim")
+            )
         )
     return line
 
