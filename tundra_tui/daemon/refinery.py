@@ -144,6 +144,8 @@ class Refinery:
         self._live = LiveStep(RefineryState.IDLE)
         self._holding = False
         self._cleanup_due = True
+        self._target_commit = ""
+        """The target's commit when last looked at (for the status)."""
         self._cleanup_at: float | None = None
         """When skipped cleanups are looked at again (no event is sure to come)."""
         self._forget_red = False
@@ -353,6 +355,7 @@ class Refinery:
             self._set_live(state, detail)
             return None
         gates = [str(g) for g in gates_value]
+        self._target_commit = t0
         return config, gates, ref, t0
 
     def _set_holding(self, holding: bool) -> None:
@@ -853,6 +856,11 @@ class Refinery:
             live=self._live,
             recent=recent,
             target=target_branch(self.town, config),
+        )
+        status = msgspec.structs.replace(
+            status,
+            target_commit=status.target_commit or self._target_commit,
+            checkout_behind="checkout-behind" in self._standing,
         )
         if not self._bead_hold:
             return status
