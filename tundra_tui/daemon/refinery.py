@@ -850,12 +850,12 @@ class Refinery:
     async def status(self, recent: int = 10) -> RefineryStatus:
         """`read_status` with the live step and the beads held back after an error."""
         config = self._config()
+        try:
+            target: str | None = await asyncio.to_thread(target_branch, self.town, config)
+        except TundraError:
+            target = None  # not a git repository: read_status says what config says
         status = await read_status(
-            self.store,
-            config,
-            live=self._live,
-            recent=recent,
-            target=target_branch(self.town, config),
+            self.store, config, live=self._live, recent=recent, target=target
         )
         status = msgspec.structs.replace(
             status,
