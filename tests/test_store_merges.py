@@ -239,6 +239,8 @@ async def test_reject_by_mail_opens_a_delivered_dispatch_and_the_mail(store: Sto
     mail = await store.mail.get(rejected.mail_id)
     assert (mail.sender, mail.recipient, mail.subject) == ("refinery", "a", subject)
     assert parse_rework(mail.subject) == (bead_id, "conflict")
+    (note,) = await store.notes.for_bead(bead_id)  # the reason outlives an unread mail
+    assert note.author == "refinery" and note.body == f"{subject}\nrebase it"
     got = await store.merges.get(attempt.id)
     assert (got.outcome, got.counted, got.conflicts) == (Outcome.CONFLICT, True, ("a.txt",))
     assert await store.merges.counted(bead_id) == 1

@@ -578,7 +578,7 @@ class MergeRepo:
                 if isinstance(then, Rework) and not await self._can_rework(
                     conn, then, bead_id, bead["assignee"]
                 ):
-                    then = ToBacklog(note=f"{then.subject}\\n\\n{then.body}")
+                    then = ToBacklog(note=_rework_note(then))
                 if isinstance(then, Rework):
                     mail_id = await self._rework(conn, bead_id, then, attempt, actor, now)
                     path = "mail"
@@ -636,8 +636,16 @@ class MergeRepo:
         actor: str,
         now: str,
     ) -> int:
-        """REWORK review -> slung, a delivered dispatch, and the mail that is its prompt."""
+        """REWORK review -> slung, a delivered dispatch, and the mail that is its prompt.
+
+        The body is kept as a note too: if the agent restarts before it reads the mail,
+        the dispatch goes back to backlog and the next holder learns why from the notes.
+        """
         await self.beads._apply(conn, bead_id, Action.REWORK, actor=actor, reason=rework.subject)
+        await conn.execute(
+            "INSERT INTO bead_notes (bead_id, author, body, created_at) VALUES (?, ?, ?, ?)",
+            (bead_id, REFINERY, _rework_note(rework), now),
+        )
         await open_delivered(
             conn,
             bead_id,
@@ -773,3 +781,10 @@ class MergeRepo:
                 },
             )
         return await self.beads.get(bead_id)
+
+
+def _rework_note(rework: Rework) -> str:
+    """The note that says why: the body, under the rework subject (its first line)."""
+    if rework.body.startswith(rework.subject):
+        return rework.body
+    return f"{rework.subject}\n{rework.body}"
