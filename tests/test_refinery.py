@@ -9,7 +9,6 @@ import hashlib
 import json
 import sqlite3
 import subprocess
-import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, closing
 from pathlib import Path
@@ -214,8 +213,8 @@ async def test_queue_merges_rejects_and_escalates() -> None:
         assert ref(town, "refs/tundra/checkout-base/main")
 
 
-async def test_target_red_blames_nobody_then_resumes() -> None:
-    scratch = Path(tempfile.mkdtemp(prefix="rf-"))
+async def test_target_red_blames_nobody_then_resumes(tmp_path: Path) -> None:
+    scratch = tmp_path
     extra = scratch / "extra.sh"
     extra.write_text("true\n")
     refinery = {"gates": [f"test ! -e broken && sh {extra}"]}
