@@ -137,6 +137,22 @@ def test_work_already_in_the_target_gives_the_base(repo: Path, rg: RefineryGit) 
         assert made.ok and made.result == t0
 
 
+def test_a_branch_that_merged_the_target_fast_forwards(repo: Path, rg: RefineryGit) -> None:
+    """The agent resolved a conflict by `git merge main`: replaying its commits would
+    meet that conflict again, forever. Its tip is landed as it is."""
+    work = repo / ".tundra/wt/a-1"
+    commit(work, "b.txt", "polecat's b\n")
+    subprocess.run(["git", "-C", str(work), *ID, "merge", "-q", "main"], capture_output=True)
+    (work / "b.txt").write_text("both\n")
+    git(work, "add", "b.txt")
+    git(work, "commit", "-q", "--no-edit")
+    tip = rg.tip("refs/heads/polecat/a/1")
+    _, t0 = rg.resolve_target("main")
+    rg.prepare(t0)
+    made = rg.integrate("rebase", t0, tip, "m")
+    assert made.ok and made.result == tip, made
+
+
 def test_advance_is_a_compare_and_swap_on_a_full_ref(repo: Path, rg: RefineryGit) -> None:
     ref, t0 = rg.resolve_target("main")
     tip = rg.tip("refs/heads/polecat/a/1")

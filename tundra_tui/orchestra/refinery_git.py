@@ -235,9 +235,14 @@ class RefineryGit:
         """Bring `tip` up to date with `base` in the prepared worktree.
 
         Rebase replays `base..tip` onto `base` (the SHA, so no branch moves); merge makes
-        a `--no-ff` merge commit with `message`. A conflict is aborted and its paths
+        a `--no-ff` merge commit with `message`. A tip that already contains `base` is
+        rebased to itself (a fast-forward; the gates still run). A conflict is aborted and its paths
         listed; the worktree is left clean either way."""
         work = self.workdir
+        if strategy == "rebase" and self.is_ancestor(base, tip):
+            # The agent merged the target in itself: replaying its commits would meet
+            # the conflicts its merge already resolved. The tip is a fast-forward.
+            return Integration(ok=True, result=tip)
         if strategy == "rebase":
             run = self._git("rebase", "--no-autosquash", base, tip, cwd=work, check=False)
             abort = ("rebase", "--abort")
