@@ -278,3 +278,15 @@ async def test_needs_gates_then_no_gates_and_merge_strategy() -> None:
             assert shown["grade"] == "merged"
             parents = git(town, "rev-list", "--parents", "-n1", shown["merged_commit"]).split()
             assert len(parents) == 3  # a merge commit: --no-ff
+
+
+async def test_an_unexpected_failure_closes_the_attempt_and_the_bead_lands_later() -> None:
+    """An OSError inside an attempt (here the first gate's log path is a directory) must
+    not leave the attempt running forever: it closes as an error and the bead lands on
+    the next try (whose log is a new file)."""
+    with git_town(orchestra=FAST, refinery={"gates": ["true"]}, daemon=DAEMON) as town:
+        (town / ".tundra" / "refinery" / "logs" / "1-0.log").mkdir(parents=True)
+        (one,) = await seed_review(town, [Review("one")])
+        await asyncio.to_thread(at, town, "up")
+        await until(lambda: bead(town, one)["status"] == "done", what="merged on the retry")
+        assert [a[:2] for a in attempts(town, one)] == [("error", 0), ("merged", 0)]

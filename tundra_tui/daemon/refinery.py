@@ -297,6 +297,11 @@ class Refinery:
 
     async def _cycle(self, stopped: asyncio.Event) -> None:
         """Merge beads one by one while the refinery may and the queue has any."""
+        # The loop is serial: an attempt still open here was left by a failure that escaped
+        # its own handling. Settle it as recovery would, or its bead is never taken again.
+        for stale in await self.store.merges.open():
+            self.log.warning("refinery.stale_attempt", attempt=stale.id, bead=stale.bead_id)
+            await self._settle(stale, Outcome.ERROR, "the attempt was left open by a failure")
         while not stopped.is_set():
             cleanup_at = self._cleanup_at
             if self._cleanup_due or (cleanup_at is not None and time.monotonic() >= cleanup_at):
@@ -462,6 +467,9 @@ class Refinery:
             pass
         except TundraError as error:
             await self._error(attempt, str(error))
+        except Exception as error:  # an OSError (a log, a pipe) or a bug: never left open
+            self.log.exception("refinery.attempt_crashed", error=error, attempt=attempt.id)
+            await self._error(attempt, f"{type(error).__name__}: {error}")
         finally:
             await self._reset_workdir()
             self._set_live(RefineryState.IDLE)
