@@ -137,6 +137,9 @@ async def test_the_strip_says_each_state_of_the_refinery() -> None:
             status(RefineryState.IDLE, gates=[], recent=[attempt_row(3, "merged", gates=False)])
         )
         assert lines(app) == ["Refinery idle (no gates) │ queue empty │ ○ #3 3f2a1bc"]
+        many = [QueueRow(bead=n, title="q", lane="standard", priority=2) for n in range(20, 31)]
+        strip.show(status(RefineryState.IDLE, queue=many))
+        assert lines(app) == ["Refinery idle │ queue #20 #21 #22 #23 #24 #25 #26 #27 +3"]
         strip.show(status(RefineryState.IDLE, checkout_behind=True))
         assert lines(app)[0].endswith("your checkout is behind main: at refinery sync")
 

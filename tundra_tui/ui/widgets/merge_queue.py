@@ -21,13 +21,14 @@ from textual.timer import Timer
 from textual.widget import Widget
 
 from tundra_tui.daemon.protocol import AttemptRow, RefineryStatus
-from tundra_tui.domain.kanban import fit
 from tundra_tui.domain.refinery import Outcome, RefineryState
 from tundra_tui.domain.sanitize import visible
 
 SEPARATOR = " │ "
 MAX_RECENT = 4
 """Recent results on the strip (`at refinery status` lists more)."""
+MAX_QUEUED = 8
+"""Queued beads named on the strip; the rest are counted."""
 _OUTCOME_WORD: dict[str, str] = {
     Outcome.CONFLICT: "conflict",
     Outcome.GATE_FAILED: "gate",
@@ -150,8 +151,10 @@ class MergeQueue(Widget):
         text = Text("queue", no_wrap=True, overflow="ellipsis")
         if not status.queue:
             text.append(" empty", self._style("muted"))
-        for row in status.queue:
+        for row in status.queue[:MAX_QUEUED]:
             text.append(f" #{row.bead}", self._style("muted") if row.waiting else "")
+        if len(status.queue) > MAX_QUEUED:
+            text.append(f" +{len(status.queue) - MAX_QUEUED}", self._style("muted"))
         return text
 
     def recent_part(self, status: RefineryStatus) -> Text:
@@ -207,7 +210,7 @@ class MergeQueue(Widget):
         if line.cell_len > width:
             line = line.copy()
             line.truncate(max(width - 1, 0))
-            line.append(fit("…", 1))
+            line.append("…")
         line.no_wrap = True
         return line
 
