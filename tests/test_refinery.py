@@ -290,3 +290,18 @@ async def test_an_unexpected_failure_closes_the_attempt_and_the_bead_lands_later
         await asyncio.to_thread(at, town, "up")
         await until(lambda: bead(town, one)["status"] == "done", what="merged on the retry")
         assert [a[:2] for a in attempts(town, one)] == [("error", 0), ("merged", 0)]
+
+
+async def test_git_refusing_without_conflicts_counts_and_escalates() -> None:
+    """`git merge` refuses unrelated histories with no conflicting path: counted like a
+    conflict (never retried forever), so with max_attempts 1 the bead escalates."""
+    refinery = {"gates": [], "strategy": "merge", "max_attempts": 1}
+    with git_town(orchestra=FAST, refinery=refinery, daemon=DAEMON) as town:
+        (one,) = await seed_review(town, [Review("one")])
+        branch = bead(town, one)["branch"]
+        orphan = git(town, "commit-tree", "-m", "unrelated", "main^{tree}").strip()
+        git(town, "update-ref", f"refs/heads/{branch}", orphan)
+        await asyncio.to_thread(at, town, "up")
+        await until(lambda: events(town, "refinery.escalated"), what="escalated")
+        assert [a[:2] for a in attempts(town, one)] == [("conflict", 1)]
+        assert "unrelated histories" in events(town, "refinery.escalated")[0][1]["reason"]

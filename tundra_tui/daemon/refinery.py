@@ -491,16 +491,22 @@ class Refinery:
         message = f"Merge #{bead.id}: {_oneline(bead.title)} ({bead.branch})"
         made = await asyncio.to_thread(self.git.integrate, attempt.strategy, t0, tip, message)
         if not made.ok:
-            if not made.conflicts:
-                raise TundraError(made.detail or "git could not integrate the branch")
-            paths = ", ".join(made.conflicts[:5])
+            if made.conflicts:
+                paths = ", ".join(made.conflicts[:5])
+                reason = f"conflicts with {_short(ref)} in {paths}"
+            else:
+                # Git refused without conflicting paths ("refusing to merge unrelated
+                # histories"): counted like a conflict, or it would retry forever.
+                said = made.detail or "no message"
+                reason = f"git could not {attempt.strategy} onto {_short(ref)}: {said}"
             await self._reject(
                 attempt,
                 bead,
                 config,
                 Outcome.CONFLICT,
-                f"conflicts with {_short(ref)} in {paths}",
+                reason,
                 conflicts=made.conflicts,
+                detail=made.detail,
             )
             raise _Stop
         result = made.result
@@ -629,6 +635,7 @@ class Refinery:
         *,
         conflicts: Sequence[str] = (),
         gate: GateResult | None = None,
+        detail: str = "",
     ) -> None:
         """Send the bead back (mail or backlog) or escalate it, in one store write."""
         kind = rework_kind(outcome)
@@ -639,6 +646,7 @@ class Refinery:
             target=attempt.target,
             conflicts=conflicts,
             gate=gate,
+            detail=detail,
         )
         counted = await self.store.merges.counted(bead.id)
         max_attempts = int(config.get("refinery.max_attempts"))

@@ -52,9 +52,11 @@ def rework_body(
     target: str,
     conflicts: Sequence[str] = (),
     gate: GateResult | None = None,
+    detail: str = "",
 ) -> str:
     """The rework mail (and backlog note): its first line is the rework subject, then what
-    went wrong, then what to do. At most MAX_BODY_CHARS; agent text is made visible."""
+    went wrong, then what to do. At most MAX_BODY_CHARS; agent text is made visible.
+    `detail` is git's message when it failed without listing conflicting paths."""
     target = target.removeprefix("refs/heads/")
     subject = rework_subject(bead_id, kind)
     todo = (
@@ -66,6 +68,9 @@ def rework_body(
         more = f" and {len(conflicts) - _MAX_PATHS} more" if len(conflicts) > _MAX_PATHS else ""
         paths = ", ".join(shown) + more if shown else "(no paths listed)"
         what = f"Your branch {branch} conflicts with {target} in: {paths}."
+        if not shown and detail:
+            said = visible(detail, single_line=True, limit=300)
+            what = f"Git could not bring your branch {branch} onto {target}: {said}."
         return _cap(f"{subject}\n{what}\n{todo}", "")
     if gate is None:
         raise ValueError("a gate rework needs the failing gate")
