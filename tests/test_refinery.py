@@ -126,6 +126,14 @@ async def listening(town: Path) -> AsyncIterator[tuple[DaemonClient, list[Event]
         await client.close()
 
 
+def dispatch_wakes(town: Path) -> list[str]:
+    """Why each dispatcher pass ran, from the daemon's log (the refinery's holding and
+    releasing wake it)."""
+    log = town / ".tundra" / "logs" / "daemon.log"
+    lines = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    return [w for r in lines if r.get("event") == "dispatch.pass" for w in r["data"]["why"]]
+
+
 def worktrees(town: Path) -> list[str]:
     return [
         line.split(" ", 1)[1]
@@ -231,6 +239,8 @@ async def test_target_red_blames_nobody_then_resumes(tmp_path: Path) -> None:
                 what="standing attention",
             )
         assert rows(town, "SELECT count(*) FROM merge_attempts") == [(0,)]
+        # No verdict can come while main is red: the agents in review are not held.
+        assert "refinery holding" not in dispatch_wakes(town)
         # The operator fixes main; the queue resumes. The second bead's gate moves main
         # once while it runs: the attempt closes target_moved (not counted), then lands.
         extra.write_text(
@@ -248,6 +258,7 @@ async def test_target_red_blames_nobody_then_resumes(tmp_path: Path) -> None:
         (second,) = await seed_review(town, [Review("second")])
         await until(lambda: bead(town, second)["status"] == "done", what="second merged")
         assert [a[:2] for a in attempts(town, second)] == [("target_moved", 0), ("merged", 0)]
+        assert "refinery holding" in dispatch_wakes(town)
         assert len(events(town, "refinery.target_red")) == 1
         subjects = git(town, "log", "--format=%s", "main").splitlines()
         assert subjects.count(f"bead #{second}: second") == 1

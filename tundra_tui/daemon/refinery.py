@@ -184,7 +184,8 @@ class Refinery:
 
     def holding(self) -> bool:
         """Whether agents of beads in review wait for the verdict (the dispatcher keeps
-        them): only while the refinery can actually merge."""
+        them): only while the refinery can actually merge (up, enabled, gates set, not
+        paused, target green, no cycle in error backoff)."""
         return self._holding
 
     def standing(self) -> list[AttentionEvent]:
@@ -274,6 +275,7 @@ class Refinery:
 
     def _failed_cycle(self, reason: str) -> None:
         self.log.warning("refinery.cycle_failed", error=reason)
+        self._set_holding(False)  # in backoff: no verdict is coming soon
         self._set_live(RefineryState.ERROR, reason)
         self._attention("refinery error", f"error:{reason}", reason, standing=False)
         delay = CYCLE_RETRY_SECONDS[min(self._cycle_failures, len(CYCLE_RETRY_SECONDS) - 1)]
@@ -311,7 +313,10 @@ class Refinery:
             if ready is None:
                 return
             config, gates, ref, t0 = ready
-            if gates and not await self._target_green(gates, config, ref, t0):
+            green = not gates or await self._target_green(gates, config, ref, t0)
+            # Agents wait for a verdict only when one can come: a red target frees them.
+            self._set_holding(green)
+            if not green:
                 return
             queued = await self._next()
             if queued is None:
@@ -321,7 +326,7 @@ class Refinery:
 
     async def _allowed(self) -> tuple[LayeredConfig, list[str], str, str] | None:
         """(config, gates, target ref, target commit) when the refinery may merge now; else
-        None with the state saying why. Also what `holding` answers."""
+        None with the state saying why (and agents are not held)."""
         config = self._config()
         flags = await self.store.flags.get()
         gates_value = config.get("refinery.gates")
@@ -343,7 +348,8 @@ class Refinery:
                 state, detail = RefineryState.NO_TARGET, str(error)
         if state is RefineryState.IDLE and flags.refinery_paused:
             state, detail = RefineryState.PAUSED, flags.refinery_pause_reason
-        self._set_holding(state is RefineryState.IDLE)
+        if state is not RefineryState.IDLE:
+            self._set_holding(False)
         if state is RefineryState.NEEDS_GATES:
             waiting = await self.store.beads.find(status=BeadStatus.REVIEW)
             if waiting:
