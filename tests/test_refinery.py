@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
 import sqlite3
 import subprocess
 from collections.abc import AsyncIterator
@@ -14,7 +15,7 @@ from contextlib import asynccontextmanager, closing
 from pathlib import Path
 from typing import Any
 
-from at_cli import at, git, git_town
+from at_cli import AT, at, git, git_town
 from helpers.refinery_seed import ACTOR, Review, commit_on, seed_review
 
 from tundra_tui.config import load_config
@@ -316,3 +317,27 @@ async def test_git_refusing_without_conflicts_counts_and_escalates() -> None:
         await until(lambda: events(town, "refinery.escalated"), what="escalated")
         assert [a[:2] for a in attempts(town, one)] == [("conflict", 1)]
         assert "unrelated histories" in events(town, "refinery.escalated")[0][1]["reason"]
+
+
+def daemon_running(town: Path) -> bool:
+    return bool(json.loads(at(town, "daemon", "status", "--json", check=False).stdout)["running"])
+
+
+async def test_an_escalation_cut_by_a_kill_is_announced_at_restart() -> None:
+    """Killed right after `reject` escalated (fault point refinery.rejected): the next
+    daemon's recovery sends the notice the dead one never did."""
+    refinery = {"gates": [], "max_attempts": 1}
+    with git_town(orchestra=FAST, refinery=refinery, daemon=DAEMON) as town:
+        (one,) = await seed_review(town, [Review("one", files={"a.txt": "mine\n"})])
+        await asyncio.to_thread(commit_on, town, "main", {"a.txt": "theirs\n"}, message="clash")
+        env = {**os.environ, "TUNDRA_FAULT": "refinery.rejected"}
+        argv = [*AT, "--town", str(town), "up"]
+        done = await asyncio.to_thread(subprocess.run, argv, env=env, capture_output=True)
+        assert done.returncode == 0, done.stderr
+        await until(lambda: bead(town, one)["status"] == "escalated", what="escalated")
+        await until(lambda: not daemon_running(town), what="the armed daemon died")
+        assert events(town, "refinery.escalated") == []
+        await asyncio.to_thread(at, town, "up")
+        await until(lambda: events(town, "refinery.escalated"), what="notice re-sent")
+        ((bead_id, data),) = events(town, "refinery.escalated")
+        assert bead_id == one and "1 attempt(s) failed; last: conflicts" in data["reason"]

@@ -198,7 +198,9 @@ class Refinery:
         """At start, before the tail: kill gates a dead daemon left, remove its worktree,
         and settle each open attempt from the store and the target ref alone. A town that
         never ran a merge pays one query: gates only run inside the refinery's worktree,
-        so without it (and with no open attempt) nothing can be left behind."""
+        so without it (and with no open attempt) nothing can be left behind; it also pays
+        one for escalations whose notice a kill may have cut (`_resend_escalations`)."""
+        await self._resend_escalations()
         attempts = await self.store.merges.open()
         if not attempts and not os.path.lexists(self.git.workdir):
             return
@@ -214,6 +216,42 @@ class Refinery:
                 await self._settle(attempt)
             except TundraError as error:
                 self.log.warning("refinery.recover_failed", attempt=attempt.id, error=error)
+
+    async def _resend_escalations(self) -> None:
+        """Tell the mayor and operator about an escalation the last daemon recorded but
+        died before announcing (killed right after `reject`): its `refinery.rejected`
+        (path escalated) has no later `refinery.escalated`. Only escalated beads not yet
+        tidied can be such (cleanup follows the notice)."""
+        config: LayeredConfig | None = None
+        for attempt in await self.store.merges.uncleaned():
+            if attempt.outcome is Outcome.MERGED:
+                continue
+            said = await self.store.events.find(
+                bead_id=attempt.bead_id, kind_prefix="refinery.", limit=50
+            )
+            last = next(
+                (
+                    e
+                    for e in reversed(said)
+                    if e.kind in ("refinery.rejected", "refinery.escalated")
+                ),
+                None,
+            )
+            if last is None or last.kind != "refinery.rejected":
+                continue
+            if last.data.get("path") != "escalated":
+                continue
+            try:
+                bead = await self.store.beads.get(attempt.bead_id)
+                if bead.status is not BeadStatus.ESCALATED:
+                    continue
+                config = config or self._config()
+                counted = await self.store.merges.counted(bead.id)
+                reason = f"{counted} attempt(s) failed; last: {last.data.get('reason', '')}"
+                self.log.info("refinery.escalation_resent", bead=bead.id)
+                await self._escalated(bead, config, reason)
+            except TundraError as error:
+                self.log.warning("refinery.resend_failed", bead=attempt.bead_id, error=error)
 
     async def _settle(
         self,
