@@ -306,17 +306,26 @@ async def test_an_unexpected_failure_closes_the_attempt_and_the_bead_lands_later
 
 async def test_git_refusing_without_conflicts_counts_and_escalates() -> None:
     """`git merge` refuses unrelated histories with no conflicting path: counted like a
-    conflict (never retried forever), so with max_attempts 1 the bead escalates."""
+    conflict (never retried forever), so with max_attempts 1 the bead escalates. A bead
+    whose branch is the target itself is refused (escalated), never merged into itself."""
     refinery = {"gates": [], "strategy": "merge", "max_attempts": 1}
     with git_town(orchestra=FAST, refinery=refinery, daemon=DAEMON) as town:
-        (one,) = await seed_review(town, [Review("one")])
+        one, itself = await seed_review(town, [Review("one"), Review("itself")])
         branch = bead(town, one)["branch"]
         orphan = git(town, "commit-tree", "-m", "unrelated", "main^{tree}").strip()
         git(town, "update-ref", f"refs/heads/{branch}", orphan)
+        with closing(sqlite3.connect(town / ".tundra" / "town.db", timeout=10)) as conn:
+            conn.execute("UPDATE beads SET branch = 'main' WHERE id = ?", (itself,))
+            conn.commit()
+        main = ref(town, "refs/heads/main")
         await asyncio.to_thread(at, town, "up")
-        await until(lambda: events(town, "refinery.escalated"), what="escalated")
+        await until(lambda: len(events(town, "refinery.escalated")) == 2, what="escalated")
         assert [a[:2] for a in attempts(town, one)] == [("conflict", 1)]
-        assert "unrelated histories" in events(town, "refinery.escalated")[0][1]["reason"]
+        said = dict(events(town, "refinery.escalated"))
+        assert "unrelated histories" in said[one]["reason"]
+        assert "branch main is the target" in said[itself]["reason"]
+        assert bead(town, itself)["status"] == "escalated"
+        assert ref(town, "refs/heads/main") == main
 
 
 def daemon_running(town: Path) -> bool:

@@ -236,6 +236,12 @@ def test_checkout_marks_and_branch_deletion(repo: Path, rg: RefineryGit) -> None
     assert not rg.delete_branch("polecat/a/1", t0)  # the branch is not where we think
     assert rg.delete_branch("polecat/a/1", tip)
     assert rg.tip("refs/heads/polecat/a/1") == ""
+    # Only an agent's branch, never the target, whatever the caller says.
+    git(repo, "branch", "feature", t0)
+    assert not rg.delete_branch("feature", t0)
+    git(repo, "branch", "polecat/main", t0)
+    assert not rg.delete_branch("polecat/main", t0, target="refs/heads/polecat/main")
+    assert rg.tip("refs/heads/feature") == t0 and rg.tip("refs/heads/polecat/main") == t0
 
 
 def test_retire_counts_the_archive_as_kept(repo: Path, rg: RefineryGit) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -47,7 +48,7 @@ from tundra_tui.daemon.transport import Caller, Handler
 from tundra_tui.domain.agents import Role
 from tundra_tui.domain.beads import Bead, BeadStatus
 from tundra_tui.domain.clock import iso, system_clock
-from tundra_tui.domain.dispatch import DispatchKind
+from tundra_tui.domain.dispatch import BRANCH_PREFIX, DispatchKind
 from tundra_tui.domain.errors import NotFound, TundraError
 from tundra_tui.domain.events import Event as StoredEvent
 from tundra_tui.domain.handover import rework_subject
@@ -527,6 +528,16 @@ class Refinery:
         tip: str,
     ) -> None:
         t0, ref = attempt.target_before, attempt.target
+        if bead.branch == _short(ref) or not bead.branch.startswith(f"{BRANCH_PREFIX}/"):
+            # Never merge the target into itself, nor land (then delete) a branch that is
+            # not an agent's: a person must look.
+            why = "is the target" if bead.branch == _short(ref) else "is not an agent's"
+            reason = (
+                f"branch {_oneline(bead.branch, 120)} {why} (the refinery lands only"
+                f" {BRANCH_PREFIX}/ branches): refused"
+            )
+            await self._reject(attempt, bead, config, Outcome.CONFLICT, reason, escalate=True)
+            raise _Stop
         if not tip:
             await self._reject(attempt, bead, config, Outcome.CONFLICT, "branch gone")
             raise _Stop
@@ -680,8 +691,10 @@ class Refinery:
         conflicts: Sequence[str] = (),
         gate: GateResult | None = None,
         detail: str = "",
+        escalate: bool = False,
     ) -> None:
-        """Send the bead back (mail or backlog) or escalate it, in one store write."""
+        """Send the bead back (mail or backlog) or escalate it (at once with `escalate`),
+        in one store write."""
         kind = rework_kind(outcome)
         body = rework_body(
             kind,
@@ -695,7 +708,9 @@ class Refinery:
         counted = await self.store.merges.counted(bead.id)
         max_attempts = int(config.get("refinery.max_attempts"))
         then: Rework | ToBacklog | Escalate
-        if decide(outcome, counted, max_attempts) == "escalate":
+        if escalate:
+            then = Escalate(reason=reason)
+        elif decide(outcome, counted, max_attempts) == "escalate":
             then = Escalate(reason=f"{counted + 1} attempt(s) failed; last: {reason}")
         else:
             then = await self._rework_plan(bead, config, kind, body)
@@ -852,7 +867,12 @@ class Refinery:
                 return "left"
         if attempt.outcome is Outcome.MERGED and attempt.branch_tip:
             deleted = await asyncio.to_thread(
-                self.git.delete_branch, attempt.branch, attempt.branch_tip
+                functools.partial(
+                    self.git.delete_branch,
+                    attempt.branch,
+                    attempt.branch_tip,
+                    target=attempt.target,
+                )
             )
             data["branch_deleted"] = deleted
         await self.store.merges.cleaned(attempt.id, actor=ACTOR, data=data)

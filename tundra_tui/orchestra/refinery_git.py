@@ -25,7 +25,7 @@ from typing import Literal
 
 from tundra_tui.domain.errors import TundraError
 from tundra_tui.domain.refinery import CHECKOUT_BASE
-from tundra_tui.orchestra.worktrees import _REDIRECTING_ENV
+from tundra_tui.orchestra.worktrees import _REDIRECTING_ENV, BRANCH_PREFIX
 
 REFINERY_NAME = "auto-tundra refinery"
 REFINERY_EMAIL = "refinery@auto-tundra.invalid"
@@ -193,10 +193,14 @@ class RefineryGit:
             check=False,
         )
 
-    def delete_branch(self, branch: str, expected: str) -> bool:
-        """Delete `branch` only while it points at `expected` and no worktree has it
-        checked out; False (and the branch kept) otherwise."""
-        ref = f"refs/heads/{branch.removeprefix('refs/heads/')}"
+    def delete_branch(self, branch: str, expected: str, *, target: str = "") -> bool:
+        """Delete `branch` only while it is an agent's (`polecat/…`), is not the `target`,
+        points at `expected` and no worktree has it checked out; False (and the branch
+        kept) otherwise."""
+        short = branch.removeprefix("refs/heads/")
+        ref = f"refs/heads/{short}"
+        if not short.startswith(f"{BRANCH_PREFIX}/") or short == target.removeprefix("refs/heads/"):
+            return False
         if not expected or any(b == ref for _, b in self._worktrees()):
             return False
         result = self._git(
@@ -204,7 +208,6 @@ class RefineryGit:
         )
         if result.returncode != 0:
             return False
-        short = ref.removeprefix("refs/heads/")
         self._git("config", "--remove-section", f"branch.{short}", check=False)
         return True
 
