@@ -267,14 +267,19 @@ async def test_target_red_blames_nobody_then_resumes(tmp_path: Path) -> None:
 
 
 async def test_needs_gates_then_no_gates_and_merge_strategy() -> None:
-    with git_town(orchestra=FAST, daemon=DAEMON, refinery={"strategy": "merge"}) as town:
+    # No target branch configured either: the refinery never guesses it from the checkout.
+    orchestra = {**FAST, "target_branch": ""}
+    with git_town(orchestra=orchestra, daemon=DAEMON, refinery={"strategy": "merge"}) as town:
         one, two = await seed_review(town, [Review("one"), Review("two")])
         await asyncio.to_thread(at, town, "up")
         async with listening(town) as (client, _):
             states: list[str] = []
+            details: list[str] = []
 
             async def state() -> str:
-                states.append((await client.call(RefineryQuery())).state)
+                status = await client.call(RefineryQuery())
+                states.append(status.state)
+                details.append(status.detail)
                 return states[-1]
 
             while await state() != "needs gates":
@@ -282,6 +287,12 @@ async def test_needs_gates_then_no_gates_and_merge_strategy() -> None:
                 await asyncio.sleep(0.1)
             assert bead(town, one)["status"] == "review"  # nothing merged meanwhile
             await asyncio.to_thread(at, town, "config", "set", "refinery.gates", "[]")
+            while await state() != "no target branch":
+                assert len(states) < DEADLINE * 20, states
+                await asyncio.sleep(0.1)
+            assert "orchestra.target_branch" in details[-1]
+            assert bead(town, one)["status"] == "review"
+            await asyncio.to_thread(at, town, "config", "set", "orchestra.target_branch", "main")
             for merged in (one, two):
                 await until(lambda m=merged: bead(town, m)["status"] == "done", what="merged")
         assert rows(town, "SELECT count(*) FROM gate_results") == [(0,)]

@@ -31,7 +31,6 @@ import msgspec
 from tundra_tui.config import LayeredConfig, load_config
 from tundra_tui.daemon import faults
 from tundra_tui.daemon.gate import Gate
-from tundra_tui.daemon.handover import target_branch
 from tundra_tui.daemon.leases import WorktreeLeases
 from tundra_tui.daemon.log import DaemonLog
 from tundra_tui.daemon.protocol import (
@@ -378,11 +377,13 @@ class Refinery:
         elif gates_value is None:
             state = RefineryState.NEEDS_GATES
             detail = "set refinery.gates (a list of shell commands; [] for none)"
+        elif not (configured := _configured_target(config)):
+            # Never the checked-out branch by default: a `git switch` would move it.
+            state = RefineryState.NO_TARGET
+            detail = "set orchestra.target_branch (the branch the refinery lands work on)"
         else:
             try:
-                ref, t0 = await asyncio.to_thread(
-                    self.git.resolve_target, target_branch(self.town, config)
-                )
+                ref, t0 = await asyncio.to_thread(self.git.resolve_target, configured)
             except TundraError as error:
                 state, detail = RefineryState.NO_TARGET, str(error)
         if state is RefineryState.IDLE and flags.refinery_paused:
@@ -625,7 +626,7 @@ class Refinery:
         """Drop the checkout-behind notice once the operator synced (the base ref is gone)."""
         if "checkout-behind" not in self._standing:
             return
-        ref = target_branch(self.town, self._config())
+        ref = _configured_target(self._config())
         base = f"{CHECKOUT_BASE}/{_short(ref)}"
         if not await asyncio.to_thread(self.git.tip, base):
             self._standing.pop("checkout-behind", None)
@@ -930,12 +931,8 @@ class Refinery:
     async def status(self, recent: int = 10) -> RefineryStatus:
         """`read_status` with the live step and the beads held back after an error."""
         config = self._config()
-        try:
-            target: str | None = await asyncio.to_thread(target_branch, self.town, config)
-        except TundraError:
-            target = None  # not a git repository: read_status says what config says
         status = await read_status(
-            self.store, config, live=self._live, recent=recent, target=target
+            self.store, config, live=self._live, recent=recent, target=_configured_target(config)
         )
         status = msgspec.structs.replace(
             status,
@@ -980,6 +977,11 @@ class Refinery:
         self._changed(request.bead)
         self.wake(f"refinery {request.verb}")
         return await self.status()
+
+
+def _configured_target(config: LayeredConfig) -> str:
+    """`orchestra.target_branch`, or "" (the refinery then waits: no target)."""
+    return str(config.get("orchestra.target_branch") or "").strip()
 
 
 def _short(ref: str) -> str:
