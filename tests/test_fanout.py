@@ -182,3 +182,23 @@ async def test_a_frame_after_a_quiet_spell_is_written_without_waiting_for_the_lo
         assert list(rows[0]) == [1]
     finally:
         pump.cancel()
+
+
+async def test_an_agent_being_typed_into_skips_the_shared_frame_budget() -> None:
+    """Once floods have spent the frame budget, a key's echo still goes out at once."""
+    town = Town()
+    fanout = town.fanout()
+    subscriber = Subscriber(agents=None, shown=frozenset({"flood", "typed"}))
+    fanout.add(subscriber)
+    drain(subscriber)
+    for row in range(5):  # the burst is spent; later frames wait for the bucket
+        fanout.screen_changed("flood", {row})
+    drain(subscriber)
+    fanout.screen_changed("typed", {0})
+    assert drain(subscriber) == [], "an ordinary change waits for the next frame"
+    fanout.typed("typed")
+    fanout.screen_changed("typed", {1})
+    (echo,) = drain(subscriber)
+    assert echo.agent == "typed" and set(echo.rows) == {0, 1}  # type: ignore[attr-defined]
+    fanout.screen_changed("typed", {2})  # within 1/TYPED_RATE: the shared frame takes it
+    assert drain(subscriber) == []

@@ -22,6 +22,11 @@ FRAME_BURST = 3
 """Frames that may go at once after a pause: a key's echo often comes in two or three
 reads (the terminal's echo, then the program's redraw), and none of them should wait a
 whole frame; a flood still averages `FRAME_RATE`."""
+TYPED_WINDOW = 1.0
+"""Seconds after a key was sent to an agent during which its screen changes skip the shared
+frame budget: the echo of what the operator types never waits for a flood's frame."""
+TYPED_RATE = 60.0
+"""Frames a second at most for an agent being typed into, apart from the shared budget."""
 SUBSCRIBER_QUEUE = 512
 """Lines a subscriber may fall behind by before its stream is cut to a fresh snapshot."""
 _RESYNC = b""
@@ -78,6 +83,10 @@ class FanOut:
         self._last_flush = 0.0
         """When the frame budget was last topped up (loop time)."""
         self._viewers: dict[str, int] = {}
+        self._typed: dict[str, float] = {}
+        """When each agent was last typed into (loop time)."""
+        self._typed_frame: dict[str, float] = {}
+        """When each typed-into agent's last frame of its own went out (loop time)."""
         self.resyncs = 0
         """Times a subscriber fell behind and was cut to a fresh snapshot."""
 
@@ -145,10 +154,38 @@ class FanOut:
         if not self.shown_anywhere(agent):
             return
         self._dirty.setdefault(agent, set()).update(rows)
-        self._schedule()
+        if not self._send_typed(agent):
+            self._schedule()
+
+    def typed(self, agent: str) -> None:
+        """Keys were just sent to `agent`: its next screens go out at once (`TYPED_WINDOW`)."""
+        self._typed[agent] = asyncio.get_running_loop().time()
+
+    def _send_typed(self, agent: str) -> bool:
+        """Send `agent`'s dirty rows now if it is being typed into and its own rate allows."""
+        typed = self._typed.get(agent)
+        if typed is None:
+            return False
+        now = asyncio.get_running_loop().time()
+        if now - typed > TYPED_WINDOW:
+            del self._typed[agent]
+            self._typed_frame.pop(agent, None)
+            return False
+        if now - self._typed_frame.get(agent, -1.0) < 1.0 / TYPED_RATE:
+            return False
+        rows = self._dirty.pop(agent, set())
+        viewers = [s for s in self.subscribers if s.shows(agent) and agent not in s.fresh]
+        if viewers and (event := self._screen(agent, rows)) is not None:
+            line = encode_event(event)
+            for subscriber in viewers:
+                self._offer(subscriber, line)
+        self._typed_frame[agent] = now
+        return True
 
     def forget(self, agent: str) -> None:
         self._dirty.pop(agent, None)
+        self._typed.pop(agent, None)
+        self._typed_frame.pop(agent, None)
 
     def _schedule(self) -> None:
         """Send the next frame now if the budget allows (a token bucket), else when it does."""

@@ -89,6 +89,8 @@ class AgentOps:
         self._sync_roster = sync_roster
         self.roster = Roster(town, store)
         self._own = own
+        self.typed: Callable[[str], None] = lambda name: None
+        """Told of keys sent to an agent (the fan-out sends that agent's echo at once)."""
 
     def handlers(self) -> dict[type[Request], Handler]:
         return {
@@ -269,6 +271,7 @@ class AgentOps:
     async def send_keys(self, request: SendKeys, caller: Caller) -> Sent:
         self.gate.input(caller, request.name, raw=True)
         self.host.send_keys(request.name, request.data)
+        self.typed(request.name)
         self.book.operator_typed(request.name, request.data)
         return Sent(sent=len(request.data))
 

@@ -141,6 +141,7 @@ class Daemon:
             own=self._own,
         )
         self._handlers |= self.agent_ops.handlers()
+        self.agent_ops.typed = self.fanout.typed
         self.tail = StoreTail(town, store, self.log)
         self.mailroom = Mailroom(
             store, self.host, self.book, self.publish, self.log, self._own, gate=self.gate
