@@ -361,3 +361,21 @@ async def test_an_escalation_cut_by_a_kill_is_announced_at_restart() -> None:
         await until(lambda: events(town, "refinery.escalated"), what="notice re-sent")
         ((bead_id, data),) = events(town, "refinery.escalated")
         assert bead_id == one and "1 attempt(s) failed; last: conflicts" in data["reason"]
+
+
+async def test_checkout_behind_is_read_from_git_after_a_restart() -> None:
+    """The notice is not memory: a daemon that finds the checkout-base ref while the
+    operator's checkout is on the target says it (status and a standing attention)."""
+    with git_town(orchestra=FAST, refinery={"gates": []}, daemon=DAEMON) as town:
+        git(town, "update-ref", "refs/tundra/checkout-base/main", "main")
+        await asyncio.to_thread(at, town, "up")
+        async with listening(town) as (client, heard):
+            await until(
+                lambda: any(
+                    isinstance(e, AttentionEvent) and e.kind == "checkout behind" for e in heard
+                ),
+                what="checkout behind said",
+            )
+            assert (await client.call(RefineryQuery())).checkout_behind
+            git(town, "update-ref", "-d", "refs/tundra/checkout-base/main")
+            assert not (await client.call(RefineryQuery())).checkout_behind

@@ -623,14 +623,30 @@ class Refinery:
         )
 
     async def _caught_up(self) -> None:
-        """Drop the checkout-behind notice once the operator synced (the base ref is gone)."""
-        if "checkout-behind" not in self._standing:
-            return
-        ref = _configured_target(self._config())
-        base = f"{CHECKOUT_BASE}/{_short(ref)}"
-        if not await asyncio.to_thread(self.git.tip, base):
+        """Say (again after a restart) or drop the checkout-behind notice, from git alone:
+        the checkout-base ref exists while the operator's checkout is on the target."""
+        name = await self._behind(self._config())
+        if name:
+            self._checkout_behind(f"refs/heads/{name}")
+        elif "checkout-behind" in self._standing:
             self._standing.pop("checkout-behind", None)
             self._told.discard("checkout-behind")
+
+    async def _behind(self, config: LayeredConfig) -> str:
+        """The target's name when the operator's checkout is behind it, else ""."""
+        name = _short(_configured_target(config))
+        if not name:
+            return ""
+
+        def look() -> bool:
+            if not self.git.tip(f"{CHECKOUT_BASE}/{name}"):
+                return False
+            return self.git.main_checkout_on(name)
+
+        try:
+            return name if await asyncio.to_thread(look) else ""
+        except TundraError:
+            return ""  # not a git repository (yet): nothing can be behind
 
     async def _gates(
         self, attempt: MergeAttempt, bead: Bead, config: LayeredConfig, gates: list[str]
@@ -937,7 +953,7 @@ class Refinery:
         status = msgspec.structs.replace(
             status,
             target_commit=status.target_commit or self._target_commit,
-            checkout_behind="checkout-behind" in self._standing,
+            checkout_behind=bool(await self._behind(config)),
         )
         if not self._bead_hold:
             return status
