@@ -379,3 +379,19 @@ async def test_checkout_behind_is_read_from_git_after_a_restart() -> None:
             assert (await client.call(RefineryQuery())).checkout_behind
             git(town, "update-ref", "-d", "refs/tundra/checkout-base/main")
             assert not (await client.call(RefineryQuery())).checkout_behind
+
+
+async def test_a_changed_gate_list_checks_the_target_again() -> None:
+    """The target a green merge produced is known green for the gates of then: a new,
+    failing gate must re-check it (red, nobody blamed), not blame the next bead."""
+    with git_town(orchestra=FAST, refinery={"gates": ["true"]}, daemon=DAEMON) as town:
+        (one,) = await seed_review(town, [Review("one")])
+        await asyncio.to_thread(at, town, "up")
+        await until(lambda: bead(town, one)["status"] == "done", what="one merged")
+        await asyncio.to_thread(at, town, "config", "set", "refinery.gates", '["false"]')
+        (two,) = await seed_review(town, [Review("two")])
+        await until(
+            lambda: events(town, "refinery.target_red") or attempts(town, two), what="verdict"
+        )
+        assert attempts(town, two) == []
+        assert bead(town, two)["status"] == "review"

@@ -432,6 +432,7 @@ class Refinery:
         if self._forget_red:
             self._forget_red = False
             await self.store.merges.forget_target(t0)
+        await self._same_gates(gates)
         check = await self.store.merges.target_check(t0)
         if check is None:
             if not await self.store.merges.queue(limit=1):
@@ -450,6 +451,31 @@ class Refinery:
         self._set_live(RefineryState.TARGET_RED, f"{name} {t0[:7]}")
         self._attention("target red", f"target-red:{t0}", reason, standing=True, key="target-red")
         return False
+
+    async def _same_gates(self, gates: list[str]) -> None:
+        """Forget every target verdict when `refinery.gates` changed since they were made
+        (a new gate must be checked on the target, a fixed one must clear a red). The list
+        the verdicts belong to is kept, hashed, beside the gate logs."""
+        digest = hashlib.sha256(json.dumps(gates).encode()).hexdigest()
+        path = self.logs_dir.parent / "gates.sha256"
+
+        def known() -> str:
+            with contextlib.suppress(OSError):
+                return path.read_text().strip()
+            return ""
+
+        if await asyncio.to_thread(known) == digest:
+            return
+        await self.store.merges.forget_targets()
+
+        def remember() -> None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            scratch = path.with_suffix(".tmp")
+            scratch.write_text(digest + "\n")
+            scratch.replace(path)
+
+        await asyncio.to_thread(remember)
+        self.log.info("refinery.gates_changed", gates=len(gates))
 
     async def _check_target(
         self, gates: list[str], config: LayeredConfig, t0: str

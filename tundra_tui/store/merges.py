@@ -731,6 +731,11 @@ class MergeRepo:
         async with self.db.write() as conn:
             await conn.execute("DELETE FROM target_checks WHERE commit_sha = ?", (commit,))
 
+    async def forget_targets(self) -> None:
+        """Drop every target verdict: they were made with a gate list that changed."""
+        async with self.db.write() as conn:
+            await conn.execute("DELETE FROM target_checks")
+
     async def retry(self, bead_id: int, *, actor: str) -> Bead:
         """Zero the bead's counted attempts (history stays); an escalated bead whose last
         attempt counted returns to review; a review bead only wakes the refinery. Anything
