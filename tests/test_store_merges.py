@@ -308,6 +308,33 @@ async def test_reject_to_backlog_and_escalate_then_retry(store: Store) -> None:
         await store.merges.retry(plain.id, actor="operator")
 
 
+async def test_reject_counts_inside_its_transaction(store: Store) -> None:
+    """With max_attempts, reject itself decides rework or escalate from the count it reads
+    in its own transaction: an `at refinery retry` read before it is not stale."""
+    bead_id = await in_review(store, "x")
+    note = ToBacklog(f"{rework_subject(bead_id, 'gate')}\nfix it")
+    first = await begin(store, bead_id)
+    back = await store.merges.reject(
+        first.id, Outcome.GATE_FAILED, reason="red", then=note, actor=R, max_attempts=2
+    )
+    assert back.path == "backlog"
+    await store.beads.sling(bead_id, "a", actor="t")
+    await store.beads.apply(bead_id, Action.SUBMIT, actor="a")
+    second = await begin(store, bead_id)
+    await store.merges.retry(bead_id, actor="operator")  # zeroes the count meanwhile
+    again = await store.merges.reject(
+        second.id, Outcome.GATE_FAILED, reason="red", then=note, actor=R, max_attempts=2
+    )
+    assert again.path == "backlog" and await store.merges.counted(bead_id) == 1
+    await store.beads.sling(bead_id, "a", actor="t")
+    await store.beads.apply(bead_id, Action.SUBMIT, actor="a")
+    third = await begin(store, bead_id)
+    up = await store.merges.reject(
+        third.id, Outcome.CONFLICT, reason="again", then=note, actor=R, max_attempts=2
+    )
+    assert up.path == "escalated" and up.bead.status is BeadStatus.ESCALATED
+
+
 async def test_reject_of_a_bead_that_left_review_moves_nothing(store: Store) -> None:
     bead_id = await in_review(store, "x")
     attempt = await begin(store, bead_id)

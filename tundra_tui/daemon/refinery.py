@@ -68,7 +68,6 @@ from tundra_tui.domain.sanitize import visible
 from tundra_tui.orchestra import notices
 from tundra_tui.orchestra.gates import gate_env, kill_marked, run_gate
 from tundra_tui.orchestra.merge_queue import (
-    decide,
     rework_body,
     rework_kind,
     rework_path,
@@ -748,14 +747,13 @@ class Refinery:
             gate=gate,
             detail=detail,
         )
-        counted = await self.store.merges.counted(bead.id)
         max_attempts = int(config.get("refinery.max_attempts"))
         then: Rework | ToBacklog | Escalate
         if escalate:
             then = Escalate(reason=reason)
-        elif decide(outcome, counted, max_attempts) == "escalate":
-            then = Escalate(reason=f"{counted + 1} attempt(s) failed; last: {reason}")
         else:
+            # Rework or escalate is decided by `reject`, counting inside its transaction
+            # (an `at refinery retry` may have zeroed the count meanwhile).
             then = await self._rework_plan(bead, config, kind, body)
         rejected = await self.store.merges.reject(
             attempt.id,
@@ -764,6 +762,7 @@ class Refinery:
             conflicts=conflicts,
             then=then,
             actor=ACTOR,
+            max_attempts=max_attempts,
         )
         faults.hit("refinery.rejected")
         self.log.info("refinery.rejected", bead=bead.id, outcome=outcome.value, path=rejected.path)
@@ -773,7 +772,11 @@ class Refinery:
             self.publish(ChangedEvent(what="mail", ids=[]))
             self.offer_mail(bead.assignee or "")
         elif rejected.path == "escalated":
-            said = then.reason if isinstance(then, Escalate) else reason
+            if isinstance(then, Escalate):
+                said = then.reason
+            else:
+                counted = await self.store.merges.counted(bead.id)
+                said = f"{counted} attempt(s) failed; last: {reason}"
             await self._escalated(rejected.bead, config, said)
         self.wake_dispatch(f"#{bead.id} {rejected.path}")
 

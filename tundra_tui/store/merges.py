@@ -540,13 +540,16 @@ class MergeRepo:
         conflicts: Sequence[str] = (),
         then: Rework | ToBacklog | Escalate,
         actor: str,
+        max_attempts: int = 0,
     ) -> Rejected:
         """Close a counted attempt (conflict or gate_failed) and, in the same transaction,
         send the bead back to its agent by mail, to backlog with a note, or escalate it
         (event `refinery.rejected`). A rework that cannot be delivered (the agent holds an
         open dispatch, or no longer holds the bead) falls back to backlog with the body as
         the note. A bead that left review meanwhile is not moved: the attempt closes as
-        withdrawn (not counted) and the path is "withdrawn"."""
+        withdrawn (not counted) and the path is "withdrawn". With `max_attempts`, a rework
+        becomes an escalation when this attempt is the bead's `max_attempts`-th counted
+        one, counted inside the transaction (an `at refinery retry` just before counts)."""
         if outcome not in COUNTED:
             raise ValueError(f"reject() takes a counted outcome, not {outcome.value!r}")
         now = self.db.now()
@@ -565,6 +568,15 @@ class MergeRepo:
                 )
                 path = "withdrawn"
             else:
+                if max_attempts and not isinstance(then, Escalate):
+                    async with conn.execute(
+                        "SELECT count(*) FROM merge_attempts WHERE bead_id = ? AND counted = 1",
+                        (bead_id,),
+                    ) as cursor:
+                        row = await cursor.fetchone()
+                    before = int(row[0]) if row is not None else 0
+                    if before + 1 >= max(1, max_attempts):
+                        then = Escalate(f"{before + 1} attempt(s) failed; last: {reason}")
                 await self._close(
                     conn,
                     attempt,
