@@ -193,8 +193,12 @@ async def test_queue_merges_rejects_and_escalates() -> None:
             # A second red attempt escalates: the operator is mailed and told.
             await resubmit(town, esc)
             await until(lambda: bead(town, esc)["status"] == "escalated", what="escalated")
-            mail = rows(town, "SELECT sender, subject FROM mail WHERE recipient = 'operator'")
-            assert any(s == "refinery" and f"#{esc} escalated" in subj for s, subj in mail), mail
+
+            def told() -> bool:  # the notice follows the escalation's commit
+                mail = rows(town, "SELECT sender, subject FROM mail WHERE recipient = 'operator'")
+                return any(s == "refinery" and f"#{esc} escalated" in subj for s, subj in mail)
+
+            await until(told, what="operator mailed")
             await until(
                 lambda: any(
                     isinstance(e, AttentionEvent) and e.kind == "escalated" and e.bead == esc
@@ -209,6 +213,8 @@ async def test_queue_merges_rejects_and_escalates() -> None:
             assert isinstance(reply, RefineryStatus)
             await until(lambda: len(attempts(town, esc)) == 3, what="third attempt")
             await until(lambda: bead(town, esc)["status"] == "backlog", what="reworked")
+            work = town / ".tundra" / "refinery" / "work"
+            await until(lambda: not work.exists(), what="the attempt's worktree removed")
         assert [a[:2] for a in attempts(town, esc)] == [
             ("gate_failed", 0),
             ("gate_failed", 0),
@@ -388,8 +394,11 @@ async def test_a_changed_gate_list_checks_the_target_again() -> None:
         (one,) = await seed_review(town, [Review("one")])
         await asyncio.to_thread(at, town, "up")
         await until(lambda: bead(town, one)["status"] == "done", what="one merged")
+        # Seeded with no daemon (its roster sync would race the seed), then started again.
+        await asyncio.to_thread(at, town, "daemon", "stop")
         await asyncio.to_thread(at, town, "config", "set", "refinery.gates", '["false"]')
         (two,) = await seed_review(town, [Review("two")])
+        await asyncio.to_thread(at, town, "up")
         await until(
             lambda: events(town, "refinery.target_red") or attempts(town, two), what="verdict"
         )
