@@ -117,6 +117,7 @@ async def test_environment_has_no_town_variables_or_git_redirection(tmp_path: Pa
     base |= {
         "TUNDRA_AGENT_MARK": "agent",
         "TUNDRA_TOWN": "/somewhere",
+        "TUNDRA_DAEMON": "4242",
         "GIT_DIR": "/elsewhere/.git",
         "GIT_INDEX_FILE": "/elsewhere/index",
         "KEEP_ME": "yes",
@@ -124,7 +125,11 @@ async def test_environment_has_no_town_variables_or_git_redirection(tmp_path: Pa
     env = gate_env(base, "m:1")
     run = await run_gate("env", cwd=tmp_path, env=env, timeout=20, log_path=tmp_path / "e.log")
     names = {line.split("=", 1)[0] for line in run.tail.splitlines()}
-    assert {name for name in names if name.startswith("TUNDRA_")} == {GATE_MARK_ENV}
+    # The daemon's own mark stays: containment tells the daemon's subprocesses by it.
+    assert {name for name in names if name.startswith("TUNDRA_")} == {
+        GATE_MARK_ENV,
+        "TUNDRA_DAEMON",
+    }
     assert "GIT_DIR" not in names and "GIT_INDEX_FILE" not in names
     assert "KEEP_ME=yes" in run.tail.splitlines()
 

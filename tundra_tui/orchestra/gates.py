@@ -26,6 +26,7 @@ from pathlib import Path
 
 from tundra_tui.domain.refinery import GATE_TAIL_CHARS
 from tundra_tui.orchestra.worktrees import _REDIRECTING_ENV
+from tundra_tui.session.containment import DAEMON_ENV
 from tundra_tui.session.procs import Proc, proc_info, send
 from tundra_tui.session.pty import die_with_parent
 
@@ -33,6 +34,8 @@ GATE_MARK_ENV = "TUNDRA_GATE_MARK"
 """Every gate process's environment carries this mark (`<town key>:<attempt>`)."""
 
 
+_KEPT = frozenset({DAEMON_ENV})
+"""Our variables a gate keeps."""
 _READ_CHUNK = 65536
 _DRAIN_SECONDS = 2.0
 """How long the output may still flow after the gate's processes were killed.
@@ -61,12 +64,14 @@ def gate_env(base: Mapping[str, str], mark: str) -> dict[str, str]:
 
     `TUNDRA_*` would make `at` inside a gate act as an agent of the town;
     `GIT_DIR` and friends would point git at another repository than the
-    refinery's worktree.
+    refinery's worktree. `TUNDRA_DAEMON` stays: it tells containment's orphan
+    sweep that a gate (in a session of its own) is the daemon's, not an agent's
+    to be killed with it.
     """
     env = {
         key: value
         for key, value in base.items()
-        if not key.startswith("TUNDRA_") and key not in _REDIRECTING_ENV
+        if (key in _KEPT or not key.startswith("TUNDRA_")) and key not in _REDIRECTING_ENV
     }
     env[GATE_MARK_ENV] = mark
     return env
@@ -268,7 +273,8 @@ async def run_gate(
             os.killpg(proc.pid, signal.SIGKILL)
         if proc.returncode is None:
             await asyncio.shield(proc.wait())
-        kill_marked(mark, exact=True)
+        # Off the loop: a /proc scan, and a short wait to collect what was reparented to us.
+        await asyncio.shield(asyncio.to_thread(kill_marked, mark, exact=True))
         with contextlib.suppress(TimeoutError, asyncio.CancelledError):
             await asyncio.wait_for(asyncio.shield(reader), _DRAIN_SECONDS)
         if not reader.done():
