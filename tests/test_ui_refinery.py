@@ -190,8 +190,9 @@ async def test_the_detail_shows_the_grade_and_its_evidence() -> None:
             commits=(("c" * 40, "Add the parser"),),
         ),
         attempt(2, Outcome.CONFLICT, counted=True, conflicts=("CHANGELOG.md", "a\x07b")),
+        attempt(3, Outcome.INTERRUPTED, reason="the daemon restarted mid-merge"),
         attempt(
-            3,
+            4,
             Outcome.MERGED,
             result_commit=SHA,
             gates=(gate(0, True, exit_code=0),),
@@ -211,7 +212,10 @@ async def test_the_detail_shows_the_grade_and_its_evidence() -> None:
         text = str(app.screen.query_one("#bead-detail-completion", Static).render())
         assert "merged: the target holds it" in text
         assert f"{SHA} on main  after 1 gate passed on it" in text
-        assert "#1 gate failed" in text and "#2 conflict" in text and "#3 merged" in text
+        assert "#1 gate failed" in text and "#2 conflict" in text and "#4 merged" in text
+        # A reason the gate lines already say is not repeated; an interruption's is given.
+        assert "gate 1 failed" not in text
+        assert "#3 interrupted" in text and "the daemon restarted mid-merge" in text
         assert "✗ gate 1  python -m pytest -q  2.5s  exit 1" in text
         assert "✓ gate 1  python -m pytest -q  2.5s" in text
         assert "conflicts: CHANGELOG.md, a␇b" in text

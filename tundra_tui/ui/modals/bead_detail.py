@@ -155,7 +155,11 @@ def _attempt(attempt: MergeAttempt) -> Text:
     if attempt.counted:
         head.append("  (counts)", "dim")
     lines = [head]
-    if attempt.reason:
+    # The reason, unless the gate or conflict lines below already say it.
+    said = (attempt.outcome is Outcome.GATE_FAILED and attempt.gates) or (
+        attempt.outcome is Outcome.CONFLICT and attempt.conflicts
+    )
+    if attempt.reason and not said:
         lines.append(Text(f"    {_one(attempt.reason)}"))
     if attempt.conflicts:
         shown = ", ".join(_one(path) for path in attempt.conflicts)
