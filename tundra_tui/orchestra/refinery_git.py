@@ -244,7 +244,9 @@ class RefineryGit:
         work = self.workdir
         if strategy == "rebase" and self.is_ancestor(base, tip):
             # The agent merged the target in itself: replaying its commits would meet
-            # the conflicts its merge already resolved. The tip is a fast-forward.
+            # the conflicts its merge already resolved. The tip is a fast-forward, checked
+            # out so the gates run on it (the worktree was prepared at `base`).
+            self._git("checkout", "-q", "--detach", tip, cwd=work)
             return Integration(ok=True, result=tip)
         if strategy == "rebase":
             run = self._git("rebase", "--no-autosquash", base, tip, cwd=work, check=False)
