@@ -61,6 +61,10 @@ EXIT_WORDS = frozenset({"exit", "/exit", "quit"})
 TICK = 0.1
 """Spinner period: ~10 Hz, like real agents, and no faster than our detection needs."""
 MAX_TOOL_LINES = 20
+MIN_TURN_SECONDS = 0.3
+"""Every turn shows as working at least this long, whatever `--speed`: the daemon tells one
+idle turn from the next by seeing the agent work in between, and a turn over before its screen
+is read looks like no turn at all (mail sent meanwhile would then wait for another turn)."""
 
 _RUN = re.compile(r"RUN:\s*(.+)")
 HARMLESS = ("ls", "git status --short", "pwd", "date")
@@ -310,6 +314,7 @@ class DemoAgent:
                 acknowledge(self)
             else:
                 self._play(task, self.script.next_for(task))
+            self._linger(started)
         except Interrupted:
             self.screen.stop()
             self.screen.line(INTERRUPTED)
@@ -322,6 +327,16 @@ class DemoAgent:
         if self.log.error:
             self.screen.line(f"warning: {self.log.error}")
             self.log.error = None
+
+    def _linger(self, started: float) -> None:
+        """Keep the spinner up until the turn has lasted MIN_TURN_SECONDS."""
+        deadline = started + MIN_TURN_SECONDS
+        if time.monotonic() >= deadline:
+            return
+        self.screen.spin("Wrapping up")
+        while (now := time.monotonic()) < deadline:
+            time.sleep(min(TICK, deadline - now))
+            self.screen.tick()
 
     def _play(self, task: str, turn: Turn | None) -> None:
         overrides = turn.tokens if turn else {}
