@@ -1,27 +1,25 @@
-"""The town takes work by itself, end to end (issue 11's test).
+"""The town takes work by itself: polecats come and go, never more than allowed.
 
-A git town with six beads: a chain a <- b <- c, a free bead d, and e, f in a convoy k that
-starts later. `max_polecats = 2`, demo polecats at speed 0 asking approval for half their
-submits. The test plays the operator only through the CLI: it approves whatever waits, marks
-a and b done once each reaches review (merging is the next issue), and starts k once d is in
-review. After `at up` the daemon alone does the rest. A subscribed client records every live
-state change, so the polecat count is checked at every moment, not sampled.
+Issue 11's six-bead test (blockers, a convoy started later, at most two polecats) now runs
+inside the refinery's end-to-end test (test_refinery_e2e.py), which takes the same town on
+to merged: one daemon run for both (CI time). `recording` is shared with it: a subscribed
+client records every live state change, so the polecat count is checked at every moment,
+not sampled.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import closing, contextmanager, suppress
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from at_cli import at, git, git_town
+from at_cli import at, git_town
 
 from tundra_tui.daemon.client import DaemonClient
 from tundra_tui.daemon.protocol import ExitedEvent, Snapshot, StateEvent
@@ -29,7 +27,6 @@ from tundra_tui.town import Town
 
 DEADLINE = 240.0
 GONE = frozenset({"stopped", "exited", "failed", "lost"})
-DEMO = ["--speed", "0", "--approval-rate", "0.5", "--seed", "1"]
 
 
 @dataclass
@@ -111,81 +108,6 @@ def add(town: Path, title: str, *blockers: int) -> int:
 def beads(town: Path) -> dict[int, dict[str, Any]]:
     listed: list[dict[str, Any]] = json.loads(at(town, "bead", "list", "--json").stdout)
     return {b["id"]: b for b in listed}
-
-
-def rows(town: Path, sql: str) -> list[tuple[Any, ...]]:
-    with closing(sqlite3.connect(town / ".tundra" / "town.db")) as conn:
-        return [tuple(row) for row in conn.execute(sql)]
-
-
-def test_the_town_takes_six_beads_to_review_by_itself() -> None:
-    orchestra = {"max_polecats": 2, "polecat_retire_seconds": 1}
-    with git_town(orchestra=orchestra, runtimes={"demo": {"args": DEMO}}) as town:
-        a = add(town, "a: the first link")
-        b = add(town, "b: waits for a", a)
-        c = add(town, "c: waits for b", b)
-        d = add(town, "d: free")
-        e = add(town, "e: in convoy k")
-        f = add(town, "f: in convoy k")
-        at(town, "convoy", "create", "k")
-        at(town, "convoy", "add", "k", str(e), str(f))
-        with recording(town) as recorder:
-            at(town, "up", timeout=60)
-            closed: set[int] = set()
-            started = False
-            deadline = time.monotonic() + DEADLINE
-            while True:
-                for waiting in json.loads(at(town, "approvals", "--json").stdout):
-                    at(town, "approve", str(waiting["id"]), check=False)  # may be gone by now
-                now = beads(town)
-                for link in (a, b):
-                    if now[link]["status"] == "review" and link not in closed:
-                        at(town, "done", str(link))
-                        closed.add(link)
-                if now[d]["status"] == "review" and not started:
-                    at(town, "convoy", "start", "k")
-                    started = True
-                want = {a: "done", b: "done", c: "review", d: "review", e: "review", f: "review"}
-                if all(now[n]["status"] == s for n, s in want.items()):
-                    break
-                assert recorder.error is None, recorder.error
-                assert time.monotonic() < deadline, {n: now[n]["status"] for n in want}
-                time.sleep(0.2)  # the operator's pace; every wait above has a deadline
-
-        # Every bead reached review with exactly one commit on its own branch.
-        submits = rows(town, "SELECT bead_id FROM events WHERE kind = 'bead.submit'")
-        assert sorted(n for (n,) in submits) == [a, b, c, d, e, f]
-        for number in (a, b, c, d, e, f):
-            branch = now[number]["branch"]
-            assert branch.startswith("polecat/") and branch.endswith(f"/{number}"), branch
-            assert git(town, "log", "--format=%s", f"main..{branch}").splitlines() == [
-                f"bead #{number}: {now[number]['title']}"
-            ]
-            assert git(town, "show", "--name-only", "--format=", branch).split() == [
-                f"beads/{number}.md"
-            ]
-
-        # No bead was dispatched before its blockers were done or its convoy started.
-        hooks = rows(town, "SELECT bead_id, id FROM events WHERE kind = 'bead.hook'")
-        dones = dict(rows(town, "SELECT bead_id, id FROM events WHERE kind = 'bead.done'"))
-        [(start,)] = rows(town, "SELECT id FROM events WHERE kind LIKE 'convoy.start%'")
-        for bead, hooked in hooks:
-            if bead == b:
-                assert hooked > dones[a]
-            if bead == c:
-                assert hooked > dones[b]
-            if bead in (e, f):
-                assert hooked > start
-
-        # Never more than two polecats at once; no bead dispatched twice.
-        assert recorder.seen and recorder.most <= 2, (recorder.most, recorder.seen)
-        kept = rows(
-            town,
-            "SELECT bead_id, count(*) FROM dispatches WHERE outcome != 'returned' "
-            "GROUP BY bead_id ORDER BY bead_id",
-        )
-        assert kept == [(n, 1) for n in (a, b, c, d, e, f)]
-        assert rows(town, "SELECT count(*) FROM dispatches WHERE state != 'closed'") == [(0,)]
 
 
 def test_never_more_polecats_than_allowed_while_they_come_and_go() -> None:
