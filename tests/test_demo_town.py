@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import select
+import shutil
 import sqlite3
 import subprocess
 import time
@@ -20,8 +21,15 @@ import pytest
 from tundra_tui.config import load_config
 from tundra_tui.demo_agent.usage import town_log_path
 from tundra_tui.demo_history import SimClock
-from tundra_tui.demo_story import BEADS, HABITS
-from tundra_tui.demo_town import DEMO_AGENTS, DemoAgent, demo_town_root, ensure_demo_town
+from tundra_tui.demo_story import BEADS, CONVOYS, HABITS
+from tundra_tui.demo_town import (
+    DEMO_AGENTS,
+    GATE,
+    GATE_FILES,
+    DemoAgent,
+    demo_town_root,
+    ensure_demo_town,
+)
 from tundra_tui.domain.agents import AgentState, Runtime
 from tundra_tui.domain.beads import BeadStatus, Lane
 from tundra_tui.domain.clock import iso
@@ -32,6 +40,8 @@ from tundra_tui.town import Town
 from tundra_tui.usage.follower import UsageFollower, ingest, usage_dir
 
 NOW = datetime(2026, 11, 20, 14, 30, tzinfo=UTC)  # a Friday afternoon
+PENDING = {key for _, _, _, keys, started in CONVOYS if started is None for key in keys}
+"""Beads of convoys not started: not ready, whatever their priority."""
 
 
 def fixed() -> datetime:
@@ -73,11 +83,11 @@ def dump(town: Town) -> dict[str, list[tuple[object, ...]]]:
 
 def test_the_root_follows_xdg_data_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
-    assert demo_town_root() == tmp_path / "auto-tundra" / "demo-town-2"
+    assert demo_town_root() == tmp_path / "auto-tundra" / "demo-town-3"
     monkeypatch.setenv("XDG_DATA_HOME", "relative/ignored")
-    assert demo_town_root() == Path.home() / ".local" / "share" / "auto-tundra" / "demo-town-2"
+    assert demo_town_root() == Path.home() / ".local" / "share" / "auto-tundra" / "demo-town-3"
     monkeypatch.delenv("XDG_DATA_HOME")
-    assert demo_town_root() == Path.home() / ".local" / "share" / "auto-tundra" / "demo-town-2"
+    assert demo_town_root() == Path.home() / ".local" / "share" / "auto-tundra" / "demo-town-3"
 
 
 # ---- the team ------------------------------------------------------------------------------
@@ -132,8 +142,41 @@ def test_the_town_is_a_git_repository_on_main_with_one_clean_commit(demo: Town) 
     assert git("branch", "--show-current").strip() == "main"
     assert git("log", "--format=%an %s").splitlines() == ["operator The demo town"]
     assert git("status", "--porcelain", "--untracked-files=all") == ""
-    assert set(git("ls-files").split()) == {".gitignore", "README.md", "tundra.toml"}
+    assert set(git("ls-files").split()) == {".gitignore", "README.md", "tundra.toml", *GATE_FILES}
     assert git("check-ignore", ".tundra/town.db").strip() == ".tundra/town.db"
+
+
+def test_the_demo_repository_has_a_real_gate_that_passes_on_main(demo: Town) -> None:
+    """The refinery's gate is the repository's own stdlib tests: green on main (no bead file
+    yet), red on a bead file with a TODO, and unittest only (a new user may have no pytest)."""
+    config = load_config(demo)
+    assert config.get("refinery.gates") == [GATE] and "pytest" not in GATE
+    assert config.get("refinery.max_attempts") == 3
+    run = subprocess.run(GATE, shell=True, cwd=demo.root, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    beads = demo.root / "beads"
+    beads.mkdir()
+    try:
+        (beads / "7.md").write_text("# #7: a bead\n\nTODO: later\n")
+        run = subprocess.run(GATE, shell=True, cwd=demo.root, capture_output=True, text=True)
+        assert run.returncode == 1 and "7.md is unfinished" in run.stderr
+    finally:
+        shutil.rmtree(beads)
+
+
+def test_the_live_backlog_scripts_a_conflict_and_a_gate_failing_once() -> None:
+    live = {b.key: b for b in BEADS if not b.steps}
+    pair = [k for k, b in live.items() if "demo-changelog" in b.labels]
+    ready = sorted(
+        (b.lane.rank, b.priority, -b.created, k)
+        for k, b in live.items()
+        if not b.blocked_by and k not in PENDING
+    )
+    # The first two handed out start together from one main, whoever takes them (crew-1 for
+    # the critical one when it is idle, else a polecat: there are two).
+    assert sorted(pair) == sorted(k for *_, k in ready[:2])
+    assert [k for k, b in live.items() if "demo-gate-fails-once" in b.labels] == ["report"]
+    assert not any("demo-gate-fails-always" in b.labels for b in BEADS)
 
 
 def test_the_history_names_only_agents_of_the_team() -> None:
@@ -323,12 +366,12 @@ async def test_polecat_asks_for_approval_and_its_usage_reaches_the_store(
 # ---- the demo takes work by itself ---------------------------------------------------------
 
 
-def test_at_up_on_the_demo_town_takes_beads_to_review() -> None:
-    """`at up` (what `at tui --demo` sends) starts the team and dispatch: beads of the live
-    backlog go to polecats (or to crew-1 for its lane, when it is idle) and each ends in
-    review with one commit on its own branch."""
+def test_at_up_on_the_demo_town_runs_the_whole_loop() -> None:
+    """`at up` (what `at tui --demo` sends) starts the team, dispatch and the refinery: the two
+    changelog beads go to polecats together, the second to merge conflicts and is reworked by
+    its agent's rebase; the weekly report fails its gate once and merges on its second try.
+    Each merged bead's commit is on main, and the operator's checkout (on main) is untouched."""
     import json
-    import shutil
     import tempfile
 
     from at_cli import at, git
@@ -338,30 +381,50 @@ def test_at_up_on_the_demo_town_takes_beads_to_review() -> None:
     local = "".join(f"[agents.{a.name}]\nargs = {json.dumps(at_speed_0(a))}\n" for a in DEMO_AGENTS)
     local += '[runtimes.demo]\nargs = ["--speed", "0", "--approval-rate", "0.3"]\n'
     (town.state_dir / "local.toml").write_text(local)
+    index = (town.root / ".git" / "index").read_bytes()
+    keys = {b.key: n for n, b in enumerate(sorted(BEADS, key=lambda b: -b.created), start=1)}
+    story = {keys["webhooks"], keys["blank-title"], keys["report"]}
+    pair = (keys["webhooks"], keys["blank-title"])
+    # At speed 0 the first merge can beat a slow polecat's start (then nothing conflicts): the
+    # refinery waits, paused, until both have their branch from the same main.
+    at(town.root, "refinery", "pause", "--reason", "until the pair has branches")
+    paused = True
     try:
         at(town.root, "up", timeout=60)
-        deadline = time.monotonic() + 120
-
-        def bead(number: int) -> dict[str, object]:
-            shown = json.loads(at(town.root, "bead", "show", str(number), "--json").stdout)
-            return dict(shown["bead"])
-
-        in_review: list[int] = []
-        while len(in_review) < 3:
+        deadline = time.monotonic() + 150
+        while True:
             for waiting in json.loads(at(town.root, "approvals", "--json").stdout):
                 at(town.root, "approve", str(waiting["id"]), check=False)
-            listed = json.loads(at(town.root, "bead", "list", "--json").stdout)
-            in_review = [
-                b["id"] for b in listed if b["status"] == "review" and b["id"] >= FIRST_LIVE
-            ]
-            assert time.monotonic() < deadline, listed
+            listed = {
+                b["id"]: b for b in json.loads(at(town.root, "bead", "list", "--json").stdout)
+            }
+            if paused and all(listed[n]["branch"] for n in pair):
+                at(town.root, "refinery", "resume")
+                paused = False
+            merged = {
+                n for n, b in listed.items() if (b["status"], b["grade"]) == ("done", "merged")
+            }
+            if story <= merged:
+                break
+            assert time.monotonic() < deadline, {n: listed[n]["status"] for n in story}
             time.sleep(0.2)  # the operator's pace; the loop has a deadline
-        for number in in_review:
-            shown = bead(number)
-            assert shown["assignee"] in ("crew-1", "polecat-1", "polecat-2")
-            branch = str(shown["branch"])
-            assert branch == f"polecat/{shown['assignee']}/{number}"
-            assert git(town.root, "log", "--format=%s", f"main..{branch}").count("\n") == 1
+
+        def outcomes(number: int) -> list[object]:
+            found = rows(
+                town.db_path,
+                f"SELECT outcome FROM merge_attempts WHERE bead_id = {number} ORDER BY n",
+            )
+            return [o for (o,) in found]
+
+        tries = sorted([outcomes(n) for n in pair])
+        assert tries == [["conflict", "merged"], ["merged"]], tries
+        assert outcomes(keys["report"]) == ["gate_failed", "merged"]
+        for number in merged:
+            commit = str(listed[number]["merged_commit"])
+            git(town.root, "merge-base", "--is-ancestor", commit, "refs/heads/main")
+        changelog = git(town.root, "show", "main:CHANGELOG.md")
+        assert f"- #{keys['webhooks']} " in changelog and f"- #{keys['blank-title']} " in changelog
+        assert (town.root / ".git" / "index").read_bytes() == index
         agents = json.loads(at(town.root, "agent", "list", "--json").stdout)
         running = {a["name"] for a in agents if a.get("pid")}
         assert {"mayor", "crew-1"} <= running and "witness" not in running
@@ -369,10 +432,6 @@ def test_at_up_on_the_demo_town_takes_beads_to_review() -> None:
         at(town.root, "down", check=False, timeout=60)
         at(town.root, "daemon", "stop", check=False)
         shutil.rmtree(parent, ignore_errors=True)
-
-
-FIRST_LIVE = 20
-"""The live backlog's first bead id (the history before it ends in review or later)."""
 
 
 def at_speed_0(agent: DemoAgent) -> list[str]:

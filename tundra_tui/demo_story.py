@@ -78,18 +78,23 @@ BEADS: tuple[StoryBead, ...] = (
     _B("faq", "docs-refresh: an FAQ on approvals", _S, 3, ("docs",), 2.38),
     _B("list-speed", "Speed up `at bead list` on ten thousand beads", _C, 1, ("perf", "cli"),
        1.3, "crew-1", ((1.0, _H), (0.9, _SL), (0.5, _SU))),
-    _B("report", "Weekly report: beads done and cost per agent", _S, 2, ("ops",), 0.9,
-       by="mayor"),
-    _B("webhooks", "Retry webhooks with exponential backoff", _S, 1, ("webhooks",), 0.8,
-       by="mayor"),
-    # The live backlog: a chain in a started convoy, and a critical bug for crew-1's lane.
+    # The live backlog. Labels script the demo agents (demo_agent/work.py): the first two beads
+    # dispatch hands out (the critical bug, then webhooks) both add a CHANGELOG.md line from the
+    # same main, so the second to merge conflicts and is reworked; the weekly report leaves a
+    # TODO that fails the gate once.
+    _B("report", "Weekly report: beads done and cost per agent", _S, 2,
+       ("ops", "demo-gate-fails-once"), 0.9, by="mayor"),
+    _B("webhooks", "Retry webhooks with exponential backoff", _S, 1,
+       ("webhooks", "demo-changelog"), 0.8, by="mayor"),
+    # A chain in a started convoy, and a critical bug for crew-1's lane.
     _B("search-index", "search: index bead titles and descriptions", _S, 1, ("search",), 0.2,
        by="mayor"),
     _B("search-key", "search: a / key that filters the Beads tab", _S, 2, ("search", "ui"),
        0.19, blocked_by=("search-index",), by="mayor"),
     _B("search-marks", "search: highlight the matches", _X, 3, ("search", "ui"), 0.18,
        blocked_by=("search-key",), by="mayor"),
-    _B("blank-title", "Crash when a bead's title is only spaces", _C, 0, ("bug",), 0.12),
+    _B("blank-title", "Crash when a bead's title is only spaces", _C, 0,
+       ("bug", "demo-changelog"), 0.12),
 )
 
 DISPATCHED = frozenset({"polecat-1", "crew-1"})

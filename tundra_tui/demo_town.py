@@ -1,4 +1,5 @@
-"""The demo town: demo agents, a git repository for them to work in, and two weeks of history.
+"""The demo town: demo agents, a git repository for them to work in (with a real, fast test
+suite that the refinery runs as its gate), and two weeks of history.
 
 It is created once and from then on only reused, so the operator's edits to its tundra.toml and
 whatever happened in it later are never overwritten. The history is seeded into a private
@@ -33,10 +34,10 @@ from tundra_tui.town import TOWN_FILE, Town, init_town, write_text_atomic
 from tundra_tui.usage.follower import usage_dir
 
 DEMO_NAME = "demo-town"
-DEMO_DIR = "demo-town-2"
-"""Version 2: a git repository, dispatch and demo agents that commit (1 faked work with
-auto-tasks). Bump it whenever an existing demo town would no longer show what the demo
-promises."""
+DEMO_DIR = "demo-town-3"
+"""Version 3: the refinery merges submitted work through a gate (2 stopped at review; 1 faked
+work with auto-tasks). Bump it whenever an existing demo town would no longer show what the
+demo promises."""
 TARGET_BRANCH = "main"
 
 
@@ -152,8 +153,49 @@ README = """\
 
 The demo agents work here. For each bead it is given, a demo agent writes `beads/<id>.md`
 (the bead's title and description) on its own branch, `polecat/<agent>/<bead>`, commits it and
-reports with `at submit`.
+reports with `at submit`. The refinery then rebases the branch onto main, runs the gate
+(`tests/test_beads.py`: each bead file names its bead and has no `TODO` line) and, when it
+passes, moves main to the result.
 """
+
+GATE = "python3 -m unittest discover -q -s tests -t ."
+"""The demo's gate: stdlib only, since a new user's Python may have no pytest."""
+TEST_BEADS = '''\
+"""Each bead's file names its bead and leaves nothing to do: the refinery's gate."""
+
+import pathlib
+import unittest
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+class BeadFiles(unittest.TestCase):
+    def test_each_bead_file_names_its_bead(self) -> None:
+        for path in sorted((ROOT / "beads").glob("*.md")):
+            with self.subTest(path=path.name):
+                head = path.read_text(encoding="utf-8").partition("\\n")[0]
+                self.assertTrue(head.startswith(f"# #{path.stem}: "), head)
+
+    def test_no_bead_file_is_left_unfinished(self) -> None:
+        for path in sorted((ROOT / "beads").glob("*.md")):
+            with self.subTest(path=path.name):
+                lines = path.read_text(encoding="utf-8").splitlines()
+                todo = [line for line in lines if line.startswith("TODO")]
+                self.assertEqual(todo, [], f"{path.name} is unfinished")
+
+
+if __name__ == "__main__":
+    unittest.main()
+'''
+GATE_FILES = {
+    "pytest.ini": "[pytest]\ntestpaths = tests\n",
+    "tests/__init__.py": "",
+    "tests/test_beads.py": TEST_BEADS,
+    "CHANGELOG.md": "# Changelog\n",
+}
+"""The project's test suite and changelog. `pytest.ini` pins pytest's rootdir here (the
+refinery's worktree is inside the town, under a checkout that may have a conftest.py of its
+own); `tests/__init__.py` lets `unittest discover -s tests -t .` import the tests."""
 
 
 def _git_once(town: Town, clock: Clock) -> None:
@@ -165,8 +207,10 @@ def _git_once(town: Town, clock: Clock) -> None:
             fcntl.flock(lock, fcntl.LOCK_EX)
             if (town.root / ".git").exists():
                 return
-            for name, text in ((".gitignore", ".tundra/\n"), ("README.md", README)):
+            files = {".gitignore": ".tundra/\n", "README.md": README, **GATE_FILES}
+            for name, text in files.items():
                 if not (town.root / name).exists():
+                    (town.root / name).parent.mkdir(parents=True, exist_ok=True)
                     write_text_atomic(town.root / name, text)
             when = int((clock() - timedelta(days=HISTORY_DAYS + 1)).timestamp())
             env = {
@@ -183,7 +227,7 @@ def _git_once(town: Town, clock: Clock) -> None:
             }
             for argv in (
                 ["git", "init", "-q", "-b", TARGET_BRANCH],
-                ["git", "add", ".gitignore", "README.md", "tundra.toml"],
+                ["git", "add", "--", *files, "tundra.toml"],
                 ["git", "commit", "-q", "-m", "The demo town"],
             ):
                 subprocess.run(
@@ -254,9 +298,10 @@ _HEADER = f"""\
 # each ready bead (its blockers done, its convoy started) goes to an idle crew agent whose
 # lanes take it, or else to a polecat, at most orchestra.max_polecats at once, each in its own
 # worktree on a branch `polecat/<agent>/<bead>` from main. Given a bead, a demo agent writes
-# beads/<id>.md, commits it and runs `at submit`, which moves the bead to review; marking it
-# done is yours. --approval-rate is the chance it asks your approval first. Between turns it
-# answers its mail in one line. Usage logs go to .tundra/usage/, where the Costs tab reads them.
+# beads/<id>.md, commits it and runs `at submit`, which moves the bead to review. The refinery
+# (below) merges it into main, or mails the agent its rework. --approval-rate is the chance it
+# asks your approval first. Between turns it answers its mail in one line. Usage logs go to
+# .tundra/usage/, where the Costs tab reads them.
 #
 # auto-tundra writes this file once and never again: edit it as you like.
 
@@ -270,6 +315,16 @@ polecat_runtime = "demo"
 max_polecats = 2
 target_branch = "{TARGET_BRANCH}"
 polecat_retire_seconds = 30
+
+[refinery]
+# The merge queue: for each bead in review, in lane and priority order, the refinery rebases a
+# copy of its branch onto main in .tundra/refinery/work, runs these gates there (shell commands,
+# as you), and moves main to the result with a compare-and-swap when they pass. A conflict or a
+# red gate sends the bead back to its agent by mail; after max_attempts it is escalated to you.
+# The gate is the project's own tests (stdlib unittest). Unset `gates` to stop merging (beads
+# then wait in review for `at done`); `gates = []` would merge with no check at all.
+gates = ["{GATE}"]
+max_attempts = 3
 
 [runtimes.demo]
 # What polecats added by dispatch (polecat-2, …) run with; an agent's own args replace these.

@@ -13,45 +13,18 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tundra_tui.demo_town import GATE as DEMO_GATE
+from tundra_tui.demo_town import GATE_FILES as DEMO_GATE_FILES
+
 PYTEST_GATE = f"PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 {sys.executable} -m pytest -q -p no:cacheprovider"
 """The gate CI runs: real pytest, without the venv's plugins (about 1 s of start-up)."""
-UNITTEST_GATE = "python3 -m unittest discover -q -s tests -t ."
+UNITTEST_GATE = DEMO_GATE
 """The demo's gate: a new user's Python may have no pytest."""
 
-TEST_BEADS = '''\
-"""Each bead's file names its bead and leaves nothing to do: the refinery's gate."""
-
-import pathlib
-import unittest
-
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-
-
-class BeadFiles(unittest.TestCase):
-    def test_each_bead_file_names_its_bead(self) -> None:
-        for path in sorted((ROOT / "beads").glob("*.md")):
-            with self.subTest(path=path.name):
-                head = path.read_text(encoding="utf-8").partition("\\n")[0]
-                self.assertTrue(head.startswith(f"# #{path.stem}: "), head)
-
-    def test_no_bead_file_is_left_unfinished(self) -> None:
-        for path in sorted((ROOT / "beads").glob("*.md")):
-            with self.subTest(path=path.name):
-                lines = path.read_text(encoding="utf-8").splitlines()
-                todo = [line for line in lines if line.startswith("TODO")]
-                self.assertEqual(todo, [], f"{path.name} is unfinished")
-
-
-if __name__ == "__main__":
-    unittest.main()
-'''
-PYTEST_INI = "[pytest]\ntestpaths = tests\n"
-GATE_FILES = {
-    "pytest.ini": PYTEST_INI,
-    "tests/__init__.py": "",
-    "tests/test_beads.py": TEST_BEADS,
-}
-"""`tests/__init__.py` lets `unittest discover -s tests -t .` import the tests as a package."""
+PYTEST_INI = DEMO_GATE_FILES["pytest.ini"]
+GATE_FILES = {path: text for path, text in DEMO_GATE_FILES.items() if path != "CHANGELOG.md"}
+"""The demo repository's test suite (one source): `pytest.ini`, `tests/__init__.py` (so that
+`unittest discover -s tests -t .` imports the tests as a package) and `tests/test_beads.py`."""
 
 
 def write_gate_repo(root: Path, extra: dict[str, str] | None = None) -> str:

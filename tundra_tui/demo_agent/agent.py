@@ -61,7 +61,7 @@ EXIT_WORDS = frozenset({"exit", "/exit", "quit"})
 TICK = 0.1
 """Spinner period: ~10 Hz, like real agents, and no faster than our detection needs."""
 MAX_TOOL_LINES = 20
-MIN_TURN_SECONDS = 0.3
+MIN_TURN_SECONDS = 1.0
 """Every turn shows as working at least this long, whatever `--speed`: the daemon tells one
 idle turn from the next by seeing the agent work in between, and a turn over before its screen
 is read looks like no turn at all (mail sent meanwhile would then wait for another turn)."""
