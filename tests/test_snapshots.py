@@ -11,16 +11,31 @@ from __future__ import annotations
 import asyncio
 import shutil
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, cast
 
+import msgspec
 import pytest
 from history_fake import FakeHistory
 from textual.pilot import Pilot
 from ui_harness import FakeLink, demo_events, fixed_clock
 
-from tundra_tui.daemon.protocol import AgentList, AgentRow, Agents, History, Run
+from tundra_tui.config import load_config
+from tundra_tui.daemon.protocol import (
+    AgentList,
+    AgentRow,
+    Agents,
+    AttemptRow,
+    History,
+    RefineryQuery,
+    RefineryStatus,
+    Run,
+)
+from tundra_tui.daemon.refinery_status import read_status
 from tundra_tui.demo_town import ensure_demo_town
+from tundra_tui.domain.beads import Action, BeadStatus
+from tundra_tui.domain.refinery import GateResult, Outcome, Strategy, ToBacklog
 from tundra_tui.store import Store, open_store
 from tundra_tui.town import Town
 from tundra_tui.ui.app import TundraApp
@@ -61,8 +76,107 @@ def demo_root() -> Iterator[Path]:
         '[mcp_servers.docs.env]\nAPI_KEY = "sk-secret"\n'
     )
     asyncio.run(ensure_demo_town(ROOT / "demo-town", clock=fixed_clock))
+    asyncio.run(_merge_one(Town(ROOT / "demo-town")))
     yield ROOT
     shutil.rmtree(ROOT, ignore_errors=True)
+
+
+GATE = "python3 -m unittest discover -q -s tests -t ."
+RED_TAIL = (
+    "F\n======================================================================\n"
+    "FAIL: test_bead_files (tests.test_beads.BeadFiles.test_bead_files)\n"
+    "AssertionError: beads/{id}.md has a TODO line\n\nRan 1 test in 0.004s\n\nFAILED (failures=1)\n"
+)
+
+
+async def _merge_one(town: Town) -> None:
+    """Give the demo one bead with the refinery's whole trail: a red gate sent it back,
+    its second attempt passed and merged. The Beads tab then shows ● and the detail its
+    evidence (the demo's own history claims no merge)."""
+    store = await open_store(town.db_path, clock=fixed_clock)
+    try:
+        review = await store.beads.find(status=BeadStatus.REVIEW)
+        for waiting in review[1:3]:  # two more wait in the queue (one being merged)
+            if not waiting.branch:
+                await store.beads.edit(
+                    waiting.id, actor="daemon", branch=f"polecat/{waiting.assignee}/{waiting.id}"
+                )
+        if not review:
+            return
+        bead = review[0]
+        agent = bead.assignee or "polecat-1"
+        if not bead.branch:
+            bead = await store.beads.edit(
+                bead.id, actor="daemon", branch=f"polecat/{agent}/{bead.id}"
+            )
+        for n, ok in ((1, False), (2, True)):
+            attempt = await store.merges.begin(
+                bead.id,
+                agent=agent,
+                branch=bead.branch,
+                branch_tip=f"{n}" * 40,
+                commits=[(f"{n}" * 40, f"bead #{bead.id}: {bead.title}")],
+                strategy=Strategy.REBASE,
+                target="refs/heads/main",
+                target_before="a" * 40,
+                actor="refinery",
+            )
+            assert attempt is not None
+            await store.merges.gate_started(attempt.id, 0, GATE, log_path="")
+            result = GateResult(
+                idx=0,
+                command=GATE,
+                ok=ok,
+                exit_code=0 if ok else 1,
+                seconds=0.8 if ok else 0.7,
+                tail="." if ok else RED_TAIL.format(id=bead.id),
+            )
+            await store.merges.gate_finished(attempt.id, result, actor="refinery")
+            if not ok:
+                await store.merges.reject(
+                    attempt.id,
+                    Outcome.GATE_FAILED,
+                    reason="gate 1 failed",
+                    then=ToBacklog(note=f"rework #{bead.id}: gate"),
+                    actor="refinery",
+                )
+                await store.beads.sling(bead.id, agent, actor="daemon")
+                await store.beads.apply(bead.id, Action.SUBMIT, actor=agent, reason="fixed")
+                continue
+            assert await store.merges.verified(attempt.id, result_commit="c" * 40, actor="refinery")
+            await store.merges.merged(attempt.id, actor="refinery")
+    finally:
+        await store.close()
+
+
+async def _live_status(town: Town) -> RefineryStatus:
+    """What the scripted daemon says of its refinery: the store's queue and recent results,
+    with the first queued bead being merged (its gate running for 3 s)."""
+    store = await open_store(town.db_path, clock=fixed_clock)
+    try:
+        status = await read_status(store, load_config(town), target="main")
+    finally:
+        await store.close()
+    if not status.queue:
+        return status
+    head, *rest = status.queue
+    current = AttemptRow(
+        id=99, bead=head.bead, title=head.title, n=1, agent=head.agent, branch=head.branch,
+        target="refs/heads/main", state="running",
+    )  # fmt: skip
+    return msgspec.structs.replace(
+        status,
+        state="merging",
+        current=current,
+        queue=rest,
+        step=f"gate 1/1 `{GATE}`",
+        step_since=(fixed_clock() - timedelta(seconds=3)).isoformat(),
+    )
+
+
+@pytest.fixture(scope="module")
+def refinery(demo_root: Path) -> RefineryStatus:
+    return asyncio.run(_live_status(Town(demo_root / "demo-town")))
 
 
 class SnapshotApp(TundraApp):
@@ -76,13 +190,16 @@ class SnapshotApp(TundraApp):
 
 
 @pytest.fixture
-def make_app(demo_root: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., TundraApp]:
+def make_app(
+    demo_root: Path, refinery: RefineryStatus, monkeypatch: pytest.MonkeyPatch
+) -> Callable[..., TundraApp]:
     monkeypatch.setenv("HOME", str(demo_root / "home"))
     monkeypatch.delenv("CODEX_HOME", raising=False)
 
     def make(**kw: Any) -> TundraApp:
         link = FakeLink(demo_events())
         link.answers[Agents] = SESSIONS
+        link.answers[RefineryQuery] = refinery
         services = Services(
             town=Town(demo_root / "demo-town"),
             store=cast(Store, None),
@@ -170,4 +287,12 @@ def test_agents_scrollback(make_app: Callable[..., TundraApp], snap_compare: Any
         app,
         run_before=keys("2", "home", "z", "left_square_bracket"),
         terminal_size=SIZES["small"],
+    )
+
+
+def test_bead_detail(make_app: Callable[..., TundraApp], snap_compare: Any) -> None:
+    """The merged bead's detail (the first Done card): its grade, both attempts with their
+    gate, the red gate's output tail, and the commits."""
+    assert snap_compare(
+        make_app(), run_before=keys("3", "l", "l", "l", "l", "enter"), terminal_size=SIZES["large"]
     )

@@ -171,7 +171,9 @@ class ConvoysPane(Pane):
                 continue
             progress = convoy.progress
             filled, empty = bar(progress.fraction, BAR_WIDTH * (2 if wide else 1))
-            done = grade_summary(progress)
+            done = f"{progress.done}/{progress.total}"
+            if progress.failed:
+                done += f" ✗{progress.failed}"
             cells = [
                 Text(name),
                 Text(convoy.status.value, table.tone(STATUS_TONES[convoy.status])),
@@ -225,7 +227,11 @@ class ConvoysPane(Pane):
             )
         else:
             box.border_title = Content(f"Beads of {visible(convoy.name, single_line=True)}")
-            box.border_subtitle = f"{convoy.progress.total} beads · {convoy.status.value}"
+            # Progress by evidence (merged, done by hand, in review): the table has no room.
+            grades = grade_summary(convoy.progress).rsplit(" / ", 1)[0]
+            box.border_subtitle = (
+                f"{grades} · {convoy.progress.total} beads · {convoy.status.value}"
+            )
 
     def _own_match(self, convoy: Convoy) -> bool:
         """Whether the search names the convoy itself (then every bead of it is shown)."""

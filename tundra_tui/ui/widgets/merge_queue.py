@@ -27,6 +27,8 @@ from tundra_tui.domain.sanitize import visible
 SEPARATOR = " │ "
 MAX_RECENT = 4
 """Recent results on the strip (`at refinery status` lists more)."""
+STEP_CHARS = 36
+"""The current step (`gate 1/2 `pytest -q``) is cut to this many characters."""
 MAX_QUEUED = 8
 """Queued beads named on the strip; the rest are counted."""
 _OUTCOME_WORD: dict[str, str] = {
@@ -122,8 +124,8 @@ class MergeQueue(Widget):
             text.append(f"merging #{current.bead}", self._style("busy"))
             if current.n > 1:
                 text.append(f" (attempt {current.n})")
-            if status.step:
-                text.append(f" · {_one(status.step)}")
+            if status.step:  # cut short: the queue after it must stay in view
+                text.append(f" · {_one(status.step, STEP_CHARS)}")
             if status.step_since and (took := _elapsed(status.step_since, self._now())):
                 text.append(f" {took}", self._style("muted"))
             return text
