@@ -151,6 +151,10 @@ def test_a_branch_that_merged_the_target_fast_forwards(repo: Path, rg: RefineryG
     rg.prepare(t0)
     made = rg.integrate("rebase", t0, tip, "m")
     assert made.ok and made.result == tip, made
+    # The gates run in the workdir next: it must hold the tip, not the target it was
+    # prepared at (they passed vacuously on the target once).
+    assert git(rg.workdir, "rev-parse", "HEAD").strip() == tip
+    assert (rg.workdir / "b.txt").read_text() == "both\n"
 
 
 def test_advance_is_a_compare_and_swap_on_a_full_ref(repo: Path, rg: RefineryGit) -> None:
