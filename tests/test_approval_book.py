@@ -69,7 +69,10 @@ class Town:
             cwd=self.workdir,
             base_env=os.environ,
         )
-        await self.host.start(AgentConfig(name, adapter, launch, columns=100, rows=30))
+        # Wide enough that a prompt naming a path under pytest's tmp directory never wraps:
+        # that path grows with pytest's run counter (pytest-1066/...), and at 100 columns a
+        # long-lived machine's `[y/n]` ended up split over two rows.
+        await self.host.start(AgentConfig(name, adapter, launch, columns=200, rows=30))
         await self.until(lambda: self.host.session(name).state is AgentState.IDLE)
 
     async def until(self, predicate: Callable[[], bool], timeout: float = TIMEOUT) -> None:

@@ -81,4 +81,6 @@ def test_a_fault_point_kills_only_when_armed(tmp_path: Path) -> None:
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False
     )
     assert ran.returncode == -9 and "survived" not in ran.stdout
-    assert {"dispatch.claimed", "dispatch.slung", "dispatch.typed", "mail.typed"} == faults.POINTS
+    dispatch = {"dispatch.claimed", "dispatch.slung", "dispatch.typed", "mail.typed"}
+    steps = ("started", "integrated", "gate", "verified", "advanced", "merged", "rejected")
+    assert dispatch | {f"refinery.{step}" for step in steps} == faults.POINTS
