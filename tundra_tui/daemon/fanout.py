@@ -178,7 +178,7 @@ class FanOut:
         if viewers and (event := self._screen(agent, rows)) is not None:
             line = encode_event(event)
             for subscriber in viewers:
-                self._offer(subscriber, line)
+                self._offer(subscriber, line, direct=True)
         self._typed_frame[agent] = now
         return True
 
@@ -219,7 +219,7 @@ class FanOut:
                 continue
             line = encode_event(event)
             for subscriber in viewers:
-                self._offer(subscriber, line)
+                self._offer(subscriber, line, direct=True)
         for subscriber in list(self.subscribers):
             if not subscriber.fresh:
                 continue
@@ -228,11 +228,14 @@ class FanOut:
                     self._offer(subscriber, encode_event(event))
             subscriber.fresh.clear()
 
-    def _offer(self, subscriber: Subscriber, line: bytes) -> None:
+    def _offer(self, subscriber: Subscriber, line: bytes, *, direct: bool = False) -> None:
+        """Queue `line` for the subscriber's writer; a screen frame (`direct`) is written at
+        once to an idle connection. Other events keep to the queue, so events published
+        together (an approval and its state) still go out in one write."""
         if subscriber.behind:
             return
         write = subscriber.idle_write
-        if write is not None and subscriber.queue.empty():
+        if direct and write is not None and subscriber.queue.empty():
             subscriber.idle_write = None
             write(line)
             subscriber.queue.put_nowait(_DRAIN)
