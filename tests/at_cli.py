@@ -176,8 +176,11 @@ class Tmux:
         subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True, check=False)
 
 
-async def until(predicate: object, timeout: float = 15.0, step: float = 0.05) -> None:
-    """Poll `predicate` (plain or async) on the running loop until it holds, or fail."""
+async def until(
+    predicate: object, timeout: float = 15.0, step: float = 0.05, *, what: str = ""
+) -> None:
+    """Poll `predicate` (plain or async) on the running loop until it holds, or fail
+    (saying `what` was awaited)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:
@@ -187,5 +190,5 @@ async def until(predicate: object, timeout: float = 15.0, step: float = 0.05) ->
         if result:
             return
         if loop.time() > deadline:
-            raise AssertionError("condition not met in time")
+            raise AssertionError(f"timed out waiting for {what or predicate}")
         await asyncio.sleep(step)

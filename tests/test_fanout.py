@@ -175,7 +175,7 @@ async def test_a_frame_after_a_quiet_spell_is_written_without_waiting_for_the_lo
         assert drains >= 1
         for row in (0, 1, 2, 0, 1, 2):
             fanout.screen_changed("a", {row})
-            await asyncio.sleep(0.001)
+            await settle()
         await until(lambda: len(written) >= 4, timeout=2.0)
         rows = [decode(line).ev.rows for line in written]  # type: ignore[union-attr]
         assert all(line.endswith(b"\n") and line != b"\n" for line in written)

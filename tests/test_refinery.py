@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from at_cli import AT, at, git, git_town
+from at_cli import until as poll
 from helpers.refinery_seed import ACTOR, Review, commit_on, seed_review
 
 from tundra_tui.config import load_config
@@ -85,11 +86,8 @@ def index_hash(town: Path) -> str:
 
 
 async def until(check: Any, timeout: float = DEADLINE, what: str = "") -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not check():
-        assert loop.time() < deadline, f"timed out waiting for {what or check}"
-        await asyncio.sleep(0.1)
+    """at_cli's poll with this file's deadline."""
+    await poll(check, timeout, 0.1, what=what)
 
 
 async def resubmit(town: Path, bead_id: int, agent: str = "p1") -> None:
