@@ -25,7 +25,12 @@ from typing import Literal
 
 from tundra_tui.domain.errors import TundraError
 from tundra_tui.domain.refinery import CHECKOUT_BASE
-from tundra_tui.orchestra.worktrees import _REDIRECTING_ENV, BRANCH_PREFIX
+from tundra_tui.orchestra.worktrees import (
+    _REDIRECTING_ENV,
+    BRANCH_PREFIX,
+    _one_line,
+    run_git_command,
+)
 
 REFINERY_NAME = "auto-tundra refinery"
 REFINERY_EMAIL = "refinery@auto-tundra.invalid"
@@ -327,30 +332,4 @@ def run_git(
     for option in SAFE_CONFIG:
         command += ["-c", option]
     command += list(args)
-    what = "git " + " ".join(args[:2] if args and args[0] == "worktree" else args[:1])
-    try:
-        result = subprocess.run(
-            command,
-            capture_output=True,
-            text=True,
-            encoding="utf-8",
-            errors="surrogateescape",
-            stdin=subprocess.DEVNULL,
-            env=safe_env(env),
-            timeout=timeout,
-            check=False,
-        )
-    except FileNotFoundError:
-        raise TundraError("git is not installed or not on PATH") from None
-    except subprocess.TimeoutExpired:
-        raise TundraError(f"{what} timed out after {timeout:g}s") from None
-    except OSError as error:
-        raise TundraError(f"cannot run git: {error.strerror or error}") from None
-    if check and result.returncode != 0:
-        raise TundraError(f"{what} failed: {_one_line(result.stderr) or 'no message'}")
-    return result
-
-
-def _one_line(text: str, limit: int = 300) -> str:
-    line = " ".join(part.strip() for part in text.splitlines() if part.strip())
-    return line if len(line) <= limit else line[: limit - 3] + "..."
+    return run_git_command(command, list(args), safe_env(env), timeout, check=check)

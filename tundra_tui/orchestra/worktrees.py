@@ -609,28 +609,43 @@ class Worktrees:
         environ.update(LC_ALL="C", GIT_TERMINAL_PROMPT="0", GIT_OPTIONAL_LOCKS="0")
         environ.update(env or {})
         command = ["git", *(["-C", str(cwd)] if cwd is not None else []), *args]
-        what = "git " + " ".join(args[:2] if args[0] == "worktree" else args[:1])
-        try:
-            result = subprocess.run(
-                command,
-                capture_output=True,
-                text=True,
-                encoding="utf-8",
-                errors="surrogateescape",
-                stdin=subprocess.DEVNULL,
-                env=environ,
-                timeout=self.timeout,
-                check=False,
-            )
-        except FileNotFoundError:
-            raise TundraError("git is not installed or not on PATH") from None
-        except subprocess.TimeoutExpired:
-            raise TundraError(f"{what} timed out after {self.timeout:g}s") from None
-        except OSError as error:
-            raise TundraError(f"cannot run git: {error.strerror or error}") from None
-        if check and result.returncode != 0:
-            raise TundraError(f"{what} failed: {_one_line(result.stderr) or 'no message'}")
-        return result
+        return run_git_command(command, list(args), environ, self.timeout, check=check)
+
+
+def run_git_command(
+    command: list[str],
+    args: list[str],
+    env: Mapping[str, str],
+    timeout: float,
+    *,
+    check: bool = True,
+) -> subprocess.CompletedProcess[str]:
+    """Run a git `command` (no shell), every failure one TundraError line naming `args`.
+
+    Shared by `Worktrees` and the refinery's git (orchestra/refinery_git.py), which add
+    their own environment and `-c` options."""
+    what = "git " + " ".join(args[:2] if args and args[0] == "worktree" else args[:1])
+    try:
+        result = subprocess.run(
+            command,
+            capture_output=True,
+            text=True,
+            encoding="utf-8",
+            errors="surrogateescape",
+            stdin=subprocess.DEVNULL,
+            env=dict(env),
+            timeout=timeout,
+            check=False,
+        )
+    except FileNotFoundError:
+        raise TundraError("git is not installed or not on PATH") from None
+    except subprocess.TimeoutExpired:
+        raise TundraError(f"{what} timed out after {timeout:g}s") from None
+    except OSError as error:
+        raise TundraError(f"cannot run git: {error.strerror or error}") from None
+    if check and result.returncode != 0:
+        raise TundraError(f"{what} failed: {_one_line(result.stderr) or 'no message'}")
+    return result
 
 
 def _check_git_version(output: str) -> None:
