@@ -129,6 +129,25 @@ def test_three_mails_arrive_as_one_batch(town: Path) -> None:
     assert data["ids"] == ids
 
 
+def test_mail_reaches_an_agent_whose_turns_are_too_quick_to_see() -> None:
+    """Its turn is over before its screen shows it working, so it never leaves the idle
+    turn its first batch was typed in: the next mail must still come once it sits quiet,
+    not wait for a turn that is never seen (a CI run once waited a minute for one)."""
+    with git_town(mail={"stop_hook": False}) as root:
+        quick = stand_in(root, "qk", "lazy_agent")
+        quick["command"] += " --quick"
+        add_agents(root, qk=quick)
+        at(root, "daemon", "start")
+        start(root, "qk")
+        first = send(root, "qk", "one")
+        wait_for(lambda: delivered(root, first), 30)
+        second = send(root, "qk", "two")
+        wait_for(lambda: delivered(root, second), 30)
+        lines = mail_lines(typed(root, "qk"))
+        assert [[m.body for m in parse_mail(line)] for line in lines] == [["one"], ["two"]]
+        assert state(root, "qk") == "idle"
+
+
 def test_a_nudge_is_typed_once_and_has_its_receipt(town: Path) -> None:
     at(town, "daemon", "start")
     start(town, "lz")

@@ -10,6 +10,9 @@ When a turn ends with input already waiting (typed while it worked), it logs
 
 A line `STALL` shows the spinner and then prints nothing more, ever: a stalled agent.
 A line `SLOW N` works for N seconds (the spinner redrawn as it goes) before going idle.
+
+With `--quick` after the log file, each turn but STALL and SLOW is over at once: no spinner,
+just `noted.` and the prompt again, a turn too short for any screen reading to see it work.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ def spin(seconds: float) -> None:
 
 def main() -> None:
     log = Path(sys.argv[1]) if len(sys.argv) > 1 else None
+    quick = "--quick" in sys.argv[2:]
     idle()
     for line in sys.stdin:
         text = line.rstrip("\r\n")
@@ -45,6 +49,10 @@ def main() -> None:
             with log.open("a") as out:
                 out.write(json.dumps(text) + "\n")
         if not text.strip():
+            idle()
+            continue
+        if quick and not text.startswith(("STALL", "SLOW ")):
+            print("\r\nnoted.", end="", flush=True)
             idle()
             continue
         print("\r\n⠋ Thinking (esc to interrupt)", end="", flush=True)

@@ -19,6 +19,7 @@ is stored, reserved and receipted here, so the idle delivery can never type it a
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
@@ -50,6 +51,11 @@ again (a hook, or working) for the delivery to count as taken."""
 NUDGE_IDLE_WAIT = 10.0
 """Seconds a nudge waits for an interrupted agent to turn idle."""
 STOP_EVENT = "Stop"
+QUIET_RETRY = 5.0
+"""Seconds an agent must sit idle and silent, in the idle turn that already had a batch,
+before mail may be typed again in that turn. A turn too short for its screen to be read
+as working, or a batch it did not take, would otherwise leave mail waiting for a turn
+that never comes."""
 
 
 def mail_lines(mails: Sequence[Mail]) -> list[MailLine]:
@@ -86,6 +92,10 @@ class Mailroom:
         self._batched: dict[str, float] = {}
         """The idle turn (its `state_since`) that already had a batch, per agent."""
         self._hooked: dict[str, int] = {}
+        self._batched_at: dict[str, float] = {}
+        """When that batch was typed (monotonic), per agent."""
+        self._rechecks: dict[str, asyncio.TimerHandle] = {}
+        """A later look at an idle agent whose turn already had a batch (`QUIET_RETRY`)."""
         """Deliveries handed over by a `Stop` hook and not yet seen taken, per agent."""
 
     def configure(self, config: LayeredConfig) -> None:
@@ -130,9 +140,33 @@ class Mailroom:
         session = self._session(agent)
         if session is None or session.state is not AgentState.IDLE:
             return
-        if self._batched.get(agent) == session.state_since or agent in self._hooked:
+        if agent in self._hooked:
+            return
+        if self._batched.get(agent) == session.state_since:
+            self._recheck_later(agent, QUIET_RETRY)
             return
         self._own(self.deliver(agent))
+
+    def _recheck_later(self, agent: str, delay: float) -> None:
+        if agent not in self._rechecks:
+            loop = asyncio.get_running_loop()
+            self._rechecks[agent] = loop.call_later(delay, self._recheck, agent)
+
+    def _recheck(self, agent: str) -> None:
+        """Offer again to an agent still idle in the turn that had a batch, once it has been
+        silent `QUIET_RETRY` seconds: it sits at its prompt, so typing cannot interrupt it."""
+        self._rechecks.pop(agent, None)
+        session = self._session(agent)
+        if session is None or session.state is not AgentState.IDLE:
+            return  # its next idle turn offers
+        if self._batched.get(agent) == session.state_since:
+            since = max(session.last_output, self._batched_at.get(agent, 0.0))
+            quiet = time.monotonic() - since
+            if quiet < QUIET_RETRY:
+                self._recheck_later(agent, QUIET_RETRY - quiet)
+                return
+            del self._batched[agent]
+        self.offer(agent)
 
     def _session(self, agent: str) -> AgentSession | None:
         try:
@@ -184,6 +218,7 @@ class Mailroom:
                 if did is None:
                     return False
                 self._batched[agent] = turn
+                self._batched_at[agent] = time.monotonic()
                 text = mail_text(mail_lines(mails), limit=self.limit)
                 try:
                     gate = self._target_only(agent)
@@ -201,6 +236,7 @@ class Mailroom:
                 "mail.typed", agent=agent, messages=len(mails), taken=taken, evidence=evidence
             )
             self.publish(ChangedEvent(what="mail"))
+            self._recheck_later(agent, QUIET_RETRY)  # in case its turn goes unseen
             return taken
 
     # ---- the Stop hook ---------------------------------------------------------------------
