@@ -177,9 +177,41 @@ async def test_a_frame_after_a_quiet_spell_is_written_without_waiting_for_the_lo
             fanout.screen_changed("a", {row})
             await settle()
         await until(lambda: len(written) >= 4, timeout=2.0)
-        rows = [decode(line).ev.rows for line in written]  # type: ignore[union-attr]
-        assert all(line.endswith(b"\n") and line != b"\n" for line in written)
+        lines = [line for chunk in written for line in chunk.splitlines(keepends=True)]
+        rows = [decode(line).ev.rows for line in lines]  # type: ignore[union-attr]
+        assert all(line.endswith(b"\n") and line != b"\n" for line in lines)
         assert list(rows[0]) == [1]
+    finally:
+        pump.cancel()
+
+
+async def test_events_published_together_go_out_in_one_write() -> None:
+    """An approval and its agent's state are published in one callback: they reach the
+    reader in one write, so it never sees one without the other (a contract test once
+    read the approval alone, in a write of its own)."""
+    town = Town()
+    fanout = town.fanout()
+    subscriber = Subscriber(agents=None, shown=frozenset())
+    fanout.add(subscriber)
+    drain(subscriber)
+    written: list[bytes] = []
+
+    async def drained() -> None:
+        pass
+
+    pump = asyncio.ensure_future(fanout.pump(subscriber, written.append, drained))
+    try:
+        await settle()
+        fanout.publish(StateEvent(agent="a", state="awaiting_approval", glyph="!"), "a")
+        fanout.publish(StateEvent(agent="b", state="idle", glyph="○"), "b")
+        await until(lambda: bool(written), timeout=2.0)
+        await settle()
+        assert len(written) == 1
+        events = [decode(line).ev for line in written[0].splitlines(keepends=True)]
+        assert [(e.agent, e.state) for e in events] == [  # type: ignore[union-attr]
+            ("a", "awaiting_approval"),
+            ("b", "idle"),
+        ]
     finally:
         pump.cancel()
 

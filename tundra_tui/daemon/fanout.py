@@ -272,13 +272,15 @@ class FanOut:
                 for fresh in self.snapshot_lines(subscriber, resync=True):
                     write(fresh)
             else:
-                write(line)
-                # Write what else is queued before waiting on the socket: fewer wakeups.
+                # What else is queued goes out in the same write: events published together
+                # (an approval and its agent's state) reach the reader together.
+                batch = [line]
                 while not subscriber.queue.empty() and not subscriber.behind:
                     more = subscriber.queue.get_nowait()
                     if more == _RESYNC:
                         subscriber.queue.put_nowait(more)
                         break
                     if more != _DRAIN:
-                        write(more)
+                        batch.append(more)
+                write(batch[0] if len(batch) == 1 else b"".join(batch))
             await drain()
