@@ -406,7 +406,10 @@ def test_at_up_on_the_demo_town_runs_the_whole_loop() -> None:
             }
             if story <= merged:
                 break
-            assert time.monotonic() < deadline, {n: listed[n]["status"] for n in story}
+            assert time.monotonic() < deadline, (
+                {n: listed[n]["status"] for n in story},
+                _log_tail(town.state_dir / "logs" / "daemon.log"),
+            )
             time.sleep(0.2)  # the operator's pace; the loop has a deadline
 
         def outcomes(number: int) -> list[object]:
@@ -432,6 +435,15 @@ def test_at_up_on_the_demo_town_runs_the_whole_loop() -> None:
         at(town.root, "down", check=False, timeout=60)
         at(town.root, "daemon", "stop", check=False)
         shutil.rmtree(parent, ignore_errors=True)
+
+
+def _log_tail(log: Path) -> list[str]:
+    """What the daemon said of mail, dispatch and the refinery last: why a bead is stuck."""
+    if not log.exists():
+        return []
+    wanted = ("mail.", "refinery.", "dispatch.", "rework", "agent.state")
+    lines = [line[:300] for line in log.read_text().splitlines() if any(w in line for w in wanted)]
+    return lines[-40:]
 
 
 def at_speed_0(agent: DemoAgent) -> list[str]:
