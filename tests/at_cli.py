@@ -48,11 +48,18 @@ def dump(db: Path) -> list[str]:
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float = 20.0) -> None:
-    """Poll until `predicate()` holds, failing the test after `timeout` seconds."""
+    """Poll until `predicate()` holds, failing the test after `timeout` seconds.
+
+    Between looks it waits at least as long as the look took: a look that runs `at`
+    costs a process start, and polling back to back would take a core from the daemon
+    and agents being waited on (the machines running these tests have two)."""
     deadline = time.monotonic() + timeout
-    while not predicate():
+    while True:
+        started = time.monotonic()
+        if predicate():
+            return
         assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.1)
+        time.sleep(max(0.1, time.monotonic() - started))
 
 
 @contextmanager

@@ -29,6 +29,15 @@ pytest_textual_snapshot.SVGImageExtension = _TopLevelSnapshots  # type: ignore[m
 
 
 @pytest.fixture(autouse=True)
+def _working_directory_kept() -> Iterator[None]:
+    """Give the next test the working directory this one started in, even when this one
+    changed it by hand or its directory was removed (the next test would fail in it)."""
+    start = os.getcwd()
+    yield
+    os.chdir(start)
+
+
+@pytest.fixture(autouse=True)
 def private_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Point HOME at an empty directory and clear variables that pick a town or an actor."""
     home = tmp_path_factory.mktemp("home")

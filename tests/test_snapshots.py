@@ -42,6 +42,8 @@ from tundra_tui.ui.app import TundraApp
 from tundra_tui.ui.live import LiveModel
 from tundra_tui.ui.services import Services
 
+pytestmark = pytest.mark.xdist_group("snapshots")  # one worker: they share ROOT
+
 ROOT = Path("/tmp/tundra-snapshots")
 """A fixed place: paths shown on screen (config layers, MCP sources) must not vary by run."""
 
