@@ -284,6 +284,36 @@ def test_toml_scenario_with_auto_task(spawn: Any, tmp_path: Path) -> None:
     agent.expect("[demo] idle")
 
 
+def test_limit_turn_shows_a_usage_limit_after_its_work(spawn: Any, tmp_path: Path) -> None:
+    """A `limit` turn is matched by bead work too (other turns never are): the bead's turn
+    runs as usual, then the limit screen stays above the idle prompt."""
+    scenario = tmp_path / "scenario.json"
+    turns = [{"say": "Plain answer."}, {"expect": "limit me", "limit": "2 minutes"}]
+    scenario.write_text(json.dumps(turns))
+    agent = spawn("--speed", "0", "--scenario", str(scenario))
+    agent.expect("demo❯ ")
+    agent.task("[tundra work] bead #1: not scripted.")  # the first turn has no limit: kept
+    assert "usage limit" not in agent.expect("[demo] idle")
+    agent.task("free text")
+    agent.expect("Plain answer.")
+    agent.expect("[demo] idle")
+    agent.task("[tundra work] bead #7: limit me.")
+    shown = agent.expect("[demo] idle")
+    assert "I'll read bead #7 first." in shown
+    assert "Claude usage limit reached · resets in 2 minutes\r\n" in shown
+    agent.task("exit")
+    assert agent.wait_exit() == 0
+
+
+def test_limit_must_be_a_reset_time(tmp_path: Path) -> None:
+    from tundra_tui.demo_agent.scenario import ScenarioError, load_scenario
+
+    scenario = tmp_path / "bad.json"
+    scenario.write_text('[{"limit": " "}]')
+    with pytest.raises(ScenarioError, match="limit must be"):
+        load_scenario(scenario)
+
+
 @pytest.mark.parametrize("keys", ["exit\r", "\x04"], ids=["exit", "ctrl-d"])
 def test_exit_and_ctrl_d_end_with_status_zero(spawn: Any, keys: str) -> None:
     agent = spawn("--speed", "0", "--name", "alice")

@@ -58,6 +58,9 @@ APPROVAL_HINT = "1/y approve · 2/n/Esc deny"
 DENIED = "Denied by operator."
 INTERRUPTED = "Interrupted."
 EXIT_WORDS = frozenset({"exit", "/exit", "quit"})
+USAGE_LIMIT = "Claude usage limit reached · resets in {}"
+"""What a scenario turn's `limit` shows once its work is done; the demo runtime's rate-limit
+rule matches it and the daemon parses the reset time from it."""
 TICK = 0.1
 """Spinner period: ~10 Hz, like real agents, and no faster than our detection needs."""
 MAX_TOOL_LINES = 20
@@ -301,19 +304,22 @@ class DemoAgent:
         self._turn_output = 0
         self._messages = 1
         self.log.user(task)
+        scripted: Turn | None = None
         try:
             # By the tag it starts with: a mail body may quote a work header, and the other
             # way round.
             bead = parse_work(task) if task.startswith(WORK_TAG) else None
             mail = parse_mail(task) if task.startswith(MAIL_TAG) else []
             if bead is not None:
+                scripted = self.script.limit_for(task)
                 do_bead(self, bead)
             elif mail:
                 answer_mail(self, mail)
             elif is_role_prompt(task, self.name):
                 acknowledge(self)
             else:
-                self._play(task, self.script.next_for(task))
+                scripted = self.script.next_for(task)
+                self._play(task, scripted)
             self._linger(started)
         except Interrupted:
             self.screen.stop()
@@ -327,6 +333,8 @@ class DemoAgent:
         if self.log.error:
             self.screen.line(f"warning: {self.log.error}")
             self.log.error = None
+        if scripted is not None and scripted.limit is not None:
+            self.screen.line(USAGE_LIMIT.format(printable(scripted.limit)))
 
     def _linger(self, started: float) -> None:
         """Keep the spinner up until the turn has lasted MIN_TURN_SECONDS."""
