@@ -706,3 +706,37 @@ async def test_the_daemon_is_told_which_screens_are_on_show_once_per_change(
         await pilot.pause()
         assert shows[-1] == ["mayor", "polecat-1"] == on_show()
         assert all(before != after for before, after in itertools.pairwise(shows))
+
+
+def tile_text(view: TerminalView) -> str:
+    return view.render_line(0).text
+
+
+async def test_while_a_tile_is_grabbed_it_repaints_at_once_and_the_others_slowly(
+    town_dir: Path, store: Store
+) -> None:
+    """The echo of a key shows in the grabbed tile on its screen event, without waiting
+    for a frame; the other tiles repaint a few times a second, not at the full rate, until
+    the keys are released."""
+    app = make_app(town_dir, store)
+    async with app.run_test(size=(250, 70)) as pilot:
+        await pilot.pause()
+        tiles = {view.agent: view for view in app.tiles()}
+        mayor, deacon = tiles["mayor"], tiles["deacon"]
+        select(app, "mayor")
+        await pilot.press("f")
+        assert focused(app) is mayor and not mayor.background and deacon.background
+        live_change(app, screen_event("mayor", ["mayor typed k", "$ "]))
+        assert tile_text(mayor).startswith("mayor typed k")  # no frame waited for
+        live_change(app, screen_event("deacon", ["deacon 1", "$ "]))
+        deacon.tick()
+        assert tile_text(deacon).startswith("deacon 1")  # drawn, as a frame would
+        live_change(app, screen_event("deacon", ["deacon 2", "$ "]))
+        deacon.tick()  # a frame of the full rate, well within the background's period
+        assert tile_text(deacon).startswith("deacon 1")
+        await pilot.press(RELEASE_KEY)
+        await pilot.pause()
+        assert not any(view.background for view in app.agents.views)
+        live_change(app, screen_event("deacon", ["deacon 3", "$ "]))
+        deacon.tick()
+        assert tile_text(deacon).startswith("deacon 3")

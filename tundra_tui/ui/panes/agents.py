@@ -136,8 +136,13 @@ class AgentsPane(Pane):
             self._stored[name] = (text, RemoteScreen.from_text(text or NO_SCREEN))
 
     def live_changed(self, change: Change) -> None:
-        # Screens are picked up by each tile's frame timer; everything else changes rows.
-        if change.kind not in ("screen", "ignored"):
+        # Screens are picked up by each tile's frame timer, but the grabbed tile's at once:
+        # it shows the echo of what the operator types. Everything else changes rows.
+        if change.kind == "screen":
+            grabbed = self._grabbed
+            if grabbed is not None and grabbed.agent == change.agent:
+                grabbed.tick()
+        elif change.kind != "ignored":
             self._refresh_rows()
 
     def search(self, text: str) -> None:
@@ -258,6 +263,7 @@ class AgentsPane(Pane):
             parts.append(row.trouble)
         view.label = " · ".join(parts)
         view.drives_size = view is self._grabbed or (self._zoomed and selected)
+        view.background = self._grabbed is not None and view is not self._grabbed
 
     def _view_for(self, name: str) -> TerminalView | None:
         return next((v for v in self.views if v.display and v.agent == name), None)
@@ -283,12 +289,17 @@ class AgentsPane(Pane):
             return
         self._grabbed = view
         view.drives_size = True
+        for other in self.views:
+            other.background = other is not view
         view.grab()
 
     def on_terminal_view_released(self, message: TerminalView.Released) -> None:
         message.stop()
         if self._grabbed is message.view:
             self._grabbed = None
+        if self._grabbed is None:
+            for view in self.views:
+                view.background = False
         message.view.drives_size = self._zoomed and message.view.has_class("-selected")
         if message.refocus:
             self._focus_home()

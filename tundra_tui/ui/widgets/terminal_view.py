@@ -16,6 +16,7 @@ to the live screen (a typed key then goes to the agent if the tile has the keybo
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from typing import ClassVar
 
@@ -42,6 +43,11 @@ from tundra_tui.ui.terminal_style import run_style
 RELEASE_KEY = "ctrl+right_square_bracket"
 """Textual's name for Ctrl-]: by default the one key a focused terminal keeps for itself."""
 SIZE_DEBOUNCE = 0.15
+BACKGROUND_FPS = 4
+"""Frames a second of a tile in the background (another tile is grabbed): the operator
+reads the one they type into, and every tile drawn at full rate is the cost that delays
+that one's echo (on 2 cores, ten streaming tiles kept the TUI's loop three-quarters busy
+drawing)."""
 """Seconds a new size must hold before the agent's PTY is resized to it."""
 WHEEL_LINES = 3
 """Lines one notch of the mouse wheel scrolls."""
@@ -189,6 +195,9 @@ class TerminalView(Widget, can_focus=False):
         """The screen's version when scrollback took it: newer means new output below."""
         self._news = False
         """The agent printed since scrollback took its screen."""
+        self._background = False
+        self._painted_at = 0.0
+        """When `tick` last repainted (monotonic), for the background rate."""
 
     def on_mount(self) -> None:
         self.set_interval(1 / self._max_fps, self.tick, name="terminal-frame")
@@ -242,6 +251,15 @@ class TerminalView(Widget, can_focus=False):
             self._base = None
             self.set_class(dimmed, "-stopped")
             self.refresh()
+
+    @property
+    def background(self) -> bool:
+        """Another tile is grabbed: repaint at `BACKGROUND_FPS`, not the full rate."""
+        return self._background
+
+    @background.setter
+    def background(self, background: bool) -> None:
+        self._background = background
 
     @property
     def drives_size(self) -> bool:
@@ -470,6 +488,10 @@ class TerminalView(Widget, can_focus=False):
         remote = self._remote
         if remote is None or remote.version == self._seen_version:
             return
+        now = time.monotonic()
+        if self._background and now - self._painted_at < 1 / BACKGROUND_FPS:
+            return
+        self._painted_at = now
         if self._scroll is not None:
             # The view holds still (rows are read again on leaving); say once that more came.
             if self._scroll.ready and not self._news and remote.version != self._frozen_version:
