@@ -6,15 +6,16 @@ import json
 import os
 import stat
 import sys
+import uuid
 from pathlib import Path
 
-from tundra_tui.config import load_config
+from tundra_tui.config import AgentSpec, load_config
 from tundra_tui.domain.agents import Runtime
 from tundra_tui.session.adapters import adapter_for
 from tundra_tui.session.adapters.base import ENTER, ESC, keys_from_config
 from tundra_tui.session.hooks import permission_ask, permission_reply
-from tundra_tui.session.launch import agent_config
-from tundra_tui.town import init_town
+from tundra_tui.session.launch import agent_config, agent_dir
+from tundra_tui.town import Town, init_town
 
 
 def test_claude_agent_gets_hook_settings_and_its_identity(tmp_path: Path) -> None:
@@ -106,3 +107,75 @@ def test_codex_is_launched_with_our_notify_program(tmp_path: Path) -> None:
     assert argv[:2] == ["codex", "-c"]
     program = json.loads(argv[2].removeprefix("notify="))
     assert program[-2:] == ["hook-event", "codex-notify"] and program[0] == sys.executable
+
+
+def _town_with(tmp_path: Path, extra: str) -> tuple[Town, dict[str, AgentSpec]]:
+    town, _ = init_town(tmp_path / "t")
+    town.config_path.write_text(town.config_path.read_text() + extra)
+    return town, load_config(town).agents()
+
+
+def test_claude_gets_a_session_id_of_ours_unless_the_operator_chose_a_session(
+    tmp_path: Path,
+) -> None:
+    town, specs = _town_with(
+        tmp_path,
+        '\n[agents.resumer]\nrole = "crew"\nruntime = "claude"\nargs = ["--resume", "abc"]\n'
+        '\n[agents.named]\nrole = "crew"\nruntime = "claude"\nargs = ["--session-id=1-2"]\n'
+        '\n[agents.cont]\nrole = "crew"\nruntime = "claude"\ncommand = "claude -c"\n',
+    )
+    argv = agent_config(specs["mayor"], town, base_env={}).launch.argv
+    assert argv[-2] == "--session-id" and str(uuid.UUID(argv[-1])) == argv[-1]
+    again = agent_config(specs["mayor"], town, base_env={}).launch.argv
+    assert again[-1] != argv[-1]  # each launch its own session, so its own log
+    for name in ("resumer", "cont"):
+        assert "--session-id" not in agent_config(specs[name], town, base_env={}).launch.argv
+    named = agent_config(specs["named"], town, base_env={}).launch.argv
+    assert [arg for arg in named if arg.startswith("--session-id")] == ["--session-id=1-2"]
+    assert "--session-id" not in agent_config(specs["deacon"], town, base_env={}).launch.argv
+
+
+def test_aider_gets_a_private_analytics_log_unless_it_names_one(tmp_path: Path) -> None:
+    town, specs = _town_with(
+        tmp_path,
+        '\n[agents.ai]\nrole = "crew"\nruntime = "aider"\ncommand = "aider"\n'
+        '\n[agents.own]\nrole = "crew"\nruntime = "aider"\ncommand = "aider"\n'
+        'args = ["--analytics-log=/tmp/mine.jsonl"]\n',
+    )
+    argv = agent_config(specs["ai"], town, base_env={}).launch.argv
+    assert argv[-3:-1] == ["--no-analytics", "--analytics-log"]
+    assert "--analytics-disable" not in argv  # that would change the operator's settings
+    log = Path(argv[-1])
+    assert log.parent == agent_dir(town, "ai") / "usage" and log.name.startswith("aider-")
+    assert stat.S_IMODE(log.parent.stat().st_mode) == 0o700
+    own = agent_config(specs["own"], town, base_env={}).launch.argv
+    assert own[1:] == ["--analytics-log=/tmp/mine.jsonl"]
+
+
+def test_a_private_home_only_when_asked_and_the_operators_env_wins(tmp_path: Path) -> None:
+    town, specs = _town_with(
+        tmp_path,
+        '\n[agents.mine]\nrole = "crew"\nruntime = "claude"\nenv = { CLAUDE_CONFIG_DIR = "/c" }\n',
+    )
+    base = {"HOME": "/home/op"}
+    plain = agent_config(specs["mayor"], town, base_env=base).launch.env
+    assert "CLAUDE_CONFIG_DIR" not in plain and plain["HOME"] == "/home/op"
+    private = {"private_home": True}
+    env = agent_config(specs["mayor"], town, base_env=base, runtime_settings=private).launch.env
+    home = agent_dir(town, "mayor") / "home"
+    assert env["CLAUDE_CONFIG_DIR"] == str(home) and env["HOME"] == "/home/op"
+    assert stat.S_IMODE(home.stat().st_mode) == 0o700
+    codex = agent_config(specs["deacon"], town, base_env=base, runtime_settings=private)
+    assert codex.launch.env["CODEX_HOME"] == str(agent_dir(town, "deacon") / "home")
+    mine = agent_config(specs["mine"], town, base_env=base, runtime_settings=private)
+    assert mine.launch.env["CLAUDE_CONFIG_DIR"] == "/c"
+
+
+def test_claude_and_demo_rate_limit_patterns() -> None:
+    claude = adapter_for(Runtime.CLAUDE)
+    assert claude.trouble("  x = 429  # a constant in code") is None
+    assert claude.trouble("API Error: 429 Too Many Requests") == "rate_limited"
+    assert claude.trouble('{"type":"rate_limit_error"}') == "rate_limited"
+    demo = adapter_for(Runtime.DEMO)
+    assert demo.trouble("Claude usage limit reached · resets in 2 minutes") == "rate_limited"
+    assert demo.trouble("demo❯ ") is None

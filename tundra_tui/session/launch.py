@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import shlex
 import sys
-from collections.abc import Mapping
+import uuid
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +47,50 @@ def multiplexer_env(town: Town, name: str) -> dict[str, str]:
     return {"TMUX_TMPDIR": private, "SCREENDIR": private}
 
 
+CLAUDE_SESSION_ARGS = ("--session-id", "--resume", "-r", "--continue", "-c")
+"""Claude options that already say which session to write: we add no `--session-id` then."""
+PRIVATE_HOME_ENV = {
+    Runtime.CLAUDE: "CLAUDE_CONFIG_DIR",
+    Runtime.CODEX: "CODEX_HOME",
+    Runtime.OPENCODE: "XDG_DATA_HOME",
+}
+"""Where `runtimes.<rt>.private_home` points each runtime that can keep its state elsewhere."""
+
+
+def _has_option(argv: Sequence[str], names: Sequence[str]) -> bool:
+    """Whether `argv` holds one of `names`, alone or as `--name=value`."""
+    return any(arg in names or arg.split("=", 1)[0] in names for arg in argv)
+
+
+def usage_args(runtime: Runtime, argv: Sequence[str], state_dir: Path) -> list[str]:
+    """The arguments that make a runtime's usage log findable as this launch's own.
+
+    Claude gets a session id of ours (its log is `projects/*/<id>.jsonl`) unless the operator
+    chose a session (`--session-id`, a resume or continue). Aider gets an analytics log of its
+    own under the agent's state dir, with `--no-analytics` (this session only: nothing is sent,
+    and unlike `--analytics-disable` the operator's Aider settings are not changed), unless the
+    operator named a log. `argv` is what the agent would run otherwise, command included.
+    """
+    if runtime is Runtime.CLAUDE and not _has_option(argv, CLAUDE_SESSION_ARGS):
+        return ["--session-id", str(uuid.uuid4())]
+    if runtime is Runtime.AIDER and not _has_option(argv, ("--analytics-log",)):
+        log = private_dir(state_dir / "usage") / f"aider-{uuid.uuid4()}.jsonl"
+        return ["--no-analytics", "--analytics-log", str(log)]
+    return []
+
+
+def private_home_env(
+    runtime: Runtime, settings: Mapping[str, Any] | None, state_dir: Path
+) -> dict[str, str]:
+    """`runtimes.<rt>.private_home = true`: the runtime keeps its state (and logs) in
+    `<agent dir>/home` (0700), so no other session's log mixes with the agent's. Meant for
+    API-key users: a subscription login stays in the operator's own home."""
+    name = PRIVATE_HOME_ENV.get(runtime)
+    if name is None or not (settings or {}).get("private_home"):
+        return {}
+    return {name: str(private_dir(state_dir / "home"))}
+
+
 def agent_config(
     spec: AgentSpec,
     town: Town,
@@ -79,8 +125,12 @@ def agent_config(
         args = [*codex_notify_args(HOOK_COMMAND), *args]
     if spec.model and spec.runtime in (Runtime.CLAUDE, Runtime.DEMO, Runtime.AIDER):
         args = [*args, "--model", spec.model]
+    command = spec.command or default_command(spec.runtime)
+    state_dir = agent_dir(town, spec.name)
+    args = [*args, *usage_args(spec.runtime, [*_split(command), *args], state_dir)]
     env = {
         **multiplexer_env(town, spec.name),
+        **private_home_env(spec.runtime, runtime_settings, state_dir),
         **spec.env,
         "TUNDRA_TOWN": str(town.root),
         "TUNDRA_AGENT": spec.name,
@@ -89,7 +139,7 @@ def agent_config(
     if bead is not None:
         env["TUNDRA_BEAD"] = str(bead)
     launch = adapter.launch(
-        command=spec.command or default_command(spec.runtime),
+        command=command,
         args=args,
         env=env,
         cwd=cwd or town.root,
@@ -99,3 +149,11 @@ def agent_config(
     path = [AT_BIN, *(p for p in launch.env.get("PATH", "").split(os.pathsep) if p and p != AT_BIN)]
     launch.env["PATH"] = os.pathsep.join(path)
     return AgentConfig(spec.name, adapter, launch, columns, rows, scrollback)
+
+
+def _split(command: str) -> list[str]:
+    """A command line's words (the whole line if it does not parse: the launch reports that)."""
+    try:
+        return shlex.split(command)
+    except ValueError:
+        return [command]

@@ -27,7 +27,11 @@ ADAPTER = Adapter(
             (UP, ENTER),
         ),
     ),
-    rate_limited=re.compile(r"(?i)(rate limit|usage limit reached|overloaded_error|429)"),
+    # Not a bare 429: a number in code or a diff on screen is no rate limit.
+    rate_limited=re.compile(
+        r"(?i)(rate limit|usage limit reached|limit reached|hit your limit|overloaded_error"
+        r"|429 Too Many Requests|rate_limit_error)"
+    ),
     auth_failed=re.compile(
         r"(?i)(invalid api key|authentication_error|401 unauthorized|please run /login"
         r"|unable to connect to anthropic services)"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 
 from tundra_tui.domain.agents import Runtime
@@ -15,6 +16,8 @@ ADAPTER = Adapter(
     approve_keys=b"1",
     deny_keys=ESC,
     timing=InputTiming(base_pause=0.15, per_char=0.0005, max_pause=0.5, settle=0.2),
+    # Its scripted limit turn shows "Claude usage limit reached · resets in 2 minutes".
+    rate_limited=re.compile(r"(?i)usage limit reached|rate limit"),
     # Where it writes its Claude-format usage log, which the daemon reads back.
     env_keys=("CLAUDE_CONFIG_DIR",),
 )
