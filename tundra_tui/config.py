@@ -328,6 +328,17 @@ def command_trust_problem(config: LayeredConfig, agent: str) -> str | None:
     return None
 
 
+def account_of(config: LayeredConfig, agent: str, runtime: Runtime | str) -> str:
+    """The account an agent's calls are billed and rate limited on: `agents.<a>.account`,
+    else `runtimes.<rt>.account`, else the runtime's name. A name, never a secret."""
+    name = runtime.value if isinstance(runtime, Runtime) else str(runtime)
+    own = config.get("agents").get(agent, {}).get("account")
+    if own:
+        return str(own)
+    shared = config.get("runtimes").get(name, {}).get("account")
+    return str(shared) if shared else name
+
+
 def short_path(path: Path, root: Path | None = None) -> str:
     """`path` as an operator would type it: relative to `root` (the town) or to `~`."""
     if root is not None and path.is_relative_to(root):

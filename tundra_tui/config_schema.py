@@ -145,6 +145,18 @@ SCHEMA: tuple[Leaf, ...] = (
     Leaf("daemon.subscriber_queue", "int", 512, low=8),
     Leaf("costs.daily_budget_usd", "float", 0.0, low=0),
     Leaf("costs.monthly_budget_usd", "float", 0.0, low=0),
+    # Costs: budgets warn at warn_percent and stop new beads at 100%; prices come from the kept
+    # genai-prices table unless [costs.prices."<model>"] overrides them ($ per million tokens).
+    Leaf("costs.warn_percent", "int", 80, low=1, high=100),
+    Leaf("costs.price_table", "enum", "genai-prices", choices=("genai-prices", "none")),
+    Leaf("costs.prices.<model>.input", "float", low=0),
+    Leaf("costs.prices.<model>.output", "float", low=0),
+    Leaf("costs.prices.<model>.cache_read", "float", low=0),
+    Leaf("costs.prices.<model>.cache_write", "float", low=0),
+    Leaf("costs.prices.<model>.cache_write_1h", "float", low=0),
+    Leaf("costs.rate_limit_pause_seconds", "float", 900.0, low=1),
+    Leaf("costs.attribution_grace_seconds", "float", 120.0, low=0),
+    Leaf("convoys.<convoy>.budget_usd", "float", low=0),
     # Dispatch: how many polecats at once, what they run, and how the work is handed over.
     Leaf("orchestra.max_polecats", "int", 3, low=0),
     Leaf("orchestra.polecat_runtime", "enum", "claude", choices=_RUNTIMES),
@@ -178,6 +190,8 @@ SCHEMA: tuple[Leaf, ...] = (
     Leaf("runtimes.<runtime>.working_pattern", "str"),
     Leaf("runtimes.<runtime>.approval_pattern", "str"),
     Leaf("runtimes.<runtime>.auto_trust", "bool"),
+    Leaf("runtimes.<runtime>.account", "str"),
+    Leaf("runtimes.<runtime>.private_home", "bool", False),
     Leaf("agents.<agent>.role", "enum", choices=_ROLES, required=True),
     Leaf("agents.<agent>.runtime", "enum", choices=_RUNTIMES, required=True),
     Leaf("agents.<agent>.model", "str"),
@@ -187,6 +201,7 @@ SCHEMA: tuple[Leaf, ...] = (
     Leaf("agents.<agent>.worktree", "bool"),
     Leaf("agents.<agent>.lanes", "list", choices=_LANES),
     Leaf("agents.<agent>.start", "bool"),
+    Leaf("agents.<agent>.account", "str"),
 )
 
 BUILTIN_COMMANDS: Mapping[Runtime, str] = {
@@ -233,6 +248,8 @@ _NAME_CHECKS: dict[str, Callable[[str], str | None]] = {
     "<agent>": _bad_agent,
     "<lane>": _bad_choice("lane", _LANES),
     "<role>": _bad_choice("role", _ROLES),
+    "<model>": lambda name: None if name else "a model name cannot be empty",
+    "<convoy>": lambda name: None if name else "a convoy name cannot be empty",
 }
 
 

@@ -446,7 +446,8 @@ class StoreEvent(Event, frozen=True, tag="store"):
 
 class ChangedEvent(Event, frozen=True, tag="changed"):
     """Stored data changed through the daemon: beads, convoys, config, usage, metrics,
-    mail, dispatch or refinery (`ids` are bead ids). A client reloads what shows `what`
+    mail, dispatch, refinery or brake (`ids` are bead ids; for usage, the beads whose
+    spend changed). A client reloads what shows `what`
     once per event."""
 
     what: str
@@ -456,7 +457,9 @@ class ChangedEvent(Event, frozen=True, tag="changed"):
 class AttentionEvent(Event, frozen=True, tag="attention"):
     """Something the operator should look at (the witness's findings: an approval waiting
     too long, an escalated bead; the refinery's, with `agent` "refinery" or the bead's
-    agent: target red, escalated, needs gates, refinery error, checkout behind); `bell`
+    agent: target red, escalated, needs gates, refinery error, checkout behind; the
+    brake's, with `agent` "costs": budget warning, budget stop; rate limited, with the agent
+    that showed the limit); `bell`
     asks a client to ring the terminal bell once."""
 
     agent: str
@@ -616,6 +619,34 @@ class WaitingRow(msgspec.Struct, frozen=True, kw_only=True):
     detail: str = ""
 
 
+class BudgetRow(msgspec.Struct, frozen=True, kw_only=True):
+    """One budget and its spend (priced only): `scope` day, month or convoy; `level` ok,
+    warn or stop; `key` the config key that raises it; `text` says it in words."""
+
+    scope: str
+    name: str
+    spent_usd: float
+    budget_usd: float
+    percent: float
+    level: str
+    unpriced_tokens: int = 0
+    key: str = ""
+    text: str = ""
+
+
+class PauseRow(msgspec.Struct, frozen=True, kw_only=True):
+    """An account dispatch waits for after a rate-limit screen; `shown` is the screen's raw
+    text (sanitize before showing), `parsed` whether its reset time was read from it."""
+
+    account: str
+    runtime: str
+    agent: str
+    until: str
+    shown: str = ""
+    parsed: bool = False
+    text: str = ""
+
+
 class DispatchStatus(Reply, frozen=True, tag="dispatch_status"):
     up: bool
     paused: bool
@@ -626,6 +657,10 @@ class DispatchStatus(Reply, frozen=True, tag="dispatch_status"):
     max_ptys: int = 0
     active: list[DispatchRow] = []
     waiting: list[WaitingRow] = []
+    budgets: list[BudgetRow] = []
+    pauses: list[PauseRow] = []
+    override_until: str = ""
+    override_reason: str = ""
 
 
 class SlingReply(Reply, frozen=True, tag="sling"):

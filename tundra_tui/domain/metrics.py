@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +22,20 @@ class UsageSample:
     cost_usd: float = 0.0
     source_key: str = ""
     """A stable key for the log entry this came from, so re-reading a log never double-counts."""
+    role: str = ""
+    session: str = ""
+    """The runtime's own session or thread id."""
+    dispatch_id: int | None = None
+    """The attempt (dispatch) the sample is attributed to; None: no dispatch."""
+    cache_write_1h_tokens: int = 0
+    """The part of `cache_write_tokens` written to the 1-hour cache."""
+    priced: bool = True
+    """False: no price is known, `cost_usd` is 0 and means unknown."""
+    price_source: str = ""
+    logged_cost_usd: float | None = None
+    """The CLI's own figure for this call, where it logged one (kept, never preferred)."""
+    source_id: int | None = None
+    """The followed log (`usage_sources`) it was read from."""
 
     @property
     def total_tokens(self) -> int:
@@ -47,3 +62,11 @@ class KpiSnapshot:
     convoys_active: int = 0
     cost_today_usd: float = 0.0
     tokens_today: int = 0
+    window_seconds: int = 0
+    """The interval the `_window` counts cover."""
+    done_window: int = 0
+    failed_window: int = 0
+    agents_by_state: Mapping[str, int] = field(default_factory=dict)
+    burn_usd_hour: float = 0.0
+    """Dollars per hour over the last three hours."""
+    unpriced_tokens_today: int = 0

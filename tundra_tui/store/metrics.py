@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from tundra_tui.domain.metrics import KpiSnapshot, UsageSample
 from tundra_tui.store.db import Database
@@ -49,6 +50,31 @@ class HourCell:
     cost_usd: float
 
 
+def _sample(r: Sequence[Any]) -> UsageSample:
+    """A sample from its 19 selected columns, by name: new fields never shift the others."""
+    return UsageSample(
+        at=str(r[0]),
+        agent=str(r[1]),
+        model=str(r[2]),
+        runtime=str(r[3]),
+        bead_id=r[4],
+        input_tokens=int(r[5]),
+        output_tokens=int(r[6]),
+        cache_read_tokens=int(r[7]),
+        cache_write_tokens=int(r[8]),
+        cost_usd=float(r[9]),
+        source_key=str(r[10] or ""),
+        role=str(r[11]),
+        session=str(r[12]),
+        dispatch_id=r[13],
+        cache_write_1h_tokens=int(r[14]),
+        priced=bool(r[15]),
+        price_source=str(r[16]),
+        logged_cost_usd=None if r[17] is None else float(r[17]),
+        source_id=r[18],
+    )
+
+
 class MetricsRepo:
     """Usage samples are idempotent by `source_key`, so re-reading a log never double-counts."""
 
@@ -74,14 +100,14 @@ class MetricsRepo:
             for s in samples
         ]
         async with self.db.write() as conn:
-            before = conn.total_changes
-            await conn.executemany(
+            # rowcount (sqlite3_changes) leaves out the hourly rollup's trigger writes.
+            cursor = await conn.executemany(
                 "INSERT OR IGNORE INTO metrics (at, agent, runtime, model, bead_id, input_tokens, "
                 "output_tokens, cache_read_tokens, cache_write_tokens, cost_usd, source_key) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
-            return conn.total_changes - before
+            return max(0, cursor.rowcount)
 
     async def rollup(
         self, by: str, *, since: str = "", until: str = "", limit: int | None = None
@@ -123,11 +149,13 @@ class MetricsRepo:
         """Each agent's newest sample (its latest call's prompt size estimates context use)."""
         rows = await self.db.fetchall(
             "SELECT m.at, m.agent, m.model, m.runtime, m.bead_id, m.input_tokens, "
-            "m.output_tokens, m.cache_read_tokens, m.cache_write_tokens, m.cost_usd "
+            "m.output_tokens, m.cache_read_tokens, m.cache_write_tokens, m.cost_usd, "
+            "m.source_key, m.role, m.session, m.dispatch_id, m.cache_write_1h_tokens, m.priced, "
+            "m.price_source, m.logged_cost_usd, m.source_id "
             "FROM metrics m JOIN (SELECT agent, max(at) AS at FROM metrics WHERE agent != '' "
             "GROUP BY agent) newest ON newest.agent = m.agent AND newest.at = m.at ORDER BY m.id"
         )
-        return {str(r[1]): UsageSample(*tuple(r)) for r in rows}
+        return {str(r[1]): _sample(r) for r in rows}
 
     async def first_at(self) -> str:
         """When the oldest sample was taken, "" if there is none (forecasts need the span)."""

@@ -328,12 +328,225 @@ partial unique index). `gate_results` keep each gate's verdict and output tail;
 only after outside commits. Beads gain their evidence grade and the merged commit;
 `submitted_at` orders the queue."""
 
+_V6 = """
+DELETE FROM metrics WHERE source_key LIKE 'claude:%';
+ALTER TABLE metrics ADD COLUMN role TEXT NOT NULL DEFAULT '';
+ALTER TABLE metrics ADD COLUMN session TEXT NOT NULL DEFAULT '';
+ALTER TABLE metrics ADD COLUMN dispatch_id INTEGER;
+ALTER TABLE metrics ADD COLUMN cache_write_1h_tokens INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE metrics ADD COLUMN priced INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE metrics ADD COLUMN price_source TEXT NOT NULL DEFAULT '';
+ALTER TABLE metrics ADD COLUMN logged_cost_usd REAL;
+ALTER TABLE metrics ADD COLUMN source_id INTEGER;
+CREATE INDEX metrics_by_dispatch ON metrics (dispatch_id) WHERE dispatch_id IS NOT NULL;
+CREATE INDEX metrics_by_bead ON metrics (bead_id, at) WHERE bead_id IS NOT NULL;
+
+CREATE TABLE usage_hourly (
+    hour               TEXT NOT NULL,
+    agent              TEXT NOT NULL,
+    role               TEXT NOT NULL,
+    runtime            TEXT NOT NULL,
+    model              TEXT NOT NULL,
+    bead_id            INTEGER NOT NULL DEFAULT 0,
+    dispatch_id        INTEGER NOT NULL DEFAULT 0,
+    samples            INTEGER NOT NULL DEFAULT 0,
+    input_tokens       INTEGER NOT NULL DEFAULT 0,
+    output_tokens      INTEGER NOT NULL DEFAULT 0,
+    cache_read_tokens  INTEGER NOT NULL DEFAULT 0,
+    cache_write_tokens INTEGER NOT NULL DEFAULT 0,
+    cost_usd           REAL NOT NULL DEFAULT 0,
+    unpriced_samples   INTEGER NOT NULL DEFAULT 0,
+    unpriced_tokens    INTEGER NOT NULL DEFAULT 0,
+    logged_cost_usd    REAL NOT NULL DEFAULT 0,
+    logged_samples     INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (hour, agent, role, runtime, model, bead_id, dispatch_id)
+) WITHOUT ROWID;
+CREATE INDEX usage_hourly_by_bead ON usage_hourly (bead_id, hour);
+
+CREATE TRIGGER metrics_hourly_insert AFTER INSERT ON metrics
+BEGIN
+    INSERT INTO usage_hourly (hour, agent, role, runtime, model, bead_id, dispatch_id,
+        samples, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_usd,
+        unpriced_samples, unpriced_tokens, logged_cost_usd, logged_samples)
+    VALUES (substr(NEW.at, 1, 13), NEW.agent, NEW.role, NEW.runtime, NEW.model,
+        coalesce(NEW.bead_id, 0), coalesce(NEW.dispatch_id, 0),
+        1, NEW.input_tokens, NEW.output_tokens, NEW.cache_read_tokens,
+        NEW.cache_write_tokens, NEW.cost_usd, 1 - NEW.priced,
+        CASE WHEN NEW.priced THEN 0 ELSE NEW.input_tokens + NEW.output_tokens
+            + NEW.cache_read_tokens + NEW.cache_write_tokens END,
+        coalesce(NEW.logged_cost_usd, 0), NEW.logged_cost_usd IS NOT NULL)
+    ON CONFLICT (hour, agent, role, runtime, model, bead_id, dispatch_id) DO UPDATE SET
+        samples = samples + excluded.samples,
+        input_tokens = input_tokens + excluded.input_tokens,
+        output_tokens = output_tokens + excluded.output_tokens,
+        cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens,
+        cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens,
+        cost_usd = cost_usd + excluded.cost_usd,
+        unpriced_samples = unpriced_samples + excluded.unpriced_samples,
+        unpriced_tokens = unpriced_tokens + excluded.unpriced_tokens,
+        logged_cost_usd = logged_cost_usd + excluded.logged_cost_usd,
+        logged_samples = logged_samples + excluded.logged_samples;
+END;
+CREATE TRIGGER metrics_hourly_update AFTER UPDATE OF at, agent, role, runtime, model, bead_id,
+    dispatch_id, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_usd,
+    priced, price_source, logged_cost_usd ON metrics
+BEGIN
+    UPDATE usage_hourly SET
+        samples = samples - 1,
+        input_tokens = input_tokens - OLD.input_tokens,
+        output_tokens = output_tokens - OLD.output_tokens,
+        cache_read_tokens = cache_read_tokens - OLD.cache_read_tokens,
+        cache_write_tokens = cache_write_tokens - OLD.cache_write_tokens,
+        cost_usd = cost_usd - OLD.cost_usd,
+        unpriced_samples = unpriced_samples - (1 - OLD.priced),
+        unpriced_tokens = unpriced_tokens - CASE WHEN OLD.priced THEN 0 ELSE OLD.input_tokens
+            + OLD.output_tokens + OLD.cache_read_tokens + OLD.cache_write_tokens END,
+        logged_cost_usd = logged_cost_usd - coalesce(OLD.logged_cost_usd, 0),
+        logged_samples = logged_samples - (OLD.logged_cost_usd IS NOT NULL)
+    WHERE hour = substr(OLD.at, 1, 13) AND agent = OLD.agent AND role = OLD.role
+        AND runtime = OLD.runtime AND model = OLD.model AND bead_id = coalesce(OLD.bead_id, 0)
+        AND dispatch_id = coalesce(OLD.dispatch_id, 0);
+    DELETE FROM usage_hourly WHERE samples <= 0 AND hour = substr(OLD.at, 1, 13)
+        AND agent = OLD.agent AND role = OLD.role AND runtime = OLD.runtime AND model = OLD.model
+        AND bead_id = coalesce(OLD.bead_id, 0) AND dispatch_id = coalesce(OLD.dispatch_id, 0);
+    INSERT INTO usage_hourly (hour, agent, role, runtime, model, bead_id, dispatch_id,
+        samples, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_usd,
+        unpriced_samples, unpriced_tokens, logged_cost_usd, logged_samples)
+    VALUES (substr(NEW.at, 1, 13), NEW.agent, NEW.role, NEW.runtime, NEW.model,
+        coalesce(NEW.bead_id, 0), coalesce(NEW.dispatch_id, 0),
+        1, NEW.input_tokens, NEW.output_tokens, NEW.cache_read_tokens,
+        NEW.cache_write_tokens, NEW.cost_usd, 1 - NEW.priced,
+        CASE WHEN NEW.priced THEN 0 ELSE NEW.input_tokens + NEW.output_tokens
+            + NEW.cache_read_tokens + NEW.cache_write_tokens END,
+        coalesce(NEW.logged_cost_usd, 0), NEW.logged_cost_usd IS NOT NULL)
+    ON CONFLICT (hour, agent, role, runtime, model, bead_id, dispatch_id) DO UPDATE SET
+        samples = samples + excluded.samples,
+        input_tokens = input_tokens + excluded.input_tokens,
+        output_tokens = output_tokens + excluded.output_tokens,
+        cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens,
+        cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens,
+        cost_usd = cost_usd + excluded.cost_usd,
+        unpriced_samples = unpriced_samples + excluded.unpriced_samples,
+        unpriced_tokens = unpriced_tokens + excluded.unpriced_tokens,
+        logged_cost_usd = logged_cost_usd + excluded.logged_cost_usd,
+        logged_samples = logged_samples + excluded.logged_samples;
+END;
+CREATE TRIGGER metrics_hourly_delete AFTER DELETE ON metrics
+BEGIN
+    UPDATE usage_hourly SET
+        samples = samples - 1,
+        input_tokens = input_tokens - OLD.input_tokens,
+        output_tokens = output_tokens - OLD.output_tokens,
+        cache_read_tokens = cache_read_tokens - OLD.cache_read_tokens,
+        cache_write_tokens = cache_write_tokens - OLD.cache_write_tokens,
+        cost_usd = cost_usd - OLD.cost_usd,
+        unpriced_samples = unpriced_samples - (1 - OLD.priced),
+        unpriced_tokens = unpriced_tokens - CASE WHEN OLD.priced THEN 0 ELSE OLD.input_tokens
+            + OLD.output_tokens + OLD.cache_read_tokens + OLD.cache_write_tokens END,
+        logged_cost_usd = logged_cost_usd - coalesce(OLD.logged_cost_usd, 0),
+        logged_samples = logged_samples - (OLD.logged_cost_usd IS NOT NULL)
+    WHERE hour = substr(OLD.at, 1, 13) AND agent = OLD.agent AND role = OLD.role
+        AND runtime = OLD.runtime AND model = OLD.model AND bead_id = coalesce(OLD.bead_id, 0)
+        AND dispatch_id = coalesce(OLD.dispatch_id, 0);
+    DELETE FROM usage_hourly WHERE samples <= 0 AND hour = substr(OLD.at, 1, 13)
+        AND agent = OLD.agent AND role = OLD.role AND runtime = OLD.runtime AND model = OLD.model
+        AND bead_id = coalesce(OLD.bead_id, 0) AND dispatch_id = coalesce(OLD.dispatch_id, 0);
+END;
+INSERT INTO usage_hourly (hour, agent, role, runtime, model, bead_id, dispatch_id,
+    samples, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_usd,
+    unpriced_samples, unpriced_tokens, logged_cost_usd, logged_samples)
+SELECT substr(at, 1, 13), agent, role, runtime, model, coalesce(bead_id, 0),
+    coalesce(dispatch_id, 0), count(*), sum(input_tokens), sum(output_tokens),
+    sum(cache_read_tokens), sum(cache_write_tokens), sum(cost_usd), sum(1 - priced),
+    sum(CASE WHEN priced THEN 0 ELSE input_tokens + output_tokens + cache_read_tokens
+        + cache_write_tokens END),
+    coalesce(sum(logged_cost_usd), 0), count(logged_cost_usd)
+FROM metrics GROUP BY 1, 2, 3, 4, 5, 6, 7;
+
+CREATE TABLE agent_runs (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    agent        TEXT NOT NULL,
+    runtime      TEXT NOT NULL,
+    role         TEXT NOT NULL,
+    account      TEXT NOT NULL,
+    cwd          TEXT NOT NULL,
+    pid          INTEGER,
+    roots        TEXT NOT NULL DEFAULT '{}',
+    session_hint TEXT NOT NULL DEFAULT '',
+    started_at   TEXT NOT NULL,
+    ended_at     TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX agent_runs_by_agent ON agent_runs (agent, started_at);
+
+CREATE TABLE usage_sources (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    runtime    TEXT NOT NULL,
+    agent      TEXT NOT NULL,
+    path       TEXT NOT NULL UNIQUE,
+    run_id     INTEGER REFERENCES agent_runs(id),
+    device     INTEGER NOT NULL DEFAULT 0,
+    inode      INTEGER NOT NULL DEFAULT 0,
+    head       BLOB NOT NULL DEFAULT x'',
+    offset     INTEGER NOT NULL DEFAULT 0,
+    skipping   INTEGER NOT NULL DEFAULT 0,
+    state      TEXT NOT NULL DEFAULT '{}',
+    bad_lines  INTEGER NOT NULL DEFAULT 0,
+    updated_at TEXT NOT NULL
+);
+
+CREATE TABLE logged_costs (
+    runtime       TEXT NOT NULL,
+    session       TEXT NOT NULL,
+    agent         TEXT NOT NULL,
+    cost_usd      REAL NOT NULL,
+    unknown_model INTEGER NOT NULL DEFAULT 0,
+    at            TEXT NOT NULL,
+    PRIMARY KEY (runtime, session)
+) WITHOUT ROWID;
+
+CREATE TABLE account_pauses (
+    account      TEXT PRIMARY KEY,
+    runtime      TEXT NOT NULL,
+    agent        TEXT NOT NULL,
+    until        TEXT NOT NULL,
+    shown        TEXT NOT NULL DEFAULT '',
+    reset_parsed INTEGER NOT NULL DEFAULT 0,
+    since        TEXT NOT NULL,
+    cleared_at   TEXT NOT NULL DEFAULT '',
+    cleared_by   TEXT NOT NULL DEFAULT ''
+) WITHOUT ROWID;
+
+ALTER TABLE kpi_snapshots ADD COLUMN window_seconds INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE kpi_snapshots ADD COLUMN done_window INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE kpi_snapshots ADD COLUMN failed_window INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE kpi_snapshots ADD COLUMN agents_by_state TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE kpi_snapshots ADD COLUMN burn_usd_hour REAL NOT NULL DEFAULT 0;
+ALTER TABLE kpi_snapshots ADD COLUMN unpriced_tokens_today INTEGER NOT NULL DEFAULT 0;
+INSERT INTO town_flags (key, value) VALUES ('budget_override_until', ''), ('price_book', '');
+"""
+"""Costs from the agents' own logs. Legacy `claude:` samples (only ever read from the
+demo's `.tundra/usage`, which the first v6 start re-reads from byte 0 with new keys) go.
+`metrics` gains who (role), which attempt (`dispatch_id`), how it was priced (`priced` 0
+means cost unknown, never $0; `price_source`) and the CLI's own figure. `usage_hourly` is
+a rollup kept exact by triggers (insert adds, update moves, delete subtracts), so `at cost`
+stays fast on a year of samples. `usage_sources` keep each followed log's cursor, written
+in the samples' transaction; `agent_runs` tell whose log is whose; `logged_costs` hold a
+CLI's cumulative session cost; `account_pauses` hold rate-limit pauses per account.
+`town_flags` gain the budget override and the price book the rows were priced with
+('' re-prices every row on the first start)."""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "beads, agents, convoys, mail, events, metrics, kpi snapshots, approvals", _V1),
     Migration(2, "index for the done column; per-status bead counts kept by triggers", _V2),
     Migration(3, "agents removed from tundra.toml leave lists while still referenced", _V3),
     Migration(4, "dispatches, bead notes, town flags, mail deliveries, wanted agents", _V4),
     Migration(5, "merge attempts, gate results, target checks, bead grades", _V5),
+    Migration(
+        6,
+        "usage attribution and prices, log sources, agent runs, hourly usage, account pauses, "
+        "kpi fields",
+        _V6,
+    ),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version
