@@ -1,17 +1,26 @@
-"""Dollars per million tokens by model family: the one price table for costs and the demo agent.
+"""Offline prices: the demo's own models, and the family table the demo agent logs its
+"CLI" cost with.
 
-Standard library only, because the demo agent (which must run without our dependencies) imports
-it to write the same `costUSD` figures the usage readers compute.
+Standard library only, because the demo agent (which must run without our dependencies)
+imports it. Real models are priced from genai-prices (`usage.price_table`) through the
+price book; a model nobody knows is unpriced, never priced as another model.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tundra_tui.domain.costs import Price as Price_
+from tundra_tui.domain.costs import Rate
+
+__all__ = ["DEMO_PRICES", "PRICES", "ModelPrice", "Price", "Rate", "demo_price", "price_for"]
+
 
 @dataclass(frozen=True)
 class Price:
-    """US dollars per million tokens."""
+    """US dollars per million tokens, by family: what the demo agent writes as its own
+    (the "CLI's") cost. Our costs use `domain.costs.Price` (also exported here as
+    `ModelPrice`)."""
 
     input: float
     output: float
@@ -39,8 +48,37 @@ PRICES: dict[str, Price] = {
 
 
 def price_for(model: str) -> tuple[Price, bool]:
-    """The price of `model` and whether it is known; unknown models are priced as sonnet."""
+    """The demo agent's own figure for `model` and whether it knows it (an unknown model is
+    figured as sonnet, as a CLI with a stale table would). Our pricing never calls this."""
     for family, price in PRICES.items():
         if family in model.lower():
             return price, True
     return PRICES["sonnet"], False
+
+
+ModelPrice = Price_
+"""The price type our costs use (`domain.costs.Price`), with tiers and its source."""
+
+DEMO_SOURCE = "auto-tundra demo table"
+
+
+def _demo(model: str, family: Price) -> Price_:
+    return Price_(
+        source=DEMO_SOURCE,
+        model_id=model,
+        input=Rate(family.input),
+        output=Rate(family.output),
+        cache_read=Rate(family.cache_read),
+        cache_write=Rate(family.cache_write),
+    )
+
+
+DEMO_PRICES: dict[str, Price_] = {
+    f"demo-{family}": _demo(f"demo-{family}", price) for family, price in PRICES.items()
+}
+"""The demo's models at today's family prices, so the demo shows dollars offline."""
+
+
+def demo_price(model: str) -> Price_ | None:
+    """The demo table's price of `model` (case-insensitive), or None: unpriced."""
+    return DEMO_PRICES.get(model.casefold())
