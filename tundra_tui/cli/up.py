@@ -176,6 +176,11 @@ async def cmd_status(ctx: Context) -> int:
             ("terminals", f"{status.ptys} of {status.max_ptys}"),
         ]
     )
+    brake = budget_lines(status)
+    if brake:
+        print()
+        for line in brake:
+            print(line)
     if status.active:
         print()
         table(
@@ -195,6 +200,29 @@ async def cmd_status(ctx: Context) -> int:
     elif not status.active:
         print("\nno beads waiting")
     return 0
+
+
+def budget_lines(status: DispatchStatus) -> list[str]:
+    """The brake's budgets (warned or stopped) and the paused accounts, in words, above the
+    waiting list: they say why beads wait before the list does."""
+    lines = [
+        visible(
+            budget.text or f"budget {budget.scope} {budget.name}: {budget.level}", single_line=True
+        )
+        for budget in status.budgets
+        if budget.level != "ok"
+    ]
+    if status.override_until:
+        reason = visible(status.override_reason, single_line=True)
+        lines.append(
+            f"override until {status.override_until[:16].replace('T', ' ')} UTC"
+            + (f": {reason}" if reason else "")
+        )
+    lines += [
+        visible(pause.text or f"rate limited: account {pause.account}", single_line=True)
+        for pause in status.pauses
+    ]
+    return lines
 
 
 async def _status(ctx: Context) -> DispatchStatus:

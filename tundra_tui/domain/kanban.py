@@ -22,6 +22,7 @@ from tundra_tui.domain.beads import (
     Lane,
     format_bead_id,
 )
+from tundra_tui.domain.costs import Cost
 from tundra_tui.domain.errors import IllegalTransition
 from tundra_tui.domain.events import Event
 
@@ -57,6 +58,17 @@ GRADE_LEGEND = (
     f"{HAND_DONE_GLYPH} done by hand  {MERGING_GLYPH} merging"
 )
 """What the completion glyphs mean (help, and the header when it is wide enough)."""
+
+
+def cost_label(cost: Cost | None) -> str:
+    """A card's spend: `$0.42`, `$?` (only unpriced usage) or `$0.42+?` (some unpriced);
+    nothing for a bead with no usage on record. Unpriced usage is never shown as $0."""
+    if cost is None or (cost.usd <= 0 and cost.complete):
+        return ""
+    if cost.usd <= 0:
+        return "$?"
+    amount = f"${cost.usd:.2f}" if cost.usd < 100 else f"${cost.usd:,.0f}"
+    return amount if cost.complete else f"{amount}+?"
 
 
 def grade_glyph(bead: Bead, *, merging: bool = False, ungated: bool = False) -> str:

@@ -204,12 +204,16 @@ class LiveModel:
         return Change("attention", event.agent, event.approval)
 
 
+NOTICE_GLYPHS = {"budget warning": "$", "budget stop": "$", "rate limited": "⏸"}
+"""The brake's findings read apart from the witness's at a glance."""
+
+
 def notice_items(notices: list[Notice]) -> list[AttentionItem]:
     """The witness's findings as Attention rows, newest first. One about an approval is
     left out: the approval itself is listed while it waits."""
     return [
         AttentionItem(
-            glyph="⚑",
+            glyph=NOTICE_GLYPHS.get(n.kind, "⚑"),
             agent=visible(n.agent, single_line=True),
             text=f"{n.kind}: {n.reason}",
         )

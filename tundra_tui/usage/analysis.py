@@ -7,6 +7,7 @@ operator reads can be checked by a unit test. Days and hours are UTC, as stored.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -300,3 +301,93 @@ def insights(
     elif measured:
         lines.append(f"Cycle time: median {measured[-1].median:.1f}h")
     return lines
+
+
+_RELATIVE = re.compile(r"(\d+)\s*([dhm])")
+
+
+def parse_window(text: str, now: datetime) -> datetime | None:
+    """The instant a `--since`/`--until` word names; None for `all` (no bound).
+
+    `today` and `yesterday` are midnights UTC, `7d`/`2h`/`30m` count back from `now`, a date
+    is its midnight UTC, and an ISO time without a zone is UTC. Anything else is a ValueError
+    whose message lists the forms.
+    """
+    word = text.strip().lower()
+    if word in ("", "all"):
+        return None
+    if word == "today":
+        return day_start(now)
+    if word == "yesterday":
+        return day_start(now) - timedelta(days=1)
+    if match := _RELATIVE.fullmatch(word):
+        amount, unit = int(match.group(1)), match.group(2)
+        return now - timedelta(**{_UNITS[unit]: amount})
+    try:
+        if len(word) == 10:
+            return datetime.combine(date.fromisoformat(word), datetime.min.time(), UTC)
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(
+            f"cannot read the time {text!r}: use today, yesterday, all, 7d, 2h, 30m, "
+            "a date (2026-12-01) or an ISO time"
+        ) from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+_UNITS = {"d": "days", "h": "hours", "m": "minutes"}
+
+
+@dataclass(frozen=True, slots=True)
+class DailyForecast:
+    """The 30-day forecast from whole past days, with its method in words."""
+
+    mean: float
+    """Mean spend of the basis days."""
+    basis_days: int
+    """How many full days the mean covers (0: no full day of data yet)."""
+    next_30: float
+    month_spent: float
+    month_end: float
+    days_left: float
+    method: str
+
+
+FORECAST_METHOD = (
+    "mean daily spend of the last N full days (N = min({cap}, days with data)) × {days}; "
+    "month-end = spent + mean × days left"
+)
+
+
+def daily_forecast(
+    full_days: Sequence[float], now: datetime, *, month_spent: float
+) -> DailyForecast:
+    """Project from `full_days`, the spend of each whole UTC day since the first sample
+    (oldest first, today excluded): the mean of the last FORECAST_BASIS_DAYS of them."""
+    basis = list(full_days)[-FORECAST_BASIS_DAYS:]
+    mean = sum(basis) / len(basis) if basis else 0.0
+    days_left = (next_month_start(now) - now).total_seconds() / 86400
+    return DailyForecast(
+        mean=mean,
+        basis_days=len(basis),
+        next_30=mean * FORECAST_DAYS,
+        month_spent=month_spent,
+        month_end=month_spent + mean * days_left,
+        days_left=days_left,
+        method=FORECAST_METHOD.format(cap=FORECAST_BASIS_DAYS, days=FORECAST_DAYS),
+    )
+
+
+SPARK = "▁▂▃▄▅▆▇█"
+"""Sparkline heights, lowest first (the shape reads in monochrome)."""
+
+
+def sparkline(values: Sequence[float], width: int) -> str:
+    """The last `width` values as one line of block heights, scaled to their own peak
+    (an all-zero series is a flat baseline, not empty)."""
+    shown = list(values)[-width:] if width > 0 else []
+    peak = max(shown, default=0.0)
+    if peak <= 0:
+        return SPARK[0] * len(shown)
+    top = len(SPARK) - 1
+    return "".join(SPARK[min(top, max(0, math.ceil(top * value / peak)))] for value in shown)

@@ -13,6 +13,7 @@ from rich.text import Text
 from textual.widget import Widget
 
 from tundra_tui.domain.beads import Bead, Grade, Lane
+from tundra_tui.domain.costs import Cost
 from tundra_tui.domain.kanban import (
     BLOCKED_GLYPH,
     GRADE_GLYPH,
@@ -20,6 +21,7 @@ from tundra_tui.domain.kanban import (
     BoardColumn,
     ColumnSpec,
     cell_width,
+    cost_label,
     fit,
     grade_glyph,
     wrap_words,
@@ -56,6 +58,7 @@ class KanbanColumn(Widget):
         "kanban-column--cursor",
         "kanban-column--cursor-idle",
         "kanban-column--more",
+        "kanban-column--cost",
     }
 
     def __init__(self, spec: ColumnSpec, *, id: str | None = None) -> None:
@@ -73,6 +76,8 @@ class KanbanColumn(Widget):
         """The Review bead the refinery is merging now (its card shows ⟳)."""
         self.ungated: frozenset[int] = frozenset()
         """Beads the refinery merged with no gates run (their cards say so)."""
+        self.costs: dict[int, Cost] = {}
+        """Each loaded bead's spend (`$0.42` on its card; none for a bead with no usage)."""
         self._styles: dict[str, Style] = {}
         self._cards: dict[tuple[int, int], list[Text]] = {}
         """Laid-out cards by (index, width); only the ones near the cursor are ever built."""
@@ -108,6 +113,14 @@ class KanbanColumn(Widget):
         self._cards.clear()
         self.refresh()
 
+    def set_costs(self, costs: dict[int, Cost]) -> None:
+        """Take the beads' spend (redrawn now when it changed)."""
+        if costs == self.costs:
+            return
+        self.costs = costs
+        self._cards.clear()
+        self.refresh()
+
     # ---- layout ----------------------------------------------------------------------------
 
     def notify_style_update(self) -> None:
@@ -138,7 +151,7 @@ class KanbanColumn(Widget):
         return self.get_component_rich_style(f"kanban-column--{name}")
 
     def _card(self, bead: Bead, width: int) -> list[Text]:
-        """A card's lines: `#id ▲P0 ⊘ ◔  @assignee`, then its title (cut on a word)."""
+        """A card's lines: `#id ▲P0 ⊘ ◔ $0.42  @assignee`, then its title (cut on a word)."""
         head = Text(no_wrap=True, overflow="crop")
         head.append(bead.ref, self._style("id"))
         lane = _LANE_CLASS.get(bead.lane, "meta")
@@ -152,6 +165,9 @@ class KanbanColumn(Widget):
         if glyph:
             merged = bead.merged_commit and glyph == GRADE_GLYPH[Grade.MERGED]
             head.append(f" {glyph}", self._style("merged" if merged else "grade"))
+        spend = cost_label(self.costs.get(bead.id))
+        if spend:
+            head.append(f" {spend}", self._style("cost"))
         lines = [head]
         assignee = visible(bead.assignee, single_line=True)
         if assignee:

@@ -1,4 +1,5 @@
-"""The top line: town, agents by state, the daemon link, the clock."""
+"""The top line: town, agents by state, the budget brake and paused accounts, the daemon
+link, the clock."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from rich.text import Text
 from textual.widget import Widget
 
 from tundra_tui.domain.agents import AgentState
+from tundra_tui.domain.clock import parse_iso
+from tundra_tui.domain.costs import Brake, BrakeLevel
 from tundra_tui.domain.sanitize import visible
 
 SHOWN = (AgentState.WORKING, AgentState.IDLE, AgentState.AWAITING_APPROVAL, AgentState.UNKNOWN)
@@ -25,6 +28,7 @@ class TitleBar(Widget):
         "title-bar--name",
         "title-bar--down",
         "title-bar--waiting",
+        "title-bar--budget",
     }
 
     def __init__(self, *, id: str | None = None) -> None:
@@ -35,6 +39,10 @@ class TitleBar(Widget):
         self.connected = False
         self.clock = ""
         self.demo = False
+        self.brake: Brake | None = None
+        """Budgets, the override and pauses, as the store last said (None: not read)."""
+        self.now = ""
+        """The stored form of now, for the brake's countdowns and expiries."""
 
     def render(self) -> Text:
         left = Text(no_wrap=True, overflow="crop")
@@ -50,6 +58,9 @@ class TitleBar(Widget):
             right.append(
                 f"  {self.waiting} waiting", self.get_component_rich_style("title-bar--waiting")
             )
+        marks = brake_marks(self.brake, self.now) if self.brake and self.now else ""
+        if marks:
+            right.append(f"  {marks}", self.get_component_rich_style("title-bar--budget"))
         if self.connected:
             right.append("  daemon up")
         else:
@@ -61,3 +72,31 @@ class TitleBar(Widget):
             left.truncate(max(0, width - right.cell_len - 1), overflow="ellipsis")
             gap = max(1, width - left.cell_len - right.cell_len)
         return Text.assemble(left, " " * gap, right)
+
+
+_SCOPE = {"day": "today", "month": "month"}
+
+
+def brake_marks(brake: Brake, now: str) -> str:
+    """`$ 84% today` at a warning, `$ STOP` when a budget stops dispatch, `$ override` while
+    the operator's override lifts a stop, then `⏸ claude 12m` per paused account."""
+    marks: list[str] = []
+    level = brake.level(now)
+    if level == "stop":
+        marks.append("$ STOP")
+    elif level == "overridden":
+        marks.append("$ override")
+    elif level == BrakeLevel.WARN.value:
+        scope = max(
+            (s for s in brake.scopes if s.level is BrakeLevel.WARN), key=lambda s: s.percent
+        )
+        where = _SCOPE.get(scope.kind, visible(scope.name, single_line=True, limit=20))
+        marks.append(f"$ {scope.percent:.0f}% {where}")
+    for pause in brake.pauses:
+        if brake.paused(pause.account, now) is not pause:
+            continue
+        left = (parse_iso(pause.until) - parse_iso(now)).total_seconds()
+        minutes = max(1, int((left + 59) // 60))
+        span = f"{minutes}m" if minutes < 120 else f"{minutes // 60}h{minutes % 60:02d}m"
+        marks.append(f"⏸ {visible(pause.account, single_line=True, limit=20)} {span}")
+    return "  ".join(marks)
