@@ -69,7 +69,7 @@ def test_prices_are_by_family_and_unknown_models_are_priced_as_sonnet() -> None:
 def test_a_real_claude_line_gives_one_priced_sample() -> None:
     sample = parse_line(REAL, agent="mayor")
     assert sample is not None
-    assert sample.source_key == "claude:msg_3fc5"
+    assert sample.source_key == "claude:msg_3fc5:req_ab0d"
     assert sample.at == "2026-11-22T02:25:39.423000Z"  # the store's sortable form
     assert (sample.agent, sample.model, sample.runtime) == ("mayor", "claude-opus-5-5", "claude")
     assert (sample.input_tokens, sample.output_tokens) == (4978, 56)
@@ -79,7 +79,7 @@ def test_a_real_claude_line_gives_one_priced_sample() -> None:
 def test_blocks_of_one_answer_are_counted_once() -> None:
     lines = [answer("msg_a"), answer("msg_a"), answer("msg_b"), answer("msg_a")]
     samples = parse_lines(lines, agent="a", runtime="demo")
-    assert [s.source_key for s in samples] == ["claude:msg_a", "claude:msg_b"]
+    assert [s.source_key for s in samples] == ["claude:msg_a:", "claude:msg_b:"]
     assert all(s.runtime == "demo" for s in samples)
 
 
@@ -96,7 +96,7 @@ def test_the_request_id_keys_an_answer_without_a_message_id() -> None:
     del record["message"]["id"]
     record["requestId"] = "req_9"
     sample = parse_line(json.dumps(record), agent="a")
-    assert sample is not None and sample.source_key == "claude:req:req_9"
+    assert sample is not None and sample.source_key == "claude::req_9"
 
 
 def test_a_bad_byte_in_the_content_does_not_lose_the_usage() -> None:
@@ -181,14 +181,14 @@ def test_only_new_complete_lines_are_read(tmp_path: Path) -> None:
     append(log, answer("msg_1") + "\n" + answer("msg_2") + "\n")
     follower = UsageFollower([tmp_path], runtimes={"polecat-1": "demo"})
     first = follower.poll()
-    assert keys(first) == ["claude:msg_1", "claude:msg_2"]
+    assert keys(first) == ["claude:msg_1:", "claude:msg_2:"]
     assert {(s.agent, s.runtime) for s in first} == {("polecat-1", "demo")}
     assert follower.poll() == []
     half = answer("msg_3")
     append(log, half[:40])
     assert follower.poll() == []  # still being written
     append(log, half[40:] + "\n")
-    assert keys(follower.poll()) == ["claude:msg_3"]
+    assert keys(follower.poll()) == ["claude:msg_3:"]
 
 
 def test_an_answer_split_across_polls_is_still_counted_once_by_the_store(tmp_path: Path) -> None:
@@ -196,9 +196,9 @@ def test_an_answer_split_across_polls_is_still_counted_once_by_the_store(tmp_pat
     follower = UsageFollower([tmp_path])
     append(log, answer("msg_1") + "\n")
     append(log, answer("msg_1")[:10])
-    assert keys(follower.poll()) == ["claude:msg_1"]
+    assert keys(follower.poll()) == ["claude:msg_1:"]
     append(log, answer("msg_1")[10:] + "\n")
-    assert keys(follower.poll()) == ["claude:msg_1"]  # same key: the store ignores it
+    assert keys(follower.poll()) == ["claude:msg_1:"]  # same key: the store ignores it
 
 
 def test_a_truncated_or_replaced_log_is_read_again_from_the_start(tmp_path: Path) -> None:
@@ -207,11 +207,11 @@ def test_a_truncated_or_replaced_log_is_read_again_from_the_start(tmp_path: Path
     follower = UsageFollower([tmp_path])
     follower.poll()
     log.write_text(answer("msg_9") + "\n")  # truncated in place, shorter
-    assert keys(follower.poll()) == ["claude:msg_9"]
+    assert keys(follower.poll()) == ["claude:msg_9:"]
     other = tmp_path / "new.tmp"
     other.write_text(answer("msg_7") + "\n" + answer("msg_8") + "\n")
     os.replace(other, log)  # a new file under the same name
-    assert keys(follower.poll()) == ["claude:msg_7", "claude:msg_8"]
+    assert keys(follower.poll()) == ["claude:msg_7:", "claude:msg_8:"]
 
 
 def test_a_log_rewritten_in_place_past_the_old_offset_is_noticed(tmp_path: Path) -> None:
@@ -224,18 +224,18 @@ def test_a_log_rewritten_in_place_past_the_old_offset_is_noticed(tmp_path: Path)
             (answer("msg_5", at="2026-11-21T10:00:00.000Z") + "\n" + answer("msg_6")).encode()
         )
         file.write(b"\n")
-    assert keys(follower.poll()) == ["claude:msg_5", "claude:msg_6"]
+    assert keys(follower.poll()) == ["claude:msg_5:", "claude:msg_6:"]
 
 
 def test_over_long_lines_are_skipped_even_across_polls(tmp_path: Path) -> None:
     log = tmp_path / "a.jsonl"
     follower = UsageFollower([tmp_path], max_line_bytes=1000)
     append(log, answer("msg_1") + "\n" + "x" * 5000 + "\n" + answer("msg_2") + "\n")
-    assert keys(follower.poll()) == ["claude:msg_1", "claude:msg_2"]
+    assert keys(follower.poll()) == ["claude:msg_1:", "claude:msg_2:"]
     append(log, "y" * 3000)  # an over-long line still being written
     assert follower.poll() == []
     append(log, "y" * 3000 + "\n" + answer("msg_3") + "\n")
-    assert keys(follower.poll()) == ["claude:msg_3"]
+    assert keys(follower.poll()) == ["claude:msg_3:"]
 
 
 def test_a_log_longer_than_a_chunk_is_read_whole_in_one_poll(tmp_path: Path) -> None:
@@ -243,7 +243,7 @@ def test_a_log_longer_than_a_chunk_is_read_whole_in_one_poll(tmp_path: Path) -> 
     lines = [answer(f"msg_{n}") for n in range(100)]
     append(tmp_path / "a.jsonl", "\n".join(lines) + "\n" + lines[0][:50])
     assert (tmp_path / "a.jsonl").stat().st_size > 5 * follower.chunk_bytes
-    assert keys(follower.poll()) == [f"claude:msg_{n}" for n in range(100)]
+    assert keys(follower.poll()) == [f"claude:msg_{n}:" for n in range(100)]
     assert follower.poll() == []
 
 
@@ -253,14 +253,14 @@ def test_other_files_missing_dirs_and_fifos_are_ignored(tmp_path: Path) -> None:
     os.mkfifo(tmp_path / "fifo.jsonl")  # opening it for reading must not hang
     append(tmp_path / "b.jsonl", answer("msg_1") + "\n")
     follower = UsageFollower([tmp_path / "missing", tmp_path])
-    assert [(s.agent, s.source_key) for s in follower.poll()] == [("b", "claude:msg_1")]
+    assert [(s.agent, s.source_key) for s in follower.poll()] == [("b", "claude:msg_1:")]
 
 
 def test_read_without_commit_does_not_move_on(tmp_path: Path) -> None:
     append(tmp_path / "a.jsonl", answer("msg_1") + "\n")
     follower = UsageFollower([tmp_path])
-    assert keys(follower.read().samples) == ["claude:msg_1"]
-    assert keys(follower.read().samples) == ["claude:msg_1"]
+    assert keys(follower.read().samples) == ["claude:msg_1:"]
+    assert keys(follower.read().samples) == ["claude:msg_1:"]
     follower.commit(follower.read())
     assert follower.read().samples == []
 

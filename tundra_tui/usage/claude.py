@@ -1,72 +1,181 @@
-"""Reading Claude Code's JSONL usage log (and the demo agent's, which writes the same format).
+"""Reading Claude Code's projects JSONL (and the demo agent's log, which has the same format).
 
 Only `assistant` lines cost money. Claude Code writes one line per content block, and every
-block of one answer repeats the answer's `message.id` and its whole `usage`, so an answer is
-counted once, keyed by its message id (research/real-agents.md §3 "Usage log"). The log is
-written by another program and may be hostile or half-written: a line that is not what we
-expect is skipped, never raised about.
+block of one answer repeats its `message.id`, its `requestId` and its whole usage; `--resume`
+copies old lines into a new file. So an answer is keyed `claude:<message id>:<request id>` and
+counted once wherever it appears (research/real-agents.md §3 "Usage log"). `cost-state` lines
+carry Claude's own running session cost, kept beside ours. The log is written by another
+program and may be hostile or half-written: a line that is not what we expect is skipped.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
-from datetime import UTC, datetime
-from typing import Any
+from pathlib import Path
+from typing import Final
 
-from tundra_tui.domain.clock import iso
+import msgspec
+
 from tundra_tui.domain.metrics import UsageSample
-from tundra_tui.usage.pricing import price_for
-
-RUNTIME = "claude"
-MAX_LINE_BYTES = 4 << 20
-"""Longer lines are skipped unparsed; assistant lines are far shorter, tool results may not be."""
-MAX_TOKENS = 10**9
-"""More tokens than any call can use: such a count is corrupt (and would overflow SQLite)."""
-MAX_MODEL_CHARS = 200
-_USAGE_FIELDS = (
-    "input_tokens",
-    "output_tokens",
-    "cache_creation_input_tokens",
-    "cache_read_input_tokens",
+from tundra_tui.usage.jsonl import (
+    BAD,
+    MAX_LINE_BYTES,
+    MAX_TEXT,
+    Parsed,
+    count,
+    read_jsonl,
+    text,
+    timestamp,
 )
+from tundra_tui.usage.pricing import price_for
+from tundra_tui.usage.records import Cursor, LoggedCost, RawSample, ReadResult
+
+RUNTIME: Final = "claude"
+PROVIDER: Final = "anthropic"
+__all__ = ["MAX_LINE_BYTES", "RUNTIME", "ClaudeReader", "parse", "parse_line", "parse_lines"]
+
+
+class _CacheCreation(msgspec.Struct):
+    ephemeral_1h_input_tokens: object = 0
+
+
+class _Usage(msgspec.Struct):
+    input_tokens: object = 0
+    output_tokens: object = 0
+    cache_creation_input_tokens: object = 0
+    cache_read_input_tokens: object = 0
+    cache_creation: _CacheCreation | None = None
+
+
+class _Message(msgspec.Struct):
+    id: object = None
+    model: object = None
+    usage: _Usage | None = None
+
+
+class _Line(msgspec.Struct):
+    """The fields we use; unknown ones are skipped by the decoder, never parsed into objects."""
+
+    type: object = None
+    timestamp: object = None
+    requestId: object = None
+    sessionId: object = None
+    message: msgspec.Raw = msgspec.Raw(b"")
+    totalCostUSD: object = None
+    hasUnknownModelCost: object = None
+
+
+_LINE = msgspec.json.Decoder(_Line)
+_MESSAGE = msgspec.json.Decoder(_Message)
+
+
+def parse(line: bytes, state: dict[str, str], offset: int = 0, *, runtime: str = RUNTIME) -> Parsed:
+    """One line: an answer's `RawSample`, a `cost-state`'s `LoggedCost`, BAD, or None (other)."""
+    del offset
+    # Cheap test first: most lines (prompts, tool results) are not parsed at all.
+    if b'"assistant"' not in line and b'"cost-state"' not in line:
+        return None
+    try:
+        record = _LINE.decode(line)
+    except (msgspec.DecodeError, RecursionError):
+        return BAD
+    session = text(record.sessionId)
+    if session:
+        state["session"] = session
+    if record.type == "cost-state":
+        cost = record.totalCostUSD
+        if isinstance(cost, bool) or not isinstance(cost, int | float) or not 0 <= cost < 1e9:
+            return BAD
+        return LoggedCost(
+            runtime=runtime,
+            session=session or state.get("session", ""),
+            cost_usd=float(cost),
+            unknown_model=record.hasUnknownModelCost is True,
+            at=timestamp(record.timestamp) or state.get("at", ""),
+        )
+    if record.type != "assistant" or not record.message:
+        return None
+    try:
+        message = _MESSAGE.decode(record.message)
+    except (msgspec.DecodeError, RecursionError):
+        return BAD
+    at = timestamp(record.timestamp)
+    usage = message.usage
+    if at is None or usage is None:
+        return BAD
+    state["at"] = at
+    model = text(message.model)
+    if model == "<synthetic>":
+        return None  # Claude Code's own placeholder answers: no call was made
+    message_id, request_id = text(message.id), text(record.requestId)
+    if not message_id and not request_id:
+        return BAD  # nothing to deduplicate it by
+    one_hour = count(usage.cache_creation.ephemeral_1h_input_tokens if usage.cache_creation else 0)
+    counts = (
+        count(usage.input_tokens),
+        count(usage.output_tokens),
+        count(usage.cache_read_input_tokens),
+        count(usage.cache_creation_input_tokens),
+    )
+    if one_hour is None or None in counts:
+        return BAD
+    input_tokens, output_tokens, cache_read, cache_write = (c or 0 for c in counts)
+    if not (input_tokens or output_tokens or cache_read or cache_write):
+        return None
+    return RawSample(
+        at=at,
+        runtime=runtime,
+        provider=PROVIDER,
+        model=model,
+        session=session or state.get("session", ""),
+        source_key=f"claude:{message_id}:{request_id}",
+        input=input_tokens,
+        output=output_tokens,
+        cache_read=cache_read,
+        cache_write=cache_write,
+        cache_write_1h=min(one_hour, cache_write),
+    )
+
+
+class ClaudeReader:
+    """Claude Code's `projects/*/<session>.jsonl`, or (runtime `demo`) the demo agent's log."""
+
+    def __init__(self, runtime: str = RUNTIME) -> None:
+        self.runtime = runtime
+
+    def _parse(self, line: bytes, state: dict[str, str], offset: int) -> Parsed:
+        return parse(line, state, offset, runtime=self.runtime)
+
+    def read(self, path: Path, cursor: Cursor, *, max_bytes: int = 16 << 20) -> ReadResult:
+        """The answers and cost-states in the complete lines after `cursor`."""
+        return read_jsonl(path, cursor, self._parse, max_bytes=max_bytes)
+
+
+# ---- the follower's interface, kept until the daemon's ingestion replaces it ----------------
 
 
 def parse_line(line: bytes | str, *, agent: str, runtime: str = RUNTIME) -> UsageSample | None:
-    """The usage of one log line, or None for any line that is not a well-formed paid answer."""
+    """The usage of one log line priced by the family table, or None for any other line."""
     raw = line.encode("utf-8", "surrogatepass") if isinstance(line, str) else line
-    # Cheap tests first: most lines (user prompts, tool results) are skipped without parsing.
-    if len(raw) > MAX_LINE_BYTES or b'"assistant"' not in raw or b'"usage"' not in raw:
+    if len(raw) > MAX_LINE_BYTES:
         return None
-    try:
-        record = json.loads(raw.decode("utf-8", "replace"))
-    except (ValueError, RecursionError):
+    found = parse(raw, {}, runtime=runtime)
+    if not isinstance(found, RawSample):
         return None
-    if not isinstance(record, dict) or record.get("type") != "assistant":
-        return None
-    message = record.get("message")
-    if not isinstance(message, dict):
-        return None
-    key = _source_key(message, record)
-    at = _timestamp(record.get("timestamp"))
-    tokens = _tokens(message.get("usage"))
-    if key is None or at is None or tokens is None or not any(tokens):
-        return None
-    model = message.get("model")
-    model = model[:MAX_MODEL_CHARS] if isinstance(model, str) else ""
-    input_tokens, output_tokens, cache_write, cache_read = tokens
-    price, _known = price_for(model)
+    price, _known = price_for(found.model)
     return UsageSample(
-        at=at,
+        at=found.at,
         agent=agent,
-        model=model,
+        model=found.model[:MAX_TEXT],
         runtime=runtime,
-        input_tokens=input_tokens,
-        output_tokens=output_tokens,
-        cache_read_tokens=cache_read,
-        cache_write_tokens=cache_write,
-        cost_usd=round(price.cost(input_tokens, output_tokens, cache_write, cache_read), 8),
-        source_key=key,
+        input_tokens=found.input,
+        output_tokens=found.output,
+        cache_read_tokens=found.cache_read,
+        cache_write_tokens=found.cache_write,
+        cost_usd=round(
+            price.cost(found.input, found.output, found.cache_write, found.cache_read), 8
+        ),
+        source_key=found.source_key,
     )
 
 
@@ -80,44 +189,3 @@ def parse_lines(
         if sample is not None and sample.source_key not in samples:
             samples[sample.source_key] = sample
     return list(samples.values())
-
-
-def _source_key(message: dict[str, Any], record: dict[str, Any]) -> str | None:
-    """`claude:<message id>`, else the request id; a line with neither cannot be deduplicated."""
-    message_id = message.get("id")
-    if isinstance(message_id, str) and 0 < len(message_id) <= 200:
-        return f"claude:{message_id}"
-    request_id = record.get("requestId")
-    if isinstance(request_id, str) and 0 < len(request_id) <= 200:
-        return f"claude:req:{request_id}"
-    return None
-
-
-def _timestamp(value: object) -> str | None:
-    """Claude's `2026-11-22T02:25:39.423Z` in the store's sortable form; naive means UTC."""
-    if not isinstance(value, str) or len(value) > 64:
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
-        return iso(moment)
-    except (ValueError, OverflowError):
-        return None
-
-
-def _tokens(usage: object) -> tuple[int, int, int, int] | None:
-    """Input, output, cache-write and cache-read counts; None if any is not a sane count."""
-    if not isinstance(usage, dict):
-        return None
-    counts: list[int] = []
-    for name in _USAGE_FIELDS:
-        value = usage.get(name)
-        if value is None:
-            value = 0
-        if isinstance(value, bool) or not isinstance(value, int):
-            return None
-        if not 0 <= value <= MAX_TOKENS:
-            return None
-        counts.append(value)
-    return counts[0], counts[1], counts[2], counts[3]

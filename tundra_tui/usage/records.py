@@ -3,7 +3,7 @@ cursor a reader resumes from. Every reader (one per runtime) speaks these types.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -75,5 +75,40 @@ class Reader(Protocol):
     def read(self, path: Path, cursor: Cursor, *, max_bytes: int = 16 << 20) -> ReadResult: ...
 
 
-READERS: Mapping[str, Reader] = {}
-"""One reader per runtime: claude, demo, codex, gemini, aider, opencode (filled by package B)."""
+class _Readers(Mapping[str, Reader]):
+    """One reader per runtime, built on first use: the reader modules import this one."""
+
+    def __init__(self) -> None:
+        self._readers: dict[str, Reader] | None = None
+
+    def _all(self) -> dict[str, Reader]:
+        if self._readers is None:
+            from tundra_tui.usage.aider import AiderReader
+            from tundra_tui.usage.claude import ClaudeReader
+            from tundra_tui.usage.codex import CodexReader
+            from tundra_tui.usage.gemini import GeminiReader
+            from tundra_tui.usage.opencode import OpenCodeReader
+
+            self._readers = {
+                "claude": ClaudeReader(),
+                "demo": ClaudeReader("demo"),
+                "codex": CodexReader(),
+                "gemini": GeminiReader(),
+                "aider": AiderReader(),
+                "opencode": OpenCodeReader(),
+            }
+        return self._readers
+
+    def __getitem__(self, runtime: str) -> Reader:
+        return self._all()[runtime]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+
+READERS: Mapping[str, Reader] = _Readers()
+"""One reader per runtime: claude, demo (the demo agent's Claude-format log), codex, gemini,
+aider, opencode. Readers are stateless: the cursor holds everything."""
