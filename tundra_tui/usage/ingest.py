@@ -1,0 +1,222 @@
+"""One followed log into the store: read, attribute, price, record, in bounded steps.
+
+Each step reads at most `max_bytes` of the source in a thread (the readers are plain
+blocking I/O), puts the agent, its role and the bead on its hook at the sample's time on
+every sample (`domain.costs.attribute` over the agent's spans), prices it by the sample's
+day (`PriceBook`: an unknown model is unpriced, never $0), and records the samples, the
+CLI's own cost figures and the source's new cursor in one transaction: a crash between
+steps re-reads from the cursor the store holds, and keys make a re-read count nothing
+twice. Steps repeat until the reader has nothing complete left, so memory stays bounded
+by one step however much was written.
+
+`SpanIndex` is what attribution reads: every dispatch of the agents (an attempt), and
+every hook by hand (a `bead.hook` with no dispatch, ending at that bead's next event).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from tundra_tui.domain.costs import Price, Span, attribute
+from tundra_tui.domain.metrics import UsageSample
+from tundra_tui.store import Store
+from tundra_tui.usage.records import READERS, Cursor, RawSample
+
+MAX_BYTES = 16 << 20
+DEFAULT_GRACE_SECONDS = 120.0
+
+
+class PriceLookup(Protocol):
+    """Prices by runtime, provider, model and the sample's time (`usage.price_book.PriceBook`)."""
+
+    def price(self, runtime: str, provider: str, model: str, at: str) -> Price | None: ...
+
+
+class Source(Protocol):
+    """A followed log as the store keeps it (`usage_sources`)."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def runtime(self) -> str: ...
+
+    @property
+    def agent(self) -> str: ...
+
+    @property
+    def path(self) -> str: ...
+
+    @property
+    def cursor(self) -> Cursor: ...
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    """What one `ingest_source` recorded: new samples, garbage lines skipped, and whether
+    the source is read to its end (False: the store refused, or there is more)."""
+
+    added: int
+    bad_lines: int
+    eof: bool
+    beads: frozenset[int] = frozenset()
+    """The beads the new samples went to (a `usage` notice names them)."""
+    cursor: Cursor | None = None
+
+
+class SpanIndex:
+    """The agents' spans on beads, for `attribute`; built once per batch of sources."""
+
+    def __init__(self, spans: Iterable[Span], grace_seconds: float = DEFAULT_GRACE_SECONDS):
+        self.grace_seconds = grace_seconds
+        self._by_agent: dict[str, list[Span]] = defaultdict(list)
+        for span in spans:
+            self._by_agent[span.agent].append(span)
+
+    def attribute(self, agent: str, at: str) -> Span | None:
+        """The span a sample of `agent` at `at` belongs to, or None (no bead)."""
+        spans = self._by_agent.get(agent)
+        if not spans:
+            return None
+        return attribute(spans, agent, at, self.grace_seconds)
+
+    @classmethod
+    async def load(
+        cls,
+        store: Store,
+        agents: Iterable[str],
+        since: str = "",
+        until: str = "",
+        *,
+        grace_seconds: float = DEFAULT_GRACE_SECONDS,
+    ) -> SpanIndex:
+        """The dispatches of `agents` that overlap [since, until] ('' = open), and their
+        hooks by hand. Read-only queries on the store's connection."""
+        names = sorted(set(agents))
+        if not names:
+            return cls((), grace_seconds)
+        marks = ",".join("?" for _ in names)
+        rows = await store.db.fetchall(
+            f"SELECT id, bead_id, agent, claimed_at, closed_at FROM dispatches "
+            f"WHERE agent IN ({marks}) AND (? = '' OR claimed_at <= ?) "
+            "AND (closed_at = '' OR ? = '' OR closed_at >= ?) ORDER BY id",
+            (*names, until, until, since, since),
+        )
+        spans = [Span(str(r[2]), int(r[1]), int(r[0]), str(r[3]), str(r[4] or "")) for r in rows]
+        hooks = await store.db.fetchall(
+            f"SELECT e.id, e.bead_id, e.agent, e.at, e.data, (SELECT min(n.at) FROM events n "
+            "WHERE n.bead_id = e.bead_id AND n.id > e.id AND n.kind LIKE 'bead.%') "
+            f"FROM events e WHERE e.kind = 'bead.hook' AND e.agent IN ({marks}) "
+            "AND e.bead_id IS NOT NULL AND (? = '' OR e.at <= ?)",
+            (*names, until, until),
+        )
+        for row in hooks:
+            try:
+                data = json.loads(row[4] or "{}")
+            except ValueError:
+                data = {}
+            if isinstance(data, dict) and data.get("dispatch") is not None:
+                continue  # a dispatch's own hook: its span is the dispatch
+            end = str(row[5] or "")
+            if since and end and end < since:
+                continue
+            spans.append(Span(str(row[2]), int(row[1]), None, str(row[3]), end))
+        return cls(spans, grace_seconds)
+
+
+def to_sample(
+    raw: RawSample,
+    *,
+    agent: str,
+    role: str,
+    span: Span | None,
+    book: PriceLookup,
+    source_id: int | None,
+) -> UsageSample:
+    """A logged call as the store keeps it: attributed and priced (or flagged unpriced)."""
+    price = book.price(raw.runtime, raw.provider, raw.model, raw.at)
+    if price is not None:
+        cost = price.cost(
+            input=raw.input,
+            output=raw.output,
+            cache_read=raw.cache_read,
+            cache_write=raw.cache_write,
+            cache_write_1h=raw.cache_write_1h,
+        )
+    return UsageSample(
+        at=raw.at,
+        agent=agent,
+        model=raw.model,
+        runtime=raw.runtime,
+        bead_id=span.bead_id if span is not None else None,
+        input_tokens=raw.input,
+        output_tokens=raw.output,
+        cache_read_tokens=raw.cache_read,
+        cache_write_tokens=raw.cache_write,
+        cost_usd=round(cost, 9) if price is not None else 0.0,
+        source_key=raw.source_key,
+        role=role,
+        session=raw.session,
+        dispatch_id=span.dispatch_id if span is not None else None,
+        cache_write_1h_tokens=raw.cache_write_1h,
+        priced=price is not None,
+        price_source=price.source if price is not None else "",
+        logged_cost_usd=raw.logged_cost_usd,
+        source_id=source_id,
+    )
+
+
+async def ingest_source(
+    store: Store,
+    source: Source,
+    *,
+    book: PriceLookup,
+    spans: SpanIndex,
+    role_of: Callable[[str], str],
+    max_bytes: int = MAX_BYTES,
+) -> IngestResult:
+    """Read `source` from its stored cursor to its end into the store (see the module
+    docstring). A store refusal raises (TundraError) after the steps already recorded."""
+    reader = READERS.get(source.runtime)
+    if reader is None:
+        return IngestResult(0, 0, True, cursor=source.cursor)
+    cursor = source.cursor
+    added = 0
+    bad = 0
+    beads: set[int] = set()
+    role = role_of(source.agent)
+    path = Path(source.path)
+    while True:
+        result = await asyncio.to_thread(reader.read, path, cursor, max_bytes=max_bytes)
+        samples: list[UsageSample] = []
+        for raw in result.samples:
+            span = spans.attribute(source.agent, raw.at)
+            samples.append(
+                to_sample(
+                    raw, agent=source.agent, role=role, span=span, book=book, source_id=source.id
+                )
+            )
+        moved = result.cursor != cursor
+        if samples or result.logged or moved or result.bad_lines:
+            added += await store.metrics.record_batch(
+                samples,
+                result.logged,
+                source_id=source.id,
+                cursor=result.cursor,
+                bad_lines=result.bad_lines,
+            )
+        bad += result.bad_lines
+        beads.update(s.bead_id for s in samples if s.bead_id is not None)
+        cursor = result.cursor
+        if result.eof or not moved:
+            return IngestResult(added, bad, True, frozenset(beads), cursor)
+
+
+def agents_of(sources: Sequence[Any]) -> set[str]:
+    return {str(s.agent) for s in sources}
