@@ -25,8 +25,10 @@ from tundra_tui.store.mail import MailRepo
 from tundra_tui.store.merges import MergeRepo
 from tundra_tui.store.metrics import CostRow, MetricsRepo
 from tundra_tui.store.notes import NoteRepo
+from tundra_tui.store.usage import AgentRun, UsageRepo, UsageSource
 
 __all__ = [
+    "AgentRun",
     "CostRow",
     "DamagedDatabase",
     "FutureSchema",
@@ -36,6 +38,8 @@ __all__ = [
     "StoreError",
     "StoreLocked",
     "TownFlags",
+    "UsageRepo",
+    "UsageSource",
     "open_store",
 ]
 
@@ -56,6 +60,7 @@ class Store:
         self.notes = NoteRepo(db)
         self.flags = FlagRepo(db)
         self.merges = MergeRepo(db, self.beads)
+        self.usage = UsageRepo(db)
 
     async def close(self) -> None:
         """Close the connection."""
