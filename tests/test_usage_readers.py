@@ -15,6 +15,7 @@ import pytest
 
 from tundra_tui.config import load_config
 from tundra_tui.demo_agent.usage import UsageLog
+from tundra_tui.store.usage import AgentRun
 from tundra_tui.town import init_town
 from tundra_tui.usage import opencode, sources
 from tundra_tui.usage.aider import AiderReader
@@ -431,6 +432,23 @@ def test_claude_logs_go_by_our_session_id_and_a_resume_by_cwd(tmp_path: Path) ->
     assert not sources.belongs(run_now, [with_id, run_now], ours, read_head(ours, 1 << 16))
     elsewhere = Run(3, "c", "claude", cwd="/home/op", started_at=run_now.started_at)
     assert not sources.belongs(elsewhere, [elsewhere], resumed, read_head(resumed, 1 << 16))
+
+
+def test_the_stores_runs_are_what_sources_reads() -> None:
+    stored = AgentRun(
+        id=7,
+        agent="a",
+        runtime="codex",
+        role="crew",
+        account="codex",
+        cwd=CWD,
+        pid=12,
+        roots={"codex": "/h/.codex"},
+        session_hint="",
+        started_at="2026-11-22T02:25:50.000000Z",
+    )
+    head = (FIXTURES / "codex/parent.jsonl").read_bytes()[:4096]
+    assert sources.belongs(stored, [stored], FIXTURES / "codex/parent.jsonl", head)
 
 
 def test_aider_and_opencode_sources_are_the_runs_own(tmp_path: Path) -> None:
