@@ -397,6 +397,10 @@ def test_codex_and_gemini_logs_go_to_the_run_by_cwd_and_window(tmp_path: Path) -
     )
     op_head = sources.source_head("codex", operator)
     assert not any(sources.belongs(r, runs, operator, op_head) for r in runs)
+    shutil.move(operator, day / "rollout-op.jsonl")
+    roots = {"codex": str(root)}
+    assert sources.discover(mine, runs, roots, mine.started_at) == [str(log)]
+    assert sources.discover(elsewhere, runs, roots, mine.started_at) == []
 
     chats = tmp_path / ".gemini" / "tmp" / "proj" / "chats"
     chats.mkdir(parents=True)

@@ -129,6 +129,17 @@ def candidates(run: Run, roots: Mapping[str, str], since: str) -> list[Path | st
     return []
 
 
+def discover(run: Run, runs: Sequence[Run], roots: Mapping[str, str], since: str) -> list[str]:
+    """`run`'s logs written to since `since`: its `candidates` that `belongs` gives it, as
+    source paths (`usage_sources.path`). `runs` are every run that may own a log there (the
+    open ones and those ended within the last minute). Blocking I/O: call from a thread."""
+    found: list[str] = []
+    for path in candidates(run, roots, since):
+        if belongs(run, runs, path, source_head(run.runtime, path)):
+            found.append(str(path))
+    return found
+
+
 def source_head(runtime: str, path: Path | str) -> bytes:
     """What identifies a log for `belongs`: its first lines; for an OpenCode source, its
     session's directory and creation time (read from the database, read-only)."""
