@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import aiosqlite
 
@@ -173,9 +173,8 @@ class RepriceRow:
     price_source: str
 
 
-@dataclass(frozen=True, slots=True)
-class SessionCost:
-    """A CLI's own figure for a session beside ours."""
+class SessionCost(NamedTuple):
+    """A CLI's own figure for a session beside ours (a tuple, so it unpacks too)."""
 
     runtime: str
     session: str
