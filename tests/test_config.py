@@ -12,6 +12,7 @@ from tundra_tui.config import (
     MISSING,
     AgentSpec,
     ConfigError,
+    account_of,
     add_agent,
     global_config_path,
     load_config,
@@ -618,3 +619,50 @@ def test_init_in_git_records_the_checked_out_branch(tmp_path: Path) -> None:
     plain, _ = init_town(tmp_path / "plain")
     assert load_config(plain).get("orchestra.target_branch") == ""
     assert '# target_branch = "main"' in plain.config_path.read_text()
+
+
+def test_cost_keys_defaults_prices_with_dots_and_accounts(town: Town) -> None:
+    config = load_config(town)
+    expected = {
+        "costs.daily_budget_usd": 0.0,
+        "costs.warn_percent": 80,
+        "costs.price_table": "genai-prices",
+        "costs.rate_limit_pause_seconds": 900.0,
+        "costs.attribution_grace_seconds": 120.0,
+        "daemon.kpi_snapshot_interval_seconds": 300,
+    }
+    assert {key: config.get(key) for key in expected} == expected
+    assert config.get("costs.prices") == {} and config.get("convoys") == {}
+    # Model names hold dots: quoted, the key round-trips through the file.
+    path = set_value(town, 'costs.prices."gpt-5.5".input', "5", "project")
+    set_value(town, 'costs.prices."gpt-5.5".output', "30", "project")
+    set_value(town, "convoys.release.budget_usd", "25", "project")
+    set_value(town, "runtimes.claude.account", "work", "project")
+    assert '[costs.prices."gpt-5.5"]' in path.read_text()
+    config = load_config(town)
+    assert config.warnings == []
+    assert config.get("costs.prices") == {"gpt-5.5": {"input": 5.0, "output": 30.0}}
+    assert config.get('costs.prices."gpt-5.5".input') == 5.0
+    assert config.get("convoys.release.budget_usd") == 25.0
+    assert account_of(config, "mayor", Runtime.CLAUDE) == "work"
+    assert account_of(config, "polecat-9", "codex") == "codex"
+    set_value(town, "agents.mayor.account", "own", "local")
+    assert account_of(load_config(town), "mayor", "claude") == "own"
+    with pytest.raises(TundraError, match="warn_percent"):
+        set_value(town, "costs.warn_percent", "0", "project")
+
+
+def test_the_sample_costs_block_is_valid_once_uncommented(tmp_path: Path) -> None:
+    town, _ = init_town(tmp_path / "fresh", name="fresh")
+    text = town.config_path.read_text()
+    start = text.index("# [costs]")
+    block = text[start : text.index("\n\n", start)].splitlines()
+    town.config_path.write_text(
+        text + "\n" + "\n".join(line[2:] for line in block if not line.startswith("# A ")) + "\n"
+    )
+    config = load_config(town)
+    assert config.warnings == []
+    assert config.get("costs.prices") == {
+        "my-model": {"input": 3.0, "output": 15.0, "cache_read": 0.3}
+    }
+    assert config.get("convoys.release.budget_usd") == 25.0

@@ -360,6 +360,28 @@ default_priority = 2
 # gate_timeout_seconds = 900
 # strategy = "rebase"
 
+# Costs: auto-tundra reads each agent's own usage log (Claude Code, Codex, Gemini
+# CLI, OpenCode, Aider) and prices it with the genai-prices table; `at cost`
+# shows it. A model no table knows is "unpriced": its tokens are counted, its
+# cost shown as unknown. Budgets (US dollars, 0 = none) warn at warn_percent and
+# at 100% stop dispatch taking new beads (running work finishes); raise one with
+# `at config set costs.daily_budget_usd 60`, or `at cost override`.
+#
+# [costs]
+# daily_budget_usd = 0
+# monthly_budget_usd = 0
+# warn_percent = 80
+#
+# A price of your own, in dollars per million tokens (wins over the table):
+# [costs.prices."my-model"]
+# input = 3
+# output = 15
+# cache_read = 0.3
+#
+# A convoy's budget covers its whole life:
+# [convoys.release]
+# budget_usd = 25
+
 # Keys in the control room, remapped by binding id. Uncomment to change them:
 #
 # [ui.keys]
