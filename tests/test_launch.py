@@ -14,7 +14,7 @@ from tundra_tui.domain.agents import Runtime
 from tundra_tui.session.adapters import adapter_for
 from tundra_tui.session.adapters.base import ENTER, ESC, keys_from_config
 from tundra_tui.session.hooks import permission_ask, permission_reply
-from tundra_tui.session.launch import agent_config, agent_dir
+from tundra_tui.session.launch import agent_config, agent_dir, relaunch
 from tundra_tui.town import Town, init_town
 
 
@@ -179,3 +179,22 @@ def test_claude_and_demo_rate_limit_patterns() -> None:
     demo = adapter_for(Runtime.DEMO)
     assert demo.trouble("Claude usage limit reached · resets in 2 minutes") == "rate_limited"
     assert demo.trouble("demo❯ ") is None
+
+
+def test_a_restarted_claude_gets_a_fresh_session_id_and_others_start_as_they_were(
+    tmp_path: Path,
+) -> None:
+    town, specs = _town_with(
+        tmp_path, '\n[agents.own]\nrole = "crew"\nruntime = "claude"\nargs = ["--session-id=x"]\n'
+    )
+    first = agent_config(specs["mayor"], town, base_env={})
+    again = relaunch(first)
+    # Claude refuses an id whose log exists: "Session ID … is already in use".
+    assert again.launch.argv[:-1] == first.launch.argv[:-1]
+    assert again.launch.argv[-1] != first.launch.argv[-1]
+    assert str(uuid.UUID(again.launch.argv[-1])) == again.launch.argv[-1]
+    assert again.launch.env == first.launch.env and again.name == first.name
+    own = relaunch(agent_config(specs["own"], town, base_env={})).launch.argv
+    assert [a for a in own if a.startswith("--session-id=")] != ["--session-id=x"]
+    codex = agent_config(specs["deacon"], town, base_env={})
+    assert relaunch(codex) is codex

@@ -16,6 +16,7 @@ from tundra_tui.domain.agents import AgentState
 from tundra_tui.domain.errors import TundraError
 from tundra_tui.orchestra.supervisor import RestartPolicy
 from tundra_tui.session.host import SessionHost
+from tundra_tui.session.launch import relaunch
 from tundra_tui.store import Store
 
 ACTOR = "daemon"
@@ -76,4 +77,4 @@ class Supervision:
         if current is session and session.exit_status is not None:  # nobody restarted it
             self.policy(name).started(time.monotonic())
             with contextlib.suppress(TundraError):
-                await self.host.start(session.config)
+                await self.host.start(relaunch(session.config))

@@ -23,6 +23,7 @@ from tundra_tui.session.events import (
     Exited,
     HostEvent,
 )
+from tundra_tui.session.launch import relaunch
 from tundra_tui.session.pty import ExitStatus, adopted_agent_processes, become_subreaper, reap
 from tundra_tui.session.pump import EmulationPump
 from tundra_tui.session.tracker import only_activity
@@ -285,7 +286,7 @@ class SessionHost:
             return AgentState.QUEUED
         config = self.session(name).config
         await self.stop(name)
-        return await self.start(config)
+        return await self.start(relaunch(config))
 
     def interrupt(self, name: str) -> None:
         """Interrupt the agent's current turn with its runtime's keys (Esc, or Ctrl-C)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shlex
 import sys
@@ -77,6 +78,24 @@ def usage_args(runtime: Runtime, argv: Sequence[str], state_dir: Path) -> list[s
         log = private_dir(state_dir / "usage") / f"aider-{uuid.uuid4()}.jsonl"
         return ["--no-analytics", "--analytics-log", str(log)]
     return []
+
+
+def relaunch(config: AgentConfig) -> AgentConfig:
+    """The same agent started again (a restart, a crash): a fresh Claude `--session-id`.
+
+    Claude refuses an id whose log exists ("Session ID … is already in use"), and a new
+    start has always been a new conversation. Anything else is started as it was.
+    """
+    argv = config.launch.argv
+    renewed = list(argv)
+    for index, arg in enumerate(argv):
+        if arg == "--session-id" and index + 1 < len(argv):
+            renewed[index + 1] = str(uuid.uuid4())
+        elif arg.startswith("--session-id="):
+            renewed[index] = f"--session-id={uuid.uuid4()}"
+    if renewed == argv or config.adapter.runtime is not Runtime.CLAUDE:
+        return config
+    return dataclasses.replace(config, launch=dataclasses.replace(config.launch, argv=renewed))
 
 
 def private_home_env(
