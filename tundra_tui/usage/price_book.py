@@ -18,8 +18,11 @@ _FIELDS = ("input", "output", "cache_read", "cache_write", "cache_write_1h")
 class PriceTable(Protocol):
     """A kept price table (`usage.price_table.GenaiTable`)."""
 
-    version: str
-    error: str
+    @property
+    def version(self) -> str: ...
+
+    @property
+    def error(self) -> str: ...
 
     def lookup(self, runtime: str, provider: str, model: str, day: str) -> Price | None: ...
 

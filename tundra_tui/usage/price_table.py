@@ -41,6 +41,11 @@ class GenaiTable:
         self._lock = threading.Lock()
         self._cache: dict[tuple[str, str, str, str], Price | None] = {}
 
+    def warm(self) -> None:
+        """Import the package and read its snapshot now (about 1 s on a busy machine), so the
+        first lookup does not block: `await asyncio.to_thread(table.warm)` at start."""
+        self._load()
+
     @property
     def version(self) -> str:
         """The package's version ('' if it cannot be loaded). The first use imports it (about
