@@ -426,6 +426,8 @@ def test_claude_logs_go_by_our_session_id_and_a_resume_by_cwd(tmp_path: Path) ->
     runs = [with_id, resumer]
     roots = {"claude": str(tmp_path / ".claude")}
     assert sources.candidates(with_id, roots, started) == [ours]
+    odd = Run(9, "z", "claude", session_hint="../*", started_at=started)
+    assert sources.candidates(odd, roots, started) == []
     assert sources.belongs(with_id, runs, ours, b"")
     assert not sources.belongs(with_id, runs, resumed, b"")
     # A resume has no id of ours: a file in its cwd written while it runs is its own, unless

@@ -111,7 +111,10 @@ def candidates(run: Run, roots: Mapping[str, str], since: str) -> list[Path | st
     base = Path(root)
     if run.runtime == "claude":
         if run.session_hint:
-            return _recent(base.glob(f"projects/*/{run.session_hint}.jsonl"), 0)
+            hint = run.session_hint
+            if "/" in hint or hint.startswith(".") or any(c in hint for c in "*?["):
+                return []  # not a session id: never a pattern or a path out of projects/
+            return _recent(base.glob(f"projects/*/{hint}.jsonl"), 0)
         return _recent(base.glob("projects/*/*.jsonl"), after)
     if run.runtime == "codex":
         start, end = window(run)
