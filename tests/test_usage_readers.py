@@ -315,6 +315,15 @@ def test_opencode_reads_completed_answers_once_and_writes_nothing(tmp_path: Path
     assert sum(s.logged_cost_usd or 0 for s in first.samples) == pytest.approx(0.0247)
     assert {s.source_key for s in first.samples} == {"opencode:msg_a1", "opencode:msg_a2"}
     assert {(s.provider, s.model) for s in first.samples} == {("fake", "fake-model")}
+    # OpenCode's own session totals count `tokens.input` as we do: uncached, apart from cache.
+    conn = sqlite3.connect(db)
+    session = conn.execute(
+        "SELECT tokens_input, tokens_output, tokens_cache_read, tokens_cache_write, cost"
+        " FROM session WHERE id = 'ses_dfeeddda9ffe'"
+    ).fetchone()
+    conn.close()
+    assert session[:4] == (7550, 139, 0, 0) and session[4] == pytest.approx(0.0247)
+    assert (db.read_bytes(), db.stat().st_mtime_ns) == before
     assert untouched(db, before)  # mode=ro and query_only: not a byte, not a timestamp
     assert read_all(reader, source, first.cursor).samples == []
     # The streaming answer completes (OpenCode writes its row again).
