@@ -99,14 +99,14 @@ def parse(line: bytes, state: dict[str, str], offset: int = 0, *, runtime: str =
         message = _MESSAGE.decode(record.message)
     except (msgspec.DecodeError, RecursionError):
         return BAD
+    model = text(message.model)
+    if model == "<synthetic>":
+        return None  # Claude Code's own placeholder answers: no call was made
     at = timestamp(record.timestamp)
     usage = message.usage
     if at is None or usage is None:
         return BAD
     state["at"] = at
-    model = text(message.model)
-    if model == "<synthetic>":
-        return None  # Claude Code's own placeholder answers: no call was made
     message_id, request_id = text(message.id), text(record.requestId)
     if not message_id and not request_id:
         return BAD  # nothing to deduplicate it by
