@@ -145,3 +145,34 @@ def test_docs_protocol_md_is_written_from_the_module() -> None:
     assert DOC.read_text() == render(), (
         "docs/protocol.md is stale: python -m tundra_tui.daemon.protocol_doc > docs/protocol.md"
     )
+
+
+def test_dispatch_status_carries_budgets_and_pauses_and_old_frames_still_decode() -> None:
+    from tundra_tui.daemon.protocol import BudgetRow, DispatchStatus, PauseRow
+
+    status = DispatchStatus(
+        up=True,
+        paused=False,
+        budgets=[
+            BudgetRow(
+                scope="day",
+                name="today",
+                spent_usd=41.2,
+                budget_usd=40.0,
+                percent=103.0,
+                level="stop",
+                key="costs.daily_budget_usd",
+                text="budget: $41.20 of $40.00 today",
+            )
+        ],
+        pauses=[PauseRow(account="claude", runtime="claude", agent="p2", until="T", parsed=True)],
+        override_until="2026-12-01T23:59:59.000000Z",
+        override_reason="release day",
+    )
+    assert decode(reply_frame(4, status)).ok == status
+    # A reply from a daemon built before the brake (no budget fields) decodes to the defaults.
+    old = msgspec.json.encode(
+        {"v": VERSION, "id": 5, "ok": {"kind": "dispatch_status", "up": True, "paused": False}}
+    )
+    decoded = decode(old).ok
+    assert isinstance(decoded, DispatchStatus) and decoded.budgets == [] and decoded.pauses == []

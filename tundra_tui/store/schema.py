@@ -340,6 +340,7 @@ ALTER TABLE metrics ADD COLUMN logged_cost_usd REAL;
 ALTER TABLE metrics ADD COLUMN source_id INTEGER;
 CREATE INDEX metrics_by_dispatch ON metrics (dispatch_id) WHERE dispatch_id IS NOT NULL;
 CREATE INDEX metrics_by_bead ON metrics (bead_id, at) WHERE bead_id IS NOT NULL;
+CREATE INDEX metrics_by_session ON metrics (session, runtime);
 
 CREATE TABLE usage_hourly (
     hour               TEXT NOT NULL,
