@@ -1,5 +1,8 @@
 """The daemon's usage watcher on a real store and real log files: logs are recorded with no
-control room open, a locked store loses nothing, and KPI snapshots are taken."""
+control room open, attributed to the bead on the agent's hook, priced at ingest (unpriced
+models flagged, never $0), re-priced when the prices change; a restart re-reads nothing,
+the operator's own sessions are never read, a locked store loses nothing, and KPI
+snapshots are taken."""
 
 from __future__ import annotations
 
@@ -9,34 +12,53 @@ import sqlite3
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from tundra_tui.daemon.log import DaemonLog
 from tundra_tui.daemon.protocol import ChangedEvent, Event
-from tundra_tui.daemon.usage import READ_INTERVAL, UsageWatcher, take_kpi
+from tundra_tui.daemon.usage import READ_INTERVAL, UsageWatcher, take_kpi, usage_dir
 from tundra_tui.domain.agents import AgentState, Role, Runtime
 from tundra_tui.domain.beads import Action
+from tundra_tui.domain.clock import iso
+from tundra_tui.domain.costs import Verdict
+from tundra_tui.domain.dispatch import DispatchKind
 from tundra_tui.domain.metrics import UsageSample
 from tundra_tui.store import RosterEntry, Store, open_store
 from tundra_tui.town import Town
-from tundra_tui.usage.follower import usage_dir
 
 DEADLINE = 20.0
 """Seconds any wait below may take before the test fails (a loaded machine is slow)."""
 
 
-def answer(message_id: str, *, input_tokens: int = 100, output_tokens: int = 20) -> str:
+def answer(
+    message_id: str,
+    *,
+    input_tokens: int = 100,
+    output_tokens: int = 20,
+    model: str = "demo-sonnet",
+    at: str = "2026-11-20T10:00:00.000Z",
+    cwd: str = "/work/proj",
+    session: str = "s-1",
+) -> str:
     """One assistant line as Claude Code (and the demo agent) writes it."""
     usage = {"input_tokens": input_tokens, "output_tokens": output_tokens}
-    message = {"id": message_id, "model": "claude-sonnet-4-5", "role": "assistant", "usage": usage}
-    record = {"type": "assistant", "timestamp": "2026-11-20T10:00:00.000Z", "message": message}
+    message = {"id": message_id, "model": model, "role": "assistant", "usage": usage}
+    record = {
+        "type": "assistant",
+        "timestamp": at,
+        "requestId": f"req-{message_id}",
+        "sessionId": session,
+        "cwd": cwd,
+        "message": message,
+    }
     return json.dumps(record, separators=(",", ":")) + "\n"
 
 
 def append(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a", encoding="utf-8") as file:
         file.write(text)
 
@@ -58,6 +80,14 @@ def log_events(path: Path) -> list[str]:
     if not path.exists():
         return []
     return [json.loads(line).get("event", "") for line in path.read_text().splitlines()]
+
+
+def raw(db: Path, sql: str) -> list[tuple[object, ...]]:
+    conn = sqlite3.connect(db)
+    try:
+        return [tuple(r) for r in conn.execute(sql)]
+    finally:
+        conn.close()
 
 
 @pytest.fixture
@@ -106,7 +136,6 @@ async def test_logs_are_recorded_and_announced_with_no_control_room(
 ) -> None:
     town = Town(town_dir)
     logs = usage_dir(town)
-    logs.mkdir(parents=True)
     append(logs / "crew-1.jsonl", answer("msg_1"))  # written while no daemon ran
     published: list[Event] = []
     watcher = UsageWatcher(town, store, published.append, log)
@@ -123,9 +152,8 @@ async def test_logs_are_recorded_and_announced_with_no_control_room(
             return await samples(store) == 3
 
         await until(all_three, "the lines written while watching")
-    rows = {row.key: row for row in await store.metrics.rollup("runtime")}
-    assert set(rows) == {"aider", "claude"}  # crew-1 runs aider in the sample team
-    assert rows["claude"].input_tokens == 7
+    rows = {row.key: row for row in await store.metrics.rollup("agent")}
+    assert rows["mayor"].input_tokens == 7
     usage = [e for e in published if isinstance(e, ChangedEvent) and e.what == "usage"]
     assert 2 <= len(usage) <= 3  # one per batch that added samples, never per line
     assert "task.failed" not in log_events(log.path)
@@ -142,12 +170,12 @@ async def test_a_steady_stream_of_lines_is_announced_at_most_once_a_second(
     loop = asyncio.get_running_loop()
     async with running(watcher):
         began = loop.time()
-        for n in range(30):  # an agent answering ten times a second, for three seconds
+        for n in range(20):  # an agent answering ten times a second, for two seconds
             append(logs / "mayor.jsonl", answer(f"msg_{n}"))
             await asyncio.sleep(0.1)  # the writer's pace, not a wait for the watcher
 
         async def all_of_them() -> bool:
-            return await samples(store) == 30
+            return await samples(store) == 20
 
         await until(all_of_them, "every line of the stream")
         took = loop.time() - began
@@ -191,39 +219,106 @@ async def test_a_locked_store_loses_nothing_and_says_so_once(
     events = log_events(log.path)
     assert events.count("usage.unrecorded") == 1
     assert "usage.recorded_again" in events
-    assert ChangedEvent(what="usage") in published
+    assert any(isinstance(e, ChangedEvent) and e.what == "usage" for e in published)
 
 
-async def test_a_missing_directory_is_polled_until_it_appears(
+async def test_a_claude_log_of_our_launch_is_read_and_the_operators_never(
     town_dir: Path, store: Store, log: DaemonLog, tmp_path: Path
 ) -> None:
-    blocker = tmp_path / "not-yet"
-    blocker.write_text("a file where the directory's parent should be")
-    logs = blocker / "usage"
-    published: list[Event] = []
-    watcher = UsageWatcher(
-        Town(town_dir), store, published.append, log, dirs=[logs], poll_delays=(0.05,)
+    """A run recorded with its session id and home: its file is followed; another session's
+    file in the same `projects/` is the operator's and is never opened as a source. A new
+    watcher (a restarted daemon) reads nothing again: cursors are in the store."""
+    town = Town(town_dir)
+    home = tmp_path / "home" / ".claude"
+    ours = "11111111-2222-4333-8444-555555555555"
+    now = datetime.now(UTC)
+    at = iso(now)
+    await store.usage.run_started(
+        agent="crew-1",
+        runtime="claude",
+        role="crew",
+        account="claude",
+        cwd=str(town_dir),
+        pid=4242,
+        roots={"claude": str(home)},
+        session_hint=ours,
+        started_at=iso(now - timedelta(seconds=30)),
     )
-    async with running(watcher):
+    project = home / "projects" / "-town"
+    line = answer("msg_c1", model="fake-model", at=at, cwd=str(town_dir), session=ours)
+    append(project / f"{ours}.jsonl", line + line)  # a content block repeats its message
+    operator = home / "projects" / "-home-op-proj" / "99999999-0000-4000-8000-000000000000.jsonl"
+    append(operator, answer("msg_op", at=at, cwd="/home/op/proj", session="op"))
+    usage_dir(town).mkdir(parents=True)
+    append(usage_dir(town) / "polecat-1.jsonl", answer("msg_d1", at=at))
+    published: list[Event] = []
+    watcher = UsageWatcher(town, store, published.append, log)
+    assert await watcher.ingest()
+    sources = {s.path for s in await store.usage.sources()}
+    assert str(project / f"{ours}.jsonl") in sources
+    assert str(operator) not in sources
+    rows = {r.key: r for r in await store.metrics.rollup("agent")}
+    assert (rows["crew-1"].samples, rows["polecat-1"].samples) == (1, 1)
+    # An unknown model: its tokens counted, its cost unknown, and totals say so.
+    assert raw(town.db_path, "SELECT priced, cost_usd FROM metrics WHERE agent = 'crew-1'") == [
+        (0, 0.0)
+    ]
+    today = await store.metrics.cost(since=iso(now - timedelta(hours=1)), until="")
+    assert today.unpriced_samples == 1 and today.unpriced_tokens == 120
+    assert not today.complete and "unpriced" in today.text()
+    # A restarted daemon's watcher reads nothing again.
+    again = UsageWatcher(town, store, published.append, log)
+    assert await again.ingest()
+    assert await samples(store) == 2
+    # The price arrives in [costs.prices]: every row of that model is priced again, and
+    # the hourly rollup follows.
+    town.local_config_path.write_text('[costs.prices."fake-model"]\ninput = 3.0\noutput = 15.0\n')
+    assert await again.ingest()
+    assert raw(
+        town.db_path, "SELECT priced, round(cost_usd, 9) FROM metrics WHERE agent = 'crew-1'"
+    ) == [(1, round((100 * 3 + 20 * 15) / 1e6, 9))]
+    hourly = raw(town.db_path, "SELECT sum(cost_usd), sum(unpriced_samples) FROM usage_hourly")
+    metrics = raw(town.db_path, "SELECT sum(cost_usd), sum(1 - priced) FROM metrics")
+    assert hourly[0][0] == pytest.approx(metrics[0][0]) and hourly[0][1] == metrics[0][1] == 0
 
-        async def said() -> bool:
-            return "usage.no_directory" in log_events(log.path)
 
-        await until(said, "the directory that could not be made to be logged")
-        blocker.unlink()
-        logs.mkdir(parents=True)
-        append(logs / "mayor.jsonl", answer("msg_1"))
-
-        async def recorded() -> bool:
-            return await samples(store) == 1
-
-        await until(recorded, "the log in the directory made later")
-        append(logs / "mayor.jsonl", answer("msg_2"))
-
-        async def watched() -> bool:
-            return await samples(store) == 2
-
-        await until(watched, "the next line, now watched")
+async def test_spend_goes_to_the_bead_on_the_agents_hook_at_that_moment(
+    town_dir: Path, store: Store, log: DaemonLog
+) -> None:
+    """A holds the bead, gives it back, B takes it: A's spend is waste, B's in progress,
+    a turn ending after the hand-over still A's (grace), later spend of A no bead's."""
+    op = "operator"
+    town = Town(town_dir)
+    await store.agents.sync_roster(
+        [RosterEntry("a", Role.CREW, Runtime.DEMO), RosterEntry("b", Role.CREW, Runtime.DEMO)],
+        actor=op,
+    )
+    await store.flags.set_up(True, actor=op)
+    bead = await store.beads.add("hand-over", actor=op)
+    first = await store.dispatches.claim(bead.id, "a", kind=DispatchKind.CREW, actor=op)
+    assert first is not None
+    await store.dispatches.give_back(first.id, reason="returned", actor=op)
+    second = await store.dispatches.claim(bead.id, "b", kind=DispatchKind.CREW, actor=op)
+    assert second is not None
+    a_span = await store.dispatches.get(first.id)
+    t0 = datetime.fromisoformat(a_span.claimed_at.replace("Z", "+00:00"))
+    t1 = datetime.fromisoformat(a_span.closed_at.replace("Z", "+00:00"))
+    t2 = datetime.fromisoformat(second.claimed_at.replace("Z", "+00:00"))
+    logs = usage_dir(town)
+    append(logs / "a.jsonl", answer("a1", at=iso(t0 + timedelta(milliseconds=1))))
+    append(logs / "a.jsonl", answer("a2", at=iso(t1 + timedelta(seconds=30))))
+    append(logs / "a.jsonl", answer("a3", at=iso(t1 + timedelta(seconds=300))))
+    append(logs / "b.jsonl", answer("b1", at=iso(t2 + timedelta(seconds=1))))
+    watcher = UsageWatcher(town, store, [].append, log)
+    assert await watcher.ingest()
+    attempts = await store.metrics.bead_attempts(bead.id)
+    assert [(x.agent, x.verdict, x.cost.usd > 0) for x in attempts] == [
+        ("a", Verdict.WASTE, True),
+        ("b", Verdict.OPEN, True),
+    ]
+    assert [(x.input, x.output) for x in attempts] == [(200, 40), (100, 20)]
+    _, spare = await store.metrics.no_bead(since="", until="")
+    assert spare == 1
 
 
 async def test_snapshots_are_taken_at_start_and_every_interval(
@@ -288,6 +383,14 @@ async def test_a_snapshot_counts_what_the_store_holds_today(store: Store) -> Non
                 source_key="b",
             ),
             UsageSample(
+                "2026-11-20T14:00:00.000000Z",
+                "crew-1",
+                model="mystery",
+                input_tokens=7,
+                priced=False,
+                source_key="u",
+            ),
+            UsageSample(
                 "2026-11-20T15:00:00.000000Z",
                 "crew-1",
                 input_tokens=99,
@@ -302,4 +405,10 @@ async def test_a_snapshot_counts_what_the_store_holds_today(store: Store) -> Non
     assert (kpi.agents_active, kpi.agents_idle, kpi.agents_awaiting) == (1, 1, 1)
     assert kpi.convoys_active == 1
     assert kpi.cost_today_usd == pytest.approx(0.75)
-    assert kpi.tokens_today == 45
+    assert kpi.tokens_today == 52
+    assert kpi.unpriced_tokens_today == 7
+    assert kpi.burn_usd_hour == pytest.approx(0.5 / 3, abs=1e-6)  # 11:30-14:30
+    assert kpi.agents_by_state == {"working": 1, "awaiting_approval": 1, "idle": 1}
+    assert (kpi.window_seconds, kpi.done_window, kpi.failed_window) == (300, 0, 0)
+    recent = await take_kpi(store, datetime.now(UTC) + timedelta(seconds=1), 3600)
+    assert (recent.window_seconds, recent.done_window, recent.failed_window) == (3600, 1, 1)

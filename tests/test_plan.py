@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from tundra_tui.domain.agents import AgentState, Role, Runtime
 from tundra_tui.domain.beads import Bead, BeadStatus, Lane
 from tundra_tui.domain.convoys import Convoy, ConvoyStatus
+from tundra_tui.domain.costs import AccountPause, Brake, BudgetScope, Cost
 from tundra_tui.domain.dispatch import DispatchKind, WaitReason
 from tundra_tui.orchestra.plan import (
     Capacity,
@@ -29,6 +30,50 @@ class Flags:
 
 
 UP = Flags()
+NOW = "2026-12-07T12:00:00"
+SPENT = Brake(
+    scopes=(
+        BudgetScope(
+            kind="day",
+            name="today",
+            convoy_id=None,
+            spent=Cost(usd=41.2),
+            budget_usd=40.0,
+            key="costs.daily_budget_usd",
+            warn_percent=80,
+        ),
+    )
+)
+
+
+def convoy_spent(convoy_id: int) -> Brake:
+    scope = BudgetScope(
+        kind="convoy",
+        name="k",
+        convoy_id=convoy_id,
+        spent=Cost(usd=5.0),
+        budget_usd=5.0,
+        key="convoys.k.budget_usd",
+        warn_percent=80,
+    )
+    return Brake(scopes=(scope,))
+
+
+def paused(*accounts: str) -> Brake:
+    return Brake(
+        pauses=tuple(
+            AccountPause(
+                account=a,
+                runtime=a,
+                agent="x",
+                until="2026-12-07T12:12:00",
+                shown="usage limit reached",
+                reset_parsed=True,
+                since="2026-12-07T11:59:00",
+            )
+            for a in accounts
+        )
+    )
 
 
 def bead(n: int, lane: Lane = Lane.STANDARD, **kw: object) -> Bead:
@@ -60,7 +105,7 @@ def demo(_: Bead) -> Runtime:
 
 def run(ready, workers, capacity=None, **kw):  # type: ignore[no-untyped-def]
     kw.setdefault("flags", UP)
-    kw.setdefault("budget_ok", True)
+    kw.setdefault("now", NOW)
     kw.setdefault("runtime_for", demo)
     return plan(ready, workers, capacity or cap(), **kw)
 
@@ -183,17 +228,61 @@ def test_reuse_needs_no_capacity_and_one_worker_takes_one_bead() -> None:
 
 def test_the_town_stops_everything_down_paused_budget() -> None:
     ready = [bead(1), bead(2)]
-    for flags, budget, reason in (
-        (Flags(up=False), True, WaitReason.DOWN),
-        (Flags(paused=True, pause_reason="lunch"), True, WaitReason.PAUSED),
-        (UP, False, WaitReason.BUDGET),
-        (Flags(up=False, paused=True), False, WaitReason.DOWN),
+    for flags, brake, reason in (
+        (Flags(up=False), Brake(), WaitReason.DOWN),
+        (Flags(paused=True, pause_reason="lunch"), Brake(), WaitReason.PAUSED),
+        (UP, SPENT, WaitReason.BUDGET),
+        (Flags(up=False, paused=True), SPENT, WaitReason.DOWN),
     ):
-        assigned, waiting = run(ready, [polecat("p1", IDLE)], flags=flags, budget_ok=budget)
+        assigned, waiting = run(ready, [polecat("p1", IDLE)], flags=flags, brake=brake)
         assert assigned == []
         assert [(w.bead, w.reason) for w in waiting] == [(1, reason), (2, reason)]
     _, waiting = run(ready, [], flags=Flags(paused=True, pause_reason="lunch"))
     assert waiting[0].detail == "lunch"
+    _, waiting = run(ready, [], brake=SPENT)
+    assert waiting[0].detail.startswith("budget: $41.20 of $40.00 today (costs.daily_budget_usd)")
+
+
+def test_an_override_lifts_the_stop() -> None:
+    brake = Brake(scopes=SPENT.scopes, override_until="2026-12-07T23:59:59", override_reason="r")
+    assigned, waiting = run([bead(1)], [polecat("p1", IDLE)], brake=brake)
+    assert who(assigned) == [(1, "p1", "reuse")]
+    assert waiting == []
+
+
+def test_a_spent_convoy_holds_only_its_beads() -> None:
+    ready = [bead(1, convoy_id=7), bead(2), bead(3, convoy_id=8)]
+    assigned, waiting = run(ready, [], brake=convoy_spent(7))
+    assert who(assigned) == [(2, "polecat-1", "new"), (3, "polecat-2", "new")]
+    assert [(w.bead, w.reason) for w in waiting] == [(1, WaitReason.BUDGET)]
+    assert "convoys.k.budget_usd" in waiting[0].detail
+
+
+def test_a_paused_account_skips_its_workers_and_new_polecats() -> None:
+    claude_crew = crew("c1", (Lane.STANDARD,))  # bills the account "claude"
+    workers = [claude_crew, polecat("p1", IDLE)]
+    # The crew's account is paused: the bead goes to the idle demo polecat instead.
+    assigned, waiting = run([bead(1)], workers, brake=paused("claude"))
+    assert who(assigned) == [(1, "p1", "reuse")]
+    # The demo account paused too: no one else, and no new polecat on it.
+    assigned, waiting = run([bead(1), bead(2)], workers, brake=paused("claude", "demo"))
+    assert assigned == []
+    assert [(w.bead, w.reason) for w in waiting] == [
+        (1, WaitReason.RATE_LIMITED),
+        (2, WaitReason.RATE_LIMITED),
+    ]
+    assert waiting[0].detail.startswith("rate limited: account claude until 12:12 UTC")
+    # Accounts are names from the settings: two crew on separate accounts of one runtime.
+    accounts = {"c1": "acct-a", "c2": "acct-b"}
+    two = [crew("c1", (Lane.STANDARD,)), crew("c2", (Lane.STANDARD,))]
+    assigned, _ = run(
+        [bead(1)], two, brake=paused("acct-a"), account_of=lambda a, r: accounts.get(a, r.value)
+    )
+    assert who(assigned) == [(1, "c2", "crew")]
+    # Only new polecats' account paused: an idle crew still takes its lane's bead.
+    assigned, waiting = run([bead(1), bead(2)], [claude_crew], brake=paused("demo"))
+    assert who(assigned) == [(1, "c1", "crew")]
+    assert [(w.bead, w.reason) for w in waiting] == [(2, WaitReason.RATE_LIMITED)]
 
 
 def test_held_beads_wait_to_be_retried_and_others_go_ahead() -> None:
@@ -217,26 +306,26 @@ def test_waiting_reasons_name_blockers_convoys_and_the_town() -> None:
         bead(5, status=BeadStatus.SLUNG),
     ]
     blockers = {2: [1]}
-    reasons = waiting_reasons(backlog, blockers, convoys, UP, cap(), True)
+    reasons = waiting_reasons(backlog, blockers, convoys, UP, cap())
     assert [(w.bead, w.reason) for w in reasons] == [
         (2, WaitReason.BLOCKED),
         (3, WaitReason.CONVOY),
     ]
     assert reasons[0].detail == "waits for #1"
     assert "convoy k is pending" in reasons[1].detail
-    full = waiting_reasons(backlog, blockers, convoys, UP, cap(live=3), True)
+    full = waiting_reasons(backlog, blockers, convoys, UP, cap(live=3))
     assert [(w.bead, w.reason) for w in full] == [
         (1, WaitReason.CAPACITY),
         (2, WaitReason.BLOCKED),
         (3, WaitReason.CONVOY),
         (4, WaitReason.CAPACITY),
     ]
-    for flags, budget, reason in (
-        (Flags(up=False), True, WaitReason.DOWN),
-        (Flags(paused=True), True, WaitReason.PAUSED),
-        (UP, False, WaitReason.BUDGET),
+    for flags, brake, reason in (
+        (Flags(up=False), Brake(), WaitReason.DOWN),
+        (Flags(paused=True), Brake(), WaitReason.PAUSED),
+        (UP, SPENT, WaitReason.BUDGET),
     ):
-        got = waiting_reasons(backlog, blockers, convoys, flags, cap(), budget)
+        got = waiting_reasons(backlog, blockers, convoys, flags, cap(), brake, NOW)
         assert [(w.bead, w.reason) for w in got] == [
             (1, reason),
             (2, WaitReason.BLOCKED),

@@ -1,15 +1,16 @@
 """Dispatch: the daemon takes ready beads and hands them to agents, by itself.
 
-Deterministic code, not an agent's judgement: the facts (the town's flags, the budget,
-capacity, ready beads in queue order, every agent) go to the pure planner
-(`orchestra.plan`), and each assignment is claimed in one transaction, then handed
-over (`daemon.handover`) as a task of its own that wakes the dispatcher when it ends.
-Passes run one at a time and are driven by events: a bead becoming ready or moving,
-a convoy started, the town's switches, an agent turning idle or exiting, a hand-over
-ending, tundra.toml changed. `daemon.patrol_interval_seconds` caps every wait (the
-safety tick: a budget rollover or a worktree committed wakes nothing else), and a pass
-that failed is tried again after a short back-off. Polecats the dispatcher started
-(or handed a slung bead) are retired once idle with no work for
+Deterministic code, not an agent's judgement: the facts (the town's flags, the budget
+brake as the daemon's brake part last read it, capacity, ready beads in queue order,
+every agent) go to the pure planner (`orchestra.plan`), and each assignment is claimed
+in one transaction, then handed over (`daemon.handover`) as a task of its own that wakes
+the dispatcher when it ends. Passes run one at a time and are driven by events: a bead
+becoming ready or moving, a convoy started, the town's switches, an agent turning idle
+or exiting, a hand-over ending, tundra.toml changed, the brake's level or pauses
+changing. `daemon.patrol_interval_seconds` caps every wait (the safety tick: a worktree
+committed wakes nothing else; a rate-limit pause or an override that ends is a wake-up
+of its own), and a pass that failed is tried again after a short back-off. Polecats the
+dispatcher started (or handed a slung bead) are retired once idle with no work for
 `orchestra.polecat_retire_seconds`, or at once when a bead waits for the slot one of
 them holds.
 """
@@ -25,9 +26,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tundra_tui.config import LayeredConfig, add_agent, load_config
+from tundra_tui.config import LayeredConfig, account_of, add_agent, load_config
 from tundra_tui.daemon import faults
 from tundra_tui.daemon.book import ApprovalBook
+from tundra_tui.daemon.brake import BrakePart, budget_rows, pause_rows
 from tundra_tui.daemon.handover import Handover
 from tundra_tui.daemon.log import DaemonLog
 from tundra_tui.daemon.protocol import (
@@ -39,10 +41,13 @@ from tundra_tui.daemon.protocol import (
 )
 from tundra_tui.domain.agents import AgentState, Role, Runtime
 from tundra_tui.domain.beads import Bead, BeadStatus, Lane
+from tundra_tui.domain.clock import iso
+from tundra_tui.domain.costs import Brake
 from tundra_tui.domain.dispatch import Dispatch, DispatchKind, WaitReason
 from tundra_tui.domain.errors import TundraError
 from tundra_tui.domain.events import Event as StoredEvent
 from tundra_tui.orchestra.plan import (
+    NO_BRAKE,
     Assignment,
     Capacity,
     PriorWork,
@@ -83,7 +88,9 @@ class _Facts:
 
     config: LayeredConfig
     flags: TownFlags
-    budget_ok: bool
+    brake: Brake
+    now: str
+    """The wall-clock moment (ISO UTC) the brake is judged at."""
     ready: list[Bead]
     workers: list[Worker]
     capacity: Capacity
@@ -148,6 +155,9 @@ class Dispatcher:
         """The refinery says agents of beads in review wait for its verdict (set by the
         daemon); they are busy and never retired meanwhile."""
         self._review_held: set[str] = set()
+        self.brake: BrakePart | None = None
+        """The daemon's budget brake and rate-limit pauses (read from its cache, never
+        summed per pass); None: nothing is held."""
 
     # ---- what wakes it ---------------------------------------------------------------------
 
@@ -249,6 +259,10 @@ class Dispatcher:
         due += [at for _, at in self._retire_times(now)]
         if self._retry_at is not None:
             due.append(self._retry_at)
+        if self.brake is not None:
+            ends = self.brake.next_change()
+            if ends is not None:
+                due.append(now + max(0.0, ends))
         return min(self._patrol, max(0.05, min(due, default=now + self._patrol) - now))
 
     # ---- a pass ----------------------------------------------------------------------------
@@ -274,7 +288,9 @@ class Dispatcher:
             facts.capacity,
             runtime_for=lambda bead: _runtime_for(facts.config, bead),
             flags=facts.flags,
-            budget_ok=facts.budget_ok,
+            brake=facts.brake,
+            now=facts.now,
+            account_of=lambda agent, runtime: account_of(facts.config, agent, runtime),
             previous=facts.previous,
             held=facts.held,
         )
@@ -423,7 +439,7 @@ class Dispatcher:
         """Reads only: `status` calls it too, during a pass, and must change nothing."""
         config = load_config(self.town)
         flags = await self.store.flags.get()
-        budget_ok = await self._budget_ok(config)
+        brake = self.brake.state() if self.brake is not None else NO_BRAKE
         open_dispatches = await self.store.dispatches.open()
         holding = {d.agent: d.kind.value for d in open_dispatches}
         ready = await self.store.beads.ready(limit=READY_LIMIT)
@@ -511,7 +527,8 @@ class Dispatcher:
         return _Facts(
             config,
             flags,
-            budget_ok,
+            brake,
+            iso(datetime.now(UTC)),
             ready,
             workers,
             capacity,
@@ -548,21 +565,6 @@ class Dispatcher:
         except TundraError:
             return False
 
-    async def _budget_ok(self, config: LayeredConfig) -> bool:
-        """Spending is under `costs.daily_budget_usd` and `costs.monthly_budget_usd` (0: none)."""
-        now = datetime.now(UTC)
-        limits = (
-            (float(config.get("costs.daily_budget_usd") or 0.0), now.strftime("%Y-%m-%dT00:00:00")),
-            (
-                float(config.get("costs.monthly_budget_usd") or 0.0),
-                now.strftime("%Y-%m-01T00:00:00"),
-            ),
-        )
-        for limit, since in limits:
-            if limit > 0 and await self.store.metrics.total_cost(since=since) >= limit:
-                return False
-        return True
-
     # ---- status ----------------------------------------------------------------------------
 
     async def status(self) -> DispatchStatus:
@@ -575,11 +577,15 @@ class Dispatcher:
             facts.capacity,
             runtime_for=lambda bead: _runtime_for(facts.config, bead),
             flags=facts.flags,
-            budget_ok=facts.budget_ok,
+            brake=facts.brake,
+            now=facts.now,
+            account_of=lambda agent, runtime: account_of(facts.config, agent, runtime),
             previous=facts.previous,
             held=facts.held,
         )
-        waiting = await not_ready_reasons(self.store, facts.flags, facts.capacity, facts.budget_ok)
+        waiting = await not_ready_reasons(
+            self.store, facts.flags, facts.capacity, facts.brake, facts.now
+        )
         waiting += planned
         order = {
             b.id: n for n, b in enumerate(await self.store.beads.find(status=BeadStatus.BACKLOG))
@@ -605,6 +611,12 @@ class Dispatcher:
                 for d in facts.open
             ],
             waiting=[_row(w) for w in waiting],
+            budgets=budget_rows(facts.brake, facts.now),
+            pauses=pause_rows(facts.brake, facts.now),
+            override_until=facts.brake.override_until if facts.brake.overridden(facts.now) else "",
+            override_reason=facts.brake.override_reason
+            if facts.brake.overridden(facts.now)
+            else "",
         )
 
 
@@ -615,9 +627,16 @@ def _row(waiting: Waiting) -> WaitingRow:
 
 
 async def not_ready_reasons(
-    store: Store, flags: TownFlags, capacity: Capacity, budget_ok: bool
+    store: Store,
+    flags: TownFlags,
+    capacity: Capacity,
+    brake: Brake | bool = NO_BRAKE,
+    now: str = "",
 ) -> list[Waiting]:
-    """Why each backlog bead that is not ready waits (blocked, convoy not started)."""
+    """Why each backlog bead that is not ready waits (blocked, convoy not started); the
+    brake does not change those (a bool is the old budget flag, ignored)."""
+    if isinstance(brake, bool):
+        brake = NO_BRAKE
     beads = await store.beads.find()
     status = {b.id: b.status for b in beads}
     backlog = [b for b in beads if b.status is BeadStatus.BACKLOG]
@@ -626,7 +645,7 @@ async def not_ready_reasons(
         for b in backlog
     }
     convoys = {c.id: c for c in await store.convoys.all()}
-    reasons = waiting_reasons(backlog, blockers, convoys, flags, capacity, budget_ok)
+    reasons = waiting_reasons(backlog, blockers, convoys, flags, capacity, brake, now)
     return [w for w in reasons if w.reason.value in ("blocked", "convoy not started")]
 
 

@@ -28,6 +28,7 @@ from tundra_tui.config import load_config
 from tundra_tui.daemon.asks import AskOps
 from tundra_tui.daemon.board import BoardOps
 from tundra_tui.daemon.book import ApprovalBook
+from tundra_tui.daemon.brake import BrakePart, SessionView
 from tundra_tui.daemon.dispatcher import Dispatcher
 from tundra_tui.daemon.fanout import SUBSCRIBER_QUEUE, FanOut, Subscriber
 from tundra_tui.daemon.gate import Gate
@@ -121,7 +122,19 @@ class Daemon:
             own=self._own,
             removed=self.team.removed,
         )
-        self.usage = UsageWatcher(town, store, self.publish, self.log)
+        self.brake = BrakePart(
+            store,
+            town,
+            self.publish,
+            self.log,
+            wake_dispatch=lambda why: self.dispatcher.wake(why),
+            view=self._session_view,
+            own=self._own,
+            config=lambda: load_config(town),
+        )
+        self.usage = UsageWatcher(
+            town, store, self.publish, self.log, brake=self.brake, host=self.host
+        )
         self._handlers: dict[type[Request], Handler] = {
             Ping: self._ping,
             Status: self._status,
@@ -202,6 +215,7 @@ class Daemon:
         )
         self._handlers |= self.refinery.handlers()
         self.dispatcher.holds_review = self.refinery.holding
+        self.dispatcher.brake = self.brake
         self.relay.owned = self.dispatcher.owns
         self.host.subscribe(self.relay.on_host)
         self.book.subscribe(self.relay.on_book)
@@ -215,6 +229,9 @@ class Daemon:
         self.book.subscribe(self.witness.on_book)
         self.tail.subscribe(self.mailroom.on_events)
         self.tail.subscribe(self.witness.on_events)
+        self.host.subscribe(self.brake.on_host)
+        self.host.subscribe(self.usage.on_host)
+        self.tail.subscribe(self.brake.on_events)
 
     @property
     def subscribers(self) -> set[Subscriber]:
@@ -244,6 +261,9 @@ class Daemon:
         self.witness.configure(config)
         await self.mailroom.recover()
         await self.witness.start()
+        # The last daemon's launches ended with it; the brake is read before dispatch runs.
+        await self.usage.close_stale_runs()
+        await self.brake.refresh()
         path = self.town.socket_path
         await self.transport.listen(path)
         self.log.info("daemon.listening", socket=str(path), agents=len(config.agents()))
@@ -255,6 +275,7 @@ class Daemon:
             self.log.watch(asyncio.ensure_future(self.host.reap_orphans()), what="reaper"),
             self.log.watch(asyncio.ensure_future(self.team.watch(self.stopped)), what="team"),
             self.log.watch(asyncio.ensure_future(self.usage.run(self.stopped)), what="usage"),
+            self.log.watch(asyncio.ensure_future(self.brake.run(self.stopped)), what="brake"),
             self.log.watch(asyncio.ensure_future(self.tail.run(self.stopped)), what="tail"),
             self.log.watch(
                 asyncio.ensure_future(self.dispatcher.run(self.stopped)), what="dispatcher"
@@ -297,6 +318,8 @@ class Daemon:
         """tundra.toml changed: dispatch and the refinery (gates, target) look again."""
         self.dispatcher.wake("tundra.toml changed")
         self.refinery.wake("tundra.toml changed")
+        self.usage.config_changed()
+        self.brake.request()
 
     def _own(self, coroutine: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(coroutine)
@@ -381,7 +404,21 @@ class Daemon:
         if self.writer.error:
             events.append(StoreEvent(pending=self.writer.pending, error=self.writer.error))
         events += self.refinery.standing()
+        events += self.brake.standing()
         return events
+
+    def _session_view(self, agent: str) -> SessionView | None:
+        """What the brake needs of a live agent: its state, trouble and screen."""
+        try:
+            session = self.host.session(agent)
+        except NotFound:
+            return None
+        return SessionView(
+            state=session.state,
+            trouble=session.trouble,
+            screen="\n".join(session.screen_lines()),
+            runtime=session.config.adapter.runtime,
+        )
 
     def _forgotten(self, agent: str) -> None:
         self.supervision.forget(agent)

@@ -15,6 +15,12 @@ in queue order, the first that fits wins:
    new `polecat-N`;
 5. otherwise the bead waits for capacity.
 
+The budget brake (`domain.costs.Brake`, cached by the daemon) holds new beads: a spent
+day or month budget holds all of them, a spent convoy budget only that convoy's. An
+agent whose account is paused by a rate-limit screen is passed over, and so is a new
+polecat of a runtime whose account is paused; a bead left with only such choices waits
+as `RATE_LIMITED`.
+
 `waiting_reasons` says why beads not dispatched wait, with or without a daemon.
 """
 
@@ -27,12 +33,20 @@ from typing import Literal, Protocol
 from tundra_tui.domain.agents import AgentState, Role, Runtime
 from tundra_tui.domain.beads import Bead, BeadStatus, Lane, format_bead_id
 from tundra_tui.domain.convoys import Convoy, ConvoyStatus
+from tundra_tui.domain.costs import AccountPause, Brake, pause_text
 from tundra_tui.domain.dispatch import DispatchKind, WaitReason
 
 POLECAT_PREFIX = "polecat-"
 """New polecats are named `polecat-N`, N the smallest number no agent uses."""
 
 How = Literal["crew", "previous", "reuse", "start", "new"]
+NO_BRAKE = Brake()
+"""No budget set and no account paused: nothing held."""
+
+
+def runtime_account(_agent: str, runtime: Runtime) -> str:
+    """The default account: the runtime's name (`config.account_of` reads the settings)."""
+    return runtime.value
 
 
 class Flags(Protocol):
@@ -134,18 +148,22 @@ def plan(
     *,
     runtime_for: Callable[[Bead], Runtime],
     flags: Flags,
-    budget_ok: bool,
+    brake: Brake = NO_BRAKE,
+    now: str = "",
+    account_of: Callable[[str, Runtime], str] = runtime_account,
     previous: Mapping[int, PriorWork] | None = None,
     held: Mapping[int, str] | None = None,
 ) -> tuple[list[Assignment], list[Waiting]]:
     """Assign ready beads (in queue order) to agents; the rest wait with their reason.
 
     `held` names beads the dispatcher holds back for now (a hand-over of it just
-    failed), with the reason: they wait as `RETRY`.
+    failed), with the reason: they wait as `RETRY`. `now` (ISO UTC) is the moment the
+    brake's stops, override and pauses are judged at; `account_of(agent, runtime)`
+    names the account an agent bills (a rate-limit pause holds every agent on it).
     """
     previous = previous or {}
     held = held or {}
-    stop = _town_reason(flags, budget_ok)
+    stop = _town_reason(flags, brake, now)
     if stop is not None:
         reason, detail = stop
         return [], [Waiting(b.id, b.title, reason, detail) for b in ready]
@@ -160,12 +178,27 @@ def plan(
         if bead.id in held:
             waiting.append(Waiting(bead.id, bead.title, WaitReason.RETRY, held[bead.id]))
             continue
+        convoy_stop = brake.convoy_stop(bead.convoy_id, now) if bead.convoy_id else None
+        if convoy_stop is not None:
+            waiting.append(Waiting(bead.id, bead.title, WaitReason.BUDGET, convoy_stop))
+            continue
         runtime = runtime_for(bead)
-        choice = _choose(bead, runtime, by_name, taken, free, previous.get(bead.id), names)
+
+        def paused(agent: str, runtime: Runtime) -> AccountPause | None:
+            return brake.paused(account_of(agent, runtime), now)
+
+        skipped: list[AccountPause] = []
+        choice = _choose(
+            bead, runtime, by_name, taken, free, previous.get(bead.id), names, paused, skipped
+        )
         if choice is None:
-            waiting.append(
-                Waiting(bead.id, bead.title, WaitReason.CAPACITY, _full(capacity, started))
-            )
+            if skipped:
+                detail = pause_text(skipped[0], now)
+                waiting.append(Waiting(bead.id, bead.title, WaitReason.RATE_LIMITED, detail))
+            else:
+                waiting.append(
+                    Waiting(bead.id, bead.title, WaitReason.CAPACITY, _full(capacity, started))
+                )
             continue
         taken.add(choice.agent)
         names.add(choice.agent)
@@ -183,14 +216,18 @@ def _full(capacity: Capacity, started: int) -> str:
     return f"{capacity.max_polecats} polecats at most (orchestra.max_polecats)"
 
 
-def _town_reason(flags: Flags, budget_ok: bool) -> tuple[WaitReason, str] | None:
+def _town_reason(flags: Flags, brake: Brake, now: str) -> tuple[WaitReason, str] | None:
     if not flags.up:
         return WaitReason.DOWN, "start it with `at up`"
     if flags.paused:
         return WaitReason.PAUSED, flags.pause_reason
-    if not budget_ok:
-        return WaitReason.BUDGET, "the cost budget is spent"
+    stop = brake.town_stop(now)
+    if stop is not None:
+        return WaitReason.BUDGET, stop
     return None
+
+
+Paused = Callable[[str, Runtime], AccountPause | None]
 
 
 def _choose(
@@ -201,9 +238,20 @@ def _choose(
     free: int,
     prior: PriorWork | None,
     names: set[str],
+    paused: Paused,
+    skipped: list[AccountPause],
 ) -> Assignment | None:
+    """The first choice that fits (see the module docstring); a choice that would fit but
+    for its account's pause is passed over and noted in `skipped`."""
+
     def available(w: Worker) -> bool:
         return w.name not in taken and not w.busy
+
+    def unpaused(name: str, runtime: Runtime) -> bool:
+        pause = paused(name, runtime)
+        if pause is not None:
+            skipped.append(pause)
+        return pause is None
 
     ordered = sorted(workers.values(), key=lambda w: _name_key(w.name))
     for w in ordered:
@@ -214,6 +262,7 @@ def _choose(
             and w.has_worktree
             and w.clean
             and bead.lane in w.lanes
+            and unpaused(w.name, w.runtime)
         ):
             return Assignment(bead, w.name, DispatchKind.CREW, "crew", w.runtime)
     if prior is not None and prior.clean:
@@ -224,6 +273,7 @@ def _choose(
             and available(last)
             and last.runtime is runtime
             and (last.idle or (not last.live and _startable(last) and free > 0))
+            and unpaused(last.name, runtime)
         ):
             return Assignment(
                 bead,
@@ -235,14 +285,29 @@ def _choose(
                 starts=not last.live,
             )
     for w in ordered:
-        if _polecat_for(w, runtime) and available(w) and w.idle and w.has_worktree and w.clean:
+        if (
+            _polecat_for(w, runtime)
+            and available(w)
+            and w.idle
+            and w.has_worktree
+            and w.clean
+            and unpaused(w.name, runtime)
+        ):
             return Assignment(bead, w.name, DispatchKind.POLECAT, "reuse", runtime)
     if free <= 0:
         return None
     for w in ordered:
-        if _polecat_for(w, runtime) and available(w) and not w.live and _startable(w):
+        if (
+            _polecat_for(w, runtime)
+            and available(w)
+            and not w.live
+            and _startable(w)
+            and unpaused(w.name, runtime)
+        ):
             return Assignment(bead, w.name, DispatchKind.POLECAT, "start", runtime, starts=True)
     name = new_polecat_name(names)
+    if not unpaused(name, runtime):
+        return None
     return Assignment(bead, name, DispatchKind.POLECAT, "new", runtime, starts=True)
 
 
@@ -278,16 +343,18 @@ def waiting_reasons(
     convoys: Mapping[int, Convoy],
     flags: Flags,
     capacity: Capacity,
-    budget_ok: bool,
+    brake: Brake = NO_BRAKE,
+    now: str = "",
 ) -> list[Waiting]:
     """Why each backlog bead is not dispatched, in queue order.
 
     A bead with open blockers is `BLOCKED`; one in a convoy not started, `CONVOY`.
-    A ready bead waits for the town (down, paused, budget), else for capacity when
-    none is free; a ready bead with capacity free is about to be taken, and is not
-    listed (the daemon's planner names the few that wait for a matching agent).
+    A ready bead waits for the town (down, paused, budget), or for its convoy's budget,
+    else for capacity when none is free; a ready bead with capacity free is about to be
+    taken, and is not listed (the daemon's planner names the few that wait for a
+    matching agent, or for an account's rate limit).
     """
-    stop = _town_reason(flags, budget_ok)
+    stop = _town_reason(flags, brake, now)
     out: list[Waiting] = []
     for bead in backlog:
         if bead.status is not BeadStatus.BACKLOG:
@@ -306,8 +373,11 @@ def waiting_reasons(
             detail = f"convoy {name} is {state}: `at convoy start {name}`"
             out.append(Waiting(bead.id, bead.title, WaitReason.CONVOY, detail))
             continue
+        convoy_stop = brake.convoy_stop(bead.convoy_id, now) if bead.convoy_id else None
         if stop is not None:
             out.append(Waiting(bead.id, bead.title, stop[0], stop[1]))
+        elif convoy_stop is not None:
+            out.append(Waiting(bead.id, bead.title, WaitReason.BUDGET, convoy_stop))
         elif capacity.free <= 0:
             out.append(Waiting(bead.id, bead.title, WaitReason.CAPACITY, _full(capacity, 0)))
     return out
