@@ -222,6 +222,38 @@ async def test_a_locked_store_loses_nothing_and_says_so_once(
     assert any(isinstance(e, ChangedEvent) and e.what == "usage" for e in published)
 
 
+async def test_a_missing_directory_is_polled_until_it_appears(
+    town_dir: Path, store: Store, log: DaemonLog, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "not-yet"
+    blocker.write_text("a file where the directory's parent should be")
+    logs = blocker / "usage"
+    published: list[Event] = []
+    watcher = UsageWatcher(
+        Town(town_dir), store, published.append, log, dirs=[logs], poll_delays=(0.05,)
+    )
+    async with running(watcher):
+
+        async def said() -> bool:
+            return "usage.no_directory" in log_events(log.path)
+
+        await until(said, "the directory that could not be made to be logged")
+        blocker.unlink()
+        logs.mkdir(parents=True)
+        append(logs / "mayor.jsonl", answer("msg_1"))
+
+        async def recorded() -> bool:
+            return await samples(store) == 1
+
+        await until(recorded, "the log in the directory made later")
+        append(logs / "mayor.jsonl", answer("msg_2"))
+
+        async def watched() -> bool:
+            return await samples(store) == 2
+
+        await until(watched, "the next line, now watched")
+
+
 async def test_a_claude_log_of_our_launch_is_read_and_the_operators_never(
     town_dir: Path, store: Store, log: DaemonLog, tmp_path: Path
 ) -> None:
