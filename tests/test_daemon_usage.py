@@ -351,6 +351,8 @@ async def test_spend_goes_to_the_bead_on_the_agents_hook_at_that_moment(
     assert [(x.input, x.output) for x in attempts] == [(200, 40), (100, 20)]
     _, spare = await store.metrics.no_bead(since="", until="")
     assert spare == 1
+    # Neither is in tundra.toml (a retired polecat is not): the role is the store's.
+    assert raw(town.db_path, "SELECT DISTINCT role FROM metrics") == [("crew",)]
 
 
 async def test_snapshots_are_taken_at_start_and_every_interval(

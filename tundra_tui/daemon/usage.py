@@ -175,6 +175,7 @@ class UsageWatcher:
         self.book: Any = None
         self._config: LayeredConfig | None = None
         self._roles: dict[str, str] = {}
+        self._stored_roles: dict[str, str] = {}
         self._runtimes: dict[str, str] = {}
         self._dirty = asyncio.Event()
         """Set when the logs may hold something new (a change seen, a poll due, stopping)."""
@@ -449,6 +450,7 @@ class UsageWatcher:
             sources = await self.store.usage.sources()
             due = await asyncio.to_thread(self._changed, sources)
             if due:
+                await self._known_roles({s.agent for s in due})
                 spans = await SpanIndex.load(
                     self.store, {s.agent for s in due}, grace_seconds=self.grace_seconds
                 )
@@ -487,7 +489,16 @@ class UsageWatcher:
         return True
 
     def _role_of(self, agent: str) -> str:
-        return self._roles.get(agent, "")
+        return self._roles.get(agent) or self._stored_roles.get(agent, "")
+
+    async def _known_roles(self, agents: set[str]) -> None:
+        """Agents no longer configured (a retired polecat) keep the role the store has."""
+        missing = agents - set(self._roles) - set(self._stored_roles)
+        if missing:
+            for stored in await self.store.agents.all():
+                self._stored_roles[stored.name] = stored.role.value
+            for name in missing:
+                self._stored_roles.setdefault(name, "")
 
     def _changed(self, sources: Iterable[Any]) -> list[Any]:
         """Sources whose file changed since last read to its end (a database: always)."""
