@@ -47,12 +47,13 @@ class Part:
         self.published: list[Event] = []
         self.woken: list[str] = []
         self.views: dict[str, SessionView] = {}
+        self.now = NOW
         self.brake = BrakePart(
             store,
             town,
             self.published.append,
             log,
-            lambda: NOW,
+            lambda: self.now,
             self.woken.append,
             view=self.views.get,
         )
@@ -200,3 +201,26 @@ async def test_a_429_seen_while_working_does_not_pause(
     part.brake.on_host(Trouble("a", "rate_limited", "usage limit reached"))
     await part.brake.drain()
     assert [p.account for p in await store.usage.live_pauses(iso(NOW))] == ["demo"]
+
+
+async def test_a_pause_ends_at_its_time_and_a_limit_shown_again_pauses_again(
+    town_dir: Path, store: Store, log: DaemonLog
+) -> None:
+    part = Part(Town(town_dir), store, log)
+    part.views["a"] = SessionView(AgentState.IDLE, "rate_limited", LIMIT_SCREEN, Runtime.DEMO)
+    part.brake.on_host(Trouble("a", "rate_limited", "usage limit reached"))
+    await part.brake.drain()
+    assert part.brake.state().paused("demo", iso(NOW)) is not None
+    assert 0 < (part.brake.next_change() or 0) <= 150  # the dispatcher wakes then
+    part.now = NOW + timedelta(minutes=3)
+    woken = len(part.woken)
+    await part.brake.refresh()
+    assert part.brake.state().paused("demo", iso(part.now)) is None
+    assert len(part.woken) == woken + 1
+    assert "account.resumed" in await kinds(store, "account.")
+    # Given work again, it stops with the limit on screen once more: paused again.
+    part.brake.on_host(StateChanged("a", AgentState.WORKING))
+    part.brake.on_host(StateChanged("a", AgentState.IDLE))
+    await part.brake.drain()
+    assert part.brake.state().paused("demo", iso(part.now)) is not None
+    assert len(part.attention("rate limited")) == 2

@@ -276,6 +276,7 @@ class BrakePart:
             woke = False
             for pause in await self._expired(now):
                 self.log.info("account.resumed", account=pause.account, agent=pause.agent)
+                self._paused_for.discard(pause.agent)  # a limit shown again pauses again
                 woke = True
             if woke:
                 brake = await read_brake(self.store, config, moment)
@@ -406,9 +407,11 @@ class BrakePart:
                 return
             self._limited(event.agent)
         elif isinstance(event, StateChanged) and event.state is not AgentState.WORKING:
-            if event.agent not in self._pending:
-                return
+            # Stopped working with the limit still on screen (it showed mid-turn, or is
+            # still there after a pause ended and the agent was given work again).
             self._pending.discard(event.agent)
+            if not event.state.is_live:
+                return
             view = self.view(event.agent)
             if view is not None and view.trouble == "rate_limited":
                 self._limited(event.agent)
