@@ -45,6 +45,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tundra_tui.domain.clock import iso  # noqa: E402
 from tundra_tui.domain.metrics import UsageSample  # noqa: E402
 from tundra_tui.store import Store, open_store, schema  # noqa: E402
 from tundra_tui.store.metrics import _SAMPLE_COLUMNS  # noqa: E402
