@@ -12,7 +12,7 @@ from textual.widgets import Label
 from ui_harness import PaneHarness, fixed_clock, make_services
 
 from tundra_tui.domain.clock import iso, parse_iso
-from tundra_tui.domain.metrics import UsageSample
+from tundra_tui.domain.metrics import KpiSnapshot, UsageSample
 from tundra_tui.store import Store, open_store
 from tundra_tui.town import Town
 from tundra_tui.ui.panes.analytics import AnalyticsPane
@@ -205,3 +205,41 @@ def test_chart_geometry() -> None:
     assert range_bar(5, 10, 10, 20) == (10, 10)
     assert range_bar(0.01, 0.02, 10, 20) == (1, 0)
     assert range_bar(0, 0, 0, 20) == (0, 0)
+
+
+async def test_kpi_strip_and_sparklines(town_dir: Path, store: Store) -> None:
+    """The latest snapshot in one strip, the window's burn and cost as sparklines."""
+    for n, (burn, today) in enumerate(((0.0, 0.5), (1.0, 1.5), (2.0, 4.0))):
+        await store.metrics.snapshot(
+            KpiSnapshot(
+                at=f"2026-11-20T1{n}:00:00.000000Z",
+                beads_active=3,
+                cost_today_usd=today,
+                tokens_today=45_200,
+                window_seconds=300,
+                done_window=2,
+                failed_window=1,
+                agents_by_state={"working": 2, "idle": 1, "stopped": 0},
+                convoys_active=1,
+                burn_usd_hour=burn,
+                unpriced_tokens_today=900,
+            )
+        )
+    app = harness(town_dir, store)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        strip = shown(app, "#analytics-kpi")
+        assert strip.startswith("KPI 12:00 UTC  beads 3 active, 2 done, 1 failed in the last 5 min")
+        assert "agents 1 idle · 2 working" in strip
+        assert "today $4.00 (45.2k tok, + 900 unpriced) · burn $2.00/h" in strip
+        spark = shown(app, "#analytics-spark").splitlines()
+        assert spark[0].startswith("Burn $/h      ▁▅█  now $2.00/h, peak $2.00/h")
+        assert spark[1].startswith("Cost today    ▂▄█  now $4.00")
+
+
+async def test_no_snapshot_yet_says_so(town_dir: Path, store: Store) -> None:
+    app = harness(town_dir, store)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        assert shown(app, "#analytics-kpi").startswith("KPI: no snapshot yet")
+        assert not app.query_one("#analytics-spark").display

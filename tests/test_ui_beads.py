@@ -29,6 +29,7 @@ from tundra_tui.domain.kanban import (
     reassignment,
     wrap_words,
 )
+from tundra_tui.domain.metrics import UsageSample
 from tundra_tui.store import RosterEntry, Store, StoreLocked, open_store
 from tundra_tui.town import Town
 from tundra_tui.ui.modals.bead_detail import BeadDetail
@@ -648,3 +649,46 @@ async def test_resizing_reflows_the_board_and_header(
         lines = screen_text(app).splitlines()
         assert "▲ critical" in lines[0] and "▸" not in lines[0]
         assert "Failed/Escalated" in lines[1]
+
+
+async def test_cards_and_the_detail_show_cost(
+    services: Services, store: Store, ids: dict[str, int]
+) -> None:
+    """A card shows its bead's spend ($?, never $0.00, for unpriced only); no label without
+    usage; the detail lists the attempt with its tokens and cost."""
+
+    def call(key: str, bead: int, cost: float, *, priced: bool = True) -> UsageSample:
+        return UsageSample(
+            at="2026-11-20T12:00:00.000000Z",
+            agent="polecat-2",
+            model="demo-sonnet" if priced else "mystery",
+            runtime="demo",
+            bead_id=bead,
+            input_tokens=1000,
+            output_tokens=200,
+            cost_usd=cost,
+            priced=priced,
+            role="polecat",
+            source_key=key,
+        )
+
+    await store.metrics.record(
+        [
+            call("a", ids["slung"], 0.25),
+            call("b", ids["slung"], 0.17),
+            call("c", ids["review"], 0.0, priced=False),
+        ]
+    )
+    app = harness(services)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await settle(app, pilot)
+        text = screen_text(app)
+        assert f"#{ids['slung']} ■P2 $0.42  @polecat-2" in text
+        assert f"#{ids['review']} ■P2 ◔ $?" in text
+        assert f"#{ids['hooked']} ■P2    " in text  # no usage, no label
+        put_cursor(app, ids["slung"])
+        await pilot.press("enter")
+        await settle(app, pilot)
+        cost = str(app.screen.query_one("#bead-detail-cost", Static).render())
+        assert "polecat-2 polecat" in cost and "2.4k tok  $0.42" in cost
+        assert "kept $0.00   waste $0.00   open $0.42" in cost

@@ -108,9 +108,10 @@ async def test_figures_shares_and_burn_rate(town_dir: Path, seeded: Store) -> No
         assert text_of(app, "#costs-month").startswith("Month   $10.00 (no monthly budget)")
         # $4 in the last 3 hours; $4 over the 14.5 hours since midnight.
         assert text_of(app, "#costs-burn") == "Burn    $1.33/h last 3 h · $0.28/h today"
-        # The last 7 days cost $10: $1.43 a day.
-        assert text_of(app, "#costs-forecast") == "Next 30 days ≈ $42.86 at $1.43/day"
-        assert "30 × $1.43/day (average of the last 7 days)" in text_of(app, "#costs-footnote")
+        # The last 7 full days (today not yet whole) cost $6: $0.86 a day.
+        assert text_of(app, "#costs-forecast") == "Next 30 days ≈ $25.71 at $0.86/day"
+        footnote = text_of(app, "#costs-footnote")
+        assert "Forecast: mean daily spend of the last N full days" in footnote
         assert not app.query_one("#costs-alert-day").display
         assert "nan" not in screen_text(app).lower()
 
@@ -137,6 +138,10 @@ async def test_g_cycles_the_grouping(town_dir: Path, seeded: Store) -> None:
         assert f"#1 {TITLE}" in screen_text(app)
         await pilot.press("g")
         assert [row[:2] for row in rows(app)][:2] == [["alpha", "2.0k"], ["(no convoy)", "2.0k"]]
+        await pilot.press("g")
+        assert [row[0] for row in rows(app)] == ["(no role)", "Total"]
+        await pilot.press("g")
+        assert [row[0] for row in rows(app)] == ["claude", "Total"]
         await pilot.press("g")
         assert [row[0] for row in rows(app)] == [
             "2026-11-20 Fri",
@@ -176,7 +181,10 @@ async def test_near_daily_and_forecast_over_monthly_budget(town_dir: Path, seede
         assert str(day.render()) == "▲ Near the daily budget: 80% of $5.00"
         assert day.has_class("-near") and app.query_one("#costs-today").has_class("-near")
         month = app.query_one("#costs-alert-month", Label)
-        assert str(month.render()).startswith("▲ Forecast to pass the monthly budget: $24.85 of")
+        # $10 spent + $0.86 a day for the 10.4 days left: $18.91, 95% of $20.
+        assert (
+            str(month.render()) == "▲ Forecast near the monthly budget: 95% of $20.00 by month-end"
+        )
         assert month.has_class("-near") and not month.has_class("-over")
         assert text_of(app, "#costs-today") == "Today   $4.00 of $5.00 budget (80%)"
 
@@ -277,3 +285,70 @@ async def test_sizes(town_dir: Path, seeded: Store) -> None:
         assert bar_width(app) == 60
         wide = screen_text(app)
         assert "Spend per day, last 30 days (UTC)" in wide and "$4.00" in wide
+
+
+async def test_footer_unpriced_and_brake(town_dir: Path, seeded: Store) -> None:
+    """An unpriced model is flagged (never $0.00), the footer names the price tables, the
+    unpriced model's hint and spend with no bead; the brake's lines sit in the summary."""
+    await seeded.metrics.record(
+        [
+            UsageSample(
+                at=ago(minutes=10),
+                agent="polecat-1",
+                model="mystery",
+                runtime="claude",
+                input_tokens=500,
+                output_tokens=100,
+                priced=False,
+                source_key="u1",
+            ),
+            UsageSample(
+                at=ago(minutes=11),
+                agent="mayor",
+                model="opus",
+                runtime="claude",
+                cost_usd=0.5,
+                price_source="genai-prices 0.2.5",
+                source_key="u2",
+            ),
+        ]
+    )
+    town = Town(town_dir)
+    set_value(town, "costs.daily_budget_usd", "4", "project")
+    app = harness(make_services(town, seeded))
+    async with app.run_test(size=(160, 40)) as pilot:
+        await pilot.pause()
+        await pilot.press("g")  # by model
+        table = {row[0]: row for row in rows(app)}
+        assert table["mystery"][4] == "unknown (unpriced)"
+        assert table["Total"][4] == "$10.50 + unpriced (600 tok)"
+        footer = text_of(app, "#costs-footnote")
+        assert "Priced with genai-prices 0.2.5 (1 call)." in footer
+        assert (
+            "Unpriced: claude model 'mystery' (600 tokens): set its price in "
+            '[costs.prices."mystery"]' in footer
+        )
+        assert "No bead on the hook: $2.50 + unpriced (600 tok) over 3 calls" in footer
+        brake = text_of(app, "#costs-brake")
+        assert brake.startswith(
+            "✖ budget today: at least $4.50 of $4.00 (112%, stop; costs.daily_budget_usd)"
+        )
+
+
+async def test_title_bar_marks_a_spent_budget(town_dir: Path, seeded: Store) -> None:
+    """The app reads the brake as `at cost budget` does: $4 spent of a $4.50 day warns."""
+    from tundra_tui.ui.app import TundraApp
+    from tundra_tui.ui.tabs import TAB_TITLES, Tab
+    from tundra_tui.ui.widgets.title_bar import TitleBar
+
+    town = Town(town_dir)
+    set_value(town, "costs.daily_budget_usd", "4.5", "project")
+    tabs = tuple(Tab(t, title, lambda s, i: CostsPane(s, id=i)) for t, title in TAB_TITLES)
+    app = TundraApp(make_services(town, seeded), tabs=tabs, watch_files=False, clock_interval=0)
+    async with app.run_test(size=(160, 30)) as pilot:
+        bar = app.query_one(TitleBar)
+        for _ in range(50):  # the read is a worker: wait for it with a bound, not a sleep
+            await pilot.pause()
+            if bar.brake is not None:
+                break
+        assert "$ 89% today" in str(bar.render())

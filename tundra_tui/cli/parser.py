@@ -11,6 +11,7 @@ from tundra_tui.cli import (
     agents,
     beads,
     convoys,
+    cost,
     daemon,
     detect,
     hooks,
@@ -123,6 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     polecats.add_parser(commands, _common)
     up.add_parser(commands, _common)
     refinery.add_parser(commands, _common)
+    cost.add_parser(commands, _common)
 
     # --- config ------------------------------------------------------------------------
     settings.add_parser(commands, _common)

@@ -49,6 +49,9 @@ async def cmd_status(ctx: Context) -> int:
     unread = await store.mail.unread_count()
     pending = await store.approvals.pending()
     by_state = {state: sum(1 for a in agents if a.state is state) for state in AgentState}
+    from tundra_tui.cli.cost import status_costs  # `at status` pays for it only here
+
+    costs, kpi, cost_text = await status_costs(ctx)
     if ctx.json:
         dump_json(
             {
@@ -63,6 +66,8 @@ async def cmd_status(ctx: Context) -> int:
                 ],
                 "unread_mail": unread,
                 "pending_approvals": len(pending),
+                "costs": costs,
+                "kpi": kpi,
             }
         )
         return 0
@@ -86,6 +91,7 @@ async def cmd_status(ctx: Context) -> int:
             ),
             ("mail", f"{unread} unread"),
             ("approvals", f"{len(pending)} pending"),
+            ("cost", cost_text.removeprefix("cost: ")),
         ]
     )
     return 0

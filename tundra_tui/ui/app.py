@@ -32,6 +32,7 @@ from tundra_tui.daemon.protocol import (
     Request,
     Up,
 )
+from tundra_tui.domain.clock import iso
 from tundra_tui.domain.errors import TundraError
 from tundra_tui.domain.sanitize import visible
 from tundra_tui.resources import styles_dir
@@ -67,6 +68,10 @@ ANNOUNCE_GRACE_S = 0.25
 """How long the file watcher lets the daemon's announcement of a write arrive before it
 decides the write was someone else's."""
 
+BRAKE_SHOWS = frozenset({"brake", "usage", "config", "store"})
+"""Changes that can move the title bar's budget and pause marks."""
+BRAKE_INTERVAL = 30.0
+"""Seconds between reads of the brake regardless (a new UTC day, a pause's end)."""
 RELOAD_GAP_S = 1.0
 """A pane on show reloads for changes at most this often: twenty busy agents change the store
 many times a second, and each reload re-reads and redraws."""
@@ -213,8 +218,10 @@ class TundraApp(App[None]):
         title.town = self.services.town.name
         title.demo = self.demo
         self._tick()
+        self.read_brake()
         if self.clock_interval > 0:
             self.set_interval(self.clock_interval, self._tick)
+            self.set_interval(BRAKE_INTERVAL, self.read_brake)
         self.follow_daemon()
         self.serve_approvals()
         self._show(self.current_tab)
@@ -582,6 +589,22 @@ class TundraApp(App[None]):
             return
         self.notify(f"daemon running (pid {pid})", timeout=3)
 
+    @work(exclusive=True, group="brake", exit_on_error=False)
+    async def read_brake(self) -> None:
+        """Read the budgets, the override and paused accounts for the title bar (the same
+        read as `at cost budget`), on a change that can move them and every BRAKE_INTERVAL."""
+        from tundra_tui.usage.reports import brake_report
+
+        try:
+            brake = await brake_report(
+                self.services.store, self.services.config, self.services.now()
+            )
+        except TundraError as error:
+            self.say_once("brake", f"budgets: {_one_line(error)}", "warning")
+            return
+        self.query_one(TitleBar).brake = brake
+        self._tick()
+
     def _tick(self) -> None:
         title = self.query_one(TitleBar)
         live = self.services.live
@@ -589,6 +612,7 @@ class TundraApp(App[None]):
         title.waiting = len(live.approvals)
         title.connected = live.connected
         title.clock = self.services.now().astimezone().strftime("%H:%M")
+        title.now = iso(self.services.now())
         title.refresh()
 
     def queue_approval(self, approval_id: int) -> None:
@@ -664,6 +688,8 @@ class TundraApp(App[None]):
         (the others when shown). One change, one reload; a flood, one every RELOAD_GAP_S."""
         if "config" in whats:
             self._reload_config()
+        if BRAKE_SHOWS.intersection(whats):
+            self.read_brake()
         pane = self.active_pane
         shown = [what for what in whats if what == "store" or what in pane.SHOWS]
         for what in shown:

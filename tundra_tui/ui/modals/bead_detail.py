@@ -24,6 +24,8 @@ from tundra_tui.domain.kanban import (
 )
 from tundra_tui.domain.refinery import GateResult, MergeAttempt, Outcome, ungated
 from tundra_tui.domain.sanitize import visible
+from tundra_tui.usage.analysis import compact_number
+from tundra_tui.usage.reports import BeadCost
 
 TAIL_LINES = 15
 """Lines of the last red gate's output shown (the whole log is a file)."""
@@ -39,6 +41,8 @@ class BeadFacts:
     history: Sequence[Event] = ()
     attempts: Sequence[MergeAttempt] = ()
     """The refinery's merge attempts on this bead, oldest first, with their gates."""
+    spend: BeadCost | None = None
+    """What each attempt (dispatch or hook by hand) spent, and the kept and waste totals."""
 
 
 def _one(text: str) -> str:
@@ -208,6 +212,40 @@ def _completion(bead: Bead, attempts: Sequence[MergeAttempt]) -> Text:
     return Text("\n").join(parts)
 
 
+_VERDICT_STYLE = {"kept": "green", "waste": "red"}
+
+
+def _spend(spend: BeadCost | None) -> Text:
+    """Each attempt's tokens and cost with its verdict, then kept and waste (the same figures
+    as `at cost bead N`)."""
+    if spend is None or not spend.attempts:
+        return Text("no usage on record for this bead", "dim")
+    lines = []
+    for attempt in spend.attempts:
+        tokens = attempt.input + attempt.output + attempt.cache_read + attempt.cache_write
+        ref = f"#{attempt.dispatch_id}" if attempt.dispatch_id is not None else "hook"
+        lines.append(
+            Text.assemble(
+                (f"{ref:<6}", "bold"),
+                f"{_one(attempt.agent)} ",
+                (f"{attempt.role} " if attempt.role else "", "dim"),
+                f"{short_time(attempt.start)}  ",
+                (attempt.verdict.value, _VERDICT_STYLE.get(attempt.verdict.value, "")),
+                f"  {compact_number(tokens)} tok  {attempt.cost.text()}",
+            )
+        )
+    total = Text.assemble(
+        ("kept ", "bold"),
+        spend.kept.text(),
+        ("   waste ", "bold"),
+        spend.waste.text(),
+    )
+    if spend.open.usd or spend.open.unpriced_samples:
+        total.append_text(Text.assemble(("   open ", "bold"), spend.open.text()))
+    lines.append(total)
+    return Text("\n").join(lines)
+
+
 def _history(events: Iterable[Event]) -> Text:
     lines = [
         Text.assemble(
@@ -250,6 +288,8 @@ class BeadDetail(ModalScreen[None]):
                 )
                 yield Static(Text("Completion"), classes="bead-detail-section")
                 yield Static(_completion(bead, facts.attempts), id="bead-detail-completion")
+                yield Static(Text("Cost"), classes="bead-detail-section")
+                yield Static(_spend(facts.spend), id="bead-detail-cost")
                 yield Static(Text("Blocked by"), classes="bead-detail-section")
                 yield Static(_beads(facts.blockers, "nothing"), id="bead-detail-blockers")
                 yield Static(Text("Blocks"), classes="bead-detail-section")

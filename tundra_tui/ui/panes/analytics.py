@@ -17,12 +17,13 @@ from textual.events import Resize
 from textual.widgets import Label, Static
 
 from tundra_tui.domain.errors import TundraError
+from tundra_tui.domain.metrics import KpiSnapshot
 from tundra_tui.ui.panes.base import Pane
 from tundra_tui.ui.services import Services
 from tundra_tui.ui.widgets.bar_chart import BarChart
 from tundra_tui.ui.widgets.heatmap_chart import HeatmapChart
 from tundra_tui.ui.widgets.range_chart import RangeChart, RangeRow
-from tundra_tui.usage.analysis import compact_number, format_usd
+from tundra_tui.usage.analysis import compact_number, format_usd, sparkline
 from tundra_tui.usage.reports import ACTIVITY_WINDOWS, ActivityReport, activity_report
 
 ROOMY = (110, 40)
@@ -51,6 +52,8 @@ class AnalyticsPane(Pane):
     def compose(self) -> ComposeResult:
         # One focusable scroller: it takes the pane's keys and scrolls on a short terminal.
         with VerticalScroll(id="analytics-body"):
+            yield Static(id="analytics-kpi", markup=False)
+            yield Static(id="analytics-spark", markup=False)
             with Horizontal(id="analytics-top"):
                 with Vertical(id="analytics-heat-box"):
                     yield Label(id="analytics-heat-title", classes="analytics-title", markup=False)
@@ -97,10 +100,29 @@ class AnalyticsPane(Pane):
         width, height = event.size
         self.set_class(width >= ROOMY[0] and height >= ROOMY[1], "-roomy")
 
+    def _show_kpi(self, report: ActivityReport) -> None:
+        """The latest KPI snapshot in one strip, and sparklines of burn and today's cost."""
+        self.query_one("#analytics-kpi", Static).update(kpi_strip(report.kpi))
+        spark = self.query_one("#analytics-spark", Static)
+        width = max(10, min(60, (self.size.width or 80) - 40))
+        lines = []
+        if report.burn:
+            lines.append(
+                f"Burn $/h      {sparkline(report.burn, width)}  "
+                f"now {format_usd(report.burn[-1])}/h, peak {format_usd(max(report.burn))}/h"
+            )
+            lines.append(
+                f"Cost today    {sparkline(report.cost_today, width)}  "
+                f"now {format_usd(report.cost_today[-1])}"
+            )
+        spark.update(Text("\n".join(lines)))
+        spark.display = bool(lines)
+
     def _show(self) -> None:
         report = self.report
         if report is None or not self.is_mounted:
             return
+        self._show_kpi(report)
         days = report.days
         heat = self.query_one(HeatmapChart)
         if self.measure == "spend":
@@ -141,3 +163,24 @@ class AnalyticsPane(Pane):
                 for stat in report.cycles
             ]
         )
+
+
+def kpi_strip(kpi: KpiSnapshot | None) -> Text:
+    """One line from the daemon's latest snapshot (it takes one every
+    `daemon.kpi_snapshot_interval_seconds`)."""
+    if kpi is None:
+        return Text("KPI: no snapshot yet (the daemon takes one every few minutes while up).")
+    minutes = max(1, round(kpi.window_seconds / 60)) if kpi.window_seconds else 0
+    window = f" in the last {minutes} min" if minutes else ""
+    states = " · ".join(f"{n} {state}" for state, n in sorted(kpi.agents_by_state.items()) if n)
+    cost = f"today {format_usd(kpi.cost_today_usd)} ({compact_number(kpi.tokens_today)} tok"
+    if kpi.unpriced_tokens_today:
+        cost += f", + {compact_number(kpi.unpriced_tokens_today)} unpriced"
+    line = Text(f"KPI {kpi.at[11:16]} UTC  ", style="bold")
+    line.append(
+        f"beads {kpi.beads_active} active, {kpi.done_window} done, {kpi.failed_window} failed"
+        f"{window} · agents {states or 'none'} · convoys {kpi.convoys_active} active · "
+        f"{cost}) · burn {format_usd(kpi.burn_usd_hour)}/h",
+        style="",
+    )
+    return line

@@ -25,6 +25,7 @@ from tundra_tui.daemon.protocol import (
 )
 from tundra_tui.daemon.refinery_status import read_status
 from tundra_tui.domain.beads import Action, Bead
+from tundra_tui.domain.costs import Cost
 from tundra_tui.domain.errors import TundraError
 from tundra_tui.domain.kanban import GRADE_LEGEND, LEGEND, BeadDraft, build_board
 from tundra_tui.domain.refinery import AttemptState
@@ -38,6 +39,7 @@ from tundra_tui.ui.services import Services
 from tundra_tui.ui.widgets.kanban_board import KanbanBoard
 from tundra_tui.ui.widgets.kanban_column import KanbanColumn as ColumnWidget
 from tundra_tui.ui.widgets.merge_queue import MergeQueue
+from tundra_tui.usage.reports import bead_cost
 
 PER_COLUMN = 200
 """Beads loaded per column; headers still count them all."""
@@ -80,7 +82,8 @@ bead's merge (an escalated bead goes back to review, its attempts count from zer
         Binding("R", "refinery_retry", "Retry merge", id="beads-refinery-retry"),
     ]
 
-    SHOWS: ClassVar[frozenset[str]] = frozenset({"beads", "refinery"})
+    SHOWS: ClassVar[frozenset[str]] = frozenset({"beads", "refinery", "usage"})
+    """The board, the merge queue, and spend (the cards' cost labels)."""
 
     def __init__(self, services: Services, *, id: str | None = None) -> None:
         super().__init__(services, id=id)
@@ -93,6 +96,7 @@ bead's merge (an escalated bead goes back to review, its attempts count from zer
         self._dirty: set[str] | None = None
         """What changed since the last reload (None: everything, e.g. never read yet)."""
         self._ungated: frozenset[int] = frozenset()
+        self._costs: dict[int, Cost] = {}
         self.refinery: RefineryStatus | None = None
         """The refinery's last status (what the strip shows)."""
 
@@ -118,6 +122,9 @@ bead's merge (an escalated bead goes back to review, its attempts count from zer
         if dirty == {"refinery"}:
             await self._read_refinery()
             return
+        if dirty == {"usage"}:
+            await self._read_costs()
+            return
         self._generation += 1
         generation = self._generation
         store = self.services.store
@@ -126,6 +133,7 @@ bead's merge (an escalated bead goes back to review, its attempts count from zer
             sources = await beads.kanban(per_column=PER_COLUMN)
             blocked = frozenset(await beads.blocked_ids())
             unchecked = frozenset(await store.merges.ungated_ids())
+            costs = await store.metrics.bead_costs(_loaded_ids(sources))
         except TundraError as error:
             self.notify(str(error), severity="error", markup=False)
             return
@@ -134,8 +142,23 @@ bead's merge (an escalated bead goes back to review, its attempts count from zer
         self._sources = sources
         self._blocked = blocked
         self._ungated = unchecked
+        self._costs = costs
         await self._read_refinery()
         self._redraw()
+
+    async def _read_costs(self) -> None:
+        """Re-read the loaded cards' spend only (usage changes often; the board less)."""
+        try:
+            costs = await self.services.store.metrics.bead_costs(_loaded_ids(self._sources))
+        except TundraError as error:
+            self.notify(str(error), severity="error", markup=False)
+            return
+        self._costs = costs
+        self._show_costs()
+
+    def _show_costs(self) -> None:
+        for column in self.board.query(ColumnWidget):
+            column.set_costs(self._costs)
 
     async def _read_refinery(self) -> None:
         """Ask the daemon for the refinery's status; with no daemon, read it from the store."""
@@ -177,6 +200,7 @@ bead's merge (an escalated bead goes back to review, its attempts count from zer
         self._redraw()
 
     def _redraw(self) -> None:
+        self._show_costs()
         self.board.set_board(build_board(self._sources, self.query_text), self._blocked)
         self._show_header()
 
@@ -272,6 +296,7 @@ bead's merge (an escalated bead goes back to review, its attempts count from zer
                 dependents=await store.beads.dependents_of(bead_id),
                 history=await store.events.find(bead_id=bead_id, limit=HISTORY),
                 attempts=tuple(await store.merges.for_bead(bead_id)),
+                spend=await bead_cost(store, bead_id),
             )
         except TundraError as error:
             self.notify(str(error), severity="error", markup=False)
@@ -345,3 +370,8 @@ bead's merge (an escalated bead goes back to review, its attempts count from zer
             self.board.select(reply.id)
             if any(b.id == reply.id for column in self._sources for b in column.beads):
                 self._redraw()  # the reload came first: put the cursor on it now
+
+
+def _loaded_ids(sources: list[KanbanColumn]) -> list[int]:
+    """The ids of every bead the board loaded (the cards that can be drawn)."""
+    return [bead.id for column in sources for bead in column.beads]

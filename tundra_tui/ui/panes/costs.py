@@ -18,6 +18,8 @@ from textual.events import Resize
 from textual.widgets import Label, Static
 
 from tundra_tui.domain.beads import format_bead_id
+from tundra_tui.domain.clock import iso
+from tundra_tui.domain.costs import Cost
 from tundra_tui.domain.errors import TundraError
 from tundra_tui.domain.sanitize import visible
 from tundra_tui.store import CostRow
@@ -35,13 +37,22 @@ from tundra_tui.usage.analysis import (
     format_usd,
     share_percent,
 )
-from tundra_tui.usage.reports import CHART_DAYS, COST_WINDOWS, GROUPS, CostReport, cost_report
+from tundra_tui.usage.reports import (
+    CHART_DAYS,
+    COST_WINDOWS,
+    GROUPS,
+    CostReport,
+    brake_lines,
+    cost_report,
+)
 
 ROOMY = (110, 30)
 """Width and height from which the daily spend chart is shown beside the summary."""
 _NUMBER_WIDTHS = (("In", 7), ("Cache", 7), ("Out", 7), ("Cost", 10), ("Share", 6))
+COST_WIDTH_MAX = 30
+"""The widest the cost column grows to (an unpriced total's text)."""
 _LEVEL_CLASSES = {BudgetLevel.NEAR: "-near", BudgetLevel.OVER: "-over"}
-_NO_KEY = {"bead": "(no bead)", "convoy": "(no convoy)"}
+_NO_KEY = {"bead": "(no bead)", "convoy": "(no convoy)", "role": "(no role)"}
 
 
 def _days(amount: float) -> str:
@@ -55,8 +66,8 @@ class CostsPane(Pane):
         Binding("g", "cycle_group", "Group by", id="costs-group"),
         Binding("w", "cycle_window", "Window", id="costs-window"),
     ]
-    SHOWS: ClassVar[frozenset[str]] = frozenset({"usage", "config", "beads"})
-    """Spend (recorded by the daemon's usage watcher), budgets, bead titles."""
+    SHOWS: ClassVar[frozenset[str]] = frozenset({"usage", "config", "beads", "brake"})
+    """Spend (recorded by the daemon's usage watcher), budgets, bead titles, the brake."""
 
     def __init__(self, services: Services, *, id: str | None = None) -> None:
         super().__init__(services, id=id)
@@ -73,6 +84,7 @@ class CostsPane(Pane):
             with Vertical(id="costs-summary"):
                 for name in ("today", "month", "burn", "forecast", "alert-day", "alert-month"):
                     yield Label(id=f"costs-{name}", markup=False)
+                yield Static(id="costs-brake", markup=False)
             with Vertical(id="costs-chart-box"):
                 yield Label(
                     f"Spend per day, last {CHART_DAYS} days (UTC)",
@@ -114,6 +126,8 @@ class CostsPane(Pane):
                 days=COST_WINDOWS[self.window][1],
                 daily_budget=daily,
                 monthly_budget=monthly,
+                # The brake reads the same budgets: not while they cannot be read.
+                config=None if self._config_error else self.services.config,
             )
         except TundraError as error:
             self.notify(str(error), severity="error")
@@ -175,6 +189,13 @@ class CostsPane(Pane):
         )
         self._line("alert-day", _day_alert(today), today.level)
         self._line("alert-month", alert, level)
+        brake = self.query_one("#costs-brake", Static)
+        # Budgets at ok are already the Today and Month lines: only what needs saying.
+        lines = (
+            brake_lines(report.brake, iso(self.services.now()), quiet=True) if report.brake else []
+        )
+        brake.update(Text("\n".join(lines)))
+        brake.display = bool(lines)
 
     def _line(self, name: str, text: str, level: BudgetLevel = BudgetLevel.OK) -> None:
         label = self.query_one(f"#costs-{name}", Label)
@@ -212,7 +233,12 @@ class CostsPane(Pane):
         width = table.scrollable_content_region.width or (self.size.width or 80) - 4
         key_width = 18 if width < 100 else 30
         padding = 2 * table.cell_padding * (len(_NUMBER_WIDTHS) + 2)
-        fixed = key_width + sum(w for _, w in _NUMBER_WIDTHS) + padding
+        # The cost column grows to show "$1.23 + unpriced (4.1k tok)" whole: never cut to "$1.2".
+        whole = report.breakdown.total_cost if report.breakdown else Cost(report.window_cost)
+        texts = [_money(_cost(row)) for row in report.rows] + [_money(whole)]
+        widths = dict(_NUMBER_WIDTHS)
+        widths["Cost"] = max(widths["Cost"], min(COST_WIDTH_MAX, max(map(len, texts))))
+        fixed = key_width + sum(widths.values()) + padding
         bar_width = max(4, min(60, width - fixed))
         rows = [(self._key_text(row), row) for row in report.rows]
         if self.group == "day":
@@ -223,14 +249,14 @@ class CostsPane(Pane):
         cursor = table.cursor_row
         table.clear(columns=True)
         table.add_column(Text(self.group.capitalize()), width=key_width, key="key")
-        for title, column_width in _NUMBER_WIDTHS:
+        for title, column_width in widths.items():
             table.add_column(Text(title, justify="right"), width=column_width, key=title)
         table.add_column(Text(""), width=bar_width, key="bar")
         for key, row in rows:
             share = share_percent(row.cost_usd, report.window_cost)
             table.add_row(
                 Text(visible(key, single_line=True, limit=key_width)),
-                *_numbers(row.input_tokens, row.cache_tokens, row.output_tokens, row.cost_usd),
+                *_numbers(row.input_tokens, row.cache_tokens, row.output_tokens, _cost(row)),
                 Text(f"{share:.1f}%", justify="right"),
                 Text(share_bar(share, bar_width), style=table.bar_style),
             )
@@ -238,7 +264,7 @@ class CostsPane(Pane):
             total = (report.window_input, report.window_cache, report.window_output)
             table.add_row(
                 Text("Total", style="bold"),
-                *_numbers(*total, report.window_cost, style="bold"),
+                *_numbers(*total, whole, style="bold"),
                 Text("100%" if report.window_cost else "", justify="right", style="bold"),
                 Text(""),
             )
@@ -272,16 +298,25 @@ class CostsPane(Pane):
     def _footnote(report: CostReport) -> str:
         if not report.has_usage:
             return "Burn rate and forecast appear once usage is recorded."
-        forecast = report.forecast
-        return (
-            f"Forecast = {FORECAST_DAYS} × {format_usd(forecast.daily_average)}/day (average "
-            f"of the last {_days(round(forecast.basis_days, 1))}); month-end adds it for the "
-            f"days left. Burn: last {RECENT_HOURS} h, and since midnight UTC."
-        )
+        lines = report.breakdown.footer() if report.breakdown else []
+        if report.projection is not None:
+            lines.append(f"Forecast: {report.projection.forecast.method}.")
+        lines.append(f"Burn: last {RECENT_HOURS} h, and since midnight UTC.")
+        return "\n".join(visible(line, single_line=True) for line in lines)
 
 
-def _numbers(inp: int, cache: int, out: int, cost: float, style: str = "") -> list[Text]:
-    cells = [compact_number(inp), compact_number(cache), compact_number(out), format_usd(cost)]
+def _cost(row: CostRow) -> Cost:
+    return Cost(row.cost_usd, row.unpriced_samples, row.unpriced_tokens)
+
+
+def _money(cost: Cost) -> str:
+    """`Cost.text` where usage is unpriced (never $0), else dollars as the tab writes them."""
+    return cost.text() if not cost.complete else format_usd(cost.usd)
+
+
+def _numbers(inp: int, cache: int, out: int, cost: Cost, style: str = "") -> list[Text]:
+    """Token counts, then the cost (unpriced usage never reads as $0)."""
+    cells = [compact_number(inp), compact_number(cache), compact_number(out), _money(cost)]
     return [Text(cell, justify="right", style=style) for cell in cells]
 
 
