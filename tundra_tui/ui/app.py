@@ -593,12 +593,13 @@ class TundraApp(App[None]):
     async def read_brake(self) -> None:
         """Read the budgets, the override and paused accounts for the title bar (the same
         read as `at cost budget`), on a change that can move them and every BRAKE_INTERVAL."""
+        from tundra_tui.config import load_config
         from tundra_tui.usage.reports import brake_report
 
         try:
-            brake = await brake_report(
-                self.services.store, self.services.config, self.services.now()
-            )
+            # Read afresh: `at config set` from a shell raises a budget without telling us.
+            config = await asyncio.to_thread(load_config, self.services.town)
+            brake = await brake_report(self.services.store, config, self.services.now())
         except TundraError as error:
             self.say_once("brake", f"budgets: {_one_line(error)}", "warning")
             return
