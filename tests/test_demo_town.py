@@ -83,11 +83,11 @@ def dump(town: Town) -> dict[str, list[tuple[object, ...]]]:
 
 def test_the_root_follows_xdg_data_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
-    assert demo_town_root() == tmp_path / "auto-tundra" / "demo-town-3"
+    assert demo_town_root() == tmp_path / "auto-tundra" / "demo-town-4"
     monkeypatch.setenv("XDG_DATA_HOME", "relative/ignored")
-    assert demo_town_root() == Path.home() / ".local" / "share" / "auto-tundra" / "demo-town-3"
+    assert demo_town_root() == Path.home() / ".local" / "share" / "auto-tundra" / "demo-town-4"
     monkeypatch.delenv("XDG_DATA_HOME")
-    assert demo_town_root() == Path.home() / ".local" / "share" / "auto-tundra" / "demo-town-3"
+    assert demo_town_root() == Path.home() / ".local" / "share" / "auto-tundra" / "demo-town-4"
 
 
 # ---- the team ------------------------------------------------------------------------------
@@ -99,7 +99,7 @@ def test_the_team_is_four_demo_agents_with_distinct_roles(demo: Town) -> None:
     team = config.agents()
     assert list(team) == ["mayor", "polecat-1", "witness", "crew-1"]
     assert len({spec.role for spec in team.values()}) == 4
-    assert len({spec.model for spec in team.values()}) == 3
+    assert len({spec.model for spec in team.values()}) == 4  # demo-mystery is unpriced
     assert all(spec.runtime is Runtime.DEMO for spec in team.values())
     assert {name for name, spec in team.items() if spec.worktree} == {"polecat-1", "crew-1"}
     assert {name for name, spec in team.items() if spec.start} == {"mayor", "crew-1"}
@@ -250,13 +250,21 @@ async def test_cost_history_spans_two_weeks_busier_on_weekdays(demo: Town) -> No
     assert len(days) >= 10
     first, last = min(days), max(days)
     assert datetime.fromisoformat(last) - datetime.fromisoformat(first) >= timedelta(days=12)
-    assert last == "2026-11-20"
-    assert days["2026-11-20"].cost_usd != days["2026-11-19"].cost_usd
+    # Calls stop at midnight: today's spend is the live demo's (the daily budget counts it).
+    assert last == "2026-11-19"
+    assert days["2026-11-19"].cost_usd != days["2026-11-18"].cost_usd
     weekday = [r.cost_usd for k, r in days.items() if datetime.fromisoformat(k).weekday() < 5]
     weekend = [r.cost_usd for k, r in days.items() if datetime.fromisoformat(k).weekday() >= 5]
-    assert min(weekday[:-1]) > max(weekend, default=0.0)  # today is still under way
+    assert min(weekday) > max(weekend, default=0.0)
     assert by_agent == {a.name for a in DEMO_AGENTS}
-    assert by_model == {"demo-opus", "demo-sonnet", "demo-haiku"}
+    assert by_model == {"demo-opus", "demo-sonnet", "demo-haiku", "demo-mystery"}
+    async with await open_store(demo.db_path, clock=fixed) as store:
+        unpriced = await store.metrics.unpriced_models()
+        roles = {row.key for row in await store.metrics.rollup("role")}
+        sources = await store.metrics.price_sources()
+    assert [(runtime, model) for runtime, model, _ in unpriced] == [("demo", "demo-mystery")]
+    assert roles == {"mayor", "polecat", "witness", "crew"}
+    assert [source for source, _ in sources] == ["auto-tundra demo table", ""]
 
 
 def test_the_story_happens_in_working_hours_on_weekdays(demo: Town) -> None:
@@ -380,6 +388,7 @@ def test_at_up_on_the_demo_town_runs_the_whole_loop() -> None:
     town = asyncio.run(ensure_demo_town(parent / "demo", clock=fixed))
     local = "".join(f"[agents.{a.name}]\nargs = {json.dumps(at_speed_0(a))}\n" for a in DEMO_AGENTS)
     local += '[runtimes.demo]\nargs = ["--speed", "0", "--approval-rate", "0.3"]\n'
+    local += "[costs]\ndaily_budget_usd = 0.0\n"  # the brake has its own tests; not this loop
     (town.state_dir / "local.toml").write_text(local)
     index = (town.root / ".git" / "index").read_bytes()
     keys = {b.key: n for n, b in enumerate(sorted(BEADS, key=lambda b: -b.created), start=1)}

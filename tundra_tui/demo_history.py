@@ -41,6 +41,9 @@ HISTORY_DAYS = 13
 SEED = 20261120
 DAEMON = "daemon"
 KPI_EVERY = timedelta(hours=3)
+DEMO_PRICE_SOURCE = "auto-tundra demo table"
+"""What priced the history's calls (the daemon names the same table for live demo calls)."""
+BURN_HOURS = 3
 
 
 class SimClock:
@@ -108,9 +111,12 @@ async def seed_history(
     bead_ids = _plan_beads(store, line)
     _plan_convoys(store, line, bead_ids)
     _plan_mail(store, line, bead_ids)
+    roles = {entry.name: entry.role.value for entry in roster}
     samples: list[UsageSample] = []
     for name in models:
-        samples += _plan_work(store, line, rng, name, models[name], str(town.root), bead_ids)
+        samples += _plan_work(
+            store, line, rng, name, models[name], roles[name], str(town.root), bead_ids
+        )
     await store.metrics.record(samples)
     moment = line.now - timedelta(days=HISTORY_DAYS)
     while moment < line.now:
@@ -221,12 +227,19 @@ def _plan_work(
     rng: random.Random,
     agent: str,
     model: str,
+    role: str,
     cwd: str,
     ids: dict[str, int],
 ) -> list[UsageSample]:
-    """Queue an agent's state changes and approvals; return the model calls it made."""
+    """Queue an agent's state changes and approvals; return the model calls it made.
+
+    Calls stop at midnight UTC: today's spend is the live demo's own, so the demo town's
+    daily budget warns and stops on what you watch it spend. A model outside the demo
+    price table (`demo-mystery`) is recorded unpriced, as the daemon records it."""
     habit = HABITS[agent]
-    price, _ = price_for(model)
+    price, known = price_for(model)
+    priced = known and model.startswith("demo-")
+    today = _midnight(line.now)
     samples: list[UsageSample] = []
     state = partial(store.agents.set_state, agent, actor=DAEMON)
     for spells in _blocks(rng, line.now):
@@ -235,7 +248,7 @@ def _plan_work(
             if rng.random() < habit.approvals:
                 _plan_approval(store, line, rng, agent, cwd, start + (end - start) / 2, end)
             when = start + timedelta(minutes=rng.uniform(1.0, 4.0))
-            while when < end:
+            while when < min(end, today):
                 tokens = (
                     rng.randint(50, 2500),
                     rng.randint(*habit.output),
@@ -253,8 +266,11 @@ def _plan_work(
                         output_tokens=tokens[1],
                         cache_write_tokens=tokens[2],
                         cache_read_tokens=tokens[3],
-                        cost_usd=round(price.cost(*tokens), 8),
+                        cost_usd=round(price.cost(*tokens), 8) if priced else 0.0,
                         source_key=f"demo:{agent}:{len(samples)}",
+                        role=role,
+                        priced=priced,
+                        price_source=DEMO_PRICE_SOURCE if priced else "",
                     )
                 )
                 when += timedelta(minutes=rng.uniform(*habit.pace))
@@ -331,6 +347,11 @@ async def _snapshot(store: Store, moment: datetime) -> None:
     midnight = iso(_midnight(moment))
     until = iso(moment)
     days = await store.metrics.rollup("day", since=midnight, until=until)
+    window = iso(moment - KPI_EVERY)
+    recent = iso(moment - timedelta(hours=BURN_HOURS))
+    burn = await store.metrics.total_cost(since=recent, until=until) / BURN_HOURS
+    finished = await store.beads.finished_since(window)
+    by_state = {state.value: states.count(state) for state in set(states)}
     await store.metrics.snapshot(
         KpiSnapshot(
             at=until,
@@ -343,5 +364,9 @@ async def _snapshot(store: Store, moment: datetime) -> None:
             convoys_active=sum(1 for c in convoys if c.status.value == "active"),
             cost_today_usd=round(await store.metrics.total_cost(since=midnight, until=until), 6),
             tokens_today=sum(row.input_tokens + row.output_tokens for row in days),
+            window_seconds=int(KPI_EVERY.total_seconds()),
+            done_window=sum(1 for stamp, _ in finished if stamp < until),
+            agents_by_state=by_state,
+            burn_usd_hour=round(burn, 6),
         )
     )

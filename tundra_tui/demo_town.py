@@ -34,11 +34,14 @@ from tundra_tui.town import TOWN_FILE, Town, init_town, write_text_atomic
 from tundra_tui.usage.follower import usage_dir
 
 DEMO_NAME = "demo-town"
-DEMO_DIR = "demo-town-3"
-"""Version 3: the refinery merges submitted work through a gate (2 stopped at review; 1 faked
-work with auto-tasks). Bump it whenever an existing demo town would no longer show what the
-demo promises."""
+DEMO_DIR = "demo-town-4"
+"""Version 4: costs from the agents' logs, a daily budget the live demo reaches, and one
+unpriced model (3 had no budget brake; 2 stopped at review; 1 faked work with auto-tasks).
+Bump it whenever an existing demo town would no longer show what the demo promises."""
 TARGET_BRANCH = "main"
+DEMO_DAILY_BUDGET = 0.25
+"""Dollars: the demo team's first few minutes of work (demo-table prices; polecat-1's model
+is unpriced and does not count)."""
 
 
 @dataclass(frozen=True)
@@ -75,11 +78,13 @@ DEMO_AGENTS: tuple[DemoAgent, ...] = (
     DemoAgent(
         "polecat-1",
         Role.POLECAT,
-        "demo-sonnet",
+        "demo-mystery",
         0.3,
         22,
         "A polecat: dispatch starts it for a ready bead, in its own worktree, and stops it "
-        "once it has sat idle with no bead for orchestra.polecat_retire_seconds.",
+        "once it has sat idle with no bead for orchestra.polecat_retire_seconds. Its model, "
+        "demo-mystery, is in no price table: its tokens are counted and its cost shows as "
+        "unpriced (give it a [costs.prices] entry to price it).",
         worktree=True,
     ),
     DemoAgent(
@@ -301,7 +306,7 @@ _HEADER = f"""\
 # beads/<id>.md, commits it and runs `at submit`, which moves the bead to review. The refinery
 # (below) merges it into main, or mails the agent its rework. --approval-rate is the chance it
 # asks your approval first. Between turns it answers its mail in one line. Usage logs go to
-# .tundra/usage/, where the Costs tab reads them.
+# .tundra/usage/, where the daemon reads them: `at cost`, the Costs tab and the budget below.
 #
 # auto-tundra writes this file once and never again: edit it as you like.
 
@@ -331,7 +336,13 @@ max_attempts = 3
 args = ["--approval-rate", "{POLECAT_APPROVAL_RATE}"]
 
 [costs]
-# Budgets for the Costs tab: the busiest days of the history go over the daily one.
-daily_budget_usd = 8.0
+# The daemon's budget brake, counted from the agents' usage logs (priced calls only: polecat-1's
+# demo-mystery is unpriced; the history has no calls today, so today is what you watch the demo
+# spend). At warn_percent (80%) of the daily budget, a couple of minutes in, the title bar shows
+# "$ 80% today" and the dashboard a warning; at 100%, soon after, dispatch takes no new bead
+# (running work finishes), the title bar shows "$ STOP" and `at dispatch status` says why. Then
+# `at convoy start docs-refresh` waits too: raise the budget (`at config set
+# costs.daily_budget_usd 5`) or run `at cost override` to go on. `at cost` shows the figures.
+daily_budget_usd = {DEMO_DAILY_BUDGET}
 monthly_budget_usd = 150.0
 """
