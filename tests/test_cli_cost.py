@@ -289,6 +289,8 @@ def test_budget_override_and_pauses(town: Path, capsys: pytest.CaptureFixture[st
         assert day["spent_usd"] == pytest.approx(0.85) and day["unpriced_tokens"] == 3400
         code, out, _ = run(capsys, town, "cost", "budget")
         assert "at least $0.85 of $0.50" in out
+        code, out, _ = run(capsys, town, "dispatch", "status")  # no daemon: the store's view
+        assert "budget: at least $0.85 of $0.50 today (costs.daily_budget_usd)" in out
         code, out, _ = run(capsys, town, "cost", "override", "--for", "2h", "--reason", "demo day")
         assert code == 0 and "override until" in out
         doc = json.loads(run(capsys, town, "cost", "budget", "--json")[1])

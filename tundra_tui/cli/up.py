@@ -263,7 +263,18 @@ async def _offline_status(ctx: Context) -> DispatchStatus:
     ]
     order = {b.id: n for n, b in enumerate(await store.beads.find())}
     rows.sort(key=lambda r: order.get(r.bead, 0))
+    # The brake as the daemon would read it: a spent budget or a pause says so with no daemon.
+    from tundra_tui.daemon.brake import budget_rows, pause_rows, read_brake
+    from tundra_tui.domain.clock import iso, system_clock
+
+    moment = system_clock()
+    brake = await read_brake(store, config, moment)
+    now = iso(moment)
     return DispatchStatus(
+        budgets=budget_rows(brake, now),
+        pauses=pause_rows(brake, now),
+        override_until=brake.override_until if brake.overridden(now) else "",
+        override_reason=brake.override_reason if brake.overridden(now) else "",
         up=down.up,
         paused=down.paused,
         pause_reason=down.pause_reason,
