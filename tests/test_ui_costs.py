@@ -329,10 +329,8 @@ async def test_footer_unpriced_and_brake(town_dir: Path, seeded: Store) -> None:
             '[costs.prices."mystery"]' in footer
         )
         assert "No bead on the hook: $2.50 + unpriced (600 tok) over 3 calls" in footer
-        brake = text_of(app, "#costs-brake")
-        assert brake.startswith(
-            "✖ budget today: at least $4.50 of $4.00 (112%, stop; costs.daily_budget_usd)"
-        )
+        assert text_of(app, "#costs-alert-day").startswith("✖ OVER the daily budget: $4.50")
+        assert not app.query_one("#costs-brake").display  # no convoy budget, override or pause
 
 
 async def test_title_bar_marks_a_spent_budget(town_dir: Path, seeded: Store) -> None:

@@ -7,6 +7,7 @@ without colour.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 from typing import ClassVar
 
@@ -190,10 +191,12 @@ class CostsPane(Pane):
         self._line("alert-day", _day_alert(today), today.level)
         self._line("alert-month", alert, level)
         brake = self.query_one("#costs-brake", Static)
-        # Budgets at ok are already the Today and Month lines: only what needs saying.
-        lines = (
-            brake_lines(report.brake, iso(self.services.now()), quiet=True) if report.brake else []
-        )
+        # The day and month are the lines above: convoys, the override and pauses, if any.
+        lines: list[str] = []
+        if report.brake is not None:
+            rest = tuple(scope for scope in report.brake.scopes if scope.kind == "convoy")
+            others = replace(report.brake, scopes=rest)
+            lines = brake_lines(others, iso(self.services.now()), quiet=True)
         brake.update(Text("\n".join(lines)))
         brake.display = bool(lines)
 
