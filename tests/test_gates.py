@@ -159,7 +159,11 @@ def test_the_shell_dies_with_its_parent_and_kill_marked_finds_the_rest(tmp_path:
                 log_path=here / "g.log",
                 started=lambda pid: (here / "sh").write_text(str(pid)),
             ))
-            while not (here / "bg").exists() or not (here / "bg").read_text().strip():
+            def written(name):
+                return (here / name).exists() and (here / name).read_text().strip()
+
+            # Both (the shell may write bg before run_gate has reported its pid).
+            while not (written("sh") and written("bg")):
                 await asyncio.sleep(0.02)
             os._exit(0)
 

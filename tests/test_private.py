@@ -375,13 +375,21 @@ def test_errors_about_a_bad_value_never_quote_a_secret(town: Town) -> None:
 
 
 def damage_a_middle_page(path: Path) -> None:
-    """Overwrite one page in the middle of the file, as a bad disk or a stray write would."""
+    """Overwrite one page in the middle of the beads table, as a bad disk or a stray write
+    would. A page of the beads, not of the file: the schema's own pages (it grows with every
+    version) would leave nothing to read."""
     with sqlite3.connect(path) as conn:
         page_size = conn.execute("PRAGMA page_size").fetchone()[0]
-        pages = conn.execute("PRAGMA page_count").fetchone()[0]
-    assert pages > 20, "too few pages to damage one in the middle"
+        leaves = [
+            page
+            for (page,) in conn.execute(
+                "SELECT pageno FROM dbstat WHERE name = 'beads' AND pagetype = 'leaf' "
+                "ORDER BY pageno"
+            )
+        ]
+    assert len(leaves) > 20, "too few pages to damage one in the middle"
     with path.open("r+b") as file:
-        file.seek(page_size * (pages // 2))
+        file.seek(page_size * (leaves[len(leaves) // 2] - 1))
         file.write(b"\xff" * page_size)
 
 
