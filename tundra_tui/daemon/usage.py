@@ -450,11 +450,11 @@ class UsageWatcher:
             sources = await self.store.usage.sources()
             due = await asyncio.to_thread(self._changed, sources)
             if due:
-                await self._known_roles({s.agent for s in due})
+                await self._known_roles({s.agent for s, _ in due})
                 spans = await SpanIndex.load(
-                    self.store, {s.agent for s in due}, grace_seconds=self.grace_seconds
+                    self.store, {s.agent for s, _ in due}, grace_seconds=self.grace_seconds
                 )
-                for source in due:
+                for source, before in due:
                     result = await ingest_source(
                         self.store,
                         source,
@@ -469,7 +469,8 @@ class UsageWatcher:
                         self.log.warning(
                             "usage.bad_lines", path=source.path, lines=result.bad_lines
                         )
-                    self._seen[source.id] = _size(source.path)
+                    if result.eof:
+                        self._seen[source.id] = before
         except TundraError as error:
             self.refused += 1
             reason = str(error)
@@ -500,18 +501,20 @@ class UsageWatcher:
             for name in missing:
                 self._stored_roles.setdefault(name, "")
 
-    def _changed(self, sources: Iterable[Any]) -> list[Any]:
-        """Sources whose file changed since last read to its end (a database: always)."""
+    def _changed(self, sources: Iterable[Any]) -> list[tuple[Any, tuple[int, int]]]:
+        """Sources whose file changed since last read to its end (a database: always), each
+        with its size and mtime now, before the read: bytes written during the read change
+        them again, so they are read next time."""
         out = []
         for source in sources:
             if "#" in source.path:
-                out.append(source)
+                out.append((source, (0, 0)))
                 continue
             size = _size(source.path)
             if size == (0, 0):
                 continue
             if self._seen.get(source.id) != size:
-                out.append(source)
+                out.append((source, size))
         return out
 
     async def _discover(self) -> None:
