@@ -298,10 +298,28 @@ async def test_a_claude_log_of_our_launch_is_read_and_the_operators_never(
     today = await store.metrics.cost(since=iso(now - timedelta(hours=1)), until="")
     assert today.unpriced_samples == 1 and today.unpriced_tokens == 120
     assert not today.complete and "unpriced" in today.text()
+    # A run that has ended already (a short one): its log, written at its end, is still its.
+    short = "22222222-3333-4444-8555-666666666666"
+    ended = await store.usage.run_started(
+        agent="crew-2",
+        runtime="claude",
+        role="crew",
+        account="claude",
+        cwd=str(town_dir),
+        pid=4343,
+        roots={"claude": str(home)},
+        session_hint=short,
+        started_at=iso(now - timedelta(seconds=20)),
+    )
+    await store.usage.run_ended(ended.id, at=iso(now))
+    append(project / f"{short}.jsonl", answer("msg_s1", at=at, cwd=str(town_dir), session=short))
+    watcher._discover_at = 0.0  # the next look, not 30 s later
+    assert await watcher.ingest()
+    assert {r.key for r in await store.metrics.rollup("agent")} == {"crew-1", "crew-2", "polecat-1"}
     # A restarted daemon's watcher reads nothing again.
     again = UsageWatcher(town, store, published.append, log)
     assert await again.ingest()
-    assert await samples(store) == 2
+    assert await samples(store) == 3
     # The price arrives in [costs.prices]: every row of that model is priced again, and
     # the hourly rollup follows.
     town.local_config_path.write_text('[costs.prices."fake-model"]\ninput = 3.0\noutput = 15.0\n')

@@ -66,6 +66,8 @@ RECHECK_MS = 5000
 REPRICE_BATCH = 20_000
 DISCOVER_SECONDS = 30.0
 """How often the runs' homes are searched for new log files while runs are open."""
+RECENT_RUN_SECONDS = 120.0
+"""Runs that ended this long ago are still searched (a log is its run's up to 60 s after)."""
 SNAPSHOT_KEY = "daemon.kpi_snapshot_interval_seconds"
 SNAPSHOT_RETRY = 30.0
 """Seconds before trying a snapshot again after the store refused one (at most the interval)."""
@@ -359,6 +361,7 @@ class UsageWatcher:
     async def _run_ended(self, run_id: int) -> None:
         with contextlib.suppress(TundraError):
             await self.store.usage.run_ended(run_id, at=iso(self.clock()))
+        self._discover_at = 0.0  # a log that appeared since the last look
         self._dirty.set()  # its last lines, then the window closes
 
     async def close_stale_runs(self) -> None:
@@ -524,7 +527,10 @@ class UsageWatcher:
         now = time.monotonic()
         runs: list[Any] = []
         if now >= self._discover_at:
-            runs = await self.store.usage.open_runs()
+            # Runs still open, and those that ended lately: a short run's log may appear
+            # after the last look while it ran.
+            recent = iso(self.clock() - timedelta(seconds=RECENT_RUN_SECONDS))
+            runs = await self.store.usage.runs_between(recent, "")
             self._discover_at = now + DISCOVER_SECONDS
             if runs:
                 found += await self._run_logs(runs)
