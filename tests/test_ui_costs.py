@@ -350,3 +350,16 @@ async def test_title_bar_marks_a_spent_budget(town_dir: Path, seeded: Store) -> 
             if bar.brake is not None:
                 break
         assert "$ 89% today" in str(bar.render())
+
+
+async def test_a_budget_set_from_a_shell_is_read_at_the_next_reload(
+    town_dir: Path, seeded: Store
+) -> None:
+    town = Town(town_dir)
+    app = harness(make_services(town, seeded))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert text_of(app, "#costs-today") == "Today   $4.00 (no daily budget)"
+        set_value(town, "costs.daily_budget_usd", "5", "project")  # `at config set`
+        await app.query_one(CostsPane).reload()
+        assert text_of(app, "#costs-today") == "Today   $4.00 of $5.00 budget (80%)"

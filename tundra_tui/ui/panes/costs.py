@@ -7,6 +7,7 @@ without colour.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from datetime import date
 from typing import ClassVar
@@ -18,6 +19,7 @@ from textual.containers import Horizontal, Vertical
 from textual.events import Resize
 from textual.widgets import Label, Static
 
+from tundra_tui.config import LayeredConfig, load_config
 from tundra_tui.domain.beads import format_bead_id
 from tundra_tui.domain.clock import iso
 from tundra_tui.domain.costs import Cost
@@ -100,9 +102,10 @@ class CostsPane(Pane):
 
     # ---- data --------------------------------------------------------------------------
 
-    def _budgets(self) -> tuple[float, float]:
+    def _budgets(self, config: LayeredConfig | None, problem: str) -> tuple[float, float]:
         try:
-            config = self.services.config
+            if config is None:
+                raise TundraError(problem)
             budgets = (
                 float(config.get("costs.daily_budget_usd") or 0.0),
                 float(config.get("costs.monthly_budget_usd") or 0.0),
@@ -118,7 +121,15 @@ class CostsPane(Pane):
 
     async def reload(self) -> None:
         """Read the rollup for the current grouping and window, and the figures around it."""
-        daily, monthly = self._budgets()
+        # tundra.toml read afresh, as the brake does: `at config set` in a shell changes a
+        # budget without this client hearing of it.
+        config: LayeredConfig | None = None
+        problem = ""
+        try:
+            config = await asyncio.to_thread(load_config, self.services.town)
+        except TundraError as error:
+            problem = str(error)
+        daily, monthly = self._budgets(config, problem)
         try:
             self.report = await cost_report(
                 self.services.store,
@@ -128,7 +139,7 @@ class CostsPane(Pane):
                 daily_budget=daily,
                 monthly_budget=monthly,
                 # The brake reads the same budgets: not while they cannot be read.
-                config=None if self._config_error else self.services.config,
+                config=None if self._config_error else config,
             )
         except TundraError as error:
             self.notify(str(error), severity="error")
