@@ -425,3 +425,60 @@ def test_legacy_and_new_rows_share_one_unique_key_space(tmp_path: Path) -> None:
         assert conn.execute("SELECT count(*) FROM usage_hourly").fetchone() == (1,)
     finally:
         conn.close()
+
+
+async def test_a_call_logged_again_with_more_output_grows_and_never_shrinks(
+    tmp_path: Path,
+) -> None:
+    """Claude Code writes one answer as several lines with the same ids, its output tokens
+    counted up to the last: the stored call takes the grown figures (the hourly rollup
+    follows) and keeps where it was attributed; a smaller copy changes nothing."""
+    store = await open_store(tmp_path / "town.db")
+    try:
+        at = "2026-12-01T10:00:00.000000Z"
+        first = _sample(at, key="claude:m1:r1", input_tokens=5, output_tokens=1, bead_id=7)
+        grown = _sample(at, key="claude:m1:r1", input_tokens=5, output_tokens=611, cost_usd=0.2)
+        assert await store.metrics.record([first]) == 1
+        assert await store.metrics.record([grown]) == 1
+        assert await store.metrics.record([first]) == 0
+        rows = await store.db.fetchall("SELECT output_tokens, cost_usd, bead_id FROM metrics")
+        assert [tuple(r) for r in rows] == [(611, 0.2, 7)]
+        await _hourly_equals_raw(store)
+    finally:
+        await store.close()
+
+
+async def test_a_sample_is_priced_again_with_the_provider_it_was_priced_with(
+    tmp_path: Path,
+) -> None:
+    """Aider names the provider (`openrouter/anthropic/…`); pricing stored rows again (a new
+    price table, an override edited) must ask for the same provider, or the call that was
+    priced at ingest turns unpriced."""
+    from tundra_tui.daemon.usage import _priced_again
+    from tundra_tui.usage.ingest import to_sample
+    from tundra_tui.usage.price_book import PriceBook
+    from tundra_tui.usage.price_table import GenaiTable
+    from tundra_tui.usage.records import RawSample
+
+    book = PriceBook({}, GenaiTable())
+    raw = RawSample(
+        at="2026-12-01T10:00:00.000000Z",
+        runtime="aider",
+        provider="openrouter",
+        model="anthropic/claude-sonnet-4.5",
+        session="s",
+        source_key="aider:x:1",
+        input=4000,
+        output=30,
+    )
+    sample = to_sample(raw, agent="a", role="crew", span=None, book=book, source_id=None)
+    assert sample.priced and sample.provider == "openrouter"
+    store = await open_store(tmp_path / "town.db")
+    try:
+        await store.metrics.record([sample])
+        [row] = await store.metrics.reprice_groups()
+        assert row.provider == "openrouter"
+        [(_, cost, priced, _)] = _priced_again(book, [row])
+        assert priced and cost == pytest.approx(sample.cost_usd)
+    finally:
+        await store.close()

@@ -617,17 +617,13 @@ class UsageWatcher:
         self.log.watch(task, what="usage")
 
 
-PROVIDERS = {"claude": "anthropic", "demo": "anthropic", "codex": "openai", "gemini": "google"}
-"""The provider of a runtime's models, for pricing stored rows again (a row keeps no
-provider; OpenCode's and Aider's are looked up with none, which genai-prices allows)."""
-
-
 def _priced_again(book: Any, rows: Iterable[Any]) -> list[tuple[int, float, bool, str]]:
     """(id, cost, priced, source) of each row under `book` (in a thread: a first lookup of
     a model may load the price table)."""
     out = []
     for row in rows:
-        price = book.price(row.runtime, PROVIDERS.get(row.runtime, ""), row.model, row.at)
+        # The provider the sample was priced with at ingest, so the same price is found.
+        price = book.price(row.runtime, row.provider, row.model, row.at)
         if price is None:
             out.append((row.id, 0.0, False, ""))
             continue

@@ -36,6 +36,9 @@ class UsageSample:
     """The CLI's own figure for this call, where it logged one (kept, never preferred)."""
     source_id: int | None = None
     """The followed log (`usage_sources`) it was read from."""
+    provider: str = ""
+    """The provider the CLI named (Aider's `openrouter/…`), so pricing again finds the same
+    price as pricing at ingest; '' where the runtime implies it."""
 
     @property
     def total_tokens(self) -> int:

@@ -171,6 +171,7 @@ class RepriceRow:
     cost_usd: float
     priced: bool
     price_source: str
+    provider: str = ""
 
 
 class SessionCost(NamedTuple):
@@ -218,7 +219,7 @@ class LoggedLike(Protocol):
 _SAMPLE_COLUMNS = (
     "at, agent, model, runtime, bead_id, input_tokens, output_tokens, cache_read_tokens, "
     "cache_write_tokens, cost_usd, source_key, role, session, dispatch_id, "
-    "cache_write_1h_tokens, priced, price_source, logged_cost_usd, source_id"
+    "cache_write_1h_tokens, priced, price_source, logged_cost_usd, source_id, provider"
 )
 
 
@@ -244,6 +245,7 @@ def _sample(r: Sequence[Any]) -> UsageSample:
         price_source=str(r[16]),
         logged_cost_usd=None if r[17] is None else float(r[17]),
         source_id=r[18],
+        provider=str(r[19]),
     )
 
 
@@ -497,10 +499,10 @@ class MetricsRepo:
 
     async def reprice_groups(self, after_id: int = 0, limit: int = 20_000) -> list[RepriceRow]:
         """The next `limit` samples after `after_id` (by id), for pricing again when the
-        price table or the overrides changed. Callers price by (runtime, model, day)."""
+        price table or the overrides changed. Callers price by (runtime, provider, model, day)."""
         rows = await self.db.fetchall(
             "SELECT id, at, runtime, model, input_tokens, output_tokens, cache_read_tokens, "
-            "cache_write_tokens, cache_write_1h_tokens, cost_usd, priced, price_source "
+            "cache_write_tokens, cache_write_1h_tokens, cost_usd, priced, price_source, provider "
             "FROM metrics WHERE id > ? ORDER BY id LIMIT ?",
             (after_id, limit),
         )
@@ -518,6 +520,7 @@ class MetricsRepo:
                 float(r[9]),
                 bool(r[10]),
                 str(r[11]),
+                str(r[12]),
             )
             for r in rows
         ]
@@ -641,8 +644,9 @@ def _kpi(row: Sequence[Any]) -> KpiSnapshot:
 
 
 async def _insert(conn: aiosqlite.Connection, samples: Iterable[UsageSample]) -> int:
-    """INSERT OR IGNORE by `source_key`; counts new rows by rowcount (sqlite3_changes leaves
-    out the hourly rollup's trigger writes)."""
+    """Insert by `source_key` (a key seen before only updates a grown call, `_GROWN`); counts
+    new and grown rows by rowcount (sqlite3_changes leaves out the hourly rollup's trigger
+    writes)."""
     rows = [
         (
             s.at,
@@ -664,12 +668,26 @@ async def _insert(conn: aiosqlite.Connection, samples: Iterable[UsageSample]) ->
             s.price_source,
             s.logged_cost_usd,
             s.source_id,
+            s.provider,
         )
         for s in samples
     ]
     if not rows:
         return 0
     cursor = await conn.executemany(
-        f"INSERT OR IGNORE INTO metrics ({_SAMPLE_COLUMNS}) VALUES ({', '.join('?' * 19)})", rows
+        f"INSERT INTO metrics ({_SAMPLE_COLUMNS}) VALUES ({', '.join('?' * 20)}) {_GROWN}", rows
     )
     return max(0, cursor.rowcount)
+
+
+_GROWN = """ON CONFLICT (source_key) DO UPDATE SET
+    input_tokens = excluded.input_tokens, output_tokens = excluded.output_tokens,
+    cache_read_tokens = excluded.cache_read_tokens,
+    cache_write_tokens = excluded.cache_write_tokens,
+    cache_write_1h_tokens = excluded.cache_write_1h_tokens, cost_usd = excluded.cost_usd,
+    priced = excluded.priced, price_source = excluded.price_source,
+    logged_cost_usd = coalesce(excluded.logged_cost_usd, metrics.logged_cost_usd)
+WHERE excluded.output_tokens > metrics.output_tokens"""
+"""A call seen again under its key is ignored, unless it has grown: Claude Code logs one answer
+as several lines with the same ids, its output tokens counted up to the last line, and a
+read may end between them. Where it was attributed stays as first recorded."""

@@ -338,6 +338,7 @@ ALTER TABLE metrics ADD COLUMN priced INTEGER NOT NULL DEFAULT 1;
 ALTER TABLE metrics ADD COLUMN price_source TEXT NOT NULL DEFAULT '';
 ALTER TABLE metrics ADD COLUMN logged_cost_usd REAL;
 ALTER TABLE metrics ADD COLUMN source_id INTEGER;
+ALTER TABLE metrics ADD COLUMN provider TEXT NOT NULL DEFAULT '';
 CREATE INDEX metrics_by_dispatch ON metrics (dispatch_id) WHERE dispatch_id IS NOT NULL;
 CREATE INDEX metrics_by_bead ON metrics (bead_id, at) WHERE bead_id IS NOT NULL;
 CREATE INDEX metrics_by_session ON metrics (session, runtime);

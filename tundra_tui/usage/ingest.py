@@ -169,6 +169,7 @@ def to_sample(
         price_source=price.source if price is not None else "",
         logged_cost_usd=raw.logged_cost_usd,
         source_id=source_id,
+        provider=raw.provider,
     )
 
 
