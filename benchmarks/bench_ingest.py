@@ -48,7 +48,6 @@ sys.path.insert(0, str(ROOT))
 from tundra_tui.domain.clock import iso  # noqa: E402
 from tundra_tui.domain.metrics import UsageSample  # noqa: E402
 from tundra_tui.store import Store, open_store, schema  # noqa: E402
-from tundra_tui.store.metrics import _SAMPLE_COLUMNS  # noqa: E402
 from tundra_tui.store.usage import UsageSource  # noqa: E402
 from tundra_tui.town import Town, init_town  # noqa: E402
 
@@ -314,7 +313,7 @@ async def bench_log(gb: float, work: Path) -> list[tuple[str, str]]:
 
 def year_rows(agents: int, days: int, per_day: int, seed: int) -> Iterator[tuple[Any, ...]]:
     """`per_day` calls per agent per day over `days` days up to now, in the working hours,
-    each on one of 40 beads a month, as `metrics` rows (`_SAMPLE_COLUMNS` order)."""
+    each on one of 40 beads a month, as `metrics` rows (`YEAR_COLUMNS` order)."""
     rng = random.Random(seed)
     now = iso(datetime.now(UTC))
     end = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
@@ -381,6 +380,12 @@ def as_sample(row: tuple[Any, ...]) -> UsageSample:
     )
 
 
+YEAR_COLUMNS = (
+    "at, agent, model, runtime, bead_id, input_tokens, output_tokens, cache_read_tokens, "
+    "cache_write_tokens, cost_usd, source_key, role, session, dispatch_id, "
+    "cache_write_1h_tokens, priced, price_source, logged_cost_usd, source_id"
+)
+"""The columns of `year_rows` (the store's others keep their defaults)."""
 _HOURLY_FILL = re.compile(r"INSERT INTO usage_hourly \(hour[^;]*?SELECT substr\(at[^;]*;", re.S)
 
 
@@ -396,7 +401,7 @@ def bulk_insert(db: Path, rows: Iterator[tuple[Any, ...]]) -> int:
     assert fill is not None, "the v6 migration's hourly fill was not found"
     conn.execute("DROP TRIGGER metrics_hourly_insert")
     total = 0
-    insert = f"INSERT OR IGNORE INTO metrics ({_SAMPLE_COLUMNS}) VALUES ({', '.join('?' * 19)})"
+    insert = f"INSERT OR IGNORE INTO metrics ({YEAR_COLUMNS}) VALUES ({', '.join('?' * 19)})"
     while chunk := list(itertools.islice(rows, 200_000)):
         with conn:
             total += conn.executemany(insert, chunk).rowcount
