@@ -28,7 +28,11 @@ pytestmark = pytest.mark.real_agents
 
 NAME = "coster"
 PROMPT = "hello"
-FAKE_PRICES = '\n[costs.prices."fake-model"]\ninput = 3.0\noutput = 15.0\n'
+FAKE_PRICES = (
+    '\n[costs.prices."fake-model"]\ninput = 3.0\noutput = 15.0\n'
+    # Aider's model is `openai/fake`: the provider is read apart from the model.
+    '[costs.prices."fake"]\ninput = 3.0\noutput = 15.0\n'
+)
 """What the CLIs that price by themselves (Aider, OpenCode) are told the fake model costs."""
 
 
@@ -87,7 +91,6 @@ def test_cost_equals_what_the_cli_logged(
     town.wait(lambda: spec.usage_tokens(box) > 0, 60, f"{runtime} logged its usage")
     town.wait_state("idle", 60, f"{runtime} idle after the answer")
     logged_tokens = spec.usage_tokens(box)
-    before = _digests(box.home)
 
     def ours() -> dict[str, Any]:
         document: dict[str, Any] = town.json("cost", "--since", "all")
@@ -106,7 +109,15 @@ def test_cost_equals_what_the_cli_logged(
     cli_cost = _logged_cost(runtime, box)
     if cli_cost:
         assert doc["total"]["cost_usd"] == pytest.approx(cli_cost, rel=0.01), doc
+    # Nothing of ours writes the CLI's home. The CLI itself writes there until it exits, so
+    # stop it first; then the daemon reads its logs to the end (their last lines counted)
+    # and the files must be as the CLI left them.
+    town.at("agent", "stop", NAME)
+    town.wait(lambda: town.agent().get("pid") is None, 60, f"{runtime} stopped")
+    before = _digests(box.home)
+    final = spec.usage_tokens(box)
+    town.wait(lambda: counted(ours()) == final, 30, f"{runtime} read to the end after its exit")
     after = _digests(box.home)
     town.stop()
     changed = {path for path in before if before[path] != after.get(path)}
-    assert not changed, f"files in the CLI's home changed: {sorted(changed)}"
+    assert not changed, f"files in the CLI's home changed after it exited: {sorted(changed)}"
