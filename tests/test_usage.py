@@ -1,20 +1,16 @@
-"""Usage logs: the Claude JSONL reader on real and hostile lines, the follower, and ingest."""
+"""The Claude JSONL line parser on real and hostile lines, through the priced `parse_line`
+wrapper (the readers, cursors and files are test_usage_readers's)."""
 
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tundra_tui.demo_agent.usage import UsageLog
-from tundra_tui.store import Store, open_store
-from tundra_tui.town import Town
 from tundra_tui.usage.claude import MAX_LINE_BYTES, parse_line, parse_lines
-from tundra_tui.usage.follower import UsageFollower, ingest, usage_dir
 from tundra_tui.usage.pricing import PRICES, Price, price_for
 
 # The shape of a real Claude Code line (research/real-agents.md §3), extra fields included.
@@ -162,154 +158,3 @@ def test_the_demo_agent_log_reads_back_to_the_cost_it_reports(tmp_path: Path) ->
     samples = parse_lines(path.read_bytes().splitlines(), agent="crew-1")
     assert len(samples) == 2
     assert sum(s.cost_usd for s in samples) == pytest.approx(log.cost, abs=1e-6)
-
-
-# ---- follower ------------------------------------------------------------------------------
-
-
-def append(path: Path, text: str | bytes) -> None:
-    with path.open("ab") as file:
-        file.write(text.encode() if isinstance(text, str) else text)
-
-
-def keys(samples: list[Any]) -> list[str]:
-    return [s.source_key for s in samples]
-
-
-def test_only_new_complete_lines_are_read(tmp_path: Path) -> None:
-    log = tmp_path / "polecat-1.jsonl"
-    append(log, answer("msg_1") + "\n" + answer("msg_2") + "\n")
-    follower = UsageFollower([tmp_path], runtimes={"polecat-1": "demo"})
-    first = follower.poll()
-    assert keys(first) == ["claude:msg_1:", "claude:msg_2:"]
-    assert {(s.agent, s.runtime) for s in first} == {("polecat-1", "demo")}
-    assert follower.poll() == []
-    half = answer("msg_3")
-    append(log, half[:40])
-    assert follower.poll() == []  # still being written
-    append(log, half[40:] + "\n")
-    assert keys(follower.poll()) == ["claude:msg_3:"]
-
-
-def test_an_answer_split_across_polls_is_still_counted_once_by_the_store(tmp_path: Path) -> None:
-    log = tmp_path / "a.jsonl"
-    follower = UsageFollower([tmp_path])
-    append(log, answer("msg_1") + "\n")
-    append(log, answer("msg_1")[:10])
-    assert keys(follower.poll()) == ["claude:msg_1:"]
-    append(log, answer("msg_1")[10:] + "\n")
-    assert keys(follower.poll()) == ["claude:msg_1:"]  # same key: the store ignores it
-
-
-def test_a_truncated_or_replaced_log_is_read_again_from_the_start(tmp_path: Path) -> None:
-    log = tmp_path / "a.jsonl"
-    append(log, answer("msg_1") + "\n" + answer("msg_2") + "\n")
-    follower = UsageFollower([tmp_path])
-    follower.poll()
-    log.write_text(answer("msg_9") + "\n")  # truncated in place, shorter
-    assert keys(follower.poll()) == ["claude:msg_9:"]
-    other = tmp_path / "new.tmp"
-    other.write_text(answer("msg_7") + "\n" + answer("msg_8") + "\n")
-    os.replace(other, log)  # a new file under the same name
-    assert keys(follower.poll()) == ["claude:msg_7:", "claude:msg_8:"]
-
-
-def test_a_log_rewritten_in_place_past_the_old_offset_is_noticed(tmp_path: Path) -> None:
-    log = tmp_path / "a.jsonl"
-    append(log, answer("msg_1", at="2026-11-20T10:00:00.000Z") + "\n")
-    follower = UsageFollower([tmp_path])
-    follower.poll()
-    with log.open("r+b") as file:  # same inode, longer, different start
-        file.write(
-            (answer("msg_5", at="2026-11-21T10:00:00.000Z") + "\n" + answer("msg_6")).encode()
-        )
-        file.write(b"\n")
-    assert keys(follower.poll()) == ["claude:msg_5:", "claude:msg_6:"]
-
-
-def test_over_long_lines_are_skipped_even_across_polls(tmp_path: Path) -> None:
-    log = tmp_path / "a.jsonl"
-    follower = UsageFollower([tmp_path], max_line_bytes=1000)
-    append(log, answer("msg_1") + "\n" + "x" * 5000 + "\n" + answer("msg_2") + "\n")
-    assert keys(follower.poll()) == ["claude:msg_1:", "claude:msg_2:"]
-    append(log, "y" * 3000)  # an over-long line still being written
-    assert follower.poll() == []
-    append(log, "y" * 3000 + "\n" + answer("msg_3") + "\n")
-    assert keys(follower.poll()) == ["claude:msg_3:"]
-
-
-def test_a_log_longer_than_a_chunk_is_read_whole_in_one_poll(tmp_path: Path) -> None:
-    follower = UsageFollower([tmp_path], max_line_bytes=1000)
-    lines = [answer(f"msg_{n}") for n in range(100)]
-    append(tmp_path / "a.jsonl", "\n".join(lines) + "\n" + lines[0][:50])
-    assert (tmp_path / "a.jsonl").stat().st_size > 5 * follower.chunk_bytes
-    assert keys(follower.poll()) == [f"claude:msg_{n}:" for n in range(100)]
-    assert follower.poll() == []
-
-
-def test_other_files_missing_dirs_and_fifos_are_ignored(tmp_path: Path) -> None:
-    (tmp_path / "notes.txt").write_text(answer("msg_x") + "\n")
-    (tmp_path / "dir.jsonl").mkdir()
-    os.mkfifo(tmp_path / "fifo.jsonl")  # opening it for reading must not hang
-    append(tmp_path / "b.jsonl", answer("msg_1") + "\n")
-    follower = UsageFollower([tmp_path / "missing", tmp_path])
-    assert [(s.agent, s.source_key) for s in follower.poll()] == [("b", "claude:msg_1:")]
-
-
-def test_read_without_commit_does_not_move_on(tmp_path: Path) -> None:
-    append(tmp_path / "a.jsonl", answer("msg_1") + "\n")
-    follower = UsageFollower([tmp_path])
-    assert keys(follower.read().samples) == ["claude:msg_1:"]
-    assert keys(follower.read().samples) == ["claude:msg_1:"]
-    follower.commit(follower.read())
-    assert follower.read().samples == []
-
-
-def test_usage_dir_is_under_the_state_dir(tmp_path: Path) -> None:
-    town = Town(tmp_path)
-    assert usage_dir(town) == town.state_dir / "usage"
-
-
-# ---- ingest --------------------------------------------------------------------------------
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    opened = await open_store(tmp_path / "town.db")
-    yield opened
-    await opened.close()
-
-
-async def test_ingest_records_new_samples_once(tmp_path: Path, store: Store) -> None:
-    logs = tmp_path / "usage"
-    logs.mkdir()
-    log = logs / "mayor.jsonl"
-    append(log, answer("msg_1") + "\n" + answer("msg_1") + "\n" + answer("msg_2") + "\n")
-    follower = UsageFollower([logs])
-    assert await ingest(store, follower) == 2
-    assert await ingest(store, follower) == 0
-    append(log, answer("msg_3") + "\n")
-    assert await ingest(store, follower) == 1
-    log.write_text(log.read_text())  # rewritten whole: read again, counted nowhere twice
-    assert await ingest(store, UsageFollower([logs])) == 0
-    rows = await store.metrics.rollup("agent")
-    assert [(r.key, r.samples, r.input_tokens) for r in rows] == [("mayor", 3, 300)]
-
-
-async def test_a_failed_store_write_leaves_the_lines_to_read_again(
-    tmp_path: Path, store: Store, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    append(tmp_path / "a.jsonl", answer("msg_1") + "\n")
-    follower = UsageFollower([tmp_path])
-
-    async def locked(samples: object) -> int:
-        raise OSError("database is locked")
-
-    monkeypatch.setattr(store.metrics, "record", locked)
-    with pytest.raises(OSError):
-        await ingest(store, follower)
-    monkeypatch.undo()
-    assert await ingest(store, follower) == 1
-    assert await store.metrics.total_cost() == pytest.approx(
-        price_for("sonnet")[0].cost(100, 20, 1000, 5000)
-    )

@@ -5,6 +5,7 @@ duplicates and resumes, Codex forks, Gemini rewrites, OpenCode read-only, Aider'
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import sqlite3
@@ -20,9 +21,10 @@ from tundra_tui.town import init_town
 from tundra_tui.usage import opencode, sources
 from tundra_tui.usage.aider import AiderReader
 from tundra_tui.usage.claude import ClaudeReader
+from tundra_tui.usage.claude import parse as claude_parse
 from tundra_tui.usage.codex import CodexReader
 from tundra_tui.usage.gemini import GeminiReader
-from tundra_tui.usage.jsonl import read_head
+from tundra_tui.usage.jsonl import read_head, read_jsonl
 from tundra_tui.usage.opencode import OpenCodeReader
 from tundra_tui.usage.price_book import PriceBook
 from tundra_tui.usage.records import READERS, Cursor, RawSample, Reader, ReadResult
@@ -495,3 +497,45 @@ def test_the_demo_agents_log_reads_back_with_its_own_cost(tmp_path: Path) -> Non
         s.source_key.count(":") == 2 and not s.source_key.endswith(":") for s in result.samples
     )
     assert [c.cost_usd for c in result.logged] == [pytest.approx(log.cost, abs=1e-6)]
+
+
+def claude_answer(message: str) -> str:
+    usage = {"input_tokens": 10, "output_tokens": 5}
+    record = {
+        "type": "assistant",
+        "timestamp": "2026-11-20T10:00:00.000Z",
+        "requestId": "r",
+        "message": {"id": message, "model": "claude-opus-5-5", "usage": usage},
+    }
+    return json.dumps(record, separators=(",", ":"))
+
+
+def test_over_long_lines_are_skipped_even_across_reads(tmp_path: Path) -> None:
+    log = tmp_path / "a.jsonl"
+
+    def read(cursor: Cursor) -> ReadResult:
+        return read_jsonl(log, cursor, claude_parse, max_line_bytes=1000)
+
+    log.write_text(claude_answer("m1") + "\n" + "x" * 5000 + "\n" + claude_answer("m2") + "\n")
+    first = read(Cursor())
+    assert [s.source_key for s in first.samples] == ["claude:m1:r", "claude:m2:r"]
+    with log.open("a") as handle:
+        handle.write("y" * 3000)  # an over-long line still being written
+    second = read(first.cursor)
+    assert second.samples == [] and second.cursor.skipping
+    with log.open("a") as handle:
+        handle.write("y" * 3000 + "\n" + claude_answer("m3") + "\n")
+    third = read(second.cursor)
+    assert [s.source_key for s in third.samples] == ["claude:m3:r"] and third.bad_lines == 0
+
+
+def test_a_log_rewritten_in_place_past_the_old_offset_is_read_from_the_start(
+    tmp_path: Path,
+) -> None:
+    log = tmp_path / "a.jsonl"
+    log.write_text(claude_answer("m1") + "\n")
+    first = read_jsonl(log, Cursor(), claude_parse)
+    with log.open("r+") as handle:  # the same inode, longer, a different start
+        handle.write(claude_answer("m5") + "\n" + claude_answer("m6") + "\n")
+    again = read_jsonl(log, first.cursor, claude_parse)
+    assert [s.source_key for s in again.samples] == ["claude:m5:r", "claude:m6:r"]
