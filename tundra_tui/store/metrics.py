@@ -408,8 +408,11 @@ class MetricsRepo:
             "0) FROM metrics m WHERE m.runtime = l.runtime AND m.session = l.session) "
             "FROM logged_costs l WHERE l.at >= ? AND (? = '' OR l.at < ?) "
             "UNION ALL "
+            # By time: grouped by session, the planner scanned every row of a year (0.5 s on
+            # 1.8M rows) where the window is a range of `metrics_by_time`.
             "SELECT runtime, session, max(agent), sum(logged_cost_usd), sum(cost_usd) "
-            "FROM metrics WHERE logged_cost_usd IS NOT NULL AND at >= ? AND (? = '' OR at < ?) "
+            "FROM metrics INDEXED BY metrics_by_time "
+            "WHERE logged_cost_usd IS NOT NULL AND at >= ? AND (? = '' OR at < ?) "
             "AND NOT EXISTS (SELECT 1 FROM logged_costs l WHERE l.runtime = metrics.runtime "
             "AND l.session = metrics.session) GROUP BY runtime, session ORDER BY 1, 2",
             (since, until, until, since, until, until),
