@@ -16,6 +16,8 @@ import pytest
 
 from tundra_tui.config import load_config
 from tundra_tui.demo_agent.usage import UsageLog
+from tundra_tui.domain.metrics import UsageSample
+from tundra_tui.store import open_store
 from tundra_tui.store.usage import AgentRun
 from tundra_tui.town import init_town
 from tundra_tui.usage import opencode, sources
@@ -224,6 +226,40 @@ def test_claude_duplicates_and_a_resumed_copy_give_one_sample_per_answer() -> No
         (0.105764, False),
     ]
     assert session.logged[-1].session == "36d0562f-1b2c-4d3e-8f90-a1b2c3d4e5f6"
+
+
+def test_a_streamed_claude_answer_keeps_its_final_output() -> None:
+    """Claude Code logs one answer as several lines with the same ids, output counted up to
+    the last line (review 13 #1): the read keeps the grown figure, not the first."""
+    (sample,) = read_all(ClaudeReader(), FIXTURES / "claude/streamed.jsonl").samples
+    assert (sample.source_key, sample.input, sample.output) == ("claude:msg_1:req_1", 2, 611)
+
+
+async def test_a_streamed_claude_answer_read_in_two_steps_is_stored_with_its_final_output(
+    tmp_path: Path,
+) -> None:
+    log = copy(tmp_path, "claude/streamed.jsonl")
+    first = ClaudeReader().read(log, Cursor(), max_bytes=1)  # the first line only
+    assert [s.output for s in first.samples] == [1] and not first.eof
+    rest = ClaudeReader().read(log, first.cursor)
+    assert rest.eof and [s.output for s in rest.samples] == [611]
+    store = await open_store(tmp_path / "town.db")
+    try:
+        for result in (first, rest):
+            await store.metrics.record(
+                UsageSample(
+                    at=s.at,
+                    agent="a",
+                    source_key=s.source_key,
+                    input_tokens=s.input,
+                    output_tokens=s.output,
+                )
+                for s in result.samples
+            )
+        rows = await store.db.fetchall("SELECT output_tokens FROM metrics")
+        assert [tuple(r) for r in rows] == [(611,)]
+    finally:
+        await store.close()
 
 
 def test_a_codex_fork_counts_its_replayed_parent_once() -> None:

@@ -86,9 +86,10 @@ def read_jsonl(
     """What the complete lines after `cursor` say, and the cursor past them.
 
     Reads at most about `max_bytes` (whole lines; one over-long line may exceed it); `eof` says
-    nothing complete is left. Samples are deduplicated by key within the read (the store
-    deduplicates across reads). A file that cannot be opened gives an empty result and the
-    cursor unchanged, so nothing is lost.
+    nothing complete is left. Samples are deduplicated by key within the read, keeping the one
+    with the most output (Claude Code logs one answer over several lines, its output counted up
+    to the last); the store does the same across reads. A file that cannot be opened gives an
+    empty result and the cursor unchanged, so nothing is lost.
     """
     fd = open_log(path)
     if fd is None:
@@ -140,7 +141,9 @@ def read_jsonl(
                         if first_bad is None:
                             first_bad = offset + start
                     elif isinstance(found, RawSample):
-                        samples.setdefault(found.source_key, found)
+                        kept = samples.get(found.source_key)
+                        if kept is None or found.output > kept.output:
+                            samples[found.source_key] = found  # a streamed answer grows
                     elif isinstance(found, LoggedCost):
                         logged.append(found)
                 start = newline + 1
