@@ -487,6 +487,38 @@ def test_claude_logs_go_by_our_session_id_and_a_resume_by_cwd(tmp_path: Path) ->
     assert not sources.belongs(elsewhere, [elsewhere], resumed, read_head(resumed, 1 << 16))
 
 
+def test_claude_subagent_transcripts_are_the_runs_of_their_parent_session(
+    tmp_path: Path,
+) -> None:
+    """Claude Code writes each subagent to `projects/<slug>/<session>/subagents/agent-*.jsonl`
+    (review 13 #2): they are the parent session's run's, found with or without a hint."""
+    root = tmp_path / ".claude"
+    project = root / "projects" / "-work-proj"
+    hint = "36d0562f-1b2c-4d3e-8f90-a1b2c3d4e5f6"
+    parent = project / f"{hint}.jsonl"
+    direct = project / hint / "subagents" / "agent-a1b2c3.jsonl"
+    deeper = project / hint / "subagents" / "nested" / "agent-d4e5f6.jsonl"
+    other = project / "7e1f0a9b-2c3d-4e5f-9a0b-c1d2e3f4a5b6" / "subagents" / "agent-x.jsonl"
+    for path in (parent, direct, deeper, other):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(FIXTURES / "claude/session.jsonl", path)
+    started = "2026-11-22T02:25:50.000000Z"
+    run = Run(1, "a", "claude", session_hint=hint, started_at=started)
+    roots = {"claude": str(root)}
+    assert sources.discover(run, [run], roots, started) == [
+        str(p) for p in (parent, direct, deeper)
+    ]
+    stranger = Run(2, "b", "claude", session_hint="0000-none", started_at=started)
+    assert not sources.belongs(stranger, [run, stranger], direct, b"")
+    # No hint (a resume): the subagents are candidates, and one named by another run's hint
+    # is that run's, never the resumer's.
+    resumer = Run(3, "c", "claude", started_at="2000-01-01T00:00:00.000000Z")
+    found = sources.candidates(resumer, roots, resumer.started_at)
+    assert {direct, deeper, other} <= set(found) and len(found) == len(set(found))
+    assert sources.belongs(resumer, [resumer], other, read_head(other, 1 << 16))
+    assert not sources.belongs(resumer, [run, resumer], direct, read_head(direct, 1 << 16))
+
+
 def test_the_stores_runs_are_what_sources_reads() -> None:
     stored = AgentRun(
         id=7,

@@ -1,7 +1,8 @@
 """Whose log is whose: the usage logs of each launch, told apart from the operator's own.
 
 `at` launches every agent, so it knows each run's runtime, cwd, start and end, and the session
-id or log path it asked for (`session/launch.py`). Claude's log is `projects/*/<our id>.jsonl`;
+id or log path it asked for (`session/launch.py`). Claude's log is `projects/*/<our id>.jsonl`,
+and its subagents' are `projects/*/<our id>/subagents/**/*.jsonl`;
 Aider's is the file we named. Codex, Gemini and OpenCode are matched by the cwd and start time
 their logs record, within the run's window `[start - 5 s, end + 60 s]`. When two runs match
 (two agents in one cwd), the run that started last before the log's first line wins. A log
@@ -114,8 +115,17 @@ def candidates(run: Run, roots: Mapping[str, str], since: str) -> list[Path | st
             hint = run.session_hint
             if "/" in hint or hint.startswith(".") or any(c in hint for c in "*?["):
                 return []  # not a session id: never a pattern or a path out of projects/
-            return _recent(base.glob(f"projects/*/{hint}.jsonl"), 0)
-        return _recent(base.glob("projects/*/*.jsonl"), after)
+            return _recent(
+                [
+                    *base.glob(f"projects/*/{hint}.jsonl"),
+                    *base.glob(f"projects/*/{hint}/subagents/**/*.jsonl"),
+                ],
+                0,
+            )
+        return _recent(
+            [*base.glob("projects/*/*.jsonl"), *base.glob("projects/*/*/subagents/**/*.jsonl")],
+            after,
+        )
     if run.runtime == "codex":
         start, end = window(run)
         found: list[Path | str] = []
@@ -164,7 +174,7 @@ def belongs(run: Run, runs: Sequence[Run], path: Path | str, head: bytes) -> boo
     if run.runtime == "aider":
         return bool(run.session_hint) and os.path.abspath(path) == os.path.abspath(run.session_hint)
     if run.runtime == "claude" and run.session_hint:
-        return path.stem == run.session_hint
+        return claude_session(path) == run.session_hint
     found = _identity(run.runtime, path, head)
     if found is None:
         return False
@@ -172,7 +182,8 @@ def belongs(run: Run, runs: Sequence[Run], path: Path | str, head: bytes) -> boo
     if run.runtime == "claude":
         # A resume (no session id of ours): a file none of our ids names, whose lines are in
         # this cwd, written to while a run without an id of its own ran there.
-        if any(other.session_hint == path.stem for other in runs if other.runtime == "claude"):
+        session = claude_session(path)
+        if any(other.session_hint == session for other in runs if other.runtime == "claude"):
             return False
         peers = [r for r in runs if r.runtime == "claude" and not r.session_hint]
     else:
@@ -182,6 +193,15 @@ def belongs(run: Run, runs: Sequence[Run], path: Path | str, head: bytes) -> boo
     matching = [r for r in peers if same_cwd(r.cwd) and _inside(r, started)]
     winner = _latest_before(matching, started)
     return winner is not None and winner.id == run.id
+
+
+def claude_session(path: Path) -> str:
+    """The Claude session a transcript is part of: its own name, or for a subagent's
+    (`projects/<slug>/<session>/subagents/**/agent-*.jsonl`) its parent session's."""
+    for folder in path.parents:
+        if folder.name == "subagents" and folder.parent.parent.parent.name == "projects":
+            return folder.parent.name
+    return path.stem
 
 
 def _identity(
