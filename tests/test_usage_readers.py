@@ -102,7 +102,9 @@ def test_a_full_read_and_two_halves_give_the_same_samples(case: Case, tmp_path: 
         handle.write(data[len(data) // 2 :])
     rest = read_all(case.reader, log, first.cursor)
     assert not {s.source_key for s in first.samples} & {s.source_key for s in rest.samples}
-    assert sorted(first.samples + rest.samples, key=str) == sorted(full.samples, key=str)
+    whole = read_all(case.reader, log)  # the same file read at once (Aider keys by its path)
+    assert sorted(first.samples + rest.samples, key=str) == sorted(whole.samples, key=str)
+    assert totals(whole.samples) == case.tokens and len(whole.samples) == case.keys
 
 
 @pytest.mark.parametrize("case", JSONL, ids=[c.runtime for c in JSONL])
@@ -303,7 +305,21 @@ def test_aider_carries_its_own_cost_per_call() -> None:
         "fake",
         "2026-11-22T02:17:46.000000Z",
     )
-    assert len({s.source_key.rsplit(":", 1)[0] for s in result.samples}) == 1  # one file's key
+    log = FIXTURES / "aider/analytics.jsonl"
+    name = hashlib.sha1(os.path.abspath(log).encode()).hexdigest()[:12]
+    assert [s.source_key.rsplit(":", 1)[0] for s in result.samples] == [f"aider:{name}"] * 2
+    assert {s.session for s in result.samples} == {name}
+
+
+def test_two_aider_logs_with_the_same_lines_give_distinct_keys(tmp_path: Path) -> None:
+    """Two agents started in the same second write the same first lines (review 13 #3): a
+    call is keyed by its log's path, so neither agent's calls are dropped as the other's."""
+    keys = []
+    for name in ("aider-a.jsonl", "aider-b.jsonl"):
+        log = tmp_path / name
+        shutil.copyfile(FIXTURES / "aider/analytics.jsonl", log)
+        keys.append({s.source_key for s in read_all(AiderReader(), log).samples})
+    assert len(keys[0]) == len(keys[1]) == 2 and not keys[0] & keys[1]
 
 
 def test_an_unpriced_model_is_read_as_written(tmp_path: Path) -> None:

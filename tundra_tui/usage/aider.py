@@ -2,13 +2,16 @@
 
 One JSON line per event; `message_send` has the exact tokens and Aider's own cost of the call
 (research/real-agents.md §5). The log has no ids, but `at` gives every launch a file of its
-own, so a call is keyed by the file (a hash of its first line) and the line's byte offset.
+own, so a call is keyed by the file (a hash of its absolute path) and the line's byte offset.
+Not by its content: two agents started in the same second write the same first lines.
 `main_model` is litellm's `provider/model`.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
+from functools import partial
 from pathlib import Path
 from typing import Final
 
@@ -42,10 +45,14 @@ def split_model(name: str) -> tuple[str, str]:
     return (provider, model) if slash and model else ("", name)
 
 
-def parse(line: bytes, state: dict[str, str], offset: int = 0) -> Parsed:
-    """One analytics line: a `message_send`'s `RawSample`, BAD, or None (other events)."""
-    if offset == 0:
-        state["file"] = hashlib.sha1(line).hexdigest()[:12]
+def file_key(path: Path | str) -> str:
+    """What names a log in its calls' keys: a hash of its absolute path."""
+    return hashlib.sha1(os.path.abspath(path).encode()).hexdigest()[:12]
+
+
+def parse(line: bytes, state: dict[str, str], offset: int = 0, *, file: str = "") -> Parsed:
+    """One analytics line of the log `file` (its `file_key`): a `message_send`'s `RawSample`,
+    BAD, or None (other events)."""
     if b"message_send" not in line:
         return None
     try:
@@ -71,8 +78,8 @@ def parse(line: bytes, state: dict[str, str], offset: int = 0) -> Parsed:
         runtime=RUNTIME,
         provider=provider,
         model=model,
-        session=state.get("file", ""),
-        source_key=f"aider:{state.get('file', '')}:{offset}",
+        session=file,
+        source_key=f"aider:{file}:{offset}",
         input=prompt,
         output=completion,
         logged_cost_usd=float(cost) if cost is not None and 0 <= cost < 1e9 else None,
@@ -86,4 +93,4 @@ class AiderReader:
 
     def read(self, path: Path, cursor: Cursor, *, max_bytes: int = 16 << 20) -> ReadResult:
         """The calls in the complete lines after `cursor`."""
-        return read_jsonl(path, cursor, parse, max_bytes=max_bytes)
+        return read_jsonl(path, cursor, partial(parse, file=file_key(path)), max_bytes=max_bytes)
