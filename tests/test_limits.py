@@ -67,3 +67,26 @@ def test_the_lowest_line_that_gives_a_time_wins() -> None:
 def test_nonsense_gives_no_time_or_a_sane_one(screen: str) -> None:
     reset, _ = parse_reset(screen, NOW, LOCAL)
     assert reset is None or NOW <= reset <= datetime(2027, 1, 8, tzinfo=UTC)
+
+
+def test_only_a_limit_line_gives_the_time_not_other_text_on_screen() -> None:
+    """Review 13 #4: Codex's "Worked for 1m 30s" and a tool's ISO time below the limit message
+    are not the reset (they gave a pause of 90 s and of 2 minutes)."""
+    codex = "■ You've hit your usage limit. Try again at 6:00 PM.\n─ Worked for 1m 30s ─────\n› "
+    assert parse_reset(codex, NOW, UTC) == (
+        datetime(2026, 12, 7, 18, 0, tzinfo=UTC),
+        "■ You've hit your usage limit. Try again at 6:00 PM.",
+    )
+    claude = (
+        "Claude usage limit reached. Your limit will reset at 6pm (Europe/London).\n"
+        "  ⎿  ran pytest: 2026-12-07T13:02:10 PASSED in 4.2s"
+    )
+    assert parse_reset(claude, NOW, UTC)[0] == datetime(2026, 12, 7, 18, 0, tzinfo=UTC)
+
+
+def test_a_date_elsewhere_on_screen_is_no_reset_but_a_wrapped_message_is_read() -> None:
+    deadline = "cert expires 2026-12-20T00:00:00Z\n...\nrate limit reached, please wait\n❯"
+    assert parse_reset(deadline, NOW, UTC) == (None, "rate limit reached, please wait")
+    assert parse_reset("Worked for 1m 30s\n❯", NOW, UTC) == (None, "")
+    wrapped = "Claude usage limit reached. Your limit will reset at\n3pm (America/New_York).\n❯"
+    assert parse_reset(wrapped, NOW, UTC)[0] == datetime(2026, 12, 7, 20, 0, tzinfo=UTC)

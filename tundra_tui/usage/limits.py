@@ -5,8 +5,9 @@ The CLIs say it in a few forms: a clock time (`resets 3pm`, `resets at 3:04 PM
 5 minutes`, `retry in 35.5s`, `1m30s`, `resets in 4h 12m`), an ISO time, or Claude's older
 `usage limit reached|<epoch>`. A named zone is read with zoneinfo; with none the time is the
 machine's local time (`tz`); a clock time already past means tomorrow. The screen is an
-agent's output: it is only matched, never trusted beyond the numbers read from it. The lowest
-line that gives a time wins (the newest message on a screen is at the bottom).
+agent's output: it is only matched, never trusted beyond the numbers read from it. Only a line
+that names a limit is read for a time, with the line after it if it gives none (the message
+wrapped); the lowest such line that gives a time wins (the newest message is at the bottom).
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ MAX_DELAY: Final = timedelta(days=31)
 """A longer wait is not a rate limit we can trust the screen about."""
 
 _LIMIT = re.compile(
-    r"(?i)(rate[ _-]?limit|usage limit|limit reached|hit your (?:usage )?limit|quota"
-    r"|too many requests|\b429\b|resource[ _]exhausted|try again|retry)"
+    r"(?i)(rate[ _-]?limit|usage limit|limit reached|hit your (?:[\w-]+ )?limit|quota"
+    r"|too many requests|\b429\b|resource[ _]exhausted|try again|retry"
+    r"|\bresets?\s+(?:(?:at|in|on)\s+)?\d)"
 )
 _UNIT = r"(?:days?|d|hours?|hrs?|h|minutes?|mins?|m(?!s)|seconds?|secs?|s|milliseconds?|ms)"
 _PART = rf"(\d+(?:\.\d+)?)\s*({_UNIT})(?![A-Za-z])"
@@ -52,14 +54,18 @@ def parse_reset(text: str, now: datetime, tz: tzinfo) -> tuple[datetime | None, 
     `now` is aware; `tz` is the zone of a clock time that names none.
     """
     lines = [line.strip() for line in text.splitlines() if line.strip()]
+    lines = [line if len(line) <= 2000 else "" for line in lines]
     mention = ""
-    for line in reversed(lines):
-        if len(line) > 2000:
-            continue
+    for index in reversed(range(len(lines))):
+        line = lines[index]
+        if not _LIMIT.search(line):
+            continue  # other text on screen ("Worked for 1m 30s", a log's date) is no reset
         found = _from_line(line, now, tz)
+        if found is None and index + 1 < len(lines) and lines[index + 1]:
+            found = _from_line(f"{line} {lines[index + 1]}", now, tz)  # a message that wraps
         if found is not None:
             return found.astimezone(UTC), line[:MAX_SHOWN]
-        if not mention and _LIMIT.search(line):
+        if not mention:
             mention = line[:MAX_SHOWN]
     return None, mention
 
