@@ -278,7 +278,11 @@ async def test_a_claude_log_of_our_launch_is_read_and_the_operators_never(
     )
     project = home / "projects" / "-town"
     line = answer("msg_c1", model="fake-model", at=at, cwd=str(town_dir), session=ours)
-    append(project / f"{ours}.jsonl", line + line)  # a content block repeats its message
+    # A session resumed or continued carries the earlier calls in, at their own dates: they
+    # are not this run's spend.
+    earlier = iso(now - timedelta(days=1))
+    copied = answer("msg_old", model="fake-model", at=earlier, cwd=str(town_dir), session=ours)
+    append(project / f"{ours}.jsonl", copied + line + line)  # a content block repeats
     operator = home / "projects" / "-home-op-proj" / "99999999-0000-4000-8000-000000000000.jsonl"
     append(operator, answer("msg_op", at=at, cwd="/home/op/proj", session="op"))
     usage_dir(town).mkdir(parents=True)

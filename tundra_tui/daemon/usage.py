@@ -27,7 +27,7 @@ import asyncio
 import contextlib
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -68,6 +68,9 @@ DISCOVER_SECONDS = 30.0
 """How often the runs' homes are searched for new log files while runs are open."""
 RECENT_RUN_SECONDS = 120.0
 """Runs that ended this long ago are still searched (a log is its run's up to 60 s after)."""
+RUN_START_SLACK = 5.0
+"""Seconds before its run's start a call in a run's log may be dated and still be the
+run's (the CLI's clock and ours are the same clock; this covers rounding)."""
 SNAPSHOT_KEY = "daemon.kpi_snapshot_interval_seconds"
 SNAPSHOT_RETRY = 30.0
 """Seconds before trying a snapshot again after the store refused one (at most the interval)."""
@@ -457,6 +460,7 @@ class UsageWatcher:
                 spans = await SpanIndex.load(
                     self.store, {s.agent for s, _ in due}, grace_seconds=self.grace_seconds
                 )
+                starts = await self._run_starts(due)
                 for source, before in due:
                     result = await ingest_source(
                         self.store,
@@ -464,6 +468,7 @@ class UsageWatcher:
                         book=self.book,
                         spans=spans,
                         role_of=self._role_of,
+                        not_before=starts.get(source.id, ""),
                     )
                     added += result.added
                     beads |= result.beads
@@ -503,6 +508,29 @@ class UsageWatcher:
                 self._stored_roles[stored.name] = stored.role.value
             for name in missing:
                 self._stored_roles.setdefault(name, "")
+
+    async def _run_starts(self, due: Sequence[tuple[Any, Any]]) -> dict[int, str]:
+        """For each due log found in a run's home (the CLI's own directories, not the logs
+        `at` keeps under the town), when its run started, less `RUN_START_SLACK`: what that
+        log holds from before is another session's (one the run resumed or continued)."""
+        local = [*self.dirs, agents_root(self.town)]
+        wanted = {
+            s.id: s.run_id
+            for s, _ in due
+            if s.run_id is not None
+            and "#" not in s.path
+            and not any(Path(s.path).is_relative_to(d) for d in local)
+        }
+        if not wanted:
+            return {}
+        runs = await self.store.usage.runs_by_id(wanted.values())
+        starts: dict[int, str] = {}
+        for source_id, run_id in wanted.items():
+            run = runs.get(run_id)
+            if run is not None and run.started_at:
+                began = datetime.fromisoformat(run.started_at.replace("Z", "+00:00"))
+                starts[source_id] = iso(began - timedelta(seconds=RUN_START_SLACK))
+        return starts
 
     def _changed(self, sources: Iterable[Any]) -> list[tuple[Any, tuple[int, int]]]:
         """Sources whose file changed since last read to its end (a database: always), each

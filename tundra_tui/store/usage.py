@@ -9,7 +9,7 @@ and the daemon hears them through the event tail. Source bookkeeping writes no e
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -234,6 +234,20 @@ class UsageRepo:
             (until, until, since, since),
         )
         return [_run(r) for r in rows]
+
+    async def runs_by_id(self, ids: Iterable[int]) -> dict[int, AgentRun]:
+        """The launches with these ids (those that exist)."""
+        wanted = sorted(set(ids))
+        found: dict[int, AgentRun] = {}
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            rows = await self.db.fetchall(
+                f"SELECT {_RUN_COLUMNS} FROM agent_runs WHERE id IN "
+                f"({','.join('?' for _ in chunk)})",
+                tuple(chunk),
+            )
+            found.update((run.id, run) for run in map(_run, rows))
+        return found
 
     async def runs_of(self, agent: str) -> list[AgentRun]:
         """One agent's launches, oldest first."""

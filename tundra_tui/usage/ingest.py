@@ -181,9 +181,14 @@ async def ingest_source(
     spans: SpanIndex,
     role_of: Callable[[str], str],
     max_bytes: int = MAX_BYTES,
+    not_before: str = "",
 ) -> IngestResult:
     """Read `source` from its stored cursor to its end into the store (see the module
-    docstring). A store refusal raises (TundraError) after the steps already recorded."""
+    docstring). A store refusal raises (TundraError) after the steps already recorded.
+
+    Calls logged before `not_before` (an ISO time) are read past, never recorded: a session
+    the operator resumed or continued carries their earlier calls into the new log, at
+    their own dates, and those are not this agent's spend."""
     reader = READERS.get(source.runtime)
     if reader is None:
         return IngestResult(0, 0, True, cursor=source.cursor)
@@ -197,6 +202,8 @@ async def ingest_source(
         result = await asyncio.to_thread(reader.read, path, cursor, max_bytes=max_bytes)
         samples: list[UsageSample] = []
         for raw in result.samples:
+            if not_before and raw.at < not_before:
+                continue
             span = spans.attribute(source.agent, raw.at)
             samples.append(
                 to_sample(
