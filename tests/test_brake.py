@@ -4,6 +4,7 @@ and keeps the warning, and a limit screen pauses its own account (never while wo
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 from tundra_tui.daemon.brake import BrakePart, SessionView
 from tundra_tui.daemon.log import DaemonLog
 from tundra_tui.daemon.protocol import AttentionEvent, Event
+from tundra_tui.daemon.server import Daemon
 from tundra_tui.domain.agents import AgentState, Role, Runtime
 from tundra_tui.domain.clock import iso, parse_iso
 from tundra_tui.domain.metrics import UsageSample
@@ -203,7 +205,30 @@ async def test_a_429_seen_while_working_does_not_pause(
     assert [p.account for p in await store.usage.live_pauses(iso(NOW))] == ["demo"]
 
 
-async def test_a_pause_ends_at_its_time_and_a_limit_shown_again_pauses_again(
+async def test_a_429_still_in_code_when_the_turn_ends_does_not_pause(
+    town_dir: Path, store: Store, log: DaemonLog
+) -> None:
+    part = Part(Town(town_dir), store, log)
+    diff = "+    assert resp.status_code == 429\n" + "".join(f"line {n}\n" for n in range(8))
+    part.views["a"] = SessionView(AgentState.WORKING, "rate_limited", diff, Runtime.GEMINI)
+    part.brake.on_host(Trouble("a", "rate_limited", "assert resp.status_code == 429"))
+    screen = f"{diff}Turn done.\ndemo❯"  # the 429 is still shown, high on the screen
+    part.views["a"] = SessionView(AgentState.IDLE, "rate_limited", screen, Runtime.GEMINI)
+    part.brake.on_host(StateChanged("a", AgentState.IDLE))
+    part.brake.on_host(Trouble("a", "rate_limited", "assert resp.status_code == 429"))
+    await part.brake.drain()
+    assert await store.usage.live_pauses(iso(NOW)) == []
+    assert part.attention("rate limited") == []
+    # The CLI's own message at the bottom of the same screen is a limit screen.
+    limited = f"{diff}Quota exceeded: rate limit, retry in 2 minutes\ndemo❯"
+    part.views["a"] = SessionView(AgentState.IDLE, "rate_limited", limited, Runtime.GEMINI)
+    part.brake.on_host(StateChanged("a", AgentState.IDLE))
+    await part.brake.drain()
+    [pause] = await store.usage.live_pauses(iso(NOW))
+    assert pause.shown.startswith("Quota exceeded") and pause.reset_parsed
+
+
+async def test_a_pause_ends_at_its_time_and_only_a_new_limit_pauses_again(
     town_dir: Path, store: Store, log: DaemonLog
 ) -> None:
     part = Part(Town(town_dir), store, log)
@@ -218,9 +243,42 @@ async def test_a_pause_ends_at_its_time_and_a_limit_shown_again_pauses_again(
     assert part.brake.state().paused("demo", iso(part.now)) is None
     assert len(part.woken) == woken + 1
     assert "account.resumed" in await kinds(store, "account.")
-    # Given work again, it stops with the limit on screen once more: paused again.
+    # Given work again, it stops with the same old limit line still shown: no new pause
+    # (a stale "resets 3pm" would otherwise read as tomorrow, a 24 h pause).
+    part.brake.on_host(StateChanged("a", AgentState.WORKING))
+    part.brake.on_host(StateChanged("a", AgentState.IDLE))
+    part.brake.on_host(Trouble("a", "rate_limited", "usage limit reached"))
+    await part.brake.drain()
+    assert part.brake.state().paused("demo", iso(part.now)) is None
+    assert len(part.attention("rate limited")) == 1
+    # A new limit message (another line) pauses again.
+    again = "done with #2\nClaude usage limit reached · resets in 5 minutes\ndemo❯"
+    part.views["a"] = SessionView(AgentState.IDLE, "rate_limited", again, Runtime.DEMO)
     part.brake.on_host(StateChanged("a", AgentState.WORKING))
     part.brake.on_host(StateChanged("a", AgentState.IDLE))
     await part.brake.drain()
     assert part.brake.state().paused("demo", iso(part.now)) is not None
     assert len(part.attention("rate limited")) == 2
+
+
+async def test_a_lowered_budget_holds_before_dispatch_is_woken(
+    town_dir: Path, store: Store, log: DaemonLog
+) -> None:
+    """`at config set costs.daily_budget_usd 1` with $5 spent: the dispatcher is woken only
+    once the brake stops, so its very next pass claims nothing past the new budget."""
+    town = Town(town_dir)
+    now = datetime.now(UTC)
+    sample = UsageSample(iso(now), "a", "demo", "demo-sonnet", None, 10, 10, 0, 0, 5.0, "s1")
+    await store.metrics.record([sample])
+    daemon = Daemon(town, store, log=log)
+    await daemon.brake.refresh()
+    assert daemon.brake.state().town_stop(iso(now)) is None
+    config(town, "[costs]\ndaily_budget_usd = 1.0\n")
+    daemon._config_changed()  # as the config watch calls it
+    why = daemon.dispatcher._why
+    deadline = asyncio.get_running_loop().time() + 10
+    while "tundra.toml changed" not in why:
+        assert asyncio.get_running_loop().time() < deadline, "dispatch was never woken"
+        await asyncio.sleep(0)
+    assert daemon.brake.state().town_stop(iso(now)) is not None
+    await asyncio.gather(*daemon._tasks)

@@ -10,9 +10,12 @@ new beads (running work finishes) with a bell, and a raise, a new day or an over
 resumes dispatch.
 
 A rate-limit screen pauses the agent's account (`config.account_of`): seen while the agent
-is not working (a `429` scrolling past in code while it works is not a limit screen), its
-reset time is parsed from the screen where shown (`usage.limits.parse_reset`), else the
-pause lasts `costs.rate_limit_pause_seconds`.
+is not working and in the bottom `LIMIT_LINES` non-empty lines, where a CLI prints its own
+message (a `429` in code higher up, or scrolling past while it works, is not a limit
+screen), its reset time is parsed from those lines where shown
+(`usage.limits.parse_reset`), else the pause lasts `costs.rate_limit_pause_seconds`. The
+line that made a pause is remembered per account when the pause ends: the same old line
+still on screen does not pause again (a stale "resets 3pm" would read as tomorrow).
 """
 
 from __future__ import annotations
@@ -50,6 +53,8 @@ RESET_MARGIN = timedelta(seconds=30)
 RECHECK_SECONDS = 60.0
 """At most this long between refreshes (a new UTC day ends a day's stop)."""
 DEFAULT_PAUSE_SECONDS = 900.0
+LIMIT_LINES = 6
+"""A limit message counts only in this many non-empty lines at the bottom of the screen."""
 _REFRESHING = (
     "costs.override",
     "costs.override_cleared",
@@ -214,12 +219,12 @@ class BrakePart:
         self._brake = Brake()
         self._levels: dict[str, BrakeLevel] = {}
         self._live_pauses: set[str] = set()
-        self._pending: set[str] = set()
-        """Agents whose rate-limit screen showed while they worked: judged when they stop."""
         self._provisional: dict[str, AccountPause] = {}
         """Pauses decided but not yet stored (held in the cached brake meanwhile)."""
         self._paused_for: set[str] = set()
         """Agents whose current rate-limit screen has paused their account already."""
+        self._ended: dict[str, str] = {}
+        """Per account, the screen line of its last pause that ended (not a new limit)."""
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -276,7 +281,8 @@ class BrakePart:
             woke = False
             for pause in await self._expired(now):
                 self.log.info("account.resumed", account=pause.account, agent=pause.agent)
-                self._paused_for.discard(pause.agent)  # a limit shown again pauses again
+                self._paused_for.discard(pause.agent)  # a new limit line pauses again
+                self._ended[pause.account] = pause.shown
                 woke = True
             if woke:
                 brake = await read_brake(self.store, config, moment)
@@ -398,18 +404,15 @@ class BrakePart:
         """A rate-limit screen: pause its account once the agent is not working."""
         if isinstance(event, Trouble):
             self._paused_for.discard(event.agent)
-            self._pending.discard(event.agent)
             if event.kind != "rate_limited":
                 return
             view = self.view(event.agent)
             if view is not None and view.state is AgentState.WORKING:
-                self._pending.add(event.agent)
-                return
+                return  # judged when it stops working (below)
             self._limited(event.agent)
         elif isinstance(event, StateChanged) and event.state is not AgentState.WORKING:
-            # Stopped working with the limit still on screen (it showed mid-turn, or is
-            # still there after a pause ended and the agent was given work again).
-            self._pending.discard(event.agent)
+            # Stopped working with a limit on screen: it counts only at the bottom (where
+            # the CLI prints it) and only if it is not the line of a pause that ended.
             if not event.state.is_live:
                 return
             view = self.view(event.agent)
@@ -421,9 +424,9 @@ class BrakePart:
         state must not hand the agent work), then store it."""
         if agent in self._paused_for:
             return
-        self._paused_for.add(agent)
-        pause = self._decide(agent)
+        pause = self._decide(agent, fresh=True)
         if pause is not None:
+            self._paused_for.add(agent)
             self._own(self._store_pause(pause))
 
     async def pause(self, agent: str) -> AccountPause | None:
@@ -433,8 +436,11 @@ class BrakePart:
             return None
         return await self._store_pause(pause)
 
-    def _decide(self, agent: str) -> AccountPause | None:
-        """The pause an agent's limit screen asks for, applied to the cached brake now."""
+    def _decide(self, agent: str, *, fresh: bool = False) -> AccountPause | None:
+        """The pause an agent's limit screen asks for, applied to the cached brake now.
+
+        `fresh`: only a limit line at the bottom of the screen that is not the line of the
+        account's pause that ended (None otherwise)."""
         view = self.view(agent)
         if view is None:
             return None
@@ -447,7 +453,9 @@ class BrakePart:
         runtime = spec.runtime if spec is not None else view.runtime
         account = account_of(config, agent, runtime)
         moment = self.clock()
-        reset, shown = _parse_reset(view.screen, moment)
+        reset, shown = _parse_reset(_bottom(view.screen), moment)
+        if fresh and (not shown or self._ended.get(account) == shown):
+            return None
         if reset is not None:
             until = reset + RESET_MARGIN
         else:
@@ -501,6 +509,11 @@ class BrakePart:
 def _with_pause(brake: Brake, pause: AccountPause) -> Brake:
     others = tuple(p for p in brake.pauses if p.account != pause.account)
     return replace(brake, pauses=(*others, pause))
+
+
+def _bottom(screen: str) -> str:
+    """The last `LIMIT_LINES` non-empty lines of a screen."""
+    return "\n".join([line for line in screen.splitlines() if line.strip()][-LIMIT_LINES:])
 
 
 def _parse_reset(screen: str, moment: datetime) -> tuple[datetime | None, str]:

@@ -316,10 +316,16 @@ class Daemon:
 
     def _config_changed(self) -> None:
         """tundra.toml changed: dispatch and the refinery (gates, target) look again."""
-        self.dispatcher.wake("tundra.toml changed")
         self.refinery.wake("tundra.toml changed")
         self.usage.config_changed()
-        self.brake.request()
+        self._own(self._reread())
+
+    async def _reread(self) -> None:
+        """The brake first: a lowered or new budget must hold the very next dispatch pass."""
+        try:
+            await self.brake.refresh()
+        finally:
+            self.dispatcher.wake("tundra.toml changed")
 
     def _own(self, coroutine: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(coroutine)
