@@ -53,6 +53,10 @@ def test_title_bar_marks() -> None:
 
     assert brake_marks(Brake(scopes=(scope(1.0),)), now) == ""
     assert brake_marks(Brake(scopes=(scope(8.4),)), now) == "$ 84% today"
+    floor = BudgetScope(
+        "day", "today", None, Cost(8.4, 1, 500), 10.0, "costs.daily_budget_usd"
+    )  # unpriced usage beside $8.40: the percent is a floor
+    assert brake_marks(Brake(scopes=(floor,)), now) == "$ ≥84% today"
     assert brake_marks(Brake(scopes=(scope(10.5),)), now) == "$ STOP"
     overridden = Brake(scopes=(scope(10.5),), override_until="2026-12-07T23:59:59.999999Z")
     assert brake_marks(overridden, now) == "$ override"

@@ -329,8 +329,56 @@ async def test_footer_unpriced_and_brake(town_dir: Path, seeded: Store) -> None:
             '[costs.prices."mystery"]' in footer
         )
         assert "No bead on the hook: $2.50 + unpriced (600 tok) over 3 calls" in footer
-        assert text_of(app, "#costs-alert-day").startswith("✖ OVER the daily budget: $4.50")
+        assert text_of(app, "#costs-alert-day").startswith(
+            "✖ OVER the daily budget: at least $4.50"
+        )
         assert not app.query_one("#costs-brake").display  # no convoy budget, override or pause
+
+
+async def test_unpriced_usage_makes_the_summary_a_floor(town_dir: Path, store: Store) -> None:
+    """An agent on a model with no price all day: Today, Month, Burn and the forecast say
+    unknown or "at least", never a plain $0.00 beside a table that says unpriced."""
+
+    def unpriced(when: str, key: str) -> UsageSample:
+        return UsageSample(
+            at=when,
+            agent="polecat-1",
+            model="demo-mystery",
+            runtime="claude",
+            input_tokens=3000,
+            output_tokens=1000,
+            priced=False,
+            source_key=key,
+        )
+
+    yesterday = UsageSample(
+        at=ago(days=1),
+        agent="mayor",
+        model="opus",
+        runtime="claude",
+        cost_usd=0.7,
+        source_key="p1",
+    )
+    await store.metrics.record(
+        [unpriced(ago(hours=1), "u1"), unpriced(ago(days=1, hours=1), "u2"), yesterday]
+    )
+    town = Town(town_dir)
+    set_value(town, "costs.daily_budget_usd", "0.25", "project")
+    app = harness(make_services(town, store))
+    async with app.run_test(size=(120, 30)) as pilot:
+        await pilot.pause()
+        assert text_of(app, "#costs-today") == ("Today   unknown (unpriced) of $0.25 budget (0%)")
+        assert text_of(app, "#costs-month").startswith(
+            "Month   $0.70 + unpriced (8.0k tok) (no monthly budget) · forecast at least $"
+        )
+        assert text_of(app, "#costs-burn") == (
+            "Burn    at least $0.00/h last 3 h · at least $0.00/h today"
+        )
+        # One full day as the basis ($0.70 and unpriced usage): the forecast is a floor.
+        assert text_of(app, "#costs-forecast") == (
+            "Next 30 days ≈ at least $21.00 (at least $0.70/day)"
+        )
+        assert "$0.00 of" not in screen_text(app)
 
 
 async def test_title_bar_marks_a_spent_budget(town_dir: Path, seeded: Store) -> None:

@@ -103,6 +103,8 @@ class BudgetStatus:
     spent: float
     budget: float
     level: BudgetLevel
+    complete: bool = True
+    """False when unpriced usage is left out of `spent`: the figure is a floor."""
 
     @property
     def percent(self) -> float:
@@ -110,17 +112,18 @@ class BudgetStatus:
         return 100 * self.spent / self.budget if self.budget > 0 else 0.0
 
 
-def budget_status(spent: float, budget: float) -> BudgetStatus:
-    """Classify `spent` against `budget`; a budget of 0 (or less) means none is set."""
+def budget_status(spent: float, budget: float, *, complete: bool = True) -> BudgetStatus:
+    """Classify `spent` against `budget`; a budget of 0 (or less) means none is set, and
+    `complete=False` marks a spend that leaves unpriced usage out (a floor)."""
     if budget <= 0:
-        return BudgetStatus(spent, 0.0, BudgetLevel.NONE)
+        return BudgetStatus(spent, 0.0, BudgetLevel.NONE, complete)
     if spent >= budget:
         level = BudgetLevel.OVER
     elif spent >= WARN_FRACTION * budget:
         level = BudgetLevel.NEAR
     else:
         level = BudgetLevel.OK
-    return BudgetStatus(spent, budget, level)
+    return BudgetStatus(spent, budget, level, complete)
 
 
 def share_percent(part: float, total: float) -> float:

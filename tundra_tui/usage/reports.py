@@ -58,6 +58,8 @@ ROW_LIMIT = 500
 """Groups read at most (a rollup by bead over a long history can be huge)."""
 ACTIVITY_WINDOWS = (14, 28, 56)
 """The Analytics windows in days, whole weeks so each weekday counts equally."""
+NO_COST = Cost(0.0)
+"""Nothing spent (the default of a report's costs)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +90,17 @@ class CostReport:
     """The forecast with its method and basis."""
     brake: Brake | None = None
     """Budgets, the override and paused accounts (None: not read)."""
+    today_cost: Cost = NO_COST
+    """Since midnight UTC, with its unpriced part (Today and the burn today are floors)."""
+    recent_cost: Cost = NO_COST
+    """The last RECENT_HOURS hours, with its unpriced part."""
+    month_cost: Cost = NO_COST
+    """Since the 1st of the month, with its unpriced part."""
+
+    @property
+    def forecast_complete(self) -> bool:
+        """Whether the forecast's basis days were all priced (else it is a floor)."""
+        return self.projection is None or self.projection.basis.complete
 
 
 def window_since(now: datetime, days: int | None) -> str:
@@ -114,8 +127,10 @@ async def cost_report(
     breakdown = await cost_table(store, by=group, since=since)
     chart_since = window_since(now, CHART_DAYS)
     chart_days = await metrics.rollup("day", since=chart_since)
-    today = await metrics.total_cost(since=iso(day_start(now)))
-    recent = await metrics.total_cost(since=iso(now - timedelta(hours=RECENT_HOURS)))
+    # Costs, not floats: unpriced usage makes a figure a floor, and the tab says so.
+    today = await metrics.cost(since=iso(day_start(now)))
+    recent = await metrics.cost(since=iso(now - timedelta(hours=RECENT_HOURS)))
+    month = await metrics.cost(since=iso(month_start(now)))
     first = await metrics.first_at()
     projection = await forecast_report(
         store, now, daily_budget=daily_budget, monthly_budget=monthly_budget
@@ -123,17 +138,18 @@ async def cost_report(
     ahead = projection.forecast
     brake = await brake_report(store, config, now) if config is not None else None
     total = breakdown.total
+    month_end_complete = month.complete and projection.basis.complete
     return CostReport(
         rows=breakdown.rows,
         window_cost=total.cost_usd,
         window_input=total.input_tokens,
         window_output=total.output_tokens,
         window_cache=total.cache_read_tokens + total.cache_write_tokens,
-        today=budget_status(today, daily_budget),
-        month=budget_status(ahead.month_spent, monthly_budget),
-        month_end=budget_status(ahead.month_end, monthly_budget),
-        burn_recent=burn_rate(recent, RECENT_HOURS),
-        burn_today=burn_rate(today, hours_today(now)),
+        today=budget_status(today.usd, daily_budget, complete=today.complete),
+        month=budget_status(ahead.month_spent, monthly_budget, complete=month.complete),
+        month_end=budget_status(ahead.month_end, monthly_budget, complete=month_end_complete),
+        burn_recent=burn_rate(recent.usd, RECENT_HOURS),
+        burn_today=burn_rate(today.usd, hours_today(now)),
         forecast=Forecast(ahead.mean, ahead.basis_days, ahead.next_30, ahead.month_end),
         daily=daily_series(
             {date.fromisoformat(row.key): row.cost_usd for row in chart_days},
@@ -144,6 +160,9 @@ async def cost_report(
         breakdown=breakdown,
         projection=projection,
         brake=brake,
+        today_cost=today,
+        recent_cost=recent,
+        month_cost=month,
     )
 
 

@@ -181,23 +181,30 @@ class CostsPane(Pane):
         self.query_one("#costs-footnote", Static).update(self._footnote(report))
 
     def _show_summary(self, report: CostReport) -> None:
+        # Unpriced usage is never $0: spent amounts read as the table does (`Cost.text`),
+        # and what is derived from them (percentages, rates, the forecast) as a floor.
         today, month, month_end = report.today, report.month, report.month_end
-        self._line("today", self._budget_text("Today", today, "daily"), today.level)
-        month_text = self._budget_text("Month", month, "monthly")
-        month_text += f" · forecast {format_usd(month_end.spent)}"
+        today_text = self._budget_text("Today", today, "daily", report.today_cost)
+        self._line("today", today_text, today.level)
+        month_text = self._budget_text("Month", month, "monthly", report.month_cost)
+        month_text += f" · forecast {_floor(month_end.spent, month_end.complete)}"
         if month_end.level is not BudgetLevel.NONE:
-            month_text += f" ({month_end.percent:.0f}%)"
+            month_text += f" ({month_end.percent:.0f}%)"  # "at least" is said just before
         alert, level = _month_alert(month, month_end)
         self._line("month", month_text, level)
+        recent_rate = _floor(report.burn_recent, report.recent_cost.complete)
+        today_rate = _floor(report.burn_today, report.today_cost.complete)
         self._line(
             "burn",
-            f"Burn    {format_usd(report.burn_recent)}/h last {RECENT_HOURS} h"
-            f" · {format_usd(report.burn_today)}/h today",
+            f"Burn    {recent_rate}/h last {RECENT_HOURS} h · {today_rate}/h today",
         )
+        ahead, complete = report.forecast, report.forecast_complete
+        per_day = f"at {format_usd(ahead.daily_average)}/day"
+        if not complete:
+            per_day = f"(at least {format_usd(ahead.daily_average)}/day)"
         self._line(
             "forecast",
-            f"Next {FORECAST_DAYS} days ≈ {format_usd(report.forecast.next_days)}"
-            f" at {format_usd(report.forecast.daily_average)}/day",
+            f"Next {FORECAST_DAYS} days ≈ {_floor(ahead.next_days, complete)} {per_day}",
         )
         self._line("alert-day", _day_alert(today), today.level)
         self._line("alert-month", alert, level)
@@ -219,11 +226,12 @@ class CostsPane(Pane):
             label.set_class(level is state, css)
 
     @staticmethod
-    def _budget_text(name: str, status: BudgetStatus, period: str) -> str:
-        spent = format_usd(status.spent)
+    def _budget_text(name: str, status: BudgetStatus, period: str, cost: Cost) -> str:
+        spent = _money(cost)
         if status.level is BudgetLevel.NONE:
             return f"{name:<7} {spent} (no {period} budget)"
         budget = format_usd(status.budget)
+        # The spent amount already says "+ unpriced": the percent is of the priced part.
         return f"{name:<7} {spent} of {budget} budget ({status.percent:.0f}%)"
 
     def _show_selector(self, report: CostReport) -> None:
@@ -334,14 +342,24 @@ def _numbers(inp: int, cache: int, out: int, cost: Cost, style: str = "") -> lis
     return [Text(cell, justify="right", style=style) for cell in cells]
 
 
+def _floor(usd: float, complete: bool) -> str:
+    """Dollars, "at least" when unpriced usage is left out of them."""
+    return format_usd(usd) if complete else f"at least {format_usd(usd)}"
+
+
+def _percent(status: BudgetStatus) -> str:
+    """ "84%", or "at least 84%" when unpriced usage is left out of the spend."""
+    return f"{'' if status.complete else 'at least '}{status.percent:.0f}%"
+
+
 def _day_alert(today: BudgetStatus) -> str:
     if today.level is BudgetLevel.OVER:
         return (
-            f"✖ OVER the daily budget: {format_usd(today.spent)} of "
-            f"{format_usd(today.budget)} ({today.percent:.0f}%)"
+            f"✖ OVER the daily budget: {_floor(today.spent, today.complete)} of "
+            f"{format_usd(today.budget)} ({_percent(today)})"
         )
     if today.level is BudgetLevel.NEAR:
-        return f"▲ Near the daily budget: {today.percent:.0f}% of {format_usd(today.budget)}"
+        return f"▲ Near the daily budget: {_percent(today)} of {format_usd(today.budget)}"
     return ""
 
 
@@ -349,22 +367,21 @@ def _month_alert(month: BudgetStatus, month_end: BudgetStatus) -> tuple[str, Bud
     budget = format_usd(month.budget)
     if month.level is BudgetLevel.OVER:
         return (
-            f"✖ OVER the monthly budget: {format_usd(month.spent)} of {budget} "
-            f"({month.percent:.0f}%)",
+            f"✖ OVER the monthly budget: {_floor(month.spent, month.complete)} of {budget} "
+            f"({_percent(month)})",
             BudgetLevel.OVER,
         )
     if month.level is BudgetLevel.NEAR:
-        return f"▲ Near the monthly budget: {month.percent:.0f}% of {budget}", BudgetLevel.NEAR
+        return f"▲ Near the monthly budget: {_percent(month)} of {budget}", BudgetLevel.NEAR
     if month_end.level is BudgetLevel.OVER:
         return (
-            f"▲ Forecast to pass the monthly budget: {format_usd(month_end.spent)} of {budget} "
-            f"by month-end ({month_end.percent:.0f}%)",
+            f"▲ Forecast to pass the monthly budget: {_floor(month_end.spent, month_end.complete)}"
+            f" of {budget} by month-end ({_percent(month_end)})",
             BudgetLevel.NEAR,
         )
     if month_end.level is BudgetLevel.NEAR:
         return (
-            f"▲ Forecast near the monthly budget: {month_end.percent:.0f}% of {budget} "
-            "by month-end",
+            f"▲ Forecast near the monthly budget: {_percent(month_end)} of {budget} by month-end",
             BudgetLevel.NEAR,
         )
     return "", BudgetLevel.OK

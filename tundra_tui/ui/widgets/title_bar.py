@@ -78,8 +78,9 @@ _SCOPE = {"day": "today", "month": "month"}
 
 
 def brake_marks(brake: Brake, now: str) -> str:
-    """`$ 84% today` at a warning, `$ STOP` when a budget stops dispatch, `$ override` while
-    the operator's override lifts a stop, then `⏸ claude 12m` per paused account."""
+    """`$ 84% today` at a warning (`$ ≥84% today` when unpriced usage makes it a floor),
+    `$ STOP` when a budget stops dispatch, `$ override` while the operator's override lifts
+    a stop, then `⏸ claude 12m` per paused account."""
     marks: list[str] = []
     level = brake.level(now)
     if level == "stop":
@@ -91,7 +92,8 @@ def brake_marks(brake: Brake, now: str) -> str:
             (s for s in brake.scopes if s.level is BrakeLevel.WARN), key=lambda s: s.percent
         )
         where = _SCOPE.get(scope.kind, visible(scope.name, single_line=True, limit=20))
-        marks.append(f"$ {scope.percent:.0f}% {where}")
+        least = "" if scope.spent.complete else "≥"  # unpriced usage: the percent is a floor
+        marks.append(f"$ {least}{scope.percent:.0f}% {where}")
     for pause in brake.pauses:
         if brake.paused(pause.account, now) is not pause:
             continue
