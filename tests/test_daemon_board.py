@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from at_cli import daemon_town
+from at_cli import daemon_town, until
 
 from tundra_tui.config import load_config
 from tundra_tui.daemon.board import BoardOps
@@ -327,7 +327,8 @@ async def test_a_real_daemon_tells_every_client_of_a_change_and_records_usage() 
             async with await open_store(town.db_path) as store:
                 assert (await store.beads.get(reply.id)).title == "Through the daemon"
                 assert [r.key for r in await store.metrics.rollup("agent")] == ["mayor"]
-                assert await store.metrics.snapshots()  # one taken at the start
+                # One taken at the start (its own task: it may finish after the usage).
+                await until(store.metrics.snapshots, timeout=20, what="the first KPI snapshot")
             assert heard.count(ChangedEvent(what="beads", ids=[reply.id])) == 1
         finally:
             listening.cancel()
