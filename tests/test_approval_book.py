@@ -384,7 +384,9 @@ async def test_a_long_prompt_is_compared_whole_not_as_its_shortened_evidence(
     assert len(shown.subject) > 200
     session = town.host.session("wide")
     await town.until(lambda: "touch PWNED [y/n]" in session.emulator.text())
-    with pytest.raises(TundraError, match=r"changed|replaced"):
+    # Refused either way: as changed (the answer finds the new tail), or already expired
+    # (the book's re-read of the redraw closed it first, under load).
+    with pytest.raises(TundraError, match=r"changed|replaced|expired"):
         await town.book.approve(shown.id, actor="operator")
     assert not (town.workdir / "PWNED").exists() and town.keys() == ""
 
