@@ -400,6 +400,27 @@ async def test_title_bar_marks_a_spent_budget(town_dir: Path, seeded: Store) -> 
         assert "$ 89% today" in str(bar.render())
 
 
+async def test_title_bar_names_a_spent_convoy(town_dir: Path, seeded: Store) -> None:
+    """Convoy alpha's $7 is past its $5 budget: only its beads wait, so the bar names it and
+    never says the town's bare `$ STOP`."""
+    from tundra_tui.ui.app import TundraApp
+    from tundra_tui.ui.tabs import TAB_TITLES, Tab
+    from tundra_tui.ui.widgets.title_bar import TitleBar
+
+    town = Town(town_dir)
+    set_value(town, "convoys.alpha.budget_usd", "5", "project")
+    tabs = tuple(Tab(t, title, lambda s, i: CostsPane(s, id=i)) for t, title in TAB_TITLES)
+    app = TundraApp(make_services(town, seeded), tabs=tabs, watch_files=False, clock_interval=0)
+    async with app.run_test(size=(160, 30)) as pilot:
+        bar = app.query_one(TitleBar)
+        for _ in range(50):  # the read is a worker: wait for it with a bound, not a sleep
+            await pilot.pause()
+            if bar.brake is not None:
+                break
+        shown = str(bar.render())
+        assert "$ STOP alpha" in shown
+
+
 async def test_a_budget_set_from_a_shell_is_read_at_the_next_reload(
     town_dir: Path, seeded: Store
 ) -> None:

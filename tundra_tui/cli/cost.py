@@ -37,8 +37,10 @@ from tundra_tui.usage.reports import (
     brake_json,
     brake_lines,
     brake_report,
+    convoys_stopped,
     cost_table,
     forecast_report,
+    town_level,
 )
 
 _NO_KEY = {"bead": "(no bead)", "convoy": "(no convoy)", "role": "(no role)"}
@@ -357,9 +359,12 @@ async def cmd_limits(ctx: Context) -> int:
 
 def cost_line(today: Cost, month: Cost, brake: Brake, now: str) -> str:
     """The one line `at status` prints about money."""
-    level = brake.level(now)
-    mark = {"warn": " · budget warning", "stop": " · BUDGET STOP", "overridden": " · override"}
-    return f"cost: today {today.text()} · month {month.text()}{mark.get(level, '')}"
+    marks = {"warn": " · budget warning", "stop": " · BUDGET STOP", "overridden": " · override"}
+    mark = marks.get(town_level(brake, now), "")
+    stopped = [visible(name, single_line=True, limit=40) for name in convoys_stopped(brake, now)]
+    if stopped and "STOP" not in mark:  # only these convoys' beads wait; the town goes on
+        mark += f" · convoy {', '.join(stopped)} stopped"
+    return f"cost: today {today.text()} · month {month.text()}{mark}"
 
 
 async def status_costs(ctx: Context) -> tuple[dict[str, Any], dict[str, Any] | None, str]:

@@ -7,13 +7,13 @@ test or snapshot sees fixed windows.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from tundra_tui.domain.beads import Bead
 from tundra_tui.domain.clock import iso, parse_iso
-from tundra_tui.domain.costs import AttemptCost, Brake, Cost, Verdict, pause_text
+from tundra_tui.domain.costs import AttemptCost, Brake, BrakeLevel, Cost, Verdict, pause_text
 from tundra_tui.domain.errors import TundraError
 from tundra_tui.domain.metrics import KpiSnapshot
 from tundra_tui.domain.sanitize import visible
@@ -553,6 +553,24 @@ async def brake_report(store: Store, config: LayeredConfig, now: datetime) -> Br
     return await read_brake(store, config, now)
 
 
+def town_level(brake: Brake, now: str) -> str:
+    """The brake's level for the whole town ("ok", "warn", "stop" or "overridden"): a spent
+    convoy holds only that convoy's beads, so it never makes the town's level "stop"; its
+    stop lifted by the override still reads "overridden"."""
+    level = replace(brake, scopes=tuple(s for s in brake.scopes if s.kind != "convoy")).level(now)
+    if level in ("ok", "warn") and brake.level(now) == "overridden":
+        return "overridden"
+    return level
+
+
+def convoys_stopped(brake: Brake, now: str) -> list[str]:
+    """The convoys whose budget is spent, with no override lifting it (raw names: pass them
+    through `visible` before showing them)."""
+    if brake.overridden(now):
+        return []
+    return [s.name for s in brake.scopes if s.kind == "convoy" and s.level is BrakeLevel.STOP]
+
+
 def brake_json(brake: Brake, now: str) -> dict[str, Any]:
     """The brake as `at cost budget --json` and `at status --json` show it."""
     return {
@@ -596,7 +614,8 @@ def brake_lines(brake: Brake, now: str, *, quiet: bool = False) -> list[str]:
         if quiet and scope.level.value == "ok":
             continue
         least = "" if scope.spent.complete else "at least "
-        where = {"day": "today", "month": "this month"}.get(scope.kind, f"convoy {scope.name}")
+        name = visible(scope.name, single_line=True, limit=40)
+        where = {"day": "today", "month": "this month"}.get(scope.kind, f"convoy {name}")
         mark = {"warn": "▲ ", "stop": "✖ "}.get(scope.level.value, "")
         lines.append(
             f"{mark}budget {where}: {least}${scope.spent.usd:,.2f} of ${scope.budget_usd:,.2f} "

@@ -13,6 +13,7 @@ from tundra_tui.domain.agents import AgentState
 from tundra_tui.domain.clock import parse_iso
 from tundra_tui.domain.costs import Brake, BrakeLevel
 from tundra_tui.domain.sanitize import visible
+from tundra_tui.usage.reports import convoys_stopped, town_level
 
 SHOWN = (AgentState.WORKING, AgentState.IDLE, AgentState.AWAITING_APPROVAL, AgentState.UNKNOWN)
 
@@ -79,21 +80,26 @@ _SCOPE = {"day": "today", "month": "month"}
 
 def brake_marks(brake: Brake, now: str) -> str:
     """`$ 84% today` at a warning (`$ ≥84% today` when unpriced usage makes it a floor),
-    `$ STOP` when a budget stops dispatch, `$ override` while the operator's override lifts
-    a stop, then `⏸ claude 12m` per paused account."""
+    `$ STOP` when a day or month budget stops dispatch, `$ STOP alpha` (`+2` more) when only
+    convoys' budgets are spent (the rest of the town goes on), `$ override` while the
+    operator's override lifts a stop, then `⏸ claude 12m` per paused account."""
     marks: list[str] = []
-    level = brake.level(now)
+    level = town_level(brake, now)
     if level == "stop":
         marks.append("$ STOP")
     elif level == "overridden":
         marks.append("$ override")
-    elif level == BrakeLevel.WARN.value:
-        scope = max(
-            (s for s in brake.scopes if s.level is BrakeLevel.WARN), key=lambda s: s.percent
-        )
-        where = _SCOPE.get(scope.kind, visible(scope.name, single_line=True, limit=20))
-        least = "" if scope.spent.complete else "≥"  # unpriced usage: the percent is a floor
-        marks.append(f"$ {least}{scope.percent:.0f}% {where}")
+    else:
+        stopped = convoys_stopped(brake, now)
+        if stopped:
+            more = f" +{len(stopped) - 1}" if len(stopped) > 1 else ""
+            marks.append(f"$ STOP {visible(stopped[0], single_line=True, limit=20)}{more}")
+        warned = [s for s in brake.scopes if s.level is BrakeLevel.WARN]
+        if warned:
+            scope = max(warned, key=lambda s: s.percent)
+            where = _SCOPE.get(scope.kind, visible(scope.name, single_line=True, limit=20))
+            least = "" if scope.spent.complete else "≥"  # unpriced usage: the percent is a floor
+            marks.append(f"$ {least}{scope.percent:.0f}% {where}")
     for pause in brake.pauses:
         if brake.paused(pause.account, now) is not pause:
             continue
