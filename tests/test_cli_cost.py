@@ -339,5 +339,6 @@ def test_real_processes(town: Path) -> None:
     status = json.loads(at("status", "--json"))
     assert status["costs"]["today_usd"] == pytest.approx(0.85)
     assert status["costs"]["unpriced_tokens_today"] == 3400
+    assert status["costs"]["unpriced_tokens_month"] == 3400  # month_usd is a floor too
     assert status["costs"]["brake"]["level"] == "ok"
     assert "kpi" in status

@@ -72,7 +72,7 @@ async def test_v5_town_upgrades_dropping_legacy_claude_rows_and_filling_hourly(
         await store.close()
     store = await open_store(path)
     try:
-        assert await store.db.schema_version() == SCHEMA_VERSION == 6
+        assert await store.db.schema_version() == SCHEMA_VERSION >= 6
         keys = [r[0] for r in await store.db.fetchall("SELECT source_key FROM metrics")]
         assert sorted(keys) == ["demo:1", "demo:2"]
         rows = await store.metrics.rollup("day")
@@ -82,6 +82,41 @@ async def test_v5_town_upgrades_dropping_legacy_claude_rows_and_filling_hourly(
         await _hourly_equals_raw(store)
         assert await store.usage.price_book() == ""
         assert await store.usage.override() == ("", "")
+    finally:
+        await store.close()
+
+
+async def test_v6_town_upgrades_keeping_its_kpi_snapshots(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """v7 gives a snapshot the unpriced part of its burn rate; the snapshots a v6 daemon
+    took stay, read as having none."""
+    path = tmp_path / "town.db"
+    with monkeypatch.context() as patch:
+        patch.setattr(db_module, "MIGRATIONS", MIGRATIONS[:6])
+        patch.setattr(db_module, "SCHEMA_VERSION", 6)
+        store = await open_store(path)
+        async with store.db.write() as conn:  # as a v6 daemon wrote it
+            await conn.execute(
+                "INSERT INTO kpi_snapshots (at, beads_active, cost_today_usd, tokens_today, "
+                "burn_usd_hour, unpriced_tokens_today) "
+                "VALUES ('2026-12-01T10:15:00.000000Z', 2, 1.25, 900, 0.5, 40)"
+            )
+        await store.close()
+    store = await open_store(path)
+    try:
+        assert await store.db.schema_version() == SCHEMA_VERSION >= 7
+        old = await store.metrics.latest_snapshot()
+        assert old is not None
+        assert (old.beads_active, old.cost_today_usd, old.tokens_today) == (2, 1.25, 900)
+        assert (old.burn_usd_hour, old.unpriced_tokens_today, old.burn_unpriced_tokens) == (
+            0.5,
+            40,
+            0,
+        )
+        new = KpiSnapshot(at="2026-12-01T10:20:00.000000Z", burn_unpriced_tokens=77)
+        await store.metrics.snapshot(new)
+        assert await store.metrics.latest_snapshot() == new
     finally:
         await store.close()
 

@@ -15,7 +15,7 @@ from tundra_tui.domain.clock import iso, parse_iso
 from tundra_tui.domain.metrics import KpiSnapshot, UsageSample
 from tundra_tui.store import Store, open_store
 from tundra_tui.town import Town
-from tundra_tui.ui.panes.analytics import AnalyticsPane
+from tundra_tui.ui.panes.analytics import AnalyticsPane, kpi_strip
 from tundra_tui.ui.widgets.bar_chart import BarChart, bar_layout, column
 from tundra_tui.ui.widgets.heatmap_chart import HeatmapChart, cell_width, hour_axis, row_height
 from tundra_tui.ui.widgets.range_chart import RangeChart, range_bar
@@ -223,6 +223,7 @@ async def test_kpi_strip_and_sparklines(town_dir: Path, store: Store) -> None:
                 convoys_active=1,
                 burn_usd_hour=burn,
                 unpriced_tokens_today=900,
+                burn_unpriced_tokens=300 if n == 2 else 0,
             )
         )
     app = harness(town_dir, store)
@@ -231,10 +232,25 @@ async def test_kpi_strip_and_sparklines(town_dir: Path, store: Store) -> None:
         strip = shown(app, "#analytics-kpi")
         assert strip.startswith("KPI 12:00 UTC  beads 3 active, 2 done, 1 failed in the last 5 min")
         assert "agents 1 idle · 2 working" in strip
-        assert "today $4.00 (45.2k tok, + 900 unpriced) · burn $2.00/h" in strip
+        # Unpriced usage today: the dollars are a floor, said as the Costs tab says it.
+        assert "today $4.00 + unpriced (900 tok), 45.2k tok · burn at least $2.00/h" in strip
         spark = shown(app, "#analytics-spark").splitlines()
-        assert spark[0].startswith("Burn $/h      ▁▅█  now $2.00/h, peak $2.00/h")
-        assert spark[1].startswith("Cost today    ▂▄█  now $4.00")
+        assert spark[0].startswith("Burn $/h      ▁▅█  now at least $2.00/h, peak at least $2.00/h")
+        assert spark[1].startswith("Cost today    ▂▄█  now $4.00 + unpriced (900 tok)")
+
+
+def test_kpi_strip_of_a_day_all_unpriced_is_never_zero_dollars() -> None:
+    kpi = KpiSnapshot(
+        at="2026-11-20T12:00:00.000000Z",
+        tokens_today=4000,
+        unpriced_tokens_today=4000,
+        burn_unpriced_tokens=4000,
+    )
+    strip = str(kpi_strip(kpi))
+    assert "today unknown (unpriced), 4.0k tok · burn at least $0.00/h" in strip
+    assert "today $0.00" not in strip
+    priced = str(kpi_strip(KpiSnapshot(at=kpi.at, cost_today_usd=1.5, tokens_today=10)))
+    assert "today $1.50, 10 tok · burn $0.00/h" in priced
 
 
 async def test_no_snapshot_yet_says_so(town_dir: Path, store: Store) -> None:

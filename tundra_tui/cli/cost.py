@@ -379,6 +379,7 @@ async def status_costs(ctx: Context) -> tuple[dict[str, Any], dict[str, Any] | N
         "today_usd": today.usd,
         "month_usd": month.usd,
         "unpriced_tokens_today": today.unpriced_tokens,
+        "unpriced_tokens_month": month.unpriced_tokens,
         "brake": brake_json(brake, iso(now)),
     }
     kpi = None if snapshot is None else kpi_json(snapshot)
@@ -404,4 +405,5 @@ def kpi_json(snapshot: KpiSnapshot) -> dict[str, Any]:
         "tokens_today": snapshot.tokens_today,
         "unpriced_tokens_today": snapshot.unpriced_tokens_today,
         "burn_usd_hour": snapshot.burn_usd_hour,
+        "burn_unpriced_tokens": snapshot.burn_unpriced_tokens,
     }

@@ -73,3 +73,5 @@ class KpiSnapshot:
     burn_usd_hour: float = 0.0
     """Dollars per hour over the last three hours."""
     unpriced_tokens_today: int = 0
+    burn_unpriced_tokens: int = 0
+    """Tokens with no known price in the burn rate's three hours (the rate is then a floor)."""

@@ -575,7 +575,7 @@ class MetricsRepo:
         async with self.db.write() as conn:
             await conn.execute(
                 f"INSERT INTO kpi_snapshots ({_KPI_COLUMNS}) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     kpi.at,
                     kpi.beads_active,
@@ -593,6 +593,7 @@ class MetricsRepo:
                     json.dumps(dict(kpi.agents_by_state), sort_keys=True),
                     kpi.burn_usd_hour,
                     kpi.unpriced_tokens_today,
+                    kpi.burn_unpriced_tokens,
                 ),
             )
 
@@ -615,7 +616,7 @@ class MetricsRepo:
 _KPI_COLUMNS = (
     "at, beads_active, beads_done, beads_failed, agents_active, agents_idle, agents_awaiting, "
     "convoys_active, cost_today_usd, tokens_today, window_seconds, done_window, failed_window, "
-    "agents_by_state, burn_usd_hour, unpriced_tokens_today"
+    "agents_by_state, burn_usd_hour, unpriced_tokens_today, burn_unpriced_tokens"
 )
 
 
@@ -643,6 +644,7 @@ def _kpi(row: Sequence[Any]) -> KpiSnapshot:
         ),
         burn_usd_hour=float(row[14]),
         unpriced_tokens_today=int(row[15]),
+        burn_unpriced_tokens=int(row[16]),
     )
 
 

@@ -537,6 +537,13 @@ CLI's cumulative session cost; `account_pauses` hold rate-limit pauses per accou
 `town_flags` gain the budget override and the price book the rows were priced with
 ('' re-prices every row on the first start)."""
 
+_V7 = """
+ALTER TABLE kpi_snapshots ADD COLUMN burn_unpriced_tokens INTEGER NOT NULL DEFAULT 0;
+"""
+"""A KPI snapshot keeps the unpriced part of its burn rate, as it keeps today's
+(`unpriced_tokens_today`), so the Analytics tab says "at least" as the Costs tab does.
+Snapshots taken before read 0."""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "beads, agents, convoys, mail, events, metrics, kpi snapshots, approvals", _V1),
     Migration(2, "index for the done column; per-status bead counts kept by triggers", _V2),
@@ -549,6 +556,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         "kpi fields",
         _V6,
     ),
+    Migration(7, "kpi snapshots keep the unpriced tokens of their burn rate", _V7),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version

@@ -186,6 +186,18 @@ class ActivityReport:
     """`burn_usd_hour` of each snapshot in the window, oldest first."""
     cost_today: tuple[float, ...] = ()
     """`cost_today_usd` of each snapshot in the window, oldest first."""
+    burn_unpriced: tuple[int, ...] = ()
+    """`burn_unpriced_tokens` of each snapshot (not 0: that rate is a floor)."""
+    today_unpriced: tuple[int, ...] = ()
+    """`unpriced_tokens_today` of each snapshot (not 0: that day's cost is a floor)."""
+
+
+def kpi_today(snapshot: KpiSnapshot) -> Cost:
+    """A snapshot's cost today as a `Cost`, so it reads "$X + unpriced" or "unknown
+    (unpriced)" as the Costs tab's figures do (a snapshot keeps the unpriced tokens, not the
+    calls: any such tokens count as one unpriced call)."""
+    tokens = snapshot.unpriced_tokens_today
+    return Cost(snapshot.cost_today_usd, 1 if tokens else 0, tokens)
 
 
 SNAPSHOT_LIMIT = 2000
@@ -215,6 +227,8 @@ async def activity_report(store: Store, now: datetime, *, days: int) -> Activity
         latest,
         tuple(snap.burn_usd_hour for snap in snapshots),
         tuple(snap.cost_today_usd for snap in snapshots),
+        tuple(snap.burn_unpriced_tokens for snap in snapshots),
+        tuple(snap.unpriced_tokens_today for snap in snapshots),
     )
 
 

@@ -16,6 +16,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.events import Resize
 from textual.widgets import Label, Static
 
+from tundra_tui.domain.costs import Cost
 from tundra_tui.domain.errors import TundraError
 from tundra_tui.domain.metrics import KpiSnapshot
 from tundra_tui.ui.panes.base import Pane
@@ -24,7 +25,7 @@ from tundra_tui.ui.widgets.bar_chart import BarChart
 from tundra_tui.ui.widgets.heatmap_chart import HeatmapChart
 from tundra_tui.ui.widgets.range_chart import RangeChart, RangeRow
 from tundra_tui.usage.analysis import compact_number, format_usd, sparkline
-from tundra_tui.usage.reports import ACTIVITY_WINDOWS, ActivityReport, activity_report
+from tundra_tui.usage.reports import ACTIVITY_WINDOWS, ActivityReport, activity_report, kpi_today
 
 ROOMY = (110, 40)
 """Width and height from which the heatmap draws each weekday three lines tall."""
@@ -107,14 +108,16 @@ class AnalyticsPane(Pane):
         width = max(10, min(60, (self.size.width or 80) - 40))
         lines = []
         if report.burn:
+            # The lines plot priced dollars; a figure with unpriced usage beside it says so.
+            peak = max(range(len(report.burn)), key=lambda i: report.burn[i])
             lines.append(
                 f"Burn $/h      {sparkline(report.burn, width)}  "
-                f"now {format_usd(report.burn[-1])}/h, peak {format_usd(max(report.burn))}/h"
+                f"now {_least(report.burn_unpriced, -1)}{format_usd(report.burn[-1])}/h, "
+                f"peak {_least(report.burn_unpriced, peak)}{format_usd(report.burn[peak])}/h"
             )
-            lines.append(
-                f"Cost today    {sparkline(report.cost_today, width)}  "
-                f"now {format_usd(report.cost_today[-1])}"
-            )
+            unpriced = report.today_unpriced[-1] if report.today_unpriced else 0
+            today = Cost(report.cost_today[-1], 1 if unpriced else 0, unpriced)
+            lines.append(f"Cost today    {sparkline(report.cost_today, width)}  now {today.text()}")
         spark.update(Text("\n".join(lines)))
         spark.display = bool(lines)
 
@@ -173,14 +176,20 @@ def kpi_strip(kpi: KpiSnapshot | None) -> Text:
     minutes = max(1, round(kpi.window_seconds / 60)) if kpi.window_seconds else 0
     window = f" in the last {minutes} min" if minutes else ""
     states = " · ".join(f"{n} {state}" for state, n in sorted(kpi.agents_by_state.items()) if n)
-    cost = f"today {format_usd(kpi.cost_today_usd)} ({compact_number(kpi.tokens_today)} tok"
-    if kpi.unpriced_tokens_today:
-        cost += f", + {compact_number(kpi.unpriced_tokens_today)} unpriced"
+    # Unpriced usage is never $0: "$4.00 + unpriced (900 tok)", "unknown (unpriced)", and
+    # a burn rate that leaves some out is "at least".
+    cost = f"today {kpi_today(kpi).text()}, {compact_number(kpi.tokens_today)} tok"
+    least = "at least " if kpi.burn_unpriced_tokens else ""
     line = Text(f"KPI {kpi.at[11:16]} UTC  ", style="bold")
     line.append(
         f"beads {kpi.beads_active} active, {kpi.done_window} done, {kpi.failed_window} failed"
         f"{window} · agents {states or 'none'} · convoys {kpi.convoys_active} active · "
-        f"{cost}) · burn {format_usd(kpi.burn_usd_hour)}/h",
+        f"{cost} · burn {least}{format_usd(kpi.burn_usd_hour)}/h",
         style="",
     )
     return line
+
+
+def _least(unpriced: tuple[int, ...], index: int) -> str:
+    """ "at least " when the snapshot at `index` left unpriced usage out of its figure."""
+    return "at least " if unpriced and unpriced[index] else ""
