@@ -463,6 +463,7 @@ async def test_a_snapshot_counts_what_the_store_holds_today(store: Store) -> Non
     assert kpi.cost_today_usd == pytest.approx(0.75)
     assert kpi.tokens_today == 52
     assert kpi.unpriced_tokens_today == 7
+    assert kpi.burn_unpriced_tokens == 7  # 14:00 is in the last three hours
     assert kpi.burn_usd_hour == pytest.approx(0.5 / 3, abs=1e-6)  # 11:30-14:30
     assert kpi.agents_by_state == {"working": 1, "awaiting_approval": 1, "idle": 1}
     assert (kpi.window_seconds, kpi.done_window, kpi.failed_window) == (300, 0, 0)

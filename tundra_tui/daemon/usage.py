@@ -137,6 +137,7 @@ async def take_kpi(
         agents_by_state=by_state,
         burn_usd_hour=round(burn.usd / BURN_HOURS, 6),
         unpriced_tokens_today=today.unpriced_tokens,
+        burn_unpriced_tokens=burn.unpriced_tokens,
     )
 
 
