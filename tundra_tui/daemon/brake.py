@@ -156,6 +156,13 @@ def pause_rows(brake: Brake, now: str) -> list[PauseRow]:
     ]
 
 
+def budgeted(config: LayeredConfig) -> bool:
+    """Whether any budget is set (a day's, a month's or a convoy's)."""
+    day = float(config.get("costs.daily_budget_usd") or 0.0)
+    month = float(config.get("costs.monthly_budget_usd") or 0.0)
+    return day > 0 or month > 0 or any(b > 0 for b in _convoy_budgets(config).values())
+
+
 def _convoy_budgets(config: LayeredConfig) -> dict[str, float]:
     table: Any = config.get("convoys") or {}
     out: dict[str, float] = {}
@@ -225,6 +232,8 @@ class BrakePart:
         """Agents whose current rate-limit screen has paused their account already."""
         self._ended: dict[str, str] = {}
         """Per account, the screen line of its last pause that ended (not a new limit)."""
+        self.flush: Callable[[], Awaitable[object]] | None = None
+        """Reads the agents' usage logs to their end now (the usage watcher's `ingest`)."""
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -235,6 +244,22 @@ class BrakePart:
     def state(self) -> Brake:
         """The brake as last refreshed (no store read: the dispatcher calls it every pass)."""
         return self._brake
+
+    async def verdict(self) -> Brake:
+        """The brake judged afresh for a claim: the usage logs read to their end first,
+        then the budgets. A turn's spend is logged with its submit, and the watcher reads
+        at its own pace: a pass right after the submit would claim one bead past the
+        budget on the cache. A town with no budget (or a live override) reads nothing."""
+        try:
+            config = self.config()
+        except TundraError as error:
+            self.log.warning("costs.brake_unread", error=error)
+            return self._brake
+        if not budgeted(config) or self._brake.overridden(iso(self.clock())):
+            return self._brake
+        if self.flush is not None:
+            await self.flush()  # a refusal is the watcher's to log; the cache then stands
+        return await self.refresh()
 
     def standing(self) -> list[Event]:
         """Attention still true, for a new client's snapshot: warnings, stops, pauses."""

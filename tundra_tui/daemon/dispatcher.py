@@ -1,7 +1,8 @@
 """Dispatch: the daemon takes ready beads and hands them to agents, by itself.
 
 Deterministic code, not an agent's judgement: the facts (the town's flags, the budget
-brake as the daemon's brake part last read it, capacity, ready beads in queue order,
+brake as the daemon's brake part last read it, judged afresh before a pass claims when a
+budget is set, capacity, ready beads in queue order,
 every agent) go to the pure planner (`orchestra.plan`), and each assignment is claimed
 in one transaction, then handed over (`daemon.handover`) as a task of its own that wakes
 the dispatcher when it ends. Passes run one at a time and are driven by events: a bead
@@ -294,12 +295,28 @@ class Dispatcher:
             previous=facts.previous,
             held=facts.held,
         )
+        if assignments and self.brake is not None:
+            # The spend of a turn that just ended may not be read yet: read it, then judge.
+            await self.brake.verdict()
         for assignment in assignments:
+            stop = self._braked(assignment.bead)
+            if stop is not None:
+                self.log.info("dispatch.braked", agent=assignment.agent, bead=assignment.bead.id)
+                continue
             await self._start(assignment, facts.config)
         # After the claims: a polecat reused this pass is in flight, never retired.
         await self._retire(
             facts.idle_seen, now=any(w.reason is WaitReason.CAPACITY for w in waiting)
         )
+
+    def _braked(self, bead: Bead) -> str | None:
+        """Why the brake holds `bead` now (the cache as last refreshed, right before its
+        claim: a refresh may land while a pass claims), or None."""
+        if self.brake is None:
+            return None
+        brake = self.brake.state()
+        now = iso(datetime.now(UTC))
+        return brake.town_stop(now) or brake.convoy_stop(bead.convoy_id, now)
 
     async def _start(self, assignment: Assignment, config: LayeredConfig) -> None:
         """Claim one bead for its agent (one transaction), then hand it over in a task."""

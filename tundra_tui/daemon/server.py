@@ -135,6 +135,7 @@ class Daemon:
         self.usage = UsageWatcher(
             town, store, self.publish, self.log, brake=self.brake, host=self.host
         )
+        self.brake.flush = self.usage.ingest  # read the logs to their end before a claim
         self._handlers: dict[type[Request], Handler] = {
             Ping: self._ping,
             Status: self._status,

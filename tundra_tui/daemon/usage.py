@@ -202,6 +202,8 @@ class UsageWatcher:
         self._warned: set[int] = set()
         """Sources whose garbage lines were logged this run (once per source)."""
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._reading = asyncio.Lock()
+        """One read of the logs at a time (the follow loop's, and the brake's flush)."""
 
     async def run(self, stopped: asyncio.Event) -> None:
         """Ingest what the logs hold now, then follow them and take snapshots until stopped."""
@@ -447,7 +449,12 @@ class UsageWatcher:
 
     async def ingest(self) -> bool:
         """Record what the logs hold that the store does not; False if the store refused
-        (nothing was skipped: the same bytes are read again next time)."""
+        (nothing was skipped: the same bytes are read again next time). One at a time: the
+        brake calls it too, right before a claim."""
+        async with self._reading:
+            return await self._ingest()
+
+    async def _ingest(self) -> bool:
         if await asyncio.to_thread(self._read_config):
             await self.reprice()
         added = 0
