@@ -21,6 +21,8 @@ Everything started here is torn down at the end. Not part of the test suite.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -147,6 +149,17 @@ def tui_side(
         app.keys("C-]")
         app.quit()
         return latencies, settled, typing, delivered
+    except Exception:
+        # What the daemon knew when the tiles failed (subscribers, what they show, resyncs).
+        with contextlib.suppress(Exception):
+            print(
+                "  daemon status when it failed:\n" + town.at("daemon", "status", "--json").stdout
+            )
+            rows = json.loads(town.at("agent", "list", "--json").stdout)
+            print(
+                "  shown: " + " ".join(f"{r['name']}={r.get('shown')}/{r['state']}" for r in rows)
+            )
+        raise
     finally:
         if app is not None:
             app.close()

@@ -25,6 +25,7 @@ from tundra_tui.session.adapters import adapter_for
 from tundra_tui.session.agent import RING_CAPACITY, AgentConfig, AgentSession
 from tundra_tui.session.events import HostEvent, ScreenChanged
 from tundra_tui.session.host import SessionHost
+from tundra_tui.session.pump import SHOWN_AT_ONCE
 from tundra_tui.store import Store, open_store
 
 TIMEOUT = 20.0
@@ -274,3 +275,49 @@ async def test_a_10_mib_line_passes_through_a_hidden_agent(
     # counted), which may shift where the line wraps, never what follows it.
     assert lines[-1] == "READY>" and set(lines[-2]) == {"x"}
     assert session.drawn.errors == 0
+
+
+async def test_detection_never_catches_up_a_streaming_shown_agent_on_the_loop(
+    host: SessionHost, tmp_path: Path
+) -> None:
+    """Detection reads a shown flood's screen as the pump drew it; only a key's echo or so
+    is emulated on detection's time. Catching up every 50 ms ran unbudgeted emulation
+    (a fifth of the daemon's time with 20 tiles streaming) in front of the operator's keys."""
+    await host.start(agent("flood", tmp_path, python(LINES, 0, "", 0.001)))
+    host.set_shown("flood", True)
+    session = host.session("flood")
+    detecting = False
+    fed_in_detect: list[int] = []
+    emulate, detect = session.emulate, session._detect
+
+    def counting_emulate(limit: int | None = None, *, announce: bool = True) -> int:
+        fed = emulate(limit, announce=announce)
+        if detecting and session._screen_detection is not None:  # the first read catches up
+            fed_in_detect.append(fed)
+        return fed
+
+    def flagged_detect() -> None:
+        nonlocal detecting
+        detecting = True
+        try:
+            detect()
+        finally:
+            detecting = False
+
+    session.emulate = counting_emulate  # type: ignore[method-assign]
+    session._detect = flagged_detect  # type: ignore[method-assign]
+    await until(lambda: session.arrived > 1_500_000, "the flood to print 1.5 MB")
+    assert session.offset > 1_000_000, "the pump fell behind the shown flood"
+    assert max(fed_in_detect, default=0) <= SHOWN_AT_ONCE, sorted(fed_in_detect)[-5:]
+
+
+async def test_a_shown_agents_prompt_is_detected_once_its_output_pauses(
+    host: SessionHost, tmp_path: Path
+) -> None:
+    prompt = "Allow command? rm -rf build [y/n] "
+    await host.start(agent("asker", tmp_path, python(LINES, 20000, prompt), patterns=APPROVAL))
+    host.set_shown("asker", True)
+    session = host.session("asker")
+    reached = await session.wait_for(lambda s: s is AgentState.AWAITING_APPROVAL, TIMEOUT)
+    assert reached, f"never awaiting approval; screen:\n{session.emulator.text()}"
+    assert session.prompt_now() == prompt.strip()

@@ -31,7 +31,7 @@ from tundra_tui.session.detect import (
 from tundra_tui.session.emulator import Emulator
 from tundra_tui.session.events import Exited, HostEvent, ScreenChanged, StateChanged, Trouble
 from tundra_tui.session.pty import AgentPty, ExitStatus
-from tundra_tui.session.pump import HIDDEN_INTERVAL, EmulationPump
+from tundra_tui.session.pump import HIDDEN_INTERVAL, SHOWN_AT_ONCE, EmulationPump
 from tundra_tui.session.ring import RawRing
 from tundra_tui.session.tracker import StateTracker, only_activity
 
@@ -306,20 +306,25 @@ class AgentSession:
         """How detection treats the screen now: `catch up` and read it, read it as `drawn`,
         or `skip` it (only the bytes arriving count, as activity).
 
-        A shown agent's screen is caught up and read every time (the pump keeps it close
-        behind). A hidden one's is read as drawn once the pump finished a batch (when its
-        output paused, and every second while it streams); it is caught up at once only
-        when a hook spoke (a hook's word is checked against the screen as it is, never a
-        stale one); when the pump has not had it read for two seconds, the pump is hurried.
+        A shown agent's screen is read as drawn: the pump keeps it within a frame of its
+        output, in budgeted steps. Catching up a streaming shown agent here instead ran
+        unbudgeted emulation on the loop every 50 ms per tile (a fifth of the daemon's time
+        with 20 tiles streaming), and the keys the operator typed waited behind it; only a
+        key's echo or so (`SHOWN_AT_ONCE`) is caught up. A hidden one's is read as drawn
+        once the pump finished a batch (when its output paused, and every second while it
+        streams); it is caught up at once only when a hook spoke (a hook's word is checked
+        against the screen as it is, never a stale one); when the pump has not had it read
+        for two seconds, the pump is hurried.
         """
         if (
             not self.pending
             or self._pump is None
-            or self.shown
             or self._screen_detection is None
             or self._structured_since_screen
         ):
             return "catch up"
+        if self.shown:
+            return "catch up" if self.pending <= SHOWN_AT_ONCE else "drawn"
         if now - self._screen_read_at >= 2 * HIDDEN_INTERVAL and not self._fresh_screen:
             self._pump.hurry(self)
         return "drawn" if self._fresh_screen else "skip"
@@ -350,6 +355,12 @@ class AgentSession:
         self._answer_dialog(screen)
         self._check_trouble(screen)
         self._apply(self.tracker.current(now))
+        if reading == "drawn" and self.shown and self._detect_handle is None:
+            # Read behind the pump: look again once it caught up (a prompt drawn just
+            # before the output paused must not wait for the next tick).
+            self._detect_handle = asyncio.get_running_loop().call_later(
+                DETECT_INTERVAL, self._detect
+            )
 
     def _check_trouble(self, screen: str) -> None:
         trouble = self.adapter.trouble(screen) or ""
