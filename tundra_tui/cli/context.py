@@ -69,6 +69,9 @@ class Context:
                 synchronous=str(config.get("store.synchronous")),
                 # A damaged file can still be read (list, show); any write says why not.
                 allow_damaged=True,
+                # The page check waits for the first write: `at cost` and other reads of a
+                # big town the daemon keeps changing do not read every page first.
+                check_on_write=True,
             )
             self._store = store
             await self.sync_roster()

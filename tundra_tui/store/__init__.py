@@ -86,11 +86,13 @@ async def open_store(
     clock: Clock = system_clock,
     create: bool = True,
     allow_damaged: bool = False,
+    check_on_write: bool = False,
 ) -> Store:
     """Open and migrate the database at `path` and wrap it in a Store.
 
     A file that fails `quick_check` is refused, or with `allow_damaged` opened for
-    reading only (every write then fails with the same one line)."""
+    reading only (every write then fails with the same one line). `check_on_write` leaves
+    the check to the first write: a process that only reads never pays it."""
     db = await open_database(
         path,
         busy_timeout_ms=busy_timeout_ms,
@@ -98,5 +100,6 @@ async def open_store(
         clock=clock,
         create=create,
         allow_damaged=allow_damaged,
+        check_on_write=check_on_write,
     )
     return Store(db)
