@@ -46,7 +46,7 @@ from tundra_tui.domain.metrics import KpiSnapshot
 from tundra_tui.session.events import Exited, HostEvent, StateChanged
 from tundra_tui.store import Store
 from tundra_tui.town import Town
-from tundra_tui.usage.ingest import DEFAULT_GRACE_SECONDS, SpanIndex, ingest_source
+from tundra_tui.usage.ingest import DEFAULT_GRACE_SECONDS, Spans, ingest_source
 
 LOG_SUFFIX = ".jsonl"
 DEBOUNCE_MS = 1000
@@ -202,6 +202,9 @@ class UsageWatcher:
         self._warned: set[int] = set()
         """Sources whose garbage lines were logged this run (once per source)."""
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.spans = Spans(store)
+        """Attribution's reads: per step, only the spans its samples' times overlap
+        (`spans.read` counts them)."""
         self._reading = asyncio.Lock()
         """One read of the logs at a time (the follow loop's, and the brake's flush)."""
 
@@ -465,9 +468,8 @@ class UsageWatcher:
             due = await asyncio.to_thread(self._changed, sources)
             if due:
                 await self._known_roles({s.agent for s, _ in due})
-                spans = await SpanIndex.load(
-                    self.store, {s.agent for s, _ in due}, grace_seconds=self.grace_seconds
-                )
+                spans = self.spans
+                spans.grace_seconds = self.grace_seconds
                 starts = await self._run_starts(due)
                 for source, before in due:
                     result = await ingest_source(

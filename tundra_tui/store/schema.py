@@ -544,6 +544,13 @@ ALTER TABLE kpi_snapshots ADD COLUMN burn_unpriced_tokens INTEGER NOT NULL DEFAU
 (`unpriced_tokens_today`), so the Analytics tab says "at least" as the Costs tab does.
 Snapshots taken before read 0."""
 
+_V8 = """
+CREATE INDEX dispatches_by_agent ON dispatches (agent, closed_at);
+CREATE INDEX events_hooks_by_agent ON events (agent, at) WHERE kind = 'bead.hook';
+"""
+"""Attribution reads only the spans that overlap a batch's time: an agent's dispatches by
+when they closed (open ones have ''), and its hooks by when they were made."""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "beads, agents, convoys, mail, events, metrics, kpi snapshots, approvals", _V1),
     Migration(2, "index for the done column; per-status bead counts kept by triggers", _V2),
@@ -557,6 +564,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         _V6,
     ),
     Migration(7, "kpi snapshots keep the unpriced tokens of their burn rate", _V7),
+    Migration(8, "dispatches by agent and close time, hooks by agent and time", _V8),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version

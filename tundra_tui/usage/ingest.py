@@ -9,20 +9,23 @@ steps re-reads from the cursor the store holds, and keys make a re-read count no
 twice. Steps repeat until the reader has nothing complete left, so memory stays bounded
 by one step however much was written.
 
-`SpanIndex` is what attribution reads: every dispatch of the agents (an attempt), and
-every hook by hand (a `bead.hook` with no dispatch, ending at that bead's next event).
+`SpanIndex` is what attribution reads: the agent's dispatches (attempts) and hooks by hand
+(a `bead.hook` with no dispatch, ending at that bead's next event) that overlap the step's
+samples in time (`Spans` reads them per step, by index: a name reused for months has
+thousands of old dispatches, never read).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
+from tundra_tui.domain.clock import iso
 from tundra_tui.domain.costs import Price, Span, attribute
 from tundra_tui.domain.metrics import UsageSample
 from tundra_tui.store import Store
@@ -36,6 +39,12 @@ class PriceLookup(Protocol):
     """Prices by runtime, provider, model and the sample's time (`usage.price_book.PriceBook`)."""
 
     def price(self, runtime: str, provider: str, model: str, at: str) -> Price | None: ...
+
+
+class SpanSource(Protocol):
+    """Where a step's spans come from (`Spans`: read per window; a `SpanIndex`: itself)."""
+
+    async def around(self, agent: str, since: str, until: str) -> SpanIndex: ...
 
 
 class Source(Protocol):
@@ -79,12 +88,19 @@ class SpanIndex:
         for span in spans:
             self._by_agent[span.agent].append(span)
 
+    async def around(self, agent: str, since: str, until: str) -> SpanIndex:
+        """Itself: an index built beforehand serves any window."""
+        return self
+
     def attribute(self, agent: str, at: str) -> Span | None:
         """The span a sample of `agent` at `at` belongs to, or None (no bead)."""
         spans = self._by_agent.get(agent)
         if not spans:
             return None
         return attribute(spans, agent, at, self.grace_seconds)
+
+    def __len__(self) -> int:
+        return sum(len(spans) for spans in self._by_agent.values())
 
     @classmethod
     async def load(
@@ -96,38 +112,75 @@ class SpanIndex:
         *,
         grace_seconds: float = DEFAULT_GRACE_SECONDS,
     ) -> SpanIndex:
-        """The dispatches of `agents` that overlap [since, until] ('' = open), and their
-        hooks by hand. Read-only queries on the store's connection."""
+        """The spans of `agents` that overlap [since − grace, until] ('' = open): their
+        dispatches and their hooks by hand. Indexed reads on the store's connection (its
+        thread): an agent's old dispatches are never read, however many a reused name has."""
         names = sorted(set(agents))
         if not names:
             return cls((), grace_seconds)
-        marks = ",".join("?" for _ in names)
-        rows = await store.db.fetchall(
-            f"SELECT id, bead_id, agent, claimed_at, closed_at FROM dispatches "
-            f"WHERE agent IN ({marks}) AND (? = '' OR claimed_at <= ?) "
-            "AND (closed_at = '' OR ? = '' OR closed_at >= ?) ORDER BY id",
-            (*names, until, until, since, since),
-        )
-        spans = [Span(str(r[2]), int(r[1]), int(r[0]), str(r[3]), str(r[4] or "")) for r in rows]
-        hooks = await store.db.fetchall(
-            f"SELECT e.id, e.bead_id, e.agent, e.at, e.data, (SELECT min(n.at) FROM events n "
-            "WHERE n.bead_id = e.bead_id AND n.id > e.id AND n.kind LIKE 'bead.%') "
-            f"FROM events e WHERE e.kind = 'bead.hook' AND e.agent IN ({marks}) "
-            "AND e.bead_id IS NOT NULL AND (? = '' OR e.at <= ?)",
-            (*names, until, until),
-        )
-        for row in hooks:
-            try:
-                data = json.loads(row[4] or "{}")
-            except ValueError:
-                data = {}
-            if isinstance(data, dict) and data.get("dispatch") is not None:
-                continue  # a dispatch's own hook: its span is the dispatch
-            end = str(row[5] or "")
-            if since and end and end < since:
-                continue
-            spans.append(Span(str(row[2]), int(row[1]), None, str(row[3]), end))
+        # '0' sorts after '' (open) and before any time; '9' after any time.
+        after = (_before(since, grace_seconds) if since else "") or "0"
+        until = until or "9"
+        spans: list[Span] = []
+        for name in names:
+            rows = await store.db.fetchall(
+                "SELECT id, bead_id, agent, claimed_at, closed_at FROM dispatches "
+                "INDEXED BY dispatches_by_agent WHERE agent = ? AND closed_at = '' "
+                "AND claimed_at <= ? "
+                "UNION ALL "
+                "SELECT id, bead_id, agent, claimed_at, closed_at FROM dispatches "
+                "INDEXED BY dispatches_by_agent WHERE agent = ? AND closed_at >= ? "
+                "AND claimed_at <= ?",
+                (name, until, name, after, until),
+            )
+            spans += [Span(str(r[2]), int(r[1]), int(r[0]), str(r[3]), str(r[4])) for r in rows]
+            hooks = await store.db.fetchall(
+                f"SELECT bead_id, agent, at, ended FROM ({_HAND_HOOKS}) "
+                "WHERE ended = '' OR ended >= ?",
+                (name, until, after),
+            )
+            spans += [Span(str(r[1]), int(r[0]), None, str(r[2]), str(r[3])) for r in hooks]
         return cls(spans, grace_seconds)
+
+
+_HAND_HOOKS = (
+    "SELECT e.bead_id AS bead_id, e.agent AS agent, e.at AS at, coalesce((SELECT min(n.at) "
+    "FROM events n WHERE n.bead_id = e.bead_id AND n.id > e.id AND n.kind LIKE 'bead.%'), '') "
+    "AS ended FROM events e INDEXED BY events_hooks_by_agent "
+    "WHERE e.kind = 'bead.hook' AND e.agent = ? AND e.bead_id IS NOT NULL "
+    "AND e.at <= ? "
+    "AND (CASE WHEN json_valid(e.data) THEN json_extract(e.data, '$.dispatch') END) IS NULL"
+)
+"""An agent's hooks by hand (a dispatch's own hook is its dispatch's span), each with the
+time it ended ('' = still holds it)."""
+
+
+def _before(at: str, seconds: float) -> str:
+    """The ISO time `seconds` before `at` (the store's form); '' (no bound) if `at` is none."""
+    try:
+        moment = datetime.fromisoformat(at.replace("Z", "+00:00"))
+    except ValueError:
+        return ""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return iso(moment - timedelta(seconds=seconds))
+
+
+class Spans:
+    """Loads, for each step of a source, only the spans its samples' times overlap."""
+
+    def __init__(self, store: Store, grace_seconds: float = DEFAULT_GRACE_SECONDS) -> None:
+        self.store = store
+        self.grace_seconds = grace_seconds
+        self.read = 0
+        """Spans read from the store so far (what attribution cost)."""
+
+    async def around(self, agent: str, since: str, until: str) -> SpanIndex:
+        index = await SpanIndex.load(
+            self.store, (agent,), since, until, grace_seconds=self.grace_seconds
+        )
+        self.read += len(index)
+        return index
 
 
 def to_sample(
@@ -178,7 +231,7 @@ async def ingest_source(
     source: Source,
     *,
     book: PriceLookup,
-    spans: SpanIndex,
+    spans: SpanSource,
     role_of: Callable[[str], str],
     max_bytes: int = MAX_BYTES,
     not_before: str = "",
@@ -201,10 +254,13 @@ async def ingest_source(
     while True:
         result = await asyncio.to_thread(reader.read, path, cursor, max_bytes=max_bytes)
         samples: list[UsageSample] = []
-        for raw in result.samples:
-            if not_before and raw.at < not_before:
-                continue
-            span = spans.attribute(source.agent, raw.at)
+        raws = [raw for raw in result.samples if not (not_before and raw.at < not_before)]
+        index = SpanIndex(())
+        if raws:
+            times = [raw.at for raw in raws]
+            index = await spans.around(source.agent, min(times), max(times))
+        for raw in raws:
+            span = index.attribute(source.agent, raw.at)
             samples.append(
                 to_sample(
                     raw, agent=source.agent, role=role, span=span, book=book, source_id=source.id
