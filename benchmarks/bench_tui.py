@@ -51,10 +51,10 @@ from bench_store import AGENTS, generate, load
 
 from tundra_tui.config import load_config, remove_agent
 from tundra_tui.daemon.protocol import Event
+from tundra_tui.daemon.usage import usage_dir
 from tundra_tui.domain.agents import Role, Runtime
 from tundra_tui.store import RosterEntry, open_store
 from tundra_tui.town import Town
-from tundra_tui.usage.follower import usage_dir
 
 AT = [sys.executable, "-m", "tundra_tui"]
 TESTS = Path(__file__).resolve().parent.parent / "tests"

@@ -31,12 +31,12 @@ from tundra_tui.daemon.protocol import (
     decode,
     request_frame,
 )
+from tundra_tui.daemon.usage import usage_dir
 from tundra_tui.domain.agents import Role, Runtime
 from tundra_tui.domain.beads import Action, BeadStatus, Lane
 from tundra_tui.domain.errors import IllegalTransition, NotFound, TundraError
 from tundra_tui.store import RosterEntry, Store, open_store
 from tundra_tui.town import Town, find_town
-from tundra_tui.usage.follower import usage_dir
 
 OP = "operator"
 

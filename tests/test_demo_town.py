@@ -19,6 +19,8 @@ import ptyprocess
 import pytest
 
 from tundra_tui.config import load_config
+from tundra_tui.daemon.log import DaemonLog
+from tundra_tui.daemon.usage import UsageWatcher, usage_dir
 from tundra_tui.demo_agent.usage import town_log_path
 from tundra_tui.demo_history import SimClock
 from tundra_tui.demo_story import BEADS, CONVOYS, HABITS
@@ -37,7 +39,6 @@ from tundra_tui.domain.convoys import ConvoyStatus
 from tundra_tui.session.launch import agent_config
 from tundra_tui.store import open_store
 from tundra_tui.town import Town
-from tundra_tui.usage.follower import UsageFollower, ingest, usage_dir
 
 NOW = datetime(2026, 11, 20, 14, 30, tzinfo=UTC)  # a Friday afternoon
 PENDING = {key for _, _, _, keys, started in CONVOYS if started is None for key in keys}
@@ -362,12 +363,14 @@ async def test_polecat_asks_for_approval_and_its_usage_reaches_the_store(
     seen = expect(process, b"Allow this command?")
     process.write(b"1")
     expect(process, "demo❯".encode(), seen)
+    daemon_log = DaemonLog(tmp_path / "daemon.log")
     async with await open_store(tmp_path / "copy.db", clock=fixed) as store:
-        added = await ingest(
-            store, UsageFollower([usage_dir(demo)], runtimes={"polecat-1": "demo"})
-        )
+        # The daemon's own reading of the town's usage logs, one pass.
+        watcher = UsageWatcher(demo, store, lambda _event: None, daemon_log)
+        assert await watcher.ingest()
         rows_ = await store.metrics.rollup("agent")
-    assert added >= 2 and [(r.key, r.samples) for r in rows_] == [("polecat-1", added)]
+    daemon_log.close()
+    assert [r.key for r in rows_] == ["polecat-1"] and rows_[0].samples >= 2
     assert log.is_file()
 
 

@@ -31,7 +31,6 @@ from tundra_tui.domain.clock import Clock, system_clock
 from tundra_tui.domain.errors import TundraError
 from tundra_tui.store import RosterEntry, open_store
 from tundra_tui.town import TOWN_FILE, Town, init_town, write_text_atomic
-from tundra_tui.usage.follower import usage_dir
 
 DEMO_NAME = "demo-town"
 DEMO_DIR = "demo-town-4"
@@ -146,6 +145,8 @@ def _write_config_once(town: Town, clock: Clock) -> None:
     except OSError as error:
         raise TundraError(f"cannot create the demo town at {town.root}: {error}") from None
     init_town(town.root, name=DEMO_NAME)
+    from tundra_tui.daemon.usage import usage_dir  # the daemon follows what lands there
+
     try:
         usage_dir(town).mkdir(mode=0o700, exist_ok=True)
     except OSError as error:

@@ -64,9 +64,9 @@ def town_log_path(env: Mapping[str, str]) -> Path | None:
     if not town or not agent or agent != Path(agent).name or agent in (".", ".."):
         return None
     from tundra_tui.town import Town  # only here: a bare demo agent starts without it
-    from tundra_tui.usage.follower import LOG_SUFFIX, usage_dir
 
-    return usage_dir(Town(Path(town))) / f"{agent}{LOG_SUFFIX}"
+    # The daemon's `usage_dir` (`.tundra/usage`), named here so the agent imports no daemon.
+    return Town(Path(town)).state_dir / "usage" / f"{agent}.jsonl"
 
 
 def _now() -> str:
