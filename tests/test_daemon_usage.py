@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -469,3 +470,30 @@ async def test_a_snapshot_counts_what_the_store_holds_today(store: Store) -> Non
     assert (kpi.window_seconds, kpi.done_window, kpi.failed_window) == (300, 0, 0)
     recent = await take_kpi(store, datetime.now(UTC) + timedelta(seconds=1), 3600)
     assert (recent.window_seconds, recent.done_window, recent.failed_window) == (3600, 1, 1)
+
+
+class NotingTable:
+    """The kept price table's part (genai-prices, a slow first lookup), as the price book
+    calls it: knows no model, and notes the thread each lookup ran on."""
+
+    version = "test"
+    error = ""
+
+    def __init__(self) -> None:
+        self.threads: list[int] = []
+
+    def lookup(self, runtime: str, provider: str, model: str, day: str) -> None:
+        self.threads.append(threading.get_ident())
+
+
+async def test_a_model_not_yet_priced_is_looked_up_off_the_event_loop(
+    town_dir: Path, store: Store, log: DaemonLog
+) -> None:
+    town = Town(town_dir)
+    append(usage_dir(town) / "crew-1.jsonl", answer("msg_1", model="claude-new-9"))
+    table = NotingTable()
+    watcher = UsageWatcher(town, store, [].append, log, table=table)
+    assert await watcher.ingest()
+    assert await samples(store) == 1
+    assert table.threads, "the table was never asked"
+    assert threading.get_ident() not in table.threads  # the loop's thread

@@ -1,9 +1,10 @@
 """One followed log into the store: read, attribute, price, record, in bounded steps.
 
 Each step reads at most `max_bytes` of the source in a thread (the readers are plain
-blocking I/O), puts the agent, its role and the bead on its hook at the sample's time on
-every sample (`domain.costs.attribute` over the agent's spans), prices it by the sample's
-day (`PriceBook`: an unknown model is unpriced, never $0), and records the samples, the
+blocking I/O); then, in a thread too (a price lookup may run genai-prices), it puts the
+agent, its role and the bead on its hook at the sample's time on every sample
+(`domain.costs.attribute` over the agent's spans) and prices it by the sample's day
+(`PriceBook`: an unknown model is unpriced, never $0); and it records the samples, the
 CLI's own cost figures and the source's new cursor in one transaction: a crash between
 steps re-reads from the cursor the store holds, and keys make a re-read count nothing
 twice. Steps repeat until the reader has nothing complete left, so memory stays bounded
@@ -226,6 +227,29 @@ def to_sample(
     )
 
 
+def _samples(
+    raws: Sequence[RawSample],
+    index: SpanIndex,
+    *,
+    agent: str,
+    role: str,
+    book: PriceLookup,
+    source_id: int,
+) -> list[UsageSample]:
+    """A step's calls attributed and priced (in a thread)."""
+    return [
+        to_sample(
+            raw,
+            agent=agent,
+            role=role,
+            span=index.attribute(agent, raw.at),
+            book=book,
+            source_id=source_id,
+        )
+        for raw in raws
+    ]
+
+
 async def ingest_source(
     store: Store,
     source: Source,
@@ -259,12 +283,11 @@ async def ingest_source(
         if raws:
             times = [raw.at for raw in raws]
             index = await spans.around(source.agent, min(times), max(times))
-        for raw in raws:
-            span = index.attribute(source.agent, raw.at)
-            samples.append(
-                to_sample(
-                    raw, agent=source.agent, role=role, span=span, book=book, source_id=source.id
-                )
+        if raws:
+            # In a thread: a model not priced yet today is looked up in genai-prices (a
+            # millisecond or more each; the first use imports it), never on the loop.
+            samples = await asyncio.to_thread(
+                _samples, raws, index, agent=source.agent, role=role, book=book, source_id=source.id
             )
         moved = result.cursor != cursor
         if samples or result.logged or moved or result.bad_lines:
