@@ -1,5 +1,6 @@
-"""The Claude JSONL line parser on real and hostile lines, through the priced `parse_line`
-wrapper (the readers, cursors and files are test_usage_readers's)."""
+"""The Claude JSONL line parser (`claude.parse`, what the daemon's reader runs on each line) on
+real and hostile lines, and the demo agent's log read back (the readers, cursors and files are
+test_usage_readers's)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from typing import Any
 import pytest
 
 from tundra_tui.demo_agent.usage import UsageLog
-from tundra_tui.usage.claude import MAX_LINE_BYTES, parse_line, parse_lines
+from tundra_tui.usage.claude import ClaudeReader, parse
 from tundra_tui.usage.pricing import PRICES, Price, price_for
+from tundra_tui.usage.records import Cursor, RawSample
 
 # The shape of a real Claude Code line (research/real-agents.md §3), extra fields included.
 REAL = (
@@ -62,28 +64,36 @@ def test_prices_are_by_family_and_unknown_models_are_priced_as_sonnet() -> None:
 # ---- reader --------------------------------------------------------------------------------
 
 
-def test_a_real_claude_line_gives_one_priced_sample() -> None:
-    sample = parse_line(REAL, agent="mayor")
+def parsed(line: bytes | str, runtime: str = "claude") -> RawSample | None:
+    """An answer's sample from one line, or None for any other line (bad ones included)."""
+    raw = line.encode("utf-8", "surrogatepass") if isinstance(line, str) else line
+    found = parse(raw, {}, runtime=runtime)
+    return found if isinstance(found, RawSample) else None
+
+
+def test_a_real_claude_line_gives_one_sample() -> None:
+    sample = parsed(REAL)
     assert sample is not None
     assert sample.source_key == "claude:msg_3fc5:req_ab0d"
     assert sample.at == "2026-11-22T02:25:39.423000Z"  # the store's sortable form
-    assert (sample.agent, sample.model, sample.runtime) == ("mayor", "claude-opus-5-5", "claude")
-    assert (sample.input_tokens, sample.output_tokens) == (4978, 56)
-    assert sample.cost_usd == pytest.approx((4978 * 5.0 + 56 * 25.0) / 1e6)
+    assert (sample.model, sample.runtime, sample.session) == ("claude-opus-5-5", "claude", "36d0")
+    assert (sample.input, sample.output) == (4978, 56)
 
 
-def test_blocks_of_one_answer_are_counted_once() -> None:
+def test_blocks_of_one_answer_are_counted_once(tmp_path: Path) -> None:
+    path = tmp_path / "a.jsonl"
     lines = [answer("msg_a"), answer("msg_a"), answer("msg_b"), answer("msg_a")]
-    samples = parse_lines(lines, agent="a", runtime="demo")
-    assert [s.source_key for s in samples] == ["claude:msg_a:", "claude:msg_b:"]
+    path.write_text("".join(line + "\n" for line in lines))
+    samples = ClaudeReader("demo").read(path, Cursor()).samples
+    assert sorted(s.source_key for s in samples) == ["claude:msg_a:", "claude:msg_b:"]
     assert all(s.runtime == "demo" for s in samples)
 
 
 def test_cache_tokens_null_counts_and_naive_timestamps_are_accepted() -> None:
     usage = {"input_tokens": 10, "output_tokens": 5, "cache_creation_input_tokens": None}
-    sample = parse_line(answer(usage=usage, at="2026-11-20T10:00:00"), agent="a")
+    sample = parsed(answer(usage=usage, at="2026-11-20T10:00:00"))
     assert sample is not None
-    assert (sample.cache_write_tokens, sample.cache_read_tokens) == (0, 0)
+    assert (sample.cache_write, sample.cache_read) == (0, 0)
     assert sample.at == "2026-11-20T10:00:00.000000Z"
 
 
@@ -91,15 +101,15 @@ def test_the_request_id_keys_an_answer_without_a_message_id() -> None:
     record = json.loads(answer())
     del record["message"]["id"]
     record["requestId"] = "req_9"
-    sample = parse_line(json.dumps(record), agent="a")
+    sample = parsed(json.dumps(record))
     assert sample is not None and sample.source_key == "claude::req_9"
 
 
 def test_a_bad_byte_in_the_content_does_not_lose_the_usage() -> None:
     line = answer().replace('"role"', '"note":"caf\\u00e9","role"').encode()
     broken = line.replace(b"caf\\u00e9", b"caf\xe9\xff")
-    sample = parse_line(broken, agent="a")
-    assert sample is not None and sample.input_tokens == 100
+    sample = parsed(broken)
+    assert sample is not None and sample.input == 100
 
 
 def _bad_usage(**change: Any) -> str:
@@ -134,16 +144,16 @@ def _bad_usage(**change: Any) -> str:
             answer(usage={"input_tokens": 0, "output_tokens": 0}, model="<synthetic>").encode(),
             id="synthetic-zero",
         ),
-        pytest.param(answer().encode()[:-1] + b" " * MAX_LINE_BYTES + b"}", id="over-long"),
         pytest.param(b"\xff\xfe\x00garbage assistant usage", id="binary"),
     ],
 )
 def test_hostile_or_useless_lines_are_skipped_without_raising(line: bytes) -> None:
-    assert parse_line(line, agent="a") is None
+    # Over-long lines never reach the parser: test_usage_readers's read_jsonl skips them.
+    assert parsed(line) is None
 
 
 def test_the_model_name_is_kept_as_written_but_bounded() -> None:
-    sample = parse_line(answer(model="[bold]opus[/bold]" + "x" * 1000), agent="a")
+    sample = parsed(answer(model="[bold]opus[/bold]" + "x" * 1000))
     assert sample is not None
     assert sample.model.startswith("[bold]opus[/bold]") and len(sample.model) == 200
 
@@ -155,6 +165,10 @@ def test_the_demo_agent_log_reads_back_to_the_cost_it_reports(tmp_path: Path) ->
     log.call([{"type": "text", "text": "ok"}, {"type": "tool_use", "name": "Bash"}], "x", {}, 5)
     log.call([{"type": "text", "text": "done"}], "end_turn", {}, 5)
     log.turn_end(10, 3)
-    samples = parse_lines(path.read_bytes().splitlines(), agent="crew-1")
+    samples = ClaudeReader("demo").read(path, Cursor()).samples
     assert len(samples) == 2
-    assert sum(s.cost_usd for s in samples) == pytest.approx(log.cost, abs=1e-6)
+    # Priced with the demo agent's own family table, the log gives back the cost it reported.
+    cost = sum(
+        price_for(s.model)[0].cost(s.input, s.output, s.cache_write, s.cache_read) for s in samples
+    )
+    assert cost == pytest.approx(log.cost, abs=1e-6)

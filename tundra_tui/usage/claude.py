@@ -10,29 +10,25 @@ program and may be hostile or half-written: a line that is not what we expect is
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Final
 
 import msgspec
 
-from tundra_tui.domain.metrics import UsageSample
 from tundra_tui.usage.jsonl import (
     BAD,
     MAX_LINE_BYTES,
-    MAX_TEXT,
     Parsed,
     count,
     read_jsonl,
     text,
     timestamp,
 )
-from tundra_tui.usage.pricing import price_for
 from tundra_tui.usage.records import Cursor, LoggedCost, RawSample, ReadResult
 
 RUNTIME: Final = "claude"
 PROVIDER: Final = "anthropic"
-__all__ = ["MAX_LINE_BYTES", "RUNTIME", "ClaudeReader", "parse", "parse_line", "parse_lines"]
+__all__ = ["MAX_LINE_BYTES", "RUNTIME", "ClaudeReader", "parse"]
 
 
 class _CacheCreation(msgspec.Struct):
@@ -149,43 +145,3 @@ class ClaudeReader:
     def read(self, path: Path, cursor: Cursor, *, max_bytes: int = 16 << 20) -> ReadResult:
         """The answers and cost-states in the complete lines after `cursor`."""
         return read_jsonl(path, cursor, self._parse, max_bytes=max_bytes)
-
-
-# ---- the follower's interface, kept until the daemon's ingestion replaces it ----------------
-
-
-def parse_line(line: bytes | str, *, agent: str, runtime: str = RUNTIME) -> UsageSample | None:
-    """The usage of one log line priced by the family table, or None for any other line."""
-    raw = line.encode("utf-8", "surrogatepass") if isinstance(line, str) else line
-    if len(raw) > MAX_LINE_BYTES:
-        return None
-    found = parse(raw, {}, runtime=runtime)
-    if not isinstance(found, RawSample):
-        return None
-    price, _known = price_for(found.model)
-    return UsageSample(
-        at=found.at,
-        agent=agent,
-        model=found.model[:MAX_TEXT],
-        runtime=runtime,
-        input_tokens=found.input,
-        output_tokens=found.output,
-        cache_read_tokens=found.cache_read,
-        cache_write_tokens=found.cache_write,
-        cost_usd=round(
-            price.cost(found.input, found.output, found.cache_write, found.cache_read), 8
-        ),
-        source_key=found.source_key,
-    )
-
-
-def parse_lines(
-    lines: Iterable[bytes | str], *, agent: str, runtime: str = RUNTIME
-) -> list[UsageSample]:
-    """Every answer's usage in `lines`, each answer once (its first line wins)."""
-    samples: dict[str, UsageSample] = {}
-    for line in lines:
-        sample = parse_line(line, agent=agent, runtime=runtime)
-        if sample is not None and sample.source_key not in samples:
-            samples[sample.source_key] = sample
-    return list(samples.values())
