@@ -11,7 +11,7 @@ twice. Steps repeat until the reader has nothing complete left, so memory stays 
 by one step however much was written.
 
 `SpanIndex` is what attribution reads: the agent's dispatches (attempts) and hooks by hand
-(a `bead.hook` with no dispatch, ending at that bead's next event) that overlap the step's
+(a `bead.hook` with no dispatch, ending when the bead leaves the agent) that overlap the step's
 samples in time (`Spans` reads them per step, by index: a name reused for months has
 thousands of old dispatches, never read).
 """
@@ -146,14 +146,18 @@ class SpanIndex:
 
 _HAND_HOOKS = (
     "SELECT e.bead_id AS bead_id, e.agent AS agent, e.at AS at, coalesce((SELECT min(n.at) "
-    "FROM events n WHERE n.bead_id = e.bead_id AND n.id > e.id AND n.kind LIKE 'bead.%'), '') "
+    "FROM events n WHERE n.bead_id = e.bead_id AND n.id > e.id AND n.kind LIKE 'bead.%' "
+    "AND json_valid(n.data) AND (json_extract(n.data, '$.to') NOT IN ('hooked', 'slung') "
+    "OR json_extract(n.data, '$.assignee') != e.agent)), '') "
     "AS ended FROM events e INDEXED BY events_hooks_by_agent "
     "WHERE e.kind = 'bead.hook' AND e.agent = ? AND e.bead_id IS NOT NULL "
     "AND e.at <= ? "
     "AND (CASE WHEN json_valid(e.data) THEN json_extract(e.data, '$.dispatch') END) IS NULL"
 )
 """An agent's hooks by hand (a dispatch's own hook is its dispatch's span), each with the
-time it ended ('' = still holds it)."""
+time it ended ('' = still holds it): the bead's first later move out of hooked or slung
+(unhooked, submitted, done, failed, given back when its agent stopped), or to another
+agent. A note or an edit moves nothing and ends nothing."""
 
 
 def _before(at: str, seconds: float) -> str:
