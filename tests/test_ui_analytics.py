@@ -233,7 +233,7 @@ async def test_kpi_strip_and_sparklines(town_dir: Path, store: Store) -> None:
         assert strip.startswith("KPI 12:00 UTC  beads 3 active, 2 done, 1 failed in the last 5 min")
         assert "agents 1 idle · 2 working" in strip
         # Unpriced usage today: the dollars are a floor, said as the Costs tab says it.
-        assert "today $4.00 + unpriced (900 tok), 45.2k tok · burn at least $2.00/h" in strip
+        assert "today $4.00 + unpriced (45.2k tok, 900 unpriced) · burn at least $2.00/h" in strip
         spark = shown(app, "#analytics-spark").splitlines()
         assert spark[0].startswith("Burn $/h      ▁▅█  now at least $2.00/h, peak at least $2.00/h")
         assert spark[1].startswith("Cost today    ▂▄█  now $4.00 + unpriced (900 tok)")
@@ -247,10 +247,10 @@ def test_kpi_strip_of_a_day_all_unpriced_is_never_zero_dollars() -> None:
         burn_unpriced_tokens=4000,
     )
     strip = str(kpi_strip(kpi))
-    assert "today unknown (unpriced), 4.0k tok · burn at least $0.00/h" in strip
-    assert "today $0.00" not in strip
+    assert "today unknown (4.0k tok, 4.0k unpriced) · burn at least $0.00/h" in strip
+    assert "$0.00 (" not in strip
     priced = str(kpi_strip(KpiSnapshot(at=kpi.at, cost_today_usd=1.5, tokens_today=10)))
-    assert "today $1.50, 10 tok · burn $0.00/h" in priced
+    assert "today $1.50 (10 tok) · burn $0.00/h" in priced
 
 
 async def test_no_snapshot_yet_says_so(town_dir: Path, store: Store) -> None:

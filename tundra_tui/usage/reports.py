@@ -192,14 +192,6 @@ class ActivityReport:
     """`unpriced_tokens_today` of each snapshot (not 0: that day's cost is a floor)."""
 
 
-def kpi_today(snapshot: KpiSnapshot) -> Cost:
-    """A snapshot's cost today as a `Cost`, so it reads "$X + unpriced" or "unknown
-    (unpriced)" as the Costs tab's figures do (a snapshot keeps the unpriced tokens, not the
-    calls: any such tokens count as one unpriced call)."""
-    tokens = snapshot.unpriced_tokens_today
-    return Cost(snapshot.cost_today_usd, 1 if tokens else 0, tokens)
-
-
 SNAPSHOT_LIMIT = 2000
 """Snapshots read for the sparklines (a week at the default 5 minutes)."""
 

@@ -25,7 +25,7 @@ from tundra_tui.ui.widgets.bar_chart import BarChart
 from tundra_tui.ui.widgets.heatmap_chart import HeatmapChart
 from tundra_tui.ui.widgets.range_chart import RangeChart, RangeRow
 from tundra_tui.usage.analysis import compact_number, format_usd, sparkline
-from tundra_tui.usage.reports import ACTIVITY_WINDOWS, ActivityReport, activity_report, kpi_today
+from tundra_tui.usage.reports import ACTIVITY_WINDOWS, ActivityReport, activity_report
 
 ROOMY = (110, 40)
 """Width and height from which the heatmap draws each weekday three lines tall."""
@@ -116,8 +116,10 @@ class AnalyticsPane(Pane):
                 f"peak {_least(report.burn_unpriced, peak)}{format_usd(report.burn[peak])}/h"
             )
             unpriced = report.today_unpriced[-1] if report.today_unpriced else 0
-            today = Cost(report.cost_today[-1], 1 if unpriced else 0, unpriced)
-            lines.append(f"Cost today    {sparkline(report.cost_today, width)}  now {today.text()}")
+            lines.append(
+                f"Cost today    {sparkline(report.cost_today, width)}  "
+                f"now {_spent(report.cost_today[-1], unpriced)}"
+            )
         spark.update(Text("\n".join(lines)))
         spark.display = bool(lines)
 
@@ -176,9 +178,15 @@ def kpi_strip(kpi: KpiSnapshot | None) -> Text:
     minutes = max(1, round(kpi.window_seconds / 60)) if kpi.window_seconds else 0
     window = f" in the last {minutes} min" if minutes else ""
     states = " · ".join(f"{n} {state}" for state, n in sorted(kpi.agents_by_state.items()) if n)
-    # Unpriced usage is never $0: "$4.00 + unpriced (900 tok)", "unknown (unpriced)", and
-    # a burn rate that leaves some out is "at least".
-    cost = f"today {kpi_today(kpi).text()}, {compact_number(kpi.tokens_today)} tok"
+    # Unpriced usage is never $0: "$4.00 + unpriced" or "unknown", with its tokens, and a
+    # burn rate that leaves some out is "at least".
+    tokens = f"{compact_number(kpi.tokens_today)} tok"
+    if kpi.unpriced_tokens_today:
+        money = f"{format_usd(kpi.cost_today_usd)} + unpriced" if kpi.cost_today_usd else "unknown"
+        unpriced = compact_number(kpi.unpriced_tokens_today)
+        cost = f"today {money} ({tokens}, {unpriced} unpriced)"
+    else:
+        cost = f"today {format_usd(kpi.cost_today_usd)} ({tokens})"
     least = "at least " if kpi.burn_unpriced_tokens else ""
     line = Text(f"KPI {kpi.at[11:16]} UTC  ", style="bold")
     line.append(
@@ -188,6 +196,14 @@ def kpi_strip(kpi: KpiSnapshot | None) -> Text:
         style="",
     )
     return line
+
+
+def _spent(usd: float, unpriced_tokens: int) -> str:
+    """ "$4.00", or with unpriced usage "$4.00 + unpriced (900 tok)" or "unknown (unpriced)"
+    as the Costs tab says it (a snapshot keeps the unpriced tokens, not the calls)."""
+    if not unpriced_tokens:
+        return format_usd(usd)
+    return Cost(usd, unpriced_samples=1, unpriced_tokens=unpriced_tokens).text()
 
 
 def _least(unpriced: tuple[int, ...], index: int) -> str:
