@@ -497,3 +497,46 @@ async def test_a_model_not_yet_priced_is_looked_up_off_the_event_loop(
     assert await samples(store) == 1
     assert table.threads, "the table was never asked"
     assert threading.get_ident() not in table.threads  # the loop's thread
+
+
+async def test_a_claude_session_cleared_by_the_operator_is_still_the_agents(
+    town_dir: Path, store: Store, log: DaemonLog, tmp_path: Path
+) -> None:
+    """`/clear` typed into a Claude agent starts a new session file in the same project dir:
+    its own SessionStart hook (source "clear") names it, and it is followed too. A session
+    no hook of the agent named stays unread (the operator's, in the same cwd)."""
+    town = Town(town_dir)
+    home = tmp_path / "home" / ".claude"
+    ours = "11111111-2222-4333-8444-555555555555"
+    cleared = "33333333-4444-4555-8666-777777777777"
+    operators = "99999999-0000-4000-8000-000000000000"
+    now = datetime.now(UTC)
+    at = iso(now)
+    await store.usage.run_started(
+        agent="crew-1",
+        runtime="claude",
+        role="crew",
+        account="claude",
+        cwd=str(town_dir),
+        pid=4242,
+        roots={"claude": str(home)},
+        session_hint=ours,
+        started_at=iso(now - timedelta(seconds=30)),
+    )
+    project = home / "projects" / "-town"
+    cwd = str(town_dir)
+    append(project / f"{ours}.jsonl", answer("m1", at=at, cwd=cwd, session=ours))
+    append(project / f"{cleared}.jsonl", answer("m2", at=at, cwd=cwd, session=cleared))
+    append(project / f"{operators}.jsonl", answer("m3", at=at, cwd=cwd, session=operators))
+    # The agent's hooks, as the daemon records them (`at hook-event SessionStart`).
+    for session, source in ((ours, "startup"), (cleared, "clear")):
+        data = {"event": "SessionStart", "session_id": session, "source": source}
+        await store.events.record("agent.hook", actor="crew-1", agent="crew-1", data=data)
+    watcher = UsageWatcher(town, store, [].append, log)
+    watcher.on_events(await store.events.find(limit=10))  # as the store's tail hands them
+    assert await watcher.ingest()
+    sources = {s.path for s in await store.usage.sources()}
+    assert str(project / f"{cleared}.jsonl") in sources
+    assert str(project / f"{operators}.jsonl") not in sources
+    rows = {r.key: r.samples for r in await store.metrics.rollup("agent")}
+    assert rows == {"crew-1": 2}

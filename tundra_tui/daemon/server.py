@@ -99,7 +99,7 @@ class Daemon:
         self.fanout = FanOut(
             screen=self._screen_event,
             snapshot=self._snapshot,
-            set_shown=lambda name, shown: self.host.set_shown(name, shown),
+            set_shown=lambda name, shown, glance: self.host.set_shown(name, shown, glance=glance),
         )
         self.transport = Transport(
             serve=self._serve,
@@ -233,6 +233,7 @@ class Daemon:
         self.host.subscribe(self.brake.on_host)
         self.host.subscribe(self.usage.on_host)
         self.tail.subscribe(self.brake.on_events)
+        self.tail.subscribe(self.usage.on_events)
 
     @property
     def subscribers(self) -> set[Subscriber]:

@@ -42,6 +42,7 @@ from tundra_tui.domain.beads import BeadStatus
 from tundra_tui.domain.clock import Clock, iso, system_clock
 from tundra_tui.domain.convoys import ConvoyStatus
 from tundra_tui.domain.errors import TundraError
+from tundra_tui.domain.events import Event as StoredEvent
 from tundra_tui.domain.metrics import KpiSnapshot
 from tundra_tui.session.events import Exited, HostEvent, StateChanged
 from tundra_tui.store import Store
@@ -199,6 +200,8 @@ class UsageWatcher:
         self._discover_at = 0.0
         self._roots: set[Path] = set()
         self._roots_changed = asyncio.Event()
+        self._sessions: dict[str, dict[str, str]] = {}
+        """Per agent, the Claude sessions its own SessionStart hooks named, with when."""
         self._warned: set[int] = set()
         """Sources whose garbage lines were logged this run (once per source)."""
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -366,6 +369,23 @@ class UsageWatcher:
         self._runs[agent] = run.id
         self._discover_at = 0.0
         self._dirty.set()
+
+    def on_events(self, events: Sequence[StoredEvent]) -> None:
+        """A Claude agent's own `SessionStart` hook (the store's tail hands it over): after
+        `/clear` it names the new session, whose file the run's id no longer names."""
+        from tundra_tui.usage.sources import session_id_like
+
+        for event in events:
+            if event.kind != "agent.hook" or event.data.get("event") != "SessionStart":
+                continue
+            session = event.data.get("session_id")
+            if not isinstance(session, str) or not session_id_like(session):
+                continue
+            heard = self._sessions.setdefault(event.agent, {})
+            if session not in heard:
+                heard[session] = event.at
+                self._discover_at = 0.0
+                self._dirty.set()
 
     async def _run_ended(self, run_id: int) -> None:
         with contextlib.suppress(TundraError):
@@ -612,8 +632,10 @@ class UsageWatcher:
             for run in runs:
                 for root in run.roots.values():
                     roots.add(Path(root))
-                for path in candidates(run, run.roots, run.started_at):
-                    if belongs(run, window, path, source_head(run.runtime, path)):
+                sessions = self._sessions_of(run)
+                for path in candidates(run, run.roots, run.started_at, sessions):
+                    head = source_head(run.runtime, path)
+                    if belongs(run, window, path, head, sessions):
                         out.append((run.runtime, run.agent, str(path), run.id))
             return out, roots
 
@@ -623,6 +645,17 @@ class UsageWatcher:
             self._roots |= watched
             self._roots_changed.set()
         return found
+
+    def _sessions_of(self, run: Any) -> list[str]:
+        """The Claude sessions `run`'s agent's hooks reported while it ran (`/clear`)."""
+        if run.runtime != "claude" or not run.session_hint:
+            return []
+        heard = self._sessions.get(run.agent, {})
+        return [
+            session
+            for session, at in heard.items()
+            if at >= run.started_at and (not run.ended_at or at <= run.ended_at)
+        ]
 
     async def _refresh_brake(self) -> None:
         if self.brake is not None:

@@ -2,7 +2,8 @@
 
 `at` launches every agent, so it knows each run's runtime, cwd, start and end, and the session
 id or log path it asked for (`session/launch.py`). Claude's log is `projects/*/<our id>.jsonl`,
-and its subagents' are `projects/*/<our id>/subagents/**/*.jsonl`;
+and its subagents' are `projects/*/<our id>/subagents/**/*.jsonl`; after `/clear` typed into
+the agent, the new session its own `SessionStart` hook reported is its too;
 Aider's is the file we named. Codex, Gemini and OpenCode are matched by the cwd and start time
 their logs record, within the run's window `[start - 5 s, end + 60 s]`. When two runs match
 (two agents in one cwd), the run that started last before the log's first line wins. A log
@@ -14,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final, Protocol
@@ -100,9 +101,12 @@ def window(run: Run) -> tuple[datetime, datetime | None]:
     return start, (parse_iso(run.ended_at) + AFTER) if run.ended_at else None
 
 
-def candidates(run: Run, roots: Mapping[str, str], since: str) -> list[Path | str]:
+def candidates(
+    run: Run, roots: Mapping[str, str], since: str, sessions: Collection[str] = ()
+) -> list[Path | str]:
     """The logs that may be `run`'s: written to since `since` (an ISO time) under its root.
-    `belongs` decides; OpenCode's are `<db>#<session>` sources already matched by cwd."""
+    `belongs` decides; OpenCode's are `<db>#<session>` sources already matched by cwd.
+    `sessions`: Claude sessions the run's own hooks reported besides its id (`/clear`)."""
     root = roots.get(run.runtime, "")
     after = parse_iso(since).timestamp() - BEFORE.total_seconds()
     if run.runtime == "aider":
@@ -112,16 +116,13 @@ def candidates(run: Run, roots: Mapping[str, str], since: str) -> list[Path | st
     base = Path(root)
     if run.runtime == "claude":
         if run.session_hint:
-            hint = run.session_hint
-            if "/" in hint or hint.startswith(".") or any(c in hint for c in "*?["):
-                return []  # not a session id: never a pattern or a path out of projects/
-            return _recent(
-                [
-                    *base.glob(f"projects/*/{hint}.jsonl"),
-                    *base.glob(f"projects/*/{hint}/subagents/**/*.jsonl"),
-                ],
-                0,
-            )
+            paths: list[Path] = []
+            for hint in (run.session_hint, *sorted(set(sessions) - {run.session_hint})):
+                if not session_id_like(hint):
+                    continue  # never a pattern or a path out of projects/
+                paths += base.glob(f"projects/*/{hint}.jsonl")
+                paths += base.glob(f"projects/*/{hint}/subagents/**/*.jsonl")
+            return _recent(paths, 0)
         return _recent(
             [*base.glob("projects/*/*.jsonl"), *base.glob("projects/*/*/subagents/**/*.jsonl")],
             after,
@@ -140,6 +141,13 @@ def candidates(run: Run, roots: Mapping[str, str], since: str) -> list[Path | st
         sessions = opencode.sessions(base, run.cwd, int(start.timestamp() * 1000), until)
         return [opencode.source_path(base, session) for session in sessions]
     return []
+
+
+def session_id_like(text: str) -> bool:
+    """Whether `text` can name a Claude session file (never a pattern or a path)."""
+    return bool(text) and not (
+        "/" in text or text.startswith(".") or any(c in text for c in "*?[\\\0")
+    )
 
 
 def discover(run: Run, runs: Sequence[Run], roots: Mapping[str, str], since: str) -> list[str]:
@@ -163,10 +171,14 @@ def source_head(runtime: str, path: Path | str) -> bytes:
     return read_head(Path(path), HEAD_BYTES)
 
 
-def belongs(run: Run, runs: Sequence[Run], path: Path | str, head: bytes) -> bool:
+def belongs(
+    run: Run, runs: Sequence[Run], path: Path | str, head: bytes, sessions: Collection[str] = ()
+) -> bool:
     """Whether the log at `path` (whose first bytes are `head`, from `source_head`) is `run`'s.
 
-    A log no run matches is the operator's and is never `run`'s.
+    A log no run matches is the operator's and is never `run`'s. `sessions`: the Claude
+    sessions the run's own hooks reported (`SessionStart` after `/clear`: a new file in the
+    same project dir), which are the run's as its id is.
     """
     path = Path(path)
     if run.runtime == "demo":
@@ -174,7 +186,7 @@ def belongs(run: Run, runs: Sequence[Run], path: Path | str, head: bytes) -> boo
     if run.runtime == "aider":
         return bool(run.session_hint) and os.path.abspath(path) == os.path.abspath(run.session_hint)
     if run.runtime == "claude" and run.session_hint:
-        return claude_session(path) == run.session_hint
+        return claude_session(path) in {run.session_hint, *sessions}
     found = _identity(run.runtime, path, head)
     if found is None:
         return False
