@@ -245,13 +245,14 @@ class BrakePart:
         """The brake as last refreshed (no store read: the dispatcher calls it every pass)."""
         return self._brake
 
-    async def verdict(self) -> Brake:
+    async def verdict(self, config: LayeredConfig | None = None) -> Brake:
         """The brake judged afresh for a claim: the usage logs read to their end first,
         then the budgets. A turn's spend is logged with its submit, and the watcher reads
         at its own pace: a pass right after the submit would claim one bead past the
-        budget on the cache. A town with no budget (or a live override) reads nothing."""
+        budget on the cache. A town with no budget (or a live override) reads nothing;
+        `config` is the one the caller read already."""
         try:
-            config = self.config()
+            config = config or self.config()
         except TundraError as error:
             self.log.warning("costs.brake_unread", error=error)
             return self._brake

@@ -297,7 +297,7 @@ class Dispatcher:
         )
         if assignments and self.brake is not None:
             # The spend of a turn that just ended may not be read yet: read it, then judge.
-            await self.brake.verdict()
+            await self.brake.verdict(facts.config)
         for assignment in assignments:
             stop = self._braked(assignment.bead)
             if stop is not None:
