@@ -2,10 +2,11 @@
 not yet read by the usage watcher's own pace, still holds the next bead.
 
 A real daemon (in this process, so its usage watcher can be made to lag: it reads once at
-start, then not for an hour), a git town, one demo crew agent at speed 0 and three beads.
-Any spend crosses the daily budget, and all of it is logged while the first bead is
-worked on; the claim after its submit must see it (old code claimed bead 2 at once, one
-bead late per agent)."""
+start, then not for an hour), a git town, at most one demo polecat at speed 0 (started for
+the first bead: nothing is spent before it) and three beads. Any spend crosses the daily
+budget, and all of it is logged while the first bead is worked on; the claim after its
+submit must see it (old code gave the idle polecat bead 2 at once, one bead late per
+agent)."""
 
 from __future__ import annotations
 
@@ -29,7 +30,6 @@ from tundra_tui.store import open_store
 from tundra_tui.town import Town
 
 DEADLINE = 60.0
-DEMO = ["--speed", "0", "--approval-rate", "0"]
 
 
 async def until(check: Callable[[], Awaitable[bool]], what: str, deadline: float) -> None:
@@ -40,18 +40,9 @@ async def until(check: Callable[[], Awaitable[bool]], what: str, deadline: float
 
 
 async def test_no_bead_is_claimed_after_the_submit_whose_spend_crossed_the_budget() -> None:
-    crew = {
-        "runtime": "demo",
-        "role": "crew",
-        "worktree": True,
-        "start": True,
-        "args": DEMO,
-        "lanes": ["standard"],
-    }
     with git_town(
-        orchestra={"max_polecats": 0},
+        orchestra={"max_polecats": 1},
         costs={"daily_budget_usd": 0.000001},
-        agents={"a": crew},
     ) as root:
         town = Town(root)
         store = await open_store(town.db_path)
@@ -75,9 +66,9 @@ async def test_no_bead_is_claimed_after_the_submit_whose_spend_crossed_the_budge
 
                 # The agent turns idle after its submit; a pass runs after that.
                 async def idle() -> bool:
-                    return daemon.host.session("a").state is AgentState.IDLE
+                    return daemon.host.session("polecat-1").state is AgentState.IDLE
 
-                await until(idle, "a idle after its submit", deadline)
+                await until(idle, "the polecat idle after its submit", deadline)
                 # Two passes from here (passes run one at a time: the second starting means
                 # the first, which saw the agent idle, is over).
                 for _ in range(2):
