@@ -21,6 +21,8 @@ class Town:
 
     def __init__(self) -> None:
         self.shown: dict[str, bool] = {}
+        self.glanced: dict[str, bool] = {}
+        self.told = 0
         self.screens_built = 0
 
     def screen(self, agent: str, rows: Iterable[int] | None) -> ScreenEvent | None:
@@ -44,8 +46,13 @@ class Town:
         return FanOut(
             screen=self.screen,
             snapshot=self.snapshot,
-            set_shown=lambda agent, shown: self.shown.__setitem__(agent, shown),
+            set_shown=self.set_shown,
         )
+
+    def set_shown(self, agent: str, shown: bool, glance: bool) -> None:
+        self.shown[agent] = shown
+        self.glanced[agent] = glance
+        self.told += 1
 
 
 def drain(subscriber: Subscriber) -> list[Event]:
@@ -146,6 +153,29 @@ async def test_viewers_are_counted_across_subscribers() -> None:
     assert town.shown == {"a": True, "b": True}
     fanout.remove(two)
     assert town.shown == {"a": True, "b": False}
+    fanout.remove(one)
+    assert town.shown == {"a": False, "b": False}
+
+
+async def test_an_agent_only_glanced_at_by_every_client_is_told_as_glanced() -> None:
+    """A tile behind a grabbed one is glanced at; one client showing it fully outweighs any
+    number that glance, and the host hears only of changes."""
+    town = Town()
+    fanout = town.fanout()
+    one, two = Subscriber(agents=None), Subscriber(agents=None)
+    fanout.add(one)
+    fanout.add(two)
+    fanout.show(one, ["a", "b"], glance=["a", "b", "elsewhere"])
+    assert (town.shown, town.glanced) == ({"a": True, "b": True}, {"a": True, "b": True})
+    fanout.show(two, ["a"])
+    assert town.glanced == {"a": False, "b": True}
+    told = town.told
+    fanout.show(two, ["a"])  # nothing changed: nothing told
+    assert town.told == told
+    fanout.remove(two)
+    assert town.glanced == {"a": True, "b": True}
+    fanout.show(one, ["a", "b"])  # released: both watched again
+    assert (town.shown, town.glanced) == ({"a": True, "b": True}, {"a": False, "b": False})
     fanout.remove(one)
     assert town.shown == {"a": False, "b": False}
 

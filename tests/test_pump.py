@@ -25,7 +25,7 @@ from tundra_tui.session.adapters import adapter_for
 from tundra_tui.session.agent import RING_CAPACITY, AgentConfig, AgentSession
 from tundra_tui.session.events import HostEvent, ScreenChanged
 from tundra_tui.session.host import SessionHost
-from tundra_tui.session.pump import SHOWN_AT_ONCE
+from tundra_tui.session.pump import MIN_STEP, SHOWN_AT_ONCE
 from tundra_tui.store import Store, open_store
 
 TIMEOUT = 20.0
@@ -224,8 +224,12 @@ async def test_two_floods_share_the_pump(host: SessionHost, tmp_path: Path) -> N
 
     await until(lambda: progress(left) + progress(right) > 300_000, "both floods to progress")
     assert host.pump.errors == 0
-    low, high = sorted((progress(left), progress(right)))
-    assert low >= high / 3, (progress(left), progress(right))
+    slow, fast = sorted((left, right), key=progress)
+    # Fair, or the slower one is behind only because its process printed less (the two
+    # generators share the machine's cores with us): the pump left it nothing to feed.
+    assert progress(slow) >= progress(fast) / 3 or slow.pending <= MIN_STEP, [
+        (s.name, progress(s), s.arrived, s.pending, s.lost_bytes) for s in (left, right)
+    ]
 
 
 async def test_a_ring_that_overflowed_resumes_from_its_oldest_byte(
@@ -292,7 +296,7 @@ async def test_detection_never_catches_up_a_streaming_shown_agent_on_the_loop(
 
     def counting_emulate(limit: int | None = None, *, announce: bool = True) -> int:
         fed = emulate(limit, announce=announce)
-        if detecting and session._screen_detection is not None:  # the first read catches up
+        if detecting:
             fed_in_detect.append(fed)
         return fed
 
@@ -317,6 +321,36 @@ async def test_a_shown_agents_prompt_is_detected_once_its_output_pauses(
     prompt = "Allow command? rm -rf build [y/n] "
     await host.start(agent("asker", tmp_path, python(LINES, 20000, prompt), patterns=APPROVAL))
     host.set_shown("asker", True)
+    session = host.session("asker")
+    reached = await session.wait_for(lambda s: s is AgentState.AWAITING_APPROVAL, TIMEOUT)
+    assert reached, f"never awaiting approval; screen:\n{session.emulator.text()}"
+    assert session.prompt_now() == prompt.strip()
+
+
+async def test_a_glanced_agent_is_emulated_a_few_times_a_second_and_still_detected(
+    host: SessionHost, tmp_path: Path
+) -> None:
+    """A tile behind a grabbed one: its screen moves in batches (far fewer screen events than a
+    watched tile's for the same output), and a prompt after a pause is still found."""
+    events: dict[str, int] = {"watched": 0, "glanced": 0}
+
+    def count(event: HostEvent) -> None:
+        if isinstance(event, ScreenChanged) and event.agent in events:
+            events[event.agent] += 1
+
+    host.subscribe(count)
+    for name in events:
+        await host.start(agent(name, tmp_path, python(LINES, 0, "", 0.01)))
+        host.set_shown(name, True, glance=name == "glanced")
+    glanced = host.session("glanced")
+    assert glanced.glance and not host.session("watched").glance
+    await until(lambda: glanced.arrived > 400_000, "the glanced agent to print")
+    assert glanced.offset > 0, "the glanced agent was never emulated"
+    assert events["glanced"] * 3 <= events["watched"], events
+
+    prompt = "Allow command? rm -rf build [y/n] "
+    await host.start(agent("asker", tmp_path, python(LINES, 20000, prompt), patterns=APPROVAL))
+    host.set_shown("asker", True, glance=True)
     session = host.session("asker")
     reached = await session.wait_for(lambda s: s is AgentState.AWAITING_APPROVAL, TIMEOUT)
     assert reached, f"never awaiting approval; screen:\n{session.emulator.text()}"

@@ -19,6 +19,7 @@ class Stand:
     def __init__(self, name: str, log: list[str], *, shown: bool, pending: int) -> None:
         self.name = name
         self.shown = shown
+        self.glance = False
         self._log = log
         self._arrived = pending
         self._offset = 0

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 import pytest
+from at_cli import until
 from history_fake import FakeHistory
 from textual import events
 from textual.app import ComposeResult
@@ -740,3 +741,25 @@ async def test_while_a_tile_is_grabbed_it_repaints_at_once_and_the_others_slowly
         live_change(app, screen_event("deacon", ["deacon 3", "$ "]))
         deacon.tick()
         assert tile_text(deacon).startswith("deacon 3")
+
+
+async def test_the_daemon_is_told_which_tiles_are_only_glanced_at(
+    town_dir: Path, store: Store
+) -> None:
+    """Tiles behind a grabbed one repaint a few times a second, so the daemon is told to
+    emulate and send them no faster (`Show.glance`); released, they are watched again."""
+    app = make_app(town_dir, store)
+    link = app.services.link
+    assert isinstance(link, FakeLink)
+    async with app.run_test(size=(250, 70)) as pilot:
+        await pilot.pause()
+        tiles = ["crew-1", "deacon", "mayor", "polecat-1"]
+        await until(lambda: bool(link.shows) and link.shows[-1] == tiles)
+        assert link.glances[-1] == []
+        select(app, "mayor")
+        await pilot.press("f")
+        await until(lambda: link.glances[-1] == ["crew-1", "deacon", "polecat-1"])
+        assert link.shows[-1] == tiles
+        await pilot.press(RELEASE_KEY)
+        await until(lambda: link.glances[-1] == [])
+        assert link.shows[-1] == tiles

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -72,6 +72,7 @@ class FakeLink:
         self.calls: list[Request] = []
         self.sends: list[Request] = []
         self.shows: list[list[str]] = []
+        self.glances: list[list[str]] = []
         self.answers: dict[type[Request], Answer] = {}
         self.board: BoardOps | None = None
         """Board requests (beads, convoys, config) unscripted in `answers` go to a real
@@ -114,8 +115,9 @@ class FakeLink:
         if isinstance(answer, Exception):
             raise answer
 
-    async def show(self, names: list[str]) -> None:
+    async def show(self, names: list[str], glance: Sequence[str] = ()) -> None:
         self.shows.append(list(names))
+        self.glances.append(list(glance))
 
     async def events(self) -> AsyncIterator[Event]:
         yield LinkEvent(up=True)

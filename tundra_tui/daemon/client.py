@@ -118,6 +118,7 @@ class DaemonClient:
         self.subscribed = False
         """Subscribe was answered: events flow on this connection."""
         self.shown: list[str] = []
+        self.glanced: list[str] = []
         """The agents this connection last told the daemon it shows."""
         self._task = asyncio.get_running_loop().create_task(self._read_loop())
 
@@ -184,11 +185,14 @@ class DaemonClient:
         async for event in self.events():
             yield event
 
-    async def start_events(self, agents: list[str] | None = None, show: Sequence[str] = ()) -> None:
+    async def start_events(
+        self, agents: list[str] | None = None, show: Sequence[str] = (), glance: Sequence[str] = ()
+    ) -> None:
         """Send Subscribe and wait for its answer; events queue up for `events()` from now."""
         self._listening = True
         self.shown = list(show)
-        await self.call(Subscribe(agents=agents, show=list(show)))
+        self.glanced = list(glance)
+        await self.call(Subscribe(agents=agents, show=list(show), glance=list(glance)))
         self.subscribed = True
 
     async def events(self) -> AsyncIterator[Event]:
@@ -210,10 +214,12 @@ class DaemonClient:
             self._events.clear()
             self._event_room.set()
 
-    async def show(self, agents: list[str]) -> None:
-        """Tell the daemon which agents' screens this connection shows now."""
-        await self.call(Show(agents=list(agents)))
+    async def show(self, agents: list[str], glance: Sequence[str] = ()) -> None:
+        """Tell the daemon which agents' screens this connection shows now, and which of
+        them only at a glance."""
+        await self.call(Show(agents=list(agents), glance=list(glance)))
         self.shown = list(agents)
+        self.glanced = list(glance)
 
     async def close(self) -> None:
         """Close the connection; the daemon and its agents carry on."""

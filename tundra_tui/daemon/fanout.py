@@ -42,6 +42,10 @@ class Subscriber:
     agents: frozenset[str] | None
     depth: int = SUBSCRIBER_QUEUE
     shown: frozenset[str] = frozenset()
+    glance: frozenset[str] = frozenset()
+    """Of `shown`, the agents this client shows only at a glance (tiles behind the one being
+    typed into): an agent nobody shows more than that is emulated and framed a few times a
+    second (see `session.pump`)."""
     queue: asyncio.Queue[bytes] = field(init=False)
     behind: bool = False
     fresh: set[str] = field(default_factory=set)
@@ -68,13 +72,14 @@ class FanOut:
         *,
         screen: Callable[[str, Iterable[int] | None], ScreenEvent | None],
         snapshot: Callable[[Subscriber, bool], list[Event]],
-        set_shown: Callable[[str, bool], None],
+        set_shown: Callable[[str, bool, bool], None],
         rate: int = FRAME_RATE,
     ) -> None:
         self._screen = screen
         """The screen event of an agent's rows (all rows for None); None if it has no screen."""
         self._snapshot = snapshot
         self._set_shown = set_shown
+        """Told `(agent, shown, glance)` when how an agent is shown changes."""
         self._rate = float(rate)
         self._tokens = float(FRAME_BURST)
         self.subscribers: set[Subscriber] = set()
@@ -83,6 +88,11 @@ class FanOut:
         self._last_flush = 0.0
         """When the frame budget was last topped up (loop time)."""
         self._viewers: dict[str, int] = {}
+        """Clients showing each agent."""
+        self._watchers: dict[str, int] = {}
+        """Clients showing each agent more than at a glance."""
+        self._told: dict[str, bool] = {}
+        """Each shown agent's glance flag as last told (absent: hidden)."""
         self._typed: dict[str, float] = {}
         """When each agent was last typed into (loop time)."""
         self._typed_frame: dict[str, float] = {}
@@ -95,39 +105,56 @@ class FanOut:
     def add(self, subscriber: Subscriber) -> list[bytes]:
         """Register a subscriber; returns its first snapshot's lines, to write before events."""
         self.subscribers.add(subscriber)
-        self._count(subscriber.shown, +1)
+        self._count(subscriber, +1)
         subscriber.fresh.clear()
         return self.snapshot_lines(subscriber)
 
     def remove(self, subscriber: Subscriber) -> None:
         if subscriber in self.subscribers:
             self.subscribers.discard(subscriber)
-            self._count(subscriber.shown, -1)
+            self._count(subscriber, -1)
 
-    def show(self, subscriber: Subscriber, agents: Iterable[str]) -> None:
-        """The agents whose screens this subscriber shows from now on."""
+    def show(
+        self, subscriber: Subscriber, agents: Iterable[str], glance: Iterable[str] = ()
+    ) -> None:
+        """The agents whose screens this subscriber shows from now on (`glance`: those of
+        them it shows only at a glance)."""
         shown = frozenset(agents)
-        if subscriber in self.subscribers:
-            self._count(shown - subscriber.shown, +1)
-            self._count(subscriber.shown - shown, -1)
+        counted = subscriber in self.subscribers
+        if counted:
+            self._count(subscriber, -1, tell=False)
         subscriber.fresh = (subscriber.fresh & shown) | (shown - subscriber.shown)
+        before = subscriber.shown
         subscriber.shown = shown
+        subscriber.glance = frozenset(glance) & shown
+        if counted:
+            self._count(subscriber, +1, tell=False)
+            self._tell(before | shown)
         if subscriber.fresh:
             self._schedule()
 
     def shown_anywhere(self, agent: str) -> bool:
         return self._viewers.get(agent, 0) > 0
 
-    def _count(self, agents: Iterable[str], step: int) -> None:
+    def _count(self, subscriber: Subscriber, step: int, *, tell: bool = True) -> None:
+        for agent in subscriber.shown:
+            _bump(self._viewers, agent, step)
+            if agent not in subscriber.glance:
+                _bump(self._watchers, agent, step)
+        if tell:
+            self._tell(subscriber.shown)
+
+    def _tell(self, agents: Iterable[str]) -> None:
+        """Tell the host how each of `agents` is shown now, where that changed."""
         for agent in agents:
-            before = self._viewers.get(agent, 0)
-            after = max(before + step, 0)
-            if after:
-                self._viewers[agent] = after
-            else:
-                self._viewers.pop(agent, None)
-            if (before > 0) != (after > 0):
-                self._set_shown(agent, after > 0)
+            shown = self._viewers.get(agent, 0) > 0
+            glance = shown and not self._watchers.get(agent, 0)
+            if self._told.get(agent) != (glance if shown else None):
+                if shown:
+                    self._told[agent] = glance
+                else:
+                    self._told.pop(agent, None)
+                self._set_shown(agent, shown, glance)
 
     def snapshot_lines(self, subscriber: Subscriber, *, resync: bool = False) -> list[bytes]:
         """A snapshot marker, everything still true, and whole screens of what it shows."""
@@ -284,3 +311,11 @@ class FanOut:
                         batch.append(more)
                 write(batch[0] if len(batch) == 1 else b"".join(batch))
             await drain()
+
+
+def _bump(counts: dict[str, int], agent: str, step: int) -> None:
+    after = max(counts.get(agent, 0) + step, 0)
+    if after:
+        counts[agent] = after
+    else:
+        counts.pop(agent, None)

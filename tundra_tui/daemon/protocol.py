@@ -349,6 +349,8 @@ class Subscribe(Request, frozen=True, tag="subscribe"):
     agents: list[str] | None = None
     show: list[str] = []
     """Agents whose screens this connection shows (see `Show`)."""
+    glance: list[str] = []
+    """Of `show`, those shown only at a glance (see `Show`)."""
 
 
 class Show(Request, frozen=True, tag="show"):
@@ -357,6 +359,9 @@ class Show(Request, frozen=True, tag="show"):
 
     quiet = True
     agents: list[str]
+    glance: list[str] = []
+    """Of `agents`, those shown only at a glance (a tile behind the one being typed into):
+    an agent every client only glances at is emulated and framed a few times a second."""
 
 
 class Shutdown(Request, frozen=True, tag="shutdown"):

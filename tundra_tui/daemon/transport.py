@@ -169,7 +169,7 @@ class Transport:
         if isinstance(request, Show):
             if caller.subscriber is None:
                 return error_frame(request_id, "subscribe before showing screens")
-            self._fanout.show(caller.subscriber, request.agents)
+            self._fanout.show(caller.subscriber, request.agents, request.glance)
             return None if request_id is None else reply_frame(request_id, Done())
         if caller.subscriber is not None:
             return error_frame(request_id, "this connection is subscribed")
@@ -177,6 +177,7 @@ class Transport:
             agents=frozenset(request.agents) if request.agents is not None else None,
             depth=self._queue_depth(),
             shown=frozenset(request.show),
+            glance=frozenset(request.glance) & frozenset(request.show),
         )
         caller.subscriber = subscriber
         writer.write(reply_frame(request_id, Subscribed()))

@@ -98,6 +98,8 @@ class AgentSession:
         """When the emulator was last fed (monotonic seconds)."""
         self.shown = False
         """Some client shows this agent's screen: emulate it as output arrives (`set_shown`)."""
+        self.glance = False
+        """Shown, but by no client more than at a glance: emulated a few times a second."""
         self._screen_read_at = 0.0
         """When detection last read the screen (monotonic). The pump has a hidden agent's
         read about every `HIDDEN_INTERVAL` however its output flows; after twice that,
@@ -316,15 +318,12 @@ class AgentSession:
         against the screen as it is, never a stale one); when the pump has not had it read
         for two seconds, the pump is hurried.
         """
-        if (
-            not self.pending
-            or self._pump is None
-            or self._screen_detection is None
-            or self._structured_since_screen
-        ):
+        if not self.pending or self._pump is None or self._structured_since_screen:
             return "catch up"
-        if self.shown:
+        if self.shown and not self.glance:
             return "catch up" if self.pending <= SHOWN_AT_ONCE else "drawn"
+        if self._screen_detection is None:
+            return "catch up"
         if now - self._screen_read_at >= 2 * HIDDEN_INTERVAL and not self._fresh_screen:
             self._pump.hurry(self)
         return "drawn" if self._fresh_screen else "skip"
@@ -355,7 +354,7 @@ class AgentSession:
         self._answer_dialog(screen)
         self._check_trouble(screen)
         self._apply(self.tracker.current(now))
-        if reading == "drawn" and self.shown and self._detect_handle is None:
+        if reading == "drawn" and self.shown and not self.glance and self._detect_handle is None:
             # Read behind the pump: look again once it caught up (a prompt drawn just
             # before the output paused must not wait for the next tick).
             self._detect_handle = asyncio.get_running_loop().call_later(

@@ -149,6 +149,8 @@ class SessionHost:
         self._sessions: dict[str, AgentSession] = {}
         self._shown: set[str] = set()
         """Agents some client shows, running or not yet (see `set_shown`)."""
+        self._glanced: set[str] = set()
+        """Of those, the ones no client shows more than at a glance."""
         self._closing = False
         self._queue: deque[AgentConfig] = deque()
         self._listeners: list[Callable[[HostEvent], None]] = []
@@ -202,16 +204,22 @@ class SessionHost:
         del self._sessions[name]
         return True
 
-    def set_shown(self, name: str, shown: bool) -> None:
-        """Some client shows this agent's screen now (or none does any more). A shown agent
-        is emulated as its output arrives, a hidden one lazily (see `session.pump`)."""
+    def set_shown(self, name: str, shown: bool, *, glance: bool = False) -> None:
+        """Some client shows this agent's screen now (or none does any more); `glance`: no
+        client shows it more than at a glance. A shown agent is emulated as its output
+        arrives, a glanced one a few times a second, a hidden one lazily (`session.pump`)."""
+        glance = shown and glance
         if shown:
             self._shown.add(name)
         else:
             self._shown.discard(name)
+        if glance:
+            self._glanced.add(name)
+        else:
+            self._glanced.discard(name)
         session = self._sessions.get(name)
-        if session is not None and session.shown != shown:
-            session.shown = shown
+        if session is not None and (session.shown, session.glance) != (shown, glance):
+            session.shown, session.glance = shown, glance
             self.pump.changed()
 
     def queued(self) -> list[str]:
@@ -238,6 +246,7 @@ class SessionHost:
             self.pump.remove(current)
         # Shown by a client before it started, or restarted while on someone's screen.
         session.shown = config.name in self._shown
+        session.glance = config.name in self._glanced
         self._sessions[config.name] = session
         self.pump.add(session)
         if self.live_count() >= self.max_ptys:

@@ -14,6 +14,10 @@ Which agents are emulated when:
   while they stream at most every `SHOWN_INTERVAL` (unless no more than
   `SHOWN_AT_ONCE` waits): a frame's worth in one step skims far better than
   read by read, and clients get ~30 frames a second anyway;
+- glanced ones (shown, but only as a tile behind the one being typed into) like
+  hidden ones, but at least every `GLANCE_INTERVAL`, and outside the hidden share:
+  a batch a quarter second long skims far better than frame-sized ones, and the
+  tile repaints that often anyway;
 - hidden ones lazily: once output has paused for `HIDDEN_PAUSE` (a prompt
   drawn before the agent waits is on screen within that, plus a step), at
   least every `HIDDEN_INTERVAL` while they stream (detection keeps seeing a
@@ -53,6 +57,9 @@ fed last (the echo of a key or two)."""
 HIDDEN_PAUSE = 0.1
 """Output quiet this long counts as a pause: a hidden agent is fed, its screen read."""
 HIDDEN_INTERVAL = 1.0
+GLANCE_INTERVAL = 0.25
+"""A glanced agent (see the module) that streams is fed at least this often: its tile
+repaints four times a second."""
 """A hidden agent that streams is fed (and its screen read) at least this often."""
 HIDDEN_SHARE = 0.25
 """Of the loop's time, at most this goes to emulating agents nobody shows: a hidden flood
@@ -70,6 +77,9 @@ class Emulated(Protocol):
 
     @property
     def shown(self) -> bool: ...
+
+    @property
+    def glance(self) -> bool: ...
 
     @property
     def pending(self) -> int: ...
@@ -162,11 +172,11 @@ class EmulationPump:
         """`size` bytes just reached `session`'s ring. Cheap: runs once per PTY read.
 
         Only bytes that may make an agent due sooner than the pump is waiting for
-        wake it: any for a shown agent; for a hidden one the first after it caught up,
+        wake it: any for a shown agent; for a hidden or glanced one the first after it caught up,
         and those that fill half its ring.
         """
         pending, half = session.pending, session.capacity // 2
-        if session.shown or pending == size or pending >= half > pending - size:
+        if _watched(session) or pending == size or pending >= half > pending - size:
             self._wake.set()
 
     def hurry(self, session: Emulated) -> None:
@@ -186,11 +196,12 @@ class EmulationPump:
     def _due_at(self, session: Emulated) -> float:
         if session in self._urgent or session.pending * 2 >= session.capacity:
             return 0.0  # before its ring overwrites what was not emulated yet
-        if session.shown:
+        if session.shown and not session.glance:
             if session.pending <= SHOWN_AT_ONCE:
                 return 0.0
             return session.emulated_at + SHOWN_INTERVAL
-        return min(session.last_output + HIDDEN_PAUSE, session.emulated_at + HIDDEN_INTERVAL)
+        interval = GLANCE_INTERVAL if session.shown else HIDDEN_INTERVAL
+        return min(session.last_output + HIDDEN_PAUSE, session.emulated_at + interval)
 
     def _admit(self, now: float) -> float | None:
         """Add agents that are due to the ones being fed; when the next one is due."""
@@ -236,7 +247,7 @@ class EmulationPump:
         a loop without it never defers).
         """
         ready = getattr(loop, "_ready", None)
-        if not ready or self._urgent or any(s.shown for s in self._targets):
+        if not ready or self._urgent or any(_watched(s) for s in self._targets):
             self._deferred_since = None
             return False
         now = time.perf_counter()
@@ -259,7 +270,7 @@ class EmulationPump:
         rotated = targets[start:] + targets[:start]
         # Shown agents first: what someone watches (a key's echo) never waits behind a
         # hidden flood's step; among each kind, round-robin.
-        order = [s for s in rotated if s.shown] + [s for s in rotated if not s.shown]
+        order = [s for s in rotated if _watched(s)] + [s for s in rotated if not _watched(s)]
         fed = False
         for session in order:
             # An agent whose output paused may be waiting at a prompt: its batch goes on.
@@ -280,8 +291,8 @@ class EmulationPump:
         """Feed `session` one step; return the seconds it took."""
         limit = self._steps.get(session, FIRST_STEP)
         target = self._targets[session]
-        # A hidden agent's screen is announced once its batch is done, not every step.
-        announce = session.shown or target - session.offset <= limit
+        # A hidden or glanced agent's screen is announced once its batch is done.
+        announce = _watched(session) or target - session.offset <= limit
         began = time.perf_counter()
         try:
             fed = session.emulate(limit, announce=announce)
@@ -299,6 +310,11 @@ class EmulationPump:
         if not fed or session.offset >= target:
             del self._targets[session]
             self._urgent.discard(session)
-            if not session.shown:
+            if not _watched(session):
                 session.batch_done()
         return took
+
+
+def _watched(session: Emulated) -> bool:
+    """Shown more than at a glance: emulated as output arrives, announced every step."""
+    return session.shown and not session.glance

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any, Protocol
 
 from tundra_tui.daemon import client as daemon_client
@@ -46,9 +46,9 @@ class Link(Protocol):
         """One request with no reply wanted (keys); TundraError when not connected."""
         ...
 
-    async def show(self, names: list[str]) -> None:
-        """The agents whose screens are on show now: only they send screen events.
-        Remembered, and said again after a reconnect."""
+    async def show(self, names: list[str], glance: Sequence[str] = ()) -> None:
+        """The agents whose screens are on show now (`glance`: those of them shown only at a
+        glance): only they send screen events. Remembered, and said again after a reconnect."""
         ...
 
     def events(self) -> AsyncIterator[Event]:
@@ -81,6 +81,7 @@ class DaemonLink:
         self._show_lock = asyncio.Lock()
         """Keeps Subscribe and Show in order: the daemon must end with the latest list."""
         self._shown: list[str] = []
+        self._glanced: list[str] = []
         self._fresh = True
         """Not connected yet: `at tui` was just launched, which is a start on purpose."""
         self._wake = asyncio.Event()
@@ -135,14 +136,17 @@ class DaemonLink:
             raise TundraError("the daemon is not connected")
         client.send(request)
 
-    async def show(self, names: list[str]) -> None:
+    async def show(self, names: list[str], glance: Sequence[str] = ()) -> None:
         self._shown = list(names)
+        self._glanced = list(glance)
         async with self._show_lock:
             client = self._client
-            if client is None or not client.subscribed or client.shown == self._shown:
+            if client is None or not client.subscribed:
                 return  # said when the stream (re)subscribes
+            if (client.shown, client.glanced) == (self._shown, self._glanced):
+                return
             with contextlib.suppress(DaemonUnavailable, OSError):
-                await client.show(self._shown)
+                await client.show(self._shown, self._glanced)
 
     async def _drop(self, client: DaemonClient | None) -> None:
         if client is None:
@@ -160,7 +164,7 @@ class DaemonLink:
             try:
                 client = await self._connection()
                 async with self._show_lock:  # a `show` meanwhile follows, with the latest
-                    await client.start_events(show=self._shown)
+                    await client.start_events(show=self._shown, glance=self._glanced)
                 failures = 0
                 said = None
                 self._wake.clear()  # a start asked for before this is done; the next pause is not

@@ -83,7 +83,7 @@ class AgentsPane(Pane):
         self._grabbed: TerminalView | None = None
         self._tab_shown = False
         """The tab is on screen (between Show and Hide)."""
-        self._told: list[str] | None = []
+        self._told: tuple[list[str], list[str]] | None = ([], [])
         """The agents the daemon was last told the tab shows (a new connection shows none;
         None: the telling failed and is due again)."""
 
@@ -225,16 +225,19 @@ class AgentsPane(Pane):
         """Tell the daemon which agents' screens are on show, when that changed: the tiles'
         while the tab is on screen, none while it is hidden (no other tab shows a screen)."""
         names = sorted({v.agent for v in self.views if v.display and v.agent})
+        # Tiles behind a grabbed one repaint a few times a second: the daemon need not
+        # emulate and send them faster (`Show.glance`).
+        glance = sorted({v.agent for v in self.views if v.display and v.agent and v.background})
         if not self._tab_shown:
-            names = []
-        if names != self._told:
-            self._told = names
-            self._show_agents(names)
+            names, glance = [], []
+        if (names, glance) != self._told:
+            self._told = (names, glance)
+            self._show_agents(names, glance)
 
     @work(group="agents-show", exclusive=True, exit_on_error=False)
-    async def _show_agents(self, names: list[str]) -> None:
+    async def _show_agents(self, names: list[str], glance: list[str]) -> None:
         try:
-            await self.services.link.show(names)
+            await self.services.link.show(names, glance)
         except TundraError:
             self._told = None  # told again with the next change
 
@@ -292,6 +295,7 @@ class AgentsPane(Pane):
         for other in self.views:
             other.background = other is not view
         view.grab()
+        self._tell_shown()
 
     def on_terminal_view_released(self, message: TerminalView.Released) -> None:
         message.stop()
@@ -300,6 +304,7 @@ class AgentsPane(Pane):
         if self._grabbed is None:
             for view in self.views:
                 view.background = False
+            self._tell_shown()
         message.view.drives_size = self._zoomed and message.view.has_class("-selected")
         if message.refocus:
             self._focus_home()
