@@ -366,20 +366,22 @@ async def test_live_events_reach_every_pane(town_dir: Path, store: Store) -> Non
         assert app.services.live.agents["mayor"].state.value == "working"
 
 
-async def test_screen_events_skip_the_panes_and_link_loss_is_said_once(
+async def test_screen_events_reach_only_the_agents_pane_and_link_loss_is_said_once(
     town_dir: Path, store: Store
 ) -> None:
     link = FakeLink()
     app = make_app(town_dir, store, link)
     async with app.run_test() as pilot:
         await app.compose_all()  # a pane is composed when first shown
-        heard = len(pane(app, "agents").changes)
+        heard = {tab_id: len(pane(app, tab_id).changes) for tab_id, _ in TAB_TITLES}
         link.push(ScreenEvent(agent="mayor", rows={}, cursor=(0, 0), size=(80, 24)))
         link.push(LinkEvent(up=False, error="connection refused"))
         link.push(LinkEvent(up=False, error="connection refused"))
         await pilot.pause(0.1)
-        kinds = [c.kind for c in pane(app, "agents").changes[heard:]]
-        assert "screen" not in kinds and kinds.count("link") == 2
+        for tab_id, _ in TAB_TITLES:
+            kinds = [c.kind for c in pane(app, tab_id).changes[heard[tab_id] :]]
+            # Only the Agents pane hears of screens: its grabbed tile paints on them.
+            assert kinds.count("screen") == (tab_id == "agents") and kinds.count("link") == 2
         assert app.services.live.agents["mayor"].screen.version == 1  # applied all the same
         said = [n.message for n in app._notifications if "daemon" in n.message]
         assert said == ["daemon: connection refused"]

@@ -516,8 +516,14 @@ class TundraApp(App[None]):
 
     def _on_live(self, change: Change) -> None:
         # Screen events come with every PTY read; tiles draw them from their RemoteScreen on
-        # their own frame timer, so nothing else is told (this is the hot path).
-        if change.kind in ("ignored", "screen"):
+        # their own frame timer, so only the Agents pane hears of them (this is the hot
+        # path): a grabbed tile paints its own at once, the echo of what the operator types.
+        if change.kind == "screen":
+            agents = self._panes.get("agents")
+            if agents is not None and agents.is_mounted:
+                agents.live_changed(change)
+            return
+        if change.kind == "ignored":
             return
         for pane in self.panes:
             if not pane.is_mounted:
