@@ -620,7 +620,7 @@ class TundraApp(App[None]):
         title.connected = live.connected
         title.clock = self.services.now().astimezone().strftime("%H:%M")
         title.now = iso(self.services.now())
-        title.refresh()
+        title.refresh_if_changed()
 
     def queue_approval(self, approval_id: int) -> None:
         """Queue the approval modal for a request (once); one modal at a time."""

@@ -12,6 +12,7 @@ nothing while the tab is hidden, so it streams and emulates eagerly only those.
 
 from __future__ import annotations
 
+import time
 from typing import ClassVar
 
 from textual import work
@@ -45,7 +46,7 @@ from tundra_tui.ui.remote_screen import RemoteScreen
 from tundra_tui.ui.services import Services
 from tundra_tui.ui.tiling import MAX_TILES, Layout, tile_shape, visible_window
 from tundra_tui.ui.widgets.agent_list import AgentList
-from tundra_tui.ui.widgets.terminal_view import TerminalView
+from tundra_tui.ui.widgets.terminal_view import PaintTurns, TerminalView
 
 SUBJECT_CHARS = 100
 """Characters of a request's subject shown in the approve-all confirmation."""
@@ -84,6 +85,7 @@ class AgentsPane(Pane):
         self._tab_shown = False
         """The tab is on screen (between Show and Hide)."""
         self._told: tuple[list[str], list[str]] | None = ([], [])
+        self._turns = PaintTurns()
         """The agents the daemon was last told the tab shows (a new connection shows none;
         None: the telling failed and is due again)."""
 
@@ -95,9 +97,11 @@ class AgentsPane(Pane):
         yield AgentList(id="agents-list")
         with Container(id="agents-grid"):
             for index in range(MAX_TILES):
-                yield TerminalView(
+                view = TerminalView(
                     max_fps=fps, history=self._read_history, id=f"agents-tile-{index}"
                 )
+                view.turns = self._turns  # background tiles repaint one at a time
+                yield view
             yield Static(Content(EMPTY_TEXT), id="agents-empty")
 
     def focus_default(self) -> None:
@@ -142,8 +146,15 @@ class AgentsPane(Pane):
             grabbed = self._grabbed
             if grabbed is not None and grabbed.agent == change.agent:
                 grabbed.tick()
+                # The tiles behind it get their turn once its echo is on the terminal.
+                grabbed.call_after_refresh(self._tick_background)
         elif change.kind != "ignored":
             self._refresh_rows()
+
+    def _tick_background(self) -> None:
+        for view in self.views:
+            if view.background and view.display:
+                view.tick()
 
     def search(self, text: str) -> None:
         self._filter = text
@@ -442,6 +453,7 @@ class AgentsPane(Pane):
         """Keys go out as typed, in order, without waiting for a reply (so none queue up
         behind a slow request); a refusal (the daemon is gone) is said in one line."""
         message.stop()
+        self._turns.keyed(time.monotonic())
         try:
             self.services.link.send(SendKeys(name=message.agent, data=message.data))
         except TundraError as error:

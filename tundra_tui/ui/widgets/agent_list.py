@@ -10,6 +10,7 @@ from textual.content import Content
 from textual.events import Resize
 from textual.geometry import Size
 from textual.widgets import OptionList
+from textual.widgets.option_list import OptionDoesNotExist
 
 from tundra_tui.domain.agents import AgentState
 from tundra_tui.ui.agent_rows import AgentRow
@@ -96,8 +97,20 @@ class AgentList(FocusLook, OptionList):
         return [row_content(row, width, name_width) for row in self._rows]
 
     def _redraw(self) -> None:
+        # Only the rows that changed: each replaced prompt repaints the whole list, and a
+        # repaint far from the grabbed tile's echo row makes Textual redraw everything
+        # between the two in the echo's frame (it draws the union of what is dirty).
         for index, prompt in enumerate(self._prompts()):
-            self.replace_option_prompt_at_index(index, prompt)
+            try:
+                old = self.get_option_at_index(index).prompt
+            except OptionDoesNotExist:
+                old = None
+            if not (
+                isinstance(old, Content)
+                and old.plain == prompt.plain
+                and list(old.spans) == list(prompt.spans)
+            ):
+                self.replace_option_prompt_at_index(index, prompt)
 
     def on_resize(self, event: Resize) -> None:
         # Showing the tab again resizes the list to the size it had: OptionList would drop

@@ -48,6 +48,48 @@ BACKGROUND_FPS = 4
 reads the one they type into, and every tile drawn at full rate is the cost that delays
 that one's echo (on 2 cores, ten streaming tiles kept the TUI's loop three-quarters busy
 drawing)."""
+BACKGROUND_GAP = 1 / 30
+"""Background tiles take turns (`PaintTurns`): at most one repaints in this long. Started
+together, they otherwise all came due in the same frame, and the grabbed tile's echo waited
+behind several whole tiles drawn at once (a streaming tile costs Textual about 10 ms)."""
+ECHO_WAIT = 0.1
+"""After a key, background tiles wait this long at most for the grabbed tile's echo to be
+painted before they may paint again (an agent that does not echo holds them no longer)."""
+
+
+class PaintTurns:
+    """Shared by a grid's tiles: when a background tile may repaint (see `BACKGROUND_GAP`).
+
+    Tiles tick in a fixed order, so those kept waiting win in turn. While a key's echo is on
+    its way none repaints: a background tile drawn in the same frame as the echo, or just
+    before it, is what the echo waits behind. The pane ticks them again right after the echo
+    is drawn, when the operator's next key is furthest away.
+    """
+
+    def __init__(self, gap: float = BACKGROUND_GAP) -> None:
+        self.gap = gap
+        self._last = float("-inf")
+        self._keyed = float("-inf")
+        self._echoed = float("-inf")
+
+    def keyed(self, now: float) -> None:
+        """A key went to the grabbed tile's agent: its echo is on its way."""
+        self._keyed = now
+
+    def echoed(self, now: float) -> None:
+        """The grabbed tile repainted (the echo, or whatever else the agent drew)."""
+        self._echoed = now
+
+    def take(self, now: float) -> bool:
+        """Whether a background tile may repaint at `now` (and it counts as doing so)."""
+        if self._keyed > self._echoed and now - self._keyed < ECHO_WAIT:
+            return False
+        if now - self._last < self.gap:
+            return False
+        self._last = now
+        return True
+
+
 """Seconds a new size must hold before the agent's PTY is resized to it."""
 WHEEL_LINES = 3
 """Lines one notch of the mouse wheel scrolls."""
@@ -196,6 +238,8 @@ class TerminalView(Widget, can_focus=False):
         self._news = False
         """The agent printed since scrollback took its screen."""
         self._background = False
+        self.turns = PaintTurns()
+        """Shared with the other tiles of the grid (the pane sets it): see `BACKGROUND_GAP`."""
         self._painted_at = 0.0
         """When `tick` last repainted (monotonic), for the background rate."""
 
@@ -489,8 +533,12 @@ class TerminalView(Widget, can_focus=False):
         if remote is None or remote.version == self._seen_version:
             return
         now = time.monotonic()
-        if self._background and now - self._painted_at < 1 / BACKGROUND_FPS:
+        if self._background and (
+            now - self._painted_at < 1 / BACKGROUND_FPS or not self.turns.take(now)
+        ):
             return
+        if not self._background:
+            self.turns.echoed(now)
         self._painted_at = now
         if self._scroll is not None:
             # The view holds still (rows are read again on leaving); say once that more came.

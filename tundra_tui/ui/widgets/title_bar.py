@@ -44,6 +44,25 @@ class TitleBar(Widget):
         """Budgets, the override and pauses, as the store last said (None: not read)."""
         self.now = ""
         """The stored form of now, for the brake's countdowns and expiries."""
+        self._said: tuple[object, ...] = ()
+
+    def refresh_if_changed(self) -> None:
+        """Repaint only when what the bar says changed (a clock minute, a count, a mark):
+        ticking every second, a repaint at the top of the screen made Textual redraw all
+        that lies between it and the grabbed tile's echo in the echo's frame."""
+        marks = brake_marks(self.brake, self.now) if self.brake and self.now else ""
+        said = (
+            self.town,
+            tuple(sorted(Counter(self.states).items())),
+            self.waiting,
+            self.connected,
+            self.clock,
+            self.demo,
+            marks,
+        )
+        if said != self._said:
+            self._said = said
+            self.refresh()
 
     def render(self) -> Text:
         left = Text(no_wrap=True, overflow="crop")
