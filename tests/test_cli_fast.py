@@ -250,3 +250,17 @@ def test_at_tui_starts_without_building_the_parser() -> None:
         }
         assert "tundra_tui.cli.tui" in loaded
         assert "tundra_tui.cli.parser" not in loaded
+
+
+def test_the_control_room_loads_cost_reports_only_when_a_tab_needs_them() -> None:
+    """A structural check on `at tui`'s first frame: the cost reports and their analysis
+    (some 20 ms of imports, once pulled in by the title bar) load with the Costs and
+    Analytics tabs, not with the app."""
+    probe = (
+        "import sys, tundra_tui.ui.app\n"
+        "print(sorted(m for m in sys.modules if m.startswith('tundra_tui.usage')))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.strip() == "[]", done.stdout

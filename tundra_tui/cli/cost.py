@@ -37,10 +37,8 @@ from tundra_tui.usage.reports import (
     brake_json,
     brake_lines,
     brake_report,
-    convoys_stopped,
     cost_table,
     forecast_report,
-    town_level,
 )
 
 _NO_KEY = {"bead": "(no bead)", "convoy": "(no convoy)", "role": "(no role)"}
@@ -360,8 +358,8 @@ async def cmd_limits(ctx: Context) -> int:
 def cost_line(today: Cost, month: Cost, brake: Brake, now: str) -> str:
     """The one line `at status` prints about money."""
     marks = {"warn": " · budget warning", "stop": " · BUDGET STOP", "overridden": " · override"}
-    mark = marks.get(town_level(brake, now), "")
-    stopped = [visible(name, single_line=True, limit=40) for name in convoys_stopped(brake, now)]
+    mark = marks.get(brake.town_level(now), "")
+    stopped = [visible(name, single_line=True, limit=40) for name in brake.convoys_stopped(now)]
     if stopped and "STOP" not in mark:  # only these convoys' beads wait; the town goes on
         mark += f" · convoy {', '.join(stopped)} stopped"
     return f"cost: today {today.text()} · month {month.text()}{mark}"

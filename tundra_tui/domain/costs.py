@@ -7,7 +7,7 @@ Pure and standard library only: the demo agent imports `Price` through `usage.pr
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Literal
@@ -227,6 +227,23 @@ class Brake:
         if BrakeLevel.WARN in levels:
             return BrakeLevel.WARN.value
         return BrakeLevel.OK.value
+
+    def town_level(self, now: str) -> str:
+        """The level for the whole town ("ok", "warn", "stop" or "overridden"): a spent
+        convoy holds only that convoy's beads, so it never makes the town's level "stop"; its
+        stop lifted by the override still reads "overridden"."""
+        town = replace(self, scopes=tuple(s for s in self.scopes if s.kind != "convoy"))
+        level = town.level(now)
+        if level in ("ok", "warn") and self.level(now) == "overridden":
+            return "overridden"
+        return level
+
+    def convoys_stopped(self, now: str) -> list[str]:
+        """The convoys whose budget is spent, with no override lifting it (raw names: pass
+        them through `visible` before showing them)."""
+        if self.overridden(now):
+            return []
+        return [s.name for s in self.scopes if s.kind == "convoy" and s.level is BrakeLevel.STOP]
 
 
 @dataclass(frozen=True, slots=True)

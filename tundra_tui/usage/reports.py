@@ -7,13 +7,13 @@ test or snapshot sees fixed windows.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from tundra_tui.domain.beads import Bead
 from tundra_tui.domain.clock import iso, parse_iso
-from tundra_tui.domain.costs import AttemptCost, Brake, BrakeLevel, Cost, Verdict, pause_text
+from tundra_tui.domain.costs import AttemptCost, Brake, Cost, Verdict, pause_text
 from tundra_tui.domain.errors import TundraError
 from tundra_tui.domain.metrics import KpiSnapshot
 from tundra_tui.domain.sanitize import visible
@@ -557,24 +557,6 @@ async def brake_report(store: Store, config: LayeredConfig, now: datetime) -> Br
     from tundra_tui.daemon.brake import read_brake  # the daemon package, only when asked
 
     return await read_brake(store, config, now)
-
-
-def town_level(brake: Brake, now: str) -> str:
-    """The brake's level for the whole town ("ok", "warn", "stop" or "overridden"): a spent
-    convoy holds only that convoy's beads, so it never makes the town's level "stop"; its
-    stop lifted by the override still reads "overridden"."""
-    level = replace(brake, scopes=tuple(s for s in brake.scopes if s.kind != "convoy")).level(now)
-    if level in ("ok", "warn") and brake.level(now) == "overridden":
-        return "overridden"
-    return level
-
-
-def convoys_stopped(brake: Brake, now: str) -> list[str]:
-    """The convoys whose budget is spent, with no override lifting it (raw names: pass them
-    through `visible` before showing them)."""
-    if brake.overridden(now):
-        return []
-    return [s.name for s in brake.scopes if s.kind == "convoy" and s.level is BrakeLevel.STOP]
 
 
 def brake_json(brake: Brake, now: str) -> dict[str, Any]:

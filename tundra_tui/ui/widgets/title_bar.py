@@ -13,7 +13,6 @@ from tundra_tui.domain.agents import AgentState
 from tundra_tui.domain.clock import parse_iso
 from tundra_tui.domain.costs import Brake, BrakeLevel
 from tundra_tui.domain.sanitize import visible
-from tundra_tui.usage.reports import convoys_stopped, town_level
 
 SHOWN = (AgentState.WORKING, AgentState.IDLE, AgentState.AWAITING_APPROVAL, AgentState.UNKNOWN)
 
@@ -103,13 +102,13 @@ def brake_marks(brake: Brake, now: str) -> str:
     convoys' budgets are spent (the rest of the town goes on), `$ override` while the
     operator's override lifts a stop, then `⏸ claude 12m` per paused account."""
     marks: list[str] = []
-    level = town_level(brake, now)
+    level = brake.town_level(now)
     if level == "stop":
         marks.append("$ STOP")
     elif level == "overridden":
         marks.append("$ override")
     else:
-        stopped = convoys_stopped(brake, now)
+        stopped = brake.convoys_stopped(now)
         if stopped:
             more = f" +{len(stopped) - 1}" if len(stopped) > 1 else ""
             marks.append(f"$ STOP {visible(stopped[0], single_line=True, limit=20)}{more}")
