@@ -29,6 +29,8 @@ from tundra_tui.daemon.protocol import (
     Done,
     History,
     HistoryReply,
+    Record,
+    Recorded,
     Request,
     Resize,
     Restart,
@@ -43,12 +45,14 @@ from tundra_tui.daemon.protocol import (
     Stop,
     Stopped,
 )
+from tundra_tui.daemon.recorder import record
 from tundra_tui.daemon.roster import Roster
 from tundra_tui.daemon.supervision import Supervision
 from tundra_tui.daemon.transport import Caller, Handler
 from tundra_tui.daemon.writer import StoreWriter
 from tundra_tui.domain.agents import AgentState
 from tundra_tui.domain.errors import NotFound, TundraError
+from tundra_tui.session.detect import Detected
 from tundra_tui.session.host import SessionHost
 from tundra_tui.session.launch import agent_config
 from tundra_tui.store import Store
@@ -103,6 +107,7 @@ class AgentOps:
             Resize: self.resize,
             Screen: self.screen,
             History: self.history,
+            Record: self.record,
         }
 
     # ---- looking -----------------------------------------------------------------------------
@@ -162,6 +167,22 @@ class AgentOps:
         lines = [[tuple(run) for run in line] for line in emulator.scrollback_lines(start, count)]
         dropped = emulator.scrollback_dropped
         return HistoryReply(total=total, start=start, lines=lines, dropped=dropped)  # type: ignore[arg-type]
+
+    async def record(self, request: Record, caller: Caller) -> Recorded:
+        """The flight recorder: the agent's screen and verdict, with the operator's label."""
+        self.gate.operator_only(caller, "record", "recordings are made by the operator")
+        session = self.host.session(request.name)
+        label = Detected(request.label) if request.label else None
+        try:
+            path, held = await record(session, label, self.town.state_dir)
+        except OSError as error:
+            raise TundraError(f"cannot write the recording: {error}") from None
+        verdict = held.verdict
+        rule = verdict.evidence.rule if verdict.evidence else ""
+        self.log.info("agent.recorded", agent=request.name, path=str(path))
+        return Recorded(
+            path=str(path), state=verdict.state.value, rule=rule, label=held.label.value
+        )
 
     # ---- starting and stopping ---------------------------------------------------------------
 

@@ -188,6 +188,15 @@ class ScreenText(Reply, frozen=True, tag="screen"):
     stored: bool = False
 
 
+class Recorded(Reply, frozen=True, tag="recorded"):
+    """Where `record` wrote the recording, and the verdict and label it holds."""
+
+    path: str
+    state: str
+    rule: str
+    label: str
+
+
 class HistoryReply(Reply, frozen=True, tag="history"):
     """Scrollback lines `start` to `start + len(lines)`, 0 being the oldest still kept."""
 
@@ -330,6 +339,16 @@ class Screen(Request, frozen=True, tag="screen"):
     answer = ScreenText
     quiet = True
     name: str
+
+
+class Record(Request, frozen=True, tag="record"):
+    """Save a running agent's screen, its verdict and the operator's `label` (the right
+    state; the verdict's when None) as a file under `.tundra/recordings/`
+    (`at detect --replay` scores it again). Operator only."""
+
+    answer = Recorded
+    name: str
+    label: Literal["idle", "working", "awaiting_approval", "unknown"] | None = None
 
 
 class History(Request, frozen=True, tag="history"):
@@ -851,6 +870,7 @@ AnyRequest = (
     | Approve
     | Deny
     | Screen
+    | Record
     | History
     | Subscribe
     | Show
@@ -885,6 +905,7 @@ AnyReply = (
     | Delivered
     | Sent
     | ScreenText
+    | Recorded
     | HistoryReply
     | Subscribed
     | Stopping

@@ -1,0 +1,84 @@
+"""The flight recorder: `at detect --record` through a real daemon, `--replay`, fixtures, the
+CLI version probe."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import stat
+from pathlib import Path
+
+from at_cli import at, daemon_town, wait_for
+
+from tundra_tui.daemon.recorder import cli_version
+from tundra_tui.domain.agents import Runtime
+from tundra_tui.session.recording import read_recording
+
+
+def _state(town: Path, name: str) -> str:
+    rows = json.loads(at(town, "agent", "list", "--json").stdout)
+    return str(next(row for row in rows if row["name"] == name)["state"])
+
+
+def test_record_replay_and_fixture_of_a_live_demo_agent(tmp_path: Path) -> None:
+    with daemon_town() as town:
+        at(town, "agent", "start", "d1")
+        wait_for(lambda: _state(town, "d1") == "idle")
+        reply = json.loads(at(town, "detect", "--record", "d1", "--label", "idle", "--json").stdout)
+        path = Path(reply["path"])
+        assert reply["state"] == "idle" and reply["label"] == "idle" and reply["rule"]
+        # An agent's screen and the detector's verdict, in a private file of a private dir.
+        assert path.parent == town / ".tundra" / "recordings"
+        assert path.name.startswith("d1-") and path.name.endswith("-idle.json")
+        assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        recording = read_recording(path)
+        assert recording.runtime == "demo" and recording.agent == "d1"
+        assert recording.version.startswith("demo agent ")
+        assert any("demo❯" in line for line in recording.lines)
+        assert recording.verdict.evidence is not None
+        assert recording.verdict.evidence.rule == reply["rule"]
+        assert recording.verdict.evidence.source == "screen"
+
+        # As recorded, the detector agrees with the label.
+        passed = at(town, "detect", "--replay", str(path.parent))
+        assert ", ok (" in passed.stdout and "1 files: 1 ok" in passed.stdout
+
+        # A copy labelled wrong is a DIFF and fails the run; a bad file is one error line.
+        wrong = tmp_path / "wrong"
+        wrong.mkdir()
+        data = json.loads(path.read_text())
+        data["label"] = "working"
+        (wrong / "edited.json").write_text(json.dumps(data))
+        (wrong / "broken.json").write_text("{not json")
+        failed = at(town, "detect", "--replay", str(wrong), check=False)
+        assert failed.returncode == 1, failed.stderr
+        lines = failed.stdout.splitlines()
+        assert any("edited.json: label working, detected idle, DIFF" in line for line in lines)
+        assert any("broken.json: error: malformed JSON" in line for line in lines)
+        assert lines[-1] == "2 files: 0 ok, 1 differ, 1 errors"
+
+        # One step from recording to a fixture the corpus test and --replay both read.
+        fixtures = tmp_path / "screens"
+        written = at(town, "detect", "--to-fixture", str(path), "--fixtures", str(fixtures))
+        fixture = Path(written.stdout.strip())
+        assert fixture == fixtures / "demo" / "idle-recorded-1.txt"
+        result = json.loads(at(town, "detect", "--replay", str(fixtures), "--json").stdout)
+        assert [f["ok"] for f in result["files"]] == [True] and result["differ"] == 0
+
+
+def test_cli_version_asks_known_clis_only(tmp_path: Path) -> None:
+    for name in ("claude", "mycli"):
+        script = tmp_path / name
+        script.write_text("#!/bin/sh\necho '2.1.330 (Claude Code)'\n")
+        script.chmod(0o755)
+    env = {"PATH": os.environ.get("PATH", "")}
+
+    def version(runtime: Runtime, command: str) -> str:
+        return asyncio.run(cli_version(runtime, [str(tmp_path / command)], env, tmp_path))
+
+    assert version(Runtime.CLAUDE, "claude") == "2.1.330 (Claude Code)"
+    # A wrapper or a custom command might not know --version and start a session instead.
+    assert version(Runtime.CLAUDE, "mycli") == "unknown"
+    assert version(Runtime.CUSTOM, "mycli") == "unknown"
