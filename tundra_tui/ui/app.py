@@ -97,6 +97,7 @@ MODALS: tuple[tuple[str, str], ...] = (
     ("bead detail", "bead_detail:BeadDetail"),
     ("bead form", "bead_form:BeadForm"),
     ("config edit", "config_edit:ConfigEditModal"),
+    ("record", "record:RecordModal"),
 )
 """Modals whose keys help lists (they work only while the modal is open), as `module:class`
 under `tundra_tui.ui.modals`: imported when help or the palette first lists them."""

@@ -28,6 +28,7 @@ from tundra_tui.daemon.protocol import (
     Deny,
     History,
     HistoryReply,
+    Record,
     Resize,
     Restart,
     SendKeys,
@@ -41,6 +42,7 @@ from tundra_tui.ui.agent_rows import AgentRow, agent_rows
 from tundra_tui.ui.live import Change
 from tundra_tui.ui.messages import DaemonRequest
 from tundra_tui.ui.modals.confirm import ConfirmModal
+from tundra_tui.ui.modals.record import RecordModal
 from tundra_tui.ui.panes.base import Pane
 from tundra_tui.ui.remote_screen import RemoteScreen
 from tundra_tui.ui.services import Services
@@ -69,6 +71,7 @@ class AgentsPane(Pane):
         Binding("x", "stop", "Stop", id="agents-stop"),
         Binding("R", "restart", "Restart", id="agents-restart"),
         Binding("left_square_bracket", "scrollback", "Scrollback", id="agents-history"),
+        Binding("d", "record", "Record screen (wrong state?)", show=False, id="agents-record"),
         Binding("escape", "unzoom", "Unzoom", show=False, id="agents-unzoom"),
     ]
 
@@ -434,6 +437,35 @@ class AgentsPane(Pane):
         if row is not None:
             done = f"restarted {row.label}"
             self.post_message(DaemonRequest(Restart(name=row.name), done=done))
+
+    def action_record(self) -> None:
+        """The flight recorder: ask what the selected agent's screen really shows, and have
+        the daemon record it with that label (a wrong state becomes a test fixture)."""
+        row = self.selected
+        if row is None:
+            self.notify("no agent selected")
+            return
+        if not row.running:
+            self.notify(f"{row.label} is not running: no live screen to record")
+            return
+        name = row.name
+        live = self.services.live.agents.get(name)
+        evidence = dict(live.evidence) if live is not None else {}
+
+        def chosen(label: str | None) -> None:
+            if label:
+                self.run_worker(self._record(name, label), group="record", exit_on_error=False)
+
+        self.app.push_screen(RecordModal(name, row.state.value, evidence), chosen)
+
+    async def _record(self, name: str, label: str) -> None:
+        try:
+            reply = await self.services.link.call(Record(name=name, label=label))  # type: ignore[arg-type]
+        except TundraError as error:
+            self.notify(f"record: {error}", severity="error")
+            return
+        path = visible(reply.path, single_line=True)
+        self.notify(f"recorded {visible(name, single_line=True, limit=64)} as {label}: {path}")
 
     def on_terminal_view_clicked(self, message: TerminalView.Clicked) -> None:
         message.stop()
