@@ -4,6 +4,7 @@ CLI version probe."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import stat
@@ -13,7 +14,8 @@ from at_cli import at, daemon_town, wait_for
 
 from tundra_tui.daemon.recorder import cli_version
 from tundra_tui.domain.agents import Runtime
-from tundra_tui.session.recording import read_recording
+from tundra_tui.session.detect import Detected, Detection
+from tundra_tui.session.recording import Recording, read_recording, recording_from_dict
 
 
 def _state(town: Path, name: str) -> str:
@@ -82,3 +84,27 @@ def test_cli_version_asks_known_clis_only(tmp_path: Path) -> None:
     # A wrapper or a custom command might not know --version and start a session instead.
     assert version(Runtime.CLAUDE, "mycli") == "unknown"
     assert version(Runtime.CUSTOM, "mycli") == "unknown"
+
+
+def test_replay_reads_the_rows_the_daemon_read() -> None:
+    """An old prompt high on a tall screen was out of the daemon's sight; replay keeps it
+    out too (scored whole, that screen would be an approval)."""
+    menu = ["Allow this command?", "  touch approved.txt", "❯ 1. Yes", "  2. No"]
+    idle = ["[demo] idle · 0 turns · 0 tokens · $0.0000 · `exit` to quit", "demo❯"]
+    lines = [*menu, *[""] * 20, *idle, "", ""]
+    recording = Recording(
+        agent="d1",
+        runtime="demo",
+        version="unknown",
+        lines=lines,
+        cursor=(5, 25),
+        verdict=Detection(Detected.IDLE, None),
+        label=Detected.IDLE,
+        recorded_at="2026-12-07T15:00:00+00:00",
+        read_rows=20,
+    )
+    assert recording.rescore().state is Detected.IDLE
+    again = recording_from_dict(json.loads(json.dumps(recording.to_dict())))
+    assert again == recording and again.read == [*[""] * 18, *idle]
+    whole = dataclasses.replace(again, read_rows=None)
+    assert whole.rescore().state is Detected.AWAITING_APPROVAL

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from tundra_tui import __version__
 from tundra_tui.domain.agents import Runtime
-from tundra_tui.session.agent import AgentSession
+from tundra_tui.session.agent import BOTTOM_LINES, AgentSession
 from tundra_tui.session.detect import Detected
 from tundra_tui.session.recording import RECORDINGS_DIR, Recording, write_recording
 
@@ -92,6 +92,7 @@ async def record(
         label=label or verdict.state,
         recorded_at=now.isoformat(timespec="seconds"),
         patterns=dict(session.adapter.patterns),
+        read_rows=BOTTOM_LINES,
     )
     path = await asyncio.to_thread(write_recording, state_dir / RECORDINGS_DIR, recording, now)
     return path, recording

@@ -62,6 +62,16 @@ class Recording:
     """UTC, ISO 8601."""
     patterns: Mapping[str, str] = field(default_factory=dict)
     """A custom runtime's idle/working/approval patterns, so replay scores as the daemon did."""
+    read_rows: int | None = None
+    """How many rows above the last non-blank one the daemon gives the detector (it reads
+    the bottom of the screen); replay reads the same. None: the whole screen."""
+
+    @property
+    def read(self) -> list[str]:
+        """The rows the detector reads: the bottom `read_rows` up to the last non-blank one."""
+        if self.read_rows is None:
+            return list(self.lines)
+        return bottom_rows(self.lines, self.read_rows)
 
     def to_dict(self) -> dict[str, Any]:
         """The file's JSON object."""
@@ -74,6 +84,7 @@ class Recording:
             "label": self.label.value,
             "verdict": self.verdict.to_dict(),
             "patterns": dict(self.patterns),
+            "read_rows": self.read_rows,
             "cursor": list(self.cursor),
             "lines": list(self.lines),
         }
@@ -84,7 +95,16 @@ class Recording:
         custom = None
         if self.patterns:
             custom = rules_for_custom(*(self.patterns.get(kind) for kind in _PATTERN_KINDS))
-        return detect_screen(self.runtime, self.lines, custom=custom)
+        return detect_screen(self.runtime, self.read, custom=custom)
+
+
+def bottom_rows(lines: Sequence[str], count: int) -> list[str]:
+    """The last `count` rows, ignoring blank rows at the very bottom (as the emulator gives
+    the detector)."""
+    last = len(lines)
+    while last > 0 and not lines[last - 1].rstrip():
+        last -= 1
+    return list(lines[max(0, last - count) : last]) if count > 0 else []
 
 
 def parse_label(text: str) -> Detected:
@@ -119,6 +139,9 @@ def recording_from_dict(data: object) -> Recording:
         isinstance(k, str) and isinstance(v, str) for k, v in patterns.items()
     ):
         raise TundraError("recording field 'patterns' must map names to strings")
+    read_rows = data.get("read_rows")
+    if read_rows is not None and (not isinstance(read_rows, int) or read_rows < 1):
+        raise TundraError("recording field 'read_rows' must be a positive number or null")
     return Recording(
         agent=data["agent"],
         runtime=data["runtime"],
@@ -129,6 +152,7 @@ def recording_from_dict(data: object) -> Recording:
         label=parse_label(data["label"]),
         recorded_at=data["recorded_at"],
         patterns=patterns,
+        read_rows=read_rows,
     )
 
 
@@ -269,16 +293,17 @@ def fixture_text(lines: Sequence[str]) -> str:
 
 
 def write_fixture(recording: Recording, fixtures: Path) -> Path:
-    """Copy `recording` into `fixtures/<runtime>/<label>-recorded-<n>.txt` (the next free n),
-    where the detector's corpus test picks it up. Raises TundraError for a custom runtime
-    (its rules live in one town's config, not in the detector) and OSError."""
+    """Copy the rows of `recording` the detector reads into
+    `fixtures/<runtime>/<label>-recorded-<n>.txt` (the next free n), where the detector's
+    corpus test picks it up (and scores what the daemon scored). Raises TundraError for a
+    custom runtime (its rules live in one town's config, not in the detector) and OSError."""
     if recording.patterns or recording.runtime == "custom":
         raise TundraError("a custom runtime's screen has no fixture corpus (its rules are config)")
     if not re.fullmatch(r"[a-z]+", recording.runtime):
         raise TundraError(f"runtime {recording.runtime!r} is not a fixture directory name")
     directory = fixtures / recording.runtime
     directory.mkdir(parents=True, exist_ok=True)
-    text = fixture_text(recording.lines)
+    text = fixture_text(recording.read)
     for n in range(1, 10000):
         path = directory / f"{recording.label.value}-recorded-{n}.txt"
         try:
