@@ -90,8 +90,9 @@ def test_replay_reads_the_rows_the_daemon_read() -> None:
     """An old prompt high on a tall screen was out of the daemon's sight; replay keeps it
     out too (scored whole, that screen would be an approval)."""
     menu = ["Allow this command?", "  touch approved.txt", "❯ 1. Yes", "  2. No"]
-    idle = ["[demo] idle · 0 turns · 0 tokens · $0.0000 · `exit` to quit", "demo❯"]
-    lines = [*menu, *[""] * 20, *idle, "", ""]
+    # Output, not a prompt: an idle prompt under the menu would mean it was answered.
+    out = ["touched approved.txt", "exit status 0"]
+    lines = [*menu, *[""] * 20, *out, "", ""]
     recording = Recording(
         agent="d1",
         runtime="demo",
@@ -103,8 +104,8 @@ def test_replay_reads_the_rows_the_daemon_read() -> None:
         recorded_at="2026-12-07T15:00:00+00:00",
         read_rows=20,
     )
-    assert recording.rescore().state is Detected.IDLE
+    assert recording.rescore().state is Detected.UNKNOWN
     again = recording_from_dict(json.loads(json.dumps(recording.to_dict())))
-    assert again == recording and again.read == [*[""] * 18, *idle]
+    assert again == recording and again.read == [*[""] * 18, *out]
     whole = dataclasses.replace(again, read_rows=None)
     assert whole.rescore().state is Detected.AWAITING_APPROVAL

@@ -4,8 +4,11 @@ Structured signals (Claude Code hooks, Codex notify) are preferred; the screen
 is the fallback and the only path for runtimes without hooks (DESIGN.md). Screen
 rules are data, versioned against the CLI releases they were taken from
 (shared/research/real-agents.md), and only look at the bottom of the screen so
-that old scrollback cannot trigger them. Every answer carries the evidence that
-produced it, and "no rule matched" is an explicit unknown, never a guess.
+that old scrollback cannot trigger them. Where a runtime's own rules find
+nothing (a release reworded its prompt, or the runtime has no rules) a generic
+layer (generic_rules.py) looks for the shapes every CLI shares. Every answer
+carries the evidence that produced it, naming the rule and the versions it was
+written for, and "no rule matched" is an explicit unknown, never a guess.
 
 Everything here is pure: no I/O, no clock (callers pass `now`), no Textual.
 """
@@ -15,12 +18,13 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any, Literal
 
 from tundra_tui.domain.agents import AgentState
 from tundra_tui.domain.errors import TundraError
+from tundra_tui.session import generic_rules
 
 EvidenceSource = Literal["screen", "hook", "notify", "process"]
 
@@ -54,6 +58,9 @@ class Evidence:
     """A stable id such as `claude.approval.proceed`; `none` when nothing matched."""
     matched: str = ""
     detail: str | None = None
+    versions: str = ""
+    """The CLI versions the rule was written for (`claude 2.1.330`, `generic`); empty
+    when no rule decided (nothing matched, mere screen activity)."""
 
     def to_dict(self) -> dict[str, str | None]:
         """A JSON-ready mapping."""
@@ -62,6 +69,7 @@ class Evidence:
             "rule": self.rule,
             "matched": self.matched,
             "detail": self.detail,
+            "versions": self.versions,
         }
 
 
@@ -93,6 +101,10 @@ class ScreenRule:
     state: Detected
     pattern: re.Pattern[str]
     region: int = DEFAULT_REGION
+    versions: str = ""
+    """The CLI versions it was written for and checked against."""
+    needles: tuple[str, ...] = ()
+    """When given, the rule runs only on a region whose lowercased text holds one of them."""
 
 
 Rules = tuple[ScreenRule, ...]
@@ -108,6 +120,10 @@ _RANK = {
 _SP = r"[^\S\n]"
 """Whitespace within one line; Unicode-aware, so it matches Claude's U+00A0 after ❯."""
 _BRAILLE = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+_LEAD = generic_rules.LEAD
+"""Spaces and box frames at the start of a line."""
+_LIVE = generic_rules.OPTIONS_TO_END
+"""Only options, hints and frames from here to the bottom: a live menu, not a quoted one."""
 _AIDER_PROMPT = r"[a-z-]*(?: multi)?>"
 """Aider's prompt: `>`, or the edit format and/or `multi` before it (`diff>`)."""
 
@@ -116,121 +132,152 @@ def _rule(rule_id: str, state: Detected, pattern: str, region: int = DEFAULT_REG
     return ScreenRule(rule_id, state, re.compile(pattern, re.MULTILINE), region)
 
 
+def _versioned(versions: str, rules: Rules) -> Rules:
+    """A runtime's table, each rule stamped with the versions the table was written for."""
+    return tuple(replace(rule, versions=versions) for rule in rules)
+
+
 _A, _W, _U, _I = Detected.AWAITING_APPROVAL, Detected.WORKING, Detected.UNKNOWN, Detected.IDLE
 
 # Claude Code 2.1.330 (real-agents.md §3); older-version strings from mission-anchors.md §3.17.
-_CLAUDE: Rules = (
-    _rule(
-        "claude.approval.proceed",
-        _A,
-        rf"^{_SP}*Do you want to [^\n]*\?{_SP}*\n(?:[^\n]*\n){{0,2}}{_SP}*❯{_SP}*1\.{_SP}+Yes\b",
+_CLAUDE: Rules = _versioned(
+    "claude 2.1.330",
+    (
+        _rule(
+            "claude.approval.proceed",
+            _A,
+            rf"^{_LEAD}Do you want to [^\n]*\?{_SP}*\n(?:[^\n]*\n){{0,2}}"
+            rf"{_LEAD}❯{_SP}*1\.{_SP}+Yes\b" + _LIVE,
+        ),
+        _rule("claude.approval.amend", _A, rf"^{_LEAD}Esc to cancel · Tab to amend", region=2),
+        _rule(
+            "claude.approval.tell_claude",
+            _A,
+            rf"^{_LEAD}\d\.{_SP}+No, and tell Claude what to do differently" + _LIVE,
+        ),
+        _rule("claude.working.interrupt", _W, r"(?:esc|ctrl\+c) to interrupt"),
+        _rule("claude.working.spinner", _W, rf"^{_SP}*[✽✻✶✳✢·*]{_SP}+[^\n…]{{1,60}}…{_SP}*\("),
+        _rule("claude.working.tool", _W, rf"^{_SP}*Running{_SP}+\S[^\n]* · \d+s{_SP}*$"),
+        _rule("claude.dialog.confirm", _U, r"Enter to confirm · Esc to cancel"),
+        _rule("claude.dialog.auto_mode", _U, r"Make auto mode your default permission mode\?"),
+        _rule("claude.error.connect", _U, r"Unable to connect to Anthropic services"),
+        # The prompt box: a ❯ line (bare, or with a draft) directly between two ──── rules.
+        _rule("claude.idle.prompt", _I, rf"(?<=─\n)❯(?:{_SP}[^\n]*)?(?=\n─)"),
+        _rule("claude.idle.shortcuts", _I, r"\? for shortcuts"),
     ),
-    _rule("claude.approval.amend", _A, r"Esc to cancel · Tab to amend"),
-    _rule("claude.approval.tell_claude", _A, r"No, and tell Claude what to do differently"),
-    _rule("claude.working.interrupt", _W, r"(?:esc|ctrl\+c) to interrupt"),
-    _rule("claude.working.spinner", _W, rf"^{_SP}*[✽✻✶✳✢·*]{_SP}+[^\n…]{{1,60}}…{_SP}*\("),
-    _rule("claude.working.tool", _W, rf"^{_SP}*Running{_SP}+\S[^\n]* · \d+s{_SP}*$"),
-    _rule("claude.dialog.confirm", _U, r"Enter to confirm · Esc to cancel"),
-    _rule("claude.dialog.auto_mode", _U, r"Make auto mode your default permission mode\?"),
-    _rule("claude.error.connect", _U, r"Unable to connect to Anthropic services"),
-    # The prompt box: a ❯ line (bare, or with a draft) directly between two ──── rules.
-    _rule("claude.idle.prompt", _I, rf"(?<=─\n)❯(?:{_SP}[^\n]*)?(?=\n─)"),
-    _rule("claude.idle.shortcuts", _I, r"\? for shortcuts"),
 )
 
 # Codex CLI 0.169.0 (real-agents.md §4); the question variants from CAO (mission-anchors §3.15).
-_CODEX: Rules = (
-    _rule(
-        "codex.approval.question",
-        _A,
-        r"Would you like to (?:run the following command|make the following edits"
-        r"|grant these permissions)\?|Do you want to approve network access",
+_CODEX: Rules = _versioned(
+    "codex 0.169.0",
+    (
+        _rule(
+            "codex.approval.question",
+            _A,
+            r"Would you like to (?:run the following command|make the following edits"
+            r"|grant these permissions)\?|Do you want to approve network access",
+        ),
+        _rule("codex.approval.menu", _A, rf"^›{_SP}+1\.{_SP}+Yes, proceed\b"),
+        _rule("codex.approval.footer", _A, r"Press enter to confirm or esc to cancel"),
+        _rule("codex.working.interrupt", _W, r"esc to interrupt"),
+        _rule("codex.working.running", _W, rf"^•{_SP}+Running{_SP}+\S"),
+        # While text streams Codex shows no status line: a submitted prompt with no
+        # `Worked for` / `■ Conversation interrupted` between it and the composer.
+        _rule(
+            "codex.working.streaming",
+            _W,
+            rf"^›{_SP}+(?!Ask Codex to do anything)\S[^\n]*"
+            rf"(?=\n(?:(?!{_SP}*(?:Worked for\b|■ Conversation interrupted))[^\n]*\n)*"
+            rf"›(?:{_SP}|$))",
+        ),
+        _rule(
+            "codex.dialog.trust",
+            _U,
+            r"Trust this folder\?|Do you trust the contents of this directory\?"
+            r"|enter continue · esc back",
+        ),
+        _rule("codex.idle.composer", _I, rf"^›{_SP}+Ask Codex to do anything"),
+        _rule("codex.idle.shortcuts", _I, r"\? for shortcuts"),
     ),
-    _rule("codex.approval.menu", _A, rf"^›{_SP}+1\.{_SP}+Yes, proceed\b"),
-    _rule("codex.approval.footer", _A, r"Press enter to confirm or esc to cancel"),
-    _rule("codex.working.interrupt", _W, r"esc to interrupt"),
-    _rule("codex.working.running", _W, rf"^•{_SP}+Running{_SP}+\S"),
-    # While text streams Codex shows no status line: a submitted prompt with no
-    # `Worked for` / `■ Conversation interrupted` between it and the composer.
-    _rule(
-        "codex.working.streaming",
-        _W,
-        rf"^›{_SP}+(?!Ask Codex to do anything)\S[^\n]*"
-        rf"(?=\n(?:(?!{_SP}*(?:Worked for\b|■ Conversation interrupted))[^\n]*\n)*›(?:{_SP}|$))",
-    ),
-    _rule(
-        "codex.dialog.trust",
-        _U,
-        r"Trust this folder\?|Do you trust the contents of this directory\?"
-        r"|enter continue · esc back",
-    ),
-    _rule("codex.idle.composer", _I, rf"^›{_SP}+Ask Codex to do anything"),
-    _rule("codex.idle.shortcuts", _I, r"\? for shortcuts"),
 )
 
 # Aider 0.86.2 (real-agents.md §5). Its questions and prompt are plain lines, so
 # position matters: a pending question or the prompt is the last non-blank line.
-_AIDER: Rules = (
-    _rule("aider.approval.yes_no", _A, r"\(Y\)es/\(N\)o[^\n]*\[(?:Yes|No)\]:", region=1),
-    _rule(
-        "aider.working.waiting",
-        _W,
-        rf"^(?:[░▒▓█#=]|{_SP})*Waiting for \S+",
-        region=3,
-    ),
-    _rule("aider.working.running", _W, rf"^Running{_SP}+\S[^\n]*\Z", region=1),
-    # Streaming: a submitted prompt, no `Tokens:` line since, and no new prompt at the bottom.
-    _rule(
-        "aider.working.streaming",
-        _W,
-        rf"^{_AIDER_PROMPT}{_SP}+\S[^\n]*"
-        rf"(?=(?:\n(?!Tokens: )[^\n]*)*\n(?!{_AIDER_PROMPT}(?:{_SP}|$))(?!Tokens: )[^\n]*\Z)",
-    ),
-    _rule(
-        "aider.idle.prompt",
-        _I,
-        # The last ──── rule, then at most the list of files in the chat, then the prompt.
-        rf"^─{{4,}}\n(?:(?!─{{4}}|Tokens: |{_AIDER_PROMPT}(?:{_SP}|$))[^\n]*\n){{0,8}}"
-        rf"{_AIDER_PROMPT}(?:{_SP}[^\n]*)?\Z",
-        region=10,
+_AIDER: Rules = _versioned(
+    "aider 0.86.2",
+    (
+        _rule("aider.approval.yes_no", _A, r"\(Y\)es/\(N\)o[^\n]*\[(?:Yes|No)\]:", region=1),
+        _rule(
+            "aider.working.waiting",
+            _W,
+            rf"^(?:[░▒▓█#=]|{_SP})*Waiting for \S+",
+            region=3,
+        ),
+        _rule("aider.working.running", _W, rf"^Running{_SP}+\S[^\n]*\Z", region=1),
+        # Streaming: a submitted prompt, no `Tokens:` line since, and no new prompt at the bottom.
+        _rule(
+            "aider.working.streaming",
+            _W,
+            rf"^{_AIDER_PROMPT}{_SP}+\S[^\n]*"
+            rf"(?=(?:\n(?!Tokens: )[^\n]*)*\n(?!{_AIDER_PROMPT}(?:{_SP}|$))(?!Tokens: )[^\n]*\Z)",
+        ),
+        _rule(
+            "aider.idle.prompt",
+            _I,
+            # The last ──── rule, then at most the list of files in the chat, then the prompt.
+            rf"^─{{4,}}\n(?:(?!─{{4}}|Tokens: |{_AIDER_PROMPT}(?:{_SP}|$))[^\n]*\n){{0,8}}"
+            rf"{_AIDER_PROMPT}(?:{_SP}[^\n]*)?\Z",
+            region=10,
+        ),
     ),
 )
 
 # Gemini CLI 0.61.0 (real-agents.md §6); `Apply this change` etc. from mission-anchors §3.17.
-_GEMINI: Rules = (
-    _rule("gemini.approval.allow_execution", _A, r"Allow execution of\b[^\n]*\?"),
-    _rule("gemini.approval.allow_once", _A, rf"●{_SP}*1\.{_SP}+Allow once"),
-    _rule("gemini.approval.peer", _A, r"Apply this change\?|Waiting for user confirmation"),
-    _rule("gemini.working.cancel", _W, r"esc to cancel"),
-    _rule("gemini.working.spinner", _W, rf"^{_SP}*[{_BRAILLE}]{_SP}+\S"),
-    _rule("gemini.dialog.trust", _U, r"Do you trust the files in this folder\?"),
-    _rule("gemini.idle.composer", _I, r"Type your message or @path/to/file"),
-    _rule("gemini.idle.shortcuts", _I, r"\? for shortcuts"),
+_GEMINI: Rules = _versioned(
+    "gemini 0.61.0",
+    (
+        _rule("gemini.approval.allow_execution", _A, r"Allow execution of\b[^\n]*\?"),
+        _rule("gemini.approval.allow_once", _A, rf"●{_SP}*1\.{_SP}+Allow once"),
+        _rule("gemini.approval.peer", _A, r"Apply this change\?|Waiting for user confirmation"),
+        _rule("gemini.working.cancel", _W, r"esc to cancel"),
+        _rule("gemini.working.spinner", _W, rf"^{_SP}*[{_BRAILLE}]{_SP}+\S"),
+        _rule("gemini.dialog.trust", _U, r"Do you trust the files in this folder\?"),
+        _rule("gemini.idle.composer", _I, r"Type your message or @path/to/file"),
+        _rule("gemini.idle.shortcuts", _I, r"\? for shortcuts"),
+    ),
 )
 
 # OpenCode 1.18.33 (real-agents.md §7).
-_OPENCODE: Rules = (
-    _rule("opencode.approval.permission", _A, r"△ Permission required"),
-    _rule("opencode.approval.menu", _A, rf"Allow once{_SP}+Allow always{_SP}+Reject"),
-    _rule("opencode.working.interrupt", _W, r"esc interrupt"),
-    _rule("opencode.working.track", _W, rf"^{_SP}*[⬝■]{{4,}}"),
-    # Narrower than ~140 columns the footer drops its "• OpenCode <version>" ending;
-    # the working footer also says "ctrl+p commands", but working outranks idle.
-    _rule("opencode.idle.footer", _I, rf"ctrl\+p commands(?:{_SP}+•{_SP}+OpenCode\b|{_SP}*$)"),
-    _rule("opencode.idle.ask", _I, r"Ask anything"),
+_OPENCODE: Rules = _versioned(
+    "opencode 1.18.33",
+    (
+        _rule("opencode.approval.permission", _A, r"△ Permission required"),
+        _rule("opencode.approval.menu", _A, rf"^{_LEAD}Allow once{_SP}+Allow always{_SP}+Reject"),
+        _rule("opencode.working.interrupt", _W, r"esc interrupt"),
+        _rule("opencode.working.track", _W, rf"^{_SP}*[⬝■]{{4,}}"),
+        # Narrower than ~140 columns the footer drops its "• OpenCode <version>" ending;
+        # the working footer also says "ctrl+p commands", but working outranks idle.
+        _rule("opencode.idle.footer", _I, rf"ctrl\+p commands(?:{_SP}+•{_SP}+OpenCode\b|{_SP}*$)"),
+        _rule("opencode.idle.ask", _I, r"Ask anything"),
+    ),
 )
 
 # Our bundled demo agent (tundra_tui.demo_agent): its screens are a contract we own.
-_DEMO: Rules = (
-    _rule(
-        "demo.approval.menu",
-        _A,
-        rf"^Allow this command\?{_SP}*\n(?:[^\n]*\n){{0,4}}?{_SP}*❯{_SP}*1\.{_SP}+Yes\b",
+_DEMO: Rules = _versioned(
+    "demo (this repo)",
+    (
+        _rule(
+            "demo.approval.menu",
+            _A,
+            rf"^Allow this command\?{_SP}*\n(?:[^\n]*\n){{0,4}}?{_SP}*❯{_SP}*1\.{_SP}+Yes\b",
+        ),
+        _rule("demo.approval.hint", _A, r"1/y approve · 2/n/Esc deny"),
+        _rule(
+            "demo.working.spinner", _W, rf"^{_SP}*[{_BRAILLE}]{_SP}+\S[^\n]*\(esc to interrupt\)"
+        ),
+        _rule("demo.idle.prompt", _I, rf"^demo❯(?:{_SP}[^\n]*)?$"),
+        _rule("demo.idle.status", _I, r"\[demo\] idle"),
     ),
-    _rule("demo.approval.hint", _A, r"1/y approve · 2/n/Esc deny"),
-    _rule("demo.working.spinner", _W, rf"^{_SP}*[{_BRAILLE}]{_SP}+\S[^\n]*\(esc to interrupt\)"),
-    _rule("demo.idle.prompt", _I, rf"^demo❯(?:{_SP}[^\n]*)?$"),
-    _rule("demo.idle.status", _I, r"\[demo\] idle"),
 )
 
 SCREEN_RULES: Mapping[str, Rules] = {
@@ -243,6 +290,28 @@ SCREEN_RULES: Mapping[str, Rules] = {
     "custom": (),
 }
 """Built-in rules per runtime; `custom` has none until config gives patterns."""
+
+
+def _generic(specs: tuple[generic_rules.Spec, ...], state: Detected) -> Rules:
+    return tuple(
+        replace(
+            _rule(rule_id, state, pattern, region),
+            versions=generic_rules.VERSIONS,
+            needles=needles,
+        )
+        for rule_id, pattern, region, needles in specs
+    )
+
+
+GENERIC_DIALOGS: Rules = _generic(generic_rules.DIALOGS, _U)
+GENERIC_RULES: Rules = (
+    *GENERIC_DIALOGS,
+    *_generic(generic_rules.APPROVALS, _A),
+    *_generic(generic_rules.WORKING, _W),
+)
+"""The generic layer, in the order it is tried: a dialog beats an approval shape (a trust
+dialog is also a menu whose first option is Yes), which beats working."""
+_WORKING_BELOW = re.compile(generic_rules.WORKING_BELOW, re.MULTILINE)
 
 
 def rules_for_custom(
@@ -271,7 +340,8 @@ def rules_for_custom(
         if not pattern:
             continue
         try:
-            rules.append(_rule(f"custom.{kind}", state, pattern, region))
+            rule = _rule(f"custom.{kind}", state, pattern, region)
+            rules.append(replace(rule, versions="custom (tundra.toml)"))
         except re.error as error:
             raise TundraError(f"invalid {kind}_pattern {pattern!r}: {error}") from None
     return tuple(rules)
@@ -281,7 +351,8 @@ def detect_screen(runtime: str, lines: Sequence[str], *, custom: Rules | None = 
     """Classify one screen of `runtime` from its bottom lines.
 
     `custom` rules are checked with the runtime's own (for runtime `custom` they
-    are the only ones). Raises TundraError for a runtime we have no rules for.
+    are the only ones); where none matches, the generic layer answers. Raises
+    TundraError for a runtime we have no rules for.
     """
     found = _first_match(runtime, lines, custom)
     if found is None:
@@ -289,16 +360,14 @@ def detect_screen(runtime: str, lines: Sequence[str], *, custom: Rules | None = 
             Detected.UNKNOWN,
             Evidence("screen", "none", "", f"{runtime}: no rule matched the bottom lines"),
         )
-    rule, match, region = found
+    rule, match, region, over = found
     from_bottom = region.count("\n", match.start()) + 1
+    detail = f"{runtime}: line {from_bottom} from the bottom"
+    if over is not None:
+        detail += f"; a dialog, so not {over.state.value} ({over.id})"
     return Detection(
         rule.state,
-        Evidence(
-            "screen",
-            rule.id,
-            _trim(match.group(0)),
-            f"{runtime}: line {from_bottom} from the bottom",
-        ),
+        Evidence("screen", rule.id, _trim(match.group(0)), detail, rule.versions),
     )
 
 
@@ -314,9 +383,18 @@ def matched_prompt(
     return found[1].group(0).strip()
 
 
+_Found = tuple[ScreenRule, re.Match[str], str]
+
+
 def _first_match(
     runtime: str, lines: Sequence[str], custom: Rules | None
-) -> tuple[ScreenRule, re.Match[str], str] | None:
+) -> tuple[ScreenRule, re.Match[str], str, ScreenRule | None] | None:
+    """The deciding rule, its match and region, and the runtime rule a dialog overruled.
+
+    The runtime's own rules win where they match, with one exception for precision: a
+    generic dialog on screen overrules an own idle or approval answer (a reworded
+    trust dialog must never be typed into, nor offered for approval).
+    """
     try:
         builtin = SCREEN_RULES[runtime]
     except KeyError:
@@ -326,14 +404,58 @@ def _first_match(
     rules = sorted((*(custom or ()), *builtin), key=lambda rule: _RANK[rule.state])
     visible = [line.rstrip() for line in lines if line.strip()]
     regions: dict[int, str] = {}
-    for rule in rules:
+    lowered: dict[int, str] = {}
+
+    def region_of(rule: ScreenRule) -> str:
         region = regions.get(rule.region)
         if region is None:
             region = regions[rule.region] = "\n".join(visible[-rule.region :])
-        match = rule.pattern.search(region)
-        if match:
-            return rule, match, region
-    return None
+        return region
+
+    def may_match(rule: ScreenRule) -> bool:
+        if not rule.needles:
+            return True
+        lower = lowered.get(rule.region)
+        if lower is None:
+            lower = lowered[rule.region] = region_of(rule).lower()
+        return any(needle in lower for needle in rule.needles)
+
+    idle_rules = [rule for rule in rules if rule.state is Detected.IDLE]
+
+    def pending(rule: ScreenRule, match: re.Match[str], region: str) -> bool:
+        """An approval is pending only with no work or idle prompt below it (else it was
+        quoted, or has been answered). A configured pattern means what its author says."""
+        if rule.id.startswith("custom."):
+            return True
+        below = match.end()
+        return not _WORKING_BELOW.search(region, below) and not any(
+            idle.pattern.search(region, below) for idle in idle_rules
+        )
+
+    def search(candidates: Sequence[ScreenRule]) -> _Found | None:
+        for rule in candidates:
+            if not may_match(rule):
+                continue
+            region = region_of(rule)
+            match = rule.pattern.search(region)
+            while (
+                match
+                and rule.state is Detected.AWAITING_APPROVAL
+                and not pending(rule, match, region)
+            ):
+                match = rule.pattern.search(region, match.end())
+            if match:
+                return rule, match, region
+        return None
+
+    own = search(rules)
+    if own is not None and own[0].state in (Detected.IDLE, Detected.AWAITING_APPROVAL):
+        dialog = search(GENERIC_DIALOGS)
+        if dialog is not None:
+            return (*dialog, own[0])
+    if own is None:
+        own = search(GENERIC_RULES)
+    return None if own is None else (*own, None)
 
 
 def _trim(text: str, limit: int = MATCHED_LIMIT) -> str:
@@ -347,6 +469,11 @@ def _cap(text: str, limit: int = DETAIL_LIMIT) -> str:
 
 
 # --- structured signals -----------------------------------------------------------------
+
+HOOK_VERSIONS = "claude 2.1.330 hooks"
+"""Where the hook mapping was checked (claude-code-hooks.md)."""
+NOTIFY_VERSIONS = "codex notify (config docs)"
+"""The notify mapping follows Codex's documentation; no capture checked it."""
 
 _HOOK_STATES = {
     "SessionStart": Detected.IDLE,
@@ -380,7 +507,7 @@ def from_hook_event(event_name: str, payload: Mapping[str, Any]) -> Detection | 
         detail = _cap(str(payload.get("prompt", ""))) or None
     elif event_name == "Stop":
         detail = _cap(str(payload.get("last_assistant_message", ""))) or None
-    return Detection(state, Evidence("hook", rule, _trim(matched), detail))
+    return Detection(state, Evidence("hook", rule, _trim(matched), detail, HOOK_VERSIONS))
 
 
 def _summarise_tool_input(tool_input: object) -> str:
@@ -418,4 +545,4 @@ def from_codex_notify(payload: Mapping[str, Any]) -> Detection | None:
     message = payload.get("last-assistant-message")
     detail = _cap(str(message)) if message else None
     rule = "codex.notify." + re.sub(r"[^a-z]+", "_", kind.lower()).strip("_")
-    return Detection(state, Evidence("notify", rule, kind, detail))
+    return Detection(state, Evidence("notify", rule, kind, detail, NOTIFY_VERSIONS))
