@@ -181,6 +181,24 @@ def test_an_approval_with_work_or_an_idle_prompt_below_is_not_pending() -> None:
     assert detect_screen("claude", quoted).state is Detected.IDLE
 
 
+def test_claude_menu_words_quoted_in_a_message_are_not_an_approval() -> None:
+    quoted = [
+        "● The menu ends with:",
+        "  3. No, and tell Claude what to do differently",
+        "  and the footer Esc to cancel · Tab to amend",
+        "  That is all.",
+    ]
+    assert detect_screen("claude", quoted).state is Detected.UNKNOWN
+    live = [
+        "Do you want to proceed?",
+        "❯ 1. Yes",
+        "  3. No, and tell Claude what to do differently",
+    ]
+    detection = detect_screen("claude", [*live, "  Esc to cancel · Tab to amend"])
+    assert detection.evidence is not None and detection.evidence.rule == "claude.approval.proceed"
+    assert detect_screen("claude", live[2:]).state is Detected.AWAITING_APPROVAL
+
+
 def test_a_menu_is_live_only_with_a_marker_or_a_permission_question() -> None:
     plain = ["Choose a plan:", "1. Yes, the big one", "2. No, the small one"]
     assert detect_screen("custom", plain).state is Detected.UNKNOWN
