@@ -113,6 +113,11 @@ LEAD = _LEAD
 """What may follow a live prompt's last option: key hints, a box's bottom or a status pushed
 right, nothing else (a shell prompt or text below means the options were quoted, not asked)."""
 
+_FIRST = rf"1[.)]{_SP}+(?:Yes|Allow|Approve)\b[^\n]*{_MORE}"
+_NEXT = rf"[2-9][.)]{_SP}+\S[^\n]*{_MORE}"
+"""A further option. After a marked first option it carries no marker: a menu marks one
+option, while every line of a quote (`> 1. Yes`, `> 2. No`) carries the same mark."""
+
 APPROVALS: tuple[Spec, ...] = (
     # A line-mode question: the last non-blank line ends in its answer hint, maybe with a
     # default (`[Yes]:`) and a typed letter. Diff and quote lines (`+`, `-`, `>`, `#`) and
@@ -129,9 +134,9 @@ APPROVALS: tuple[Spec, ...] = (
     # box's bottom after its last option.
     (
         "generic.approval.menu",
-        rf"(?:^{_LEAD}{_MARK}{_SP}*|{_QUESTION}\n(?:{_LEAD}\n)?{_LEAD})"
-        rf"1[.)]{_SP}+(?:Yes|Allow|Approve)\b[^\n]*{_MORE}"
-        rf"(?:\n{_LEAD}(?:{_MARK}{_SP}*)?[2-9][.)]{_SP}+\S[^\n]*{_MORE})+{_TAIL}",
+        rf"(?:^{_LEAD}{_MARK}{_SP}*{_FIRST}(?:\n{_LEAD}{_NEXT})+"
+        rf"|{_QUESTION}\n(?:{_LEAD}\n)?{_LEAD}{_FIRST}(?:\n{_LEAD}(?:{_MARK}{_SP}*)?{_NEXT})+)"
+        rf"{_TAIL}",
         12,
         ("1.", "1)"),
     ),
