@@ -179,6 +179,7 @@ def _verdict(data: object) -> Detection:
             str(evidence.get("rule", "")),
             str(evidence.get("matched", "")),
             None if detail is None else str(detail),
+            versions=str(evidence.get("versions", "")),
         ),
     )
 
@@ -269,6 +270,10 @@ def replay_files(directory: Path) -> Iterator[Path]:
             yield path
 
 
+GENERIC_FIXTURES = "generic"
+"""The fixture directory of screens in no one CLI's wording (tests/fixtures/screens)."""
+
+
 def replay_one(path: Path) -> Replayed:
     """Score one recording or fixture again; a bad file is a Replayed with an error."""
     try:
@@ -276,6 +281,8 @@ def replay_one(path: Path) -> Replayed:
             recording = read_recording(path)
             return Replayed(path, recording.runtime, recording.label, recording.rescore())
         runtime, label = path.parent.name, parse_label(path.name.split("-", 1)[0])
+        if runtime == GENERIC_FIXTURES:
+            runtime = "custom"  # screens of no runtime's wording: the generic layer's alone
         lines = path.read_text(encoding="utf-8").splitlines()
         return Replayed(path, runtime, label, detect_screen(runtime, lines))
     except TundraError as error:
