@@ -15,7 +15,13 @@ from at_cli import at, daemon_town, wait_for
 from tundra_tui.daemon.recorder import cli_version
 from tundra_tui.domain.agents import Runtime
 from tundra_tui.session.detect import Detected, Detection
-from tundra_tui.session.recording import Recording, read_recording, recording_from_dict
+from tundra_tui.session.recording import (
+    Recording,
+    read_recording,
+    recording_from_dict,
+    replay_files,
+    replay_one,
+)
 
 
 def _state(town: Path, name: str) -> str:
@@ -109,3 +115,12 @@ def test_replay_reads_the_rows_the_daemon_read() -> None:
     assert again == recording and again.read == [*[""] * 18, *out]
     whole = dataclasses.replace(again, read_rows=None)
     assert whole.rescore().state is Detected.AWAITING_APPROVAL
+
+
+def test_replay_scores_every_screen_fixture_the_detector_is_tested_on() -> None:
+    """`at detect --replay tests/fixtures/screens` agrees with the fixtures' labels, the
+    generic ones (in no one CLI's wording) read as the custom runtime."""
+    fixtures = Path(__file__).parent / "fixtures" / "screens"
+    results = [replay_one(path) for path in replay_files(fixtures)]
+    assert any(r.path.parent.name == "generic" for r in results)
+    assert [r for r in results if r.error or not r.ok] == []
