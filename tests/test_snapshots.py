@@ -298,3 +298,9 @@ def test_bead_detail(make_app: Callable[..., TundraApp], snap_compare: Any) -> N
     assert snap_compare(
         make_app(), run_before=keys("3", "l", "l", "l", "l", "enter"), terminal_size=SIZES["large"]
     )
+
+
+def test_record_modal(make_app: Callable[..., TundraApp], snap_compare: Any) -> None:
+    """The flight recorder's question on the Agents tab: the agent, what it was detected as
+    and by which rule, and the four answers."""
+    assert snap_compare(make_app(), run_before=keys("2", "home", "d"), terminal_size=(100, 30))

@@ -74,15 +74,16 @@ class RecordModal(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         name = visible(self.agent, single_line=True, limit=64)
-        rule = visible(str(self.evidence.get("rule") or "no rule"), single_line=True, limit=80)
-        source = visible(str(self.evidence.get("source") or "?"), single_line=True, limit=20)
+        rule = visible(str(self.evidence.get("rule") or ""), single_line=True, limit=80)
+        source = visible(str(self.evidence.get("source") or ""), single_line=True, limit=20)
+        why = f" by {rule} ({source})" if rule else " (no evidence was reported)"
         matched = visible(
             str(self.evidence.get("matched") or ""), single_line=True, limit=MATCHED_CHARS
         )
         state = visible(self.state, single_line=True, limit=40)
         with Vertical(id="record-dialog"):
             yield Static(Content(f"Record {name}'s screen"), id="record-title")
-            yield Static(Content(f"Detected: {state} by {rule} ({source})"), id="record-verdict")
+            yield Static(Content(f"Detected: {state}{why}"), id="record-verdict")
             if matched:
                 yield Static(Content(f"Matched: {matched}"), id="record-matched")
             choices = "\n".join(f"{key}  {text}" for key, _, text in CHOICES)
