@@ -31,6 +31,13 @@ def add_parser(commands: Any, common: Callable[[argparse.ArgumentParser], None])
     p.set_defaults(handler=cmd_tui)
 
 
+SCREEN_FPS = 120
+"""Screen updates a second at most (Textual's default is 60): a dirty widget waits for the
+next update slot, up to 1/60 s, and the grabbed tile's echo is the one thing here where that
+shows. Tiles keep their own frame rate (`ui.max_fps`), so this costs little; an operator's
+TEXTUAL_FPS wins."""
+
+
 async def cmd_tui(ctx: Context) -> int:
     """Run the Textual app until the operator quits."""
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
@@ -38,6 +45,9 @@ async def cmd_tui(ctx: Context) -> int:
     from tundra_tui.ui import collector
 
     collector.hold()  # until the first frame is up (ui/collector.py)
+    # Textual reads it once, at import: what it sets is how long a repaint (the echo of a
+    # key in a grabbed tile) may wait for the screen's next update slot.
+    os.environ.setdefault("TEXTUAL_FPS", str(SCREEN_FPS))
     from tundra_tui.ui.app import TundraApp
     from tundra_tui.ui.link import DaemonLink
     from tundra_tui.ui.services import Services
