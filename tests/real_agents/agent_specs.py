@@ -403,7 +403,9 @@ def opencode_usage(box: Sandbox) -> int:
     db = box.home / ".local" / "share" / "opencode" / "opencode.db"
     if not db.exists():
         return 0
-    with contextlib.closing(sqlite3.connect(db)) as conn:
+    # Read-only: a read-write connection closing last checkpoints the WAL into the database,
+    # which is the change the cost tier's home check caught (and blamed on OpenCode).
+    with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
         row = conn.execute("SELECT sum(tokens_input + tokens_output) FROM session").fetchone()
     return int(row[0] or 0)
 
