@@ -347,6 +347,7 @@ def test_agents_cannot_go_around_the_daemon_through_the_cli(town: Path) -> None:
         "at config set --layer local orchestra.max_polecats 9": "refused: agents do not change",
         "at config unset agents.b.command": "refused: agents do not change the configuration",
         "at down": "refused: agents do not stop the town",
+        "at detect --record a --label idle": "recordings are made by the operator",
     }
     for command, message in refusals.items():
         done = run_in(town, "a", command)
@@ -359,6 +360,7 @@ def test_agents_cannot_go_around_the_daemon_through_the_cli(town: Path) -> None:
     assert json.loads(at(town, "dispatch", "status", "--json").stdout)["paused"] is False
     assert (town / "tundra.toml").read_text() == config_before
     assert (local.read_text() if local.exists() else None) == local_before
+    assert not (town / ".tundra" / "recordings").exists()
     kinds = {e["kind"] for e in json.loads(at(town, "events", "--json").stdout)}
     assert not kinds & {"dispatch.paused", "dispatch.resumed", "convoy.start", "convoy.pause"}
     # What agents may do is still allowed: plan a bead (no assignee), note, read.
