@@ -6,6 +6,7 @@ Towns live directly under /tmp because a Unix socket path may hold ~104 bytes.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import sqlite3
@@ -77,6 +78,46 @@ def daemon_town(*, demo_agent: bool = True) -> Iterator[Path]:
     finally:
         at(root, "daemon", "stop", check=False)
         shutil.rmtree(root, ignore_errors=True)
+
+
+def agent_state(town: Path, name: str) -> str:
+    """The agent's state as `at agent list --json` says it."""
+    rows = json.loads(at(town, "agent", "list", "--json").stdout)
+    return str(next(row for row in rows if row["name"] == name)["state"])
+
+
+def pending_approvals(town: Path) -> list[dict[str, Any]]:
+    """What `at approvals --json` lists as waiting."""
+    return list(json.loads(at(town, "approvals", "--json").stdout))
+
+
+ASKER = Path(__file__).parent / "helpers" / "asker_agent.py"
+
+
+def asker_config(name: str, approval_pattern: str | None = None) -> str:
+    """tundra.toml lines for a `custom` agent `name` running tests/helpers/asker_agent.py
+    (`y`/`n` answer it; `approval_pattern` None: no pattern configured)."""
+    # TOML literal strings: the patterns' backslashes go in as they are.
+    pattern = "" if approval_pattern is None else f"approval_pattern = '{approval_pattern}'\n"
+    return (
+        "\n[runtimes.custom]\n"
+        f"command = {json.dumps(f'{sys.executable} {ASKER}')}\n"
+        "idle_pattern = 'READY>\\Z'\n"
+        f"{pattern}"
+        'approve_keys = "y"\ndeny_keys = "n"\n'
+        f'\n[agents.{name}]\nrole = "crew"\nruntime = "custom"\n'
+    )
+
+
+@contextmanager
+def asker_town(name: str, approval_pattern: str | None = None) -> Iterator[Path]:
+    """A daemon town with the asker agent `name` (`asker_config`), started and idle."""
+    with daemon_town(demo_agent=False) as root:
+        with (root / "tundra.toml").open("a") as file:
+            file.write(asker_config(name, approval_pattern))
+        at(root, "agent", "start", name)
+        wait_for(lambda: agent_state(root, name) == "idle")
+        yield root
 
 
 GIT_IDENTITY = ["-c", "user.name=Test", "-c", "user.email=test@example.invalid"]

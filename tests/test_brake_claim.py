@@ -16,7 +16,7 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
-from at_cli import git_town
+from at_cli import git_town, until
 
 from tundra_tui.daemon.log import DaemonLog
 from tundra_tui.daemon.peers import Peer
@@ -30,13 +30,6 @@ from tundra_tui.store import open_store
 from tundra_tui.town import Town
 
 DEADLINE = 60.0
-
-
-async def until(check: Callable[[], Awaitable[bool]], what: str, deadline: float) -> None:
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 async def test_no_bead_is_claimed_after_the_submit_whose_spend_crossed_the_budget() -> None:
@@ -54,7 +47,7 @@ async def test_no_bead_is_claimed_after_the_submit_whose_spend_crossed_the_budge
             serving = asyncio.create_task(daemon.serve())
             deadline = time.monotonic() + DEADLINE
             try:
-                await until(listening(town), "the socket", deadline)
+                await until(listening(town), deadline - time.monotonic(), what="the socket")
                 # As `at up` asks it (a child of this process is "inside" the daemon).
                 await daemon._serve(Up(), Caller(Peer(None, None), inside=False))
 
@@ -62,13 +55,15 @@ async def test_no_bead_is_claimed_after_the_submit_whose_spend_crossed_the_budge
                     found = await store.dispatches.last_for_bead(beads[0].id)
                     return found is not None and found.state is DispatchState.CLOSED
 
-                await until(submitted, "bead 1 submitted", deadline)
+                await until(submitted, deadline - time.monotonic(), what="bead 1 submitted")
 
                 # The agent turns idle after its submit; a pass runs after that.
                 async def idle() -> bool:
                     return daemon.host.session("polecat-1").state is AgentState.IDLE
 
-                await until(idle, "the polecat idle after its submit", deadline)
+                await until(
+                    idle, deadline - time.monotonic(), what="the polecat idle after its submit"
+                )
                 # Two passes from here (passes run one at a time: the second starting means
                 # the first, which saw the agent idle, is over).
                 for _ in range(2):
@@ -78,7 +73,9 @@ async def test_no_bead_is_claimed_after_the_submit_whose_spend_crossed_the_budge
                     async def passed(passes: int = passes) -> bool:
                         return daemon.dispatcher.passes > passes
 
-                    await until(passed, "a dispatch pass after the idle", deadline)
+                    await until(
+                        passed, deadline - time.monotonic(), what="a dispatch pass after the idle"
+                    )
                 rows = await store.db.fetchall("SELECT bead_id FROM dispatches ORDER BY id")
                 claimed = [int(r[0]) for r in rows]
                 assert claimed == [beads[0].id], f"claimed past the budget: {claimed}"

@@ -10,7 +10,7 @@ import os
 import stat
 from pathlib import Path
 
-from at_cli import at, daemon_town, wait_for
+from at_cli import agent_state, at, daemon_town, wait_for
 
 from tundra_tui.daemon.recorder import cli_version
 from tundra_tui.domain.agents import Runtime
@@ -24,15 +24,10 @@ from tundra_tui.session.recording import (
 )
 
 
-def _state(town: Path, name: str) -> str:
-    rows = json.loads(at(town, "agent", "list", "--json").stdout)
-    return str(next(row for row in rows if row["name"] == name)["state"])
-
-
 def test_record_replay_and_fixture_of_a_live_demo_agent(tmp_path: Path) -> None:
     with daemon_town() as town:
         at(town, "agent", "start", "d1")
-        wait_for(lambda: _state(town, "d1") == "idle")
+        wait_for(lambda: agent_state(town, "d1") == "idle")
         reply = json.loads(at(town, "detect", "--record", "d1", "--label", "idle", "--json").stdout)
         path = Path(reply["path"])
         assert reply["state"] == "idle" and reply["label"] == "idle" and reply["rule"]

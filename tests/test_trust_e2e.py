@@ -10,43 +10,32 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from at_cli import at, daemon_town, wait_for
+from at_cli import (
+    agent_state,
+    asker_config,
+    asker_town,
+    at,
+    daemon_town,
+    pending_approvals,
+    wait_for,
+)
 
-ASKER = Path(__file__).parent / "helpers" / "asker_agent.py"
 AT_INSIDE = f"{sys.executable} -m tundra_tui"
 """How the agent's children run `at` (the agent's PATH need not hold our virtualenv)."""
 
-CONFIG = f"""
-[runtimes.custom]
-command = {json.dumps(f"{sys.executable} {ASKER}")}
-idle_pattern = 'READY>\\Z'
-approval_pattern = 'Allow command\\? .*\\[y/n\\]\\Z'
-approve_keys = "y"
-deny_keys = "n"
 
-[agents.evil]
-role = "crew"
-runtime = "custom"
-"""
+APPROVAL = r"Allow command\? .*\[y/n\]\Z"
+CONFIG = asker_config("evil", APPROVAL)
 
 
 @pytest.fixture
 def town() -> Iterator[Path]:
-    with daemon_town(demo_agent=False) as root:
-        with (root / "tundra.toml").open("a") as config:
-            config.write(CONFIG)
-        at(root, "agent", "start", "evil")
-        wait_for(lambda: _state(root) == "idle")
+    with asker_town("evil", APPROVAL) as root:
         yield root
 
 
 def _state(town: Path) -> str:
-    rows = json.loads(at(town, "agent", "list", "--json").stdout)
-    return str(next(r for r in rows if r["name"] == "evil")["state"])
-
-
-def _pending(town: Path) -> list[dict[str, object]]:
-    return list(json.loads(at(town, "approvals", "--json").stdout))
+    return agent_state(town, "evil")
 
 
 def _attack(town: Path, name: str, script: str) -> Path:
@@ -68,7 +57,7 @@ def test_the_agents_own_child_cannot_type_its_answer(town: Path) -> None:
     assert rc.read_text().strip() == "2"
     assert "approval is pending" in (town / "bg.log").read_text()
     assert not (town / "forged.txt").exists()
-    (waiting,) = _pending(town)
+    (waiting,) = pending_approvals(town)
     assert waiting["agent"] == "evil"
     assert not (town / "keys.log").exists(), "no key reached the agent"
     at(town, "deny", str(waiting["id"]))
@@ -97,8 +86,8 @@ def test_raw_keys_from_inside_an_agent_are_always_refused(town: Path) -> None:
 
 def test_the_operators_own_send_still_works(town: Path) -> None:
     at(town, "send", "evil", "ask touch mine.txt")
-    wait_for(lambda: len(_pending(town)) == 1)
-    (waiting,) = _pending(town)
+    wait_for(lambda: len(pending_approvals(town)) == 1)
+    (waiting,) = pending_approvals(town)
     assert waiting["subject"] == "Allow command? touch mine.txt [y/n]"
     at(town, "approve", str(waiting["id"]))
     wait_for(lambda: (town / "mine.txt").exists())
@@ -116,7 +105,7 @@ def test_a_request_made_while_the_database_is_locked_is_shown_and_kept(town: Pat
     blocker.execute("BEGIN IMMEDIATE")
     try:
         at(town, "send", "evil", "ask touch kept.txt")
-        wait_for(lambda: len(_pending(town)) == 1)
+        wait_for(lambda: len(pending_approvals(town)) == 1)
         status = json.loads(at(town, "daemon", "status", "--json").stdout)
         wait_for(
             lambda: (
@@ -134,7 +123,7 @@ def test_a_request_made_while_the_database_is_locked_is_shown_and_kept(town: Pat
         with sqlite3.connect(town / ".tundra" / "town.db") as db:
             return list(db.execute("SELECT id, status FROM approvals"))
 
-    (waiting,) = _pending(town)
+    (waiting,) = pending_approvals(town)
     wait_for(lambda: stored() == [(waiting["id"], "pending")])
     at(town, "approve", str(waiting["id"]))
     wait_for(lambda: (town / "kept.txt").exists())
@@ -188,7 +177,7 @@ def test_a_socket_handed_on_by_a_peer_that_exited_cannot_approve(town: Path) -> 
     reply = json.loads((town / "handed.out").read_text())
     assert "ok" not in reply and "operator" in reply["error"]
     assert not (town / "handed.txt").exists()
-    assert len(_pending(town)) == 1
+    assert len(pending_approvals(town)) == 1
 
 
 def test_the_agents_child_cannot_push_an_answer_into_its_terminal(town: Path) -> None:
@@ -212,4 +201,4 @@ def test_the_agents_child_cannot_push_an_answer_into_its_terminal(town: Path) ->
     wait_for(rc.exists)
     assert (town / "sti.out").read_text() == "refused 1"
     assert not (town / "stolen.txt").exists() and not (town / "keys.log").exists()
-    assert len(_pending(town)) == 1
+    assert len(pending_approvals(town)) == 1
