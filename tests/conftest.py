@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 import pytest_textual_snapshot
 
+from tundra_tui.daemon.log import DaemonLog
+
 os.environ["TZ"] = "UTC"
 time.tzset()  # times shown on screens (and in snapshots) do not depend on the machine
 
@@ -63,3 +65,11 @@ def town_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     assert main(["init", str(root)]) == 0
     monkeypatch.chdir(root)
     yield root
+
+
+@pytest.fixture
+def log(tmp_path: Path) -> Iterator[DaemonLog]:
+    """A daemon log in the test's directory, closed afterwards."""
+    opened = DaemonLog(tmp_path / "daemon.log")
+    yield opened
+    opened.close()

@@ -5,7 +5,7 @@ and keeps the warning, and a limit screen pauses its own account (never while wo
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -33,13 +33,6 @@ async def store(town_dir: Path) -> AsyncIterator[Store]:
         yield opened
     finally:
         await opened.close()
-
-
-@pytest.fixture
-def log(tmp_path: Path) -> Iterator[DaemonLog]:
-    daemon_log = DaemonLog(tmp_path / "daemon.log")
-    yield daemon_log
-    daemon_log.close()
 
 
 class Part:

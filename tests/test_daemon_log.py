@@ -8,11 +8,8 @@ import gc
 import json
 import os
 import stat
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from tundra_tui.daemon.log import DaemonLog, last_error, summary
 
@@ -21,13 +18,6 @@ TOKEN = "ghp_" + "a" * 36
 
 def lines(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-
-
-@pytest.fixture
-def log(tmp_path: Path) -> Iterator[DaemonLog]:
-    opened = DaemonLog(tmp_path / "daemon.log")
-    yield opened
-    opened.close()
 
 
 def test_a_line_has_the_named_fields_and_the_rest_under_data(log: DaemonLog) -> None:

@@ -100,13 +100,6 @@ async def store(town_dir: Path) -> AsyncIterator[Store]:
         await opened.close()
 
 
-@pytest.fixture
-def log(tmp_path: Path) -> Iterator[DaemonLog]:
-    daemon_log = DaemonLog(tmp_path / "daemon.log")
-    yield daemon_log
-    daemon_log.close()
-
-
 @asynccontextmanager
 async def running(watcher: UsageWatcher) -> AsyncIterator[asyncio.Event]:
     """The watcher's `run`, stopped (and awaited) on leaving."""

@@ -3,7 +3,7 @@ reused for months has many old dispatches, and none of them is read for today's 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -46,13 +46,6 @@ async def store(town_dir: Path, clock: Clock) -> AsyncIterator[Store]:
         yield opened
     finally:
         await opened.close()
-
-
-@pytest.fixture
-def log(tmp_path: Path) -> Iterator[DaemonLog]:
-    daemon_log = DaemonLog(tmp_path / "daemon.log")
-    yield daemon_log
-    daemon_log.close()
 
 
 async def test_only_the_spans_overlapping_the_samples_are_read(
