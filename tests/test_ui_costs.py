@@ -383,42 +383,14 @@ async def test_unpriced_usage_makes_the_summary_a_floor(town_dir: Path, store: S
 
 async def test_title_bar_marks_a_spent_budget(town_dir: Path, seeded: Store) -> None:
     """The app reads the brake as `at cost budget` does: $4 spent of a $4.50 day warns."""
-    from tundra_tui.ui.app import TundraApp
-    from tundra_tui.ui.tabs import TAB_TITLES, Tab
-    from tundra_tui.ui.widgets.title_bar import TitleBar
-
-    town = Town(town_dir)
-    set_value(town, "costs.daily_budget_usd", "4.5", "project")
-    tabs = tuple(Tab(t, title, lambda s, i: CostsPane(s, id=i)) for t, title in TAB_TITLES)
-    app = TundraApp(make_services(town, seeded), tabs=tabs, watch_files=False, clock_interval=0)
-    async with app.run_test(size=(160, 30)) as pilot:
-        bar = app.query_one(TitleBar)
-        for _ in range(50):  # the read is a worker: wait for it with a bound, not a sleep
-            await pilot.pause()
-            if bar.brake is not None:
-                break
-        assert "$ 89% today" in str(bar.render())
+    assert "$ 89% today" in await title_bar_with(town_dir, seeded, "costs.daily_budget_usd", "4.5")
 
 
 async def test_title_bar_names_a_spent_convoy(town_dir: Path, seeded: Store) -> None:
     """Convoy alpha's $7 is past its $5 budget: only its beads wait, so the bar names it and
     never says the town's bare `$ STOP`."""
-    from tundra_tui.ui.app import TundraApp
-    from tundra_tui.ui.tabs import TAB_TITLES, Tab
-    from tundra_tui.ui.widgets.title_bar import TitleBar
-
-    town = Town(town_dir)
-    set_value(town, "convoys.alpha.budget_usd", "5", "project")
-    tabs = tuple(Tab(t, title, lambda s, i: CostsPane(s, id=i)) for t, title in TAB_TITLES)
-    app = TundraApp(make_services(town, seeded), tabs=tabs, watch_files=False, clock_interval=0)
-    async with app.run_test(size=(160, 30)) as pilot:
-        bar = app.query_one(TitleBar)
-        for _ in range(50):  # the read is a worker: wait for it with a bound, not a sleep
-            await pilot.pause()
-            if bar.brake is not None:
-                break
-        shown = str(bar.render())
-        assert "$ STOP alpha" in shown
+    shown = await title_bar_with(town_dir, seeded, "convoys.alpha.budget_usd", "5")
+    assert "$ STOP alpha" in shown
 
 
 async def test_a_budget_set_from_a_shell_is_read_at_the_next_reload(
@@ -432,3 +404,23 @@ async def test_a_budget_set_from_a_shell_is_read_at_the_next_reload(
         set_value(town, "costs.daily_budget_usd", "5", "project")  # `at config set`
         await app.query_one(CostsPane).reload()
         assert text_of(app, "#costs-today") == "Today   $4.00 of $5.00 budget (80%)"
+
+
+async def title_bar_with(town_dir: Path, seeded: Store, key: str, value: str) -> str:
+    """What the app's title bar says once it has read the brake, with `key` set to `value`."""
+    from tundra_tui.ui.app import TundraApp
+    from tundra_tui.ui.tabs import TAB_TITLES, Tab
+    from tundra_tui.ui.widgets.title_bar import TitleBar
+
+    town = Town(town_dir)
+    set_value(town, key, value, "project")
+    tabs = tuple(Tab(t, title, lambda s, i: CostsPane(s, id=i)) for t, title in TAB_TITLES)
+    app = TundraApp(make_services(town, seeded), tabs=tabs, watch_files=False, clock_interval=0)
+    async with app.run_test(size=(160, 30)) as pilot:
+        bar = app.query_one(TitleBar)
+        for _ in range(50):  # the read is a worker: wait for it with a bound, not a sleep
+            await pilot.pause()
+            if bar.brake is not None:
+                break
+        assert bar.brake is not None, "the app never read the brake"
+        return str(bar.render())
