@@ -390,7 +390,7 @@ async def test_title_bar_names_a_spent_convoy(town_dir: Path, seeded: Store) -> 
     """Convoy alpha's $7 is past its $5 budget: only its beads wait, so the bar names it and
     never says the town's bare `$ STOP`."""
     shown = await title_bar_with(town_dir, seeded, "convoys.alpha.budget_usd", "5")
-    assert "$ STOP alpha" in shown
+    assert "$ STOP alpha" in shown and shown.count("$ STOP") == 1, shown
 
 
 async def test_a_budget_set_from_a_shell_is_read_at_the_next_reload(
