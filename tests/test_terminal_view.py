@@ -298,6 +298,26 @@ async def test_grabbed_view_sends_every_key_but_the_release_key() -> None:
         )
 
 
+async def test_with_a_key_sink_keys_go_straight_to_it_in_order_and_no_message_is_posted() -> None:
+    app = ViewApp(text_screen(["$"]))
+    async with app.run_test(size=(40, 10)) as pilot:
+        sunk: list[tuple[str, bytes]] = []
+        app.view.keys_to = lambda agent, data: sunk.append((agent, data))
+        app.view.grab()
+        await pilot.pause()
+        await pilot.press("a", "b", "enter", "up")
+        app.view.post_message(events.Paste("p"))
+        await pilot.pause()
+        assert sunk == [
+            ("mayor", b"a"),
+            ("mayor", b"b"),
+            ("mayor", b"\r"),
+            ("mayor", b"\x1b[A"),
+            ("mayor", b"p"),
+        ]
+        assert [m for m in app.messages if isinstance(m, TerminalView.Input)] == []
+
+
 async def test_the_release_key_can_be_remapped_by_its_id() -> None:
     app = ViewApp(text_screen(["$"]))
     async with app.run_test(size=(40, 10)) as pilot:

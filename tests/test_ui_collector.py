@@ -16,6 +16,7 @@ def test_settle_without_hold_leaves_the_collector_alone() -> None:
     before = gc.get_threshold(), gc.isenabled(), gc.get_freeze_count()
     collector.settle()
     assert (gc.get_threshold(), gc.isenabled(), gc.get_freeze_count()) == before
+    assert not collector.spare(), "nor does spare"
 
 
 def test_hold_then_settle_in_a_process_of_its_own() -> None:
@@ -33,6 +34,15 @@ def test_hold_then_settle_in_a_process_of_its_own() -> None:
         assert gc.get_freeze_count() >= len(start_up)
         collector.settle()  # once only
         assert gc.get_threshold() == collector.THRESHOLDS
+
+        gc.collect(1)
+        assert not collector.spare(), "no middle collection near: nothing runs"
+        kept = []
+        while gc.get_count()[1] < collector.SPARE_AT:  # make young collections happen
+            kept.append([[] for _ in range(200)])
+            assert len(kept) < 100_000
+        assert collector.spare(), "one is near: it runs now"
+        assert gc.get_count()[1] == 0
         print("ok")
         """
     )

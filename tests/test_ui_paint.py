@@ -9,7 +9,7 @@ from textual.app import App, ComposeResult
 from tundra_tui.domain.agents import AgentState
 from tundra_tui.ui.agent_rows import AgentRow
 from tundra_tui.ui.widgets.agent_list import AgentList
-from tundra_tui.ui.widgets.terminal_view import ECHO_WAIT, PaintTurns
+from tundra_tui.ui.widgets.terminal_view import ECHO_WAIT, TYPING_GAP, TYPING_WINDOW, PaintTurns
 from tundra_tui.ui.widgets.title_bar import TitleBar
 
 
@@ -24,6 +24,21 @@ def test_background_tiles_take_turns_and_hold_while_an_echo_is_on_its_way() -> N
     assert turns.take(10.09), "the echo is drawn: the tiles behind go on"
     turns.keyed(11.0)
     assert turns.take(11.0 + ECHO_WAIT + 0.001), "an agent that never echoes holds them no longer"
+
+
+def test_while_the_operator_types_background_tiles_repaint_far_less_often() -> None:
+    turns = PaintTurns(gap=0.03)
+    turns.keyed(20.0)
+    turns.echoed(20.01)
+    assert turns.take(20.02), "the echo is drawn: one tile behind goes at once"
+    assert not turns.take(20.06), "typing: the next waits TYPING_GAP, not the usual gap"
+    assert turns.take(20.02 + TYPING_GAP + 0.001)
+    turns.keyed(20.3)
+    turns.echoed(20.31)
+    assert turns.take(20.31), "right after an echo, even within TYPING_GAP of the last"
+    later = 20.02 + TYPING_GAP + 0.001 + TYPING_WINDOW
+    assert turns.take(later), "no key for TYPING_WINDOW: back to the usual gap"
+    assert turns.take(later + 0.031)
 
 
 def rows(*states: AgentState) -> list[AgentRow]:

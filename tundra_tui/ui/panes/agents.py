@@ -38,6 +38,7 @@ from tundra_tui.daemon.protocol import (
 from tundra_tui.domain.agents import Agent
 from tundra_tui.domain.errors import NotFound, TundraError
 from tundra_tui.domain.sanitize import visible
+from tundra_tui.ui import collector
 from tundra_tui.ui.agent_rows import AgentRow, agent_rows
 from tundra_tui.ui.live import Change
 from tundra_tui.ui.messages import DaemonRequest
@@ -104,6 +105,7 @@ class AgentsPane(Pane):
                     max_fps=fps, history=self._read_history, id=f"agents-tile-{index}"
                 )
                 view.turns = self._turns  # background tiles repaint one at a time
+                view.keys_to = self._send_keys
                 yield view
             yield Static(Content(EMPTY_TEXT), id="agents-empty")
 
@@ -155,6 +157,7 @@ class AgentsPane(Pane):
             self._refresh_rows()
 
     def _tick_background(self) -> None:
+        collector.spare()  # the echo is drawn: the next key is furthest away
         for view in self.views:
             if view.background and view.display:
                 view.tick()
@@ -481,15 +484,15 @@ class AgentsPane(Pane):
         resize = Resize(name=message.agent, columns=message.columns, rows=message.rows)
         self.post_message(DaemonRequest(resize))
 
-    def on_terminal_view_input(self, message: TerminalView.Input) -> None:
+    def _send_keys(self, agent: str, data: bytes) -> None:
         """Keys go out as typed, in order, without waiting for a reply (so none queue up
-        behind a slow request); a refusal (the daemon is gone) is said in one line."""
-        message.stop()
+        behind a slow request); a refusal (the daemon is gone) is said in one line. The
+        tiles call this straight from their key handler (`TerminalView.keys_to`)."""
         self._turns.keyed(time.monotonic())
         try:
-            self.services.link.send(SendKeys(name=message.agent, data=message.data))
+            self.services.link.send(SendKeys(name=agent, data=data))
         except TundraError as error:
             self.notify(
-                f"keys not sent to {visible(message.agent, single_line=True)}: {error}",
+                f"keys not sent to {visible(agent, single_line=True)}: {error}",
                 severity="error",
             )

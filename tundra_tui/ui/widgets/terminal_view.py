@@ -55,6 +55,11 @@ behind several whole tiles drawn at once (a streaming tile costs Textual about 1
 ECHO_WAIT = 0.1
 """After a key, background tiles wait this long at most for the grabbed tile's echo to be
 painted before they may paint again (an agent that does not echo holds them no longer)."""
+TYPING_GAP = 0.25
+"""While the operator types (a key in the last `TYPING_WINDOW`), background tiles take
+turns this far apart instead of `BACKGROUND_GAP`: every background repaint is a frame the
+next key's echo may land behind, and nobody reads the other tiles mid-word."""
+TYPING_WINDOW = 1.0
 
 
 class PaintTurns:
@@ -71,6 +76,8 @@ class PaintTurns:
         self._last = float("-inf")
         self._keyed = float("-inf")
         self._echoed = float("-inf")
+        self._fresh = False
+        """An echo was drawn and no background tile has repainted since."""
 
     def keyed(self, now: float) -> None:
         """A key went to the grabbed tile's agent: its echo is on its way."""
@@ -79,12 +86,19 @@ class PaintTurns:
     def echoed(self, now: float) -> None:
         """The grabbed tile repainted (the echo, or whatever else the agent drew)."""
         self._echoed = now
+        self._fresh = True
 
     def take(self, now: float) -> bool:
         """Whether a background tile may repaint at `now` (and it counts as doing so)."""
         if self._keyed > self._echoed and now - self._keyed < ECHO_WAIT:
             return False
-        if now - self._last < self.gap:
+        # While typing, a tile goes at once only right after an echo (the next key is furthest
+        # away then); otherwise it waits the typing gap.
+        fresh, self._fresh = self._fresh, False
+        typing = now - self._keyed < TYPING_WINDOW
+        gap = TYPING_GAP if typing and not fresh else self.gap
+        if now - self._last < max(gap, self.gap):
+            self._fresh = fresh
             return False
         self._last = now
         return True
@@ -98,6 +112,8 @@ TOP = 1 << 30
 
 HistorySource = Callable[[str, int, int], Awaitable[HistoryReply]]
 """Reads an agent's history: (name, start, count), `start` < 0 counting from the newest."""
+KeySink = Callable[[str, bytes], None]
+"""Sends bytes the operator typed to an agent (name, data), at once and in order."""
 
 
 def _blank(line: list[Run]) -> bool:
@@ -242,6 +258,10 @@ class TerminalView(Widget, can_focus=False):
         """Shared with the other tiles of the grid (the pane sets it): see `BACKGROUND_GAP`."""
         self._painted_at = 0.0
         """When `tick` last repainted (monotonic), for the background rate."""
+        self.keys_to: KeySink | None = None
+        """Where typed bytes go, called from the key handler (the pane sets it). Without one
+        they go up as `Input` messages; with one they skip that message's three queue hops
+        (tile, grid, pane), each of which could wait behind a whole frame being drawn."""
 
     def on_mount(self) -> None:
         self.set_interval(1 / self._max_fps, self.tick, name="terminal-frame")
@@ -678,14 +698,20 @@ class TerminalView(Widget, can_focus=False):
             self.action_live()  # typing returns to live, and goes on to a grabbing agent
         data = encode_key(event.key, event.character)
         if data and self.agent and self._typing:
-            self.post_message(self.Input(self.agent, data))
+            self._send(data)
 
     def on_paste(self, event: events.Paste) -> None:
         event.stop()
         if self._scroll is not None:
             self.action_live()
         if event.text and self.agent and self._typing:
-            self.post_message(self.Input(self.agent, encode_paste(event.text)))
+            self._send(encode_paste(event.text))
+
+    def _send(self, data: bytes) -> None:
+        if self.keys_to is not None:
+            self.keys_to(self.agent, data)
+        else:
+            self.post_message(self.Input(self.agent, data))
 
     def on_click(self) -> None:
         if self.agent:
