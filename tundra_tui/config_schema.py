@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, time
 from enum import Enum
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -76,8 +77,9 @@ class Leaf:
     choices: tuple[str, ...] = ()
     required: bool = False
 
-    @property
+    @cached_property
     def parts(self) -> tuple[str, ...]:
+        """The pattern's segments (cached: the checks read them for every leaf, every key)."""
         return tuple(self.pattern.split("."))
 
     def describe(self) -> str:
@@ -253,8 +255,11 @@ _NAME_CHECKS: dict[str, Callable[[str], str | None]] = {
 }
 
 
-def _matching(path: tuple[str, ...]) -> list[Leaf]:
-    """Leaves whose pattern starts with `path`; raises when `path` misnames a runtime or agent."""
+@lru_cache(maxsize=1024)
+def _matching(path: tuple[str, ...]) -> tuple[Leaf, ...]:
+    """Leaves whose pattern starts with `path`; raises when `path` misnames a runtime or agent.
+    Cached: loading a config asks about every key of every file, and `at tui` loads it at
+    start and again at each brake check (a scan of the schema per key took 10-20 ms a load)."""
     found: list[Leaf] = []
     problem: str | None = None
     for leaf in SCHEMA:
@@ -272,7 +277,7 @@ def _matching(path: tuple[str, ...]) -> list[Leaf]:
             found.append(leaf)
     if not found and problem:
         raise ConfigError(problem)
-    return found
+    return tuple(found)
 
 
 def leaf_for(path: tuple[str, ...]) -> Leaf | None:
