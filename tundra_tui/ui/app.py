@@ -219,7 +219,6 @@ class TundraApp(App[None]):
         title.town = self.services.town.name
         title.demo = self.demo
         self._tick()
-        self.read_brake()
         if self.clock_interval > 0:
             self.set_interval(self.clock_interval, self._tick)
             self.set_interval(BRAKE_INTERVAL, self.read_brake)
@@ -229,7 +228,9 @@ class TundraApp(App[None]):
         self.call_after_refresh(self._after_first_frame)
 
     def _after_first_frame(self) -> None:
-        """What the first frame does not need: the file watcher, the other tabs' modules."""
+        """What the first frame does not need: the budgets (the title bar's brake: its first
+        read imports the usage reports), the file watcher, the other tabs' modules."""
+        self.read_brake()
         if self.watch_files:
             self.follow_files()
         self.prepare_tabs()
