@@ -465,6 +465,8 @@ class AgentSession:
         """Raw bytes to the agent (keys, pasted text)."""
         if self.pty is not None and self.exit_status is None:
             self.pty.write(data)
+            if self._pump is not None:
+                self._pump.keyed(self)
 
     def resize(self, columns: int, rows: int) -> None:
         """Resize the emulator and the PTY together (the agent gets SIGWINCH)."""

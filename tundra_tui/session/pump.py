@@ -66,6 +66,10 @@ HIDDEN_SHARE = 0.25
 faster than that loses output (counted) rather than taking the loop from keys."""
 HIDDEN_BURST = 0.02
 """Seconds of hidden emulation that may be saved up for a burst (a batch after a pause)."""
+KEY_HOLD = 0.02
+"""After a key is written to an agent, steps of agents nobody watches wait up to this long for
+its echo to be fed: the loop is idle while the agent echoes, and a hidden step started then is
+what the echo waited behind (a whole `STEP_TIME`, in about one key in five under floods)."""
 HIDDEN_DEFER = 0.01
 """A hidden agent's step waits up to this long while other callbacks are ready to run: a
 key's echo crosses the loop in five to seven hops (socket, request, PTY write, PTY read,
@@ -125,6 +129,8 @@ class EmulationPump:
         self._credit_at = time.perf_counter()
         self._deferred_since: float | None = None
         """When hidden steps began to wait for the loop's other callbacks (see `HIDDEN_DEFER`)."""
+        self._keyed: tuple[Emulated, float] | None = None
+        """The agent last written to, and when (monotonic): see `KEY_HOLD`."""
         self._wake = asyncio.Event()
         self._timer: asyncio.TimerHandle | None = None
         self._task: asyncio.Task[None] | None = None
@@ -187,6 +193,12 @@ class EmulationPump:
             self._urgent.add(session)
             self._wake.set()
 
+    def keyed(self, session: Emulated) -> None:
+        """Keys were just written to `session`: if someone watches it, hold hidden steps for
+        its echo (`KEY_HOLD`)."""
+        if _watched(session):
+            self._keyed = session, time.monotonic()
+
     def changed(self) -> None:
         """Something other than output changed when an agent is due (it became shown)."""
         self._wake.set()
@@ -219,8 +231,12 @@ class EmulationPump:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            soonest = self._admit(time.monotonic())
-            if self._targets:
+            now = time.monotonic()
+            soonest = self._admit(now)
+            held = self._held_until(now) if self._targets else None
+            if held is not None:
+                soonest = held if soonest is None else min(soonest, held)
+            elif self._targets:
                 if self._defer(loop):
                     await asyncio.sleep(0)
                     continue
@@ -238,6 +254,23 @@ class EmulationPump:
             if self._timer is not None:
                 self._timer.cancel()
                 self._timer = None
+
+    def _held_until(self, now: float) -> float | None:
+        """When hidden steps may go on, if they are held for a key's echo (see `KEY_HOLD`);
+        None when they are not: no key lately, its agent fed since, or a watched or urgent
+        agent due (those go at once)."""
+        if self._keyed is None:
+            return None
+        session, at = self._keyed
+        if (
+            now - at >= KEY_HOLD
+            or session.emulated_at > at
+            or self._urgent
+            or any(_watched(s) for s in self._targets)
+        ):
+            self._keyed = None
+            return None
+        return at + KEY_HOLD
 
     def _defer(self, loop: asyncio.AbstractEventLoop) -> bool:
         """Whether to let the loop's ready callbacks run before a step of hidden agents only.
