@@ -5,6 +5,11 @@ runtime, and tests/fixtures/screens/generic/<state>-*.txt, hand-written screens 
 other versions' wording, each read by runtimes that have no rule written for it
 (`ROUTES`). Issue 14 asks for these figures per CLI; print them with
 `.venv/bin/python -m tests.detect_scores` from the repository root.
+
+The version matrix (`matrix/<cli>/<version>/<size>/<state>-<scenario>.txt`, real
+captures of several released versions, tests/real_agents/record_matrix.py) is scored
+apart, per CLI and per version: `matrix_cases()`, `matrix_table()`. Each matrix screen is
+read as the session host reads it: its bottom `BOTTOM_ROWS` rows.
 """
 
 from __future__ import annotations
@@ -16,6 +21,9 @@ from pathlib import Path
 from tundra_tui.session.detect import SCREEN_RULES, Detected, detect_screen
 
 SCREENS = Path(__file__).parent / "fixtures" / "screens"
+MATRIX = SCREENS / "matrix"
+BOTTOM_ROWS = 20  # tundra_tui.session.agent.BOTTOM_LINES: the rows the host's detector reads
+TARGETS = {"accuracy": 0.95, "approval_recall": 0.98, "false_approval_rate": 0.01}
 STATES = {state.value for state in Detected}
 GENERIC = "generic"
 
@@ -42,13 +50,18 @@ class Case:
     runtime: str
     path: Path
     expected: Detected
+    version: str = ""  # matrix captures only: the CLI's version, and the terminal's size
+    size: str = ""
 
     @property
     def id(self) -> str:
+        if self.version:
+            return f"{self.runtime}:{self.version}/{self.size}/{self.path.stem}"
         return f"{self.runtime}:{self.path.parent.name}/{self.path.stem}"
 
     def lines(self) -> list[str]:
-        return self.path.read_text(encoding="utf-8").splitlines()
+        rows = self.path.read_text(encoding="utf-8").splitlines()
+        return rows[-BOTTOM_ROWS:] if self.version else rows
 
 
 def cases() -> list[Case]:
@@ -123,6 +136,52 @@ def table(by_runtime: dict[str, Score]) -> str:
     return "\n".join(rows + [f"miss {miss}" for miss in misses])
 
 
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split(".") if part.isdigit())
+
+
+def matrix_cases() -> list[Case]:
+    """Every capture of the version matrix, read by its own CLI's runtime."""
+    found = []
+    for path in MATRIX.glob("*/*/*/*.txt"):
+        prefix = path.name.split("-", 1)[0]
+        if prefix in STATES:
+            size, version, cli = path.parent.name, path.parent.parent.name, path.parents[2].name
+            found.append(Case(cli, path, Detected(prefix), version, size))
+    return sorted(found, key=lambda c: (c.runtime, _version_key(c.version), c.size, c.path.name))
+
+
+def matrix_scores(selected: list[Case] | None = None) -> dict[str, Score]:
+    """Per CLI, per `cli version`, and `all`, over the matrix (default: all of it)."""
+    tally: dict[str, Score] = {}
+    for case in matrix_cases() if selected is None else selected:
+        got = detect_screen(case.runtime, case.lines()).state
+        for key in (case.runtime, f"{case.runtime} {case.version}", "all"):
+            tally.setdefault(key, Score()).add(case, got)
+
+    def order(key: str) -> tuple[bool, str, tuple[int, ...]]:
+        cli, _, version = key.partition(" ")
+        return (key == "all", cli, _version_key(version) if version else (1_000_000,))
+
+    return {key: tally[key] for key in sorted(tally, key=order)}
+
+
+def matrix_table(by_key: dict[str, Score]) -> str:
+    """Per CLI and version: screens, accuracy, approval recall, false-approval rate."""
+    rows = [
+        "| CLI / version | screens | approvals | accuracy | approval recall | false approval |",
+        "|---|---|---|---|---|---|",
+    ]
+    for key, score in by_key.items():
+        name = key if " " in key else f"**{key}** (all versions)"
+        rows.append(
+            f"| {name} | {score.screens} | {score.approvals} | {score.accuracy:.3f} "
+            f"| {score.approval_recall:.3f} | {score.false_approval_rate:.3f} |"
+        )
+    misses = [miss for key, s in by_key.items() if " " in key for miss in s.misses]
+    return "\n".join(rows + [f"miss {miss}" for miss in misses])
+
+
 def generic_alone() -> list[Case]:
     """Every labelled screen read as `custom`: what the generic layer tells with no rule
     written for the CLI (idle is never its answer, so idle screens count as misses)."""
@@ -135,3 +194,5 @@ if __name__ == "__main__":
     print(table(scores()))
     print("\nthe generic layer alone (every other screen read as custom):")
     print(table({"alone": scores(generic_alone())["all"]}).split("\nmiss ")[0])
+    print("\nthe version matrix (real captures, tests/fixtures/screens/matrix):")
+    print(matrix_table(matrix_scores()))

@@ -10,7 +10,9 @@ Standard library only. Binds 127.0.0.1 and nothing else. Speaks enough of
 * the Gemini API (``:streamGenerateContent?alt=sse``, ``:generateContent``,
   ``:countTokens``) for Gemini CLI,
 
-plus ``GET /v1/models``. Anything else gets a 404 JSON error.
+plus ``GET /v1/models``. Anything else gets a 404 JSON error. With
+``server.fail`` set (``fail_auth()`` 401, ``fail_rate_limit()`` 429 with a reset
+an hour ahead), every model request gets that error instead (the version matrix).
 
 The answer is scripted by the text of the last user turn:
 
@@ -20,6 +22,9 @@ The answer is scripted by the text of the last user turn:
   fenced ``bash`` block instead;
 * ``SLOW`` anywhere -> the plain answer, streamed one word per ``word_delay``;
 * ``MENTION: <file>`` -> a text answer naming the file;
+* ``WRITE: <path>`` -> a call of the client's file-write tool (``Write``,
+  ``write_file``, ``write``, ...), ``FETCH: <url>`` -> a call of its web-fetch
+  tool; a client without such a tool gets a text answer saying so;
 * the last turn is a tool result -> ``Done. The command finished; nothing else to do.``;
 * anything else -> ``Hello from the fake model! You said: <first line>``.
 
@@ -163,11 +168,42 @@ def tool_name_of(tool: Json) -> str | None:
     return None
 
 
+WRITE_TOOL_NAMES = ("Write", "write_file", "write", "create_file", "Edit", "edit", "replace")
+FETCH_TOOL_NAMES = ("WebFetch", "web_fetch", "webfetch", "fetch")
+
+
+def pick_named_tool(tools: Iterable[Json], names: Iterable[str]) -> Json | None:
+    by_name = {name: tool for tool in tools if (name := tool_name_of(tool))}
+    return next((by_name[name] for name in names if name in by_name), None)
+
+
+def tool_args(tool: Json, values: Json) -> Json:
+    """Arguments for ``tool`` from ``values`` (``path``, ``content``, ``url``, ``prompt``),
+    under the names its schema declares."""
+    props = _tool_schema_props(tool)
+    aliases = {
+        "path": ("file_path", "filePath", "path", "absolute_path"),
+        "content": ("content", "new_string", "text"),
+        "old": ("old_string", "oldString"),
+        "url": ("url",),
+        "prompt": ("prompt",),
+        "format": ("format",),
+    }
+    args: Json = {}
+    for key, value in values.items():
+        for name in aliases.get(key, (key,)):
+            if name in props:
+                args[name] = value
+                break
+    return args
+
+
 def script(user_text: str, *, tool_result_last: bool, tools: list[Json]) -> Reply:
     """Decide the answer from the last user turn (see the module docstring)."""
-    if tool_result_last:
-        return Reply(DONE_TEXT, kind="done")
     text = _strip_reminders(user_text)
+    # A prompt typed after a denied call arrives with that call's result: the prompt wins.
+    if tool_result_last and not re.search(r"\b(RUN|WRITE|FETCH|MENTION):|SLOW", text):
+        return Reply(DONE_TEXT, kind="done")
     run = re.search(r"RUN:\s*(.+)", text)
     if run:
         cmd = run.group(1).strip()
@@ -184,6 +220,31 @@ def script(user_text: str, *, tool_result_last: bool, tools: list[Json]) -> Repl
             tool_args=shell_args(tool, cmd),
             kind="run-tool",
             slow="SLOW" in text,
+        )
+    write = re.search(r"WRITE:\s*(\S+)", text)
+    if write and tools:  # a side query without tools (a title) is no answer
+        tool = pick_named_tool(tools, WRITE_TOOL_NAMES)
+        if tool is None:
+            return Reply(f"I have no tool to write {write.group(1)}.", kind="no-tool")
+        values = {"path": write.group(1), "content": "written by the fake model\n", "old": ""}
+        return Reply(
+            f"I will write {write.group(1)}.",
+            tool_name=tool_name_of(tool),
+            tool_args=tool_args(tool, values),
+            kind="write-tool",
+        )
+    fetch = re.search(r"FETCH:\s*(\S+)", text)
+    if fetch and tools:  # a side query without tools (a title) is no answer
+        tool = pick_named_tool(tools, FETCH_TOOL_NAMES)
+        if tool is None:
+            return Reply(f"I have no tool to fetch {fetch.group(1)}.", kind="no-tool")
+        url = fetch.group(1)
+        values = {"url": url, "prompt": f"Summarise {url}", "format": "text"}
+        return Reply(
+            f"I will fetch {url}.",
+            tool_name=tool_name_of(tool),
+            tool_args=tool_args(tool, values),
+            kind="fetch-tool",
         )
     mention = re.search(r"MENTION:\s*(\S+)", text)
     if mention:
@@ -265,6 +326,35 @@ class FakeModelServer(ThreadingHTTPServer):
         self.word_delay = word_delay
         self._log_lock = threading.Lock()
         self.request_count = 0
+        self.fail: tuple[int, Json, dict[str, str]] | None = None
+        self.first_token_delay: float | None = None  # SLOW replies: else 2 word delays
+
+    def fail_auth(self) -> None:
+        """Every model request from now on: 401, in all four APIs' error shapes at once."""
+        error = {
+            "type": "authentication_error",
+            "message": "invalid x-api-key: Incorrect API key provided",
+            "code": 401,
+            "status": "UNAUTHENTICATED",
+        }
+        self.fail = (401, {"type": "error", "error": error}, {})
+
+    def fail_rate_limit(self, reset_in: int = 3600) -> None:
+        """Every model request from now on: 429 with a reset ``reset_in`` seconds ahead."""
+        reset = int(time.time()) + reset_in
+        error = {
+            "type": "rate_limit_error",
+            "message": f"Rate limit reached. Please try again in {reset_in // 60}m0s.",
+            "code": 429,
+            "status": "RESOURCE_EXHAUSTED",
+        }
+        headers = {
+            "retry-after": str(reset_in),
+            "anthropic-ratelimit-unified-status": "rejected",
+            "anthropic-ratelimit-unified-reset": str(reset),
+            "x-ratelimit-reset-requests": f"{reset_in // 60}m0s",
+        }
+        self.fail = (429, {"type": "error", "error": error}, headers)
 
     @property
     def port(self) -> int:
@@ -355,7 +445,8 @@ class Handler(BaseHTTPRequestHandler):
             if reply.text:
                 yield reply.text
             return
-        time.sleep(self.server.word_delay * 2)
+        first = self.server.first_token_delay
+        time.sleep(self.server.word_delay * 2 if first is None else first)
         for word in reply.words():
             yield word
             time.sleep(self.server.word_delay)
@@ -374,6 +465,17 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         path = urlsplit(self.path).path
         body = self._read_body()
+        if self.server.fail is not None:
+            status, payload, headers = self.server.fail
+            self._log(body, None, {"status": status})
+            data = json.dumps(payload).encode()
+            self.send_response(status)
+            for name, value in {"Content-Type": "application/json", **headers}.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            return
         try:
             if path.endswith("/messages/count_tokens"):
                 tokens = estimate_tokens(body)

@@ -161,8 +161,9 @@ _CLAUDE: Rules = _versioned(
         _rule("claude.dialog.confirm", _U, r"Enter to confirm · Esc to cancel"),
         _rule("claude.dialog.auto_mode", _U, r"Make auto mode your default permission mode\?"),
         _rule("claude.error.connect", _U, r"Unable to connect to Anthropic services"),
-        # The prompt box: a ❯ line (bare, or with a draft) directly between two ──── rules.
-        _rule("claude.idle.prompt", _I, rf"(?<=─\n)❯(?:{_SP}[^\n]*)?(?=\n─)"),
+        # The prompt box: a ❯ line (bare, or with a draft) directly between two ──── rules;
+        # 2.0.x draws `>` instead of `❯`.
+        _rule("claude.idle.prompt", _I, rf"(?<=─\n)[❯>](?:{_SP}[^\n]*)?(?=\n─)"),
         _rule("claude.idle.shortcuts", _I, r"\? for shortcuts"),
     ),
 )

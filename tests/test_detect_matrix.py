@@ -1,0 +1,86 @@
+"""The version matrix (issue 14): real captures of several released versions per CLI.
+
+Every screen in tests/fixtures/screens/matrix/<cli>/<version>/<size>/ is read as the
+session host reads it (its bottom rows) by its CLI's runtime, and must be detected as
+labelled, except the misses listed in `known_misses.txt` (each an xfail that fails once
+fixed, so the list only shrinks). Precision has no exceptions: no screen that is not an
+approval is ever called one. Re-record with `python -m tests.real_agents.record_matrix`.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from detect_scores import MATRIX, TARGETS, Case, matrix_cases, matrix_scores, matrix_table
+
+from tundra_tui.session.detect import Detected, detect_screen
+
+CASES = matrix_cases()
+KNOWN_MISSES = {
+    line.split("#", 1)[0].strip()
+    for line in (MATRIX / "known_misses.txt").read_text().splitlines()
+    if line.split("#", 1)[0].strip()
+}
+
+
+def _marks(case: Case) -> list[pytest.MarkDecorator]:
+    if case.id in KNOWN_MISSES:
+        return [pytest.mark.xfail(strict=True, reason="known miss (known_misses.txt)")]
+    return []
+
+
+@pytest.mark.parametrize(
+    "case", [pytest.param(case, id=case.id, marks=_marks(case)) for case in CASES]
+)
+def test_matrix_screen_detected_as_labelled(case: Case) -> None:
+    detection = detect_screen(case.runtime, case.lines())
+    assert detection.state is case.expected, (detection.evidence, case.lines()[-8:])
+
+
+def test_known_misses_name_real_captures() -> None:
+    assert {case.id for case in CASES} >= KNOWN_MISSES
+
+
+def test_no_matrix_screen_is_a_false_approval() -> None:
+    """Precision first, on every capture, known misses included."""
+    for case in CASES:
+        if case.expected is not Detected.AWAITING_APPROVAL:
+            got = detect_screen(case.runtime, case.lines())
+            assert got.state is not Detected.AWAITING_APPROVAL, (case.id, got.evidence)
+
+
+def test_matrix_scores_meet_the_issue_targets() -> None:
+    """Approval recall, false-approval rate and accuracy over the whole matrix (printed
+    per CLI and version with -s)."""
+    by_key = matrix_scores()
+    print(matrix_table(by_key))
+    whole = by_key["all"]
+    assert whole.approval_recall >= TARGETS["approval_recall"], matrix_table(by_key)
+    assert whole.false_approval_rate <= TARGETS["false_approval_rate"]
+    assert whole.accuracy >= TARGETS["accuracy"], matrix_table(by_key)
+
+
+def test_index_lists_every_capture_and_why_a_scenario_was_skipped() -> None:
+    indexes = [json.loads(path.read_text()) for path in MATRIX.glob("*/index.json")]
+    captures = [entry for index in indexes for entry in index["captures"]]
+    skipped = [entry for index in indexes for entry in index["skipped"]]
+    assert {entry["file"] for entry in captures} == {
+        str(case.path.relative_to(MATRIX)) for case in CASES
+    }
+    for entry in captures:
+        assert entry["file"] == (
+            f"{entry['cli']}/{entry['version']}/{entry['size']}/"
+            f"{entry['state']}-{entry['scenario']}.txt"
+        )
+    assert all(entry["reason"] for entry in skipped)
+
+
+def test_each_version_is_captured_at_both_sizes_in_every_live_state() -> None:
+    seen: dict[tuple[str, str], set[tuple[str, Detected]]] = {}
+    for case in CASES:
+        seen.setdefault((case.runtime, case.version), set()).add((case.size, case.expected))
+    for (cli, version), have in seen.items():
+        for size in ("80x24", "200x50"):
+            for state in (Detected.IDLE, Detected.WORKING, Detected.AWAITING_APPROVAL):
+                assert (size, state) in have, f"{cli} {version} {size}: no {state.value} screen"
