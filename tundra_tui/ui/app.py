@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.segment import Segments
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.css.query import NoMatches
@@ -36,7 +36,7 @@ from tundra_tui.domain.clock import iso
 from tundra_tui.domain.errors import TundraError
 from tundra_tui.domain.sanitize import visible
 from tundra_tui.resources import styles_dir
-from tundra_tui.ui import collector
+from tundra_tui.ui import collector, popup_gate
 from tundra_tui.ui.keymap import (
     BindingRow,
     collect,
@@ -57,6 +57,7 @@ from tundra_tui.ui.widgets.title_bar import TitleBar
 
 if TYPE_CHECKING:
     from tundra_tui.ui.modals.approval import ApprovalModal
+    from tundra_tui.ui.modals.inbox import InboxModal
 
 START_DAEMON_KEY = "ctrl+s"
 """Starts the daemon again after `at daemon stop` (the control room never does by itself)."""
@@ -93,6 +94,7 @@ THEMES = ("textual-dark", "nord", "gruvbox", "tokyo-night", "textual-light", "an
 
 MODALS: tuple[tuple[str, str], ...] = (
     ("approval", "approval:ApprovalModal"),
+    ("approval inbox", "inbox:InboxModal"),
     ("confirm", "confirm:ConfirmModal"),
     ("bead detail", "bead_detail:BeadDetail"),
     ("bead form", "bead_form:BeadForm"),
@@ -126,6 +128,7 @@ class TundraApp(App[None]):
         Binding("colon", "command_palette", "Commands", id="palette"),
         Binding("slash", "search", "Search", id="search", priority=True),
         Binding("question_mark", "help", "Help", id="help"),
+        Binding("I", "inbox", "Approvals", id="inbox"),
         Binding("t", "cycle_theme", "Theme", id="theme", show=False),
         Binding("r", "refresh", "Refresh", id="refresh", show=False),
         Binding("q", "quit", "Quit", id="quit"),
@@ -164,6 +167,14 @@ class TundraApp(App[None]):
         self._approvals: asyncio.Queue[int] = asyncio.Queue()
         self._queued: set[int] = set()
         self._approval_modal: ApprovalModal | None = None
+        self._inbox: InboxModal | None = None
+        self._asked: set[int] = set()
+        """Requests the operator asked to see (Dashboard): shown without waiting for quiet."""
+        self._shelved: set[int] = set()
+        """Requests the operator has seen in the inbox: they wait there, no popup."""
+        self.last_key = float("-inf")
+        """When the operator last pressed a key (monotonic), the approval popup's own aside."""
+        self.typing_pause = popup_gate.TYPING_PAUSE_S
         self._reloading: dict[str, bool] = {}
         self._search_text = ""
         self._said: dict[str, str] = {}
@@ -406,6 +417,8 @@ class TundraApp(App[None]):
             return not typing and not isinstance(self.screen, ModalScreen)
         if action == "start_daemon":
             return self.daemon_stopped
+        if action == "inbox":  # shown in the key line while something waits
+            return bool(self.services.live.approvals)
         return True
 
     def action_search(self) -> None:
@@ -446,6 +459,30 @@ class TundraApp(App[None]):
         for title, where in MODALS:
             rows += declared(title, _modal(where).BINDINGS, self._keymap)
         return rows
+
+    def action_inbox(self) -> None:
+        """Open the approval inbox (the waiting requests, answered when the operator chooses)."""
+        if self._inbox is not None or isinstance(self.screen, ModalScreen):
+            return
+        from tundra_tui.ui.modals.inbox import InboxModal
+
+        inbox = self._inbox = InboxModal(self.services, arm_seconds=self.arm_seconds)
+        self._shelved |= set(self.services.live.approvals)  # seen: no popup for them now
+
+        def closed(_: None) -> None:
+            self._inbox = None
+
+        self.push_screen(inbox, closed)
+
+    @on(TitleBar.WaitingClicked)
+    def _waiting_clicked(self) -> None:
+        self.action_inbox()
+
+    async def on_event(self, event: events.Event) -> None:
+        """Note when the operator types (a key answering the popup is not typing elsewhere)."""
+        if isinstance(event, events.Key) and self.screen is not self._approval_modal:
+            self.last_key = time.monotonic()
+        await super().on_event(event)
 
     async def action_help(self) -> None:
         """List every binding."""
@@ -580,6 +617,11 @@ class TundraApp(App[None]):
             modal = self._approval_modal
             if modal is not None and modal.approval.id == change.approval:
                 modal.dismiss(None)
+        if change.kind in ("approval", "approval_resolved", "removed", "link", "snapshot"):
+            self._shelved.intersection_update(live.approvals)
+            if self._inbox is not None and self._inbox.is_mounted:
+                self._inbox.sync()
+            self.refresh_bindings()  # the key line offers the inbox while something waits
         self._tick()
 
     def action_start_daemon(self) -> None:
@@ -634,22 +676,43 @@ class TundraApp(App[None]):
     def _open_approval(self, message: OpenApproval) -> None:
         """Open one request on demand (even with the popup off); never twice at once."""
         shown = self._approval_modal
-        if message.approval_id in self._queued or (
-            shown is not None and shown.approval.id == message.approval_id
-        ):
+        if shown is not None and shown.approval.id == message.approval_id:
+            return
+        self._asked.add(message.approval_id)  # shown without waiting for quiet, first
+        if message.approval_id in self._queued:
             return
         self._queued.add(message.approval_id)
         self._approvals.put_nowait(message.approval_id)
 
     @work(exclusive=True, group="approvals", exit_on_error=False)
     async def serve_approvals(self) -> None:
-        """Show queued approvals one after another; none is dropped, answered ones skip."""
+        """Show queued approvals one after another; none is dropped, answered ones skip. One
+        the operator did not ask for waits until they are not typing (`popup_gate`), and is
+        left to the inbox once they have seen it there."""
         while True:
             approval_id = await self._approvals.get()
+            later = False
+            while approval_id not in self._asked and approval_id not in self._shelved:
+                if approval_id not in self.services.live.approvals:
+                    break
+                now = time.monotonic()
+                if not popup_gate.why_not(self, self.last_key, now, self.typing_pause):
+                    break
+                if self._asked:  # one the operator asked for (queued behind) comes first
+                    self._approvals.put_nowait(approval_id)
+                    later = True
+                    break
+                await asyncio.sleep(popup_gate.POLL_S)
+            if later:
+                continue
+            asked = approval_id in self._asked
             self._queued.discard(approval_id)
+            self._asked.discard(approval_id)
             approval = self.services.live.approvals.get(approval_id)
             if approval is None:
                 continue  # answered elsewhere meanwhile
+            if not asked and approval_id in self._shelved:
+                continue  # seen in the inbox: it waits there
             from tundra_tui.ui.modals.approval import ApprovalModal  # (once) not at start
 
             modal = self._approval_modal = ApprovalModal(approval, arm_seconds=self.arm_seconds)
@@ -657,7 +720,10 @@ class TundraApp(App[None]):
                 answer = await self.push_screen_wait(modal)
             finally:
                 self._approval_modal = None
-            if answer is not None:
+            if answer is None:
+                # "Later": the next request waits for a pause too, not pop up at once.
+                self.last_key = time.monotonic()
+            else:
                 # The words on screen when the key was pressed: the daemon applies the
                 # answer to them only, never to words that replaced them meanwhile.
                 actor, seen = self.services.actor, modal.approval.subject

@@ -55,6 +55,8 @@ class PendingApproval:
     subject: str
     tool: str
     source: str
+    created_at: str = ""
+    """When the agent asked (the stored form): the inbox shows how long it has waited."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +186,7 @@ class LiveModel:
             subject=_subject(info.subject),
             tool=info.tool,
             source=info.source,
+            created_at=info.created_at,
         )
         return Change("approval", info.agent, info.id)
 

@@ -24,16 +24,18 @@ SOURCES = {
 class ApprovalModal(ModalScreen[bool | None]):
     """Names the agent, shows the exact request with hidden characters made visible.
 
+    It pops up by itself only while the operator is not typing (see `ui/popup_gate.py`).
     `y` and `n` do nothing until `arm_seconds` have passed, so keys typed for an agent
     just before the modal appeared cannot answer it. Escape decides later: the request
-    stays pending (Dashboard attention list, Agents tab). Dismisses with True (approve),
-    False (deny) or None (later).
+    stays pending (the inbox, `I`; Dashboard attention list, Agents tab). Dismisses with
+    True (approve), False (deny) or None (later).
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("y", "answer(True)", "Approve", id="approval-yes"),
         Binding("n", "answer(False)", "Deny", id="approval-no"),
         Binding("escape", "later", "Later", id="approval-later"),
+        Binding("I", "inbox", "Later, and open the inbox", id="approval-inbox"),
     ]
 
     def __init__(self, approval: PendingApproval, *, arm_seconds: float = 0.6) -> None:
@@ -102,9 +104,13 @@ class ApprovalModal(ModalScreen[bool | None]):
                 ("n", "bold"),
                 " deny   ",
                 ("Esc", "bold"),
-                " decide later",
+                " later (it waits in the inbox: ",
+                ("I", "bold"),
+                ")",
             )
-        return Text(f"keys arm in {self.arm_seconds:g} s ...   Esc decide later")
+        return Text(
+            f"keys arm in {self.arm_seconds:g} s ...   Esc later (it waits in the inbox: I)"
+        )
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "answer":
@@ -117,3 +123,8 @@ class ApprovalModal(ModalScreen[bool | None]):
 
     def action_later(self) -> None:
         self.dismiss(None)
+
+    def action_inbox(self) -> None:
+        """Leave this one for later and see every waiting request in the inbox."""
+        self.dismiss(None)
+        self.app.call_later(self.app.run_action, "inbox")

@@ -1,5 +1,5 @@
-"""The top line: town, agents by state, the budget brake and paused accounts, the daemon
-link, the clock."""
+"""The top line: town, agents by state, the approvals waiting (a click opens the inbox), the
+budget brake and paused accounts, the daemon link, the clock."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from collections import Counter
 from typing import ClassVar
 
 from rich.text import Text
+from textual import events
+from textual.message import Message
 from textual.widget import Widget
 
 from tundra_tui.domain.agents import AgentState
@@ -19,6 +21,9 @@ SHOWN = (AgentState.WORKING, AgentState.IDLE, AgentState.AWAITING_APPROVAL, Agen
 
 class TitleBar(Widget):
     """Redrawn by the app when states or the link change; holds no data of its own."""
+
+    class WaitingClicked(Message):
+        """The operator clicked the count of approvals waiting: open the inbox."""
 
     DEFAULT_CSS = """
     TitleBar { height: 1; width: 1fr; }
@@ -44,6 +49,8 @@ class TitleBar(Widget):
         self.now = ""
         """The stored form of now, for the brake's countdowns and expiries."""
         self._said: tuple[object, ...] = ()
+        self._waiting_cells: tuple[int, int] | None = None
+        """Columns (from, to) of `N waiting` as last drawn, for clicks."""
 
     def refresh_if_changed(self) -> None:
         """Repaint only when what the bar says changed (a clock minute, a count, a mark):
@@ -73,10 +80,14 @@ class TitleBar(Widget):
         counts = Counter(self.states)
         right.append(" ".join(f"{s.glyph}{counts[s]}" for s in SHOWN))
         right.append(f"  [{len(self.states)} agents]")
+        waiting_at: tuple[int, int] | None = None
         if self.waiting:
+            right.append("  ")
+            start = right.cell_len
             right.append(
-                f"  {self.waiting} waiting", self.get_component_rich_style("title-bar--waiting")
+                f"{self.waiting} waiting", self.get_component_rich_style("title-bar--waiting")
             )
+            waiting_at = (start, right.cell_len)
         marks = brake_marks(self.brake, self.now) if self.brake and self.now else ""
         if marks:
             right.append(f"  {marks}", self.get_component_rich_style("title-bar--budget"))
@@ -90,7 +101,16 @@ class TitleBar(Widget):
         if gap < 1:
             left.truncate(max(0, width - right.cell_len - 1), overflow="ellipsis")
             gap = max(1, width - left.cell_len - right.cell_len)
+        offset = left.cell_len + gap
+        self._waiting_cells = (
+            None if waiting_at is None else (offset + waiting_at[0], offset + waiting_at[1])
+        )
         return Text.assemble(left, " " * gap, right)
+
+    def on_click(self, event: events.Click) -> None:
+        cells = self._waiting_cells
+        if self.waiting and cells is not None and cells[0] <= event.x < cells[1]:
+            self.post_message(self.WaitingClicked())
 
 
 _SCOPE = {"day": "today", "month": "month"}
