@@ -22,7 +22,12 @@ async def test_d_asks_the_right_state_and_records_it_through_the_daemon(
     town_dir: Path, store: Store
 ) -> None:
     app = make_app(town_dir, store)
-    evidence = {"source": "screen", "rule": "demo.working.spinner", "matched": "[bold]x[/]"}
+    evidence = {
+        "source": "screen",
+        "rule": "demo.working.spinner",
+        "matched": "[bold]x[/]",
+        "versions": "demo [red]1[/]",
+    }
     app.services.live.apply(StateEvent(agent="mayor", state="working", glyph="", evidence=evidence))
     link = fake_link(app)
     link.answers[Record] = lambda request: Recorded(
@@ -35,6 +40,7 @@ async def test_d_asks_the_right_state_and_records_it_through_the_daemon(
         assert isinstance(modal, RecordModal)
         shown = " ".join(str(w.render()) for w in modal.query(Static))
         assert "working by demo.working.spinner (screen)" in shown
+        assert "Decided by: the screen, for demo [red]1[/]" in shown  # never markup
         assert "Matched: [bold]x[/]" in shown  # the agent's text, never markup
         await pilot.press("escape")
         assert not isinstance(app.screen, RecordModal) and not link.ops(Record)
@@ -53,3 +59,23 @@ async def test_d_goes_to_the_agent_while_its_tile_is_grabbed(town_dir: Path, sto
         assert isinstance(focused(app), TerminalView)
         assert not isinstance(app.screen, RecordModal)
         assert keys_sent(app, "mayor") == b"d" and not fake_link(app).ops(Record)
+
+
+async def test_the_dialog_names_the_hook_that_decided(town_dir: Path, store: Store) -> None:
+    app = make_app(town_dir, store)
+    evidence = {
+        "source": "hook",
+        "rule": "codex.hook.permission_request",
+        "matched": "PermissionRequest Bash: touch approved.txt",
+        "versions": "codex 0.169.0 hooks",
+    }
+    app.services.live.apply(
+        StateEvent(agent="mayor", state="awaiting_approval", glyph="", evidence=evidence)
+    )
+    async with app.run_test(size=(100, 30)) as pilot:
+        select(app, "mayor")
+        await pilot.press("d")
+        modal = app.screen
+        assert isinstance(modal, RecordModal)
+        channel = str(modal.query_one("#record-channel", Static).render())
+        assert channel == "Decided by: the agent's hook, for codex 0.169.0 hooks"

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from agent_specs import SPECS, claude_setup
+from agent_specs import SPECS, claude_setup, codex_setup
 from daemon_town import DaemonTown
 from host_driver import HostDriver
 from real_agent_harness import Sandbox, wait_until
@@ -234,6 +234,92 @@ def test_claude_hooks(
         f"`at {verb}` took {took:.1f} s (the agent stayed awaiting approval until the "
         f"host's verify timeout): the hook's answer was held back"
     )
+
+
+# --------------------------------------------------------------------------- Codex hooks
+
+CODEX_HOOKED = "codex-1"
+
+
+@pytest.mark.parametrize("answer", [ApprovalStatus.APPROVED, ApprovalStatus.DENIED])
+def test_codex_hooks(
+    answer: ApprovalStatus,
+    make_sandbox: Callable[[str], Sandbox],
+    make_daemon_town: Callable[..., DaemonTown],
+) -> None:
+    """Codex CLI run by the town's daemon, its hooks (0.169.0) reporting over the socket.
+
+    The daemon asks `codex --version`, adds the hooks as `-c` overrides with their trust
+    pinned there (no review dialog, the user's config.toml untouched), and the
+    PermissionRequest hook holds one request with the exact command; the answer goes
+    back through the hook's reply. `at detect --explain` names the deciding hook.
+    """
+    box = make_sandbox("codex")
+    argv, env = codex_setup(box)
+    config = box.home / ".codex" / "config.toml"
+    before = config.read_text()
+    town = make_daemon_town(box.work, CODEX_HOOKED, Runtime.CODEX, argv, env)
+
+    started = time.monotonic()
+    town.at("agent", "start", CODEX_HOOKED)
+    town.timed("agent start", time.monotonic() - started)
+    pid = town.agent()["pid"]
+    assert pid, town.describe()
+    cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    assert any(arg.startswith(b"hooks.PermissionRequest=") for arg in cmdline), cmdline
+    assert any(arg.startswith(b"hooks.state=") for arg in cmdline), cmdline
+
+    # Idle from the screen: Codex starts its session, and fires SessionStart, with the
+    # first prompt.
+    town.timed("idle", town.wait_state("idle", 60, "codex idle at start"))
+    assert "Hooks need review" not in town.peek()
+
+    asked = time.monotonic()
+    assert town.json("send", CODEX_HOOKED, f"RUN: {COMMAND}")["delivered"], town.describe()
+    town.wait(
+        lambda: any(a["source"] == "hook" for a in town.pending()), 30, "a hook approval request"
+    )
+    town.timed("hook request", time.monotonic() - asked)
+    time.sleep(0.5)  # let a screen-read duplicate appear, if the daemon were to make one
+    waiting = town.pending()
+    assert len(waiting) == 1, waiting
+    request = waiting[0]
+    assert (request["source"], request["subject"], request["tool"]) == ("hook", COMMAND, "Bash")
+    assert (request["agent"], request["runtime"]) == (CODEX_HOOKED, "codex"), request
+    assert request["evidence"]["rule"] == "codex.hook.permission_request", request
+    town.wait_state("awaiting_approval", 10, "codex awaiting approval (hook)")
+    told = town.json("detect", "--explain", CODEX_HOOKED)
+    assert (told["source"], told["rule"]) == ("hook", "codex.hook.permission_request"), told
+    assert told["channel"] == "Codex hooks", told
+
+    started = time.monotonic()
+    verb = "approve" if answer is ApprovalStatus.APPROVED else "deny"
+    said = town.at(verb, str(request["id"]))
+    took = town.timed(answer.value, time.monotonic() - started)
+    assert said.strip() == f"approval {request['id']}: {answer.value}", said
+    approved = answer is ApprovalStatus.APPROVED
+    shown = "Ran touch approved.txt" if approved else "Blocked by hook"
+    town.timed(
+        "idle again",
+        town.wait(
+            lambda: shown in town.peek() and town.state() == "idle",
+            40,
+            f"codex idle after {answer.value} through the hook",
+        ),
+    )
+    made = box.work / "approved.txt"
+    assert wait_until(made.exists, 3 if approved else 1.5) is approved, town.describe()
+    town.wait(lambda: "Stop" in town.hook_events(), 15, "a Stop hook event")
+    events = town.hook_events()
+    assert {"SessionStart", "UserPromptSubmit", "Stop"} <= set(events), events
+    assert ("PostToolUse" in events) is approved, events
+    town.wait(lambda: town.pending() == [], 5, "no request left waiting")
+    kinds = [e["kind"] for e in town.events("approval.")]
+    assert kinds.count("approval.requested") == 1, kinds
+    assert kinds.count(f"approval.{answer.value}") == 1, kinds
+    # Codex writes its own TUI notes there; no hook and no hook trust of ours.
+    assert "[hooks" not in config.read_text() and "[hooks" not in before
+    assert took < ANSWER_S, f"`at {verb}` took {took:.1f} s: the hook's answer was held back"
 
 
 def test_sandbox_paths_are_sanitised(make_sandbox: Callable[[str], Sandbox]) -> None:

@@ -8,6 +8,8 @@ The flight recorder: `--record AGENT [--label STATE]` asks the daemon to save th
 agent's screen and verdict under `.tundra/recordings/`; `--replay DIR` scores every
 recording (and screen fixture) in DIR again, exiting 1 if any now differs from its
 label; `--to-fixture FILE` copies a recording into the detector's fixture corpus.
+`--explain AGENT` says which channel decided a running agent's state: a hook (Claude
+Code's, Codex's), Codex's notify program, or a screen rule with its versions.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -61,6 +64,12 @@ def add_parser(
         help="save AGENT's screen and verdict under .tundra/recordings/ (needs the daemon)",
     )
     recorder.add_argument(
+        "--explain",
+        metavar="AGENT",
+        help="say which channel decided AGENT's state: hook, notify or screen rule (needs the "
+        "daemon)",
+    )
+    recorder.add_argument(
         "--replay",
         metavar="DIR",
         type=Path,
@@ -85,7 +94,9 @@ def add_parser(
         default=FIXTURES,
         help=f"with --to-fixture: the corpus directory (default: {FIXTURES})",
     )
-    parser.add_argument("--json", action="store_true", help="with --record/--replay: print JSON")
+    parser.add_argument(
+        "--json", action="store_true", help="with --record/--replay/--explain: print JSON"
+    )
     parser.set_defaults(handler=cmd_detect)
 
 
@@ -96,6 +107,8 @@ async def cmd_detect(ctx: Context) -> int:
         raise TundraError("--label goes with --record AGENT")
     if getattr(args, "record", None):
         return await _record(ctx, args.record, args.label)
+    if getattr(args, "explain", None):
+        return await _explain(ctx, args.explain)
     if getattr(args, "replay", None) is not None:
         return _replay(args.replay, as_json=ctx.json)
     if getattr(args, "to_fixture", None) is not None:
@@ -158,6 +171,58 @@ async def _record(ctx: Context, agent: str, label: str | None) -> int:
         path = visible(reply.path, single_line=True)
         print(f"recorded {path}: detected {verdict}, labelled {reply.label}")
     return 0
+
+
+_SOURCES = {"hook": "a hook", "notify": "a notify report", "screen": "the screen"}
+
+
+async def _explain(ctx: Context, agent: str) -> int:
+    """Print which channel decided `agent`'s state, and when it entered that state."""
+    from tundra_tui.daemon.client import DaemonClient
+    from tundra_tui.daemon.protocol import Explain, Explained
+
+    client = await DaemonClient.connect(ctx.town())
+    try:
+        reply: Explained = await client.call(Explain(name=agent))
+    finally:
+        await client.close()
+    if ctx.json:
+        dump_json(
+            {
+                "agent": agent,
+                "state": reply.state,
+                "source": reply.source,
+                "rule": reply.rule,
+                "matched": reply.matched,
+                "versions": reply.versions,
+                "since": reply.since,
+                "channel": reply.channel,
+            }
+        )
+        return 0
+    for line in explain_lines(agent, reply):
+        print(line)
+    return 0
+
+
+def explain_lines(agent: str, reply: Any) -> list[str]:
+    """The lines `--explain` prints, each sanitised (the matched text is the agent's)."""
+
+    def clean(text: str, limit: int = 200) -> str:
+        return visible(text, single_line=True, limit=limit)
+
+    since = time.strftime("%H:%M:%S UTC", time.gmtime(reply.since)) if reply.since else "?"
+    lines = [f"{clean(agent, 64)}: {clean(reply.state, 40)} since {since}"]
+    if reply.rule:
+        source = _SOURCES.get(reply.source, clean(reply.source, 20))
+        versions = f" ({clean(reply.versions, 80)})" if reply.versions else ""
+        lines.append(f"  decided by {source}: {clean(reply.rule, 80)}{versions}")
+    else:
+        lines.append("  decided by: no rule matched (nothing reported)")
+    if reply.matched:
+        lines.append(f"  matched: {clean(reply.matched)}")
+    lines.append(f"  structured channel: {clean(reply.channel, 80)}")
+    return lines
 
 
 def _replay(directory: Path, *, as_json: bool) -> int:

@@ -26,6 +26,7 @@ from tundra_tui.session.hooks import (
     PERMISSION_EVENT,
     PERMISSION_TIMEOUT_S,
     permission_ask,
+    permission_rule,
     state_payload,
 )
 from tundra_tui.session.host import SessionHost
@@ -113,7 +114,7 @@ class AskOps:
         ask = permission_ask(payload)
         evidence = {
             "source": "hook",
-            "rule": "claude.hook.permission_request",
+            "rule": permission_rule(self.host.session(agent).adapter.runtime),
             "matched": f"{ask.tool}: {ask.subject[:200]}",
         }
         timeout = request.timeout if request.timeout is not None else PERMISSION_TIMEOUT_S - 60

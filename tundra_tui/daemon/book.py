@@ -30,7 +30,6 @@ from tundra_tui.domain.approvals import Approval, ApprovalSource, ApprovalStatus
 from tundra_tui.domain.errors import NotFound, TundraError
 from tundra_tui.domain.redact import redact
 from tundra_tui.session.agent import AgentSession
-from tundra_tui.session.detect import from_hook_event
 from tundra_tui.session.events import (
     ApprovalRequested,
     ApprovalResolved,
@@ -39,7 +38,7 @@ from tundra_tui.session.events import (
     ScreenChanged,
     StateChanged,
 )
-from tundra_tui.session.hooks import PermissionAsk
+from tundra_tui.session.hooks import PermissionAsk, hook_detection
 from tundra_tui.session.host import SessionHost
 from tundra_tui.session.requests import extract_request
 from tundra_tui.store import Store
@@ -418,8 +417,10 @@ class ApprovalBook:
                 cwd=ask.cwd,
             )
         entry.hook = future
-        detection = from_hook_event(
-            "PermissionRequest", {"tool_name": ask.tool, "tool_input": ask.subject}
+        detection = hook_detection(
+            session.adapter.runtime,
+            "PermissionRequest",
+            {"tool_name": ask.tool, "tool_input": ask.subject},
         )
         if detection is not None:
             session.observe_structured(detection)

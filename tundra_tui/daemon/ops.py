@@ -15,6 +15,7 @@ from typing import Any
 
 from tundra_tui.config import LayeredConfig, command_trust_problem, load_config
 from tundra_tui.daemon.book import ApprovalBook
+from tundra_tui.daemon.channels import ExplainOps, with_channels
 from tundra_tui.daemon.gate import Gate
 from tundra_tui.daemon.handover import ENDED, target_only
 from tundra_tui.daemon.leases import WorktreeLeases
@@ -27,6 +28,7 @@ from tundra_tui.daemon.protocol import (
     Agents,
     Delivered,
     Done,
+    Explain,
     History,
     HistoryReply,
     Record,
@@ -108,6 +110,7 @@ class AgentOps:
             Screen: self.screen,
             History: self.history,
             Record: self.record,
+            Explain: ExplainOps(self.host).explain,
         }
 
     # ---- looking -----------------------------------------------------------------------------
@@ -236,6 +239,7 @@ class AgentOps:
             scrollback=int(config.get("ui.terminal_scrollback_lines")),
             bead=bead,
         )
+        launch = await with_channels(launch)  # Codex's hooks where its version has them
         secret = self.gate.new_secret(name)
         launch = dataclasses.replace(
             launch,

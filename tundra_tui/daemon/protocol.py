@@ -197,6 +197,20 @@ class Recorded(Reply, frozen=True, tag="recorded"):
     label: str
 
 
+class Explained(Reply, frozen=True, tag="explained"):
+    """Which channel decided an agent's state: its evidence, since when, and the structured
+    channel its launch wired (`none (the screen only)` where the CLI has none)."""
+
+    state: str
+    source: str
+    rule: str
+    matched: str = ""
+    versions: str = ""
+    since: float = 0.0
+    """Unix time the agent entered this state."""
+    channel: str = ""
+
+
 class HistoryReply(Reply, frozen=True, tag="history"):
     """Scrollback lines `start` to `start + len(lines)`, 0 being the oldest still kept."""
 
@@ -349,6 +363,14 @@ class Record(Request, frozen=True, tag="record"):
     answer = Recorded
     name: str
     label: Literal["idle", "working", "awaiting_approval", "unknown"] | None = None
+
+
+class Explain(Request, frozen=True, tag="explain"):
+    """Why a running agent has its state: the deciding channel (hook, notify or screen rule)."""
+
+    answer = Explained
+    quiet = True
+    name: str
 
 
 class History(Request, frozen=True, tag="history"):
@@ -871,6 +893,7 @@ AnyRequest = (
     | Deny
     | Screen
     | Record
+    | Explain
     | History
     | Subscribe
     | Show
@@ -906,6 +929,7 @@ AnyReply = (
     | Sent
     | ScreenText
     | Recorded
+    | Explained
     | HistoryReply
     | Subscribed
     | Stopping

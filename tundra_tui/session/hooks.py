@@ -1,18 +1,27 @@
-"""Claude Code's hooks as a structured channel for state and approvals (pure parts).
+"""Agent CLIs' hooks as a structured channel for state and approvals (pure parts).
 
 Each Claude Code agent is started with `--settings <file>` naming hooks that run
 `at hook-event EVENT`: a file of ours, so the user's own `.claude/` settings are
-never edited (research: claude-code-hooks.md §7). `PermissionRequest` blocks
-until the operator answers; every other event only reports state.
+never edited (research: claude-code-hooks.md §7). A Codex agent whose CLI has
+hooks (0.169.0 on, docs/channels.md) gets the same hooks as `-c` overrides, with
+their trust pinned in the same overrides, so the user's `config.toml` is never
+edited either. `PermissionRequest` blocks until the operator answers; every other
+event only reports state. Both CLIs send the same payloads and take the same reply.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
+import re
 import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from tundra_tui.domain.agents import Runtime
+from tundra_tui.session.detect import Detection, from_hook_event
 
 STATE_EVENTS = ("SessionStart", "UserPromptSubmit", "PostToolUse", "Stop", "SessionEnd")
 PERMISSION_EVENT = "PermissionRequest"
@@ -21,6 +30,11 @@ CODEX_NOTIFY = "codex-notify"
 PERMISSION_TIMEOUT_S = 3600
 """How long Claude Code lets the permission hook wait for the operator."""
 MAX_SUBJECT = 16 * 1024
+
+
+def hook_line(hook_command: Sequence[str], event: str) -> str:
+    """The shell command a CLI runs for `event`: `at hook-event EVENT`, quoted."""
+    return " ".join(shlex.quote(part) for part in (*hook_command, event))
 
 
 def claude_settings(hook_command: Sequence[str]) -> dict[str, Any]:
@@ -44,6 +58,112 @@ def codex_notify_args(hook_command: Sequence[str]) -> list[str]:
     """`-c notify=[...]`: Codex's per-run config override that names our notify program."""
     program = json.dumps([*hook_command, CODEX_NOTIFY])
     return ["-c", f"notify={program}"]
+
+
+CODEX_HOOKS_SINCE = (0, 169, 0)
+"""The first Codex version whose hooks we checked for real (docs/channels.md): the events,
+payloads, the reply and trust pinned from `-c`. Older versions keep `notify` and the screen."""
+CODEX_HOOK_VERSIONS = "codex 0.169.0 hooks"
+CLAUDE_HOOK_VERSIONS = "claude 2.1.330 hooks"
+CODEX_TRUST_SOURCE = "/<session-flags>/config.toml"
+"""How Codex names the `-c` layer in a hook's trust key (`<source>:<event>:<group>:<hook>`)."""
+_CODEX_EVENT_KEYS = {
+    "SessionStart": "session_start",
+    "UserPromptSubmit": "user_prompt_submit",
+    "PostToolUse": "post_tool_use",
+    "Stop": "stop",
+    PERMISSION_EVENT: "permission_request",
+}
+"""SessionEnd is left out: Codex clamps its timeout to 3 s, which changes the trusted hash,
+and it says nothing about state."""
+_VERSION = re.compile(r"(\d+)\.(\d+)\.(\d+)")
+
+
+def version_tuple(version: str) -> tuple[int, int, int] | None:
+    """`codex-cli 0.169.0` -> (0, 169, 0); None when no version number is in the text."""
+    found = _VERSION.search(version)
+    if found is None:
+        return None
+    return (int(found[1]), int(found[2]), int(found[3]))
+
+
+def codex_has_hooks(version: str) -> bool:
+    """Whether the Codex CLI that printed `version` (`codex --version`) has the hooks we use."""
+    parsed = version_tuple(version)
+    return parsed is not None and parsed >= CODEX_HOOKS_SINCE
+
+
+def codex_trusted_hash(event_key: str, command: str, timeout: int) -> str:
+    """The hash Codex records when a person trusts one command hook of ours (its
+    `version_for_toml` of the hook's normalized identity: sorted, compact JSON, SHA-256).
+    Checked against the hash Codex 0.169.0 itself wrote after "Trust all"."""
+    identity = {
+        "event_name": event_key,
+        "hooks": [{"async": False, "command": command, "timeout": timeout, "type": "command"}],
+    }
+    text = json.dumps(identity, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+def codex_hook_args(hook_command: Sequence[str]) -> list[str]:
+    """`-c` overrides that route Codex's hooks to `at hook-event` and trust exactly them.
+
+    Codex runs a hook only once it is trusted by hash; the `-c` layer may hold that trust
+    (`hooks.state`), so no dialog is shown and the user's config is not written. Trust
+    covers these commands only: any other hook still needs the user's own review.
+    """
+    args: list[str] = []
+    trusted: list[str] = []
+    for event, key in _CODEX_EVENT_KEYS.items():
+        timeout = PERMISSION_TIMEOUT_S if event == PERMISSION_EVENT else 30
+        command = hook_line(hook_command, event)
+        args += [
+            "-c",
+            f"hooks.{event}=[{{hooks=[{{type={json.dumps('command')},"
+            f"command={json.dumps(command)},timeout={timeout}}}]}}]",
+        ]
+        digest = codex_trusted_hash(key, command, timeout)
+        trusted.append(
+            f"{json.dumps(f'{CODEX_TRUST_SOURCE}:{key}:0:0')}={{trusted_hash={json.dumps(digest)}}}"
+        )
+    return [*args, "-c", "hooks.state={" + ",".join(trusted) + "}"]
+
+
+def with_codex_hooks(argv: Sequence[str], hook_command: Sequence[str]) -> list[str]:
+    """`argv` with the hook overrides right after the program (options go anywhere)."""
+    return [argv[0], *codex_hook_args(hook_command), *argv[1:]]
+
+
+def channel_of(runtime: Runtime, argv: Sequence[str]) -> str:
+    """Which structured channel an agent started with `argv` reports through, in words."""
+    if runtime is Runtime.CLAUDE and "--settings" in argv:
+        return "Claude Code hooks"
+    if runtime is Runtime.CODEX:
+        if any(arg.startswith(f"hooks.{PERMISSION_EVENT}=") for arg in argv):
+            return "Codex hooks"
+        if any(arg.startswith("notify=") for arg in argv):
+            return "Codex notify (turn ends only)"
+    return "none (the screen only)"
+
+
+def hook_detection(runtime: Runtime, event: str, payload: Mapping[str, Any]) -> Detection | None:
+    """A hook event as a detection, its rule and versions naming the CLI that sent it
+    (Codex's events and payloads are Claude Code's, so one mapping reads both)."""
+    detection = from_hook_event(event, payload)
+    if detection is None or detection.evidence is None or runtime is not Runtime.CODEX:
+        return detection
+    evidence = detection.evidence
+    rule = "codex." + evidence.rule.removeprefix("claude.")
+    return dataclasses.replace(
+        detection,
+        evidence=dataclasses.replace(evidence, rule=rule, versions=CODEX_HOOK_VERSIONS),
+    )
+
+
+def permission_rule(runtime: Runtime) -> str:
+    """The evidence rule of a request that came through `runtime`'s PermissionRequest hook."""
+    prefix = "codex" if runtime is Runtime.CODEX else "claude"
+    return f"{prefix}.hook.permission_request"
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,12 +17,13 @@ from typing import Any
 from tundra_tui.domain.agents import AgentState
 from tundra_tui.domain.errors import NotFound, TundraError
 from tundra_tui.session.agent import AgentConfig, AgentSession
-from tundra_tui.session.detect import from_codex_notify, from_hook_event
+from tundra_tui.session.detect import from_codex_notify
 from tundra_tui.session.emulator import Emulator
 from tundra_tui.session.events import (
     Exited,
     HostEvent,
 )
+from tundra_tui.session.hooks import hook_detection
 from tundra_tui.session.launch import relaunch
 from tundra_tui.session.pty import ExitStatus, adopted_agent_processes, become_subreaper, reap
 from tundra_tui.session.pump import EmulationPump
@@ -427,10 +428,12 @@ class SessionHost:
     # ---- structured reports -----------------------------------------------------------------
 
     def hook_state(self, agent: str, event: str, payload: dict[str, object]) -> None:
-        """A state report from an agent's own hook (Claude Code): it outranks the screen."""
+        """A state report from an agent's own hook (Claude Code, Codex): it outranks the screen."""
         session = self._sessions.get(agent)
-        detection = from_hook_event(event, payload)
-        if session is not None and session.exit_status is None and detection is not None:
+        if session is None or session.exit_status is not None:
+            return
+        detection = hook_detection(session.adapter.runtime, event, payload)
+        if detection is not None:
             session.observe_structured(detection)
 
     def codex_notify(self, agent: str, payload: dict[str, object]) -> bool:

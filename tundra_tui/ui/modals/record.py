@@ -29,6 +29,17 @@ CHOICES = (
     ("a", "awaiting_approval", "awaiting approval: asking to run or change something"),
     ("u", "unknown", "unknown: none of these (a dialog, an error, a blank screen)"),
 )
+_CHANNELS = {"hook": "the agent's hook", "notify": "its notify report", "screen": "the screen"}
+
+
+def decided_by(evidence: Mapping[str, Any]) -> str:
+    """Which channel decided the state, and the versions its rule was written for."""
+    source = str(evidence.get("source") or "")
+    if not evidence.get("rule"):
+        return "Decided by: nothing (no rule matched)"
+    channel = _CHANNELS.get(source, visible(source, single_line=True, limit=20))
+    versions = visible(str(evidence.get("versions") or ""), single_line=True, limit=60)
+    return f"Decided by: {channel}" + (f", for {versions}" if versions else "")
 
 
 class RecordModal(ModalScreen[str | None]):
@@ -84,6 +95,7 @@ class RecordModal(ModalScreen[str | None]):
         with Vertical(id="record-dialog"):
             yield Static(Content(f"Record {name}'s screen"), id="record-title")
             yield Static(Content(f"Detected: {state}{why}"), id="record-verdict")
+            yield Static(Content(decided_by(self.evidence)), id="record-channel")
             if matched:
                 yield Static(Content(f"Matched: {matched}"), id="record-matched")
             choices = "\n".join(f"{key}  {text}" for key, _, text in CHOICES)
