@@ -8,9 +8,11 @@ The real-daemon behaviours (a form, a grabbed agent, `Y`) are in test_ui_inbox.p
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from at_cli import until
 from test_ui_app import approval, make_app, store  # noqa: F401  (store: a fixture)
@@ -194,3 +196,33 @@ async def test_I_on_the_popup_leaves_it_for_the_inbox(town_dir: Path, store: Sto
         await turns(pilot)
         assert len(app.screen_stack) == 1, "both wait in the inbox, no popup"
     assert not link.ops(Approve)
+
+
+class HeldLink(FakeLink):
+    """A daemon that takes its time answering: each call waits for `go`."""
+
+    def __init__(self, events: list[ApprovalEvent]) -> None:
+        super().__init__(list(events))
+        self.go = asyncio.Event()
+
+    async def call(self, request: Any) -> Any:
+        await self.go.wait()
+        return await super().call(request)
+
+
+async def test_closing_the_inbox_does_not_cancel_an_answer_on_its_way(
+    town_dir: Path,
+    store: Store,  # noqa: F811
+) -> None:
+    link = HeldLink([approval(4)])
+    app = make_app(town_dir, store, link, approval_popup=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(lambda: 4 in app.services.live.approvals, what="the request")
+        await pilot.press("I")
+        await until(lambda: isinstance(app.screen, InboxModal), what="the inbox")
+        await until(lambda: app.screen.query_one(NavTable).row_count == 1, what="the row")
+        await pilot.press("y", "escape")
+        await until(lambda: len(app.screen_stack) == 1, what="the inbox to close")
+        link.go.set()
+        await until(lambda: link.ops(Approve), what="the answer")
+    assert link.ops(Approve) == [Approve(id=4, actor="operator", seen="rm -rf build")]

@@ -317,12 +317,14 @@ class InboxModal(ModalScreen[None]):
             self._sending.add(approval.id)
             self.selected.discard(approval.id)
         self._draw()
-        self.answer(approvals, approve)
+        # The app's worker, not the inbox's: closing the inbox must not cancel an answer.
+        self.app.run_worker(
+            self.answer(approvals, approve), group="inbox-answers", exit_on_error=False
+        )
 
-    @work(group="inbox-answers", exit_on_error=False)
     async def answer(self, approvals: list[PendingApproval], approve: bool) -> None:
         """Send the answers; the rows leave when the daemon says they are answered."""
-        actor = self.services.actor
+        app, actor = self.app, self.services.actor
         for approval in approvals:
             request: Request = (
                 Approve(id=approval.id, actor=actor, seen=approval.subject)
@@ -334,10 +336,11 @@ class InboxModal(ModalScreen[None]):
                 await self.services.link.call(request)
             except TundraError as error:
                 self._sending.discard(approval.id)
-                line = visible(str(error).splitlines()[0] if str(error) else "", single_line=True)
-                self.notify(f"{who} #{approval.id}: {line}", severity="error")
+                first = str(error).splitlines()[0] if str(error) else type(error).__name__
+                line = visible(first, single_line=True, limit=300)
+                app.notify(f"{who} #{approval.id}: {line}", severity="error")
                 continue
-            self.notify(f"{'approved' if approve else 'denied'}: {who} #{approval.id}", timeout=3)
+            app.notify(f"{'approved' if approve else 'denied'}: {who} #{approval.id}", timeout=3)
         if self.is_mounted:
             self._draw()
 
