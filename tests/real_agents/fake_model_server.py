@@ -649,7 +649,8 @@ class Handler(BaseHTTPRequestHandler):
         last = convo[-1] if convo else {}
         tool_result_last = last.get("role") == "tool"
         user_texts = [_text_of(m.get("content")) for m in messages if m.get("role") == "user"]
-        user_text = user_texts[-1] if user_texts else ""
+        # After a tool result the last user text is the prompt already answered, not a new one.
+        user_text = user_texts[-1] if user_texts and not tool_result_last else ""
         tools = body.get("tools") or []
         system = _text_of(messages[0].get("content")) if messages else ""
         if not tools and TITLE_REQUEST.search(system):
@@ -731,7 +732,8 @@ class Handler(BaseHTTPRequestHandler):
         last = turns[-1] if turns else {}
         tool_result_last = str(last.get("type", "")).endswith("_output")
         user_texts = [_text_of(i.get("content")) for i in turns if i.get("role") == "user"]
-        user_text = _last_user_text(user_texts)
+        # After a tool result the last user text is the prompt already answered, not a new one.
+        user_text = "" if tool_result_last else _last_user_text(user_texts)
         tools = body.get("tools") or []
         everything = str(body.get("instructions", "")) + "\n" + user_text
         if not tools and TITLE_REQUEST.search(everything):
@@ -838,9 +840,10 @@ class Handler(BaseHTTPRequestHandler):
         last = contents[-1] if contents else {}
         parts = [p for p in last.get("parts", []) if isinstance(p, dict)]
         tool_result_last = any("functionResponse" in p for p in parts)
+        # After a tool result only text sent with it is a new prompt (not the one answered).
         user_texts = [
             str(p["text"])
-            for c in contents
+            for c in ([last] if tool_result_last else contents)
             if c.get("role", "user") == "user"
             for p in c.get("parts", [])
             if isinstance(p, dict) and isinstance(p.get("text"), str)
