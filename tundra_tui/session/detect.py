@@ -160,6 +160,7 @@ _CLAUDE: Rules = _versioned(
         _rule("claude.working.tool", _W, rf"^{_SP}*Running{_SP}+\S[^\n]* · \d+s{_SP}*$"),
         _rule("claude.dialog.confirm", _U, r"Enter to confirm · Esc to cancel"),
         _rule("claude.dialog.auto_mode", _U, r"Make auto mode your default permission mode\?"),
+        _rule("claude.dialog.theme", _U, r"Choose the text style that looks best with your"),
         _rule("claude.error.connect", _U, r"Unable to connect to Anthropic services"),
         # The prompt box: a ❯ line (bare, or with a draft) directly between two ──── rules;
         # 2.0.x draws `>` instead of `❯`.
@@ -182,14 +183,18 @@ _CODEX: Rules = _versioned(
         _rule("codex.approval.footer", _A, r"Press enter to confirm or esc to cancel"),
         _rule("codex.working.interrupt", _W, r"esc to interrupt"),
         _rule("codex.working.running", _W, rf"^•{_SP}+Running{_SP}+\S"),
-        # While text streams Codex shows no status line: a submitted prompt with no
-        # `Worked for` / `■ Conversation interrupted` between it and the composer.
+        # While text streams 0.169 shows no status line: a submitted prompt with no
+        # `Worked for` or `■` notice (`■ Conversation interrupted`, `■ unexpected status
+        # 401`: the turn ended) between it and the composer, under
+        # 0.169's `? for shortcuts` footer. Before it (0.135-0.160) the status line stays
+        # while streaming and no `Worked for` follows an answer, so the rule would read
+        # every answered prompt as work.
         _rule(
             "codex.working.streaming",
             _W,
             rf"^›{_SP}+(?!Ask Codex to do anything)\S[^\n]*"
-            rf"(?=\n(?:(?!{_SP}*(?:Worked for\b|■ Conversation interrupted))[^\n]*\n)*"
-            rf"›(?:{_SP}|$))",
+            rf"(?=\n(?:(?!{_SP}*(?:Worked for\b|■{_SP}))[^\n]*\n)*"
+            rf"›(?:{_SP}|$)[\s\S]*?\? for shortcuts)",
         ),
         _rule(
             "codex.dialog.trust",
@@ -198,6 +203,14 @@ _CODEX: Rules = _versioned(
             r"|enter continue · esc back",
         ),
         _rule("codex.idle.composer", _I, rf"^›{_SP}+Ask Codex to do anything"),
+        # The composer with another placeholder (`› Explain this codebase`, 0.135) or a
+        # draft, right above the `<model> <effort> · <dir>` footer at the bottom.
+        _rule(
+            "codex.idle.composer_footer",
+            _I,
+            rf"^›(?:{_SP}[^\n]*)?\n{_SP}{{2}}\S[^\n]* · [^\n]*(?:\n[^\n]*for shortcuts[^\n]*)?\Z",
+            region=4,
+        ),
         _rule("codex.idle.shortcuts", _I, r"\? for shortcuts"),
     ),
 )
