@@ -291,13 +291,17 @@ def test_codex_hooks(
     told = town.json("detect", "--explain", CODEX_HOOKED)
     assert (told["source"], told["rule"]) == ("hook", "codex.hook.permission_request"), told
     assert told["channel"] == "Codex hooks", told
+    approved = answer is ApprovalStatus.APPROVED
+    if approved:
+        # Mail that arrives mid-turn waits (an approval is pending) and is handed over by
+        # the Stop hook's reply, which Codex takes as its next turn: nothing is typed.
+        town.at("mail", "send", CODEX_HOOKED, "-m", "MAILBODY from the mayor")
 
     started = time.monotonic()
     verb = "approve" if answer is ApprovalStatus.APPROVED else "deny"
     said = town.at(verb, str(request["id"]))
     took = town.timed(answer.value, time.monotonic() - started)
     assert said.strip() == f"approval {request['id']}: {answer.value}", said
-    approved = answer is ApprovalStatus.APPROVED
     shown = "Ran touch approved.txt" if approved else "Blocked by hook"
     town.timed(
         "idle again",
@@ -314,6 +318,14 @@ def test_codex_hooks(
     assert {"SessionStart", "UserPromptSubmit", "Stop"} <= set(events), events
     assert ("PostToolUse" in events) is approved, events
     town.wait(lambda: town.pending() == [], 5, "no request left waiting")
+    if approved:
+        town.wait(
+            lambda: any(e["data"].get("via") == "stop_hook" for e in town.events("mail.delivered")),
+            30,
+            "the mail handed over by the Stop hook",
+        )
+        town.wait(lambda: "MAILBODY" in town.peek(), 30, "codex answering the mail")
+        assert not [e for e in town.events("mail.delivered") if e["data"].get("via") == "typed"]
     kinds = [e["kind"] for e in town.events("approval.")]
     assert kinds.count("approval.requested") == 1, kinds
     assert kinds.count(f"approval.{answer.value}") == 1, kinds
