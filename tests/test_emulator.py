@@ -370,6 +370,51 @@ def test_skimmed_line_output_leaves_the_state_plain_pyte_leaves(
     _same_state(skimmed, plain)
 
 
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    lines=st.lists(
+        st.lists(st.one_of(*[_LINE_BITS] * 15, _OTHER_BITS), max_size=12),
+        min_size=5,
+        max_size=60,
+    ),
+    cuts=st.lists(st.tuples(st.integers(1, 400), st.sampled_from("-rRbsz")), max_size=16),
+    size=st.tuples(st.integers(3, 30), st.integers(2, 9)),
+)
+def test_rows_left_undrawn_between_batches_read_as_pyte_draws_them(
+    lines: list[list[str]], cuts: list[tuple[int, str]], size: tuple[int, int]
+) -> None:
+    """Skimmed batches leave their rows owed to pyte's buffer (Skimmer.settle): whatever
+    reads the screen between batches (one row, all, the bottom), resizes it or resets it,
+    sees what plain pyte shows at that point."""
+    data = "".join("".join(line) + "\r\n" for line in lines).encode()
+    skimmed = Emulator(*size, scrollback=20)
+    plain = Emulator(*size, scrollback=20, skim=False)
+    offset = 0
+    for cut, then in [*cuts, (len(data), "-")]:
+        chunk = data[offset : offset + cut]
+        offset += cut
+        skimmed.feed(chunk)
+        plain.feed(chunk)
+        if then == "r":
+            y = plain.cursor[1]
+            assert skimmed.line_text(y) == plain.line_text(y)
+            assert skimmed.line_cells(0) == plain.line_cells(0)
+        elif then == "R":
+            _same_state(skimmed, plain)
+        elif then == "b":
+            assert skimmed.bottom(3) == plain.bottom(3)
+        elif then == "s":
+            for emulator in (skimmed, plain):
+                emulator.resize(size[0] + 1, size[1] + 1)
+            _same_state(skimmed, plain)
+            for emulator in (skimmed, plain):
+                emulator.resize(*size)
+        elif then == "z":
+            for emulator in (skimmed, plain):
+                emulator.reset()
+    _same_state(skimmed, plain)
+
+
 def _test_log(lines: int, seed: int = 3) -> bytes:
     """A coloured test run: pass/fail lines, percentages, assertion errors erased to the end."""
     rng = random.Random(seed)

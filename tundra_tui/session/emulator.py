@@ -85,6 +85,8 @@ _STATUS_OK = b"\x1b[0n"
 _MAX_ERROR = 200
 _DATA = attrgetter("data")
 _SKIM_MIN_SEQUENCE = 1024
+_SEQUENCE_TAIL = 32
+"""Characters of a sequence left open by the last read that are finished one at a time."""
 """Below this sequence cap the filter could drop an SGR the skimmer would apply."""
 
 
@@ -172,10 +174,7 @@ class Emulator:
             text = self._decoder.decode(data)
             if text and self._skimmer is not None:
                 if not self._filter.idle:
-                    # A sequence is open: finish it (and the line) through pyte, skim the rest.
-                    head = text.find("\n") + 1 or len(text)
-                    self._filter.feed(text[:head])
-                    text = text[head:]
+                    text = self._finish_sequence(text)
                 if text and self._filter.idle:
                     text = self._skim(text)
             if text:
@@ -188,6 +187,7 @@ class Emulator:
         """Resize without reflow; rows pushed off the top go to scrollback. Marks all dirty."""
         if columns < 1 or rows < 1:
             raise ValueError("an emulator needs at least one row and one column")
+        self._settle()
         self._writes += 1
         self._screen.resize(lines=rows, columns=columns)
         self._screen.dirty.update(range(rows))
@@ -207,6 +207,8 @@ class Emulator:
         self._writes += 1
         self._decoder.reset()
         self._filter.reset()
+        if self._skimmer is not None:
+            self._skimmer.discard()
         self._screen.reset()
         self._history.clear()
         self._scrolled = 0
@@ -253,6 +255,7 @@ class Emulator:
         return self._line_text(y, self._screen.default_char)
 
     def _line_text(self, y: int, default: Char) -> str:
+        self._settle()
         line = self._screen.buffer.get(y)
         if not line or not 0 <= y < self.rows:
             return ""
@@ -263,6 +266,7 @@ class Emulator:
         """Row `y` as runs of equal style, trailing default blanks omitted (pad to `columns`)."""
         if not 0 <= y < self.rows:
             return []
+        self._settle()
         stored = self._compactor.compact(self._screen.buffer.get(y), self.columns)
         return self._expand(stored)
 
@@ -315,6 +319,27 @@ class Emulator:
 
     # ------------------------------------------------------------- internals
 
+    def _finish_sequence(self, text: str) -> str:
+        """Feed the filter the rest of a sequence a batch began inside of; return what follows
+        it, for the skimmer. A read cut a coloured log mid-SGR about one time in four: sending
+        the whole line to pyte instead drew every row the skimmer had left undrawn."""
+        feed, filter_ = self._filter.feed, self._filter
+        end = min(len(text), _SEQUENCE_TAIL)
+        at = 0
+        while at < end and not filter_.idle:
+            feed(text[at])
+            at += 1
+        if not filter_.idle:  # a long sequence (a title, a payload): it and its line via pyte
+            head = text.find("\n", at) + 1 or len(text)
+            feed(text[at:head])
+            at = head
+        return text[at:]
+
+    def _settle(self) -> None:
+        """Draw the rows the skimmer still owes pyte's buffer (see `Skimmer.settle`)."""
+        if self._skimmer is not None and self._skimmer.owing:
+            self._skimmer.settle(self._screen)
+
     def _skim(self, text: str) -> str:
         """Apply the line-oriented start of `text` in bulk (see `skim`); return the rest."""
         screen = self._screen
@@ -333,7 +358,11 @@ class Emulator:
         self._skim_mark = self._writes
         return text[plan.consumed :]
 
+    # Each handler that lets pyte at the buffer settles first (see `Skimmer.settle`); a
+    # partial sequence left at the end of a batch, or an SGR, does not.
+
     def _on_text(self, text: str) -> None:
+        self._settle()
         self._writes += 1
         try:
             if len(text) > self._long_run_min:
@@ -348,6 +377,7 @@ class Emulator:
 
     def _on_csi(self, final: str, params: list[int], private: bool) -> None:
         if final != "m":
+            self._settle()
             self._writes += 1
         screen = self._screen
         try:
@@ -378,6 +408,7 @@ class Emulator:
             self._record(exc)
 
     def _on_esc(self, intermediates: str, final: str) -> None:
+        self._settle()
         self._writes += 1
         try:
             if intermediates == "#" and final == "8":

@@ -43,9 +43,14 @@ TURN_BUDGET = 0.0
 """Seconds of emulation per turn before the event loop runs again: 0 is one step a turn, so
 a key waits behind at most one step (~`STEP_TIME`) rather than a turn of several."""
 STEP_TIME = 0.003
-"""What one step should take: each agent's step size in bytes is steered towards it. Each
-step redraws the rows left on screen, so shorter steps cost CPU (2 ms: the daemon went from
-26% to 35% of a core under four 300 kB/s floods) for little gain in echo."""
+"""What one step of a watched agent should take: each agent's step size in bytes is steered
+towards it (or `HIDDEN_STEP_TIME`). A watched agent's rows are drawn and sent after each step,
+so shorter steps cost CPU (2 ms: the daemon went from 26% to 35% of a core under four
+300 kB/s floods) for little gain in echo."""
+HIDDEN_STEP_TIME = 0.001
+"""What one step of an agent nobody watches should take. Its rows are not drawn until read
+(`Skimmer.settle`), so a step costs about its bytes alone and short steps cost little more
+CPU than long ones; a key then waits behind a millisecond of hidden emulation at most."""
 MIN_STEP = 1024
 MAX_STEP = 256 * 1024
 FIRST_STEP = 4096
@@ -338,7 +343,8 @@ class EmulationPump:
         if fed == limit:
             # Steer the size, not a rate: a step has a fixed cost (drawing the rows left
             # on screen) that a bytes-per-second estimate would keep steps too small for.
-            scale = min(max(STEP_TIME / max(took, 1e-6), 0.5), 2.0)
+            goal = STEP_TIME if _watched(session) else HIDDEN_STEP_TIME
+            scale = min(max(goal / max(took, 1e-6), 0.5), 2.0)
             self._steps[session] = int(min(max(limit * scale, MIN_STEP), MAX_STEP))
         if not fed or session.offset >= target:
             del self._targets[session]

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import re
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import groupby
 from operator import itemgetter
@@ -252,7 +253,40 @@ class Skimmer:
         self._chars: dict[Style, _Chars] = {}
         self._drawn: dict[int, tuple[Line, _Done]] = {}
         """Screen row -> the line `apply` wrote there and what it showed."""
+        self._owed: dict[int, _Done] = {}
+        """Screen row -> what it shows, not drawn into pyte's buffer yet (see `settle`)."""
         self._scratch = pyte.Screen(1, 1)
+
+    def discard(self) -> None:
+        """The screen was reset: forget the rows owed to it."""
+        self._owed.clear()
+        self._drawn.clear()
+
+    @property
+    def owing(self) -> bool:
+        """Some rows are not drawn yet: `settle` before anything else reads or writes the
+        screen's buffer."""
+        return bool(self._owed)
+
+    def settle(self, screen: TrackedScreen, rows: Iterable[int] | None = None) -> None:
+        """Draw the owed rows (or those of `rows` that are owed) into pyte's buffer.
+
+        `apply` leaves the rows a batch wrote undrawn: the next batch mostly scrolls them off
+        or writes them again, and a step of an agent nobody watches then costs only its
+        bytes, not a whole screen of cells, so steps can be short. Whoever reads the
+        screen, or feeds pyte, settles first (the emulator does).
+        """
+        owed = self._owed
+        if not owed:
+            return
+        default = screen.default_char  # a pyte property that builds a new Char each time
+        buffer = screen.buffer
+        for y in list(owed) if rows is None else [y for y in rows if y in owed]:
+            entry = owed.pop(y)
+            line = self._line(entry, default)
+            if line is not None:
+                buffer[y] = line
+                self._drawn[y] = (line, entry)
 
     # ---- planning ----------------------------------------------------------------------------
 
@@ -264,6 +298,8 @@ class Skimmer:
             return None
         cursor = screen.cursor
         y0 = cursor.y
+        if self._owed:
+            self.settle(screen, range(y0, rows))  # the rows this batch may write into
         buffer = screen.buffer
         tabstops = sorted(screen.tabstops)
         x = cursor.x
@@ -473,7 +509,8 @@ class Skimmer:
         """Put `plan`'s effect on `screen`; append the rows it scrolls off to `history`.
 
         `untouched` says pyte changed no row since the last `apply`: rows it wrote
-        then and scrolls off now are stored from what they were made of, unread.
+        then and scrolls off now are stored from what they were made of, unread. The
+        rows the batch wrote are owed, not drawn (see `settle`).
         """
         columns, rows = screen.columns, screen.lines
         y0, done = plan.y0, plan.done
@@ -481,12 +518,17 @@ class Skimmer:
         scrolled = max(0, end - (rows - 1))
         old = dict(screen.buffer)
         drawn = self._drawn if untouched else {}
+        owed = self._owed
+        assert untouched or not owed, "pyte wrote to a screen with rows owed"
         # Rows that scrolled off, in order: the untouched ones above the batch's first row,
         # then its own; only as many as the history keeps are built.
         first = max(0, scrolled - (history.maxlen or 0))
         for w in range(first, scrolled):
             if w >= y0:
                 history.append(self._history_row(done[w - y0], columns))
+                continue
+            if w in owed:
+                history.append(self._history_row(owed[w], columns))
                 continue
             line = old.get(w)
             known = drawn.get(w)
@@ -496,23 +538,27 @@ class Skimmer:
                 history.append(self._compactor.compact(line, columns))
         buffer = screen.buffer
         buffer.clear()
-        default = screen.default_char  # a pyte property that builds a new Char each time
         now: dict[int, tuple[Line, _Done]] = {}
+        still: dict[int, _Done] = {}
         for y in range(rows):
             w = y + scrolled
             if w < y0 or w > end:
-                line = old.get(w)  # untouched: above the batch, or below the cursor
+                # Untouched: above the batch, or below the cursor.
+                if w in owed:
+                    still[y] = owed[w]
+                    continue
+                line = old.get(w)
                 known = drawn.get(w)
                 if line and known is not None and known[0] is line:
                     now[y] = known
+                if line:
+                    buffer[y] = line
             else:
                 entry = done[w - y0] if w < end else plan.row
-                line = self._line(entry, default)
-                if line is not None:
-                    now[y] = (line, entry)
-            if line:
-                buffer[y] = line
+                if entry is not None:
+                    still[y] = entry
         self._drawn = now
+        self._owed = still
         cursor = screen.cursor
         cursor.x, cursor.y = plan.x, end - scrolled
         cursor.attrs = Char(" ", *plan.style)
