@@ -17,6 +17,7 @@ from tundra_tui.daemon.client import DaemonClient, start_daemon
 from tundra_tui.daemon.protocol import Approve, Event, SendText, Spawn, Stop
 from tundra_tui.domain.agents import AgentState
 from tundra_tui.town import find_town
+from tundra_tui.ui.agent_rows import agent_rows
 from tundra_tui.ui.live import LiveModel
 
 
@@ -94,6 +95,9 @@ async def test_the_live_model_follows_a_real_daemon(town: Path) -> None:
         await client.call(Stop(name="d1"))
         await follower.until(lambda: model.agent("d1").state is AgentState.STOPPED)
         await follower.until(lambda: model.agent("d1").exit != "")
+        # The operator's stop reads as theirs, not as a crash (`exit 129`).
+        row = next(row for row in agent_rows([], model, {}) if row.name == "d1")
+        assert (row.note, row.trouble) == ("stopped by you", ""), model.agent("d1").evidence
         assert {"snapshot", "state", "screen", "approval", "approval_resolved", "exited"} <= set(
             follower.kinds
         )

@@ -33,6 +33,7 @@ from tundra_tui.daemon.protocol import (
     ScreenEvent,
     SendKeys,
     Spawn,
+    StateEvent,
     Stop,
 )
 from tundra_tui.domain.agents import Agent, AgentState, Role, Runtime
@@ -419,7 +420,7 @@ async def test_a_approves_everything_listed_after_confirmation(
         ]
 
 
-async def test_u_starts_x_stops_after_confirmation_and_r_restarts(
+async def test_u_starts_x_stops_and_r_restarts_after_confirmation(
     town_dir: Path, store: Store
 ) -> None:
     app = make_app(town_dir, store)
@@ -443,8 +444,21 @@ async def test_u_starts_x_stops_after_confirmation_and_r_restarts(
         await pilot.press("y")
         await pilot.pause()
         assert app.requests(Stop) == [Stop(name="mayor")]
+        await pilot.press("R")  # running: a restart asks first, as a stop does
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmModal) and app.requests(Restart) == []
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.requests(Restart) == []
         await pilot.press("R")
+        await pilot.pause()
+        await pilot.press("y")
+        await pilot.pause()
         assert app.requests(Restart) == [Restart(name="mayor")]
+        select(app, "crew-1")
+        await pilot.press("R")  # not running: nothing to interrupt, no question
+        await pilot.pause()
+        assert app.requests(Restart) == [Restart(name="mayor"), Restart(name="crew-1")]
 
 
 async def test_live_changes_update_glyphs_and_new_agents_appear(
@@ -763,3 +777,22 @@ async def test_the_daemon_is_told_which_tiles_are_only_glanced_at(
         await pilot.press(RELEASE_KEY)
         await until(lambda: link.glances[-1] == [])
         assert link.shows[-1] == tiles
+
+
+def test_an_operators_stop_reads_stopped_by_you_not_an_exit_code() -> None:
+    live = LiveModel()
+    evidence = {"source": "process", "rule": "stopped", "matched": "killed by SIGHUP"}
+    live.apply(
+        StateEvent(agent="a", state="stopped", glyph="-", evidence={**evidence, "by": "operator"})
+    )
+    live.apply(ExitedEvent(agent="a", code=None, signal=1))
+    live.apply(StateEvent(agent="b", state="stopped", glyph="-", evidence={**evidence, "by": "m"}))
+    live.apply(StateEvent(agent="c", state="stopped", glyph="-", evidence=evidence))
+    live.apply(ExitedEvent(agent="c", code=None, signal=1))
+    live.apply(state_event("d", "failed"))
+    live.apply(ExitedEvent(agent="d", code=3))
+    rows = {row.name: row for row in agent_rows([], live, {})}
+    assert (rows["a"].note, rows["a"].trouble) == ("stopped by you", "")
+    assert rows["b"].note == "stopped by m"
+    assert rows["c"].note == "" and rows["c"].trouble == "signal 1", "who stopped it is unknown"
+    assert (rows["d"].note, rows["d"].trouble) == ("", "exit 3"), "a crash still reads as one"

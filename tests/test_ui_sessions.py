@@ -68,6 +68,12 @@ def test_rows_merge_the_daemon_with_the_roster() -> None:
     assert rows[1].pid is None and rows[1].runtime == "?"
 
 
+def test_a_stopped_agent_shows_no_exit_code() -> None:
+    stored = [Agent("crew-1", Role.CREW, Runtime.AIDER, AgentState.STOPPED, exit_status=129)]
+    (row,) = session_rows([], stored, {}, CpuMeter())
+    assert row.note == "", "a stop asked for ends the process by a signal on purpose"
+
+
 # ---- the pane -----------------------------------------------------------------------------------
 
 

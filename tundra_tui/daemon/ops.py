@@ -277,7 +277,10 @@ class AgentOps:
     async def stop(self, request: Stop, caller: Caller) -> Stopped:
         """A stop by hand: `at up` leaves the agent stopped after this."""
         await self.store.agents.set_wanted(request.name, False)
-        status = await self.host.stop(request.name, request.grace)
+        by = (
+            "operator" if not self.gate.inside(caller) else self.gate.agent_of(caller) or "an agent"
+        )
+        status = await self.host.stop(request.name, request.grace, by=by)
         return Stopped(exit=status.describe() if status else None)
 
     async def restart(self, request: Restart, caller: Caller) -> Restarted:

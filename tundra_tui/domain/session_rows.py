@@ -137,7 +137,8 @@ def session_rows(
         )
     for agent in stored:
         if agent.name not in rows:
-            note = f"exit {agent.exit_status}" if agent.exit_status not in (None, 0) else ""
+            ended = agent.exit_status not in (None, 0) and agent.state is not AgentState.STOPPED
+            note = f"exit {agent.exit_status}" if ended else ""
             rows[agent.name] = SessionRow(
                 name=agent.name,
                 state=agent.state,

@@ -140,6 +140,7 @@ class AgentSession:
         self._tick_task: asyncio.Task[None] | None = None
         self._screen_changed = False
         self._stopping = False
+        self._stopped_by = ""
         self._answered_dialogs: set[str] = set()
         self.trouble = ""
         """`rate_limited` or `auth_failed` while the screen shows it, else empty."""
@@ -172,11 +173,13 @@ class AgentSession:
         """The CLI's process id while it runs."""
         return self.pty.pid if self.pty is not None and self.exit_status is None else None
 
-    async def stop(self, grace: float = 3.0) -> ExitStatus | None:
-        """Stop the CLI and everything it started."""
+    async def stop(self, grace: float = 3.0, *, by: str = "") -> ExitStatus | None:
+        """Stop the CLI and everything it started; `by` says who asked (`operator`, an agent's
+        name, or empty for the town itself), for the stopped state's evidence."""
         if self.pty is None or self.exit_status is not None:
             return self.exit_status
         self._stopping = True
+        self._stopped_by = by
         return await self.pty.stop(grace)
 
     # ---- output ------------------------------------------------------------------------------
@@ -273,11 +276,16 @@ class AgentSession:
         if self._detect_handle is not None:
             self._detect_handle.cancel()
             self._detect_handle = None
+        evidence = {"source": "process", "rule": "exited", "matched": status.describe()}
         if self._stopping:
+            # A stop asked for: how the process ended (SIGHUP) is our doing, not news.
             state = AgentState.STOPPED
+            evidence = {"source": "process", "rule": "stopped", "matched": status.describe()}
+            if self._stopped_by:
+                evidence["by"] = self._stopped_by
         else:
             state = AgentState.EXITED if status.code == 0 else AgentState.FAILED
-        self._publish(state, {"source": "process", "rule": "exited", "matched": status.describe()})
+        self._publish(state, evidence)
         self._emit(Exited(self.name, status.code, status.signal))
 
     async def _tick(self) -> None:

@@ -279,8 +279,9 @@ class SessionHost:
                         {"source": "process", "rule": "spawn", "matched": str(error)},
                     )
 
-    async def stop(self, name: str, grace: float = 3.0) -> ExitStatus | None:
-        """Stop an agent and its whole process tree; a queued agent just leaves the queue."""
+    async def stop(self, name: str, grace: float = 3.0, *, by: str = "") -> ExitStatus | None:
+        """Stop an agent and its whole process tree; a queued agent just leaves the queue.
+        `by`: who asked (see `AgentSession.stop`)."""
         for config in list(self._queue):
             if config.name == name:
                 self._queue.remove(config)
@@ -288,7 +289,7 @@ class SessionHost:
                     AgentState.STOPPED, {"source": "process", "rule": "dequeued"}
                 )
                 return None
-        return await self.session(name).stop(grace)
+        return await self.session(name).stop(grace, by=by)
 
     async def restart(self, name: str) -> AgentState:
         """Stop and start again with the same configuration (a queued agent keeps its place)."""

@@ -26,6 +26,8 @@ class AgentRow:
     state: AgentState
     pending: int
     trouble: str
+    note: str = ""
+    """Plain news about how it ended, not a fault: `stopped by you`."""
 
     @property
     def label(self) -> str:
@@ -63,9 +65,10 @@ def agent_rows(
     for name in sorted(set(stored) | set(specs) | set(live.agents)):
         agent, spec, now = stored.get(name), specs.get(name), live.agents.get(name)
         state = now.state if now else agent.state if agent else AgentState.STOPPED
-        trouble = ""
+        trouble = note = ""
         if now is not None:
-            trouble = now.trouble or ("" if state.is_live else now.exit)
+            note = _stopped_by(now.evidence) if state is AgentState.STOPPED else ""
+            trouble = now.trouble or ("" if state.is_live or note else now.exit)
         rows.append(
             AgentRow(
                 name=name,
@@ -79,6 +82,21 @@ def agent_rows(
                 state=state,
                 pending=len(live.pending_for(name)),
                 trouble=visible(trouble, single_line=True, limit=60),
+                note=note,
             )
         )
     return rows
+
+
+def _stopped_by(evidence: Mapping[str, object]) -> str:
+    """`stopped by you` for the operator's stop, `stopped by <agent>` for an agent's; empty
+    when the town stopped it (the state says enough). Never an exit code: a stop asked for
+    ends the process by a signal on purpose."""
+    by = evidence.get("by") if evidence.get("rule") == "stopped" else None
+    if not isinstance(by, str) or not by:
+        return ""
+    return (
+        "stopped by you"
+        if by == "operator"
+        else f"stopped by {visible(by, single_line=True, limit=40)}"
+    )

@@ -276,7 +276,7 @@ class AgentsPane(Pane):
         view.display = True
         view.dimmed = not row.running
         view.set_class(selected, "-selected")
-        parts = [f"{row.state.glyph} {row.label}", row.state.value.replace("_", " ")]
+        parts = [f"{row.state.glyph} {row.label}", row.note or row.state.value.replace("_", " ")]
         if row.pending:
             parts.append(f"!{row.pending} waiting")
         if row.trouble:
@@ -435,11 +435,22 @@ class AgentsPane(Pane):
         self.app.push_screen(ConfirmModal(f"Stop {label}?", [summary], yes="Stop"), answered)
 
     def action_restart(self) -> None:
-        """Restart the selected agent (stop, then start it again)."""
+        """Restart the selected agent (stop, then start it again), after a confirmation when
+        it is running: a restart ends its turn, as a stop does."""
         row = self.selected
-        if row is not None:
-            done = f"restarted {row.label}"
-            self.post_message(DaemonRequest(Restart(name=row.name), done=done))
+        if row is None:
+            return
+        name, label = row.name, row.label
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.post_message(DaemonRequest(Restart(name=name), done=f"restarted {label}"))
+
+        if not row.running:
+            answered(True)
+            return
+        summary = f"{label} ({row.role or '?'}, {row.engine or '?'}) is {row.state.value}"
+        self.app.push_screen(ConfirmModal(f"Restart {label}?", [summary], yes="Restart"), answered)
 
     def action_record(self) -> None:
         """The flight recorder: ask what the selected agent's screen really shows, and have

@@ -40,6 +40,8 @@ def row_content(row: AgentRow, width: int, name_width: int) -> Content:
     name = row.label.ljust(name_width)
     waiting = (f" !{row.pending}", "bold $warning") if row.pending else ("", "")
     tail = [(f" {row.engine}", "$foreground-muted")] if row.engine else []
+    if row.note:
+        tail.append((f" {row.note}", "$foreground-muted"))
     if row.trouble:
         tail.append((f" {row.trouble}", "$error"))
     full = Content.assemble(
