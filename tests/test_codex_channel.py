@@ -55,9 +55,9 @@ def test_codex_asks_through_its_hook_and_hears_the_answer(codex_town: Path, appr
     told = explain(town)
     assert told["state"] == "awaiting_approval"
     assert (told["source"], told["rule"]) == ("hook", "codex.hook.permission_request")
-    assert (told["channel"], told["versions"]) == ("Codex hooks", "codex 0.169.0 hooks")
+    assert (told["channel"], told["versions"]) == ("Codex hooks", "codex 0.135.0-0.169.0 hooks")
     text = at(town, "detect", "--explain", "cx").stdout
-    assert "decided by a hook: codex.hook.permission_request (codex 0.169.0 hooks)" in text
+    assert "decided by a hook: codex.hook.permission_request (codex 0.135.0-0.169.0 hooks)" in text
 
     at(town, "approve" if approve else "deny", str(request["id"]))
     wait_for(
@@ -71,7 +71,7 @@ def test_codex_asks_through_its_hook_and_hears_the_answer(codex_town: Path, appr
     assert ("PostToolUse" in hooks) is approve
 
 
-@pytest.mark.parametrize("codex_town", ["0.168.0"], indirect=True)
+@pytest.mark.parametrize("codex_town", ["0.134.9"], indirect=True)
 def test_an_older_codex_gets_no_hooks_and_the_screen_decides(codex_town: Path) -> None:
     told = explain(codex_town)
     assert told["channel"] == "Codex notify (turn ends only)"

@@ -91,7 +91,8 @@ def test_a_command_with_quotes_and_spaces_survives_toml_and_the_shell() -> None:
         ("codex-cli 0.169.0", True),
         ("codex-cli 0.170.2", True),
         ("codex-cli 1.0.0", True),
-        ("codex-cli 0.168.9", False),
+        ("codex-cli 0.135.0", True),
+        ("codex-cli 0.134.9", False),
         ("codex-cli 0.98.0", False),
         ("unknown", False),
         ("", False),
@@ -152,5 +153,8 @@ def test_explain_never_passes_the_agents_text_through_raw() -> None:
     )
     lines = explain_lines("cx", reply)
     assert all("\x1b" not in line and "\n" not in line for line in lines)
-    assert lines[1] == "  decided by a hook: codex.hook.permission_request (codex 0.169.0 hooks)"
+    assert (
+        lines[1]
+        == "  decided by a hook: codex.hook.permission_request (codex 0.135.0-0.169.0 hooks)"
+    )
     assert "[bold]x[/]" in lines[2]

@@ -3,7 +3,7 @@
 Each Claude Code agent is started with `--settings <file>` naming hooks that run
 `at hook-event EVENT`: a file of ours, so the user's own `.claude/` settings are
 never edited (research: claude-code-hooks.md §7). A Codex agent whose CLI has
-hooks (0.169.0 on, docs/channels.md) gets the same hooks as `-c` overrides, with
+hooks (0.135.0 on, docs/channels.md) gets the same hooks as `-c` overrides, with
 their trust pinned in the same overrides, so the user's `config.toml` is never
 edited either. `PermissionRequest` blocks until the operator answers; every other
 event only reports state. Both CLIs send the same payloads and take the same reply.
@@ -60,11 +60,11 @@ def codex_notify_args(hook_command: Sequence[str]) -> list[str]:
     return ["-c", f"notify={program}"]
 
 
-CODEX_HOOKS_SINCE = (0, 169, 0)
-"""The first Codex version whose hooks we checked for real (docs/channels.md): the events,
-payloads, the reply and trust pinned from `-c`. Older versions keep `notify` and the screen."""
-CODEX_HOOK_VERSIONS = "codex 0.169.0 hooks"
-CLAUDE_HOOK_VERSIONS = "claude 2.1.330 hooks"
+CODEX_HOOKS_SINCE = (0, 135, 0)
+"""The oldest Codex whose hooks we checked for real (docs/channels.md: 0.135.0, 0.150.1,
+0.160.1, 0.169.0): the events, payloads, the reply and trust pinned from `-c`. Older
+versions keep `notify` and the screen."""
+CODEX_HOOK_VERSIONS = "codex 0.135.0-0.169.0 hooks"
 CODEX_TRUST_SOURCE = "/<session-flags>/config.toml"
 """How Codex names the `-c` layer in a hook's trust key (`<source>:<event>:<group>:<hook>`)."""
 _CODEX_EVENT_KEYS = {
