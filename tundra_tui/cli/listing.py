@@ -56,6 +56,7 @@ APPROVAL_FIELDS = (
     "created_at",
     "decided_at",
     "decided_by",
+    "denied_shape",
 )
 """`ApprovalInfo`'s fields, in its order: `at approvals --json` prints them all."""
 WIRE_DEFAULTS: dict[str, object] = {
@@ -67,6 +68,7 @@ WIRE_DEFAULTS: dict[str, object] = {
     "created_at": "",
     "decided_at": "",
     "decided_by": "",
+    "denied_shape": "",
 }
 """The defaults of those fields that have one: the wire may leave them out."""
 
@@ -161,6 +163,7 @@ def _heading(approval: ApprovalInfo) -> str:
         f"from {shown(approval.source)}" if approval.source else "",
         f"since {since}" if since else "",
         f"in {shown(approval.cwd)}" if approval.cwd else "",
+        f"⚠ {shown(approval.denied_shape)}" if approval.denied_shape else "",
     ]
     return "  ".join(part for part in parts if part)
 

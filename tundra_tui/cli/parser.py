@@ -19,6 +19,7 @@ from tundra_tui.cli import (
     polecats,
     refinery,
     reports,
+    rules,
     settings,
     town,
     tui,
@@ -125,6 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_parser(commands, _common)
     refinery.add_parser(commands, _common)
     cost.add_parser(commands, _common)
+    rules.add_parser(commands, _common)
 
     # --- config ------------------------------------------------------------------------
     settings.add_parser(commands, _common)

@@ -19,6 +19,7 @@ from tundra_tui.daemon.protocol import (
     HookReply,
     Request,
 )
+from tundra_tui.daemon.rules import RuleOps
 from tundra_tui.daemon.transport import Caller, Handler
 from tundra_tui.daemon.writer import StoreWriter
 from tundra_tui.session.hooks import (
@@ -59,9 +60,17 @@ class AskOps:
         self.gate = gate
         self.mailroom = mailroom
         """Hears every hook (a Stop hook's mail was taken) and hands mail to a Stop hook."""
+        self.rules = RuleOps(store, book, gate)
+        """The operator's always-allow rules, which answer the requests they cover."""
 
     def handlers(self) -> dict[type[Request], Handler]:
-        return {Approvals: self.approvals, Approve: self.approve, Deny: self.deny, Hook: self.hook}
+        handlers: dict[type[Request], Handler] = {
+            Approvals: self.approvals,
+            Approve: self.approve,
+            Deny: self.deny,
+            Hook: self.hook,
+        }
+        return handlers | self.rules.handlers()
 
     async def approvals(self, request: Approvals, caller: Caller) -> ApprovalList:
         """What is waiting for the operator, from the book itself: every client agrees."""

@@ -25,6 +25,7 @@ import msgspec
 from tundra_tui.domain.approvals import Approval
 from tundra_tui.domain.beads import PRIORITY_DEFAULT, Action, Lane
 from tundra_tui.domain.errors import TundraError
+from tundra_tui.domain.firewall import AllowRule, denied_shape
 
 VERSION = 2
 MAX_LINE = 16 * 1024 * 1024
@@ -130,6 +131,9 @@ class ApprovalInfo(Reply, frozen=True, tag="approval"):
     created_at: str = ""
     decided_at: str = ""
     decided_by: str = ""
+    denied_shape: str = ""
+    """The deny-list's name for what this command does (`rm -rf /`, a force push): no
+    rule ever answers it, and every client flags it."""
 
     @classmethod
     def of(cls, approval: Approval) -> ApprovalInfo:
@@ -147,11 +151,39 @@ class ApprovalInfo(Reply, frozen=True, tag="approval"):
             created_at=approval.created_at,
             decided_at=approval.decided_at,
             decided_by=approval.decided_by,
+            denied_shape=denied_shape(approval.subject),
         )
 
 
 class ApprovalList(Reply, frozen=True, tag="approvals"):
     approvals: list[ApprovalInfo]
+
+
+class RuleInfo(Reply, frozen=True, tag="rule"):
+    """An always-allow rule: this agent's requests with exactly these words are approved
+    by the daemon (`subject` as shown, secrets redacted)."""
+
+    id: int
+    agent: str
+    tool: str
+    subject: str
+    created_at: str
+    created_by: str
+
+    @classmethod
+    def of(cls, rule: AllowRule) -> RuleInfo:
+        return cls(
+            id=rule.id,
+            agent=rule.agent,
+            tool=rule.tool,
+            subject=rule.subject,
+            created_at=rule.created_at,
+            created_by=rule.created_by,
+        )
+
+
+class RuleList(Reply, frozen=True, tag="rules"):
+    rules: list[RuleInfo]
 
 
 class Spawned(Reply, frozen=True, tag="spawned"):
@@ -347,6 +379,30 @@ class Deny(Request, frozen=True, tag="deny"):
     id: int
     actor: str = "operator"
     seen: str | None = None
+
+
+class Rules(Request, frozen=True, tag="rules"):
+    """The live always-allow rules, oldest first. Operator only."""
+
+    answer = RuleList
+
+
+class RuleAdd(Request, frozen=True, tag="rule_add"):
+    """Always allow the command of pending request `id` (in the words `seen`) for its
+    agent, and approve that request. Refused for a deny-listed command. Operator only."""
+
+    answer = RuleInfo
+    id: int
+    actor: str = "operator"
+    seen: str | None = None
+
+
+class RuleRevoke(Request, frozen=True, tag="rule_revoke"):
+    """Revoke a rule: its command waits for the operator again. Operator only."""
+
+    answer = RuleInfo
+    id: int
+    actor: str = "operator"
 
 
 class Screen(Request, frozen=True, tag="screen"):
@@ -891,6 +947,9 @@ AnyRequest = (
     | Resize
     | Approve
     | Deny
+    | Rules
+    | RuleAdd
+    | RuleRevoke
     | Screen
     | Record
     | Explain
@@ -922,6 +981,8 @@ AnyReply = (
     | AgentList
     | ApprovalInfo
     | ApprovalList
+    | RuleInfo
+    | RuleList
     | Spawned
     | Stopped
     | Restarted

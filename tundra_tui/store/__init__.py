@@ -25,6 +25,7 @@ from tundra_tui.store.mail import MailRepo
 from tundra_tui.store.merges import MergeRepo
 from tundra_tui.store.metrics import CostRow, MetricsRepo
 from tundra_tui.store.notes import NoteRepo
+from tundra_tui.store.rules import RuleRepo
 from tundra_tui.store.usage import AgentRun, UsageRepo, UsageSource
 
 __all__ = [
@@ -56,6 +57,7 @@ class Store:
         self.events = EventRepo(db)
         self.metrics = MetricsRepo(db)
         self.approvals = ApprovalRepo(db)
+        self.rules = RuleRepo(db)
         self.dispatches = DispatchRepo(db, self.beads)
         self.notes = NoteRepo(db)
         self.flags = FlagRepo(db)

@@ -551,6 +551,23 @@ CREATE INDEX events_hooks_by_agent ON events (agent, at) WHERE kind = 'bead.hook
 """Attribution reads only the spans that overlap a batch's time: an agent's dispatches by
 when they closed (open ones have ''), and its hooks by when they were made."""
 
+_V9 = """
+CREATE TABLE approval_rules (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    agent      TEXT NOT NULL,
+    tool       TEXT NOT NULL DEFAULT '',
+    subject    TEXT NOT NULL,
+    digest     TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    revoked_at TEXT NOT NULL DEFAULT '',
+    revoked_by TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX approval_rules_live ON approval_rules (agent, digest) WHERE revoked_at = '';
+"""
+"""The operator's always-allow rules: an agent and the exact words of a command (`digest`
+of them; `subject` is shown, secrets redacted). Revoked rules stay for the audit trail."""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "beads, agents, convoys, mail, events, metrics, kpi snapshots, approvals", _V1),
     Migration(2, "index for the done column; per-status bead counts kept by triggers", _V2),
@@ -565,6 +582,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(7, "kpi snapshots keep the unpriced tokens of their burn rate", _V7),
     Migration(8, "dispatches by agent and close time, hooks by agent and time", _V8),
+    Migration(9, "the operator's always-allow rules for approvals", _V9),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version
