@@ -21,10 +21,11 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from tundra_tui.daemon.protocol import Approve, Deny, Request
+from tundra_tui.daemon.protocol import Approve, Deny, Request, RuleAdd
 from tundra_tui.domain.beads import BeadStatus, format_bead_id
 from tundra_tui.domain.clock import parse_iso
 from tundra_tui.domain.errors import TundraError
+from tundra_tui.domain.firewall import denied_shape
 from tundra_tui.domain.readout import duration
 from tundra_tui.domain.sanitize import visible
 from tundra_tui.ui.live import PendingApproval
@@ -98,6 +99,8 @@ class InboxModal(ModalScreen[None]):
         Binding("space", "pick", "Select", id="inbox-select"),
         Binding("Y", "answer_selected(True)", "Approve selected", id="inbox-approve-selected"),
         Binding("N", "answer_selected(False)", "Deny selected", id="inbox-deny-selected"),
+        Binding("A", "always_allow", "Always allow", id="inbox-always-allow"),
+        Binding("R", "rules", "Rules", id="inbox-rules"),
         Binding("escape", "close", "Close", id="inbox-close"),
     ]
 
@@ -136,6 +139,10 @@ class InboxModal(ModalScreen[None]):
                     "/",
                     ("N", "bold"),
                     " approve/deny selected  ",
+                    ("A", "bold"),
+                    " always allow  ",
+                    ("R", "bold"),
+                    " rules  ",
                     ("Esc", "bold"),
                     " close",
                 ),
@@ -218,7 +225,10 @@ class InboxModal(ModalScreen[None]):
                         Text(self._bead(approval.agent)),
                         Text(visible(approval.source, single_line=True, limit=8)),
                         Text(waited(approval, now)),
-                        Text(visible(approval.subject, single_line=True) or "(no detail given)"),
+                        Text(
+                            "⚠ " * bool(denied_shape(approval.subject))
+                            + (visible(approval.subject, single_line=True) or "(no detail given)")
+                        ),
                     ],
                 )
             )
@@ -238,9 +248,12 @@ class InboxModal(ModalScreen[None]):
         if approval is None:
             return
         tool = visible(approval.tool, single_line=True) or "action"
+        shape = denied_shape(approval.subject)
+        warning = f"⚠ deny-list: {shape} (never always-allowed)\n" if shape else ""
         detail = Text.assemble(
             (visible(approval.agent, single_line=True), "bold"),
             f"  {tool}  #{approval.id}\n",
+            (warning, "bold"),
             visible(approval.subject) or "(no detail given)",
         )
         self.query_one("#inbox-detail", Static).update(detail)
@@ -343,6 +356,61 @@ class InboxModal(ModalScreen[None]):
             app.notify(f"{'approved' if approve else 'denied'}: {who} #{approval.id}", timeout=3)
         if self.is_mounted:
             self._draw()
+
+    def action_always_allow(self) -> None:
+        """After a confirmation naming the exact command, always allow it for this agent
+        (the daemon keeps the rule and approves this request too); never a deny-listed one."""
+        from tundra_tui.ui.modals.rules import command_lines
+
+        approval = self.current
+        if approval is None or approval.id in self._sending:
+            return
+        shape = denied_shape(approval.subject)
+        if shape:
+            self.notify(f"never always-allowed: the command {shape}", severity="warning")
+            return
+        if not self._armed(approval.id):
+            self.notify("that request just appeared or changed: read it, then answer")
+            return
+        who = visible(approval.agent, single_line=True, limit=AGENT_CHARS)
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._sending.add(approval.id)
+                self.selected.discard(approval.id)
+                self._draw()
+                self.app.run_worker(
+                    self.always_allow(approval), group="inbox-answers", exit_on_error=False
+                )
+
+        question = f"Always allow this command for {who}, and approve it now?"
+        self.app.push_screen(
+            ConfirmModal(question, command_lines(approval.subject), yes="Always allow"), answered
+        )
+
+    async def always_allow(self, approval: PendingApproval) -> None:
+        """Ask the daemon for the rule, in the words the row showed."""
+        app = self.app
+        who = visible(approval.agent, single_line=True, limit=AGENT_CHARS)
+        try:
+            rule = await self.services.link.call(
+                RuleAdd(id=approval.id, actor=self.services.actor, seen=approval.subject)
+            )
+        except TundraError as error:
+            self._sending.discard(approval.id)
+            first = str(error).splitlines()[0] if str(error) else type(error).__name__
+            line = visible(first, single_line=True, limit=300)
+            app.notify(f"{who} #{approval.id}: {line}", severity="error")
+        else:
+            app.notify(f"rule {rule.id}: always allowed for {who}", timeout=3)
+        if self.is_mounted:
+            self._draw()
+
+    def action_rules(self) -> None:
+        """The always-allow rules: listed, and revoked with `x`."""
+        from tundra_tui.ui.modals.rules import RulesModal
+
+        self.app.push_screen(RulesModal(self.services))
 
     def action_close(self) -> None:
         self.dismiss(None)
