@@ -72,6 +72,23 @@ class FlagRepo:
             kinds=("refinery.paused", "refinery.resumed"),
         )
 
+    async def operator_seen(self) -> str:
+        """When the operator last used a control room on this town ('' = never): where its
+        "while you were away" recap starts."""
+        row = await self.db.fetchone("SELECT value FROM town_flags WHERE key = 'operator_seen'")
+        return str(row[0]) if row is not None else ""
+
+    async def set_operator_seen(self, at: str) -> None:
+        """Note the operator at `at`; it never moves back (two control rooms on one town).
+        No event: presence is not a change of the town, and it is noted every minute."""
+        async with self.db.write() as conn:
+            await conn.execute(
+                "INSERT INTO town_flags (key, value, updated_at) VALUES ('operator_seen', ?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value), "
+                "updated_at = excluded.updated_at",
+                (at, self.db.now()),
+            )
+
     async def _set(
         self, key: str, on: bool, *, actor: str, reason: str, kinds: tuple[str, str]
     ) -> bool:

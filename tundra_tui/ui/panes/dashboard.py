@@ -7,10 +7,11 @@ live model; daemon events redraw from the cached read without touching the store
 from __future__ import annotations
 
 import time
+from datetime import datetime
 from typing import Any, ClassVar
 
 from rich.text import Text
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
@@ -20,6 +21,7 @@ from textual.widgets import DataTable
 
 from tundra_tui.domain.agents import Agent
 from tundra_tui.domain.beads import BeadStatus
+from tundra_tui.domain.clock import iso
 from tundra_tui.domain.convoys import Convoy
 from tundra_tui.domain.errors import TundraError
 from tundra_tui.domain.events import Event
@@ -37,11 +39,15 @@ from tundra_tui.domain.overview import (
     cost_card,
 )
 from tundra_tui.domain.readout import DayWindow, day_window, percent
+from tundra_tui.domain.recap import worth_recapping
+from tundra_tui.store.recap import RecapRepo
+from tundra_tui.ui.keymap import display_keys
 from tundra_tui.ui.live import Change, notice_items
 from tundra_tui.ui.messages import OpenApproval
 from tundra_tui.ui.panes.base import Pane
 from tundra_tui.ui.services import Services
 from tundra_tui.ui.widgets.nav_table import Column, NavTable
+from tundra_tui.ui.widgets.recap import RecapPanel, recap_lines
 from tundra_tui.ui.widgets.stat_card import StatCard
 
 ACTIVITY = 100
@@ -73,6 +79,7 @@ class DashboardPane(Pane):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "open_attention", "Open approval", id="dashboard-open"),
+        Binding("x", "dismiss_recap", "Dismiss the recap", id="dashboard-dismiss-recap"),
     ]
 
     SHOWS: ClassVar[frozenset[str]] = frozenset(PARTS)
@@ -105,8 +112,11 @@ class DashboardPane(Pane):
         self._activity_basis: tuple[object, ...] = ()
         self._activity_rows: dict[int, tuple[str, list[Text]] | None] = {}
         """The feed's row of each event held (None: filtered out), built for `_activity_basis`."""
+        self._away: tuple[str, str] | None = None
+        """The absence the recap is (to be) read for: (since, until) store timestamps."""
 
     def compose(self) -> ComposeResult:
+        yield RecapPanel(id="dash-recap")
         with Horizontal(id="dash-cards"):
             yield StatCard("Agents", id="card-agents")
             yield StatCard("Beads", id="card-beads")
@@ -124,6 +134,8 @@ class DashboardPane(Pane):
         self.query_one("#dash-agents-box").border_title = "Active agents"
         self.query_one("#dash-activity-box").border_title = "Recent activity"
         self.app.theme_changed_signal.subscribe(self, self._theme_changed)
+        if self._away is not None:
+            self._read_recap()
 
     def _theme_changed(self, theme: Theme) -> None:
         self._redraw()
@@ -134,6 +146,7 @@ class DashboardPane(Pane):
         return self.size.width >= WIDE
 
     def on_resize(self, event: Resize) -> None:
+        self.query_one(RecapPanel).refresh(layout=True)  # roomy or compact
         if self.has_class("-wide") != self.wide:
             self.set_class(self.wide, "-wide")
             self._redraw()
@@ -352,6 +365,49 @@ class DashboardPane(Pane):
 
     def _found(self, *fields: object) -> bool:
         return not self.needle or self.needle in " ".join(map(str, fields)).casefold()
+
+    # ---- while you were away ---------------------------------------------------------------
+
+    def came_back(self, since: datetime, until: datetime) -> None:
+        """The operator is back after being away from `since`: lead with a recap of what
+        happened until `until` (replacing any earlier one). Too short an absence, none."""
+        if not worth_recapping(since, until):
+            return
+        self._away = (iso(since), iso(until))
+        if self.is_mounted:
+            self._read_recap()
+
+    @work(exclusive=True, group="recap", exit_on_error=False)
+    async def _read_recap(self) -> None:
+        if self._away is None:
+            return
+        since, until = self._away
+        try:
+            recap = await RecapRepo(self.services.store.db).read(since, until)
+        except TundraError as error:
+            self.notify(f"while you were away: {error}", severity="warning", markup=False)
+            return
+        if self._away != (since, until):
+            return  # a newer absence replaced it meanwhile
+        key = display_keys(self.app._keymap.get("dashboard-dismiss-recap", "x"))
+        panel = self.query_one(RecapPanel)
+        panel.show(recap, self.services.now().astimezone(), key)
+        self.app.refresh_bindings()
+        if panel.recap is not None and not self.display:
+            # On another tab: say so in a toast, which takes no focus.
+            first = recap_lines(panel.recap, roomy=False)[0].plain
+            self.notify(f"While you were away: {first} (see the Dashboard)", markup=False)
+
+    def action_dismiss_recap(self) -> None:
+        """Hide the recap until the operator is away again."""
+        self._away = None
+        self.query_one(RecapPanel).show(None, self.services.now())
+        self.app.refresh_bindings()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "dismiss_recap":
+            return any(panel.recap is not None for panel in self.query(RecapPanel))
+        return True
 
     # ---- keys --------------------------------------------------------------------------------
 
