@@ -11,6 +11,7 @@ import contextlib
 import importlib
 import time
 from collections.abc import Iterable
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.segment import Segments
@@ -20,7 +21,6 @@ from textual.binding import Binding, BindingType
 from textual.css.query import NoMatches
 from textual.notifications import SeverityLevel
 from textual.screen import ModalScreen, Screen
-from textual.timer import Timer
 from textual.widget import AwaitMount
 from textual.widgets import ContentSwitcher
 from textual.worker import WorkerError
@@ -28,17 +28,17 @@ from textual.worker import WorkerError
 from tundra_tui.daemon.protocol import (
     Approve,
     ChangedEvent,
-    ConfigSet,
     Deny,
     LinkEvent,
     Request,
     Up,
 )
-from tundra_tui.domain.clock import iso
+from tundra_tui.domain.clock import iso, parse_iso
 from tundra_tui.domain.errors import TundraError
 from tundra_tui.domain.sanitize import visible
 from tundra_tui.resources import styles_dir
 from tundra_tui.ui import collector, popup_gate
+from tundra_tui.ui.away import Presence
 from tundra_tui.ui.keymap import (
     BindingRow,
     collect,
@@ -48,7 +48,7 @@ from tundra_tui.ui.keymap import (
     keymap_from_config,
 )
 from tundra_tui.ui.live import Change
-from tundra_tui.ui.messages import DaemonRequest, OpenApproval, RememberChoice
+from tundra_tui.ui.messages import DaemonRequest, OpenApproval
 from tundra_tui.ui.panes.base import Pane
 from tundra_tui.ui.services import Services
 from tundra_tui.ui.tabs import TAB_TITLES, Tab, default_tabs
@@ -78,9 +78,6 @@ BRAKE_INTERVAL = 30.0
 RELOAD_GAP_S = 1.0
 """A pane on show reloads for changes at most this often: twenty busy agents change the store
 many times a second, and each reload re-reads and redraws."""
-REMEMBER_AFTER_S = 1.0
-"""A choice made with a key is written once the operator stops changing it this long (`t`
-pressed five times is one write)."""
 
 NEWS = 500
 """Store events read per watcher batch to tell what they touched; more means "everything"."""
@@ -163,13 +160,10 @@ class TundraApp(App[None]):
         self.watch_files = watch_files
         self.demo = demo
         config = services.config
-        self._popup_forced = approval_popup is not None
         self.approval_popup = (
             bool(config.get("ui.approval_popup")) if approval_popup is None else approval_popup
         )
         self.arm_seconds = int(config.get("ui.approval_arm_ms")) / 1000
-        self._choices: dict[str, tuple[str, Timer]] = {}
-        """Choices made with a key (theme, layout) waiting to be written (see `remember`)."""
         self.clock_interval = clock_interval
         self.start_agents = start_agents
         self.current_tab = self.tabs[0].id
@@ -184,6 +178,11 @@ class TundraApp(App[None]):
         self.last_key = float("-inf")
         """When the operator last pressed a key (monotonic), the approval popup's own aside."""
         self.typing_pause = popup_gate.TYPING_PAUSE_S
+        self.presence = Presence()
+        """The operator's last input, for "while you were away" (ui/away.py)."""
+        self._welcomed = False
+        """Whether the last presence noted in the store was read (`welcome_back`): until
+        then input is not written over it."""
         self._reloading: dict[str, bool] = {}
         self._search_text = ""
         self._said: dict[str, str] = {}
@@ -223,8 +222,20 @@ class TundraApp(App[None]):
         yield KeyHints(id="key-hints")
 
     def on_mount(self) -> None:
-        self._apply_ui(started=True)
+        config = self.services.config
+        theme = str(config.get("ui.theme"))
+        if theme in self.available_themes:
+            self.theme = theme
+        else:
+            self.notify(
+                f"ui.theme: no theme named {visible(theme, single_line=True)!r}", severity="warning"
+            )
+        # Every well-formed entry applies now; ids are checked once every tab's module is in.
+        raw_keys = config.get("ui.keys")
+        self.set_keymap(keymap_from_config(raw_keys, set(raw_keys or ()))[0])
         self.query_one(TabBar).active = self.current_tab
+        self.started_at = self.services.now()
+        self.presence.start(self.started_at)
         title = self.query_one(TitleBar)
         title.town = self.services.town.name
         title.demo = self.demo
@@ -244,6 +255,7 @@ class TundraApp(App[None]):
         if self.watch_files:
             self.follow_files()
         self.prepare_tabs()
+        self.welcome_back()
 
     @work(group="prepare-tabs", exit_on_error=False)
     async def prepare_tabs(self) -> None:
@@ -408,48 +420,6 @@ class TundraApp(App[None]):
             self.services.reload_config()
         except TundraError as error:
             self.notify(f"config: {_one_line(error)}", severity="error")
-            return
-        self._apply_ui(started=False)
-
-    def _apply_ui(self, *, started: bool) -> None:
-        """Apply the `ui.*` settings the app can take while it runs: the theme, the keys and
-        the approval popup (read at construction on `started`; the others say when they
-        apply: `UI_LATER` in panes/config.py)."""
-        config = self.services.config
-        theme = str(config.get("ui.theme"))
-        if theme in self.available_themes:
-            if theme != self.theme:
-                self.theme = theme
-        else:
-            self.say_once(
-                "theme", f"ui.theme: no theme named {visible(theme, single_line=True)!r}", "warning"
-            )
-        # Every well-formed entry applies now; ids are checked once every tab's module is in.
-        raw_keys = config.get("ui.keys")
-        self.set_keymap(keymap_from_config(raw_keys, set(raw_keys or ()))[0])
-        if started:
-            return
-        if not self._popup_forced:
-            self.approval_popup = bool(config.get("ui.approval_popup"))
-        self.arm_seconds = int(config.get("ui.approval_arm_ms")) / 1000
-
-    @on(RememberChoice)
-    def _remember_choice(self, message: RememberChoice) -> None:
-        self.remember(message.key, message.value)
-
-    def remember(self, key: str, value: str) -> None:
-        """Keep a choice made with a key (`t`, the Agents layout) for the next start: written to
-        the town's local layer (the file that wins over the others) through the daemon, once
-        the operator has stopped cycling for `REMEMBER_AFTER_S`."""
-        pending = self._choices.pop(key, None)
-        if pending is not None:
-            pending[1].stop()
-
-        def write() -> None:
-            self._choices.pop(key, None)
-            self.post_message(DaemonRequest(ConfigSet(key=key, value=value, layer="local")))
-
-        self._choices[key] = (value, self.set_timer(REMEMBER_AFTER_S, write))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "search":
@@ -488,7 +458,6 @@ class TundraApp(App[None]):
         index = themes.index(self.theme) if self.theme in themes else -1
         self.theme = themes[(index + 1) % len(themes)]
         self.notify(f"theme: {self.theme}", timeout=2)
-        self.remember("ui.theme", self.theme)
 
     def binding_rows(self) -> list[BindingRow]:
         """Every binding with an id: global ones, then each composed tab's (`compose_all` for
@@ -524,7 +493,59 @@ class TundraApp(App[None]):
         """Note when the operator types (a key answering the popup is not typing elsewhere)."""
         if isinstance(event, events.Key) and self.screen is not self._approval_modal:
             self.last_key = time.monotonic()
+        if isinstance(event, events.Key | events.MouseDown):
+            self._operator_input()
         await super().on_event(event)
+
+    # ---- while you were away -----------------------------------------------------------------
+
+    def _away_minutes(self) -> int:
+        return int(self.services.config.get("ui.away_minutes"))
+
+    def _operator_input(self) -> None:
+        """A key or click: a return after `ui.away_minutes` without input recaps the absence;
+        the store hears the operator is here once a minute."""
+        now = self.services.now()
+        left = self.presence.input(now, self._away_minutes())
+        if left is not None:
+            self.came_back(left, now)
+        if self._welcomed and self.presence.due(now):
+            self.note_operator_seen(now)
+
+    def came_back(self, since: datetime, until: datetime) -> None:
+        """Have the Dashboard lead with a recap of [since, until) (no focus moves)."""
+        if "dashboard" in {tab.id for tab in self.tabs}:
+            pane = self.pane("dashboard")
+            came_back = getattr(pane, "came_back", None)
+            if came_back is not None:
+                came_back(since, until)
+
+    @work(group="welcome", exit_on_error=False)
+    async def welcome_back(self) -> None:
+        """A new control room: recap since any control room last saw the operator here."""
+        try:
+            seen = await self.services.store.flags.operator_seen()
+        except TundraError:
+            seen = ""
+        finally:
+            self._welcomed = True  # from now on input is noted in the store
+        if seen and self._away_minutes() > 0:
+            with contextlib.suppress(ValueError):
+                self.came_back(parse_iso(seen), self.started_at)
+
+    @work(group="operator-seen", exit_on_error=False)
+    async def note_operator_seen(self, now: datetime) -> None:
+        """Tell the store the operator is here (a failure only delays the next recap's start)."""
+        with contextlib.suppress(TundraError):
+            await self.services.store.flags.set_operator_seen(iso(now))
+
+    async def action_quit(self) -> None:
+        """Quit, noting the operator's last presence first (within a second or two)."""
+        with contextlib.suppress(TundraError, TimeoutError):
+            await asyncio.wait_for(
+                self.services.store.flags.set_operator_seen(iso(self.services.now())), 2
+            )
+        await super().action_quit()
 
     async def action_help(self) -> None:
         """List every binding."""
