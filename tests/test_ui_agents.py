@@ -19,7 +19,7 @@ from textual.widget import Widget
 from textual.widgets import ContentSwitcher, Static
 from ui_harness import FakeLink, PaneHarness, fixed_clock, make_services, pending, state_event
 
-from tundra_tui.config import AgentSpec, load_config
+from tundra_tui.config import AgentSpec, load_config, set_value
 from tundra_tui.daemon.protocol import (
     Approve,
     Deny,
@@ -42,7 +42,7 @@ from tundra_tui.store.agents import RosterEntry
 from tundra_tui.town import Town
 from tundra_tui.ui.agent_rows import AgentRow, agent_rows
 from tundra_tui.ui.live import LiveModel
-from tundra_tui.ui.messages import DaemonRequest
+from tundra_tui.ui.messages import DaemonRequest, RememberChoice
 from tundra_tui.ui.modals.confirm import ConfirmModal
 from tundra_tui.ui.panes.agents import AgentsPane
 from tundra_tui.ui.tiling import Layout, tile_shape, visible_window
@@ -796,3 +796,18 @@ def test_an_operators_stop_reads_stopped_by_you_not_an_exit_code() -> None:
     assert rows["b"].note == "stopped by m"
     assert rows["c"].note == "" and rows["c"].trouble == "signal 1", "who stopped it is unknown"
     assert (rows["d"].note, rows["d"].trouble) == ("", "exit 3"), "a crash still reads as one"
+
+
+async def test_the_layout_starts_as_configured_and_a_change_is_remembered(
+    town_dir: Path, store: Store
+) -> None:
+    set_value(Town(town_dir), "ui.agents_layout", "split", "local")
+    app = make_app(town_dir, store)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        assert app.agents._layout is Layout.SPLIT
+        await pilot.press("s")
+        await pilot.pause()
+        assert app.agents._layout is Layout.GRID
+        remembered = [m for m in app.posted if isinstance(m, RememberChoice)]
+        assert remembered == [RememberChoice("ui.agents_layout", "grid")]

@@ -10,16 +10,19 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+from at_cli import until
 from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import Button, Static
 from ui_harness import FakeLink, make_services, pending, state_event
 
+from tundra_tui.config import load_config, set_value
 from tundra_tui.daemon.protocol import (
     ApprovalEvent,
     ApprovalResolvedEvent,
     Approve,
+    ConfigSet,
     Deny,
     LinkEvent,
     ScreenEvent,
@@ -29,7 +32,7 @@ from tundra_tui.daemon.protocol import (
 )
 from tundra_tui.store import Store, open_store
 from tundra_tui.town import find_town
-from tundra_tui.ui.app import TundraApp
+from tundra_tui.ui.app import REMEMBER_AFTER_S, TundraApp
 from tundra_tui.ui.live import Change
 from tundra_tui.ui.modals.approval import ApprovalModal
 from tundra_tui.ui.modals.help import HelpModal
@@ -143,6 +146,40 @@ async def test_t_cycles_themes(town_dir: Path, store: Store) -> None:
             await pilot.press("t")
             seen.add(app.theme)
         assert len(seen) == 4
+
+
+async def test_the_theme_chosen_with_t_is_written_once_for_the_next_start(
+    town_dir: Path, store: Store
+) -> None:
+    link = FakeLink()
+    app = make_app(town_dir, store, link)
+    async with app.run_test() as pilot:
+        for _ in range(3):
+            await pilot.press("t")
+        chosen = app.theme
+        await until(lambda: link.ops(ConfigSet), what="the choice written")
+        await pilot.pause(REMEMBER_AFTER_S)
+        assert link.ops(ConfigSet) == [ConfigSet(key="ui.theme", value=chosen, layer="local")], (
+            "three presses, one write: the last"
+        )
+    assert load_config(find_town(town_dir)).get("ui.theme") == chosen
+
+
+async def test_ui_settings_changed_in_the_files_apply_while_the_app_runs(
+    town_dir: Path, store: Store
+) -> None:
+    app = make_app(town_dir, store)
+    async with app.run_test() as pilot:
+        assert app.theme != "nord" and app.approval_popup
+        town = find_town(town_dir)
+        set_value(town, "ui.theme", "nord", "local")
+        set_value(town, "ui.approval_popup", "false", "local")
+        set_value(town, "ui.keys.theme", "f6", "local")
+        app.data_changed("config")
+        await pilot.pause()
+        assert app.theme == "nord" and not app.approval_popup
+        await pilot.press("f6")
+        assert app.theme != "nord", "the remapped key works at once"
 
 
 async def test_q_quits_without_stopping_agents(town_dir: Path, store: Store) -> None:

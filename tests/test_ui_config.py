@@ -199,6 +199,8 @@ async def test_enter_opens_the_editor_and_up_chooses_another_layer(services: Ser
         modal.query_one("#config-edit-value", Input).value = "45"
         await pilot.press("ctrl+s")
         await settle(pilot)
+        said = [n.message for n in app._notifications]
+        assert any("applies when at tui starts again" in m for m in said), said
     assert "max_fps = 45" in global_config_path().read_text()
     assert "max_fps" not in services.town.config_path.read_text()
 

@@ -204,6 +204,9 @@ class PaneHarness(App[None]):
     def on_daemon_request(self, message: Any) -> None:
         self.posted.append(message)
 
+    def on_remember_choice(self, message: Any) -> None:
+        self.posted.append(message)
+
     def on_data_changed(self, message: Any) -> None:
         self.posted.append(message)
 

@@ -139,6 +139,7 @@ SCHEMA: tuple[Leaf, ...] = (
     Leaf("ui.keys.<binding>", "str"),
     Leaf("ui.approval_popup", "bool", True),
     Leaf("ui.approval_arm_ms", "int", 600, low=0, high=5000),
+    Leaf("ui.agents_layout", "enum", "grid", choices=("single", "split", "grid")),
     Leaf("ui.away_minutes", "int", 30, low=0, high=7 * 24 * 60),
     Leaf("daemon.heartbeat_interval_seconds", "int", 30, low=1),
     Leaf("daemon.patrol_interval_seconds", "int", 60, low=1),

@@ -21,6 +21,7 @@ from textual.binding import Binding, BindingType
 from textual.css.query import NoMatches
 from textual.notifications import SeverityLevel
 from textual.screen import ModalScreen, Screen
+from textual.timer import Timer
 from textual.widget import AwaitMount
 from textual.widgets import ContentSwitcher
 from textual.worker import WorkerError
@@ -28,6 +29,7 @@ from textual.worker import WorkerError
 from tundra_tui.daemon.protocol import (
     Approve,
     ChangedEvent,
+    ConfigSet,
     Deny,
     LinkEvent,
     Request,
@@ -48,7 +50,7 @@ from tundra_tui.ui.keymap import (
     keymap_from_config,
 )
 from tundra_tui.ui.live import Change
-from tundra_tui.ui.messages import DaemonRequest, OpenApproval
+from tundra_tui.ui.messages import DaemonRequest, OpenApproval, RememberChoice
 from tundra_tui.ui.panes.base import Pane
 from tundra_tui.ui.services import Services
 from tundra_tui.ui.tabs import TAB_TITLES, Tab, default_tabs
@@ -78,6 +80,9 @@ BRAKE_INTERVAL = 30.0
 RELOAD_GAP_S = 1.0
 """A pane on show reloads for changes at most this often: twenty busy agents change the store
 many times a second, and each reload re-reads and redraws."""
+REMEMBER_AFTER_S = 1.0
+"""A choice made with a key is written once the operator stops changing it this long (`t`
+pressed five times is one write)."""
 
 NEWS = 500
 """Store events read per watcher batch to tell what they touched; more means "everything"."""
@@ -160,10 +165,13 @@ class TundraApp(App[None]):
         self.watch_files = watch_files
         self.demo = demo
         config = services.config
+        self._popup_forced = approval_popup is not None
         self.approval_popup = (
             bool(config.get("ui.approval_popup")) if approval_popup is None else approval_popup
         )
         self.arm_seconds = int(config.get("ui.approval_arm_ms")) / 1000
+        self._choices: dict[str, tuple[str, Timer]] = {}
+        """Choices made with a key (theme, layout) waiting to be written (see `remember`)."""
         self.clock_interval = clock_interval
         self.start_agents = start_agents
         self.current_tab = self.tabs[0].id
@@ -222,17 +230,7 @@ class TundraApp(App[None]):
         yield KeyHints(id="key-hints")
 
     def on_mount(self) -> None:
-        config = self.services.config
-        theme = str(config.get("ui.theme"))
-        if theme in self.available_themes:
-            self.theme = theme
-        else:
-            self.notify(
-                f"ui.theme: no theme named {visible(theme, single_line=True)!r}", severity="warning"
-            )
-        # Every well-formed entry applies now; ids are checked once every tab's module is in.
-        raw_keys = config.get("ui.keys")
-        self.set_keymap(keymap_from_config(raw_keys, set(raw_keys or ()))[0])
+        self._apply_ui(started=True)
         self.query_one(TabBar).active = self.current_tab
         self.started_at = self.services.now()
         self.presence.start(self.started_at)
@@ -420,6 +418,48 @@ class TundraApp(App[None]):
             self.services.reload_config()
         except TundraError as error:
             self.notify(f"config: {_one_line(error)}", severity="error")
+            return
+        self._apply_ui(started=False)
+
+    def _apply_ui(self, *, started: bool) -> None:
+        """Apply the `ui.*` settings the app can take while it runs: the theme, the keys and
+        the approval popup (read at construction on `started`; the others say when they
+        apply: `UI_LATER` in panes/config.py)."""
+        config = self.services.config
+        theme = str(config.get("ui.theme"))
+        if theme in self.available_themes:
+            if theme != self.theme:
+                self.theme = theme
+        else:
+            self.say_once(
+                "theme", f"ui.theme: no theme named {visible(theme, single_line=True)!r}", "warning"
+            )
+        # Every well-formed entry applies now; ids are checked once every tab's module is in.
+        raw_keys = config.get("ui.keys")
+        self.set_keymap(keymap_from_config(raw_keys, set(raw_keys or ()))[0])
+        if started:
+            return
+        if not self._popup_forced:
+            self.approval_popup = bool(config.get("ui.approval_popup"))
+        self.arm_seconds = int(config.get("ui.approval_arm_ms")) / 1000
+
+    @on(RememberChoice)
+    def _remember_choice(self, message: RememberChoice) -> None:
+        self.remember(message.key, message.value)
+
+    def remember(self, key: str, value: str) -> None:
+        """Keep a choice made with a key (`t`, the Agents layout) for the next start: written to
+        the town's local layer (the file that wins over the others) through the daemon, once
+        the operator has stopped cycling for `REMEMBER_AFTER_S`."""
+        pending = self._choices.pop(key, None)
+        if pending is not None:
+            pending[1].stop()
+
+        def write() -> None:
+            self._choices.pop(key, None)
+            self.post_message(DaemonRequest(ConfigSet(key=key, value=value, layer="local")))
+
+        self._choices[key] = (value, self.set_timer(REMEMBER_AFTER_S, write))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "search":
@@ -458,6 +498,7 @@ class TundraApp(App[None]):
         index = themes.index(self.theme) if self.theme in themes else -1
         self.theme = themes[(index + 1) % len(themes)]
         self.notify(f"theme: {self.theme}", timeout=2)
+        self.remember("ui.theme", self.theme)
 
     def binding_rows(self) -> list[BindingRow]:
         """Every binding with an id: global ones, then each composed tab's (`compose_all` for

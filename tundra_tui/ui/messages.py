@@ -25,3 +25,11 @@ class OpenApproval(Message):
     """Show the approval modal for this request (it is queued if one is already open)."""
 
     approval_id: int
+
+
+@dataclass
+class RememberChoice(Message):
+    """Keep a choice the operator made with a key (a `ui.*` setting) for the next start."""
+
+    key: str
+    value: str

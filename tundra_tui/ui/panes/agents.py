@@ -12,6 +12,7 @@ nothing while the tab is hidden, so it streams and emulates eagerly only those.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import ClassVar
 
@@ -41,7 +42,7 @@ from tundra_tui.domain.sanitize import visible
 from tundra_tui.ui import collector
 from tundra_tui.ui.agent_rows import AgentRow, agent_rows
 from tundra_tui.ui.live import Change
-from tundra_tui.ui.messages import DaemonRequest
+from tundra_tui.ui.messages import DaemonRequest, RememberChoice
 from tundra_tui.ui.modals.confirm import ConfirmModal
 from tundra_tui.ui.modals.record import RecordModal
 from tundra_tui.ui.panes.base import Pane
@@ -98,6 +99,8 @@ class AgentsPane(Pane):
             fps = int(self.services.config.get("ui.max_fps") or 30)
         except (TundraError, TypeError, ValueError):
             fps = 30
+        with contextlib.suppress(TundraError, ValueError):
+            self._layout = Layout(str(self.services.config.get("ui.agents_layout")))
         yield AgentList(id="agents-list")
         with Container(id="agents-grid"):
             for index in range(MAX_TILES):
@@ -362,6 +365,7 @@ class AgentsPane(Pane):
         """Cycle the tiles: the selected agent alone, two side by side, as many as fit."""
         self._layout = self._layout.next()
         self._arrange()
+        self.post_message(RememberChoice("ui.agents_layout", self._layout.value))
 
     def action_answer(self, approve: bool) -> None:
         """Approve or deny the selected agent's oldest waiting request."""

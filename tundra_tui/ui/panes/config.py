@@ -52,6 +52,15 @@ class _Row:
     winner: str
 
 
+UI_LATER = {
+    "ui.max_fps": "; applies when at tui starts again",
+    "ui.agents_layout": "; applies when at tui starts again",
+    "ui.terminal_scrollback_lines": "; applies to agents started from now on",
+}
+"""`ui.*` keys a running control room cannot take at once, and when they apply (the app
+applies the others as soon as the file changes: `TundraApp._apply_ui`)."""
+
+
 class _KeyTable(DataTable[Text]):
     """The keys, one row each; vim motions live here."""
 
@@ -318,7 +327,11 @@ class ConfigPane(Pane):
             return
         what = "unset from" if write.unset else "set in"
         where = short_path(write.path, self.services.town.root)
-        self.notify(visible(f"{write.key} {what} {write.layer} ({where})", single_line=True))
+        later = UI_LATER.get(join_key(split_key(write.key)), "")
+        said = f"{write.key} {what} {write.layer} ({where}){later}"
+        self.notify(
+            visible(said, single_line=True), timeout=8 if later else self.app.NOTIFICATION_TIMEOUT
+        )
         # The daemon's ChangedEvent reloads every pane that shows the configuration, this one
         # too; whichever comes first, the written key ends up selected.
         key = join_key(split_key(write.key))
