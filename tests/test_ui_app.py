@@ -203,6 +203,17 @@ async def test_help_lists_every_binding_with_its_id(town_dir: Path, store: Store
         ids = {row.id for row in app.screen.rows}
         assert {"quit", "help", "palette", "search", "theme", "refresh", "rec-poke"} <= ids
         assert {f"tab-{t}" for t, _ in TAB_TITLES} <= ids
+        assert app.screen.rows[0].group == "Dashboard", "the current tab's keys come first"
+        await pilot.press("escape", "2")
+        await pilot.pause()
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpModal)
+        groups = [row.group for row in app.screen.rows]
+        here = dict(TAB_TITLES)["agents"]
+        assert groups[: groups.count(here)] == [here] * groups.count(here) and here in groups, (
+            "the current tab's keys come first"
+        )
         assert {"approval-yes", "approval-no"} <= ids
         await pilot.press("escape")
         await pilot.pause()

@@ -589,11 +589,15 @@ class TundraApp(App[None]):
         await super().action_quit()
 
     async def action_help(self) -> None:
-        """List every binding."""
+        """List every binding: the current tab's first (at 80x24 the global keys alone fill
+        the first screen), then the global ones, the other tabs' and the dialogs'."""
         await self.compose_all()
         from tundra_tui.ui.modals.help import HelpModal
 
-        self.push_screen(HelpModal(self.binding_rows()))
+        here = next((tab.title for tab in self.tabs if tab.id == self.current_tab), "")
+        order = {here: 0, "global": 1}
+        rows = sorted(self.binding_rows(), key=lambda row: order.get(row.group, 2))
+        self.push_screen(HelpModal(rows))
 
     async def action_command_palette(self) -> None:  # type: ignore[override]
         """The palette, once every tab's pane is composed (it lists their actions). Keys are
