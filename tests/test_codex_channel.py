@@ -78,3 +78,23 @@ def test_an_older_codex_gets_no_hooks_and_the_screen_decides(codex_town: Path) -
     assert told["source"] == "screen"
     events = json.loads(at(codex_town, "events", "--agent", "cx", "--json", "-n", "50").stdout)
     assert not [e for e in events if e["kind"] == "agent.hook"]
+
+
+def test_a_hook_request_outlasts_a_screen_that_reads_idle(codex_town: Path) -> None:
+    """Codex shows no prompt while its hook waits; a screen that reads idle meanwhile must
+    not expire the request (the hook would hear "no" with nobody asked)."""
+    town = codex_town
+    at(town, "send", "cx", "QUIET RUN: touch quiet.txt")
+    wait_for(lambda: len(pending_approvals(town)) == 1)
+
+    def idle_since_asked() -> bool:
+        events = json.loads(at(town, "events", "--agent", "cx", "--json", "-n", "50").stdout)
+        kinds = [(e["kind"], e["data"].get("to")) for e in events]  # oldest first
+        asked = kinds.index(("approval.requested", None))
+        return ("agent.state", "idle") in kinds[asked:]
+
+    wait_for(idle_since_asked)  # the idle screen was read while the hook waited
+    wait_for(lambda: agent_state(town, "cx") == "awaiting_approval")
+    (request,) = pending_approvals(town)
+    at(town, "approve", str(request["id"]))
+    wait_for(lambda: (town / "quiet.txt").exists())

@@ -6,7 +6,8 @@ only when its trust entry holds the hash of its normalized identity (the algorit
 of Codex's `version_for_toml`, written out here on its own), and gets the payload
 Codex 0.169.0 sent (tests/fixtures/channels/codex-0.169.0/) on stdin. `RUN: cmd`
 asks through the PermissionRequest hook while the screen says only that a hook
-runs, and obeys the reply, as the real CLI does.
+runs, and obeys the reply, as the real CLI does. `QUIET RUN: cmd` draws the idle
+screen instead while the hook waits (Codex 0.150.1's screen can read idle then).
 """
 
 from __future__ import annotations
@@ -106,10 +107,15 @@ def main(version: str, argv: list[str]) -> None:
         if turn == 0:
             hook("SessionStart")  # Codex 0.169.0 starts its session with the first prompt
         hook("UserPromptSubmit", prompt=task)
+        quiet = task.startswith("QUIET ")
+        task = task.removeprefix("QUIET ")
         if task.startswith("RUN: "):
             command = task.removeprefix("RUN: ")
-            print(f"\x1b[2J\x1b[H› {task}\r\n• Working (1s • esc to interrupt) · Running hook")
-            print("› Ask Codex to do anything", flush=True)
+            if quiet:
+                idle()
+            else:
+                print(f"\x1b[2J\x1b[H› {task}\r\n• Working (1s • esc to interrupt) · Running hook")
+                print("› Ask Codex to do anything", flush=True)
             tool_input = {"command": command, "description": f"Allow running `{command}`?"}
             reply = hook("PermissionRequest", tool_input=tool_input)
             decision = reply.get("hookSpecificOutput", {}).get("decision", {})

@@ -25,7 +25,7 @@ import pytest
 from agent_specs import SPECS, claude_setup, codex_setup
 from daemon_town import DaemonTown
 from host_driver import HostDriver
-from real_agent_harness import Sandbox, wait_until
+from real_agent_harness import AGENTS_DIR, Sandbox, wait_until
 
 from tundra_tui.domain.agents import AgentState, Runtime
 from tundra_tui.domain.approvals import Approval, ApprovalSource, ApprovalStatus
@@ -239,15 +239,28 @@ def test_claude_hooks(
 # --------------------------------------------------------------------------- Codex hooks
 
 CODEX_HOOKED = "codex-1"
+CODEX_MATRIX = AGENTS_DIR / "matrix"
+"""Older releases (scripts/install-matrix.sh codex): each is run approving once."""
 
 
-@pytest.mark.parametrize("answer", [ApprovalStatus.APPROVED, ApprovalStatus.DENIED])
+@pytest.mark.parametrize(
+    ("answer", "release"),
+    [
+        (ApprovalStatus.APPROVED, None),
+        (ApprovalStatus.DENIED, None),
+        (ApprovalStatus.APPROVED, "0.135.0"),
+        (ApprovalStatus.APPROVED, "0.150.1"),
+        (ApprovalStatus.APPROVED, "0.160.1"),
+    ],
+    ids=["approved", "denied", "0.135.0", "0.150.1", "0.160.1"],
+)
 def test_codex_hooks(
     answer: ApprovalStatus,
+    release: str | None,
     make_sandbox: Callable[[str], Sandbox],
     make_daemon_town: Callable[..., DaemonTown],
 ) -> None:
-    """Codex CLI run by the town's daemon, its hooks (0.169.0) reporting over the socket.
+    """Codex CLI run by the town's daemon, its hooks (0.135.0 on) reporting over the socket.
 
     The daemon asks `codex --version`, adds the hooks as `-c` overrides with their trust
     pinned there (no review dialog, the user's config.toml untouched), and the
@@ -256,6 +269,11 @@ def test_codex_hooks(
     """
     box = make_sandbox("codex")
     argv, env = codex_setup(box)
+    if release is not None:
+        older = CODEX_MATRIX / f"codex-{release}" / "node_modules" / ".bin" / "codex"
+        if not older.exists():
+            pytest.skip(f"codex {release} not installed: run scripts/install-matrix.sh codex")
+        argv = [str(older), *argv[1:]]
     config = box.home / ".codex" / "config.toml"
     before = config.read_text()
     town = make_daemon_town(box.work, CODEX_HOOKED, Runtime.CODEX, argv, env)

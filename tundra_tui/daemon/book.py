@@ -30,6 +30,7 @@ from tundra_tui.domain.approvals import Approval, ApprovalSource, ApprovalStatus
 from tundra_tui.domain.errors import NotFound, TundraError
 from tundra_tui.domain.redact import redact
 from tundra_tui.session.agent import AgentSession
+from tundra_tui.session.detect import Detection
 from tundra_tui.session.events import (
     ApprovalRequested,
     ApprovalResolved,
@@ -306,7 +307,35 @@ class ApprovalBook:
                     self._open_from_screen(session, event.evidence)
             return
         if entry is not None and not entry.answering:
+            if self._hook_holds(entry):
+                return
             self._left_unanswered(entry)
+
+    def _hook_holds(self, entry: _Open) -> bool:
+        """Codex draws no prompt while its PermissionRequest hook waits (its screen says a
+        hook runs, and 0.150.1's can read idle): the request lasts as long as the hook does,
+        and the agent is shown awaiting approval again."""
+        session = self._session(entry.approval.agent)
+        if (
+            session is None
+            or session.adapter.runtime is not Runtime.CODEX
+            or entry.hook is None
+            or entry.hook.done()
+        ):
+            return False
+        detection = hook_detection(
+            Runtime.CODEX,
+            "PermissionRequest",
+            {"tool_name": entry.approval.tool, "tool_input": entry.approval.subject},
+        )
+        if detection is not None:
+            # Not from inside this state event: the session is publishing it right now.
+            asyncio.get_running_loop().call_soon(self._hold, entry, session, detection)
+        return True
+
+    def _hold(self, entry: _Open, session: AgentSession, detection: Detection) -> None:
+        if self._by_id.get(entry.approval.id) is entry and session.exit_status is None:
+            session.observe_structured(detection)
 
     def _left_unanswered(self, entry: _Open) -> None:
         """The prompt went away with no answer from the book: the operator may have typed
