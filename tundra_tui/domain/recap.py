@@ -12,7 +12,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from tundra_tui.domain.clock import parse_iso
 from tundra_tui.domain.costs import Cost
 from tundra_tui.domain.events import Event
 from tundra_tui.domain.mail import OPERATOR, Mail
@@ -128,10 +127,13 @@ class Recap:
 
 
 def span(since: str, until: str) -> float:
-    """Seconds between two store timestamps (0 when either cannot be read)."""
+    """Seconds between two store timestamps (0 when either cannot be read). Read with
+    `fromisoformat`, a hundred times faster than `parse_iso`'s strptime: a week away can
+    hold thousands of requests."""
     try:
-        return max((parse_iso(until) - parse_iso(since)).total_seconds(), 0.0)
-    except ValueError:
+        later, earlier = datetime.fromisoformat(until), datetime.fromisoformat(since)
+        return max((later - earlier).total_seconds(), 0.0)
+    except (ValueError, TypeError):
         return 0.0
 
 
