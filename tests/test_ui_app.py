@@ -246,6 +246,24 @@ async def test_search_filters_the_active_pane(town_dir: Path, store: Store) -> N
         assert not app.query_one(SearchBar).display
 
 
+async def test_each_tab_keeps_its_own_filter(town_dir: Path, store: Store) -> None:
+    app = make_app(town_dir, store)
+    async with app.run_test() as pilot:
+        await pilot.press("3", "slash", "a", "b", "enter")
+        await pilot.pause()
+        assert pane(app, "beads").searches[-1] == "ab"
+        await pilot.press("2")
+        await pilot.pause()
+        bar = app.query_one(SearchBar)
+        assert pane(app, "agents").searches == [], "the Beads filter stays on Beads"
+        assert not bar.display and bar.value == ""
+        await pilot.press("slash", "x", "enter", "3")
+        await pilot.pause()
+        assert bar.display and bar.value == "ab", "back on Beads: its own filter, shown"
+        assert pane(app, "beads").searches[-1] == "ab"
+        assert pane(app, "agents").searches == ["x"]
+
+
 async def test_letters_typed_right_after_slash_reach_the_search(
     town_dir: Path, store: Store
 ) -> None:

@@ -23,7 +23,7 @@ from textual.notifications import SeverityLevel
 from textual.screen import ModalScreen, Screen
 from textual.timer import Timer
 from textual.widget import AwaitMount
-from textual.widgets import ContentSwitcher
+from textual.widgets import ContentSwitcher, Input
 from textual.worker import WorkerError
 
 from tundra_tui.daemon.protocol import (
@@ -192,10 +192,9 @@ class TundraApp(App[None]):
         """Whether the last presence noted in the store was read (`welcome_back`): until
         then input is not written over it."""
         self._reloading: dict[str, bool] = {}
-        self._search_text = ""
         self._said: dict[str, str] = {}
         self._searched: dict[str, str] = {}
-        """The filter each pane was last given, so showing a tab does not filter it again."""
+        """Each tab's own filter: a search belongs to the tab it was typed on."""
         self.daemon_stopped = False
         """The daemon is down because the operator stopped it: offer to start it, never
         start it unasked."""
@@ -371,10 +370,8 @@ class TundraApp(App[None]):
             self._shown(pane, tab_id)
 
     def _shown(self, pane: Pane, tab_id: str) -> None:
-        """Filter, reload if what it shows changed while hidden, focus."""
-        if self._searched.get(tab_id, "") != self._search_text:
-            self._searched[tab_id] = self._search_text
-            pane.search(self._search_text)
+        """Show the tab's own filter, reload if what it shows changed while hidden, focus."""
+        self._show_filter(self._searched.get(tab_id, ""))
         if tab_id in self._stale or pane.shown_again():
             self.reload_pane(pane)
         pane.focus_default()
@@ -481,9 +478,17 @@ class TundraApp(App[None]):
 
     @on(SearchBar.Filter)
     def _search_changed(self, event: SearchBar.Filter) -> None:
-        self._search_text = event.text
         self._searched[self.current_tab] = event.text
         self.active_pane.search(event.text)
+
+    def _show_filter(self, text: str) -> None:
+        """The search line as the shown tab left it: its text, shown only if it filters."""
+        bar = self.query_one(SearchBar)
+        if bar.value != text:
+            with bar.prevent(Input.Changed):
+                bar.value = text
+        if not bar.has_focus:
+            bar.display = bool(text)
 
     @on(SearchBar.Done)
     def _search_closed(self) -> None:
