@@ -1,12 +1,16 @@
-"""Always-allow rules through the real `at`, a real daemon and real asker agents
-(tests/helpers/asker_agent.py): a rule answers only its own agent's exact command, the
-deny-list beats any rule, a revoked rule stops applying, and only the operator sets rules.
+"""Always-allow rules against a real daemon and real asker agents (tests/helpers/
+asker_agent.py): a rule answers only its own agent's exact command until it is revoked,
+the deny-list beats any rule, and only the operator sets rules.
 
-One town for the module, two askers; each test leaves nothing pending and no live rule.
+One town for the module, two askers. The daemon is asked in-process (a `DaemonClient` per
+look: no Python start per poll); `at rules` itself is run where the CLI is what is tested.
+Each test leaves nothing pending and no live rule.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import sqlite3
 import sys
@@ -15,12 +19,51 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from at_cli import agent_state, asker_config, at, daemon_town, pending_approvals, wait_for
+from at_cli import asker_config, at, daemon_town, wait_for
 
+from tundra_tui.daemon.client import DaemonClient
+from tundra_tui.daemon.protocol import (
+    Agents,
+    ApprovalInfo,
+    Approvals,
+    Deny,
+    Request,
+    RuleInfo,
+    RuleRevoke,
+    Rules,
+    SendText,
+)
+from tundra_tui.domain.errors import TundraError
 from tundra_tui.domain.firewall import words_digest
+from tundra_tui.town import find_town
 
 AT_INSIDE = f"{sys.executable} -m tundra_tui"
 ASKERS = ("a1", "a2")
+
+
+def call(town: Path, request: Request) -> Any:
+    """One request to the town's daemon, as the operator (this test process)."""
+
+    async def once() -> Any:
+        client = await DaemonClient.connect(find_town(town))
+        try:
+            return await client.call(request)
+        finally:
+            await client.close()
+
+    return asyncio.run(once())
+
+
+def pending(town: Path) -> list[ApprovalInfo]:
+    return list(call(town, Approvals()).approvals)
+
+
+def rules(town: Path) -> list[RuleInfo]:
+    return list(call(town, Rules()).rules)
+
+
+def idle(town: Path) -> bool:
+    return all(row.state == "idle" for row in call(town, Agents()).agents)
 
 
 @pytest.fixture(scope="module")
@@ -31,27 +74,28 @@ def town() -> Iterator[Path]:
             config.write('\n[agents.a2]\nrole = "crew"\nruntime = "custom"\n')
         for name in ASKERS:
             at(root, "agent", "start", name)
-        wait_for(lambda: all(agent_state(root, n) == "idle" for n in ASKERS))
+        wait_for(lambda: idle(root))
         yield root
 
 
 @pytest.fixture(autouse=True)
 def clean(town: Path) -> Iterator[None]:
     yield
-    for waiting in pending_approvals(town):
-        at(town, "deny", str(waiting["id"]), check=False)
-    for rule in json.loads(at(town, "rules", "--json").stdout):
-        at(town, "rules", "revoke", str(rule["id"]))
-    wait_for(lambda: all(agent_state(town, n) == "idle" for n in ASKERS))
+    for waiting in pending(town):
+        with contextlib.suppress(TundraError):  # answered meanwhile
+            call(town, Deny(id=waiting.id))
+    for rule in rules(town):
+        call(town, RuleRevoke(id=rule.id))
+    wait_for(lambda: idle(town))
 
 
-def ask(town: Path, agent: str, command: str) -> dict[str, Any]:
+def ask(town: Path, agent: str, command: str) -> ApprovalInfo:
     """`agent` asks to run `command`; its request, once listed."""
-    at(town, "send", agent, f"ask {command}")
-    found: list[dict[str, Any]] = []
+    call(town, SendText(name=agent, text=f"ask {command}"))
+    found: list[ApprovalInfo] = []
 
     def listed() -> bool:
-        found[:] = [a for a in pending_approvals(town) if a["agent"] == agent]
+        found[:] = [a for a in pending(town) if a.agent == agent]
         return bool(found)
 
     wait_for(listed)
@@ -66,44 +110,44 @@ def ran(town: Path, name: str) -> int:
 
 def approvers(town: Path) -> list[str]:
     """Who approved each request, as the audit trail says."""
-    rows = json.loads(at(town, "events", "--kind", "approval.approved", "--json").stdout)
-    return [str(row["actor"]) for row in rows]
+    conn = sqlite3.connect(find_town(town).db_path)
+    try:
+        rows = conn.execute("SELECT actor FROM events WHERE kind = 'approval.approved'")
+        return [str(row[0]) for row in rows]
+    finally:
+        conn.close()
 
 
-def test_a_rule_answers_only_its_own_agents_exact_command(town: Path) -> None:
+def test_a_rule_answers_only_its_own_agents_exact_command_until_revoked(town: Path) -> None:
     first = ask(town, "a1", "echo x >> ruled.log")
-    assert first["denied_shape"] == ""
-    added = json.loads(at(town, "rules", "add", str(first["id"]), "--json").stdout)
-    assert (added["agent"], added["subject"]) == ("a1", first["subject"])
+    assert first.denied_shape == ""
+    added = json.loads(at(town, "rules", "add", str(first.id), "--json").stdout)
+    assert (added["agent"], added["subject"]) == ("a1", first.subject)
     wait_for(lambda: ran(town, "ruled.log") == 1)  # the request it was made from: approved
-    wait_for(lambda: agent_state(town, "a1") == "idle")
+    wait_for(lambda: idle(town))
 
-    at(town, "send", "a1", "ask echo x >> ruled.log")  # the same words again: the rule
+    call(town, SendText(name="a1", text="ask echo x >> ruled.log"))  # the same words: the rule
     wait_for(lambda: ran(town, "ruled.log") == 2)
-    wait_for(lambda: agent_state(town, "a1") == "idle")
     wait_for(lambda: f"rule {added['id']}" in approvers(town))  # the audit trail says who
+    wait_for(lambda: idle(town))
 
     other = ask(town, "a1", "echo x >> other.log")  # the same agent, another command
     stranger = ask(town, "a2", "echo x >> ruled.log")  # another agent, the same command
-    assert stranger["subject"] == first["subject"]
-    assert {a["id"] for a in pending_approvals(town)} == {other["id"], stranger["id"]}
-    at(town, "deny", str(other["id"]))
-    at(town, "deny", str(stranger["id"]))
-    assert ran(town, "ruled.log") == 2 and ran(town, "other.log") == 0
+    assert stranger.subject == first.subject
+    assert {a.id for a in pending(town)} == {other.id, stranger.id}
+    call(town, Deny(id=other.id))
+    call(town, Deny(id=stranger.id))
+    wait_for(lambda: idle(town))
 
-
-def test_a_revoked_rule_no_longer_applies(town: Path) -> None:
-    first = ask(town, "a1", "echo x >> revoked.log")
-    added = json.loads(at(town, "rules", "add", str(first["id"]), "--json").stdout)
-    wait_for(lambda: ran(town, "revoked.log") == 1)
-    wait_for(lambda: agent_state(town, "a1") == "idle")
-    revoked = at(town, "rules", "revoke", str(added["id"]))
+    listed = at(town, "rules").stdout
+    assert "a1" in listed and "echo x >> ruled.log" in listed
+    revoked = at(town, "rules", "revoke", str(added["id"]))  # revoked: the words wait again
     assert "revoked" in revoked.stdout
-    assert json.loads(at(town, "rules", "--json").stdout) == []
-    again = ask(town, "a1", "echo x >> revoked.log")
-    assert again["subject"] == first["subject"]
-    at(town, "deny", str(again["id"]))
-    assert ran(town, "revoked.log") == 1
+    assert rules(town) == []
+    again = ask(town, "a1", "echo x >> ruled.log")
+    assert again.subject == first.subject
+    call(town, Deny(id=again.id))
+    assert ran(town, "ruled.log") == 2 and ran(town, "other.log") == 0
     twice = at(town, "rules", "revoke", str(added["id"]), check=False)
     assert twice.returncode != 0 and "already revoked" in twice.stderr
 
@@ -111,42 +155,43 @@ def test_a_revoked_rule_no_longer_applies(town: Path) -> None:
 def test_the_deny_list_beats_any_rule(town: Path) -> None:
     """A force push is refused as a rule; a rule for it written into the store anyway
     (an older build, a hand edit) is never applied: the request waits, flagged."""
-    command = "git push --force origin main"
+    command = "echo git push --force origin main >> forced.log"  # harmless, were it run
     first = ask(town, "a1", command)
-    assert "force" in first["denied_shape"]
-    refused = at(town, "rules", "add", str(first["id"]), check=False)
+    assert "force" in first.denied_shape
+    refused = at(town, "rules", "add", str(first.id), check=False)
     assert refused.returncode != 0 and "never always-allowed" in refused.stderr
-    assert json.loads(at(town, "rules", "--json").stdout) == []
-    assert [a["id"] for a in pending_approvals(town)] == [first["id"]]
-    at(town, "deny", str(first["id"]))
-    wait_for(lambda: agent_state(town, "a1") == "idle")
+    assert rules(town) == []
+    assert [a.id for a in pending(town)] == [first.id]
+    assert "⚠ force-pushes" in at(town, "approvals").stdout
+    call(town, Deny(id=first.id))
+    wait_for(lambda: idle(town))
 
-    conn = sqlite3.connect(town / ".tundra" / "town.db")
+    conn = sqlite3.connect(find_town(town).db_path)
     with conn:
         conn.execute(
             "INSERT INTO approval_rules (agent, tool, subject, digest, created_at, created_by) "
             "VALUES ('a1', ?, ?, ?, '2026-01-01T00:00:00Z', 'operator')",
-            (first["tool"], first["subject"], words_digest(first["tool"], first["subject"])),
+            (first.tool, first.subject, words_digest(first.tool, first.subject)),
         )
     conn.close()
-    assert len(json.loads(at(town, "rules", "--json").stdout)) == 1, "the rule is live"
+    assert len(rules(town)) == 1, "the rule is live"
     again = ask(town, "a1", command)
-    assert again["subject"] == first["subject"] and again["denied_shape"]
-    assert [a["id"] for a in pending_approvals(town)] == [again["id"]], "it waits for you"
-    at(town, "deny", str(again["id"]))
-    assert f"EXECUTED {command}" not in at(town, "peek", "a1").stdout
+    assert again.subject == first.subject and again.denied_shape
+    assert [a.id for a in pending(town)] == [again.id], "it waits for you"
+    call(town, Deny(id=again.id))
+    assert ran(town, "forced.log") == 0
 
 
 def test_a_rule_cannot_be_added_from_inside_an_agent(town: Path) -> None:
     waiting = ask(town, "a2", "echo x >> forged.log")
     (town / "forge.sh").write_text(
-        f"{AT_INSIDE} rules add {waiting['id']} > forge.out 2>&1\necho $? > forge.rc\n"
+        f"{AT_INSIDE} rules add {waiting.id} > forge.out 2>&1\necho $? > forge.rc\n"
     )
-    at(town, "send", "a1", "bg sh forge.sh")
+    call(town, SendText(name="a1", text="bg sh forge.sh"))
     wait_for((town / "forge.rc").exists)
     assert (town / "forge.rc").read_text().strip() != "0"
     assert "set by the operator" in (town / "forge.out").read_text()
-    assert json.loads(at(town, "rules", "--json").stdout) == []
-    assert [a["id"] for a in pending_approvals(town)] == [waiting["id"]]
-    at(town, "deny", str(waiting["id"]))
+    assert rules(town) == []
+    assert [a.id for a in pending(town)] == [waiting.id]
+    call(town, Deny(id=waiting.id))
     assert ran(town, "forged.log") == 0

@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 from at_cli import agent_state, asker_config, at, daemon_town, pending_approvals, until, wait_for
 
+from tundra_tui.daemon.protocol import SendText
+from tundra_tui.domain.agents import AgentState
 from tundra_tui.store import open_store
 from tundra_tui.town import find_town
 from tundra_tui.ui.app import TundraApp
@@ -55,9 +57,19 @@ async def app(town: Path) -> AsyncIterator[TundraApp]:
             await asyncio.to_thread(wait_for, lambda: agent_state(town, "a1") == "idle")
 
 
+def a1_idle(app: TundraApp) -> bool:
+    agent = app.services.live.agents.get("a1")
+    return agent is not None and agent.state is AgentState.IDLE
+
+
+async def send(app: TundraApp, text: str) -> None:
+    """Type a task into a1, as the operator (the app's own link to the daemon)."""
+    await app.services.link.call(SendText(name="a1", text=text))
+
+
 async def ask(app: TundraApp, town: Path, command: str) -> int:
     """a1 asks to run `command`; the id of its request once the app lists it."""
-    await asyncio.to_thread(at, town, "send", "a1", f"ask {command}")
+    await send(app, f"ask {command}")
     found: list[int] = []
 
     def listed() -> bool:
@@ -99,18 +111,18 @@ async def test_A_always_allows_exactly_that_command_and_R_revokes_it(
         await pilot.press("y")
         await until(lambda: ran(town, "allowed.log") == 1, DEADLINE, what="the approval")
         await until(lambda: not app.services.live.approvals, DEADLINE, what="the row to leave")
-        await asyncio.to_thread(wait_for, lambda: agent_state(town, "a1") == "idle")
+        await until(lambda: a1_idle(app), DEADLINE, what="a1 idle")
 
         # The same words again: the daemon's rule answers; other words wait in the inbox.
-        await asyncio.to_thread(at, town, "send", "a1", "ask echo x >> allowed.log")
+        await send(app, "ask echo x >> allowed.log")
         await until(lambda: ran(town, "allowed.log") == 2, DEADLINE, what="the rule's answer")
-        await asyncio.to_thread(wait_for, lambda: agent_state(town, "a1") == "idle")
+        await until(lambda: a1_idle(app), DEADLINE, what="a1 idle")
         other = await ask(app, town, "echo x >> other.log")
         await until(lambda: inbox.query_one(NavTable).row_count == 1, what="the other row")
         assert inbox.current is not None and inbox.current.id == other
         await pilot.press("n")
         await until(lambda: not app.services.live.approvals, DEADLINE, what="the denial")
-        await asyncio.to_thread(wait_for, lambda: agent_state(town, "a1") == "idle")
+        await until(lambda: a1_idle(app), DEADLINE, what="a1 idle")
 
         await pilot.press("R")
         await until(lambda: isinstance(app.screen, RulesModal), what="the rules")
@@ -140,7 +152,7 @@ async def test_A_on_a_deny_listed_command_is_refused_with_its_reason(
 ) -> None:
     async with app.run_test(size=(120, 40)) as pilot:
         await until(lambda: app.services.live.connected, DEADLINE, what="the daemon")
-        await ask(app, town, "cat ~/.ssh/id_rsa")
+        await ask(app, town, "echo ~/.ssh/id_rsa >> leaked.log")  # harmless, were it run
         inbox = await open_inbox(app, pilot)
         detail = str(inbox.query_one("#inbox-detail").render())
         assert "deny-list: reads or sends SSH keys" in detail
@@ -152,3 +164,4 @@ async def test_A_on_a_deny_listed_command_is_refused_with_its_reason(
         await pilot.press("n")
         await until(lambda: not app.services.live.approvals, DEADLINE, what="the denial")
     assert json.loads(at(town, "rules", "--json").stdout) == []
+    assert ran(town, "leaked.log") == 0
