@@ -375,3 +375,22 @@ async def test_away_minutes_zero_turns_the_recap_off(
         await pilot.pause()
         assert not panel_of(app).display
         assert await store.flags.operator_seen() == iso(clock.now)  # still noted
+
+
+def test_roomy_lists_three_items_a_subject_and_says_how_many_more() -> None:
+    events = [ev(n, n, "bead.done", bead_id=n, data={"to": "done"}) for n in range(1, 6)]
+    events += [ev(10 + n, 10 + n, "witness.stalled", agent=f"p{n}") for n in range(1, 5)]
+    recap = build_recap(events, since=at(0), until=at(60), titles={3: "Three"})
+    roomy = [line.plain for line in recap_lines(recap, roomy=True)]
+    assert roomy == [
+        "Beads ✓ 5 done  (3 of 5 below)",
+        "  #5",
+        "  #4",
+        "  #3 Three",
+        "Agents 4 agents to look at  (3 of 4 below)",
+        "  p1 stalled",
+        "  p2 stalled",
+        "  p3 stalled",
+    ]
+    # Four subjects at most: sixteen lines, within the panel's 18 rows with its border.
+    assert len(recap_lines(recap, roomy=False)) == 2

@@ -23,7 +23,7 @@ from tundra_tui.domain.sanitize import visible
 ROOMY_HEIGHT = 40
 """Screen rows from which the panel lists items under each subject."""
 ITEMS = 3
-"""Items listed under a subject when roomy."""
+"""Items listed under a subject when roomy (four subjects and their heads: 16 lines)."""
 INLINE = 4
 """Items named on a compact line (the line is cut to the width anyway)."""
 
@@ -137,11 +137,11 @@ def recap_lines(recap: Recap, *, roomy: bool) -> list[Content]:
     lines: list[Content] = []
     for head, items in _subjects(recap):
         if roomy:
-            lines.append(_line(*head))
             shown = items[:ITEMS]
+            # How many are left out goes on the head: a long last item would cut it off.
+            more = f"  ({len(shown)} of {len(items)} below)" if len(items) > len(shown) else ""
+            lines.append(_line(*head, (more, "dim")))
             lines += [_line("  ", item) for item in shown]
-            if len(items) > len(shown):
-                lines.append(_line(("  +" + str(len(items) - len(shown)) + " more", "dim")))
         else:
             named = " · ".join(items[:INLINE])
             more = f" +{len(items) - INLINE}" if len(items) > INLINE else ""
