@@ -811,3 +811,22 @@ async def test_the_layout_starts_as_configured_and_a_change_is_remembered(
         assert app.agents._layout is Layout.GRID
         remembered = [m for m in app.posted if isinstance(m, RememberChoice)]
         assert remembered == [RememberChoice("ui.agents_layout", "grid")]
+
+
+async def test_the_list_says_which_agents_have_tiles_when_not_all_do(
+    town_dir: Path, store: Store
+) -> None:
+    names = tuple(f"agent-{n}" for n in range(1, 10))
+    app = make_app(town_dir, store, running=names)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        listing = app.agents.query_one(AgentList)
+        tiles, total = len(app.tiles()), len(listing.rows)
+        assert 1 < tiles < total
+        assert str(listing.border_subtitle) == f"grid · 1-{tiles}/{total}"
+        select(app, listing.rows[-1].name)
+        await pilot.pause()
+        assert str(listing.border_subtitle) == f"grid · {total - tiles + 1}-{total}/{total}"
+        await pilot.press("z")
+        await pilot.pause()
+        assert str(listing.border_subtitle) == f"zoom · {total}/{total}"

@@ -200,7 +200,12 @@ class AgentsPane(Pane):
         if not rows:
             needle = visible(self._filter, single_line=True, limit=40)
             empty.update(Content(f"No agent matches “{needle}”." if self._filter else EMPTY_TEXT))
-        listing.border_subtitle = Content("zoom" if self._zoomed else layout.value)
+        mode = "zoom" if self._zoomed else layout.value
+        if len(window) < len(rows):
+            # Not every agent has a tile: say which are shown (`tiles 4-7/9`), as a pager does.
+            shown = f"{window.start + 1}" + (f"-{window.stop}" if len(window) > 1 else "")
+            mode += f" · {shown}/{len(rows)}"
+        listing.border_subtitle = Content(mode)
         slots = self._slots([rows[index] for index in window])
         current = listing.selected.name if listing.selected else None
         for view, row in zip(self.views, slots, strict=True):
