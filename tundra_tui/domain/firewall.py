@@ -8,8 +8,11 @@ blocks the operator (they may still approve by hand); it stops every automatic a
 Commands are matched after normalising, so spelling tricks do not dodge a shape: Unicode
 compatibility forms (fullwidth letters) fold to ASCII, invisible characters (zero-width,
 bidi, controls) are dropped, shell quotes and backslashes are removed (`r""m` is `rm`),
-and runs of blanks are one space. Normalising can only make more commands match, never
-fewer: a false alarm costs the operator one key, a miss could cost the machine.
+and runs of blanks are one space. What a command does (`rm`, `find`, `chmod`, `git push`,
+a download piped into a shell) is read from each simple command's words; files and
+variables are searched for anywhere. Every doubt errs towards a match: a false alarm costs
+the operator one key, a miss could cost the machine. A command longer than `MAX_CHECKED`
+is not read at all and is flagged as too long to check.
 """
 
 from __future__ import annotations
@@ -17,30 +20,81 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
 
 @dataclass(frozen=True, slots=True)
 class Shape:
-    """One dangerous kind of command: its name (shown to the operator) and its pattern."""
+    """One dangerous kind of command: its name (shown to the operator) and its test, a
+    pattern searched in the whole command or a check of each simple command's words."""
 
     name: str
-    pattern: re.Pattern[str]
+    pattern: re.Pattern[str] | None = None
+    words: Callable[[list[str]], bool] | None = None
 
 
 def _shape(name: str, pattern: str) -> Shape:
-    return Shape(name, re.compile(pattern, re.IGNORECASE))
+    return Shape(name, pattern=re.compile(pattern, re.IGNORECASE))
 
 
-# A command starts a line or follows a separator, a pipe, `sudo`, `env`, `xargs`, `$(`…
-_START = r"(?:^|[;&|(`{!]|\$\(|\bsudo\s|\bdoas\s|\bexec\s|\benv\s|\bxargs\s|\bnohup\s|\btime\s)\s*"
-_OPTS = r"(?:\s+-{1,2}[\w-]+(?:=\S*)?)*"
-"""Any options, each a word starting with `-`."""
-_RECURSIVE = r"(?:-[a-z]*r[a-z]*\b|--recursive\b)"
-_FORCE = r"(?:-[a-z]*f[a-z]*\b|--force\b)"
-_ROOTISH = r"(?:/|/\*|~/?|~/\*|\$home/?|\$\{home\}/?|\.\./?|/\.\.?/?|/[a-z]+/?\*?)"
+_RECURSIVE = re.compile(r"-[a-z]*r[a-z]*|--recursive")
+_ROOTISH = re.compile(
+    r"/|/\*|~/?|~/\*|\$home/?|\$\{home\}/?|\.\./?|/\.\.?/?|/[a-z]+/?\*?", re.IGNORECASE
+)
 """A target that is the whole tree, home, or a top directory (`/usr`, `/etc/*`)."""
-_TOP = r"(?:/|/\*|~/?|~/\*|\$home/?|\$\{home\}/?)"
+_TOP = re.compile(r"/|/\*|~/?|~/\*|\$home/?|\$\{home\}/?", re.IGNORECASE)
+_SEPARATORS = re.compile(r"[;&|()`]|\$\(")
+_PIPELINES = re.compile(r"[;&()`]|\|\||\$\(")
+
+
+def _after(words: list[str], names: tuple[str, ...]) -> list[str] | None:
+    """The words after the first that runs one of `names` (`rm`, `/bin/rm`), or None."""
+    for index, word in enumerate(words):
+        if word.rsplit("/", 1)[-1] in names:
+            return words[index + 1 :]
+    return None
+
+
+def _rm_tree(words: list[str]) -> bool:
+    rest = _after(words, ("rm",))
+    if rest is None:
+        return False
+    if "--no-preserve-root" in rest:
+        return True
+    recursive = any(_RECURSIVE.fullmatch(w) for w in rest if not w.startswith("--no-"))
+    return recursive and any(_ROOTISH.fullmatch(w) for w in rest)
+
+
+def _find_tree(words: list[str]) -> bool:
+    rest = _after(words, ("find",))
+    if not rest or not _TOP.fullmatch(rest[0]):
+        return False
+    return "-delete" in rest or any(
+        w == "-exec" and i + 1 < len(rest) and rest[i + 1].endswith("rm")
+        for i, w in enumerate(rest)
+    )
+
+
+def _chmod_tree(words: list[str]) -> bool:
+    rest = _after(words, ("chmod", "chown", "chgrp"))
+    if rest is None:
+        return False
+    recursive = any(_RECURSIVE.fullmatch(w) for w in rest)
+    return recursive and any(_TOP.fullmatch(w) for w in rest)
+
+
+_FORCE_FLAGS = re.compile(r"--force(?:-with-lease|-if-includes)?(?:=\S*)?|-[a-z]*f[a-z]*|\+\S+")
+
+
+def _force_push(words: list[str]) -> bool:
+    rest = _after(words, ("git",))
+    if rest is None or "push" not in rest:
+        return False
+    return any(_FORCE_FLAGS.fullmatch(w) for w in rest[rest.index("push") + 1 :])
+
+
 _SECRET_FILES = (
     r"\.ssh/(?:id_\w+|identity\b|authorized_keys\b)|\.ssh/?(?=\s|$|[;&|>)])"
     r"|\.aws/(?:credentials|config)\b|\.netrc\b|\.git-credentials\b|\.pgpass\b"
@@ -59,24 +113,30 @@ _WALLETS = (
     r"|\.solana/id\.json|solana/id\.json|metamask|phantom/|keystore/utc--|\bseed ?phrase\b"
     r"|\bmnemonic\b|\.atomic/|ledger live/)"
 )
-_SHELLS = r"(?:ba|z|da|k|fi|c|tc)?sh\b|(?:python[\d.]*|perl|ruby|node|php)\s*(?:-\s*)?(?=$|[;&|)])"
-"""A shell, or an interpreter reading its program from standard input."""
+_DOWNLOADERS = ("curl", "wget", "fetch", "iwr", "invoke-webrequest")
+_SHELLS = frozenset({"sh", "bash", "zsh", "dash", "ksh", "fish", "csh", "tcsh"})
+_INTERPRETERS = re.compile(r"python[\d.]*|perl|ruby|node|php")
+
+
+def _download_to_shell(pipeline: list[list[str]]) -> bool:
+    """A download earlier in a pipeline feeds a shell (or an interpreter reading stdin)."""
+    downloaded = False
+    for words in pipeline:
+        if downloaded and words:
+            first = words[1:] if words[0] == "sudo" and len(words) > 1 else words
+            name = first[0].rsplit("/", 1)[-1]
+            if name in _SHELLS:
+                return True
+            if _INTERPRETERS.fullmatch(name) and all(w == "-" for w in first[1:]):
+                return True
+        downloaded = downloaded or _after(words, _DOWNLOADERS) is not None
+    return False
+
 
 SHAPES: tuple[Shape, ...] = (
-    _shape(
-        "deletes the whole filesystem or home (rm -rf /)",
-        r"(?<![\w.-])rm\b" + r"(?=[^;&|]*\s" + _RECURSIVE + r")"
-        r"(?:\s+\S+)*?\s+" + _ROOTISH + r"(?=\s|$|[;&|)])",
-    ),
-    _shape("rm with --no-preserve-root", r"\brm\b[^;&|]*--no-preserve-root"),
-    _shape(
-        "recursive delete of the whole tree (find / -delete)",
-        r"(?<![\w.-])find\s+" + _TOP + r"(?:\s|$)[^;&|]*(?:-delete\b|-exec\s+rm\b)",
-    ),
-    _shape(
-        "reads or sends SSH keys or credentials",
-        _SECRET_FILES,
-    ),
+    Shape("deletes the whole filesystem or home (rm -rf /)", words=_rm_tree),
+    Shape("recursive delete of the whole tree (find / -delete)", words=_find_tree),
+    _shape("reads or sends SSH keys or credentials", _SECRET_FILES),
     _shape(
         "prints a token (gh auth token, credential helpers)",
         r"\bgh\s+auth\s+(?:token|status\s+(?:-t|--show-token))\b"
@@ -86,40 +146,31 @@ SHAPES: tuple[Shape, ...] = (
     ),
     _shape(
         "prints API keys or secrets from the environment",
-        _START + r"(?:printenv|env|set|export\s+-p|declare\s+-x)\s*(?:$|[;&|>])"
-        r"|\b(?:echo|printf|printenv|cat|curl|wget|nc|print)\b[^;&|]*(?:" + _KEY_VARS + r")"
-        r"|\bprintenv\s+\w*(?:key|secret|token|passw(?:or)?d|credential)\w*"
+        r"(?:^|[;&|(`{!]|\bsudo\s|\bexec\s|\bxargs\s)\s*"
+        r"(?:printenv|env|set|export\s+-p|declare\s+-x)\s*(?:$|[;&|>])"
+        r"|" + _KEY_VARS + r"|\bprintenv\s+\w*(?:key|secret|token|passw(?:or)?d|credential)\w*"
         r"|/proc/(?:self|\d+|\$\$)/environ\b",
     ),
     _shape("touches a crypto wallet", _WALLETS),
+    Shape("force-pushes (git push --force / -f / --force-with-lease / +ref)", words=_force_push),
+    Shape("pipes a download into a shell (curl | sh)"),
     _shape(
-        "force-pushes (git push --force / -f / --force-with-lease / +ref)",
-        r"\bgit\b(?:\s+-[c-]\s*\S+)*\s+push\b[^;&|]*"
-        r"(?:\s--force(?:-with-lease|-if-includes)?\b|\s-[a-z]*f[a-z]*\b|\s\+\S+)",
+        "runs a download as a shell script (bash <(curl …))",
+        r"\b(?:ba|z|da|k)?sh\s+(?:-c\s+)?(?:<\(|\$\()\s*(?:curl|wget)\b",
     ),
-    _shape(
-        "pipes a download into a shell (curl | sh)",
-        r"\b(?:curl|wget|fetch|iwr|invoke-webrequest)\b[^;&]*\|\s*(?:sudo\s+)?(?:\S*/)?"
-        r"(?:" + _SHELLS + r")"
-        r"|(?:ba|z|da|k)?sh\s+(?:-c\s+)?(?:<\(|\"?\$\()\s*(?:curl|wget)\b",
-    ),
-    _shape(
-        "makes the whole tree world-writable (chmod -R 777 /)",
-        r"\bch(?:mod|own|grp)\b(?=[^;&|]*\s"
-        + _RECURSIVE
-        + r")[^;&|]*\s"
-        + _TOP
-        + r"(?=\s|$|[;&|)])",
-    ),
+    Shape("makes the whole tree world-writable (chmod -R 777 /)", words=_chmod_tree),
     _shape("formats a filesystem (mkfs)", r"\bmkfs(?:\.\w+)?\b|\bmke2fs\b|\bwipefs\b"),
     _shape(
         "writes a raw device (dd of=/dev/…, > /dev/sda)",
-        r"\bdd\b[^;&|]*\bof=/dev/(?!null\b|zero\b|stdout\b|stderr\b|tty\b)"
+        r"\bof=/dev/(?!null\b|zero\b|stdout\b|stderr\b|tty\b)"
         r"|>\s*/dev/(?:sd|nvme|hd|vd|xvd|mmcblk|disk)\w*",
     ),
     _shape("fork bomb", r":\(\)\s*\{\s*:\s*\|\s*:\s*&\s*\}\s*;\s*:"),
 )
-"""Every shape, checked in order; the first match names the danger."""
+"""Every shape, checked in order; the first match names the danger. Shapes that look at
+what one command does (its name, flags and targets) read its words, never a pattern
+that scans on from each mention: that is quadratic on a crafted command."""
+_PIPE_SHAPE = SHAPES[7]
 
 _QUOTES = re.compile(r"""['"\\]""")
 _BLANKS = re.compile(r"\s+")
@@ -140,13 +191,30 @@ def normalise(command: str) -> str:
     return _BLANKS.sub(" ", kept).strip().lower()
 
 
+MAX_CHECKED = 2048
+"""Longer commands are not matched (a regular expression may take quadratic time on a
+crafted one, and this runs in the daemon's loop): they are flagged as unchecked, so no
+rule answers them either."""
+
+
+@lru_cache(maxsize=1024)
 def denied_shape(command: str) -> str:
     """The name of the first dangerous shape `command` has, or '' if none."""
+    if len(command) > MAX_CHECKED:
+        return f"is too long to check ({len(command)} characters)"
     text = normalise(command)
     if not text:
         return ""
+    commands = [part.split() for part in _SEPARATORS.split(text)]
+    pipelines = [[part.split() for part in chunk.split("|")] for chunk in _PIPELINES.split(text)]
     for shape in SHAPES:
-        if shape.pattern.search(text):
+        if shape is _PIPE_SHAPE:
+            hit = any(_download_to_shell(pipeline) for pipeline in pipelines)
+        elif shape.words is not None:
+            hit = any(shape.words(words) for words in commands)
+        else:
+            hit = shape.pattern is not None and shape.pattern.search(text) is not None
+        if hit:
             return shape.name
     return ""
 
