@@ -421,11 +421,34 @@ async def test_growing_the_terminal_switches_to_the_wide_layout(services: Servic
         assert [c.plain for c in agents.get_row_at(0)] == [
             "@",
             "mayor",
+            "working",
             "claude",
             "claude-opus-4",
-            "working",
+            "-",
             "25%",
+            "$4.50",
         ]
         await pilot.resize_terminal(80, 24)
         await pilot.pause()
         assert card(pilot.app, "beads") == "7  1 done 1 ✗\n4 todo 1 wip"
+
+
+async def test_active_agents_use_the_width_at_160x48(services: Services, store: Store) -> None:
+    bead = await store.beads.add("Held one", actor="operator")
+    await store.beads.sling(bead.id, "deacon", actor="operator")
+    async with harness(services).run_test(size=(160, 48)) as pilot:
+        await pilot.pause()
+        agents = pilot.app.query_one("#dash-agents", NavTable)
+        rows = {agents.get_row_at(i)[1].plain: agents.get_row_at(i) for i in range(2)}
+        header = [str(column.label) for column in agents.columns.values()]
+        assert header == ["", "Agent", "State", "Runtime", "Model", "Bead", "Ctx", "Today"]
+        assert [c.plain for c in rows["deacon"]] == [
+            "*",
+            "deacon",
+            "idle",
+            "codex",
+            "gpt-5-codex",
+            f"#{bead.id}",
+            "50%",
+            "$0.75",
+        ]

@@ -57,6 +57,10 @@ class AgentView:
     exit: str = ""
     context: float | None = None
     """Percent of the context window the latest call used; None when unknowable."""
+    bead: int | None = None
+    """The bead it holds (hooked or slung to it), if any."""
+    cost: float | None = None
+    """What it spent today (priced samples); None when it has no sample today."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,9 +88,12 @@ def agent_views(
     *,
     connected: bool,
     latest: Mapping[str, UsageSample] | None = None,
+    beads: Mapping[str, int] | None = None,
+    costs: Mapping[str, float] | None = None,
 ) -> list[AgentView]:
-    """Merge the roster with the daemon's states; the store's last state when disconnected."""
-    latest = latest or {}
+    """Merge the roster with the daemon's states (the store's last state when disconnected),
+    each agent's held bead (`beads`: agent to bead id) and today's spend (`costs`)."""
+    latest, beads, costs = latest or {}, beads or {}, costs or {}
     views = []
     for agent in stored:
         status = live.get(agent.name) if connected else None
@@ -103,6 +110,8 @@ def agent_views(
                 trouble=status.trouble if status is not None else "",
                 exit=exit_text,
                 context=context_percent(latest.get(agent.name), agent.model),
+                bead=beads.get(agent.name),
+                cost=costs.get(agent.name),
             )
         )
     return views

@@ -38,7 +38,7 @@ from tundra_tui.domain.overview import (
     convoy_card,
     cost_card,
 )
-from tundra_tui.domain.readout import DayWindow, day_window, percent
+from tundra_tui.domain.readout import DayWindow, day_window, money, percent
 from tundra_tui.domain.recap import worth_recapping
 from tundra_tui.store.recap import RecapRepo
 from tundra_tui.ui.keymap import display_keys
@@ -54,6 +54,9 @@ ACTIVITY = 100
 """Events read for the activity feed (newest first)."""
 WIDE = 200
 """Pane width from which cards show every status on their own lines."""
+AGENT_DETAIL = (50, 70)
+"""Active agents' table widths from which each row adds its state and bead, then its runtime
+and today's spend (below the first: glyph, name, model, context)."""
 PARTS = {
     "agents": "agents",
     "config": "agents",
@@ -95,6 +98,11 @@ class DashboardPane(Pane):
         self._convoys: list[Convoy] = []
         self._spend = Spend()
         self._latest: dict[str, UsageSample] = {}
+        self._held: dict[str, int] = {}
+        """Each agent's held (hooked or slung) bead."""
+        self._agent_costs: dict[str, float] = {}
+        """What each agent spent today."""
+        self._detail_drawn = -1
         self._events: list[Event] = []
         self._attention: list[AttentionItem] = []
         self._generation = 0
@@ -147,6 +155,8 @@ class DashboardPane(Pane):
 
     def on_resize(self, event: Resize) -> None:
         self.query_one(RecapPanel).refresh(layout=True)  # roomy or compact
+        if self._agent_detail() != self._detail_drawn:
+            self.call_after_refresh(self._redraw_live)  # the table has its new width then
         if self.has_class("-wide") != self.wide:
             self.set_class(self.wide, "-wide")
             self._redraw()
@@ -187,17 +197,19 @@ class DashboardPane(Pane):
             self._agents = read["agents"]
         if "beads" in parts:
             self._counts = read["beads"]
+            self._held = read["held"]
         if "convoys" in parts:
             self._convoys = read["convoys"]
         if "usage" in parts:
             self._spend, self._latest = read["usage"]
+            self._agent_costs = read["agent_costs"]
             self._clock = now.strftime("%H:%M")
         if "events" in parts:
             self._events = read["events"]
         self._today = window.today
         if parts & {"beads", "convoys", "usage"}:
             self._redraw_cards()
-        if parts & {"agents", "usage"} or self._live_dirty:
+        if parts & {"agents", "beads", "usage"} or self._live_dirty:
             self._live_dirty = False
             self._redraw_live()
         if parts & {"events", "convoys"}:
@@ -210,6 +222,12 @@ class DashboardPane(Pane):
             read["agents"] = await store.agents.all()
         if "beads" in parts:
             read["beads"] = await store.beads.counts()
+            held = [
+                bead
+                for status in (BeadStatus.HOOKED, BeadStatus.SLUNG)
+                for bead in await store.beads.find(status=status)
+            ]
+            read["held"] = {b.assignee: b.id for b in reversed(held) if b.assignee}
         if "convoys" in parts:
             read["convoys"] = await store.convoys.all()
         if "usage" in parts:
@@ -220,6 +238,8 @@ class DashboardPane(Pane):
             days = await metrics.rollup("day", since=window.today, until=window.tomorrow)
             used = sum(d.input_tokens + d.output_tokens for d in days)
             read["usage"] = Spend(today, so_far, yesterday, used), await metrics.latest_by_agent()
+            by_agent = await metrics.rollup("agent", since=window.today, until=window.tomorrow)
+            read["agent_costs"] = {row.key: row.cost_usd for row in by_agent if row.samples}
         if "events" in parts:
             read["events"] = await self._read_events()
         return read
@@ -273,7 +293,14 @@ class DashboardPane(Pane):
 
     def _views(self) -> list[AgentView]:
         live = self.services.live
-        return agent_views(self._agents, live.agents, connected=live.connected, latest=self._latest)
+        return agent_views(
+            self._agents,
+            live.agents,
+            connected=live.connected,
+            latest=self._latest,
+            beads=self._held,
+            costs=self._agent_costs,
+        )
 
     def _redraw(self) -> None:
         self._redraw_cards()
@@ -294,29 +321,47 @@ class DashboardPane(Pane):
         self.query_one("#card-convoys", StatCard).show(convoy_card(self._convoys, wide=wide))
         self.query_one("#card-cost", StatCard).show(cost_card(self._spend, clock, wide=wide))
 
+    def _agent_detail(self) -> int:
+        """How much each active agent's row says, by the table's width (`AGENT_DETAIL`)."""
+        width = self.query_one("#dash-agents", NavTable).size.width
+        return sum(width >= at for at in AGENT_DETAIL)
+
     def _fill_agents(self, views: list[AgentView]) -> None:
         table = self.query_one("#dash-agents", NavTable)
         shown = [v for v in active(views) if self._found(v.name, v.model, v.runtime, v.state)]
+        detail = self._agent_detail()
+        self._detail_drawn = detail
         rows = []
         for view in shown:
             context = Text(percent(view.context), justify="right")
             if view.context is not None and view.context >= 80:
                 context.stylize(table.tone("bad" if view.context >= 90 else "warn"))
-            cells = [
-                table.glyph(view.state),
-                Text(view.name),
-            ]
-            if self.wide:
-                cells += [Text(view.runtime), Text(view.model or "-"), Text(view.state.value)]
-            else:
-                cells.append(Text(view.model or view.runtime))
-            rows.append((view.name, [*cells, context]))
+            cells = [table.glyph(view.state), Text(view.name)]
+            if detail >= 1:
+                cells.append(Text(view.state.value.replace("_", " ")))
+            if detail >= 2:
+                cells.append(Text(view.runtime))
+            cells.append(Text(view.model or ("-" if detail >= 2 else view.runtime)))
+            if detail >= 1:
+                cells.append(Text(f"#{view.bead}" if view.bead is not None else "-"))
+            cells.append(context)
+            if detail >= 2:
+                cells.append(
+                    Text(money(view.cost) if view.cost is not None else "-", justify="right")
+                )
+            rows.append((view.name, cells))
         columns = [Column(""), Column("Agent")]
-        if self.wide:
-            columns += [Column("Runtime"), Column("Model"), Column("State", flex=True)]
-        else:
-            columns.append(Column("Model", flex=True))
-        table.fill([*columns, Column("Ctx")], rows)
+        if detail >= 1:
+            columns.append(Column("State"))
+        if detail >= 2:
+            columns.append(Column("Runtime"))
+        columns.append(Column("Model", flex=True))
+        if detail >= 1:
+            columns.append(Column("Bead"))
+        columns.append(Column("Ctx"))
+        if detail >= 2:
+            columns.append(Column("Today"))
+        table.fill(columns, rows)
         box = self.query_one("#dash-agents-box")
         box.border_subtitle = f"{len(shown)} running" if shown else "none running"
 
