@@ -28,6 +28,7 @@ from tundra_tui.daemon.protocol import (
     Approvals,
     Deny,
     Request,
+    RuleAdd,
     RuleInfo,
     RuleRevoke,
     Rules,
@@ -39,6 +40,7 @@ from tundra_tui.town import find_town
 
 AT_INSIDE = f"{sys.executable} -m tundra_tui"
 ASKERS = ("a1", "a2")
+HOOKED = Path(__file__).parent / "helpers" / "hooked_agent.py"
 
 
 def call(town: Path, request: Request) -> Any:
@@ -72,7 +74,11 @@ def town() -> Iterator[Path]:
         with (root / "tundra.toml").open("a") as config:
             config.write(asker_config("a1"))
             config.write('\n[agents.a2]\nrole = "crew"\nruntime = "custom"\n')
-        for name in ASKERS:
+            config.write(
+                '\n[agents.hk]\nrole = "crew"\nruntime = "demo"\n'
+                f"command = {json.dumps(f'{sys.executable} {HOOKED}')}\n"
+            )
+        for name in (*ASKERS, "hk"):
             at(root, "agent", "start", name)
         wait_for(lambda: idle(root))
         yield root
@@ -89,13 +95,14 @@ def clean(town: Path) -> Iterator[None]:
     wait_for(lambda: idle(town))
 
 
-def ask(town: Path, agent: str, command: str) -> ApprovalInfo:
-    """`agent` asks to run `command`; its request, once listed."""
-    call(town, SendText(name=agent, text=f"ask {command}"))
+def ask(town: Path, agent: str, command: str, source: str = "") -> ApprovalInfo:
+    """`agent` asks to run `command`; its request, once listed (from `source` if given)."""
+    task = f"RUN: {command}" if agent == "hk" else f"ask {command}"
+    call(town, SendText(name=agent, text=task))
     found: list[ApprovalInfo] = []
 
     def listed() -> bool:
-        found[:] = [a for a in pending(town) if a.agent == agent]
+        found[:] = [a for a in pending(town) if a.agent == agent and source in ("", a.source)]
         return bool(found)
 
     wait_for(listed)
@@ -195,3 +202,16 @@ def test_a_rule_cannot_be_added_from_inside_an_agent(town: Path) -> None:
     assert [a.id for a in pending(town)] == [waiting.id]
     call(town, Deny(id=waiting.id))
     assert ran(town, "forged.log") == 0
+
+
+def test_a_rule_answers_a_hooks_request_through_the_hook(town: Path) -> None:
+    """Claude Code's way: the screen shows the prompt, the hook brings its exact words; the
+    rule made from those words answers the next same request through the waiting hook."""
+    first = ask(town, "hk", "echo x >> hooked.log", source="hook")
+    rule = call(town, RuleAdd(id=first.id, seen=first.subject))
+    assert (rule.agent, rule.tool, rule.subject) == ("hk", "Bash", "echo x >> hooked.log")
+    wait_for(lambda: ran(town, "hooked.log") == 1)
+    wait_for(lambda: idle(town))
+    call(town, SendText(name="hk", text="RUN: echo x >> hooked.log"))
+    wait_for(lambda: ran(town, "hooked.log") == 2)
+    wait_for(lambda: f"rule {rule.id}" in approvers(town))
