@@ -222,7 +222,7 @@ def test_own_rules_win_where_they_match() -> None:
     own = detect_screen("codex", screen).evidence
     generic = detect_screen("custom", screen).evidence
     assert own is not None and own.rule == "codex.approval.question"
-    assert own.versions == "codex 0.169.0"
+    assert own.versions == "codex 0.135.0, 0.150.1, 0.160.1, 0.169.0"
     assert generic is not None and generic.rule == "generic.approval.menu"
 
 
@@ -267,7 +267,7 @@ def test_a_generic_approval_gives_the_whole_prompt_to_approve() -> None:
 
 def test_evidence_names_the_versions_its_rule_was_written_for() -> None:
     idle = detect_screen("claude", _lines(SCREENS / "claude" / "idle-1.txt")).to_dict()
-    assert idle["evidence"]["versions"] == "claude 2.1.330"
+    assert idle["evidence"]["versions"] == "claude 2.0.76, 2.1.110, 2.1.216, 2.1.330"
     custom = detect_screen("custom", ["$ "], custom=rules_for_custom(r"^\$$"))
     assert custom.evidence is not None and custom.evidence.versions == "custom (tundra.toml)"
     nothing = detect_screen("custom", ["$ "]).to_dict()
@@ -299,7 +299,7 @@ def test_blocking_dialog_beats_idle_but_not_working() -> None:
         "claude.dialog.confirm",
         "Enter to confirm · Esc to cancel",
         "claude: line 1 from the bottom",
-        "claude 2.1.330",
+        "claude 2.0.76, 2.1.110, 2.1.216, 2.1.330",
     )
     assert detect_screen("claude", [*dialog, "esc to interrupt"]).state is Detected.WORKING
 

@@ -10,11 +10,13 @@ approval is ever called one. Re-record with `python -m tests.real_agents.record_
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from detect_scores import MATRIX, TARGETS, Case, matrix_cases, matrix_scores, matrix_table
 
-from tundra_tui.session.detect import Detected, detect_screen
+from tundra_tui.session.detect import MATRIX_VERSIONS, Detected, detect_screen
+from tundra_tui.usage.limits import parse_reset
 
 CASES = matrix_cases()
 KNOWN_MISSES = {
@@ -84,3 +86,37 @@ def test_each_version_is_captured_at_both_sizes_in_every_live_state() -> None:
         for size in ("80x24", "200x50"):
             for state in (Detected.IDLE, Detected.WORKING, Detected.AWAITING_APPROVAL):
                 assert (size, state) in have, f"{cli} {version} {size}: no {state.value} screen"
+
+
+def test_each_rule_names_the_matrix_versions_it_was_verified_on() -> None:
+    """A runtime rule's evidence names exactly the versions of the matrix on which it
+    decided a capture rightly (`MATRIX_VERSIONS`); generic rules claim none."""
+    verified: dict[str, set[str]] = {}
+    for case in CASES:
+        evidence = detect_screen(case.runtime, case.lines()).evidence
+        assert evidence is not None
+        if evidence.rule != "none" and not evidence.rule.startswith("generic."):
+            got = detect_screen(case.runtime, case.lines()).state
+            if got is case.expected:
+                verified.setdefault(evidence.rule, set()).add(case.version)
+    named = {
+        rule: set(versions.split(" ", 1)[1].split(", "))
+        for rule, versions in MATRIX_VERSIONS.items()
+    }
+    assert named == verified
+
+
+def test_a_rate_limit_screen_that_shows_its_reset_is_read_by_the_limit_parser() -> None:
+    """Item 5 on real captures: the fake server's 429 says `try again in 60m0s`; wherever a
+    version shows that, issue 13's parser reads a reset an hour ahead; where it shows no
+    time (a retry spinner, `exceeded retry limit`), none."""
+    now = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
+    shown = 0
+    for case in CASES:
+        if case.path.stem.endswith("-rate_limit_429"):
+            screen = "\n".join(case.lines())
+            reset, _ = parse_reset(screen, now, UTC)
+            says = "try again in 60m0s" in " ".join(screen.split())
+            assert (reset == now + timedelta(hours=1)) if says else reset is None, case.id
+            shown += says
+    assert shown >= 4

@@ -355,7 +355,7 @@ def opencode_setup(box: Sandbox) -> tuple[list[str], dict[str, str]]:
         "model": "fake/fake-model",
         "autoupdate": False,
         "share": "disabled",
-        "permission": {"bash": "ask", "edit": "ask"},
+        "permission": {"bash": "ask", "edit": "ask", "webfetch": "ask"},
         "provider": {
             "fake": {
                 "npm": "@ai-sdk/openai-compatible",

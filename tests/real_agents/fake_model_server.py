@@ -460,6 +460,7 @@ class Handler(BaseHTTPRequestHandler):
             self._log({}, None, None)
             self._send_json(200, {"object": "list", "data": models})
             return
+        self._log({}, None, None)  # a web-fetch tool's GET shows in the log
         self._not_found()
 
     def do_POST(self) -> None:

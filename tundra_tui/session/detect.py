@@ -133,8 +133,37 @@ def _rule(rule_id: str, state: Detected, pattern: str, region: int = DEFAULT_REG
 
 
 def _versioned(versions: str, rules: Rules) -> Rules:
-    """A runtime's table, each rule stamped with the versions the table was written for."""
-    return tuple(replace(rule, versions=versions) for rule in rules)
+    """A runtime's table, each rule stamped with the versions it was checked against: those
+    of the version matrix where it decided a capture rightly (`MATRIX_VERSIONS`), else the
+    version the table was written for."""
+    return tuple(replace(rule, versions=MATRIX_VERSIONS.get(rule.id, versions)) for rule in rules)
+
+
+MATRIX_VERSIONS: Mapping[str, str] = {
+    # Verified on real captures (tests/fixtures/screens/matrix, issue 14): the rule decided
+    # at least one screen of each of these versions, as labelled. Other rules keep the
+    # version their table was written from. tests/test_detect_matrix.py keeps this true.
+    "claude.approval.proceed": "claude 2.0.76, 2.1.110, 2.1.216, 2.1.330",
+    "claude.dialog.confirm": "claude 2.0.76, 2.1.110, 2.1.216, 2.1.330",
+    "claude.dialog.theme": "claude 2.0.76, 2.1.110, 2.1.216, 2.1.330",
+    "claude.idle.prompt": "claude 2.0.76, 2.1.110, 2.1.216, 2.1.330",
+    "claude.working.interrupt": "claude 2.0.76, 2.1.110, 2.1.216, 2.1.330",
+    "codex.approval.question": "codex 0.135.0, 0.150.1, 0.160.1, 0.169.0",
+    "codex.dialog.trust": "codex 0.135.0, 0.150.1, 0.160.1, 0.169.0",
+    "codex.idle.composer": "codex 0.150.1, 0.160.1, 0.169.0",
+    "codex.idle.composer_footer": "codex 0.135.0",
+    "codex.working.interrupt": "codex 0.135.0, 0.150.1, 0.160.1, 0.169.0",
+    "codex.working.streaming": "codex 0.160.1, 0.169.0",
+    "gemini.approval.allow_execution": "gemini 0.30.1, 0.45.2, 0.55.1, 0.61.0",
+    "gemini.approval.allow_once": "gemini 0.30.1, 0.45.2, 0.55.1, 0.61.0",
+    "gemini.dialog.trust": "gemini 0.45.2, 0.55.1, 0.61.0",
+    "gemini.idle.composer": "gemini 0.30.1, 0.45.2, 0.55.1, 0.61.0",
+    "gemini.working.cancel": "gemini 0.30.1, 0.45.2, 0.55.1, 0.61.0",
+    "opencode.approval.permission": "opencode 1.3.2, 1.14.41, 1.17.19, 1.18.33",
+    "opencode.idle.footer": "opencode 1.3.2, 1.14.41, 1.17.19, 1.18.33",
+    "opencode.working.interrupt": "opencode 1.3.2, 1.14.41, 1.17.19, 1.18.33",
+    "opencode.working.track": "opencode 1.3.2, 1.14.41, 1.17.19, 1.18.33",
+}
 
 
 _A, _W, _U, _I = Detected.AWAITING_APPROVAL, Detected.WORKING, Detected.UNKNOWN, Detected.IDLE
@@ -160,7 +189,11 @@ _CLAUDE: Rules = _versioned(
         _rule("claude.working.tool", _W, rf"^{_SP}*Running{_SP}+\S[^\n]* · \d+s{_SP}*$"),
         _rule("claude.dialog.confirm", _U, r"Enter to confirm · Esc to cancel"),
         _rule("claude.dialog.auto_mode", _U, r"Make auto mode your default permission mode\?"),
-        _rule("claude.dialog.theme", _U, r"Choose the text style that looks best with your"),
+        _rule(
+            "claude.dialog.theme",
+            _U,
+            rf"Choose the text style that looks best with your|^{_SP}*Syntax theme: ",
+        ),
         _rule("claude.error.connect", _U, r"Unable to connect to Anthropic services"),
         # The prompt box: a ❯ line (bare, or with a draft) directly between two ──── rules;
         # 2.0.x draws `>` instead of `❯`.
