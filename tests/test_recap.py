@@ -120,6 +120,11 @@ def test_agents_that_crashed_died_stalled_or_were_stopped() -> None:
         ev(5, 5, "agent.state", agent="c1", actor=OPERATOR, data={"to": "stopped"}),
         ev(6, 6, "agent.state", agent="p3", data={"from": "working", "to": "exited"}),
         ev(7, 7, "witness.agent_died", agent="p4", bead_id=3),
+        # `at down` stops them all: the operator's doing, not news.
+        ev(8, 8, "town.down", actor=OPERATOR),
+        ev(9, 8, "agent.state", agent="p5", data={"from": "idle", "to": "stopped"}),
+        ev(10, 9, "town.up", actor=OPERATOR),
+        ev(11, 10, "agent.state", agent="p6", data={"from": "working", "to": "stopped"}),
     ]
     recap = build_recap(events, since=at(0), until=at(60))
     got = [(a.agent, a.crashes, a.died, a.stalled, a.stopped_by) for a in recap.agents]
@@ -128,8 +133,14 @@ def test_agents_that_crashed_died_stalled_or_were_stopped() -> None:
         ("p4", 0, True, 0, ""),
         ("p2", 0, False, 1, ""),
         ("c1", 0, False, 0, OPERATOR),
+        ("p6", 0, False, 0, "daemon"),
     ]
     assert recap.agents[0].reason == "too many"
+    lines = [line.plain for line in recap_lines(recap, roomy=True)]
+    assert lines[0] == "Agents 5 agents to look at  (3 of 5 below)"
+    assert lines[1] == "  p1 crashed 2×, gave up: too many"
+    compact = recap_lines(recap, roomy=False)[0].plain
+    assert compact.endswith("p2 stalled · c1 stopped by you +1")
 
 
 def test_only_the_operators_unread_mail_of_the_window() -> None:

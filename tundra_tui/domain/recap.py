@@ -210,10 +210,15 @@ class _Seen:
 
 def _agents(events: list[Event]) -> list[AgentItem]:
     found: dict[str, _Seen] = {}
+    going_down = False
     for event in events:
+        if event.kind in ("town.down", "town.up"):
+            going_down = event.kind == "town.down"
         if not event.agent:
             continue
         data, kind = event.data, event.kind
+        if going_down and kind == "agent.state" and data.get("to") == "stopped":
+            continue  # `at down` stops every agent: the operator's doing, nothing to recap
         seen = found.get(event.agent) or _Seen()
         if kind == "agent.crashed":
             seen.crashes += 1

@@ -23,11 +23,11 @@ _WANTED = (
     "(kind LIKE 'bead.%' AND json_extract(data, '$.to') IS NOT NULL) "
     "OR kind IN ('approval.requested', 'approval.approved', 'approval.denied', "
     "'approval.expired', 'agent.crashed', 'witness.agent_died', 'witness.agent_stopped', "
-    "'witness.stalled') "
+    "'witness.stalled', 'town.up', 'town.down') "
     "OR (kind = 'agent.state' AND json_extract(data, '$.to') IN ('failed', 'lost', 'stopped'))"
 )
 """Events a recap reads: bead moves, requests and answers, crashes, stalls and stops (not
-the many working/idle changes)."""
+the many working/idle changes), and the town going down and up (`at down` stops them all)."""
 
 
 class RecapRepo:

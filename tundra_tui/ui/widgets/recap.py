@@ -16,6 +16,7 @@ from textual.widget import Widget
 
 from tundra_tui.domain.beads import format_bead_id
 from tundra_tui.domain.clock import parse_iso
+from tundra_tui.domain.mail import OPERATOR
 from tundra_tui.domain.readout import duration
 from tundra_tui.domain.recap import WAITING, AgentItem, ApprovalItem, BeadItem, MailItem, Recap
 from tundra_tui.domain.sanitize import visible
@@ -61,8 +62,9 @@ def _agent(item: AgentItem) -> str:
     if item.stalled:
         parts.append("stalled" if item.stalled == 1 else f"stalled {item.stalled}×")
     if item.stopped_by:
-        by = "" if item.stopped_by == "?" else f" by {_v(item.stopped_by, 24)}"
-        parts.append(f"stopped{by}")
+        # The daemon stops what someone asked it to stop: naming it says nothing.
+        by = {"?": "", "daemon": "", OPERATOR: " by you"}.get(item.stopped_by)
+        parts.append(f"stopped{f' by {_v(item.stopped_by, 24)}' if by is None else by}")
     text = f"{_v(item.agent, 24)} {', '.join(parts)}"
     return f"{text}: {_v(item.reason, 40)}" if item.reason and item.died_or_crashed else text
 
