@@ -318,6 +318,10 @@ async def test_a_new_control_room_leads_with_the_recap(
         await pilot.press("x")
         await until(pilot, lambda: not panel_of(app).display, "the recap to go")
         assert await store.flags.operator_seen() == iso(FIXED_NOW)
+        # Quitting notes the time too (the next input would be a minute away).
+        clock.now = FIXED_NOW + timedelta(seconds=30)
+        await pilot.press("q")
+    assert await store.flags.operator_seen() == iso(clock.now)
 
 
 async def test_a_return_after_the_away_minutes_recaps_the_absence(
