@@ -307,6 +307,13 @@ async def test_a_return_after_the_away_minutes_recaps_the_absence(
         await pilot.press("1")
         await until(pilot, lambda: panel_of(app).display, "the recap on the Dashboard")
         assert await store.flags.operator_seen() == iso(clock.now)
+        # A click is input too: away again, back with a click, a new recap replaces it.
+        clock.now = FIXED_NOW + timedelta(minutes=90)
+        await store.mail.send("witness", OPERATOR, "three", actor="witness", subject="Later")
+        clock.now = FIXED_NOW + timedelta(minutes=120)
+        await pilot.click("#title-bar", offset=(1, 0))
+        await until(pilot, lambda: "Later" in " ".join(panel_of(app).lines()), "the new recap")
+        assert panel_of(app).lines() == ["Mail 1 unread for you", "  from witness “Later”"]
 
 
 @pytest.fixture
