@@ -358,3 +358,24 @@ def test_roomy_lists_three_items_a_subject_and_says_how_many_more() -> None:
     ]
     # Four subjects at most: sixteen lines, within the panel's 18 rows with its border.
     assert len(recap_lines(recap, roomy=False)) == 2
+
+
+async def test_a_long_absence_recaps_the_last_week(
+    town_dir: Path, clocked: tuple[Store, Clock]
+) -> None:
+    store, clock = clocked
+    clock.now = FIXED_NOW - timedelta(days=10)
+    await store.flags.set_operator_seen(iso(clock.now))
+    clock.now = FIXED_NOW - timedelta(days=9)
+    await store.mail.send("mayor", OPERATOR, "old", actor="mayor", subject="Old news")
+    clock.now = FIXED_NOW - timedelta(days=2)
+    await store.mail.send("mayor", OPERATOR, "new", actor="mayor", subject="This week")
+    clock.now = FIXED_NOW
+    services = make_services(Town(town_dir), store, FakeLink())
+    services.clock = clock
+    app = TundraApp(services, watch_files=False, clock_interval=0)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: panel_of(app).display, "the recap")
+        panel = panel_of(app)
+        assert panel.border_title == "While you were away (10d00h; the last 7 days)"
+        assert panel.lines() == ["Mail 1 unread for you — from mayor “This week”"]

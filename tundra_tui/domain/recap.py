@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from tundra_tui.domain.costs import Cost
 from tundra_tui.domain.events import Event
@@ -18,6 +18,9 @@ from tundra_tui.domain.mail import OPERATOR, Mail
 
 MIN_AWAY_S = 60.0
 """A window shorter than this is no absence: nothing is recapped."""
+LONGEST = timedelta(days=7)
+"""The most a recap covers: after a longer absence, the last week (a month of a busy town's
+log takes seconds to read, and is old news)."""
 
 OUTCOMES = ("done", "failed", "escalated")
 """The bead statuses a recap lists (a bead's last move in the window decides)."""
@@ -103,6 +106,8 @@ class Recap:
     agents: tuple[AgentItem, ...] = ()
     """Crashed or died first, then stalled, then stopped."""
     mail: tuple[MailItem, ...] = ()
+    left: str = ""
+    """When the operator left, if that was before `since` (the window was cut to LONGEST)."""
 
     @property
     def seconds(self) -> float:
@@ -140,6 +145,11 @@ def span(since: str, until: str) -> float:
 def worth_recapping(since: datetime | None, until: datetime) -> bool:
     """Whether an absence from `since` to `until` is long enough to recap."""
     return since is not None and (until - since).total_seconds() >= MIN_AWAY_S
+
+
+def recap_start(since: datetime, until: datetime) -> datetime:
+    """Where the recap of an absence from `since` starts: there, or LONGEST before `until`."""
+    return max(since, until - LONGEST)
 
 
 def bead_ids(events: Iterable[Event]) -> set[int]:

@@ -7,6 +7,7 @@ live model; daemon events redraw from the cached read without touching the store
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -39,7 +40,7 @@ from tundra_tui.domain.overview import (
     cost_card,
 )
 from tundra_tui.domain.readout import DayWindow, day_window, money, percent
-from tundra_tui.domain.recap import worth_recapping
+from tundra_tui.domain.recap import recap_start, worth_recapping
 from tundra_tui.store.recap import RecapRepo
 from tundra_tui.ui.keymap import display_keys
 from tundra_tui.ui.live import Change, notice_items
@@ -122,6 +123,8 @@ class DashboardPane(Pane):
         """The feed's row of each event held (None: filtered out), built for `_activity_basis`."""
         self._away: tuple[str, str] | None = None
         """The absence the recap is (to be) read for: (since, until) store timestamps."""
+        self._left = ""
+        """When the operator left, if the recap starts later (`recap_start`)."""
 
     def compose(self) -> ComposeResult:
         yield RecapPanel(id="dash-recap")
@@ -418,7 +421,9 @@ class DashboardPane(Pane):
         happened until `until` (replacing any earlier one). Too short an absence, none."""
         if not worth_recapping(since, until):
             return
-        self._away = (iso(since), iso(until))
+        start = recap_start(since, until)
+        self._left = iso(since) if start != since else ""
+        self._away = (iso(start), iso(until))
         if self.is_mounted:
             self._read_recap()
 
@@ -434,6 +439,7 @@ class DashboardPane(Pane):
             return
         if self._away != (since, until):
             return  # a newer absence replaced it meanwhile
+        recap = replace(recap, left=self._left)
         key = display_keys(self.app._keymap.get("dashboard-dismiss-recap", "x"))
         panel = self.query_one(RecapPanel)
         panel.show(recap, self.services.now().astimezone(), key)

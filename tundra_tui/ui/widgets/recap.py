@@ -18,7 +18,16 @@ from tundra_tui.domain.beads import format_bead_id
 from tundra_tui.domain.clock import parse_iso
 from tundra_tui.domain.mail import OPERATOR
 from tundra_tui.domain.readout import duration
-from tundra_tui.domain.recap import WAITING, AgentItem, ApprovalItem, BeadItem, MailItem, Recap
+from tundra_tui.domain.recap import (
+    LONGEST,
+    WAITING,
+    AgentItem,
+    ApprovalItem,
+    BeadItem,
+    MailItem,
+    Recap,
+    span,
+)
 from tundra_tui.domain.sanitize import visible
 
 ROOMY_HEIGHT = 40
@@ -157,6 +166,9 @@ def recap_title(recap: Recap, now: datetime) -> str:
         since = parse_iso(recap.since).astimezone(now.tzinfo)
     except ValueError:
         return "While you were away"
+    if recap.left:
+        away = duration(span(recap.left, recap.until))
+        return f"While you were away ({away}; the last {LONGEST.days} days)"
     at = since.strftime("%H:%M") if since.date() == now.date() else since.strftime("%m-%d %H:%M")
     return f"While you were away ({duration(recap.seconds)}, since {at})"
 
