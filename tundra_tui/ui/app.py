@@ -62,6 +62,7 @@ from tundra_tui.ui.widgets.title_bar import TitleBar
 if TYPE_CHECKING:
     from tundra_tui.ui.modals.approval import ApprovalModal
     from tundra_tui.ui.modals.inbox import InboxModal
+    from tundra_tui.ui.modals.mail import MailView
 
 START_DAEMON_KEY = "ctrl+s"
 """Starts the daemon again after `at daemon stop` (the control room never does by itself)."""
@@ -103,6 +104,8 @@ MODALS: tuple[tuple[str, str], ...] = (
     ("approval", "approval:ApprovalModal"),
     ("approval inbox", "inbox:InboxModal"),
     ("approval rules", "rules:RulesModal"),
+    ("mail", "mail:MailView"),
+    ("mail compose", "mail:MailCompose"),
     ("confirm", "confirm:ConfirmModal"),
     ("bead detail", "bead_detail:BeadDetail"),
     ("bead form", "bead_form:BeadForm"),
@@ -137,6 +140,7 @@ class TundraApp(App[None]):
         Binding("slash", "search", "Search", id="search", priority=True),
         Binding("question_mark", "help", "Help", id="help"),
         Binding("I", "inbox", "Approvals", id="inbox"),
+        Binding("M", "mail", "Mail", id="mail"),
         Binding("t", "cycle_theme", "Theme", id="theme", show=False),
         Binding("r", "refresh", "Refresh", id="refresh", show=False),
         Binding("q", "quit", "Quit", id="quit"),
@@ -179,6 +183,7 @@ class TundraApp(App[None]):
         self._queued: set[int] = set()
         self._approval_modal: ApprovalModal | None = None
         self._inbox: InboxModal | None = None
+        self._mail: MailView | None = None
         self._asked: set[int] = set()
         """Requests the operator asked to see (Dashboard): shown without waiting for quiet."""
         self._shelved: set[int] = set()
@@ -531,6 +536,19 @@ class TundraApp(App[None]):
 
         self.push_screen(inbox, closed)
 
+    def action_mail(self) -> None:
+        """Open the Mail view: threads per agent, receipts, compose and reply."""
+        if self._mail is not None or isinstance(self.screen, ModalScreen):
+            return
+        from tundra_tui.ui.modals.mail import MailView
+
+        view = self._mail = MailView(self.services)
+
+        def closed(_: None) -> None:
+            self._mail = None
+
+        self.push_screen(view, closed)
+
     @on(TitleBar.WaitingClicked)
     def _waiting_clicked(self) -> None:
         self.action_inbox()
@@ -878,6 +896,8 @@ class TundraApp(App[None]):
             self._reload_config()
         if BRAKE_SHOWS.intersection(whats):
             self.read_brake()
+        if self._mail is not None and self._mail.is_mounted:
+            self._mail.changed(whats)
         pane = self.active_pane
         shown = [what for what in whats if what == "store" or what in pane.SHOWS]
         for what in shown:
