@@ -32,6 +32,7 @@ from textual.widgets import DataTable, Input, Label, Select, Static, TextArea
 
 from tundra_tui.daemon.protocol import MailSend, MailSent
 from tundra_tui.domain.agents import Role
+from tundra_tui.domain.clock import iso
 from tundra_tui.domain.errors import TundraError
 from tundra_tui.domain.mail import OPERATOR, Mail, validate_body, validate_subject
 from tundra_tui.domain.sanitize import visible
@@ -84,7 +85,7 @@ class Thread:
     def label(self) -> str:
         if self.mine:
             return self.other
-        return f"{self.parties[0]} ↔ {self.parties[1]} (read-only)"
+        return f"{self.parties[0]} ↔ {self.parties[1]}"
 
 
 def is_pending(mail: Mail) -> bool:
@@ -108,6 +109,11 @@ def threads(mails: Sequence[Mail]) -> list[Thread]:
 
 def _clock(stamp: str) -> str:
     return stamp[:16].replace("T", " ")
+
+
+def _when(stamp: str, today: str) -> str:
+    """`18:30` today, `12-06` before: the threads' column stays narrow."""
+    return stamp[11:16] if stamp[:10] == today else stamp[5:10]
 
 
 def receipt(mail: Mail) -> tuple[str, str]:
@@ -299,6 +305,7 @@ class MailView(ModalScreen[None]):
 
     def _draw(self) -> None:
         rows: list[tuple[str, list[Text]]] = []
+        today = iso(self.services.now())[:10]
         for thread in self.threads:
             mark = "●" if thread.unread else ("⧗" if thread.pending else "")
             label = visible(thread.label, single_line=True, limit=60)
@@ -309,7 +316,7 @@ class MailView(ModalScreen[None]):
                         Text(mark, style="bold yellow" if thread.unread else "cyan"),
                         Text(label, style="" if thread.mine else "dim"),
                         Text(str(len(thread.messages))),
-                        Text(_clock(thread.messages[-1].created_at)[5:]),
+                        Text(_when(thread.messages[-1].created_at, today)),
                     ],
                 )
             )
