@@ -104,6 +104,9 @@ async def test_agent_to_agent_mail_is_read_only(town: Path, app: TundraApp) -> N
         at, town, "mail", "send", "d2", "--from", "d1", "--subject", "hi", "-m", "psst"
     )
     async with app.run_test(size=(120, 40)) as pilot:
+        listed = {(row.group, row.id) for row in app.binding_rows()}
+        assert ("global", "mail") in listed, "help and the palette list M"
+        assert ("mail", "mail-compose") in listed
         await pilot.press("M")
         await until(lambda: isinstance(app.screen, MailView), what="the Mail view")
         view = app.screen

@@ -357,6 +357,8 @@ class MailView(ModalScreen[None]):
         if not thread.mine:
             text.append("Agent-to-agent mail: read-only here.", "dim")
         body.update(text)
+        box = self.query_one("#mail-thread-box", VerticalScroll)
+        self.call_after_refresh(box.scroll_end, animate=False)  # the newest message
 
     @on(DataTable.RowHighlighted, "#mail-threads")
     def _highlighted(self, event: DataTable.RowHighlighted) -> None:
