@@ -121,6 +121,13 @@ def _modal(where: str) -> Any:
     return getattr(importlib.import_module(f"tundra_tui.ui.modals.{module}"), name)
 
 
+def _verb_provider() -> Any:
+    """The palette's verbs and agent jumps (ui/verbs.py), imported when the palette opens."""
+    from tundra_tui.ui.verbs import VerbProvider
+
+    return VerbProvider
+
+
 def _tab_bindings() -> list[BindingType]:
     return [
         Binding(str(n), f"show_tab('{tab_id}')", f"Show {title}", id=f"tab-{tab_id}", show=False)
@@ -134,6 +141,7 @@ class TundraApp(App[None]):
     CSS_PATH: ClassVar[Any] = [styles_dir() / name for name in APP_STYLES]
     TITLE = "auto-tundra"
     COMMAND_PALETTE_BINDING = "colon"
+    COMMANDS: ClassVar[Any] = App.COMMANDS | {_verb_provider}
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("colon", "command_palette", "Commands", id="palette"),

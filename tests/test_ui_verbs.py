@@ -1,0 +1,215 @@
+"""Every action by name: the `:` palette's verbs against a real daemon and demo agents.
+`sling` slings (checked with the `at` CLI), `agent stop` asks and then stops, `dispatch
+pause` pauses (the store's flag), "agent NAME" selects that agent on the Agents tab, and
+escape at any step sends nothing. A fast test checks that each verb names a real op."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any, get_args
+
+import pytest
+from at_cli import agent_state, at, git_town, until, wait_for
+from mail_town import rows
+from textual.command import CommandList, CommandPalette
+
+from tundra_tui.daemon.protocol import AnyRequest
+from tundra_tui.store import open_store
+from tundra_tui.town import find_town
+from tundra_tui.ui.app import TundraApp
+from tundra_tui.ui.link import DaemonLink
+from tundra_tui.ui.live import LiveModel
+from tundra_tui.ui.modals.confirm import ConfirmModal
+from tundra_tui.ui.modals.picker import PickerModal, TextModal, matches
+from tundra_tui.ui.services import Services
+from tundra_tui.ui.verbs import VERBS
+from tundra_tui.ui.widgets.agent_list import AgentList
+
+DEADLINE = 30.0
+
+
+# ---- fast ---------------------------------------------------------------------------------------
+
+
+def test_each_verb_names_an_op_or_the_call_the_cli_makes() -> None:
+    ops = set(get_args(AnyRequest))
+    names = [verb.name for verb in VERBS]
+    assert len(names) == len(set(names))
+    for verb in VERBS:
+        assert verb.op in ops or (verb.op is None and verb.via), verb.name
+    wanted = {"sling", "hook", "submit", "done", "nudge", "mail", "convoy create"}
+    wanted |= {"convoy start", "agent add", "agent start", "agent stop", "agent restart"}
+    wanted |= {"dispatch pause", "dispatch resume", "refinery pause", "refinery resume"}
+    wanted |= {"refinery retry", "cost by agent"}
+    assert wanted <= set(names)
+
+
+def test_the_picker_filter_matches_every_word_in_any_case() -> None:
+    assert matches("#12  backlog  Fix the Parser", "parser #12")
+    assert not matches("#12  backlog  Fix the Parser", "lexer")
+    assert matches("anything", "")
+
+
+# ---- against a daemon ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def town() -> Iterator[Path]:
+    crew = {"role": "crew", "runtime": "demo"}
+    with git_town(agents={"d1": crew, "d2": crew}) as root:
+        at(root, "agent", "start", "d1")
+        wait_for(lambda: agent_state(root, "d1") == "idle")
+        yield root
+
+
+@pytest.fixture
+async def app(town: Path) -> AsyncIterator[TundraApp]:
+    found = find_town(town)
+    async with await open_store(found.db_path) as store:
+        services = Services(town=found, store=store, link=DaemonLink(found), live=LiveModel())
+        app = TundraApp(services, watch_files=False, clock_interval=0, approval_popup=False)
+        try:
+            yield app
+        finally:
+            await services.link.close()
+
+
+async def palette(app: TundraApp, pilot: Any, text: str) -> None:
+    """Open the palette, type `text` and run the entry named exactly that."""
+    await pilot.press("colon")
+    await until(lambda: isinstance(app.screen, CommandPalette), what="the palette")
+    await pilot.press(*text)
+    listed = app.screen.query_one(CommandList)
+
+    def found() -> int | None:
+        for index in range(listed.option_count):
+            if listed.get_option_at_index(index).hit.text == text:  # type: ignore[attr-defined]
+                return index
+        return None
+
+    await until(lambda: found() is not None, what=f"{text!r} in the palette")
+    listed.highlighted = found()
+    await pilot.press("enter")
+
+
+async def pick(app: TundraApp, pilot: Any, title: str, typed: str, count: int) -> None:
+    """In the picker asking `title`, type `typed` (filtering) and pick the one match."""
+
+    def asking() -> bool:
+        screen = app.screen
+        return isinstance(screen, PickerModal) and title in screen.title_text
+
+    await until(asking, what=f"the picker {title!r}")
+    picker = app.screen
+    assert isinstance(picker, PickerModal)
+    await pilot.press(*typed)
+    await until(lambda: len(picker.shown) == count, what=f"{count} choices")
+    await pilot.press("enter")
+    await until(lambda: app.screen is not picker, what="the picker to close")
+
+
+def bead_status(town: Path, bead: int) -> tuple[str, str]:
+    data = json.loads(at(town, "bead", "show", str(bead), "--json").stdout)["bead"]
+    return str(data["status"]), str(data.get("assignee") or "")
+
+
+def slung(app: TundraApp, bead: int) -> bool:
+    """The sling's one line came (the daemon answers once the work prompt was taken)."""
+    said = [str(n.message) for n in app._notifications]
+    return any(line.startswith((f"slung #{bead}", f"#{bead} was not", "sling:")) for line in said)
+
+
+def started(app: TundraApp, name: str) -> bool:
+    agent = app.services.live.agents.get(name)
+    return agent is not None and agent.state.value == "idle"
+
+
+async def test_sling_picks_a_bead_and_an_agent_and_escape_sends_nothing(
+    town: Path, app: TundraApp
+) -> None:
+    out = await asyncio.to_thread(at, town, "bead", "add", "palette [b]work[/b]", "--json")
+    bead = int(json.loads(out.stdout)["id"])
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(lambda: started(app, "d1"), DEADLINE, what="d1 idle")
+        # Escape at the bead, then at the agent: nothing is sent.
+        await palette(app, pilot, "sling")
+        await until(lambda: isinstance(app.screen, PickerModal), what="the bead picker")
+        picker = app.screen
+        assert isinstance(picker, PickerModal)
+        assert any("palette [b]work[/b]" in label for _, label in picker.choices)
+        await pilot.press("escape")
+        await palette(app, pilot, "sling")
+        await pick(app, pilot, "which bead", "palette", 1)
+        await until(lambda: isinstance(app.screen, PickerModal), what="the agent picker")
+        await pilot.press("escape")
+        await until(lambda: not isinstance(app.screen, PickerModal), what="the picker to close")
+        assert bead_status(town, bead) == ("backlog", "")
+        # Then all the way.
+        await palette(app, pilot, "sling")
+        await pick(app, pilot, "which bead", "palette", 1)
+        await pick(app, pilot, "which agent", "d1 idle", 1)
+        await until(lambda: slung(app, bead), DEADLINE, what="the sling's notice")
+        said = [str(n.message) for n in app._notifications]
+        assert any(line.startswith(f"slung #{bead} to d1") for line in said), said
+        assert bead_status(town, bead)[1] == "d1"
+
+
+async def test_agent_stop_asks_then_stops_and_escape_keeps_it(town: Path, app: TundraApp) -> None:
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(lambda: app.services.live.connected, DEADLINE, what="the daemon")
+        await until(lambda: "d1" in app.services.live.agents, DEADLINE, what="d1")
+        await palette(app, pilot, "agent stop")
+        await pick(app, pilot, "which agent", "d1", 1)
+        await until(lambda: isinstance(app.screen, ConfirmModal), what="the question")
+        await pilot.press("escape")
+        await until(lambda: not isinstance(app.screen, ConfirmModal), what="no question")
+        assert agent_state(town, "d1") != "stopped"
+        await palette(app, pilot, "agent stop")
+        await pick(app, pilot, "which agent", "d1", 1)
+        await until(lambda: isinstance(app.screen, ConfirmModal), what="the question")
+        await pilot.press("y")
+        await until(lambda: agent_state(town, "d1") == "stopped", DEADLINE, what="the stop")
+    await asyncio.to_thread(at, town, "agent", "start", "d1")
+    await asyncio.to_thread(wait_for, lambda: agent_state(town, "d1") == "idle")
+
+
+async def test_dispatch_pause_and_resume(town: Path, app: TundraApp) -> None:
+    def paused() -> str:
+        return str(rows(town, "SELECT value FROM town_flags WHERE key = 'dispatch_paused'")[0][0])
+
+    async with app.run_test(size=(120, 40)) as pilot:
+        await palette(app, pilot, "dispatch pause")
+        await until(lambda: paused() == "1", what="dispatch paused")
+        await palette(app, pilot, "dispatch resume")
+        await until(lambda: paused() == "0", what="dispatch resumed")
+
+
+async def test_agent_name_jumps_to_the_agents_tab_with_it_selected(
+    town: Path, app: TundraApp
+) -> None:
+    async with app.run_test(size=(120, 40)) as pilot:
+        await palette(app, pilot, "agent d2")
+
+        def selected() -> str | None:
+            try:
+                row = app.pane("agents").query_one(AgentList).selected
+            except Exception:
+                return None
+            return row.name if row is not None else None
+
+        await until(lambda: selected() == "d2", what="d2 selected")
+        assert app.current_tab == "agents"
+
+
+async def test_nudge_text_escape_sends_nothing(town: Path, app: TundraApp) -> None:
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(lambda: started(app, "d1"), DEADLINE, what="d1 idle")
+        await palette(app, pilot, "nudge")
+        await pick(app, pilot, "which agent", "d1", 1)
+        await until(lambda: isinstance(app.screen, TextModal), what="the text")
+        await pilot.press(*"hello", "escape")
+        await until(lambda: not isinstance(app.screen, TextModal), what="no text")
+        assert not any("nudged" in str(n.message) for n in app._notifications)
