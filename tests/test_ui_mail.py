@@ -1,7 +1,8 @@
 """The Mail view against a real daemon and a demo agent: a message composed in the view waits
 as pending while its agent is stopped, shows delivered once the agent's first turn boundary
 took it, and the agent's answer appears in the thread, unread until opened; a hostile subject
-shows literally; agent-to-agent mail is listed read-only.
+shows literally; agent-to-agent mail is listed read-only, and mail from off the roster
+cannot be answered.
 """
 
 from __future__ import annotations
@@ -99,10 +100,11 @@ async def test_compose_pending_delivered_reply_and_read(town: Path, app: TundraA
     await asyncio.to_thread(wait_for, lambda: agent_state(town, "d1") == "idle", DEADLINE)
 
 
-async def test_agent_to_agent_mail_is_read_only(town: Path, app: TundraApp) -> None:
+async def test_agents_mail_and_notices_are_read_only(town: Path, app: TundraApp) -> None:
     await asyncio.to_thread(
         at, town, "mail", "send", "d2", "--from", "d1", "--subject", "hi", "-m", "psst"
     )
+    await app.services.store.mail.send("daemon", "operator", "fyi", actor="daemon")
     async with app.run_test(size=(120, 40)) as pilot:
         listed = {(row.group, row.id) for row in app.binding_rows()}
         assert ("global", "mail") in listed, "help and the palette list M"
@@ -119,3 +121,9 @@ async def test_agent_to_agent_mail_is_read_only(town: Path, app: TundraApp) -> N
         await pilot.press("r")
         await pilot.pause()
         assert app.screen is view, "no reply form on an agent-to-agent thread"
+        # A notice from a sender off the roster (the daemon): no reply form, to anyone.
+        table.move_to("daemon")
+        await until(lambda: "fyi" in shown(view), what="the notice")
+        await pilot.press("r")
+        await pilot.pause()
+        assert app.screen is view, "no reply to a sender off the roster"

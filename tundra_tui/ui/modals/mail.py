@@ -415,8 +415,13 @@ class MailView(ModalScreen[None]):
         if not thread.mine:
             self.notify("agent-to-agent mail is read-only: c writes to one of them")
             return
+        recipients = self.recipients()
+        if thread.other not in {name for name, _ in recipients}:
+            who = visible(thread.other, single_line=True, limit=40)
+            self.notify(f"{who} is not an agent on the roster: no reply (c writes to one)")
+            return
         last = thread.messages[-1].subject
-        compose = MailCompose(self.recipients(), to=thread.other, subject=reply_subject(last))
+        compose = MailCompose(recipients, to=thread.other, subject=reply_subject(last))
         self._open_compose(compose)
 
     def _open_compose(self, compose: MailCompose) -> None:
