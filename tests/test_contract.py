@@ -14,7 +14,7 @@ import pytest
 from at_cli import daemon_town
 
 from tundra_tui.daemon.client import DaemonClient, start_daemon
-from tundra_tui.daemon.protocol import Approve, Event, SendText, Spawn, Stop
+from tundra_tui.daemon.protocol import Approve, Down, Event, SendText, Spawn, Stop
 from tundra_tui.domain.agents import AgentState
 from tundra_tui.town import find_town
 from tundra_tui.ui.agent_rows import agent_rows
@@ -101,6 +101,24 @@ async def test_the_live_model_follows_a_real_daemon(town: Path) -> None:
         assert {"snapshot", "state", "screen", "approval", "approval_resolved", "exited"} <= set(
             follower.kinds
         )
+    finally:
+        follower.close()
+        await client.close()
+
+
+async def test_the_operators_at_down_reads_as_their_stop(town: Path) -> None:
+    found = find_town(town)
+    await start_daemon(found)
+    client = await DaemonClient.connect(found)
+    follower = Follower(client, show=[])
+    try:
+        await follower.until(lambda: "snapshot" in follower.kinds)
+        await client.call(Spawn(name="d1"))
+        model = follower.model
+        await follower.until(lambda: model.agent("d1").state is AgentState.IDLE)
+        await client.call(Down())
+        await follower.until(lambda: model.agent("d1").state is AgentState.STOPPED)
+        assert model.agent("d1").evidence.get("by") == "operator", model.agent("d1").evidence
     finally:
         follower.close()
         await client.close()

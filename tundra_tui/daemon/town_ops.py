@@ -117,7 +117,8 @@ class TownOps:
         names = [s.name for s in self.host.sessions() if s.pid is not None]
         names += self.host.queued()
         await asyncio.gather(
-            *(self.host.stop(name, request.grace) for name in names), return_exceptions=True
+            *(self.host.stop(name, request.grace, by="operator") for name in names),
+            return_exceptions=True,
         )
         return DownReply(stopped=sorted(set(names)))
 

@@ -68,7 +68,9 @@ def agent_rows(
         trouble = note = ""
         if now is not None:
             note = _stopped_by(now.evidence) if state is AgentState.STOPPED else ""
-            trouble = now.trouble or ("" if state.is_live or note else now.exit)
+            # A stop asked for ends the process by a signal on purpose: no exit code.
+            ended = state.is_live or state is AgentState.STOPPED
+            trouble = now.trouble or ("" if ended else now.exit)
         rows.append(
             AgentRow(
                 name=name,
