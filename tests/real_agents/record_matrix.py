@@ -140,12 +140,22 @@ class Run:
             time.sleep(0.2)
         return False
 
+    def requests(self) -> list[dict[str, object]]:
+        """The server's log so far; a line still being written is left for next time."""
+        if not self.box.server_log.exists():
+            return []
+        found = []
+        for line in self.box.server_log.read_text().splitlines():
+            with contextlib.suppress(ValueError):
+                found.append(json.loads(line))
+        return found
+
     def wait_request(self, pred: Callable[[dict[str, object]], bool], timeout: float = 30) -> bool:
         """Wait for a logged request matching ``pred`` after the current count."""
-        seen = len(self.box.requests())
+        seen = len(self.requests())
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if any(pred(r) for r in self.box.requests()[seen:]):
+            if any(pred(r) for r in self.requests()[seen:]):
                 return True
             time.sleep(0.1)
         return False
@@ -224,7 +234,7 @@ def status_is(status: int) -> Callable[[dict[str, object]], bool]:
 
 def fetched(run: Run) -> bool:
     """The web-fetch tool's GET of ``/page`` reached the fake server."""
-    return any(r.get("method") == "GET" and r.get("path") == "/page" for r in run.box.requests())
+    return any(r.get("method") == "GET" and r.get("path") == "/page" for r in run.requests())
 
 
 def approval(
@@ -235,7 +245,7 @@ def approval(
     effect: Path | Callable[[Run], bool],
 ) -> None:
     """Ask for a tool the CLI should ask about, save the prompt, deny it, save the idle after."""
-    seen = len(run.box.requests())
+    seen = len(run.requests())
     run.submit(prompt)
     if not kinds:  # the CLI asks by itself, before any model request (Aider's add-file)
         pass
@@ -243,8 +253,9 @@ def approval(
         run.skip(scenario, "the model request never came")
         run.stable()
         return
-    if any(kind_is("no-tool")(r) for r in run.box.requests()[seen:]):
-        run.skip(scenario, "the CLI offers the model no such tool")
+    if any(kind_is("no-tool")(r) for r in run.requests()[seen:]):
+        why = NO_TOOL.get((run.spec.name, scenario), "the CLI offers the model no such tool")
+        run.skip(scenario, why)
         run.stable()
         return
     time.sleep(1.0)
@@ -404,6 +415,11 @@ DIALOGS: dict[str, list[tuple[str, Callable[[Sandbox, dict[str, str]], None]]]] 
 NO_DIALOGS = {
     "opencode": "shows no first-run dialog with a config file (no trust or login screen)",
     "aider": "start-up questions only without a git repo or model metadata (not recorded)",
+}
+NO_TOOL = {
+    ("codex", "edit"): "Codex offers a model it does not know (fake-model) no apply_patch tool",
+    ("codex", "fetch"): "Codex has no web-fetch tool (its web search runs on the server)",
+    ("claude", "fetch"): "this version offers the model no WebFetch tool",
 }
 UPDATE_SKIP = "update offers need the vendor's release endpoint, unreachable offline"
 

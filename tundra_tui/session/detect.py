@@ -143,6 +143,10 @@ MATRIX_VERSIONS: Mapping[str, str] = {
     # Verified on real captures (tests/fixtures/screens/matrix, issue 14): the rule decided
     # at least one screen of each of these versions, as labelled. Other rules keep the
     # version their table was written from. tests/test_detect_matrix.py keeps this true.
+    "aider.approval.yes_no": "aider 0.83.2, 0.84.0, 0.85.5, 0.86.2",
+    "aider.idle.prompt": "aider 0.83.2, 0.84.0, 0.85.5, 0.86.2",
+    "aider.working.streaming": "aider 0.83.2, 0.84.0, 0.85.5, 0.86.2",
+    "aider.working.waiting": "aider 0.83.2, 0.84.0, 0.85.5, 0.86.2",
     "claude.approval.proceed": "claude 2.0.76, 2.1.110, 2.1.216, 2.1.330",
     "claude.dialog.confirm": "claude 2.0.76, 2.1.110, 2.1.216, 2.1.330",
     "claude.dialog.theme": "claude 2.0.76, 2.1.110, 2.1.216, 2.1.330",
