@@ -266,12 +266,16 @@ def replay_files(directory: Path) -> Iterator[Path]:
         if not path.is_file():
             continue
         fixture = path.suffix == ".txt" and path.name.split("-", 1)[0] in LABELS
-        if path.suffix == ".json" or fixture:
+        if (path.suffix == ".json" and path.name != MATRIX_INDEX) or fixture:
             yield path
 
 
 GENERIC_FIXTURES = "generic"
 """The fixture directory of screens in no one CLI's wording (tests/fixtures/screens)."""
+MATRIX_INDEX = "index.json"
+"""The version matrix's list of captures (fixtures/screens/matrix/<cli>/), not a recording."""
+_MATRIX_SIZE = re.compile(r"\d+x\d+")
+"""A version-matrix fixture sits in `matrix/<cli>/<version>/<columns>x<rows>/`."""
 
 
 def replay_one(path: Path) -> Replayed:
@@ -283,6 +287,8 @@ def replay_one(path: Path) -> Replayed:
         runtime, label = path.parent.name, parse_label(path.name.split("-", 1)[0])
         if runtime == GENERIC_FIXTURES:
             runtime = "custom"  # screens of no runtime's wording: the generic layer's alone
+        elif _MATRIX_SIZE.fullmatch(runtime):
+            runtime = path.parents[2].name
         lines = path.read_text(encoding="utf-8").splitlines()
         return Replayed(path, runtime, label, detect_screen(runtime, lines))
     except TundraError as error:
