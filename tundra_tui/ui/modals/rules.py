@@ -24,6 +24,8 @@ from tundra_tui.ui.modals.confirm import ConfirmModal
 from tundra_tui.ui.services import Services
 from tundra_tui.ui.widgets.nav_table import Column, NavTable
 
+MAX_ROWS_SHOWN = 20
+"""Lines of the rules table at most (its header included); more scroll."""
 COLUMNS = (
     Column("rule"),
     Column("agent"),
@@ -130,6 +132,9 @@ class RulesModal(ModalScreen[None]):
         table = self.query_one(NavTable)
         table.fill(COLUMNS, rows)
         table.display = bool(rows)
+        # As tall as its rows and header: `height: auto` stayed 0 when the rows came after
+        # the first layout (the daemon answers later).
+        table.styles.height = min(len(rows) + 1, MAX_ROWS_SHOWN)
         empty = self.query_one("#rules-empty", Static)
         empty.display = not rows
         empty.update(Text("No rules: every request waits for you (A in the inbox adds one)."))
