@@ -213,3 +213,94 @@ async def test_nudge_text_escape_sends_nothing(town: Path, app: TundraApp) -> No
         await pilot.press(*"hello", "escape")
         await until(lambda: not isinstance(app.screen, TextModal), what="no text")
         assert not any("nudged" in str(n.message) for n in app._notifications)
+
+
+async def answer(app: TundraApp, pilot: Any, title: str, text: str) -> None:
+    """In the text box asking `title`, type `text` and give it."""
+
+    def asking() -> bool:
+        screen = app.screen
+        return isinstance(screen, TextModal) and title in screen.title_text
+
+    await until(asking, what=f"the question {title!r}")
+    box = app.screen
+    await pilot.press(*text, "enter")
+    await until(lambda: app.screen is not box, what="the text box to close")
+
+
+async def test_hook_mail_and_the_refinery(town: Path, app: TundraApp) -> None:
+    out = await asyncio.to_thread(at, town, "bead", "add", "to be hooked", "--json")
+    bead = int(json.loads(out.stdout)["id"])
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(lambda: app.services.live.connected, DEADLINE, what="the daemon")
+        await palette(app, pilot, "hook")
+        await pick(app, pilot, "which bead", "to be hooked", 1)
+        await pick(app, pilot, "which agent", "d2", 1)
+        await until(lambda: bead_status(town, bead) == ("hooked", "d2"), what="the hook")
+
+        await palette(app, pilot, "mail")
+        await pick(app, pilot, "which agent", "d2", 1)
+        await answer(app, pilot, "subject", "hi")
+        await answer(app, pilot, "message", "a word")
+        sent = "SELECT sender, subject, body FROM mail WHERE recipient = 'd2'"
+        await until(lambda: rows(town, sent) == [("operator", "hi", "a word")], what="the mail")
+
+        flag = "SELECT value FROM town_flags WHERE key = 'refinery_paused'"
+        await palette(app, pilot, "refinery pause")
+        await until(lambda: rows(town, flag) == [("1",)], what="the refinery paused")
+        await palette(app, pilot, "refinery resume")
+        await until(lambda: rows(town, flag) == [("0",)], what="the refinery resumed")
+
+
+async def test_convoy_create_and_start_and_agent_add(town: Path, app: TundraApp) -> None:
+    out = await asyncio.to_thread(at, town, "bead", "add", "for the convoy", "--json")
+    bead = int(json.loads(out.stdout)["id"])
+    async with app.run_test(size=(120, 40)) as pilot:
+        await palette(app, pilot, "convoy create")
+        await answer(app, pilot, "its name", "c1")
+        await pick(app, pilot, "add which bead", "for the convoy", 1)
+        await pick(app, pilot, "add which bead", "done: create", 1)
+        convoy = "SELECT c.status, b.id FROM convoys c JOIN beads b ON b.convoy_id = c.id"
+        await until(lambda: rows(town, convoy) == [("pending", bead)], what="the convoy")
+        await palette(app, pilot, "convoy start")
+        await pick(app, pilot, "which convoy", "c1", 1)
+        await until(lambda: rows(town, convoy) == [("active", bead)], what="the start")
+
+        await palette(app, pilot, "agent add")
+        await answer(app, pilot, "its name", "d3")
+        await pick(app, pilot, "which runtime", "demo", 1)
+        await pick(app, pilot, "which role", "crew", 1)
+        await until(lambda: "d3" in (town / "tundra.toml").read_text(), what="the new agent")
+        added = json.loads((await asyncio.to_thread(at, town, "agent", "list", "--json")).stdout)
+        assert {"name": "d3", "role": "crew", "runtime": "demo"}.items() <= next(
+            row for row in added if row["name"] == "d3"
+        ).items()
+
+
+async def test_cost_views_show_the_costs_tab_grouped(town: Path, app: TundraApp) -> None:
+    from tundra_tui.ui.panes.costs import CostsPane
+
+    async with app.run_test(size=(120, 40)) as pilot:
+        await palette(app, pilot, "cost by model")
+        await until(lambda: app.current_tab == "costs", what="the Costs tab")
+        pane = app.pane("costs")
+        assert isinstance(pane, CostsPane)
+        await until(lambda: pane.group == "model", what="grouped by model")
+
+
+async def test_agent_start_then_restart_asks_first(town: Path, app: TundraApp) -> None:
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(lambda: app.services.live.connected, DEADLINE, what="the daemon")
+        await palette(app, pilot, "agent start")
+        await pick(app, pilot, "which agent", "d2", 1)
+        await until(lambda: started(app, "d2"), DEADLINE, what="d2 started")
+        await palette(app, pilot, "agent restart")
+        await pick(app, pilot, "which agent", "d2", 1)
+        await until(lambda: isinstance(app.screen, ConfirmModal), what="the question")
+        await pilot.press("y")
+
+        def restarted() -> bool:
+            return any(str(n.message) == "restarted d2" for n in app._notifications)
+
+        await until(restarted, DEADLINE, what="d2 restarted")  # said once the daemon did
+    await asyncio.to_thread(at, town, "agent", "stop", "d2")

@@ -117,12 +117,13 @@ class Flow:
         return rows
 
     async def pick_agent(self, title: str, *, running: bool | None = None) -> str:
-        none = {True: "no agent is running", False: "every agent is running"}.get(
-            running if running is not None else True, "no agent"
+        none: dict[bool | None, str] = {
+            True: "no agent is running",
+            False: "every agent is running",
+        }
+        return await self.pick(
+            title, self.agents(running=running), none.get(running, "no agent in tundra.toml")
         )
-        if running is None:
-            none = "no agent in tundra.toml"
-        return await self.pick(title, self.agents(running=running), none)
 
     async def confirm(self, question: str, items: list[str], yes: str) -> None:
         from tundra_tui.ui.modals.confirm import ConfirmModal
@@ -142,15 +143,16 @@ class Flow:
         self.app.notify(_one_line(done(reply) if callable(done) else done), timeout=4)
         return reply
 
-    async def write(self, call: Awaitable[object], done: str, what: str) -> None:
-        """A store or config write the CLI makes itself (no daemon op)."""
+    async def write(self, call: Awaitable[object], done: str, what: str) -> bool:
+        """A store or config write the CLI makes itself (no daemon op); whether it was made."""
         try:
             await call
         except TundraError as error:
             first = str(error).splitlines()[0] if str(error) else type(error).__name__
             self.app.notify(f"{what}: {_one_line(first)}", severity="error")
-            return
+            return False
         self.app.notify(_one_line(done), timeout=4)
+        return True
 
 
 def _bead_label(bead: Bead) -> str:
@@ -260,8 +262,9 @@ async def _agent_add(flow: Flow) -> None:
     role = await flow.pick(f"{name}: which role?", [(r.value, r.value) for r in Role], "")
     town = flow.services.town
     added = asyncio.to_thread(add_agent, town, name, runtime=runtime, role=role)
-    await flow.write(added, f"added agent {name} ({role}, {runtime}) to tundra.toml", "agent add")
-    flow.app.data_changed("config", "agents")
+    said = f"added agent {name} ({role}, {runtime}) to tundra.toml"
+    if await flow.write(added, said, "agent add"):
+        flow.app.data_changed("config", "agents")
 
 
 async def _agent_start(flow: Flow) -> None:
