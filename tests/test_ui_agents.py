@@ -830,3 +830,25 @@ async def test_the_list_says_which_agents_have_tiles_when_not_all_do(
         await pilot.press("z")
         await pilot.pause()
         assert str(listing.border_subtitle) == f"zoom · {total}/{total}"
+
+
+async def test_a_tile_says_when_the_agents_own_hooks_decided_its_state(
+    town_dir: Path, store: Store
+) -> None:
+    app = make_app(town_dir, store)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        live_change(
+            app,
+            StateEvent(
+                agent="mayor", state="working", glyph="@",
+                evidence={"source": "hook", "rule": "claude.hook.UserPromptSubmit"},
+            ),
+        )  # fmt: skip
+        screen = {"source": "screen", "rule": "demo.idle"}
+        live_change(app, StateEvent(agent="deacon", state="idle", glyph="*", evidence=screen))
+        for name, said in (("mayor", True), ("deacon", False)):
+            select(app, name)
+            await pilot.pause()
+            label = next(view.label for view in app.tiles() if view.agent == name)
+            assert label.endswith("working · by its hooks") if said else "hooks" not in label

@@ -285,6 +285,8 @@ class AgentsPane(Pane):
         view.dimmed = not row.running
         view.set_class(selected, "-selected")
         parts = [f"{row.state.glyph} {row.label}", row.note or row.state.value.replace("_", " ")]
+        if live is not None and row.running and live.evidence.get("source") == "hook":
+            parts.append("by its hooks")  # the agent said so itself, no screen was read (`d`)
         if row.pending:
             parts.append(f"!{row.pending} waiting")
         if row.trouble:
