@@ -90,8 +90,16 @@ async def palette(app: TundraApp, pilot: Any, text: str) -> None:
                 return index
         return None
 
-    await until(lambda: found() is not None, what=f"{text!r} in the palette")
-    listed.highlighted = found()
+    async def settled() -> bool:
+        # Hits stream in and the list re-sorts: the highlight must still be ours after a pause.
+        index = found()
+        if index is None:
+            return False
+        listed.highlighted = index
+        await pilot.pause()
+        return found() == index == listed.highlighted
+
+    await until(settled, what=f"{text!r} in the palette")
     await pilot.press("enter")
 
 

@@ -11,7 +11,6 @@ nothing: lists are read when a verb is chosen. Escape at any step backs out, sen
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from functools import partial
@@ -477,8 +476,12 @@ def run_verb(app: TundraApp, verb: Verb) -> None:
     """Run a verb's pickers and request in a worker (pickers wait for their answer)."""
 
     async def flow() -> None:
-        with contextlib.suppress(Back):
+        try:
             await verb.run(Flow(app))
+        except Back:
+            pass
+        except TundraError as error:  # a list that could not be read
+            app.notify(f"{verb.name}: {_one_line(str(error))}", severity="error")
 
     app.run_worker(flow(), group="verb", exclusive=True, exit_on_error=False)
 
