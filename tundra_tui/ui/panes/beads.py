@@ -22,9 +22,11 @@ from tundra_tui.daemon.protocol import (
     RefineryQuery,
     RefineryStatus,
     Request,
+    Sling,
+    SlingReply,
 )
 from tundra_tui.daemon.refinery_status import read_status
-from tundra_tui.domain.beads import Action, Bead
+from tundra_tui.domain.beads import Action, Bead, BeadStatus
 from tundra_tui.domain.costs import Cost
 from tundra_tui.domain.errors import TundraError
 from tundra_tui.domain.kanban import GRADE_LEGEND, LEGEND, BeadDraft, build_board
@@ -32,6 +34,7 @@ from tundra_tui.domain.refinery import AttemptState
 from tundra_tui.domain.sanitize import visible
 from tundra_tui.store import KanbanColumn
 from tundra_tui.ui.live import Change
+from tundra_tui.ui.modals.agent_pick import DISPATCH, AgentChoice, AgentPick
 from tundra_tui.ui.modals.bead_detail import BeadDetail, BeadFacts
 from tundra_tui.ui.modals.bead_form import BeadForm
 from tundra_tui.ui.panes.base import Pane
@@ -59,8 +62,9 @@ class BeadsPane(Pane):
 
     HELP = f"""
 Kanban of beads. `H`/`L` move a card to the previous/next column along a legal
-transition only (hooking needs an agent: pick one with `e`); a failed or escalated
-card moves left back into Backlog. `d` marks done, `Enter` shows everything about a
+transition only; `L` on a Backlog card asks who takes it: an agent (slung to it, as
+`at sling` does) or dispatch (it stays ready). A failed or escalated card moves left
+back into Backlog. `d` marks done, `Enter` shows everything about a
 bead, `n` creates one and `e` edits it. `/` filters by id, title, @agent or lane.
 
 Cards: {LEGEND}
@@ -236,9 +240,67 @@ bead's merge (an escalated bead goes back to review, its attempts count from zer
         return bead
 
     def action_move(self, step: int) -> None:
-        """Move the card one column left (-1) or right (+1) along a legal transition."""
-        if (bead := self._selected()) is not None:
-            self._write(BeadMove(id=bead.id, step=-1 if step < 0 else 1, actor=self.actor))
+        """Move the card one column left (-1) or right (+1) along a legal transition; right
+        from Backlog asks who takes it (an agent, or dispatch)."""
+        if (bead := self._selected()) is None:
+            return
+        if step > 0 and bead.status is BeadStatus.BACKLOG:
+            self._pick_agent(bead)
+            return
+        self._write(BeadMove(id=bead.id, step=-1 if step < 0 else 1, actor=self.actor))
+
+    @work(exclusive=True, group="beads-pick", exit_on_error=False)
+    async def _pick_agent(self, bead: Bead) -> None:
+        """Offer the agents (their live state when the daemon says it) and dispatch."""
+        live = self.services.live
+        try:
+            agents = await self.services.store.agents.all()
+        except TundraError as error:
+            self.notify(str(error), severity="error", markup=False)
+            return
+        choices = [
+            AgentChoice(
+                name=agent.name,
+                state=(live.agents[agent.name].state if agent.name in live.agents else agent.state),
+                role=agent.role,
+            )
+            for agent in agents
+        ]
+        title = f"Who takes {bead.ref} {visible(bead.title, single_line=True)}?"
+        self.app.push_screen(AgentPick(title, choices), self._picked(bead))
+
+    def _picked(self, bead: Bead) -> Callable[[str | None], None]:
+        def picked(choice: str | None) -> None:
+            if choice is None:
+                return
+            if choice == DISPATCH:
+                self.notify(f"{bead.ref} stays in Backlog: dispatch hands it out when ready")
+                return
+            self._sling(bead.id, choice)
+
+        return picked
+
+    @work(group="beads-write", exit_on_error=False)
+    async def _sling(self, bead_id: int, agent: str) -> None:
+        """Hand the bead to `agent` as `at sling` does (the agent started if stopped, the work
+        prompt typed and verified); the board reloads on the daemon's ChangedEvent."""
+        async with self._write_lock:
+            try:
+                reply = await self.services.link.call(
+                    Sling(bead=bead_id, agent=agent, actor=self.actor)
+                )
+            except TundraError as error:
+                self.notify(str(error), severity="error", markup=False)
+                return
+        if not isinstance(reply, SlingReply):
+            return
+        who = visible(reply.agent, single_line=True)
+        if reply.delivered:
+            started = " (started)" if reply.started else ""
+            self.notify(f"slung #{reply.bead} to {who}{started}", markup=False)
+        else:
+            why = visible(reply.evidence, single_line=True)
+            self.notify(f"#{reply.bead} not taken by {who}: {why}", severity="error", markup=False)
 
     def action_refinery_pause(self) -> None:
         """Pause the merge queue (an attempt already running completes), or resume it."""
