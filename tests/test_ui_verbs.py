@@ -212,7 +212,7 @@ async def test_agent_name_jumps_to_the_agents_tab_with_it_selected(
         assert app.current_tab == "agents"
 
 
-async def test_nudge_text_escape_sends_nothing(town: Path, app: TundraApp) -> None:
+async def test_nudge_escape_sends_nothing_enter_nudges(town: Path, app: TundraApp) -> None:
     async with app.run_test(size=(120, 40)) as pilot:
         await until(lambda: started(app, "d1"), DEADLINE, what="d1 idle")
         await palette(app, pilot, "nudge")
@@ -221,6 +221,15 @@ async def test_nudge_text_escape_sends_nothing(town: Path, app: TundraApp) -> No
         await pilot.press(*"hello", "escape")
         await until(lambda: not isinstance(app.screen, TextModal), what="no text")
         assert not any("nudged" in str(n.message) for n in app._notifications)
+        await palette(app, pilot, "nudge")
+        await pick(app, pilot, "which agent", "d1", 1)
+        await answer(app, pilot, "what to say", "hello")
+
+        def said() -> list[str]:
+            return [str(n.message) for n in app._notifications]
+
+        await until(lambda: any(line.startswith("nud") for line in said()), DEADLINE)
+        assert said() == ["nudged d1"]
 
 
 async def answer(app: TundraApp, pilot: Any, title: str, text: str) -> None:
