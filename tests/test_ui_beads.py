@@ -691,3 +691,36 @@ async def test_cards_and_the_detail_show_cost(
         cost = str(app.screen.query_one("#bead-detail-cost", Static).render())
         assert "polecat-2 polecat" in cost and "2.4k tok  $0.42" in cost
         assert "kept $0.00   waste $0.00   open $0.42" in cost
+
+
+async def test_cards_name_their_grade_where_it_fits_and_cut_the_rest_with_an_ellipsis(
+    services: Services, store: Store, ids: dict[str, int]
+) -> None:
+    """Wide cards say the grade in words after its glyph, with the cost; narrow ones keep
+    the glyph and end a head too long for them in an ellipsis."""
+    await store.metrics.record(
+        [
+            UsageSample(
+                at="2026-11-20T12:00:00.000000Z",
+                agent="mayor",
+                model="demo-sonnet",
+                runtime="demo",
+                bead_id=ids["review"],
+                input_tokens=1000,
+                output_tokens=200,
+                cost_usd=12.34,
+                priced=True,
+                role="mayor",
+                source_key="r",
+            )
+        ]
+    )
+    app = harness(services)
+    async with app.run_test(size=(250, 70)) as pilot:
+        await settle(app, pilot)
+        assert f"#{ids['review']} ■P2 ◔ submitted $12.34" in screen_text(app)
+        await pilot.resize_terminal(100, 24)
+        await settle(app, pilot)
+        text = screen_text(app)
+        assert "submitted" not in text
+        assert f"#{ids['review']} ■P2 ◔ $12…" in text, text

@@ -17,7 +17,10 @@ from tundra_tui.domain.costs import Cost
 from tundra_tui.domain.kanban import (
     BLOCKED_GLYPH,
     GRADE_GLYPH,
+    HAND_DONE_GLYPH,
+    MERGING_GLYPH,
     STATUS_GLYPH,
+    UNGATED_GLYPH,
     BoardColumn,
     ColumnSpec,
     cell_width,
@@ -28,6 +31,15 @@ from tundra_tui.domain.kanban import (
 )
 from tundra_tui.domain.sanitize import visible
 
+GRADE_WORD = {
+    GRADE_GLYPH[Grade.SUBMITTED]: "submitted",
+    GRADE_GLYPH[Grade.VERIFIED]: "verified",
+    GRADE_GLYPH[Grade.MERGED]: "merged",
+    UNGATED_GLYPH: "merged, no gates",
+    HAND_DONE_GLYPH: "by hand",
+    MERGING_GLYPH: "merging",
+}
+"""A grade glyph in words, written after it on a card wide enough (the legend's words)."""
 TITLE_LINES = 2
 """A card shows at most this many lines of its title."""
 _LANE_CLASS = {Lane.CRITICAL: "critical", Lane.EXPERIMENTAL: "experimental"}
@@ -151,7 +163,8 @@ class KanbanColumn(Widget):
         return self.get_component_rich_style(f"kanban-column--{name}")
 
     def _card(self, bead: Bead, width: int) -> list[Text]:
-        """A card's lines: `#id ▲P0 ⊘ ◔ $0.42  @assignee`, then its title (cut on a word)."""
+        """A card's lines: `#id ▲P0 ⊘ ◔ submitted $0.42  @assignee` (the grade's word only if it
+        fits; a head too long for the card ends in …), then its title (cut on a word)."""
         head = Text(no_wrap=True, overflow="crop")
         head.append(bead.ref, self._style("id"))
         lane = _LANE_CLASS.get(bead.lane, "meta")
@@ -162,14 +175,22 @@ class KanbanColumn(Widget):
         if bead.status in STATUS_GLYPH:
             head.append(f" {STATUS_GLYPH[bead.status]}", self._style("blocked"))
         glyph = grade_glyph(bead, merging=bead.id == self.merging, ungated=bead.id in self.ungated)
+        spend = cost_label(self.costs.get(bead.id))
+        assignee = visible(bead.assignee, single_line=True)
         if glyph:
             merged = bead.merged_commit and glyph == GRADE_GLYPH[Grade.MERGED]
-            head.append(f" {glyph}", self._style("merged" if merged else "grade"))
-        spend = cost_label(self.costs.get(bead.id))
+            # The grade in words too when the head still fits with them (and the agent).
+            word = f" {GRADE_WORD[glyph]}" if glyph in GRADE_WORD else ""
+            rest = cell_width(f" {spend}" if spend else "")
+            rest += cell_width(f" @{assignee}") if assignee else 0
+            if head.cell_len + 2 + cell_width(word) + rest > width:
+                word = ""
+            head.append(f" {glyph}{word}", self._style("merged" if merged else "grade"))
         if spend:
             head.append(f" {spend}", self._style("cost"))
+        if head.cell_len > width:
+            head.truncate(width, overflow="ellipsis")
         lines = [head]
-        assignee = visible(bead.assignee, single_line=True)
         if assignee:
             tag = f"@{assignee}"
             gap = width - head.cell_len - cell_width(tag)
