@@ -1,7 +1,8 @@
-"""The bead detail modal: every field, the description, dependencies and history, read-only."""
+"""The bead detail modal: every field, the description, dependencies and timeline, read-only."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
@@ -43,6 +44,9 @@ class BeadFacts:
     """The refinery's merge attempts on this bead, oldest first, with their gates."""
     spend: BeadCost | None = None
     """What each attempt (dispatch or hook by hand) spent, and the kept and waste totals."""
+    approvals: Sequence[Event] = ()
+    """Approval events of the agents that held the bead, while they held it (they carry
+    no bead of their own)."""
 
 
 def _one(text: str) -> str:
@@ -246,16 +250,45 @@ def _spend(spend: BeadCost | None) -> Text:
     return Text("\n").join(lines)
 
 
-def _history(events: Iterable[Event]) -> Text:
-    lines = [
-        Text.assemble(
-            (f"{short_time(event.at)} ", "bold"),
-            f"{_one(event.actor)}: ",
-            _one(describe_event(event)),
+def _event_style(event: Event) -> str:
+    """A gate's pass or fail, and a merge, in colour; every other step plain."""
+    if event.kind == "refinery.gate":
+        return "green" if event.data.get("ok") else "red"
+    if event.kind == "refinery.merged":
+        return "green"
+    return ""
+
+
+def _timeline(history: Iterable[Event], approvals: Iterable[Event], spend: BeadCost | None) -> Text:
+    """Everything that happened to the bead, one line each with its time, newest last:
+    its own events (dispatched, prompts, nudges, submits, gates, merge), the approvals its
+    agents asked while they held it, and what each attempt spent (at the attempt's end)."""
+    entries: list[tuple[str, int, Text]] = []
+    for event in {e.id: e for e in [*history, *approvals]}.values():
+        entries.append(
+            (
+                event.at,
+                event.id,
+                Text.assemble(
+                    (f"{short_time(event.at)} ", "bold"),
+                    f"{_one(event.actor)}: ",
+                    (_one(describe_event(event)), _event_style(event)),
+                ),
+            )
         )
-        for event in events
-    ]
-    return Text("\n").join(lines) if lines else Text("no events")
+    for attempt in spend.attempts if spend is not None else ():
+        if not attempt.cost.usd and attempt.cost.complete:
+            continue
+        at = attempt.end or max((e[0] for e in entries), default=attempt.start)
+        so_far = "" if attempt.end else " so far"
+        line = Text.assemble(
+            (f"{short_time(at)} ", "bold"),
+            f"cost: {_one(attempt.agent)} spent {attempt.cost.text()}{so_far} ",
+            (f"({attempt.verdict.value})", _VERDICT_STYLE.get(attempt.verdict.value, "")),
+        )
+        entries.append((at, sys.maxsize, line))
+    entries.sort(key=lambda entry: (entry[0], entry[1]))
+    return Text("\n").join(e[2] for e in entries) if entries else Text("no events")
 
 
 class BeadDetail(ModalScreen[None]):
@@ -294,8 +327,11 @@ class BeadDetail(ModalScreen[None]):
                 yield Static(_beads(facts.blockers, "nothing"), id="bead-detail-blockers")
                 yield Static(Text("Blocks"), classes="bead-detail-section")
                 yield Static(_beads(facts.dependents, "nothing"), id="bead-detail-dependents")
-                yield Static(Text("History"), classes="bead-detail-section")
-                yield Static(_history(facts.history), id="bead-detail-history")
+                yield Static(Text("Timeline"), classes="bead-detail-section")
+                yield Static(
+                    _timeline(facts.history, facts.approvals, facts.spend),
+                    id="bead-detail-history",
+                )
             yield Static(Text("j/k scroll   Esc close"), id="bead-detail-keys")
 
     def on_mount(self) -> None:

@@ -29,6 +29,7 @@ from tundra_tui.daemon.refinery_status import read_status
 from tundra_tui.domain.beads import Action, Bead, BeadStatus
 from tundra_tui.domain.costs import Cost
 from tundra_tui.domain.errors import TundraError
+from tundra_tui.domain.events import Event
 from tundra_tui.domain.kanban import GRADE_LEGEND, LEGEND, BeadDraft, build_board
 from tundra_tui.domain.refinery import AttemptState
 from tundra_tui.domain.sanitize import visible
@@ -48,6 +49,8 @@ PER_COLUMN = 200
 """Beads loaded per column; headers still count them all."""
 HISTORY = 200
 """Events shown in a bead's history (the most recent)."""
+FINISHED = frozenset({BeadStatus.DONE, BeadStatus.FAILED, BeadStatus.ESCALATED})
+"""A bead in these is held by nobody: its last agent's later approvals are not about it."""
 RECENT = 6
 """Recent merge attempts asked of the refinery for the strip."""
 
@@ -352,13 +355,20 @@ bead's merge (an escalated bead goes back to review, its attempts count from zer
     async def _open(self, bead_id: int) -> None:
         store = self.services.store
         try:
+            bead = await store.beads.get(bead_id)
+            history = await store.events.find(bead_id=bead_id, limit=HISTORY)
+            approvals: list[Event] = []
+            for agent, (start, end) in _holds(bead, history).items():
+                found = await store.events.find(agent=agent, kind_prefix="approval.", limit=HISTORY)
+                approvals.extend(e for e in found if start <= e.at and (not end or e.at <= end))
             facts = BeadFacts(
-                bead=await store.beads.get(bead_id),
+                bead=bead,
                 blockers=await store.beads.blockers_of(bead_id),
                 dependents=await store.beads.dependents_of(bead_id),
-                history=await store.events.find(bead_id=bead_id, limit=HISTORY),
+                history=history,
                 attempts=tuple(await store.merges.for_bead(bead_id)),
                 spend=await bead_cost(store, bead_id),
+                approvals=approvals,
             )
         except TundraError as error:
             self.notify(str(error), severity="error", markup=False)
@@ -432,6 +442,20 @@ bead's merge (an escalated bead goes back to review, its attempts count from zer
             self.board.select(reply.id)
             if any(b.id == reply.id for column in self._sources for b in column.beads):
                 self._redraw()  # the reload came first: put the cursor on it now
+
+
+def _holds(bead: Bead, history: list[Event]) -> dict[str, tuple[str, str]]:
+    """Each agent named in the bead's events, from the first event naming it to the last
+    ("" end: it holds the bead still), the span whose approvals belong on its timeline."""
+    holds: dict[str, tuple[str, str]] = {}
+    for event in history:
+        agent = event.agent or str(event.data.get("assignee") or "")
+        if agent:
+            start, _ = holds.get(agent, (event.at, ""))
+            holds[agent] = (start, event.at)
+    if bead.assignee in holds and bead.status not in FINISHED:
+        holds[bead.assignee] = (holds[bead.assignee][0], "")
+    return holds
 
 
 def _loaded_ids(sources: list[KanbanColumn]) -> list[int]:
