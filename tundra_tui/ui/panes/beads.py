@@ -75,7 +75,8 @@ Completion: {GRADE_LEGEND}
 
 The strip under the board is the refinery (the merge queue): what it merges now, the
 beads waiting, the latest results. `P` pauses or resumes it, `R` retries the selected
-bead's merge (an escalated bead goes back to review, its attempts count from zero).
+bead's merge (an escalated bead goes back to review, its attempts count from zero),
+`o` opens the merge in progress: its gates and the running gate's output as it prints.
 """
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -87,6 +88,7 @@ bead's merge (an escalated bead goes back to review, its attempts count from zer
         Binding("d", "done", "Mark done", id="beads-done"),
         Binding("P", "refinery_pause", "Pause/resume merging", id="beads-refinery-pause"),
         Binding("R", "refinery_retry", "Retry merge", id="beads-refinery-retry"),
+        Binding("o", "gate_output", "Merge output", id="beads-gate-output"),
     ]
 
     SHOWS: ClassVar[frozenset[str]] = frozenset({"beads", "refinery", "usage"})
@@ -310,6 +312,16 @@ bead's merge (an escalated bead goes back to review, its attempts count from zer
         paused = self.refinery is not None and self.refinery.paused
         verb: Literal["pause", "resume"] = "resume" if paused else "pause"
         self._control(RefineryControl(verb=verb, reason="from the control room"))
+
+    def action_gate_output(self) -> None:
+        """Open the merge in progress: its gates and the running gate's output, live."""
+        current = self.refinery.current if self.refinery is not None else None
+        if current is None or current.state == AttemptState.CLOSED:
+            self.notify("the refinery is merging nothing now", severity="warning")
+            return
+        from tundra_tui.ui.modals.gate_tail import GateTail
+
+        self.app.push_screen(GateTail(self.services.store, current.id))
 
     def action_refinery_retry(self) -> None:
         """Retry the selected bead's merge: its counted attempts are zeroed, and an
