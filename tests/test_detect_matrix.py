@@ -10,10 +10,15 @@ approval is ever called one. Re-record with `python -m tests.real_agents.record_
 from __future__ import annotations
 
 import json
+import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from detect_scores import MATRIX, TARGETS, Case, matrix_cases, matrix_scores, matrix_table
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "real_agents"))
+from screen_ansi import strip
 
 from tundra_tui.session.detect import MATRIX_VERSIONS, Detected, detect_screen
 from tundra_tui.usage.limits import parse_reset
@@ -124,3 +129,29 @@ def test_a_rate_limit_screen_that_shows_its_reset_is_read_by_the_limit_parser() 
                 assert reset is None, case.id
             shown += says
     assert shown >= 4
+
+
+COLOURED = ("claude",)
+"""The CLIs recorded with colour sidecars so far (every capture has one); the others
+were recorded before sidecars existed and have none until they are re-recorded."""
+
+
+def test_every_coloured_capture_has_a_sidecar_that_is_its_text_in_colour() -> None:
+    """A capture's ``.ansi`` (recorder's ``screen_ansi``) gives its ``.txt`` back exactly
+    once its SGRs are stripped. Sidecars are required for the CLIs whose index lists
+    them: COLOURED (each capture of theirs has one), none for the rest."""
+    with_colour = set()
+    listed = set()
+    for path in sorted(MATRIX.glob("*/index.json")):
+        captures = json.loads(path.read_text())["captures"]
+        if any("ansi" in entry for entry in captures):
+            with_colour.add(path.parent.name)
+            for entry in captures:
+                assert entry.get("ansi") == entry["file"].removesuffix(".txt") + ".ansi", entry
+                text = (MATRIX / entry["file"]).read_text(encoding="utf-8")
+                sidecar = (MATRIX / entry["ansi"]).read_text(encoding="utf-8")
+                assert "\x1b[" in sidecar or not text.strip(), entry["ansi"]
+                assert strip(sidecar) == text, entry["ansi"]
+                listed.add(entry["ansi"])
+    assert with_colour == set(COLOURED)
+    assert {str(p.relative_to(MATRIX)) for p in MATRIX.glob("*/*/*/*.ansi")} == listed

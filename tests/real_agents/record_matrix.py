@@ -4,7 +4,8 @@ For each (CLI, version, size) this runs the real CLI through our ``SessionHost``
 (``host_driver.HostDriver``: a PTY, our emulator) against the fake model server,
 in a temp HOME seeded by ``agent_specs``, and saves the screen at each scenario
 as ``tests/fixtures/screens/matrix/<cli>/<version>/<size>/<state>-<scenario>.txt``
-(rows as the emulator shows them, trailing spaces dropped). The state in the name
+(rows as the emulator shows them, trailing spaces dropped) and beside it the same rows
+with their colours, ``<state>-<scenario>.ansi`` (``screen_ansi``; ``cat`` it). The state in the name
 is what the scenario means to a person; ``index.json`` beside it lists every
 capture and every scenario a version could not reach, with the reason.
 
@@ -36,6 +37,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import real_agent_harness
+import screen_ansi
 from agent_specs import SPECS, AgentSpec
 from fake_model_server import start_server
 from host_driver import HostDriver
@@ -98,6 +100,8 @@ class Run:
         self.box = Sandbox(root, home, work, server, port, log, spec.name)
         columns, rows = SIZES[size]
         self.driver = HostDriver(spec.runtime, root / "town", columns=columns, rows=rows)
+        self._cells: dict[str, list[list[screen_ansi.Cell]]] = {}
+        """The style runs of the last screens read, by their text (oldest first)."""
 
     def start(self, seed: Callable[[Sandbox, dict[str, str]], None] | None = None) -> None:
         argv, env = self.spec.setup(self.box)
@@ -116,7 +120,18 @@ class Run:
     # ---- reading the screen ----------------------------------------------------------------
 
     def screen(self) -> str:
-        return self.driver.screen()
+        """The screen's text; its style runs are kept for ``save`` (read in one hop)."""
+
+        def read() -> tuple[str, list[list[screen_ansi.Cell]]]:
+            emulator = self.driver.session.emulator
+            rows = [screen_ansi.cells(emulator.line_cells(y)) for y in range(emulator.rows)]
+            return emulator.text(), rows
+
+        text, rows = self.driver.call(read)
+        self._cells[text] = rows
+        while len(self._cells) > 16:
+            del self._cells[next(iter(self._cells))]
+        return text
 
     def stable(self, quiet: float = 2.0, timeout: float = 30.0) -> tuple[str, bool]:
         """The screen once it has not changed for ``quiet`` s (or at ``timeout``, unstable)."""
@@ -182,22 +197,42 @@ class Run:
             lines.pop()
         return "\n".join(lines) + "\n"
 
+    def coloured(self, screen: str) -> str | None:
+        """``screen`` as its colour sidecar (``screen_ansi``), sanitised as its text is;
+        None when its runs were not kept or their text is not exactly the saved text."""
+        rows = self._cells.get(screen)
+        if rows is None:
+            return None
+        for path, tag in ((self.box.work, "<work>"), (self.box.home, "<home>")):
+            rows = [screen_ansi.replace(row, str(path), tag) for row in rows]
+        rows = [screen_ansi.replace(row, str(self.box.root), "<root>") for row in rows]
+        port = f"127.0.0.1:{self.box.port}"
+        rows = [screen_ansi.replace(row, port, "127.0.0.1:<port>") for row in rows]
+        sidecar = screen_ansi.render(rows)
+        return sidecar if screen_ansi.strip(sidecar) == self.sanitise(screen) else None
+
     def save(self, state: str, scenario: str, screen: str, note: str = "") -> None:
         folder = OUT / self.spec.name / self.version.version / self.size
         folder.mkdir(parents=True, exist_ok=True)
         name = f"{state}-{scenario}.txt"
         (folder / name).write_text(self.sanitise(screen), encoding="utf-8")
-        self.out.captures.append(
-            {
-                "cli": self.spec.name,
-                "version": self.version.version,
-                "size": self.size,
-                "state": state,
-                "scenario": scenario,
-                "file": str((folder / name).relative_to(OUT)),
-                "note": note,
-            }
-        )
+        entry = {
+            "cli": self.spec.name,
+            "version": self.version.version,
+            "size": self.size,
+            "state": state,
+            "scenario": scenario,
+            "file": str((folder / name).relative_to(OUT)),
+            "note": note,
+        }
+        sidecar = self.coloured(screen)
+        if sidecar is not None:
+            ansi = folder / f"{state}-{scenario}.ansi"
+            ansi.write_text(sidecar, encoding="utf-8")
+            entry["ansi"] = str(ansi.relative_to(OUT))
+        else:
+            print(f"  {self.spec.name} {self.version.version} {self.size}: {name} NO COLOUR")
+        self.out.captures.append(entry)
         print(f"  {self.spec.name} {self.version.version} {self.size}: {name} {note}", flush=True)
 
     def skip(self, scenario: str, reason: str) -> None:
@@ -290,7 +325,9 @@ def main_session(run: Run) -> None:
         run.save("working", "before_first_token", run.screen())
         time.sleep(FIRST_TOKEN_DELAY - 2.0 + 2.5)
         run.save("working", "streaming", run.screen())
-        if run.wait_screen(lambda text: "nine" in text.split("You said:")[-1], 40):
+        # The answer echoes the prompt after "You said:"; the prompt itself, still on
+        # screen, must not count (Claude Code 2.0.76's spinner outlives its answer).
+        if run.wait_screen(lambda text: "nine" in text.partition("You said:")[2], 40):
             screen, steady = run.stable(quiet=2.5, timeout=40)
             run.save("idle", "after_answer", screen, "" if steady else "screen still changing")
         else:
@@ -523,6 +560,10 @@ def _relabel(path: Path, labels: dict[str, dict[str, str]]) -> int:
         entry["state"] = state
         entry["file"] = f"{key.rsplit('/', 1)[0]}/{state}-{entry['scenario']}.txt"
         old.rename(OUT / entry["file"])
+        if "ansi" in entry:
+            old_ansi = OUT / entry["ansi"]
+            entry["ansi"] = entry["file"].removesuffix(".txt") + ".ansi"
+            old_ansi.rename(OUT / entry["ansi"])
         changed += 1
         print(f"  {key}: {state}")
     path.write_text(json.dumps(index, indent=1, ensure_ascii=False) + "\n")
