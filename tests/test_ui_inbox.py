@@ -24,18 +24,14 @@ from at_cli import (
     until,
     wait_for,
 )
+from live_room import control_room
 from textual.widgets import Input
 
-from tundra_tui.store import open_store
-from tundra_tui.town import find_town
 from tundra_tui.ui.app import TundraApp
-from tundra_tui.ui.link import DaemonLink
-from tundra_tui.ui.live import LiveModel
 from tundra_tui.ui.modals.approval import ApprovalModal
 from tundra_tui.ui.modals.bead_form import BeadForm
 from tundra_tui.ui.modals.confirm import ConfirmModal
 from tundra_tui.ui.modals.inbox import InboxModal
-from tundra_tui.ui.services import Services
 from tundra_tui.ui.widgets.nav_table import NavTable
 from tundra_tui.ui.widgets.terminal_view import TerminalView
 
@@ -63,14 +59,10 @@ def town() -> Iterator[Path]:
 @pytest.fixture
 async def app(town: Path) -> AsyncIterator[TundraApp]:
     """The real control room on the town; afterwards every request still waiting is denied."""
-    found = find_town(town)
-    async with await open_store(found.db_path) as store:
-        services = Services(town=found, store=store, link=DaemonLink(found), live=LiveModel())
-        app = TundraApp(services, watch_files=False, clock_interval=0)
+    async with control_room(town) as app:
         try:
             yield app
         finally:
-            await services.link.close()
             for waiting in await asyncio.to_thread(pending_approvals, town):
                 await asyncio.to_thread(at, town, "deny", str(waiting["id"]), check=False)
             await asyncio.to_thread(

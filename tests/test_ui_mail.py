@@ -13,15 +13,11 @@ from pathlib import Path
 
 import pytest
 from at_cli import agent_state, at, daemon_town, until, wait_for
+from live_room import control_room
 from textual.widgets import Input, Select, Static, TextArea
 
-from tundra_tui.store import open_store
-from tundra_tui.town import find_town
 from tundra_tui.ui.app import TundraApp
-from tundra_tui.ui.link import DaemonLink
-from tundra_tui.ui.live import LiveModel
 from tundra_tui.ui.modals.mail import MailCompose, MailView
-from tundra_tui.ui.services import Services
 from tundra_tui.ui.widgets.nav_table import NavTable
 
 DEADLINE = 60.0
@@ -39,14 +35,8 @@ def town() -> Iterator[Path]:
 
 @pytest.fixture
 async def app(town: Path) -> AsyncIterator[TundraApp]:
-    found = find_town(town)
-    async with await open_store(found.db_path) as store:
-        services = Services(town=found, store=store, link=DaemonLink(found), live=LiveModel())
-        app = TundraApp(services, watch_files=False, clock_interval=0)
-        try:
-            yield app
-        finally:
-            await services.link.close()
+    async with control_room(town) as app:
+        yield app
 
 
 def shown(view: MailView) -> str:

@@ -12,18 +12,14 @@ from pathlib import Path
 
 import pytest
 from at_cli import agent_state, asker_config, at, daemon_town, pending_approvals, until, wait_for
+from live_room import control_room
 
 from tundra_tui.daemon.protocol import SendText
 from tundra_tui.domain.agents import AgentState
-from tundra_tui.store import open_store
-from tundra_tui.town import find_town
 from tundra_tui.ui.app import TundraApp
-from tundra_tui.ui.link import DaemonLink
-from tundra_tui.ui.live import LiveModel
 from tundra_tui.ui.modals.confirm import ConfirmModal
 from tundra_tui.ui.modals.inbox import InboxModal
 from tundra_tui.ui.modals.rules import RulesModal
-from tundra_tui.ui.services import Services
 from tundra_tui.ui.widgets.nav_table import NavTable
 
 DEADLINE = 30.0
@@ -42,14 +38,10 @@ def town() -> Iterator[Path]:
 @pytest.fixture
 async def app(town: Path) -> AsyncIterator[TundraApp]:
     """The real control room on the town, no popup; afterwards nothing waits, no rule lives."""
-    found = find_town(town)
-    async with await open_store(found.db_path) as store:
-        services = Services(town=found, store=store, link=DaemonLink(found), live=LiveModel())
-        app = TundraApp(services, watch_files=False, clock_interval=0, approval_popup=False)
+    async with control_room(town, approval_popup=False) as app:
         try:
             yield app
         finally:
-            await services.link.close()
             for waiting in await asyncio.to_thread(pending_approvals, town):
                 await asyncio.to_thread(at, town, "deny", str(waiting["id"]), check=False)
             for rule in json.loads((await asyncio.to_thread(at, town, "rules", "--json")).stdout):

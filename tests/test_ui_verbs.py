@@ -13,18 +13,14 @@ from typing import Any, get_args
 
 import pytest
 from at_cli import agent_state, at, git_town, until, wait_for
+from live_room import control_room
 from mail_town import rows
 from textual.command import CommandList, CommandPalette
 
 from tundra_tui.daemon.protocol import AnyRequest
-from tundra_tui.store import open_store
-from tundra_tui.town import find_town
 from tundra_tui.ui.app import TundraApp
-from tundra_tui.ui.link import DaemonLink
-from tundra_tui.ui.live import LiveModel
 from tundra_tui.ui.modals.confirm import ConfirmModal
 from tundra_tui.ui.modals.picker import PickerModal, TextModal, matches
-from tundra_tui.ui.services import Services
 from tundra_tui.ui.verbs import VERBS
 from tundra_tui.ui.widgets.agent_list import AgentList
 
@@ -55,6 +51,10 @@ def test_the_picker_filter_matches_every_word_in_any_case() -> None:
 
 # ---- against a daemon ---------------------------------------------------------------------------
 
+pytestmark = pytest.mark.xdist_group("verbs")
+"""One worker, in file order: run alone, the convoy test's bead picker is gone before the
+test sees it (a picker pushed right as a text box closes: not explained yet)."""
+
 
 @pytest.fixture(scope="module")
 def town() -> Iterator[Path]:
@@ -67,14 +67,8 @@ def town() -> Iterator[Path]:
 
 @pytest.fixture
 async def app(town: Path) -> AsyncIterator[TundraApp]:
-    found = find_town(town)
-    async with await open_store(found.db_path) as store:
-        services = Services(town=found, store=store, link=DaemonLink(found), live=LiveModel())
-        app = TundraApp(services, watch_files=False, clock_interval=0, approval_popup=False)
-        try:
-            yield app
-        finally:
-            await services.link.close()
+    async with control_room(town, approval_popup=False) as app:
+        yield app
 
 
 async def palette(app: TundraApp, pilot: Any, text: str) -> None:
