@@ -14,17 +14,14 @@ from pathlib import Path
 
 import pytest
 from at_cli import at, git_town, until
+from live_room import control_room
 from textual.widgets import OptionList
 
 from tundra_tui.domain.beads import BeadStatus
-from tundra_tui.store import Store, open_store
-from tundra_tui.town import find_town
+from tundra_tui.store import Store
 from tundra_tui.ui.app import TundraApp
-from tundra_tui.ui.link import DaemonLink
-from tundra_tui.ui.live import LiveModel
 from tundra_tui.ui.modals.agent_pick import AgentPick
 from tundra_tui.ui.panes.beads import BeadsPane
-from tundra_tui.ui.services import Services
 from tundra_tui.ui.widgets.kanban_board import KanbanBoard
 
 DEADLINE = 30.0
@@ -39,14 +36,8 @@ def town() -> Iterator[Path]:
 
 @pytest.fixture
 async def app(town: Path) -> AsyncIterator[TundraApp]:
-    found = find_town(town)
-    async with await open_store(found.db_path) as store:
-        services = Services(town=found, store=store, link=DaemonLink(found), live=LiveModel())
-        app = TundraApp(services, watch_files=False, clock_interval=0)
-        try:
-            yield app
-        finally:
-            await services.link.close()
+    async with control_room(town) as app:
+        yield app
 
 
 def bead_json(town: Path, bead_id: int) -> dict[str, object]:
