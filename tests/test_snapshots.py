@@ -18,29 +18,37 @@ from typing import Any, cast
 import msgspec
 import pytest
 from history_fake import FakeHistory
+from recap_seed import T0, Clock, away_story
 from textual.pilot import Pilot
-from ui_harness import FakeLink, demo_events, fixed_clock
+from ui_harness import FakeLink, demo_events, fixed_clock, pending
 
 from tundra_tui.config import load_config
 from tundra_tui.daemon.protocol import (
     AgentList,
     AgentRow,
     Agents,
+    ApprovalEvent,
     AttemptRow,
     History,
     RefineryQuery,
     RefineryStatus,
+    RuleInfo,
+    RuleList,
+    Rules,
     Run,
 )
 from tundra_tui.daemon.refinery_status import read_status
 from tundra_tui.demo_town import ensure_demo_town
 from tundra_tui.domain.beads import Action, BeadStatus
+from tundra_tui.domain.clock import iso
 from tundra_tui.domain.refinery import GateResult, Outcome, Strategy, ToBacklog
 from tundra_tui.store import Store, open_store
 from tundra_tui.town import Town
 from tundra_tui.ui.app import TundraApp
 from tundra_tui.ui.live import LiveModel
+from tundra_tui.ui.modals.rules import RulesModal
 from tundra_tui.ui.services import Services
+from tundra_tui.ui.widgets.recap import RecapPanel
 
 pytestmark = pytest.mark.xdist_group("snapshots")  # one worker: they share ROOT
 
@@ -304,3 +312,105 @@ def test_record_modal(make_app: Callable[..., TundraApp], snap_compare: Any) -> 
     """The flight recorder's question on the Agents tab: the agent, what it was detected as
     and by which rule, and the four answers."""
     assert snap_compare(make_app(), run_before=keys("2", "home", "d"), terminal_size=(100, 30))
+
+
+def _waiting(approval_id: int, agent: str, subject: str, minutes: int, **kw: Any) -> ApprovalEvent:
+    """A pending request opened `minutes` before the fixed clock's now."""
+    event = pending(
+        approval_id, agent, subject, **{k: kw.pop(k) for k in ("tool", "source") if k in kw}
+    )
+    created = iso(fixed_clock() - timedelta(minutes=minutes))
+    info = msgspec.structs.replace(event.approval, created_at=created, **kw)
+    return ApprovalEvent(approval=info)
+
+
+@pytest.mark.parametrize("size", sorted(SIZES))
+def test_inbox(size: str, make_app: Callable[..., TundraApp], snap_compare: Any) -> None:
+    """The approval inbox (`I`): the demo's request and three more, one with hidden
+    characters made visible, one deny-listed (⚠), the first selected with space."""
+    app = make_app()
+    link = cast(FakeLink, app.services.link)
+    link.push(_waiting(42, "crew-1", "npm test -- --watch=false", 3, source="hook"))
+    link.push(_waiting(43, "witness", "cat notes.txt\u202e\u200b; echo [b]done[/b]", 7))
+    link.push(
+        _waiting(44, "mayor", "git push --force origin main", 12, source="hook",
+                 denied_shape="a force push")
+    )  # fmt: skip
+    assert snap_compare(app, run_before=keys("I", "space"), terminal_size=SIZES[size])
+
+
+def test_rules_modal(make_app: Callable[..., TundraApp], snap_compare: Any) -> None:
+    """The always-allow rules (`R` in the inbox): two rules, one with a hostile command."""
+    app = make_app()
+    made = iso(fixed_clock() - timedelta(days=1))
+    cast(FakeLink, app.services.link).answers[Rules] = RuleList(
+        rules=[
+            RuleInfo(id=1, agent="crew-1", tool="Bash", subject="npm test", created_at=made,
+                     created_by="operator"),
+            RuleInfo(id=2, agent="witness", tool="Bash", subject="cat [b]x[/b]\u202e.txt",
+                     created_at=made, created_by="operator"),
+        ]
+    )  # fmt: skip
+
+    async def listed(pilot: Pilot[Any]) -> None:
+        await keys("I", "R")(pilot)
+        for _ in range(100):
+            if isinstance(app.screen, RulesModal) and app.screen.loaded:
+                break
+            await pilot.pause(0.02)
+        await pilot.pause(0.1)
+
+    assert snap_compare(app, run_before=listed, terminal_size=SIZES["small"])
+
+
+@pytest.mark.parametrize("size", sorted(SIZES))
+def test_recap(size: str, town_dir: Path, snap_compare: Any) -> None:
+    """ "While you were away" leading the Dashboard: three hours in which a bead merged,
+    one failed, approvals waited, an agent crashed and the mayor wrote to the operator."""
+
+    async def seed() -> None:
+        clock = Clock(T0 - timedelta(hours=1))
+        async with await open_store(Town(town_dir).db_path, clock=clock) as store:
+            await away_story(store, clock)
+
+    asyncio.run(seed())
+    services = Services(
+        town=Town(town_dir), store=cast(Store, None), link=FakeLink(), live=LiveModel(),
+        clock=fixed_clock,
+    )  # fmt: skip
+    app = SnapshotApp(services, watch_files=False, clock_interval=0, approval_popup=False)
+
+    async def shown(pilot: Pilot[Any]) -> None:
+        for _ in range(200):
+            await pilot.pause(0.02)
+            panel = app.query_one(RecapPanel)
+            if panel.display and not app._reloading and not app.first_shows:
+                break
+        await pilot.pause(0.1)
+
+    assert snap_compare(app, run_before=shown, terminal_size=SIZES[size])
+
+
+@pytest.mark.parametrize("size", sorted(SIZES))
+def test_mail(size: str, make_app: Callable[..., TundraApp], snap_compare: Any) -> None:
+    """The Mail view (`M`) on the demo's mail: threads per agent, the first one open."""
+    assert snap_compare(make_app(), run_before=keys("M", "enter"), terminal_size=SIZES[size])
+
+
+def test_mail_compose(make_app: Callable[..., TundraApp], snap_compare: Any) -> None:
+    """Composing from the Mail view (`c`): recipient picked from the agents, subject, body."""
+    assert snap_compare(make_app(), run_before=keys("M", "c"), terminal_size=SIZES["small"])
+
+
+def test_agent_pick(make_app: Callable[..., TundraApp], snap_compare: Any) -> None:
+    """`L` on a Backlog card: the agents to sling it to, and "let dispatch take it"."""
+    assert snap_compare(make_app(), run_before=keys("3", "L"), terminal_size=SIZES["small"])
+
+
+def test_verb_picker(make_app: Callable[..., TundraApp], snap_compare: Any) -> None:
+    """The palette's `sling`: its first picker, the beads it can take."""
+    assert snap_compare(
+        make_app(),
+        run_before=keys("colon", "s", "l", "i", "n", "g", "enter"),
+        terminal_size=SIZES["small"],
+    )
