@@ -10,6 +10,7 @@ approval is ever called one. Re-record with `python -m tests.real_agents.record_
 from __future__ import annotations
 
 import json
+import re
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -131,17 +132,18 @@ def test_a_rate_limit_screen_that_shows_its_reset_is_read_by_the_limit_parser() 
     assert shown >= 4
 
 
-COLOURED = ("claude",)
-"""The CLIs recorded with colour sidecars so far (every capture has one); the others
-were recorded before sidecars existed and have none until they are re-recorded."""
+COLOURED = ("claude", "codex")
+"""The CLIs recorded with colour sidecars so far, every version and capture of them:
+Claude Code and Codex CLI. The others were recorded before sidecars existed and have
+none until they are re-recorded."""
 
 
 def test_every_coloured_capture_has_a_sidecar_that_is_its_text_in_colour() -> None:
     """A capture's ``.ansi`` (recorder's ``screen_ansi``) gives its ``.txt`` back exactly
     once its SGRs are stripped. Sidecars are required for the CLIs whose index lists
-    them: COLOURED (each capture of theirs has one), none for the rest."""
-    with_colour = set()
-    listed = set()
+    them: COLOURED (Claude Code and Codex CLI, each capture of theirs has one), none
+    for the rest; and each of those CLIs' sidecars keeps some style, not only resets."""
+    with_colour, coloured, listed = set(), set(), set()
     for path in sorted(MATRIX.glob("*/index.json")):
         captures = json.loads(path.read_text())["captures"]
         if any("ansi" in entry for entry in captures):
@@ -150,8 +152,10 @@ def test_every_coloured_capture_has_a_sidecar_that_is_its_text_in_colour() -> No
                 assert entry.get("ansi") == entry["file"].removesuffix(".txt") + ".ansi", entry
                 text = (MATRIX / entry["file"]).read_text(encoding="utf-8")
                 sidecar = (MATRIX / entry["ansi"]).read_text(encoding="utf-8")
-                assert "\x1b[" in sidecar or not text.strip(), entry["ansi"]
                 assert strip(sidecar) == text, entry["ansi"]
                 listed.add(entry["ansi"])
+                if re.search(r"\x1b\[(?!0m)[0-9;]+m", sidecar):
+                    coloured.add(path.parent.name)
     assert with_colour == set(COLOURED)
+    assert coloured == with_colour  # some style was really kept, not only resets
     assert {str(p.relative_to(MATRIX)) for p in MATRIX.glob("*/*/*/*.ansi")} == listed
