@@ -132,16 +132,16 @@ def test_a_rate_limit_screen_that_shows_its_reset_is_read_by_the_limit_parser() 
     assert shown >= 4
 
 
-COLOURED = ("claude", "codex")
+COLOURED = ("claude", "codex", "gemini")
 """The CLIs recorded with colour sidecars so far, every version and capture of them:
-Claude Code and Codex CLI. The others were recorded before sidecars existed and have
+Claude Code, Codex CLI and Gemini CLI. The others were recorded before sidecars existed and have
 none until they are re-recorded."""
 
 
 def test_every_coloured_capture_has_a_sidecar_that_is_its_text_in_colour() -> None:
     """A capture's ``.ansi`` (recorder's ``screen_ansi``) gives its ``.txt`` back exactly
     once its SGRs are stripped. Sidecars are required for the CLIs whose index lists
-    them: COLOURED (Claude Code and Codex CLI, each capture of theirs has one), none
+    them: COLOURED (Claude Code, Codex CLI, Gemini CLI: each capture of theirs has one), none
     for the rest; and each of those CLIs' sidecars keeps some style, not only resets."""
     with_colour, coloured, listed = set(), set(), set()
     for path in sorted(MATRIX.glob("*/index.json")):
