@@ -132,17 +132,15 @@ def test_a_rate_limit_screen_that_shows_its_reset_is_read_by_the_limit_parser() 
     assert shown >= 4
 
 
-COLOURED = ("claude", "codex", "gemini", "opencode")
-"""The CLIs recorded with colour sidecars so far, every version and capture of them:
-Claude Code, Codex CLI, Gemini CLI and OpenCode. Aider was recorded before sidecars existed
-and has none until it is re-recorded."""
+COLOURED = ("aider", "claude", "codex", "gemini", "opencode")
+"""The CLIs recorded with colour sidecars, every version and capture of them: all five."""
 
 
 def test_every_coloured_capture_has_a_sidecar_that_is_its_text_in_colour() -> None:
     """A capture's ``.ansi`` (recorder's ``screen_ansi``) gives its ``.txt`` back exactly
     once its SGRs are stripped. Sidecars are required for the CLIs whose index lists
-    them: COLOURED (Claude Code, Codex CLI, Gemini CLI, OpenCode: each capture of theirs
-    has one), none for Aider; and each CLI's sidecars keep some style, not only resets."""
+    them: COLOURED (all five CLIs: each capture has one); and each CLI's sidecars keep
+    some style, not only resets."""
     with_colour, coloured, listed = set(), set(), set()
     for path in sorted(MATRIX.glob("*/index.json")):
         captures = json.loads(path.read_text())["captures"]
