@@ -7,7 +7,6 @@ only show as a timing ratio.
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 import pytest
@@ -50,13 +49,6 @@ class Stand:
         pass
 
 
-async def spin(seconds: float) -> None:
-    """Let the loop (and the pump) run for `seconds`."""
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        await asyncio.sleep(0.001)
-
-
 async def test_hidden_steps_wait_for_the_echo_of_a_key_then_go_on(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -68,7 +60,9 @@ async def test_hidden_steps_wait_for_the_echo_of_a_key_then_go_on(
     try:
         pump.keyed(typed)  # type: ignore[arg-type]
         hidden.output(4096, pump)
-        await spin(0.1)
+        # The pump has seen the hidden agent's bytes and made it due, and holds it.
+        await until(lambda: hidden in pump._targets, 10, step=0.002, what="the agent due")
+        await until(lambda: pump._held_until(time.monotonic()) is not None, 10, what="a hold")
         assert hidden.fed == [], "a hidden step ran while the key's echo was on its way"
         typed.output(1, pump)  # the echo
         await until(lambda: typed.fed and hidden.fed, 10, step=0.002, what="both fed")

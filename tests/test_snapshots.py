@@ -286,7 +286,7 @@ def test_palette(make_app: Callable[..., TundraApp], snap_compare: Any) -> None:
             ):
                 break
             await pilot.pause(0.02)
-        await pilot.pause(0.2)
+        await pilot.pause()
 
     app = make_app()
     # The key-bound actions only: hits of equal score from two providers arrive in either
@@ -375,7 +375,7 @@ def test_rules_modal(make_app: Callable[..., TundraApp], snap_compare: Any) -> N
             if isinstance(app.screen, RulesModal) and app.screen.loaded:
                 break
             await pilot.pause(0.02)
-        await pilot.pause(0.1)
+        await pilot.pause()
 
     assert snap_compare(app, run_before=listed, terminal_size=SIZES["small"])
 
@@ -403,7 +403,7 @@ def test_recap(size: str, town_dir: Path, snap_compare: Any) -> None:
             panel = app.query_one(RecapPanel)
             if panel.display and not app._reloading and not app.first_shows:
                 break
-        await pilot.pause(0.1)
+        await pilot.pause()
 
     assert snap_compare(app, run_before=shown, terminal_size=SIZES[size])
 
