@@ -1,7 +1,9 @@
 """Every action by name: the `:` palette's verbs against a real daemon and demo agents.
 `sling` slings (checked with the `at` CLI), `agent stop` asks and then stops, `dispatch
 pause` pauses (the store's flag), "agent NAME" selects that agent on the Agents tab, and
-escape at any step sends nothing. A fast test checks that each verb names a real op."""
+escape at any step sends nothing. A fast test checks that each verb names a real op: every
+verb that changes the town is a daemon op (tests/test_daemon_writes.py shows other clients
+hear of it)."""
 
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from tundra_tui.ui.modals.confirm import ConfirmModal
 from tundra_tui.ui.modals.picker import PickerModal, TextModal, matches
 from tundra_tui.ui.verbs import VERBS
 from tundra_tui.ui.widgets.agent_list import AgentList
+from tundra_tui.usage.reports import GROUPS
 
 DEADLINE = 30.0
 
@@ -30,12 +33,13 @@ DEADLINE = 30.0
 # ---- fast ---------------------------------------------------------------------------------------
 
 
-def test_each_verb_names_an_op_or_the_call_the_cli_makes() -> None:
+def test_each_verb_is_a_daemon_op_or_only_shows_a_view() -> None:
     ops = set(get_args(AnyRequest))
     names = [verb.name for verb in VERBS]
     assert len(names) == len(set(names))
     for verb in VERBS:
-        assert verb.op in ops or (verb.op is None and verb.via), verb.name
+        assert verb.op in ops or (verb.op is None and verb.via == "view"), verb.name
+    assert {v.name for v in VERBS if v.op is None} == {f"cost by {g}" for g in GROUPS}
     wanted = {"sling", "hook", "submit", "done", "nudge", "mail", "convoy create"}
     wanted |= {"convoy start", "agent add", "agent start", "agent stop", "agent restart"}
     wanted |= {"dispatch pause", "dispatch resume", "refinery pause", "refinery resume"}
@@ -52,8 +56,7 @@ def test_the_picker_filter_matches_every_word_in_any_case() -> None:
 # ---- against a daemon ---------------------------------------------------------------------------
 
 pytestmark = pytest.mark.xdist_group("verbs")
-"""One worker, in file order: run alone, the convoy test's bead picker is gone before the
-test sees it (a picker pushed right as a text box closes: not explained yet)."""
+"""One worker for the module's town and daemon."""
 
 
 @pytest.fixture(scope="module")
@@ -124,6 +127,11 @@ def slung(app: TundraApp, bead: int) -> bool:
     return any(line.startswith((f"slung #{bead}", f"#{bead} was not", "sling:")) for line in said)
 
 
+def said(app: TundraApp, line: str) -> bool:
+    """The verb's one line (said once the daemon answered)."""
+    return any(str(n.message) == line for n in app._notifications)
+
+
 def started(app: TundraApp, name: str) -> bool:
     agent = app.services.live.agents.get(name)
     return agent is not None and agent.state.value == "idle"
@@ -183,10 +191,13 @@ async def test_dispatch_pause_and_resume(town: Path, app: TundraApp) -> None:
         return str(rows(town, "SELECT value FROM town_flags WHERE key = 'dispatch_paused'")[0][0])
 
     async with app.run_test(size=(120, 40)) as pilot:
+        await until(lambda: app.services.live.connected, DEADLINE, what="the daemon")
         await palette(app, pilot, "dispatch pause")
-        await until(lambda: paused() == "1", what="dispatch paused")
+        await until(lambda: said(app, "dispatch paused"), what="the daemon's answer")
+        assert paused() == "1"
         await palette(app, pilot, "dispatch resume")
-        await until(lambda: paused() == "0", what="dispatch resumed")
+        await until(lambda: said(app, "dispatch resumed"), what="the daemon's answer")
+        assert paused() == "0"
 
 
 async def test_agent_name_jumps_to_the_agents_tab_with_it_selected(
@@ -266,13 +277,17 @@ async def test_hook_mail_and_the_refinery(town: Path, app: TundraApp) -> None:
 async def test_convoy_create_and_start_and_agent_add(town: Path, app: TundraApp) -> None:
     out = await asyncio.to_thread(at, town, "bead", "add", "for the convoy", "--json")
     bead = int(json.loads(out.stdout)["id"])
+    # Another bead, so that the picker still offers one (and "done") after the first pick.
+    await asyncio.to_thread(at, town, "bead", "add", "left out")
     async with app.run_test(size=(120, 40)) as pilot:
+        await until(lambda: app.services.live.connected, DEADLINE, what="the daemon")
         await palette(app, pilot, "convoy create")
         await answer(app, pilot, "its name", "c1")
         await pick(app, pilot, "add which bead", "for the convoy", 1)
         await pick(app, pilot, "add which bead", "done: create", 1)
+        await until(lambda: said(app, "created convoy c1 with 1 bead(s)"), what="the answer")
         convoy = "SELECT c.status, b.id FROM convoys c JOIN beads b ON b.convoy_id = c.id"
-        await until(lambda: rows(town, convoy) == [("pending", bead)], what="the convoy")
+        assert rows(town, convoy) == [("pending", bead)]
         await palette(app, pilot, "convoy start")
         await pick(app, pilot, "which convoy", "c1", 1)
         await until(lambda: rows(town, convoy) == [("active", bead)], what="the start")
@@ -281,7 +296,11 @@ async def test_convoy_create_and_start_and_agent_add(town: Path, app: TundraApp)
         await answer(app, pilot, "its name", "d3")
         await pick(app, pilot, "which runtime", "demo", 1)
         await pick(app, pilot, "which role", "crew", 1)
-        await until(lambda: "d3" in (town / "tundra.toml").read_text(), what="the new agent")
+        added_line = "added agent d3 (crew, demo) to tundra.toml"
+        await until(lambda: said(app, added_line), what="the daemon's answer")
+        assert "[agents.d3]" in (town / "tundra.toml").read_text()
+        # The daemon's ChangedEvent("config") brought the new agent to the palette's roster.
+        await until(lambda: "d3" in app.services.config.agents(), what="the config reloaded")
         added = json.loads((await asyncio.to_thread(at, town, "agent", "list", "--json")).stdout)
         assert {"name": "d3", "role": "crew", "runtime": "demo"}.items() <= next(
             row for row in added if row["name"] == "d3"

@@ -6,7 +6,7 @@ from tundra_tui.cli.context import Context
 from tundra_tui.cli.listing import print_agents
 from tundra_tui.config import add_agent, remove_agent
 from tundra_tui.daemon.client import DaemonClient, DaemonUnavailable
-from tundra_tui.daemon.protocol import AgentList, AgentRow, Agents
+from tundra_tui.daemon.protocol import AgentAdd, AgentList, AgentRow, Agents
 from tundra_tui.domain.agents import AgentState, validate_agent_name
 from tundra_tui.domain.errors import TundraError
 from tundra_tui.domain.mail import OPERATOR
@@ -14,12 +14,17 @@ from tundra_tui.output import dump_json
 
 
 async def cmd_add(ctx: Context) -> int:
-    """Register an agent in the project file, keeping its comments."""
+    """Register an agent in the project file, keeping its comments: through the daemon
+    when it runs (every client hears of it), else here."""
+    from tundra_tui.cli.reports import ask_daemon
+
     a = ctx.args
     name = validate_agent_name(a.name)
     if name == OPERATOR:
         raise TundraError(f"{OPERATOR!r} is reserved for the human at the keyboard")
-    add_agent(ctx.town(), name, runtime=a.runtime, role=a.role, model=a.model)
+    request = AgentAdd(name=name, runtime=a.runtime, role=a.role, model=a.model)
+    if await ask_daemon(ctx, request, required=False) is None:
+        add_agent(ctx.town(), name, runtime=a.runtime, role=a.role, model=a.model)
     ctx.reload_config()
     store = await ctx.store()
     agent = await store.agents.get(name)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from tundra_tui.cli.beads import print_beads
 from tundra_tui.cli.context import Context
+from tundra_tui.daemon.protocol import ConvoyAdd, ConvoyChanged, ConvoyCreate
 from tundra_tui.domain.beads import parse_bead_id
 from tundra_tui.domain.convoys import Convoy, grade_summary
 from tundra_tui.output import dump_json, key_values, table
@@ -26,20 +27,34 @@ def _print(ctx: Context, convoy: Convoy, verb: str) -> None:
 
 
 async def cmd_create(ctx: Context) -> int:
-    """Create a pending convoy."""
+    """Create a pending convoy: through the daemon when it runs (every client hears of
+    it), else in the store."""
+    from tundra_tui.cli.reports import ask_daemon
+
+    a = ctx.args
+    request = ConvoyCreate(name=a.name, description=a.description, actor=ctx.actor)
+    changed: ConvoyChanged | None = await ask_daemon(ctx, request, required=False)
     store = await ctx.store()
-    convoy = await store.convoys.create(
-        ctx.args.name, actor=ctx.actor, description=ctx.args.description
-    )
+    if changed is None:
+        convoy = await store.convoys.create(a.name, actor=ctx.actor, description=a.description)
+    else:
+        convoy = await store.convoys.get(changed.id)
     _print(ctx, convoy, "created")
     return 0
 
 
 async def cmd_add(ctx: Context) -> int:
-    """Add beads to a convoy."""
+    """Add beads to a convoy: through the daemon when it runs, else in the store."""
+    from tundra_tui.cli.reports import ask_daemon
+
     ids = [parse_bead_id(b) for b in ctx.args.beads]
+    request = ConvoyAdd(convoy=ctx.args.name, beads=ids, actor=ctx.actor)
+    changed: ConvoyChanged | None = await ask_daemon(ctx, request, required=False)
     store = await ctx.store()
-    convoy = await store.convoys.add(ctx.args.name, ids, actor=ctx.actor)
+    if changed is None:
+        convoy = await store.convoys.add(ctx.args.name, ids, actor=ctx.actor)
+    else:
+        convoy = await store.convoys.get(changed.id)
     _print(ctx, convoy, "updated")
     return 0
 

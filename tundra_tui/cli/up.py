@@ -3,8 +3,9 @@
 `at up` starts the daemon (if needed), marks the town up, starts the agents marked to
 start or brought back, and lets dispatch run; it is idempotent, and after a reboot it
 brings back what was running. `at down` stops every agent and the daemon and keeps
-all state. Pausing dispatch is a switch in the store, so it works with no daemon, and
-once `at dispatch pause` returns nothing more is claimed.
+all state. Pausing dispatch is a switch in the store, so it works with no daemon (the
+daemon flips it when one runs, and every client hears of it), and once `at dispatch
+pause` returns nothing more is claimed.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from tundra_tui.cli.context import Context
 from tundra_tui.cli.daemon import STOP_TIMEOUT_S, cmd_stop, fields
 from tundra_tui.daemon.client import DaemonClient, DaemonUnavailable, start_daemon
 from tundra_tui.daemon.protocol import (
+    DispatchControl,
     DispatchQuery,
     DispatchStatus,
     Down,
@@ -140,8 +142,7 @@ async def cmd_pause(ctx: Context) -> int:
     from tundra_tui.cli.reports import refuse_inside
 
     refuse_inside(ctx, "agents do not pause dispatch (the operator does)")
-    store = await ctx.store()
-    await store.flags.set_paused(True, actor=ctx.actor, reason=ctx.args.reason)
+    await _switch(ctx, DispatchControl(verb="pause", reason=ctx.args.reason))
     print("dispatch paused" + (f": {ctx.args.reason}" if ctx.args.reason else ""))
     return 0
 
@@ -150,10 +151,20 @@ async def cmd_resume(ctx: Context) -> int:
     from tundra_tui.cli.reports import refuse_inside
 
     refuse_inside(ctx, "agents do not resume dispatch (the operator does)")
-    store = await ctx.store()
-    await store.flags.set_paused(False, actor=ctx.actor)
+    await _switch(ctx, DispatchControl(verb="resume"))
     print("dispatch resumed")
     return 0
+
+
+async def _switch(ctx: Context, request: DispatchControl) -> None:
+    """Through the daemon when it runs (every client hears of it); else the store's switch,
+    which the next daemon reads."""
+    from tundra_tui.cli.reports import ask_daemon
+
+    if await ask_daemon(ctx, request, required=False) is None:
+        store = await ctx.store()
+        paused = request.verb == "pause"
+        await store.flags.set_paused(paused, actor=ctx.actor, reason=request.reason)
 
 
 async def cmd_status(ctx: Context) -> int:

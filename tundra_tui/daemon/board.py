@@ -12,9 +12,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from tundra_tui.config import set_value, unset_value
+from tundra_tui.config import add_agent, load_config, set_value, unset_value
 from tundra_tui.daemon.gate import Gate
 from tundra_tui.daemon.protocol import (
+    AgentAdd,
+    AgentAdded,
     BeadApply,
     BeadChanged,
     BeadCreate,
@@ -24,16 +26,21 @@ from tundra_tui.daemon.protocol import (
     ConfigSet,
     ConfigUnset,
     ConfigWritten,
+    ConvoyAdd,
     ConvoyChanged,
+    ConvoyCreate,
     ConvoyMove,
     Event,
     Request,
 )
 from tundra_tui.daemon.transport import Caller, Handler
+from tundra_tui.domain.agents import validate_agent_name
 from tundra_tui.domain.beads import ACTIONS_NEEDING_ASSIGNEE, Action, Bead, kanban_move
+from tundra_tui.domain.convoys import Convoy
 from tundra_tui.domain.errors import IllegalTransition, TundraError
 from tundra_tui.domain.kanban import BeadDraft, draft_edits, reassignment
-from tundra_tui.store import Store
+from tundra_tui.domain.mail import OPERATOR
+from tundra_tui.store import RosterEntry, Store
 from tundra_tui.town import Town
 
 
@@ -65,6 +72,9 @@ class BoardOps:
             BeadApply: self.bead_apply,
             BeadMove: self.bead_move,
             ConvoyMove: self.convoy_move,
+            ConvoyCreate: self.convoy_create,
+            ConvoyAdd: self.convoy_add,
+            AgentAdd: self.agent_add,
             ConfigSet: self.config_set,
             ConfigUnset: self.config_unset,
         }
@@ -160,7 +170,29 @@ class BoardOps:
             else:
                 convoy = await convoys.pause(req.convoy, actor=req.actor)
             self._changed("convoys", convoy.id)
-        return ConvoyChanged(id=convoy.id, name=convoy.name, status=convoy.status.value)
+        return _convoy_reply(convoy)
+
+    async def convoy_create(self, req: ConvoyCreate, caller: Caller | None = None) -> ConvoyChanged:
+        """Create, then fill: a refused bead is the warning (the convoy stays, empty)."""
+        convoys = self.store.convoys
+        actor = self._actor(caller, req.actor)
+        async with self._beads:
+            convoy = await convoys.create(req.name, actor=actor, description=req.description)
+            warning = ""
+            if req.beads:
+                try:
+                    convoy = await convoys.add(convoy.id, req.beads, actor=actor)
+                except TundraError as error:
+                    warning = f"created convoy {convoy.name} but added no bead: {error}"
+            self._changed("convoys", convoy.id)
+        return _convoy_reply(convoy, warning)
+
+    async def convoy_add(self, req: ConvoyAdd, caller: Caller | None = None) -> ConvoyChanged:
+        actor = self._actor(caller, req.actor)
+        async with self._beads:
+            convoy = await self.store.convoys.add(req.convoy, req.beads, actor=actor)
+            self._changed("convoys", convoy.id)
+        return _convoy_reply(convoy)
 
     # ---- configuration -------------------------------------------------------------------------
 
@@ -179,6 +211,33 @@ class BoardOps:
             path = await asyncio.to_thread(unset_value, self.town, req.key, req.layer)
             self._changed("config")
         return ConfigWritten(key=req.key, layer=req.layer, path=str(path))
+
+    async def agent_add(self, req: AgentAdd, caller: object = None) -> AgentAdded:
+        """Append the agent's table to tundra.toml, then sync the roster before answering,
+        so whoever asked finds it in the store at once."""
+        self._config_by_operator(caller, "agent_add")
+        name = validate_agent_name(req.name)
+        if name == OPERATOR:
+            raise TundraError(f"{OPERATOR!r} is reserved for the human at the keyboard")
+        town = self.town
+        async with self._config:
+            await asyncio.to_thread(
+                add_agent, town, name, runtime=req.runtime, role=req.role, model=req.model
+            )
+            try:
+                specs = (await asyncio.to_thread(load_config, town)).agents()
+                roster = [RosterEntry(s.name, s.role, s.runtime, s.model) for s in specs.values()]
+                await self.store.agents.sync_roster(roster, actor=OPERATOR)
+            finally:  # the file was written whatever the store said
+                self._changed("config")
+        spec = specs[name]
+        return AgentAdded(
+            name=name,
+            role=spec.role.value,
+            runtime=spec.runtime.value,
+            model=spec.model,
+            path=str(town.config_path),
+        )
 
     def _config_by_operator(self, caller: object, op: str) -> None:
         if self.gate is not None and isinstance(caller, Caller):
@@ -205,6 +264,15 @@ class BoardOps:
 
     def _changed(self, what: str, *ids: int) -> None:
         self.publish(ChangedEvent(what=what, ids=list(ids)))
+
+
+def _convoy_reply(convoy: Convoy, warning: str = "") -> ConvoyChanged:
+    return ConvoyChanged(
+        id=convoy.id,
+        name=convoy.name,
+        status=convoy.status.value,
+        warning=warning,
+    )
 
 
 def _bead_reply(bead: Bead, warning: str = "") -> BeadChanged:

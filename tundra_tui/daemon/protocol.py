@@ -598,9 +598,23 @@ class BeadChanged(Reply, frozen=True, tag="bead"):
 
 
 class ConvoyChanged(Reply, frozen=True, tag="convoy"):
+    """A convoy as an operation left it. `warning` says which part did not happen (the
+    convoy was created but a bead could not be added, say); the rest did."""
+
     id: int
     name: str
     status: str
+    warning: str = ""
+
+
+class AgentAdded(Reply, frozen=True, tag="agent_added"):
+    """The agent an `agent_add` registered, and the file it was written to."""
+
+    name: str
+    role: str
+    runtime: str
+    path: str
+    model: str = ""
 
 
 class ConfigWritten(Reply, frozen=True, tag="config_written"):
@@ -666,6 +680,38 @@ class ConvoyMove(Request, frozen=True, tag="convoy_move"):
     convoy: str
     verb: Literal["start", "pause"]
     actor: str = "operator"
+
+
+class ConvoyCreate(Request, frozen=True, tag="convoy_create"):
+    """A new pending convoy, filled with `beads`. A bead that cannot be added (in another
+    convoy, say) leaves the convoy created with none of them, and the reply's `warning`
+    says why."""
+
+    answer = ConvoyChanged
+    name: str
+    description: str = ""
+    beads: list[int] = []
+    actor: str = "operator"
+
+
+class ConvoyAdd(Request, frozen=True, tag="convoy_add"):
+    """Put beads into a convoy (`convoy` a name or id); a bead belongs to one convoy at most."""
+
+    answer = ConvoyChanged
+    convoy: str
+    beads: list[int]
+    actor: str = "operator"
+
+
+class AgentAdd(Request, frozen=True, tag="agent_add"):
+    """Register an agent: an `[agents.NAME]` table appended to tundra.toml, and the roster
+    synced before the answer. A name any layer has is refused. Operator only."""
+
+    answer = AgentAdded
+    name: str
+    runtime: str
+    role: str = "crew"
+    model: str = ""
 
 
 class ConfigSet(Request, frozen=True, tag="config_set"):
@@ -777,6 +823,15 @@ class SlingReply(Reply, frozen=True, tag="sling"):
     evidence: str = ""
 
 
+class DispatchSwitched(Reply, frozen=True, tag="dispatch_switched"):
+    """Dispatch's switch after a `dispatch_control`; `changed` False: it already was so
+    (pausing again only updates the reason)."""
+
+    paused: bool
+    reason: str = ""
+    changed: bool = False
+
+
 class MailSent(Reply, frozen=True, tag="mail_sent"):
     id: int
     to: str
@@ -799,6 +854,15 @@ class Down(Request, frozen=True, tag="down"):
 class DispatchQuery(Request, frozen=True, tag="dispatch_status"):
     answer = DispatchStatus
     quiet = True
+
+
+class DispatchControl(Request, frozen=True, tag="dispatch_control"):
+    """Pause dispatch (once this is answered no bead is claimed; one being handed over
+    completes) or resume it. Operator only."""
+
+    answer = DispatchSwitched
+    verb: Literal["pause", "resume"]
+    reason: str = ""
 
 
 class Sling(Request, frozen=True, tag="sling"):
@@ -963,11 +1027,15 @@ AnyRequest = (
     | BeadApply
     | BeadMove
     | ConvoyMove
+    | ConvoyCreate
+    | ConvoyAdd
+    | AgentAdd
     | ConfigSet
     | ConfigUnset
     | Up
     | Down
     | DispatchQuery
+    | DispatchControl
     | Sling
     | Report
     | MailSend
@@ -997,10 +1065,12 @@ AnyReply = (
     | HookReply
     | BeadChanged
     | ConvoyChanged
+    | AgentAdded
     | ConfigWritten
     | UpReply
     | DownReply
     | DispatchStatus
+    | DispatchSwitched
     | SlingReply
     | MailSent
     | RefineryStatus

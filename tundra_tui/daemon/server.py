@@ -200,6 +200,7 @@ class Daemon:
             dispatcher=self.dispatcher,
             handover=self.handover,
             log=self.log,
+            publish=self.publish,
         ).handlers()
         self.refinery = Refinery(
             town,

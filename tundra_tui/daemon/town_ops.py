@@ -1,9 +1,12 @@
-"""The town's operations: `at up`, `at down`, `at dispatch status` and `at sling`.
+"""The town's operations: `at up`, `at down`, `at dispatch status|pause|resume` and
+`at sling`.
 
 `Up` marks the town up (dispatch may claim), starts the agents marked `start = true`
 or brought back (`wanted`, started by hand before), each non-polecat with its role
 prompt as its first task, and wakes dispatch; it is idempotent. `Down` marks the town
-down first (no claim after it) and stops every agent, keeping all state. `Sling` is
+down first (no claim after it) and stops every agent, keeping all state. Pausing
+dispatch is a switch in the store that every claim reads (`at dispatch pause` writes it
+itself when no daemon runs); through the daemon every client hears of it. `Sling` is
 the operator's hand-over of one bead to one agent, through the same verified path
 dispatch uses; the daemon decides who works on what, so an agent cannot sling.
 """
@@ -11,6 +14,7 @@ dispatch uses; the daemon decides who works on what, so an agent cannot sling.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from tundra_tui.config import load_config
 from tundra_tui.daemon.dispatcher import Dispatcher, _roster
@@ -19,10 +23,14 @@ from tundra_tui.daemon.handover import Handover, target_branch
 from tundra_tui.daemon.log import DaemonLog
 from tundra_tui.daemon.ops import AgentOps
 from tundra_tui.daemon.protocol import (
+    ChangedEvent,
+    DispatchControl,
     DispatchQuery,
     DispatchStatus,
+    DispatchSwitched,
     Down,
     DownReply,
+    Event,
     Request,
     Sling,
     SlingReply,
@@ -44,7 +52,7 @@ FIRST_TASK_ROLES = frozenset({Role.MAYOR, Role.WITNESS, Role.REFINERY, Role.CREW
 
 
 class TownOps:
-    """Handlers for `Up`, `Down`, `DispatchQuery` and `Sling`."""
+    """Handlers for `Up`, `Down`, `DispatchQuery`, `DispatchControl` and `Sling`."""
 
     def __init__(
         self,
@@ -57,6 +65,7 @@ class TownOps:
         dispatcher: Dispatcher,
         handover: Handover,
         log: DaemonLog,
+        publish: Callable[[Event], None],
     ) -> None:
         self.town = town
         self.store = store
@@ -66,6 +75,7 @@ class TownOps:
         self.dispatcher = dispatcher
         self.handover = handover
         self.log = log
+        self.publish = publish
         self._up_lock = asyncio.Lock()
 
     def handlers(self) -> dict[type[Request], Handler]:
@@ -73,6 +83,7 @@ class TownOps:
             Up: self.up,
             Down: self.down,
             DispatchQuery: self.query,
+            DispatchControl: self.control,
             Sling: self.sling,
         }
 
@@ -124,6 +135,21 @@ class TownOps:
 
     async def query(self, request: DispatchQuery, caller: Caller) -> DispatchStatus:
         return await self.dispatcher.status()
+
+    async def control(self, request: DispatchControl, caller: Caller) -> DispatchSwitched:
+        """Pause or resume dispatch, as the operator; every client hears of it."""
+        self.gate.operator_only(
+            caller, "dispatch_control", "refused: agents do not pause or resume dispatch"
+        )
+        paused = request.verb == "pause"
+        reason = request.reason if paused else ""
+        changed = await self.store.flags.set_paused(
+            paused, actor=caller_name(caller), reason=reason
+        )
+        self.publish(ChangedEvent(what="dispatch"))
+        if not paused:
+            self.dispatcher.wake("dispatch resumed")
+        return DispatchSwitched(paused=paused, reason=reason, changed=changed)
 
     async def sling(self, request: Sling, caller: Caller) -> SlingReply:
         """Hand a bead to an agent now: claimed by hand (blockers still count), the agent

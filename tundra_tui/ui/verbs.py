@@ -2,9 +2,8 @@
 "agent NAME" jumps, with their arguments picked from lists (ui/modals/picker.py).
 
 Each verb makes the request the CLI's own verb makes (`op`), so the daemon's rules hold
-(operator-only ops, refusals) and the outcome is one notification line. The few CLI verbs
-that write the store or tundra.toml themselves (no daemon op: `dispatch pause`, `convoy
-create`, `agent add`) make the same call the CLI makes (`via`). The palette's search reads
+(operator-only ops, refusals), every client hears of the change, and the outcome is one
+notification line. Nothing here writes the store or tundra.toml. The palette's search reads
 nothing: lists are read when a verb is chosen. Escape at any step backs out, sending nothing.
 """
 
@@ -14,7 +13,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.content import Content
@@ -22,8 +21,13 @@ from textual.markup import escape
 from textual.screen import ModalScreen
 
 from tundra_tui.daemon.protocol import (
+    AgentAdd,
+    AgentAdded,
     BeadApply,
+    ConvoyChanged,
+    ConvoyCreate,
     ConvoyMove,
+    DispatchControl,
     MailSend,
     Nudge,
     RefineryControl,
@@ -142,17 +146,6 @@ class Flow:
         self.app.notify(_one_line(done(reply) if callable(done) else done), timeout=4)
         return reply
 
-    async def write(self, call: Awaitable[object], done: str, what: str) -> bool:
-        """A store or config write the CLI makes itself (no daemon op); whether it was made."""
-        try:
-            await call
-        except TundraError as error:
-            first = str(error).splitlines()[0] if str(error) else type(error).__name__
-            self.app.notify(f"{what}: {_one_line(first)}", severity="error")
-            return False
-        self.app.notify(_one_line(done), timeout=4)
-        return True
-
 
 def _bead_label(bead: Bead) -> str:
     holder = f" ({bead.assignee})" if bead.assignee else ""
@@ -218,7 +211,8 @@ async def _mail(flow: Flow) -> None:
 async def _convoy_create(flow: Flow) -> None:
     name = await flow.text("New convoy: its name")
     picked: list[int] = []
-    beads = await flow.beads((_B, _H, _S, _R, _E))
+    # A bead belongs to one convoy at most: those in one are not offered.
+    beads = [b for b in await flow.beads((_B, _H, _S, _R, _E)) if b.convoy_id is None]
     while True:
         rest = [(str(b.id), _bead_label(b)) for b in beads if b.id not in picked]
         if not rest:
@@ -230,14 +224,11 @@ async def _convoy_create(flow: Flow) -> None:
         if choice == DONE_PICKING:
             break
         picked.append(int(choice))
-    store, actor = flow.services.store, flow.services.actor
 
-    async def create() -> None:
-        await store.convoys.create(name, actor=actor)
-        if picked:
-            await store.convoys.add(name, picked, actor=actor)
+    def said(reply: ConvoyChanged) -> str:
+        return reply.warning or f"created convoy {reply.name} with {len(picked)} bead(s)"
 
-    await flow.write(create(), f"created convoy {name} with {len(picked)} bead(s)", "convoy")
+    await flow.send(ConvoyCreate(name=name, beads=picked, actor=flow.services.actor), said)
 
 
 async def _convoy_start(flow: Flow) -> None:
@@ -254,16 +245,14 @@ async def _convoy_start(flow: Flow) -> None:
 
 
 async def _agent_add(flow: Flow) -> None:
-    from tundra_tui.config import add_agent
-
     name = await flow.text("New agent: its name", "letters, digits, - and _")
     runtime = await flow.pick(f"{name}: which runtime?", [(r.value, r.value) for r in Runtime], "")
     role = await flow.pick(f"{name}: which role?", [(r.value, r.value) for r in Role], "")
-    town = flow.services.town
-    added = asyncio.to_thread(add_agent, town, name, runtime=runtime, role=role)
-    said = f"added agent {name} ({role}, {runtime}) to tundra.toml"
-    if await flow.write(added, said, "agent add"):
-        flow.app.data_changed("config", "agents")
+
+    def said(reply: AgentAdded) -> str:
+        return f"added agent {reply.name} ({reply.role}, {reply.runtime}) to tundra.toml"
+
+    await flow.send(AgentAdd(name=name, runtime=runtime, role=role), said)
 
 
 async def _agent_start(flow: Flow) -> None:
@@ -288,11 +277,9 @@ async def _agent_restart(flow: Flow) -> None:
     await flow.send(Restart(name=agent), f"restarted {agent}")
 
 
-async def _dispatch(flow: Flow, paused: bool) -> None:
-    flags, actor = flow.services.store.flags, flow.services.actor
-    reason = "from the control room" if paused else ""
-    said = "dispatch paused" if paused else "dispatch resumed"
-    await flow.write(flags.set_paused(paused, actor=actor, reason=reason), said, "dispatch")
+async def _dispatch(flow: Flow, verb: Literal["pause", "resume"]) -> None:
+    reason = "from the control room" if verb == "pause" else ""
+    await flow.send(DispatchControl(verb=verb, reason=reason), f"dispatch {verb}d")
 
 
 async def _refinery(flow: Flow, verb: str) -> None:
@@ -347,8 +334,8 @@ async def jump_to_agent(app: TundraApp, name: str) -> None:
 
 @dataclass(frozen=True)
 class Verb:
-    """A palette verb: `op` is the daemon request it makes (None: `via`, the store or config
-    call the CLI makes itself); `run` picks the arguments and makes it."""
+    """A palette verb: `op` is the daemon request it makes (None: `via` says what it does
+    instead, "view": it shows a view and sends nothing); `run` picks the arguments and makes it."""
 
     name: str
     help: str
@@ -367,18 +354,11 @@ VERBS: tuple[Verb, ...] = (
     Verb(
         "convoy create",
         "a new convoy and its beads (at convoy create, add)",
-        None,
+        ConvoyCreate,
         _convoy_create,
-        via="store.convoys.create/add",
     ),
     Verb("convoy start", "release a convoy's beads (at convoy start)", ConvoyMove, _convoy_start),
-    Verb(
-        "agent add",
-        "register an agent in tundra.toml (at agent add)",
-        None,
-        _agent_add,
-        via="config.add_agent",
-    ),
+    Verb("agent add", "register an agent in tundra.toml (at agent add)", AgentAdd, _agent_add),
     Verb("agent start", "start an agent (at agent start)", Spawn, _agent_start),
     Verb("agent stop", "stop a running agent, after asking (at agent stop)", Stop, _agent_stop),
     Verb(
@@ -390,16 +370,14 @@ VERBS: tuple[Verb, ...] = (
     Verb(
         "dispatch pause",
         "claim no more beads (at dispatch pause)",
-        None,
-        partial(_dispatch, paused=True),
-        via="store.flags.set_paused",
+        DispatchControl,
+        partial(_dispatch, verb="pause"),
     ),
     Verb(
         "dispatch resume",
         "claim beads again (at dispatch resume)",
-        None,
-        partial(_dispatch, paused=False),
-        via="store.flags.set_paused",
+        DispatchControl,
+        partial(_dispatch, verb="resume"),
     ),
     Verb(
         "refinery pause",
