@@ -135,6 +135,12 @@ def test_the_control_room_in_a_browser(chromium: str, town: Path) -> None:
         assert status(f"{base}ws", **UPGRADE) == 403
         # With it, still no websocket for a page of another site.
         assert status(f"{base}ws?token={token}", Origin="http://example.invalid", **UPGRADE) == 403
+        port = base.rstrip("/").rpartition(":")[2]
+        taken = at(town, "tui", "--web", "--port", port, check=False)
+        assert (taken.returncode, taken.stderr) == (
+            2,
+            f"at: port {port} on 127.0.0.1 is in use (choose another with --port)\n",
+        )
 
         with sync_playwright() as playwright, tempfile.TemporaryDirectory() as profile:
             browser = playwright.chromium.launch_persistent_context(
@@ -157,7 +163,7 @@ def test_the_control_room_in_a_browser(chromium: str, town: Path) -> None:
             wait_screen(page, "asker · idle")  # the Agents tab's tile of the agent
 
             at(town, "send", "asker", "ask touch web.txt")
-            wait_for(lambda: len(pending_approvals(town)) == 1)
+            wait_screen(page, "1 waiting")  # the title bar's counter
             page.keyboard.press("I")
             wait_screen(page, "Approvals waiting: 1")
             wait_screen(page, "touch web.txt")
@@ -168,7 +174,11 @@ def test_the_control_room_in_a_browser(chromium: str, town: Path) -> None:
             browser.close()
     finally:
         server.send_signal(signal.SIGINT)
-        out, err = server.communicate(timeout=10)
+        try:
+            out, err = server.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            raise
     assert server.returncode == 0, err
     assert "token=" not in out, "the link is printed once"
     assert agent_state(town, "asker") in ("working", "idle"), "the agent outlives the server"
