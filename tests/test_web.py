@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from at_cli import AT, agent_state, asker_town, at, pending_approvals, wait_for
+from at_cli import AT, agent_state, asker_config, at, daemon_town, pending_approvals, wait_for
 from playwright.sync_api import Page, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
@@ -72,9 +72,13 @@ def chromium() -> str:
 
 @pytest.fixture
 def town() -> Iterator[Path]:
-    """A daemon town whose agent asks before it runs a command; no popups, only the inbox."""
-    with asker_town("asker") as root:
-        at(root, "config", "set", "ui.approval_popup", "false")
+    """A daemon town whose agent asks before it runs a command; no popups, only the inbox.
+
+    The agent is started, not waited for: the test waits for it on the page."""
+    with daemon_town(demo_agent=False) as root:
+        with (root / "tundra.toml").open("a") as config:
+            config.write(asker_config("asker") + "\n[ui]\napproval_popup = false\n")
+        at(root, "agent", "start", "asker")
         yield root
 
 
