@@ -102,7 +102,7 @@ def status(url: str, **headers: str) -> int:
         return error.code
 
 
-def wait_screen(page: Page, text: str, timeout: float = 10) -> None:
+def wait_screen(page: Page, text: str, timeout: float = 20) -> None:
     """Wait until the page's terminal shows `text`."""
     try:
         page.wait_for_function(
