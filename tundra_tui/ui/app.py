@@ -854,7 +854,9 @@ class TundraApp(App[None]):
                 continue  # seen in the inbox: it waits there
             from tundra_tui.ui.modals.approval import ApprovalModal  # (once) not at start
 
-            modal = self._approval_modal = ApprovalModal(approval, arm_seconds=self.arm_seconds)
+            modal = self._approval_modal = ApprovalModal(
+                approval, arm_seconds=self.arm_seconds, actor=self.services.actor
+            )
             try:
                 answer = await self.push_screen_wait(modal)
             finally:
