@@ -15,6 +15,7 @@ through the hook's reply.
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from agent_specs import SPECS, claude_setup, codex_setup
+from agent_specs import SPECS, claude_setup, codex_setup, opencode_setup
 from daemon_town import DaemonTown
 from host_driver import HostDriver
 from real_agent_harness import AGENTS_DIR, Sandbox, wait_until
@@ -350,6 +351,73 @@ def test_codex_hooks(
     # Codex writes its own TUI notes there; no hook and no hook trust of ours.
     assert "[hooks" not in config.read_text() and "[hooks" not in before
     assert took < ANSWER_S, f"`at {verb}` took {took:.1f} s: the hook's answer was held back"
+
+
+# --------------------------------------------------------------------------- OpenCode plugin
+
+OPENCODE_PLUGGED = "opencode-1"
+
+
+@pytest.mark.parametrize("release", [None, "1.3.2", "1.14.41", "1.17.19"])
+def test_opencode_plugin(
+    release: str | None,
+    make_sandbox: Callable[[str], Sandbox],
+    make_daemon_town: Callable[..., DaemonTown],
+) -> None:
+    """OpenCode run by the town's daemon with our state plugin (1.3.2 on).
+
+    The daemon asks `opencode --version` and names our plugin in `OPENCODE_CONFIG_CONTENT`
+    (the user's opencode.json untouched); the plugin's reports reach the daemon over the
+    socket (`session.status`, `permission.asked`, `permission.replied`); the request is
+    read off the screen and answered with keys, as without the plugin.
+    """
+    box = make_sandbox("opencode")
+    argv, env = opencode_setup(box)
+    if release is not None:
+        older = AGENTS_DIR / "matrix" / f"opencode-{release}" / "node_modules" / ".bin" / "opencode"
+        if not older.exists():
+            pytest.skip(f"opencode {release} not installed: run scripts/install-matrix.sh opencode")
+        argv = [str(older), *argv[1:]]
+    config = box.home / ".config" / "opencode" / "opencode.json"
+    before = config.read_text()
+    # A fresh HOME makes the first `opencode --version` set itself up (1.3.2: ~6 s on a
+    # loaded machine), past the daemon's 5 s version check; a user's HOME is not fresh.
+    subprocess.run([argv[0], "--version"], env=env, cwd=box.work, timeout=60, check=True)
+    town = make_daemon_town(box.work, OPENCODE_PLUGGED, Runtime.OPENCODE, argv, env)
+
+    town.at("agent", "start", OPENCODE_PLUGGED)
+    pid = town.agent()["pid"]
+    assert pid, town.describe()
+    environ = Path(f"/proc/{pid}/environ").read_text(errors="replace")
+    assert "opencode_plugin.js" in environ and "TUNDRA_OPENCODE_HOOK=" in environ
+    town.timed("idle", town.wait_state("idle", 90, "opencode idle at start"))
+
+    asked = time.monotonic()
+    assert town.json("send", OPENCODE_PLUGGED, f"RUN: {COMMAND}")["delivered"], town.describe()
+    town.wait(lambda: "permission.asked" in town.hook_events(), 60, "the plugin's permission.asked")
+    town.timed("plugin asked", time.monotonic() - asked)
+    town.wait(lambda: len(town.pending()) == 1, 30, "the request read off the screen")
+    (request,) = town.pending()
+    assert (request["source"], request["subject"]) == ("screen", COMMAND), request
+    town.wait_state("awaiting_approval", 10, "opencode awaiting approval")
+    told = town.json("detect", "--explain", OPENCODE_PLUGGED)
+    assert told["channel"] == "OpenCode plugin (state only)", told
+    assert told["rule"] in ("opencode.plugin.permission_asked", "opencode.approval.permission"), (
+        told
+    )
+
+    town.at("approve", str(request["id"]))
+    assert wait_until((box.work / "approved.txt").exists, 20), town.describe()
+    town.wait(
+        lambda: town.hook_events()[-1:] == ["session.status"] and town.state() == "idle",
+        40,
+        "the plugin's idle and the agent idle",
+    )
+    events = town.hook_events()
+    assert events[0] == "session.status", events
+    assert events.index("permission.asked") < events.index("permission.replied"), events
+    assert town.pending() == []
+    assert config.read_text() == before
 
 
 def test_sandbox_paths_are_sanitised(make_sandbox: Callable[[str], Sandbox]) -> None:

@@ -9,7 +9,8 @@ agent's screen and verdict under `.tundra/recordings/`; `--replay DIR` scores ev
 recording (and screen fixture) in DIR again, exiting 1 if any now differs from its
 label; `--to-fixture FILE` copies a recording into the detector's fixture corpus.
 `--explain AGENT` says which channel decided a running agent's state: a hook (Claude
-Code's, Codex's), Codex's notify program, or a screen rule with its versions.
+Code's, Codex's), our OpenCode plugin, Codex's notify program, or a screen rule with
+its versions.
 """
 
 from __future__ import annotations
@@ -174,6 +175,8 @@ async def _record(ctx: Context, agent: str, label: str | None) -> int:
 
 
 _SOURCES = {"hook": "a hook", "notify": "a notify report", "screen": "the screen"}
+OPENCODE_PLUGIN_RULES = "opencode.plugin."
+"""OpenCode's plugin reports as a hook does (source `hook`); its rules say it was the plugin."""
 
 
 async def _explain(ctx: Context, agent: str) -> int:
@@ -215,6 +218,8 @@ def explain_lines(agent: str, reply: Any) -> list[str]:
     lines = [f"{clean(agent, 64)}: {clean(reply.state, 40)} since {since}"]
     if reply.rule:
         source = _SOURCES.get(reply.source, clean(reply.source, 20))
+        if reply.rule.startswith(OPENCODE_PLUGIN_RULES):
+            source = "its OpenCode plugin"
         versions = f" ({clean(reply.versions, 80)})" if reply.versions else ""
         lines.append(f"  decided by {source}: {clean(reply.rule, 80)}{versions}")
     else:

@@ -2,6 +2,7 @@
 
 A Codex agent gets its hooks only when the installed CLI has them (`codex --version`,
 asked as the flight recorder asks it); an older one keeps `notify` and the screen.
+An OpenCode agent gets our state plugin the same way (`opencode --version`).
 `explain` says which channel decided a running agent's state.
 """
 
@@ -15,21 +16,35 @@ from tundra_tui.daemon.recorder import cli_version
 from tundra_tui.daemon.transport import Caller
 from tundra_tui.domain.agents import Runtime
 from tundra_tui.session.agent import AgentConfig
-from tundra_tui.session.hooks import channel_of, codex_has_hooks, with_codex_hooks
+from tundra_tui.session.hooks import (
+    channel_of,
+    codex_has_hooks,
+    opencode_has_plugin,
+    opencode_plugin_env,
+    with_codex_hooks,
+)
 from tundra_tui.session.host import SessionHost
 from tundra_tui.session.launch import HOOK_COMMAND
 
 
 async def with_channels(config: AgentConfig) -> AgentConfig:
-    """`config` with the structured channel its CLI version has (Codex hooks from 0.169.0)."""
+    """`config` with the structured channel its CLI version has: Codex hooks (0.135.0 on),
+    OpenCode's state plugin (1.3.2 on)."""
     launch = config.launch
-    if config.adapter.runtime is not Runtime.CODEX or not launch.argv:
+    runtime = config.adapter.runtime
+    if runtime not in (Runtime.CODEX, Runtime.OPENCODE) or not launch.argv:
         return config
-    version = await cli_version(Runtime.CODEX, launch.argv, launch.env, launch.cwd)
-    if not codex_has_hooks(version):
+    version = await cli_version(runtime, launch.argv, launch.env, launch.cwd)
+    if runtime is Runtime.CODEX:
+        if not codex_has_hooks(version):
+            return config
+        argv = with_codex_hooks(launch.argv, HOOK_COMMAND)
+        return dataclasses.replace(config, launch=dataclasses.replace(launch, argv=argv))
+    added = opencode_plugin_env(launch.env, HOOK_COMMAND) if opencode_has_plugin(version) else None
+    if added is None:
         return config
-    argv = with_codex_hooks(launch.argv, HOOK_COMMAND)
-    return dataclasses.replace(config, launch=dataclasses.replace(launch, argv=argv))
+    env = {**launch.env, **added}
+    return dataclasses.replace(config, launch=dataclasses.replace(launch, env=env))
 
 
 class ExplainOps:
@@ -49,5 +64,7 @@ class ExplainOps:
             matched=evidence.matched if evidence else "",
             versions=evidence.versions if evidence else "",
             since=since,
-            channel=channel_of(session.adapter.runtime, session.config.launch.argv),
+            channel=channel_of(
+                session.adapter.runtime, session.config.launch.argv, session.config.launch.env
+            ),
         )

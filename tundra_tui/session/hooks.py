@@ -7,6 +7,8 @@ hooks (0.135.0 on, docs/channels.md) gets the same hooks as `-c` overrides, with
 their trust pinned in the same overrides, so the user's `config.toml` is never
 edited either. `PermissionRequest` blocks until the operator answers; every other
 event only reports state. Both CLIs send the same payloads and take the same reply.
+An OpenCode agent gets our plugin (opencode_plugin.js) through `OPENCODE_CONFIG_CONTENT`,
+which reports state only: its approvals are still answered on the screen.
 """
 
 from __future__ import annotations
@@ -18,10 +20,11 @@ import re
 import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from tundra_tui.domain.agents import Runtime
-from tundra_tui.session.detect import Detection, from_hook_event
+from tundra_tui.session.detect import Detected, Detection, Evidence, from_hook_event
 
 STATE_EVENTS = ("SessionStart", "UserPromptSubmit", "PostToolUse", "Stop", "SessionEnd")
 PERMISSION_EVENT = "PermissionRequest"
@@ -134,10 +137,12 @@ def with_codex_hooks(argv: Sequence[str], hook_command: Sequence[str]) -> list[s
     return [argv[0], *codex_hook_args(hook_command), *argv[1:]]
 
 
-def channel_of(runtime: Runtime, argv: Sequence[str]) -> str:
-    """Which structured channel an agent started with `argv` reports through, in words."""
+def channel_of(runtime: Runtime, argv: Sequence[str], env: Mapping[str, str] | None = None) -> str:
+    """Which structured channel an agent started with `argv` and `env` reports through."""
     if runtime is Runtime.CLAUDE and "--settings" in argv:
         return "Claude Code hooks"
+    if runtime is Runtime.OPENCODE and OPENCODE_HOOK_ENV in (env or {}):
+        return "OpenCode plugin (state only)"
     if runtime is Runtime.CODEX:
         if any(arg.startswith(f"hooks.{PERMISSION_EVENT}=") for arg in argv):
             return "Codex hooks"
@@ -149,6 +154,8 @@ def channel_of(runtime: Runtime, argv: Sequence[str]) -> str:
 def hook_detection(runtime: Runtime, event: str, payload: Mapping[str, Any]) -> Detection | None:
     """A hook event as a detection, its rule and versions naming the CLI that sent it
     (Codex's events and payloads are Claude Code's, so one mapping reads both)."""
+    if runtime is Runtime.OPENCODE:
+        return opencode_detection(event, payload)
     detection = from_hook_event(event, payload)
     if detection is None or detection.evidence is None or runtime is not Runtime.CODEX:
         return detection
@@ -158,6 +165,100 @@ def hook_detection(runtime: Runtime, event: str, payload: Mapping[str, Any]) -> 
         detection,
         evidence=dataclasses.replace(evidence, rule=rule, versions=CODEX_HOOK_VERSIONS),
     )
+
+
+# --- OpenCode's plugin ------------------------------------------------------------------
+
+OPENCODE_PLUGIN_SINCE = (1, 3, 2)
+"""The oldest OpenCode whose plugin we ran and saw report every event we use (1.3.2,
+1.14.41, 1.17.19, 1.18.33: docs/channels.md). Older ones are left to the screen."""
+OPENCODE_PLUGIN_VERSIONS = "opencode 1.3.2-1.18.33 plugin"
+OPENCODE_CONFIG_ENV = "OPENCODE_CONFIG_CONTENT"
+"""OpenCode's per-run config layer, merged over the user's own files."""
+OPENCODE_HOOK_ENV = "TUNDRA_OPENCODE_HOOK"
+"""The command (a JSON array) our plugin runs for each report: `at hook-event`."""
+OPENCODE_PLUGIN = Path(__file__).with_name("opencode_plugin.js")
+
+
+def opencode_has_plugin(version: str) -> bool:
+    """Whether the OpenCode that printed `version` (`opencode --version`) has the events."""
+    parsed = version_tuple(version)
+    return parsed is not None and parsed >= OPENCODE_PLUGIN_SINCE
+
+
+def opencode_plugin_env(
+    env: Mapping[str, str], hook_command: Sequence[str]
+) -> dict[str, str] | None:
+    """What to add to an OpenCode agent's environment so our plugin reports its state.
+
+    Config the user gives in `OPENCODE_CONFIG_CONTENT` is kept and our plugin added to its
+    list. None (no plugin) when that config is not a JSON object we can extend: the
+    user's setting wins over our channel.
+    """
+    given = env.get(OPENCODE_CONFIG_ENV, "").strip()
+    try:
+        document = json.loads(given) if given else {}
+    except json.JSONDecodeError:
+        return None
+    plugins = document.get("plugin", []) if isinstance(document, dict) else None
+    if not isinstance(document, dict) or not isinstance(plugins, list):
+        return None
+    ours = OPENCODE_PLUGIN.resolve().as_uri()
+    if ours not in plugins:
+        document = {**document, "plugin": [*plugins, ours]}
+    return {
+        OPENCODE_CONFIG_ENV: json.dumps(document),
+        OPENCODE_HOOK_ENV: json.dumps(list(hook_command)),
+    }
+
+
+def opencode_detection(event: str, payload: Mapping[str, Any]) -> Detection | None:
+    """One report of our OpenCode plugin as a detection, or None when it says nothing.
+
+    `session.status` busy (or retry) is working and idle is idle; `session.idle` is idle;
+    `permission.asked` is awaiting approval, with the permission and its exact patterns
+    (the command); `permission.replied` means the answer was taken and the turn goes on.
+    """
+    state: Detected | None = None
+    matched = event
+    detail: str | None = None
+    if event == "session.status":
+        status = payload.get("status")
+        kind = status.get("type") if isinstance(status, Mapping) else None
+        state = {"busy": Detected.WORKING, "retry": Detected.WORKING, "idle": Detected.IDLE}.get(
+            str(kind)
+        )
+        matched = f"session.status {kind}"
+    elif event == "session.idle":
+        state = Detected.IDLE
+    elif event == "permission.asked":
+        state = Detected.AWAITING_APPROVAL
+        matched = f"permission.asked {_opencode_permission(payload)}"
+        detail = json.dumps(
+            {key: payload.get(key) for key in ("permission", "patterns", "metadata")},
+            default=str,
+            ensure_ascii=False,
+        )[:MAX_SUBJECT]
+    elif event == "permission.replied":
+        state = Detected.WORKING
+        matched = f"permission.replied {str(payload.get('reply', '?'))[:40]}"
+    if state is None:
+        return None
+    rule = "opencode.plugin." + event.replace(".", "_")
+    return Detection(state, Evidence("hook", rule, matched[:200], detail, OPENCODE_PLUGIN_VERSIONS))
+
+
+def _opencode_permission(payload: Mapping[str, Any]) -> str:
+    """`bash: touch approved.txt`: the permission and what it is asked for, exactly."""
+    kind = str(payload.get("permission") or payload.get("type") or "?")
+    metadata = payload.get("metadata")
+    command = metadata.get("command") if isinstance(metadata, Mapping) else None
+    if isinstance(command, str) and command:
+        return f"{kind}: {command}"
+    patterns = payload.get("patterns") or payload.get("pattern")
+    if isinstance(patterns, list):
+        return f"{kind}: {' '.join(str(p) for p in patterns)}"
+    return f"{kind}: {patterns}" if isinstance(patterns, str) else kind
 
 
 def permission_rule(runtime: Runtime) -> str:
