@@ -9,16 +9,18 @@ other versions' wording, each read by runtimes that have no rule written for it
 The version matrix (`matrix/<cli>/<version>/<size>/<state>-<scenario>.txt`, real
 captures of several released versions, tests/real_agents/record_matrix.py) is scored
 apart, per CLI and per version: `matrix_cases()`, `matrix_table()`. Each matrix screen is
-read as the session host reads it: its bottom `BOTTOM_ROWS` rows.
+read as the session host reads it: its bottom `BOTTOM_ROWS` rows (`detection_rows`).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
-from tundra_tui.session.detect import SCREEN_RULES, Detected, detect_screen
+from tundra_tui.session.detect import SCREEN_RULES, Detected, detect_screen, detection_rows
+from tundra_tui.session.recording import bottom_rows
 
 SCREENS = Path(__file__).parent / "fixtures" / "screens"
 MATRIX = SCREENS / "matrix"
@@ -61,7 +63,9 @@ class Case:
 
     def lines(self) -> list[str]:
         rows = self.path.read_text(encoding="utf-8").splitlines()
-        return rows[-BOTTOM_ROWS:] if self.version else rows
+        if not self.version:
+            return rows
+        return detection_rows(self.runtime, partial(bottom_rows, rows), BOTTOM_ROWS)
 
 
 def cases() -> list[Case]:

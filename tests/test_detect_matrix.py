@@ -13,6 +13,7 @@ import json
 import re
 import sys
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,9 @@ from detect_scores import MATRIX, TARGETS, Case, matrix_cases, matrix_scores, ma
 sys.path.insert(0, str(Path(__file__).resolve().parent / "real_agents"))
 from screen_ansi import strip
 
-from tundra_tui.session.detect import MATRIX_VERSIONS, Detected, detect_screen
+from tundra_tui.session.detect import MATRIX_VERSIONS, Detected, detect_screen, detection_rows
+from tundra_tui.session.emulator import Emulator
+from tundra_tui.session.recording import bottom_rows
 from tundra_tui.usage.limits import parse_reset
 
 CASES = matrix_cases()
@@ -157,3 +160,22 @@ def test_every_coloured_capture_has_a_sidecar_that_is_its_text_in_colour() -> No
     assert with_colour == set(COLOURED)
     assert coloured == with_colour  # some style was really kept, not only resets
     assert {str(p.relative_to(MATRIX)) for p in MATRIX.glob("*/*/*/*.ansi")} == listed
+
+
+def test_codex_is_read_from_its_last_prompt_on_a_tall_screen() -> None:
+    """Codex 0.169 at 200x50 streams 41 rows under its prompt with no status line: the
+    emulator's bottom rows are read from that prompt down (so: working), and only from
+    there (an older turn stays out); another runtime's rows stay the bottom ones."""
+    capture = MATRIX / "codex" / "0.169.0" / "200x50" / "working-streaming.txt"
+    emulator = Emulator(200, 50)
+    emulator.feed("\r\n".join(capture.read_text().splitlines()).encode())
+    rows = detection_rows("codex", emulator.bottom, 20)
+    assert rows[0].startswith("› SLOW hello") and len(rows) > 20
+    assert detect_screen("codex", rows).state is Detected.WORKING
+    assert detect_screen("codex", emulator.bottom(20)).state is Detected.IDLE
+    assert detection_rows("claude", emulator.bottom, 20) == emulator.bottom(20)
+    older = ["› an older prompt", "• its answer", "", "› a newer one", *[""] * 30, "› Ask Codex"]
+    assert detection_rows("codex", partial(bottom_rows, older), 20)[0] == "› a newer one"
+    # Two `›` lines in the bottom rows already show the turn: nothing more is read.
+    both = ["› old", *[""] * 30, "› RUN: x", "• answer", "› Ask Codex"]
+    assert detection_rows("codex", partial(bottom_rows, both), 20) == both[-20:]

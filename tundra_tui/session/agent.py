@@ -25,6 +25,7 @@ from tundra_tui.session.detect import (
     Detected,
     Detection,
     detect_screen,
+    detection_rows,
     matched_prompt,
     rules_for_custom,
 )
@@ -297,8 +298,8 @@ class AgentSession:
     # ---- detection ---------------------------------------------------------------------------
 
     def screen_lines(self) -> list[str]:
-        """The bottom of the screen, where every runtime shows its state."""
-        return self.emulator.bottom(BOTTOM_LINES)
+        """The bottom of the screen, where every runtime shows its state (`detection_rows`)."""
+        return detection_rows(self.adapter.runtime.value, self.emulator.bottom, BOTTOM_LINES)
 
     def prompt_now(self) -> str | None:
         """The whole approval prompt an approval rule matches on the screen now, or None."""
@@ -349,7 +350,9 @@ class AgentSession:
             self._apply(self.tracker.current(now))
             return
         lines = (
-            self.screen_lines() if reading == "catch up" else self._emulator.bottom(BOTTOM_LINES)
+            self.screen_lines()
+            if reading == "catch up"
+            else detection_rows(self.adapter.runtime.value, self._emulator.bottom, BOTTOM_LINES)
         )
         self._screen_read_at = now
         self._fresh_screen = False

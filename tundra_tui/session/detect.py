@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any, Literal
@@ -420,6 +420,32 @@ def detect_screen(runtime: str, lines: Sequence[str], *, custom: Rules | None = 
         rule.state,
         Evidence("screen", rule.id, _trim(match.group(0)), detail, rule.versions),
     )
+
+
+CODEX_TURN_ROWS = 200
+"""How far up Codex's last submitted prompt is looked for (a screen's height, at most)."""
+_CODEX_PROMPT = re.compile(r"^›(?:\s|$)")
+
+
+def detection_rows(runtime: str, bottom: Callable[[int], list[str]], count: int) -> list[str]:
+    """The rows detection reads, from `bottom(n)` (a screen's last `n` rows, blank ones at
+    the very bottom dropped): the bottom `count`, where every runtime shows its state.
+
+    Codex streams its answer with no status line: only the prompt submitted above the
+    composer tells the turn is not over (`codex.working.streaming`). On a tall screen
+    that prompt may stand far above the bottom rows, with nothing but blank rows and the
+    answer between (200x50: 41 rows). When the bottom rows show one `›` line only (the
+    composer, or an approval's selection), they are read from Codex's last `›` line above
+    instead: the current turn, never older ones. Other runtimes read the bottom rows only,
+    so an answered prompt high on the screen stays out of sight.
+    """
+    rows = bottom(count)
+    if runtime != "codex" or sum(1 for row in rows if _CODEX_PROMPT.match(row)) != 1:
+        return rows
+    taller = bottom(CODEX_TURN_ROWS)
+    above = len(taller) - len(rows)
+    start = next((i for i in range(above - 1, -1, -1) if _CODEX_PROMPT.match(taller[i])), None)
+    return rows if start is None else taller[start:]
 
 
 def matched_prompt(

@@ -19,6 +19,7 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from tundra_tui.session.detect import (
     Detection,
     Evidence,
     detect_screen,
+    detection_rows,
     rules_for_custom,
 )
 
@@ -68,10 +70,11 @@ class Recording:
 
     @property
     def read(self) -> list[str]:
-        """The rows the detector reads: the bottom `read_rows` up to the last non-blank one."""
+        """The rows the detector reads (`detection_rows`): the bottom `read_rows` up to the last
+        non-blank one (Codex: from its last prompt, when that stands higher)."""
         if self.read_rows is None:
             return list(self.lines)
-        return bottom_rows(self.lines, self.read_rows)
+        return detection_rows(self.runtime, partial(bottom_rows, self.lines), self.read_rows)
 
     def to_dict(self) -> dict[str, Any]:
         """The file's JSON object."""
