@@ -16,13 +16,8 @@ import tomllib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
-
-import tomlkit
-from tomlkit.exceptions import ParseError, TOMLKitError
-from tomlkit.items import Item, Null, Table, Whitespace
-from tomlkit.toml_document import TOMLDocument
 
 from tundra_tui.config_schema import (
     BUILTIN_COMMANDS,
@@ -61,6 +56,13 @@ from tundra_tui.town import (
     ensure_state_dir,
     write_text_atomic,
 )
+
+if TYPE_CHECKING:
+    from tomlkit.items import Item
+    from tomlkit.toml_document import TOMLDocument
+
+# tomlkit is imported where a file is edited or a value spelled: reading the config (every
+# command, and `at tui` before its first frame) parses with tomllib, several times faster.
 
 __all__ = [
     "LAYERS",
@@ -212,6 +214,8 @@ def show_value(value: Any) -> str:
     if isinstance(value, dict):
         inner = ", ".join(f"{join_key((name,))} = {SECRET_MASK}" for name in value)
         return f"{{{inner}}}" if inner else "{}"
+    import tomlkit
+
     return str(tomlkit.item(value).as_string())
 
 
@@ -371,6 +375,8 @@ def set_value(town: Town | None, key: str, raw: str, layer: str) -> Path:
         raise ConfigError(f"{key}: {problem}")
 
     def change(doc: TOMLDocument, file: Path) -> str:
+        import tomlkit
+
         node: Any = doc
         for depth, part in enumerate(path[:-1]):
             if part not in node:
@@ -410,6 +416,8 @@ def unset_value(town: Town | None, key: str, layer: str) -> Path:
 
 def _bare(table: Any) -> bool:
     """True for a tomlkit table with no keys, comments or sub-tables left in it."""
+    from tomlkit.items import Null, Table, Whitespace
+
     body = getattr(getattr(table, "value", None), "body", None)
     if not isinstance(table, Table) or body is None:
         return False
@@ -437,6 +445,8 @@ def add_agent(
         raise ConfigError(f"agent '{name}' already exists")
 
     def change(doc: TOMLDocument, file: Path) -> str:
+        import tomlkit
+
         agents = doc.get("agents")
         if isinstance(agents, dict) and name in agents:
             where = TOWN_FILE if layer == "project" else str(file)
@@ -518,6 +528,9 @@ def _merge(into: dict[str, Any], data: Mapping[str, Any], path: tuple[str, ...])
 
 def _value_item(raw: str, leaf: Leaf) -> Item:
     """Command-line text as a tomlkit value, with its TOML spelling kept (0x1F stays hex)."""
+    import tomlkit
+    from tomlkit.exceptions import TOMLKitError
+
     try:
         item = tomlkit.value(raw)
     except (TOMLKitError, ValueError):
@@ -569,7 +582,13 @@ def _load(town: Town | None, overrides: Mapping[str, str]) -> LayeredConfig:
 
 def _check_file(path: Path, text: str) -> tuple[dict[str, Any], list[ConfigIssue]]:
     """Validate one file; return its known values and warnings, or raise with all its errors."""
-    data, problems = check_tree(_parse(path, text).unwrap())
+    try:
+        # tomllib reads what tomlkit reads, several times faster; tomlkit (whose errors the
+        # messages are worded from) parses only a file tomllib refuses.
+        tree = tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, RecursionError):
+        tree = _parse(path, text).unwrap()
+    data, problems = check_tree(tree)
     index = key_lines(text)
     errors: list[ConfigIssue] = []
     warnings: list[ConfigIssue] = []
@@ -609,6 +628,9 @@ def _read_text(path: Path) -> str | None:
 
 def _parse(path: Path, text: str) -> TOMLDocument:
     """Parse with tomlkit, turning its errors into one `PATH:LINE:COL: reason` line."""
+    import tomlkit
+    from tomlkit.exceptions import ParseError, TOMLKitError
+
     try:
         return tomlkit.parse(text)
     except ParseError as error:

@@ -22,7 +22,7 @@ import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,12 +31,19 @@ class Shape:
     pattern searched in the whole command or a check of each simple command's words."""
 
     name: str
-    pattern: re.Pattern[str] | None = None
+    pattern: str | None = None
     words: Callable[[list[str]], bool] | None = None
 
 
 def _shape(name: str, pattern: str) -> Shape:
-    return Shape(name, pattern=re.compile(pattern, re.IGNORECASE))
+    return Shape(name, pattern=pattern)
+
+
+@cache
+def _compiled(pattern: str) -> re.Pattern[str]:
+    """Compiled on the first check, not at import: the shapes' patterns take about 10 ms to
+    compile, and every client imports this module (the protocol does) before its first frame."""
+    return re.compile(pattern, re.IGNORECASE)
 
 
 _RECURSIVE = re.compile(r"-[a-z]*r[a-z]*|--recursive")
@@ -213,7 +220,7 @@ def denied_shape(command: str) -> str:
         elif shape.words is not None:
             hit = any(shape.words(words) for words in commands)
         else:
-            hit = shape.pattern is not None and shape.pattern.search(text) is not None
+            hit = shape.pattern is not None and _compiled(shape.pattern).search(text) is not None
         if hit:
             return shape.name
     return ""

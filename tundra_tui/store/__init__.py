@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
+import importlib
+from functools import cached_property
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING, Any
 
 from tundra_tui.domain.clock import Clock, system_clock
-from tundra_tui.store.agents import AgentRepo, RosterEntry
-from tundra_tui.store.approvals import ApprovalRepo
-from tundra_tui.store.beads import BeadRepo, KanbanColumn
-from tundra_tui.store.convoys import ConvoyRepo
 from tundra_tui.store.db import (
     DamagedDatabase,
     Database,
@@ -18,15 +17,42 @@ from tundra_tui.store.db import (
     StoreLocked,
     open_database,
 )
-from tundra_tui.store.dispatches import DispatchRepo
-from tundra_tui.store.events import EventRepo
-from tundra_tui.store.flags import FlagRepo, TownFlags
-from tundra_tui.store.mail import MailRepo
-from tundra_tui.store.merges import MergeRepo
-from tundra_tui.store.metrics import CostRow, MetricsRepo
-from tundra_tui.store.notes import NoteRepo
-from tundra_tui.store.rules import RuleRepo
-from tundra_tui.store.usage import AgentRun, UsageRepo, UsageSource
+
+if TYPE_CHECKING:
+    from tundra_tui.store.agents import AgentRepo, RosterEntry
+    from tundra_tui.store.approvals import ApprovalRepo
+    from tundra_tui.store.beads import BeadRepo, KanbanColumn
+    from tundra_tui.store.convoys import ConvoyRepo
+    from tundra_tui.store.dispatches import DispatchRepo
+    from tundra_tui.store.events import EventRepo
+    from tundra_tui.store.flags import FlagRepo, TownFlags
+    from tundra_tui.store.mail import MailRepo
+    from tundra_tui.store.merges import MergeRepo
+    from tundra_tui.store.metrics import CostRow, MetricsRepo
+    from tundra_tui.store.notes import NoteRepo
+    from tundra_tui.store.rules import RuleRepo
+    from tundra_tui.store.usage import AgentRun, UsageRepo, UsageSource
+
+# The repositories, and the names re-exported from them, are imported on first use: each
+# imports its domain module's dataclasses, and creating those for all thirteen cost `at tui`
+# about a tenth of its first frame's CPU (a dataclass compiles each of its methods).
+_EXPORTS = {
+    "AgentRun": "usage",
+    "CostRow": "metrics",
+    "KanbanColumn": "beads",
+    "RosterEntry": "agents",
+    "TownFlags": "flags",
+    "UsageRepo": "usage",
+    "UsageSource": "usage",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+
 
 __all__ = [
     "AgentRun",
@@ -50,19 +76,84 @@ class Store:
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        self.beads = BeadRepo(db)
-        self.agents = AgentRepo(db)
-        self.convoys = ConvoyRepo(db)
-        self.mail = MailRepo(db)
-        self.events = EventRepo(db)
-        self.metrics = MetricsRepo(db)
-        self.approvals = ApprovalRepo(db)
-        self.rules = RuleRepo(db)
-        self.dispatches = DispatchRepo(db, self.beads)
-        self.notes = NoteRepo(db)
-        self.flags = FlagRepo(db)
-        self.merges = MergeRepo(db, self.beads)
-        self.usage = UsageRepo(db)
+
+    @cached_property
+    def beads(self) -> BeadRepo:
+        from tundra_tui.store.beads import BeadRepo
+
+        return BeadRepo(self.db)
+
+    @cached_property
+    def agents(self) -> AgentRepo:
+        from tundra_tui.store.agents import AgentRepo
+
+        return AgentRepo(self.db)
+
+    @cached_property
+    def convoys(self) -> ConvoyRepo:
+        from tundra_tui.store.convoys import ConvoyRepo
+
+        return ConvoyRepo(self.db)
+
+    @cached_property
+    def mail(self) -> MailRepo:
+        from tundra_tui.store.mail import MailRepo
+
+        return MailRepo(self.db)
+
+    @cached_property
+    def events(self) -> EventRepo:
+        from tundra_tui.store.events import EventRepo
+
+        return EventRepo(self.db)
+
+    @cached_property
+    def metrics(self) -> MetricsRepo:
+        from tundra_tui.store.metrics import MetricsRepo
+
+        return MetricsRepo(self.db)
+
+    @cached_property
+    def approvals(self) -> ApprovalRepo:
+        from tundra_tui.store.approvals import ApprovalRepo
+
+        return ApprovalRepo(self.db)
+
+    @cached_property
+    def rules(self) -> RuleRepo:
+        from tundra_tui.store.rules import RuleRepo
+
+        return RuleRepo(self.db)
+
+    @cached_property
+    def dispatches(self) -> DispatchRepo:
+        from tundra_tui.store.dispatches import DispatchRepo
+
+        return DispatchRepo(self.db, self.beads)
+
+    @cached_property
+    def notes(self) -> NoteRepo:
+        from tundra_tui.store.notes import NoteRepo
+
+        return NoteRepo(self.db)
+
+    @cached_property
+    def flags(self) -> FlagRepo:
+        from tundra_tui.store.flags import FlagRepo
+
+        return FlagRepo(self.db)
+
+    @cached_property
+    def merges(self) -> MergeRepo:
+        from tundra_tui.store.merges import MergeRepo
+
+        return MergeRepo(self.db, self.beads)
+
+    @cached_property
+    def usage(self) -> UsageRepo:
+        from tundra_tui.store.usage import UsageRepo
+
+        return UsageRepo(self.db)
 
     async def close(self) -> None:
         """Close the connection."""

@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import secrets
 import sqlite3
 import stat
 from collections.abc import AsyncIterator
@@ -149,6 +148,8 @@ def _read_checked(path: Path) -> str:
 def _record_checked(path: Path, identity: str) -> None:
     """Remember a clean check; a directory we cannot write only means checking every time."""
     target = _checked_path(path)
+    import secrets  # not at import: it costs every client a few ms before its first frame
+
     temp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
     try:
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)

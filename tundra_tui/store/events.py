@@ -10,7 +10,7 @@ import aiosqlite
 
 from tundra_tui.domain.events import Event
 from tundra_tui.store.db import Database
-from tundra_tui.store.metrics import WEEKDAY_HOUR, HourCell
+from tundra_tui.store.hours import WEEKDAY_HOUR, HourCell
 
 
 async def append_event(

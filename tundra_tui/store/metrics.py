@@ -14,6 +14,7 @@ from tundra_tui.domain.beads import BeadStatus
 from tundra_tui.domain.costs import AttemptCost, Cost, verdicts
 from tundra_tui.domain.metrics import KpiSnapshot, UsageSample
 from tundra_tui.store.db import Database
+from tundra_tui.store.hours import WEEKDAY_HOUR, HourCell
 
 _DIMENSIONS = {
     "agent": "u.agent",
@@ -27,8 +28,6 @@ _DIMENSIONS = {
 _LABELS = {"bead": "coalesce(max(b.title), '')"}
 """A readable name beside the key, where the key alone is an id."""
 _BEAD_JOINS = "LEFT JOIN beads b ON b.id = u.bead_id LEFT JOIN convoys c ON c.id = b.convoy_id"
-WEEKDAY_HOUR = "(CAST(strftime('%w', at) AS INTEGER) + 6) % 7, CAST(strftime('%H', at) AS INTEGER)"
-"""Monday-first weekday (0-6) and hour (0-23) of a stored UTC timestamp."""
 
 _SUMS = (
     "sum(u.samples), sum(u.input_tokens), sum(u.output_tokens), sum(u.cache_read_tokens), "
@@ -142,17 +141,6 @@ def _totals(key: str, label: str, r: Sequence[Any], at: int) -> CostRow:
         unpriced_tokens=int(r[at + 7] or 0),
         logged_cost_usd=float(r[at + 8] or 0.0) if int(r[at + 9] or 0) else None,
     )
-
-
-@dataclass(frozen=True, slots=True)
-class HourCell:
-    """How much happened in one hour of one weekday (UTC), summed over a window."""
-
-    weekday: int
-    """0 = Monday ... 6 = Sunday."""
-    hour: int
-    count: int
-    cost_usd: float
 
 
 @dataclass(frozen=True, slots=True)

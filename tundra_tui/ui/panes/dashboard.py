@@ -40,8 +40,6 @@ from tundra_tui.domain.overview import (
     cost_card,
 )
 from tundra_tui.domain.readout import DayWindow, day_window, money, percent
-from tundra_tui.domain.recap import recap_start, worth_recapping
-from tundra_tui.store.recap import RecapRepo
 from tundra_tui.ui.keymap import display_keys
 from tundra_tui.ui.live import Change, notice_items
 from tundra_tui.ui.messages import OpenApproval
@@ -50,6 +48,9 @@ from tundra_tui.ui.services import Services
 from tundra_tui.ui.widgets.nav_table import Column, NavTable
 from tundra_tui.ui.widgets.recap import RecapPanel, recap_lines
 from tundra_tui.ui.widgets.stat_card import StatCard
+
+# The recap's domain and store modules are imported once the operator comes back: the
+# Dashboard is every first frame, and a recap is not.
 
 ACTIVITY = 100
 """Events read for the activity feed (newest first)."""
@@ -419,6 +420,8 @@ class DashboardPane(Pane):
     def came_back(self, since: datetime, until: datetime) -> None:
         """The operator is back after being away from `since`: lead with a recap of what
         happened until `until` (replacing any earlier one). Too short an absence, none."""
+        from tundra_tui.domain.recap import recap_start, worth_recapping
+
         if not worth_recapping(since, until):
             return
         start = recap_start(since, until)
@@ -432,6 +435,8 @@ class DashboardPane(Pane):
         if self._away is None:
             return
         since, until = self._away
+        from tundra_tui.store.recap import RecapRepo
+
         try:
             recap = await RecapRepo(self.services.store.db).read(since, until)
         except TundraError as error:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from textual.content import Content
 from textual.widget import Widget
@@ -18,17 +19,12 @@ from tundra_tui.domain.beads import format_bead_id
 from tundra_tui.domain.clock import parse_iso
 from tundra_tui.domain.mail import OPERATOR
 from tundra_tui.domain.readout import duration
-from tundra_tui.domain.recap import (
-    LONGEST,
-    WAITING,
-    AgentItem,
-    ApprovalItem,
-    BeadItem,
-    MailItem,
-    Recap,
-    span,
-)
 from tundra_tui.domain.sanitize import visible
+
+if TYPE_CHECKING:
+    # Imported where a recap is drawn: the panel is composed with every first frame, and
+    # the recap's dataclasses are needed only once there is one to show.
+    from tundra_tui.domain.recap import AgentItem, ApprovalItem, BeadItem, MailItem, Recap
 
 ROOMY_HEIGHT = 40
 """Screen rows from which the panel lists items under each subject."""
@@ -58,6 +54,8 @@ def _bead(item: BeadItem) -> str:
 
 def _approval(item: ApprovalItem) -> str:
     what = _v(f"{item.tool} {item.subject}".strip(), 50)
+    from tundra_tui.domain.recap import WAITING
+
     verdict = "still waits" if item.outcome == WAITING else item.outcome
     return f"{_v(item.agent, 24)} waited {duration(item.waited_s)}: {what} ({verdict})"
 
@@ -167,6 +165,8 @@ def recap_title(recap: Recap, now: datetime) -> str:
     except ValueError:
         return "While you were away"
     if recap.left:
+        from tundra_tui.domain.recap import LONGEST, span
+
         away = duration(span(recap.left, recap.until))
         return f"While you were away ({away}; the last {LONGEST.days} days)"
     at = since.strftime("%H:%M") if since.date() == now.date() else since.strftime("%m-%d %H:%M")
