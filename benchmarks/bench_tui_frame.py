@@ -1,6 +1,7 @@
 """`at tui`'s first frame against a minimal Textual app's, and tab switches under load (item 5).
 
     .venv/bin/python benchmarks/bench_tui_frame.py [--quick] [--runs 8] [--switches 60]
+        [--recap-events 10000]
 
 Targets: the first frame of `at tui` at most 1.5x the first frame of a minimal
 Textual app (benchmarks/minimal_app.py) on the same machine in the same run; a tab
@@ -21,15 +22,25 @@ first show composes its pane: timed, and reported on its own line), then cycles 
 switch timed from `send-keys` until the new tab's mark is on screen and the old one's gone;
 the minimal app's `1`/`2` switch is timed the same way as the harness's baseline.
 
+With `--recap-events N`, a town of its own is seeded with N events over the three hours
+before now (a busy team's: beads slung and merged by the refinery, hooks, approvals, a
+failure, a crash and mail now and then) and the operator last seen at their start, so
+every `at tui` leads with a "while you were away" recap of them (the flag is set back
+before each launch). Its first frame is timed against the minimal app's as above, and so
+is the time until the recap is on screen.
+
 Everything started here is torn down at the end. Not part of the test suite.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import sqlite3
 import statistics
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from benchlib import (
@@ -56,6 +67,7 @@ TARGET_SWITCH_P99_MS = 100.0
 TUI_FIRST = (" auto-tundra ", "Recent activity")
 MINIMAL_FIRST = ("minimal first pane",)
 MINIMAL = [PY, str(BENCH_DIR / "minimal_app.py")]
+RECAP_MARK = "While you were away"
 
 
 def first_frame(
@@ -167,6 +179,175 @@ def minimal_switches(
         app.close()
 
 
+# ---- a busy absence: a "while you were away" recap of many events ------------------------------
+
+
+class HandClock:
+    """The seeding store's clock, moved by hand so the events fill the window."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+async def seed_busy_absence(db: Path, events: int) -> tuple[str, int, int, float]:
+    """Fill the store with `events` events over the three hours before now, as a busy town
+    makes them (four polecats: beads slung, hooks, approvals, submits, the refinery's gates
+    and merges, a failure, a crash and mail to the operator now and then), and note the
+    operator last seen at the start. Returns that start, how many events were made (the
+    last story may overshoot), how many of them the recap reads, and how long the store
+    took to read the recap (ms, in this process)."""
+    # Imported here: an older checkout (PYTHONPATH=/tmp/before) may lack some of these, and
+    # the rest of this benchmark still measures it.
+    from tundra_tui.domain.agents import AgentState, Role, Runtime
+    from tundra_tui.domain.approvals import ApprovalSource, ApprovalStatus
+    from tundra_tui.domain.beads import Action
+    from tundra_tui.domain.clock import iso
+    from tundra_tui.domain.mail import OPERATOR
+    from tundra_tui.domain.metrics import UsageSample
+    from tundra_tui.domain.refinery import GateResult, Strategy
+    from tundra_tui.store import RosterEntry, open_store
+    from tundra_tui.store.recap import RecapRepo
+
+    end = datetime.now(UTC) - timedelta(minutes=1)
+    start = end - timedelta(hours=3)
+    clock = HandClock(start)
+    store = await open_store(db, clock=clock)
+    try:
+        polecats = [f"polecat-{i}" for i in range(1, 5)]
+        roster = [RosterEntry("mayor", Role.MAYOR, Runtime.DEMO, "demo-opus")]
+        roster += [
+            RosterEntry(name, Role.POLECAT, Runtime.DEMO, "demo-sonnet") for name in polecats
+        ]
+        await store.agents.sync_roster(roster, actor=OPERATOR)
+        await store.flags.set_operator_seen(iso(start))
+        first = await store.events.last_id()
+        sha = "0" * 40
+        n = 0
+
+        def tick() -> None:
+            clock.now = min(end, clock.now + timedelta(seconds=1))
+
+        while (made := await store.events.last_id() - first) < events:
+            n += 1
+            agent = polecats[n % len(polecats)]
+            clock.now = start + (end - start) * made / events
+
+            bead = await store.beads.add(f"Busy bead {n}: a change of the day", actor="mayor")
+            tick()
+            await store.beads.sling(bead.id, agent, actor="daemon")
+            await store.agents.set_state(agent, AgentState.WORKING, actor="daemon")
+            for tool in ("Read", "Edit", "Bash"):
+                tick()
+                await store.events.record(
+                    "agent.hook", actor=agent, agent=agent,
+                    data={"event": "PreToolUse", "tool": tool},
+                )  # fmt: skip
+            if n % 2 == 0:
+                asked = await store.approvals.request(
+                    agent=agent, runtime="demo", subject=f"at submit {bead.id}",
+                    source=ApprovalSource.SCREEN, actor="daemon", tool="shell",
+                )  # fmt: skip
+                tick()
+                await store.approvals.decide(asked.id, ApprovalStatus.APPROVED, actor=OPERATOR)
+            tick()
+            await store.metrics.record(
+                [UsageSample(iso(clock.now), agent, "demo-sonnet", "demo", bead_id=bead.id,
+                             output_tokens=900, cost_usd=0.01, source_key=f"busy-{n}")]
+            )  # fmt: skip
+            if n % 15 == 0:
+                await store.beads.apply(bead.id, Action.FAIL, actor=agent, reason="gate red")
+            else:
+                await store.beads.apply(bead.id, Action.SUBMIT, actor=agent)
+                attempt = await store.merges.begin(
+                    bead.id, agent=agent, branch=f"polecat/{agent}/{bead.id}", branch_tip=sha,
+                    commits=[(sha, "the change")], strategy=Strategy.REBASE, target="main",
+                    target_before=sha, actor="refinery",
+                )  # fmt: skip
+                assert attempt is not None
+                await store.merges.gate_started(attempt.id, 0, "make test", log_path="")
+                tick()
+                await store.merges.gate_finished(
+                    attempt.id, GateResult(0, "make test", ok=True, exit_code=0, seconds=1.0),
+                    actor="refinery",
+                )  # fmt: skip
+                await store.merges.verified(attempt.id, result_commit=sha, actor="refinery")
+                await store.merges.merged(attempt.id, actor="refinery")
+            if n % 40 == 0:
+                await store.events.record(
+                    "agent.crashed", actor="daemon", agent=agent,
+                    data={"restart": True, "delay": 1, "reason": "exit 1"},
+                )  # fmt: skip
+            if n % 60 == 0:
+                await store.mail.send(agent, OPERATOR, "a question", actor=agent, subject="Help")
+            await store.agents.set_state(agent, AgentState.IDLE, actor="daemon")
+            tick()
+        repo = RecapRepo(store.db)
+        until = iso(datetime.now(UTC))
+        read = len(await repo.events(iso(start), until))
+        began = time.perf_counter()
+        await repo.read(iso(start), until)
+        took = (time.perf_counter() - began) * 1000
+        return iso(start), made, read, took
+    finally:
+        await store.close()
+
+
+def seen_at(db: Path, at: str) -> None:
+    """Note the operator last seen at `at` again (each `at tui` that quits moves it to then;
+    the store's own setter only moves it forward)."""
+    with sqlite3.connect(db, timeout=10) as conn:
+        conn.execute("UPDATE town_flags SET value = ? WHERE key = 'operator_seen'", (at,))
+
+
+def recap_frames(
+    server: TmuxServer, ctl: TmuxControl, town: BenchTown, runs: int, seen: str
+) -> tuple[list[float], list[float], list[float]]:
+    """`runs` launches of each app, alternating: `at tui`'s first frame and the time until
+    its recap is on screen (each launch with the operator away since `seen`), the minimal
+    app's first frame; seconds each."""
+    env = {"HOME": str(town.home)}
+    db = town.root / ".tundra" / "town.db"
+    tui: list[float] = []
+    recap: list[float] = []
+    minimal: list[float] = []
+    for run in range(runs):
+        seen_at(db, seen)
+        app = TmuxApp(server, f"r{run}", town.argv("tui"), env=env, ctl=ctl)
+        try:
+            started = app.launch()
+            tui.append(app.until(showing(*TUI_FIRST), 60, "the first frame") - started)
+            recap.append(app.until(showing(RECAP_MARK), 60, "the recap") - started)
+            app.quit()
+        finally:
+            app.close()
+        minimal.append(first_frame(server, ctl, f"rm{run}", MINIMAL, env, MINIMAL_FIRST))
+    return tui, recap, minimal
+
+
+def recap_phase(
+    server: TmuxServer, ctl: TmuxControl, args: argparse.Namespace
+) -> tuple[list[float], list[float], list[float]]:
+    """A town of its own whose operator has been away for a busy three hours: seeded, its
+    daemon started, then `--runs` launches of each app (`recap_frames`)."""
+    town = BenchTown({}, prefix="b15-")
+    try:
+        began = time.monotonic()
+        db = town.root / ".tundra" / "town.db"
+        seen, made, read, took = asyncio.run(seed_busy_absence(db, args.recap_events))
+        print(
+            f"recap     {town.root}: {made} events in the 3 h away, {read} of them "
+            f"read by the recap (seeded in {time.monotonic() - began:.0f} s); the store reads "
+            f"the recap in {took:.0f} ms in this process"
+        )
+        town.start_daemon()
+        return recap_frames(server, ctl, town, args.runs, seen)
+    finally:
+        town.close()
+
+
 def frame_line(label: str, tui: list[float], minimal: list[float]) -> None:
     if not tui or not minimal:
         return
@@ -199,6 +380,13 @@ def main() -> int:
     parser.add_argument("--switches", type=int, default=60, help="tab switches timed")
     parser.add_argument("--budget", type=float, default=90.0, help="seconds at most for switches")
     parser.add_argument("--verbose", action="store_true", help="print the screen on a failure")
+    parser.add_argument(
+        "--recap-events",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also time the first frame with a recap of N events (a town of its own)",
+    )
     args = parser.parse_args()
     if args.quick:
         args.runs, args.agents, args.switches = 3, 6, 15
@@ -220,6 +408,7 @@ def main() -> int:
     first_shows: list[tuple[str, float]] = []
     minimal_switch: list[tuple[str, float]] = []
     cpu: dict[str, float] = {}
+    recap_figures: tuple[list[float], list[float], list[float]] | None = None
     try:
         ctl = server.control("ctl")
         try:
@@ -229,6 +418,13 @@ def main() -> int:
                 figures["daemon up, no agent"] = first_frames(server, ctl, town, args.runs, "q")
 
             attempt("first frames, quiet", quiet, args.verbose)
+
+            def recap() -> None:
+                nonlocal recap_figures
+                recap_figures = recap_phase(server, ctl, args)
+
+            if args.recap_events > 0:
+                attempt("first frames, recap", recap, args.verbose)
             took = town.start_agents(names)
             print(f"          {args.agents} agents started and streaming in {took:.1f} s")
 
@@ -257,6 +453,13 @@ def main() -> int:
     print(f"\nfirst frame, {args.runs} launches of each app alternating (seconds from Enter)")
     for label, (tui_s, minimal_s) in figures.items():
         frame_line(label, tui_s, minimal_s)
+    if recap_figures is not None:
+        tui_s, recap_s, minimal_s = recap_figures
+        frame_line(f"recap of {args.recap_events} events", tui_s, minimal_s)
+        print(
+            f"  {'  recap on screen':<26} at tui median {statistics.median(recap_s):5.2f} s "
+            f"(max {max(recap_s):5.2f}) from Enter until {RECAP_MARK!r} shows"
+        )
     print(f"\ntab switch, key to screen, with {args.agents} agents streaming")
     if first_shows:
         shown = "  ".join(f"tab {key} {ms:.0f} ms" for key, ms in first_shows)
