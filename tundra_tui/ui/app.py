@@ -37,6 +37,7 @@ from tundra_tui.daemon.protocol import (
 )
 from tundra_tui.domain.clock import iso, parse_iso
 from tundra_tui.domain.errors import TundraError
+from tundra_tui.domain.mail import OPERATOR
 from tundra_tui.domain.sanitize import visible
 from tundra_tui.resources import styles_dir
 from tundra_tui.ui import collector, popup_gate
@@ -76,6 +77,8 @@ decides the write was someone else's."""
 
 BRAKE_SHOWS = frozenset({"brake", "usage", "config", "store"})
 """Changes that can move the title bar's budget and pause marks."""
+MAIL_SHOWS = frozenset({"mail", "events", "store"})
+"""Changes that can move the operator's unread mail (the title bar's `✉ N`)."""
 BRAKE_INTERVAL = 30.0
 """Seconds between reads of the brake regardless (a new UTC day, a pause's end)."""
 RELOAD_GAP_S = 1.0
@@ -260,8 +263,10 @@ class TundraApp(App[None]):
 
     def _after_first_frame(self) -> None:
         """What the first frame does not need: the budgets (the title bar's brake: its first
-        read imports the usage reports), the file watcher, the other tabs' modules."""
+        read imports the usage reports), the unread mail, the file watcher, the other tabs'
+        modules."""
         self.read_brake()
+        self.read_mail()
         if self.watch_files:
             self.follow_files()
         self.prepare_tabs()
@@ -554,12 +559,17 @@ class TundraApp(App[None]):
 
         def closed(_: None) -> None:
             self._mail = None
+            self.read_mail()  # what was read there is no longer unread
 
         self.push_screen(view, closed)
 
     @on(TitleBar.WaitingClicked)
     def _waiting_clicked(self) -> None:
         self.action_inbox()
+
+    @on(TitleBar.MailClicked)
+    def _mail_clicked(self) -> None:
+        self.action_mail()
 
     async def on_event(self, event: events.Event) -> None:
         """Note when the operator types (a key answering the popup is not typing elsewhere)."""
@@ -795,6 +805,17 @@ class TundraApp(App[None]):
         self.query_one(TitleBar).brake = brake
         self._tick()
 
+    @work(exclusive=True, group="mail-count", exit_on_error=False)
+    async def read_mail(self) -> None:
+        """Count the operator's unread mail for the title bar, on a change that can move it."""
+        try:
+            unread = await self.services.store.mail.unread_count(OPERATOR)
+        except TundraError as error:
+            self.say_once("mail", f"mail: {_one_line(error)}", "warning")
+            return
+        self.query_one(TitleBar).mail = unread
+        self._tick()
+
     def _tick(self) -> None:
         title = self.query_one(TitleBar)
         live = self.services.live
@@ -906,6 +927,8 @@ class TundraApp(App[None]):
             self._reload_config()
         if BRAKE_SHOWS.intersection(whats):
             self.read_brake()
+        if MAIL_SHOWS.intersection(whats):
+            self.read_mail()
         if self._mail is not None and self._mail.is_mounted:
             self._mail.changed(whats)
         pane = self.active_pane

@@ -1,5 +1,6 @@
 """The top line: town, agents by state, the approvals waiting (a click opens the inbox), the
-budget brake and paused accounts, the daemon link, the clock."""
+operator's unread mail (a click opens the Mail view), the budget brake and paused accounts,
+the daemon link, the clock."""
 
 from __future__ import annotations
 
@@ -25,14 +26,19 @@ class TitleBar(Widget):
     class WaitingClicked(Message):
         """The operator clicked the count of approvals waiting: open the inbox."""
 
+    class MailClicked(Message):
+        """The operator clicked the count of their unread mail: open the Mail view."""
+
     DEFAULT_CSS = """
     TitleBar { height: 1; width: 1fr; }
+    TitleBar > .title-bar--mail { color: $accent; text-style: bold; }
     """
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {
         "title-bar--name",
         "title-bar--down",
         "title-bar--waiting",
+        "title-bar--mail",
         "title-bar--budget",
     }
 
@@ -41,6 +47,8 @@ class TitleBar(Widget):
         self.town = ""
         self.states: list[AgentState] = []
         self.waiting = 0
+        self.mail = 0
+        """Mail to the operator not read yet (`✉ N`)."""
         self.connected = False
         self.clock = ""
         self.demo = False
@@ -51,6 +59,8 @@ class TitleBar(Widget):
         self._said: tuple[object, ...] = ()
         self._waiting_cells: tuple[int, int] | None = None
         """Columns (from, to) of `N waiting` as last drawn, for clicks."""
+        self._mail_cells: tuple[int, int] | None = None
+        """Columns (from, to) of `✉ N` as last drawn, for clicks."""
 
     def refresh_if_changed(self) -> None:
         """Repaint only when what the bar says changed (a clock minute, a count, a mark):
@@ -61,6 +71,7 @@ class TitleBar(Widget):
             self.town,
             tuple(sorted(Counter(self.states).items())),
             self.waiting,
+            self.mail,
             self.connected,
             self.clock,
             self.demo,
@@ -88,6 +99,12 @@ class TitleBar(Widget):
                 f"{self.waiting} waiting", self.get_component_rich_style("title-bar--waiting")
             )
             waiting_at = (start, right.cell_len)
+        mail_at: tuple[int, int] | None = None
+        if self.mail:
+            right.append("  ")
+            start = right.cell_len
+            right.append(f"✉ {self.mail}", self.get_component_rich_style("title-bar--mail"))
+            mail_at = (start, right.cell_len)
         marks = brake_marks(self.brake, self.now) if self.brake and self.now else ""
         if marks:
             right.append(f"  {marks}", self.get_component_rich_style("title-bar--budget"))
@@ -102,15 +119,20 @@ class TitleBar(Widget):
             left.truncate(max(0, width - right.cell_len - 1), overflow="ellipsis")
             gap = max(1, width - left.cell_len - right.cell_len)
         offset = left.cell_len + gap
-        self._waiting_cells = (
-            None if waiting_at is None else (offset + waiting_at[0], offset + waiting_at[1])
-        )
+        self._waiting_cells = _shifted(waiting_at, offset)
+        self._mail_cells = _shifted(mail_at, offset)
         return Text.assemble(left, " " * gap, right)
 
     def on_click(self, event: events.Click) -> None:
-        cells = self._waiting_cells
-        if self.waiting and cells is not None and cells[0] <= event.x < cells[1]:
+        waiting, mail = self._waiting_cells, self._mail_cells
+        if self.waiting and waiting is not None and waiting[0] <= event.x < waiting[1]:
             self.post_message(self.WaitingClicked())
+        elif self.mail and mail is not None and mail[0] <= event.x < mail[1]:
+            self.post_message(self.MailClicked())
+
+
+def _shifted(cells: tuple[int, int] | None, offset: int) -> tuple[int, int] | None:
+    return None if cells is None else (offset + cells[0], offset + cells[1])
 
 
 _SCOPE = {"day": "today", "month": "month"}
