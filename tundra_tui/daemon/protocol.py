@@ -18,6 +18,7 @@ stale client never misreads a newer daemon (or the reverse).
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any, ClassVar, Literal
 
 import msgspec
@@ -1107,8 +1108,15 @@ class _Version(msgspec.Struct):
 
 
 _ENCODER = msgspec.json.Encoder()
-_DECODER = msgspec.json.Decoder(Frame)
 _VERSION_DECODER = msgspec.json.Decoder(_Version)
+
+
+@cache
+def _decoder() -> msgspec.json.Decoder[Frame]:
+    """Made on the first decode, not at import: it resolves the annotations of every message
+    type, which took a client a few percent of its first frame (the control room draws it
+    before its first message arrives)."""
+    return msgspec.json.Decoder(Frame)
 
 
 def encode(frame: Frame) -> bytes:
@@ -1126,7 +1134,7 @@ def decode(line: bytes) -> Frame:
     if len(line) > MAX_LINE:
         raise ProtocolError(f"message exceeds {MAX_LINE} bytes")
     try:
-        frame = _DECODER.decode(line)
+        frame = _decoder().decode(line)
     except (msgspec.DecodeError, msgspec.ValidationError) as error:
         raise _version_problem(line) or ProtocolError(f"malformed message: {error}") from error
     if frame.v != VERSION:
