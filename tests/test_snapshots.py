@@ -325,6 +325,17 @@ def test_bead_detail(make_app: Callable[..., TundraApp], snap_compare: Any) -> N
     )
 
 
+@pytest.mark.parametrize("size", sorted(SIZES))
+def test_bead_timeline(size: str, make_app: Callable[..., TundraApp], snap_compare: Any) -> None:
+    """The same bead's detail scrolled to its end: the timeline (dispatched, approvals,
+    submits, gates, the merge and the cost), at both sizes."""
+    assert snap_compare(
+        make_app(),
+        run_before=keys("3", "l", "l", "l", "l", "enter", "end"),
+        terminal_size=SIZES[size],
+    )
+
+
 def test_record_modal(make_app: Callable[..., TundraApp], snap_compare: Any) -> None:
     """The flight recorder's question on the Agents tab: the agent, what it was detected as
     and by which rule, and the four answers."""
