@@ -8,6 +8,7 @@ test reads the screen from xterm.js's own buffer (see SCREEN).
 
 from __future__ import annotations
 
+import json
 import os
 import select
 import shutil
@@ -173,7 +174,13 @@ def test_the_control_room_in_a_browser(chromium: str, town: Path) -> None:
             wait_screen(page, "touch web.txt")
             page.keyboard.press("y")
             wait_for(lambda: (town / "web.txt").exists())
-            assert pending_approvals(town) == []
+            # The agent may act on the keys before the daemon's record of the answer is read
+            # back, so the list is waited on; the answer must be the operator's approval.
+            wait_for(lambda: pending_approvals(town) == [])
+            approved = json.loads(
+                at(town, "events", "--kind", "approval.approved", "--json").stdout
+            )
+            assert [(e["data"]["id"], e["actor"]) for e in approved] == [(1, "operator")]
             assert (town / "keys.log").read_text() == "y"
             browser.close()
     finally:
