@@ -158,7 +158,6 @@ async def _attached(name: str, client: DaemonClient) -> int:
     loop = asyncio.get_running_loop()
     stdin = sys.stdin.fileno()
     saved = termios.tcgetattr(stdin)
-    keys: asyncio.Queue[bytes] = asyncio.Queue()
     stop: asyncio.Future[int] = loop.create_future()
     outcome = _DETACHED
 
@@ -166,38 +165,45 @@ async def _attached(name: str, client: DaemonClient) -> int:
         size = shutil.get_terminal_size()
         await client.call(Resize(name=name, columns=size.columns, rows=size.lines))
 
-    def on_key() -> None:
-        keys.put_nowait(os.read(stdin, 4096))
-
-    def on_signal(signum: int) -> None:
+    def end(how: int) -> None:
         if not stop.done():
-            stop.set_result(signum)
+            stop.set_result(how)
+
+    def on_key() -> None:
+        # Sent from the reader callback itself: no queue or task between a key and the socket
+        # (each was a loop turn, which may hold a step of emulation in the daemon's client).
+        try:
+            data = os.read(stdin, 4096)
+        except OSError:
+            data = b""
+        if not data:  # the terminal hung up (SIGHUP usually says so first)
+            loop.remove_reader(stdin)
+            end(signal.SIGHUP)
+            return
+        detach = DETACH_KEY in data
+        data = data.split(DETACH_KEY, 1)[0]
+        if data and not stop.done():
+            try:
+                client.send(SendKeys(name=name, data=data))
+            except TundraError as error:  # the daemon went: said where the attachment ends
+                stop.set_exception(error)
+                return
+        if detach:
+            end(_DETACHED)
 
     out = sys.stdout
     try:
         # Before the terminal goes raw, so no moment exists in which a signal could leave it so.
         for signum in _ENDING_SIGNALS:
-            loop.add_signal_handler(signum, on_signal, signum)
+            loop.add_signal_handler(signum, end, signum)
         await resize()
         tty.setraw(stdin)
         out.write("\x1b[?1049h")
         loop.add_reader(stdin, on_key)
         loop.add_signal_handler(signal.SIGWINCH, lambda: loop.create_task(resize()))
         drawer = loop.create_task(_draw(client, name, out))
-        while not drawer.done() and not stop.done():
-            getter = loop.create_task(keys.get())
-            waiting: set[asyncio.Future[Any]] = {getter, drawer, stop}
-            done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
-            if getter not in done:
-                getter.cancel()
-                break
-            data = getter.result()
-            if DETACH_KEY in data:
-                data = data.split(DETACH_KEY, 1)[0]
-                if data:
-                    client.send(SendKeys(name=name, data=data))
-                break
-            client.send(SendKeys(name=name, data=data))
+        ends: set[asyncio.Future[Any]] = {drawer, stop}
+        await asyncio.wait(ends, return_when=asyncio.FIRST_COMPLETED)
         if stop.done():
             outcome = stop.result()
         elif drawer.done():
