@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import importlib
-from functools import cached_property
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from tundra_tui.domain.clock import Clock, system_clock
 from tundra_tui.store.db import (
@@ -71,89 +70,54 @@ __all__ = [
 ]
 
 
+R = TypeVar("R")
+
+
+class _Repo(Generic[R]):
+    """A `Store` attribute that imports and makes its repository on first use (see
+    `_EXPORTS` for why), then leaves it in the instance, where later reads find it."""
+
+    def __init__(self, module: str, name: str, *, on_beads: bool = False) -> None:
+        self._module = f"{__name__}.{module}"
+        self._class = name
+        self._on_beads = on_beads  # the repository also takes the bead repository
+        self._attribute = ""
+
+    def __set_name__(self, owner: type, attribute: str) -> None:
+        self._attribute = attribute
+
+    @overload
+    def __get__(self, store: None, owner: type) -> _Repo[R]: ...
+    @overload
+    def __get__(self, store: Store, owner: type) -> R: ...
+    def __get__(self, store: Store | None, owner: type) -> _Repo[R] | R:
+        if store is None:
+            return self
+        made = getattr(importlib.import_module(self._module), self._class)
+        repo: R = made(store.db, store.beads) if self._on_beads else made(store.db)
+        store.__dict__[self._attribute] = repo
+        return repo
+
+
 class Store:
     """The town database and one repository per table family."""
 
+    beads: _Repo[BeadRepo] = _Repo("beads", "BeadRepo")
+    agents: _Repo[AgentRepo] = _Repo("agents", "AgentRepo")
+    convoys: _Repo[ConvoyRepo] = _Repo("convoys", "ConvoyRepo")
+    mail: _Repo[MailRepo] = _Repo("mail", "MailRepo")
+    events: _Repo[EventRepo] = _Repo("events", "EventRepo")
+    metrics: _Repo[MetricsRepo] = _Repo("metrics", "MetricsRepo")
+    approvals: _Repo[ApprovalRepo] = _Repo("approvals", "ApprovalRepo")
+    rules: _Repo[RuleRepo] = _Repo("rules", "RuleRepo")
+    dispatches: _Repo[DispatchRepo] = _Repo("dispatches", "DispatchRepo", on_beads=True)
+    notes: _Repo[NoteRepo] = _Repo("notes", "NoteRepo")
+    flags: _Repo[FlagRepo] = _Repo("flags", "FlagRepo")
+    merges: _Repo[MergeRepo] = _Repo("merges", "MergeRepo", on_beads=True)
+    usage: _Repo[UsageRepo] = _Repo("usage", "UsageRepo")
+
     def __init__(self, db: Database) -> None:
         self.db = db
-
-    @cached_property
-    def beads(self) -> BeadRepo:
-        from tundra_tui.store.beads import BeadRepo
-
-        return BeadRepo(self.db)
-
-    @cached_property
-    def agents(self) -> AgentRepo:
-        from tundra_tui.store.agents import AgentRepo
-
-        return AgentRepo(self.db)
-
-    @cached_property
-    def convoys(self) -> ConvoyRepo:
-        from tundra_tui.store.convoys import ConvoyRepo
-
-        return ConvoyRepo(self.db)
-
-    @cached_property
-    def mail(self) -> MailRepo:
-        from tundra_tui.store.mail import MailRepo
-
-        return MailRepo(self.db)
-
-    @cached_property
-    def events(self) -> EventRepo:
-        from tundra_tui.store.events import EventRepo
-
-        return EventRepo(self.db)
-
-    @cached_property
-    def metrics(self) -> MetricsRepo:
-        from tundra_tui.store.metrics import MetricsRepo
-
-        return MetricsRepo(self.db)
-
-    @cached_property
-    def approvals(self) -> ApprovalRepo:
-        from tundra_tui.store.approvals import ApprovalRepo
-
-        return ApprovalRepo(self.db)
-
-    @cached_property
-    def rules(self) -> RuleRepo:
-        from tundra_tui.store.rules import RuleRepo
-
-        return RuleRepo(self.db)
-
-    @cached_property
-    def dispatches(self) -> DispatchRepo:
-        from tundra_tui.store.dispatches import DispatchRepo
-
-        return DispatchRepo(self.db, self.beads)
-
-    @cached_property
-    def notes(self) -> NoteRepo:
-        from tundra_tui.store.notes import NoteRepo
-
-        return NoteRepo(self.db)
-
-    @cached_property
-    def flags(self) -> FlagRepo:
-        from tundra_tui.store.flags import FlagRepo
-
-        return FlagRepo(self.db)
-
-    @cached_property
-    def merges(self) -> MergeRepo:
-        from tundra_tui.store.merges import MergeRepo
-
-        return MergeRepo(self.db, self.beads)
-
-    @cached_property
-    def usage(self) -> UsageRepo:
-        from tundra_tui.store.usage import UsageRepo
-
-        return UsageRepo(self.db)
 
     async def close(self) -> None:
         """Close the connection."""
