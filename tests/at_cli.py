@@ -80,6 +80,27 @@ def daemon_town(*, demo_agent: bool = True) -> Iterator[Path]:
         shutil.rmtree(root, ignore_errors=True)
 
 
+@contextmanager
+def fake_cli_town(runtime: str, agent: str, helper: Path, version: str) -> Iterator[Path]:
+    """A daemon town with one idle agent `agent` of `runtime` whose program is a script
+    playing that CLI (`helper VERSION ARGS...`), installed under the CLI's own name so the
+    daemon's `--version` check asks it."""
+    with daemon_town(demo_agent=False) as root:
+        bin_dir = root / "fake-bin"
+        bin_dir.mkdir()
+        program = bin_dir / runtime
+        program.write_text(f'#!/bin/sh\nexec {sys.executable} {helper} {version} "$@"\n')
+        program.chmod(0o755)
+        with (root / "tundra.toml").open("a") as config:
+            config.write(
+                f'\n[agents.{agent}]\nrole = "crew"\nruntime = "{runtime}"\n'
+                f"command = {json.dumps(str(program))}\n"
+            )
+        at(root, "agent", "start", agent)
+        wait_for(lambda: agent_state(root, agent) == "idle")
+        yield root
+
+
 def agent_state(town: Path, name: str) -> str:
     """The agent's state as `at agent list --json` says it."""
     rows = json.loads(at(town, "agent", "list", "--json").stdout)

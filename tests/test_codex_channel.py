@@ -10,32 +10,18 @@ the hook. A Codex older than the hooks we checked gets none: the screen decides.
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from at_cli import agent_state, at, daemon_town, pending_approvals, wait_for
+from at_cli import agent_state, at, fake_cli_town, pending_approvals, wait_for
 
 HELPER = Path(__file__).parent / "helpers" / "codex_hooks_agent.py"
 
 
 @pytest.fixture
 def codex_town(request: pytest.FixtureRequest) -> Iterator[Path]:
-    version = getattr(request, "param", "0.169.0")
-    with daemon_town(demo_agent=False) as root:
-        bin_dir = root / "fake-bin"
-        bin_dir.mkdir()
-        program = bin_dir / "codex"  # the name the version check asks `--version` of
-        program.write_text(f'#!/bin/sh\nexec {sys.executable} {HELPER} {version} "$@"\n')
-        program.chmod(0o755)
-        with (root / "tundra.toml").open("a") as config:
-            config.write(
-                f'\n[agents.cx]\nrole = "crew"\nruntime = "codex"\n'
-                f"command = {json.dumps(str(program))}\n"
-            )
-        at(root, "agent", "start", "cx")
-        wait_for(lambda: agent_state(root, "cx") == "idle")
+    with fake_cli_town("codex", "cx", HELPER, getattr(request, "param", "0.169.0")) as root:
         yield root
 
 

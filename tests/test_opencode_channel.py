@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from at_cli import agent_state, at, daemon_town, pending_approvals, wait_for
+from at_cli import agent_state, at, fake_cli_town, pending_approvals, wait_for
 
 from tundra_tui.cli.detect import explain_lines
 from tundra_tui.daemon.channels import with_channels
@@ -45,20 +45,7 @@ PAYLOADS = Path(__file__).parent / "fixtures" / "channels"
 
 @pytest.fixture
 def opencode_town(request: pytest.FixtureRequest) -> Iterator[Path]:
-    version = getattr(request, "param", "1.18.33")
-    with daemon_town(demo_agent=False) as root:
-        bin_dir = root / "fake-bin"
-        bin_dir.mkdir()
-        program = bin_dir / "opencode"  # the name the version check asks `--version` of
-        program.write_text(f'#!/bin/sh\nexec {sys.executable} {HELPER} {version} "$@"\n')
-        program.chmod(0o755)
-        with (root / "tundra.toml").open("a") as config:
-            config.write(
-                f'\n[agents.oc]\nrole = "crew"\nruntime = "opencode"\n'
-                f"command = {json.dumps(str(program))}\n"
-            )
-        at(root, "agent", "start", "oc")
-        wait_for(lambda: agent_state(root, "oc") == "idle")
+    with fake_cli_town("opencode", "oc", HELPER, getattr(request, "param", "1.18.33")) as root:
         yield root
 
 
