@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -22,6 +23,7 @@ from recap_seed import T0, Clock, away_story
 from textual.app import App
 from textual.command import CommandPalette
 from textual.pilot import Pilot
+from textual.widgets import Input
 from ui_harness import FakeLink, demo_events, fixed_clock, pending
 
 from tundra_tui.config import load_config
@@ -276,16 +278,17 @@ def test_help_modal(make_app: Callable[..., TundraApp], snap_compare: Any) -> No
 
 def test_palette(make_app: Callable[..., TundraApp], snap_compare: Any) -> None:
     async def searched(pilot: Pilot[Any]) -> None:
-        """Until every provider's hits are in: the palette gathers them in a worker, and
-        shows those that came first (the keys' and the verbs' in either order) meanwhile."""
+        """Until every provider's hits are in: the palette gathers them in a worker of its own
+        (`workers` is the app's, all of them), and shows those that came first meanwhile."""
         await keys("colon", "b", "e", "a", "d")(pilot)
-        for _ in range(200):
-            palette = pilot.app.screen
-            if isinstance(palette, CommandPalette) and not any(
-                worker.is_running for worker in palette.workers
-            ):
-                break
+        deadline = time.monotonic() + 10
+        while not (
+            isinstance(palette := pilot.app.screen, CommandPalette)
+            and not any(w.is_running for w in pilot.app.workers if w.node is palette)
+        ):
+            assert time.monotonic() < deadline, "the palette's search never finished"
             await pilot.pause(0.02)
+        palette.query_one(Input).cursor_blink = False  # a blinking cursor is drawn by the clock
         await pilot.pause()
 
     app = make_app()

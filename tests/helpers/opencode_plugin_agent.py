@@ -76,6 +76,10 @@ def keys() -> str:
         os.write(1, byte)
 
 
+DRAW_PROMPT_WAIT = 60.0
+"""Seconds the prompt waits for the test's go-ahead before the agent gives up."""
+
+
 def main(version: str, argv: list[str]) -> None:
     if argv[:1] == ["--version"]:
         print(version)
@@ -94,7 +98,10 @@ def main(version: str, argv: list[str]) -> None:
             screen("working-before_first_token")
             asked = json.loads((PAYLOADS / "permission.asked.json").read_text())["properties"]
             plugin.report("permission.asked", patterns=[command], metadata={"command": command})
-            while not Path("draw-prompt").exists():
+            deadline = time.monotonic() + DRAW_PROMPT_WAIT
+            while not Path("draw-prompt").exists():  # polled: the test creates it when ready
+                if time.monotonic() > deadline:
+                    sys.exit("draw-prompt never came")
                 time.sleep(0.02)
             screen("awaiting_approval-shell", command)
             answer = keys()
