@@ -9,6 +9,8 @@ import textwrap
 import uuid
 from pathlib import Path
 
+import pytest
+
 from tests.at_cli import wait_for
 from tundra_tui.orchestra.gates import GATE_MARK_ENV, gate_env, kill_marked, run_gate
 from tundra_tui.session.procs import Proc, proc_info, running
@@ -180,3 +182,27 @@ def test_the_shell_dies_with_its_parent_and_kill_marked_finds_the_rest(tmp_path:
     assert kill_marked(mark.split(":")[0] + ":") == [bg_pid]
     wait_for(lambda: not running(bg), timeout=10)
     assert _marked(mark) == []
+
+
+def test_a_process_slow_to_die_is_signalled_and_reported_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """SIGKILL is delivered, not awaited: a loaded machine can still list the process next round."""
+    import tundra_tui.orchestra.gates as gates
+
+    mark, env = _env()
+    child = subprocess.Popen(["sleep", "30"], env=env)
+    try:
+        wait_for(lambda: child.pid in _marked(mark), timeout=10)
+        sent: list[Proc] = []
+
+        def slow_send(proc: Proc, sig: int) -> bool:  # signalled, but not yet dead
+            sent.append(proc)
+            return True
+
+        monkeypatch.setattr(gates, "send", slow_send)
+        assert kill_marked(mark, exact=True) == [child.pid]
+        assert [proc.pid for proc in sent] == [child.pid]
+    finally:
+        child.kill()
+        child.wait(timeout=10)

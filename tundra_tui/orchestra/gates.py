@@ -124,13 +124,17 @@ def kill_marked(prefix: str, *, exact: bool = False) -> list[int]:
     signalled. A few rounds catch children forked while we were killing.
     Returns the pids killed.
     """
+    signalled: set[Proc] = set()
     killed: list[int] = []
     for _ in range(_KILL_ROUNDS):
-        procs = _marked(prefix, exact=exact)
-        hit = [proc.pid for proc in procs if send(proc, signal.SIGKILL)]
+        # A process already sent SIGKILL may not have died yet when the next
+        # round looks: it is not signalled (or counted) twice.
+        fresh = [proc for proc in _marked(prefix, exact=exact) if proc not in signalled]
+        hit = [proc for proc in fresh if send(proc, signal.SIGKILL)]
         if not hit:
             break
-        killed.extend(hit)
+        signalled.update(hit)
+        killed.extend(proc.pid for proc in hit)
     _reap(set(killed))
     return killed
 
