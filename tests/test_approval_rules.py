@@ -9,7 +9,6 @@ Each test leaves nothing pending and no live rule.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import sqlite3
@@ -19,9 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from at_cli import asker_config, at, daemon_town, wait_for
+from at_cli import asker_config, at, daemon_call, daemon_town, wait_for
 
-from tundra_tui.daemon.client import DaemonClient
 from tundra_tui.daemon.protocol import (
     Agents,
     ApprovalInfo,
@@ -45,15 +43,7 @@ HOOKED = Path(__file__).parent / "helpers" / "hooked_agent.py"
 
 def call(town: Path, request: Request) -> Any:
     """One request to the town's daemon, as the operator (this test process)."""
-
-    async def once() -> Any:
-        client = await DaemonClient.connect(find_town(town))
-        try:
-            return await client.call(request)
-        finally:
-            await client.close()
-
-    return asyncio.run(once())
+    return daemon_call(town, request)
 
 
 def pending(town: Path) -> list[ApprovalInfo]:
