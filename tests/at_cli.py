@@ -107,22 +107,6 @@ def agent_state(town: Path, name: str) -> str:
     return str(next(row for row in rows if row["name"] == name)["state"])
 
 
-def daemon_call(town: Path, request: Any) -> Any:
-    """One request to the town's daemon on a connection of its own, as the operator (this
-    test process): for what the CLI does not offer (an answer naming what was `seen`)."""
-    from tundra_tui.daemon.client import DaemonClient
-    from tundra_tui.town import find_town
-
-    async def once() -> Any:
-        client = await DaemonClient.connect(find_town(town))
-        try:
-            return await client.call(request)
-        finally:
-            await client.close()
-
-    return asyncio.run(once())
-
-
 def pending_approvals(town: Path) -> list[dict[str, Any]]:
     """What `at approvals --json` lists as waiting."""
     return list(json.loads(at(town, "approvals", "--json").stdout))

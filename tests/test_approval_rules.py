@@ -9,6 +9,7 @@ Each test leaves nothing pending and no live rule.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import sqlite3
@@ -18,8 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from at_cli import asker_config, at, daemon_call, daemon_town, wait_for
+from at_cli import asker_config, at, daemon_town, wait_for
 
+from tundra_tui.daemon.client import DaemonClient
 from tundra_tui.daemon.protocol import (
     Agents,
     ApprovalInfo,
@@ -43,7 +45,15 @@ HOOKED = Path(__file__).parent / "helpers" / "hooked_agent.py"
 
 def call(town: Path, request: Request) -> Any:
     """One request to the town's daemon, as the operator (this test process)."""
-    return daemon_call(town, request)
+
+    async def once() -> Any:
+        client = await DaemonClient.connect(find_town(town))
+        try:
+            return await client.call(request)
+        finally:
+            await client.close()
+
+    return asyncio.run(once())
 
 
 def pending(town: Path) -> list[ApprovalInfo]:

@@ -20,14 +20,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from at_cli import agent_state, at, daemon_call, fake_cli_town, pending_approvals, wait_for
+from at_cli import agent_state, at, fake_cli_town, pending_approvals, wait_for
 
 from tundra_tui.cli.detect import explain_lines
-from tundra_tui.daemon.book import same_prompt
 from tundra_tui.daemon.channels import with_channels
-from tundra_tui.daemon.protocol import Approve, Explained
+from tundra_tui.daemon.protocol import Explained
 from tundra_tui.domain.agents import Runtime
-from tundra_tui.domain.errors import TundraError
 from tundra_tui.session.adapters.base import Launch
 from tundra_tui.session.adapters.opencode import ADAPTER as OPENCODE
 from tundra_tui.session.agent import AgentConfig
@@ -38,7 +36,6 @@ from tundra_tui.session.hooks import (
     OPENCODE_PLUGIN,
     channel_of,
     hook_detection,
-    opencode_ask,
     opencode_plugin_env,
 )
 
@@ -87,59 +84,6 @@ def test_the_plugin_reports_state_and_the_screen_answers(opencode_town: Path) ->
         "permission.replied",
         "session.status",
     ]
-
-
-def test_the_request_carries_the_plugins_whole_command(opencode_town: Path) -> None:
-    """The screen wraps a command longer than a row, and the request read off it would hold
-    its first row only: the plugin's exact words are listed, and the keys still answer."""
-    town = opencode_town
-    command = f"touch plugged.txt && echo {'y' * 300}"
-    at(town, "send", "oc", f"RUN: {command}")
-    wait_for(lambda: agent_state(town, "oc") == "awaiting_approval")
-    (town / "draw-prompt").touch()
-    wait_for(lambda: len(pending_approvals(town)) == 1)
-    (request,) = pending_approvals(town)
-    assert (request["source"], request["tool"], request["subject"]) == ("screen", "shell", command)
-    assert request["evidence"]["exact"] == "plugin"
-    at(town, "approve", str(request["id"]))
-    wait_for(lambda: (town / "plugged.txt").exists() and agent_state(town, "oc") == "idle")
-
-
-def test_a_listed_request_takes_the_whole_command_when_the_plugin_speaks_late(
-    opencode_town: Path,
-) -> None:
-    """Real OpenCode drew the prompt before its plugin's report came: the request listed
-    from the screen keeps its id and takes the whole command, and an answer to the cut
-    words the operator saw before is refused, not sent."""
-    town = opencode_town
-    command = f"touch late.txt && echo {'z' * 300}"
-    at(town, "send", "oc", f"LATE: {command}")
-    (town / "draw-prompt").touch()
-    wait_for(lambda: len(pending_approvals(town)) == 1)
-    (cut,) = pending_approvals(town)
-    assert cut["subject"] != command and command.startswith(cut["subject"])
-    (town / "report-ask").touch()
-    wait_for(lambda: pending_approvals(town)[0]["subject"] == command)
-    (whole,) = pending_approvals(town)
-    assert (whole["id"], whole["source"], whole["evidence"]["exact"]) == (
-        cut["id"],
-        "screen",
-        "plugin",
-    )
-    with pytest.raises(TundraError, match="not what you answered"):
-        daemon_call(town, Approve(id=cut["id"], seen=cut["subject"]))
-    assert not (town / "late.txt").exists()
-    daemon_call(town, Approve(id=whole["id"], seen=command))
-    wait_for(lambda: (town / "late.txt").exists() and agent_state(town, "oc") == "idle")
-
-
-def test_a_plugin_ask_for_another_prompt_is_not_listed() -> None:
-    """Words the plugin said about some other prompt never relabel the screen's request."""
-    ask = opencode_ask("permission.asked", {"permission": "bash", "patterns": ["rm -rf build"]})
-    assert ask is not None and (ask.tool, ask.subject) == ("bash", "rm -rf build")
-    assert not same_prompt(ask.subject, "touch approved.txt")
-    assert opencode_ask("permission.replied", {"reply": "once"}) is None
-    assert opencode_ask("permission.asked", {"permission": "bash"}) is None
 
 
 @pytest.mark.parametrize(("version", "wired"), [("1.3.1", False), ("1.3.2", True)])

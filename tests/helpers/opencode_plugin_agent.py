@@ -11,9 +11,7 @@ reported and only the screen speaks.
 `RUN: cmd` reports busy, then `permission.asked` while the screen still shows the
 spinner, and draws the approval box only once a file `draw-prompt` exists in its
 working directory (so a test can look at the state before the screen shows the
-prompt). `LATE: cmd` is the order real OpenCode 1.18.33 showed through the daemon: the
-approval box first (at `draw-prompt`), `permission.asked` only once a file `report-ask`
-exists. Enter allows once (the command runs), Esc rejects, as OpenCode does.
+prompt). Enter allows once (the command runs), Esc rejects, as OpenCode does.
 """
 
 from __future__ import annotations
@@ -82,15 +80,6 @@ DRAW_PROMPT_WAIT = 60.0
 """Seconds the prompt waits for the test's go-ahead before the agent gives up."""
 
 
-def go_ahead(name: str) -> None:
-    """Wait for the test to create file `name` (polled, with a deadline)."""
-    deadline = time.monotonic() + DRAW_PROMPT_WAIT
-    while not Path(name).exists():
-        if time.monotonic() > deadline:
-            sys.exit(f"{name} never came")
-        time.sleep(0.02)
-
-
 def main(version: str, argv: list[str]) -> None:
     if argv[:1] == ["--version"]:
         print(version)
@@ -102,20 +91,19 @@ def main(version: str, argv: list[str]) -> None:
         screen("idle-start")
         while True:
             task = keys().strip()
-            late = task.startswith("LATE: ")
-            if not task.startswith("RUN: ") and not late:
+            if not task.startswith("RUN: "):
                 continue
-            command = task.split(": ", 1)[1]
+            command = task.removeprefix("RUN: ")
             plugin.report("session.status-busy")
             screen("working-before_first_token")
             asked = json.loads((PAYLOADS / "permission.asked.json").read_text())["properties"]
-            if not late:
-                plugin.report("permission.asked", patterns=[command], metadata={"command": command})
-            go_ahead("draw-prompt")
+            plugin.report("permission.asked", patterns=[command], metadata={"command": command})
+            deadline = time.monotonic() + DRAW_PROMPT_WAIT
+            while not Path("draw-prompt").exists():  # polled: the test creates it when ready
+                if time.monotonic() > deadline:
+                    sys.exit("draw-prompt never came")
+                time.sleep(0.02)
             screen("awaiting_approval-shell", command)
-            if late:
-                go_ahead("report-ask")
-                plugin.report("permission.asked", patterns=[command], metadata={"command": command})
             answer = keys()
             reply = "reject" if answer == "\x1b" else "once"
             plugin.report("permission.replied", requestID=asked["id"], reply=reply)

@@ -119,7 +119,6 @@ class AskOps:
             if block is None:
                 # Handed mail, the agent goes on working: it is not stopping.
                 self.host.hook_state(agent, event, payload)
-                self.book.channel_reported(agent)
             return HookReply(block=block)
         ask = permission_ask(payload)
         evidence = {

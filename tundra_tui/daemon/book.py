@@ -103,9 +103,6 @@ class _Open:
     approval: Approval
     shown: str
     """The subject as shown to the operator: what an answer applies to."""
-    screen: str
-    """The prompt as the screen showed it when listed: what later reads of the screen are
-    compared with. `shown` too, unless a channel gave the whole of a command the screen cuts."""
     answering: bool = False
     sending: bool = False
     """The answer keys are being sent: a hook can no longer take the request over."""
@@ -189,10 +186,7 @@ class ApprovalBook:
         source: ApprovalSource,
         evidence: dict[str, Any],
         cwd: str = "",
-        screen: str | None = None,
     ) -> _Open:
-        """`screen`: the prompt as the screen shows it, when that is not `subject` (see
-        `_Open.screen`)."""
         subject, tool, cwd = clean(subject), clean(tool), clean(cwd)
         approval = Approval(
             id=self._next_id,
@@ -206,7 +200,7 @@ class ApprovalBook:
             created_at=self.store.db.now(),
         )
         self._next_id += 1
-        entry = _Open(approval, shown=subject, screen=subject if screen is None else clean(screen))
+        entry = _Open(approval, shown=subject)
         self._open[session.name] = entry
         self._by_id[approval.id] = entry
         stored = replace(approval, subject=redact(subject))
@@ -224,21 +218,12 @@ class ApprovalBook:
         if seen is None or not seen[1]:
             return None
         tool, subject = seen
-        screen, evidence = subject, dict(evidence)
-        ask = session.reported_ask
-        if ask is not None and same_prompt(ask.subject, screen):
-            # The channel's exact words: the operator approves (and the deny-list checks)
-            # the whole command, not the screen's wrapped or cut copy of it. The tool keeps
-            # the screen's name, which the operator's standing rules were made with.
-            subject = ask.subject
-            evidence["exact"] = "plugin"
         return self._open_request(
             session,
             tool=tool,
             subject=subject,
             source=ApprovalSource.SCREEN,
-            evidence=evidence,
-            screen=screen,
+            evidence=dict(evidence),
         )
 
     def _close(self, entry: _Open, status: ApprovalStatus, *, actor: str, reason: str) -> Approval:
@@ -389,7 +374,7 @@ class ApprovalBook:
         if entry.approval.source is not ApprovalSource.SCREEN:
             return
         seen = read_prompt(session)
-        if seen is not None and seen[1] and seen[1] != entry.screen:
+        if seen is not None and seen[1] and seen[1] != entry.shown:
             self._supersede(entry, session, "the prompt changed before it was answered")
 
     def _session(self, agent: str) -> AgentSession | None:
@@ -423,19 +408,23 @@ class ApprovalBook:
             entry is not None
             and entry.approval.source is ApprovalSource.SCREEN
             and entry.hook is None
-            and same_prompt(ask.subject, entry.screen)
+            and same_prompt(ask.subject, entry.shown)
         ):
-            self._relabel(
-                entry,
-                replace(
-                    entry.approval,
-                    subject=clean(ask.subject),
-                    tool=clean(ask.tool),
-                    cwd=clean(ask.cwd) or entry.approval.cwd,
-                    source=ApprovalSource.HOOK,
-                    evidence=evidence,
-                ),
+            entry.approval = replace(
+                entry.approval,
+                subject=clean(ask.subject),
+                tool=clean(ask.tool),
+                cwd=clean(ask.cwd) or entry.approval.cwd,
+                source=ApprovalSource.HOOK,
+                evidence=evidence,
             )
+            entry.shown = entry.approval.subject
+            stored = replace(entry.approval, subject=redact(entry.approval.subject))
+            self.writer.submit(
+                f"approval {stored.id} upgraded",
+                lambda: self.store.approvals.upgrade(stored, actor=agent),
+            )
+            self._emit(ApprovalRequested(entry.approval))
         else:
             if entry is not None and not entry.answering:
                 # Another prompt than the one listed (or a second hook): never relabel a
@@ -465,38 +454,6 @@ class ApprovalBook:
         if detection is not None:
             session.observe_structured(detection)
         return await self._wait_hook(entry, future, timeout)
-
-    def _relabel(self, entry: _Open, approval: Approval) -> None:
-        """One prompt stays one request: it keeps its id and takes a channel's exact words
-        (an answer given to the old words is refused, see `_unseen`)."""
-        entry.approval = approval
-        entry.shown = approval.subject
-        stored = replace(approval, subject=redact(approval.subject))
-        self.writer.submit(
-            f"approval {stored.id} upgraded",
-            lambda: self.store.approvals.upgrade(stored, actor=approval.agent),
-        )
-        self._emit(ApprovalRequested(approval))
-
-    def channel_reported(self, agent: str) -> None:
-        """A state-only channel (OpenCode's plugin) spoke. Its `permission.asked` often comes
-        after the screen's request was listed: a request for the same prompt takes the whole
-        command then (the screen wraps or cuts a long one); it is still answered with keys."""
-        entry = self._open.get(agent)
-        session = self._session(agent)
-        ask = session.reported_ask if session is not None else None
-        if (
-            entry is None
-            or ask is None
-            or entry.answering
-            or entry.sending
-            or entry.approval.source is not ApprovalSource.SCREEN
-            or entry.approval.subject == clean(ask.subject)
-            or not same_prompt(ask.subject, entry.screen)
-        ):
-            return
-        evidence = {**entry.approval.evidence, "exact": "plugin"}
-        self._relabel(entry, replace(entry.approval, subject=clean(ask.subject), evidence=evidence))
 
     async def _wait_hook(
         self, entry: _Open, future: asyncio.Future[Approval], timeout: float
@@ -607,7 +564,7 @@ class ApprovalBook:
             raise TundraError(
                 f"{entry.approval.agent}'s prompt went away before the answer; nothing was sent"
             )
-        if seen[1] != entry.screen:
+        if seen[1] != entry.shown:
             fresh = self._supersede(entry, session, "the prompt changed before the answer")
             now = (
                 f": it now asks {fresh.approval.subject!r} (approval {fresh.approval.id})"
@@ -624,7 +581,7 @@ class ApprovalBook:
         )
         entry.sending = True
         session.write(keys)
-        if not await self._prompt_left(session, entry.screen):
+        if not await self._prompt_left(session, entry.shown):
             raise TundraError(
                 f"sent the {answer.value} keys to {entry.approval.agent} once, but its prompt "
                 "is still there; the request stays pending (answer again to send them again)"

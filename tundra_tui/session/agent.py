@@ -17,7 +17,7 @@ import asyncio
 import time
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tundra_tui.domain.agents import AgentState
 from tundra_tui.session.adapters import Adapter, Dialog, Launch
@@ -35,9 +35,6 @@ from tundra_tui.session.pty import AgentPty, ExitStatus
 from tundra_tui.session.pump import HIDDEN_INTERVAL, SHOWN_AT_ONCE, EmulationPump
 from tundra_tui.session.ring import RawRing
 from tundra_tui.session.tracker import StateTracker, only_activity
-
-if TYPE_CHECKING:
-    from tundra_tui.session.hooks import PermissionAsk
 
 DETECT_INTERVAL = 0.05
 TICK_INTERVAL = 0.2
@@ -124,10 +121,6 @@ class AgentSession:
         self.started_at = 0.0
         self.last_output = 0.0
         self.last_input = ""
-        self.reported_ask: PermissionAsk | None = None
-        """What a state-only channel (OpenCode's plugin) last said the agent asks, in full;
-        None once it reports anything else. The request is still the screen's, answered
-        with keys; the book lists these words when they are the same prompt."""
         """The last prompt delivered with send_text, one line (matches Codex notify input)."""
         self.state_since = 0.0
         """When the published state last changed (monotonic seconds)."""

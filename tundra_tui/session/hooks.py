@@ -251,32 +251,14 @@ def opencode_detection(event: str, payload: Mapping[str, Any]) -> Detection | No
 def _opencode_permission(payload: Mapping[str, Any]) -> str:
     """`bash: touch approved.txt`: the permission and what it is asked for, exactly."""
     kind = str(payload.get("permission") or payload.get("type") or "?")
-    subject = _opencode_subject(payload)
-    return f"{kind}: {subject}" if subject else kind
-
-
-def _opencode_subject(payload: Mapping[str, Any]) -> str:
-    """What an OpenCode permission is asked for: the command, else its patterns."""
     metadata = payload.get("metadata")
     command = metadata.get("command") if isinstance(metadata, Mapping) else None
     if isinstance(command, str) and command:
-        return command
+        return f"{kind}: {command}"
     patterns = payload.get("patterns") or payload.get("pattern")
     if isinstance(patterns, list):
-        return " ".join(str(p) for p in patterns)
-    return patterns if isinstance(patterns, str) else ""
-
-
-def opencode_ask(event: str, payload: Mapping[str, Any]) -> PermissionAsk | None:
-    """What OpenCode's `permission.asked` asks, in full (its screen wraps or cuts a long
-    command); None for any other report, and for one that names nothing."""
-    if event != "permission.asked":
-        return None
-    subject = _opencode_subject(payload)
-    if not subject:
-        return None
-    tool = str(payload.get("permission") or payload.get("type") or "")
-    return PermissionAsk(tool=tool, subject=subject, cwd="")
+        return f"{kind}: {' '.join(str(p) for p in patterns)}"
+    return f"{kind}: {patterns}" if isinstance(patterns, str) else kind
 
 
 def permission_rule(runtime: Runtime) -> str:

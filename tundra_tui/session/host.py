@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from tundra_tui.domain.agents import AgentState, Runtime
+from tundra_tui.domain.agents import AgentState
 from tundra_tui.domain.errors import NotFound, TundraError
 from tundra_tui.session.agent import AgentConfig, AgentSession
 from tundra_tui.session.detect import from_codex_notify
@@ -23,7 +23,7 @@ from tundra_tui.session.events import (
     Exited,
     HostEvent,
 )
-from tundra_tui.session.hooks import hook_detection, opencode_ask
+from tundra_tui.session.hooks import hook_detection
 from tundra_tui.session.launch import relaunch
 from tundra_tui.session.pty import ExitStatus, adopted_agent_processes, become_subreaper, reap
 from tundra_tui.session.pump import EmulationPump
@@ -434,8 +434,6 @@ class SessionHost:
         if session is None or session.exit_status is not None:
             return
         detection = hook_detection(session.adapter.runtime, event, payload)
-        if session.adapter.runtime is Runtime.OPENCODE and detection is not None:
-            session.reported_ask = opencode_ask(event, payload)
         if detection is not None:
             session.observe_structured(detection)
 
