@@ -838,6 +838,12 @@ class MailSent(Reply, frozen=True, tag="mail_sent"):
     to: str
 
 
+class MailReceipts(Reply, frozen=True, tag="mail_receipts"):
+    """The messages whose read receipt a `mail_read` set (those read before are left)."""
+
+    read: list[int] = []
+
+
 class Up(Request, frozen=True, tag="up"):
     """Start the town: mark it up, start the agents marked to start (or wanted back), and
     let dispatch run. Idempotent."""
@@ -898,6 +904,16 @@ class MailSend(Request, frozen=True, tag="mail_send"):
     subject: str = ""
     urgent: bool = False
     sender: str = ""
+
+
+class MailRead(Request, frozen=True, tag="mail_read"):
+    """Set the read receipts of messages to the caller (the operator, or the agent the
+    caller runs inside): only a message's recipient sets its receipt, since mail to an
+    agent read by anyone else would never be delivered to it. Every client hears
+    `changed mail`."""
+
+    answer = MailReceipts
+    ids: list[int]
 
 
 # ---- refinery -------------------------------------------------------------------------------
@@ -1040,6 +1056,7 @@ AnyRequest = (
     | Sling
     | Report
     | MailSend
+    | MailRead
     | RefineryQuery
     | RefineryControl
 )
@@ -1074,6 +1091,7 @@ AnyReply = (
     | DispatchSwitched
     | SlingReply
     | MailSent
+    | MailReceipts
     | RefineryStatus
 )
 AnyEvent = (

@@ -24,6 +24,8 @@ from tundra_tui.daemon.protocol import (
     BeadChanged,
     ChangedEvent,
     Event,
+    MailRead,
+    MailReceipts,
     MailSend,
     MailSent,
     Report,
@@ -46,7 +48,7 @@ _NOTED = (*_HELD, BeadStatus.REVIEW)
 
 
 class ReportOps:
-    """The `Report` and `MailSend` handlers: who is asking, on what, then the same steps
+    """The `Report`, `MailSend` and `MailRead` handlers: who is asking, on what, then the same steps
     as the CLI's, and one `ChangedEvent` per thing changed."""
 
     def __init__(
@@ -60,7 +62,7 @@ class ReportOps:
         """One report at a time: each checks the bead, then moves it."""
 
     def handlers(self) -> dict[type[Request], Handler]:
-        return {Report: self.report, MailSend: self.mail_send}
+        return {Report: self.report, MailSend: self.mail_send, MailRead: self.mail_read}
 
     async def report(self, req: Report, caller: Caller) -> BeadChanged:
         agent = self._reporter(caller, "report")
@@ -105,6 +107,24 @@ class ReportOps:
         )
         self._changed("mail", message.id)
         return MailSent(id=message.id, to=req.to)
+
+    async def mail_read(self, req: MailRead, caller: Caller) -> MailReceipts:
+        reader = self._reporter(caller, "mail") or OPERATOR
+        messages = [await self.store.mail.get(mail_id) for mail_id in dict.fromkeys(req.ids)]
+        for message in messages:  # all checked before any receipt is set
+            if message.recipient != reader:
+                raise TundraError(
+                    f"message {message.id} is to {message.recipient}, not {reader}: only "
+                    "its recipient sets its read receipt"
+                )
+        read = []
+        for message in messages:
+            if not message.is_read:
+                await self.store.mail.read(message.id, actor=reader)
+                read.append(message.id)
+        if read:
+            self._changed("mail", *read)
+        return MailReceipts(read=read)
 
     # ---- who, and on what ----------------------------------------------------------------------
 

@@ -30,7 +30,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Input, Label, Select, Static, TextArea
 
-from tundra_tui.daemon.protocol import MailSend, MailSent
+from tundra_tui.daemon.protocol import MailRead, MailSend, MailSent
 from tundra_tui.domain.agents import Role
 from tundra_tui.domain.clock import iso
 from tundra_tui.domain.errors import TundraError
@@ -384,13 +384,16 @@ class MailView(ModalScreen[None]):
 
     @work(group="mail-read", exit_on_error=False)
     async def mark_read(self, ids: list[int]) -> None:
-        """Set the receipts through the store (`at mail read` does the same), then reload."""
+        """Set the receipts through the daemon, so every control room hears of them (its
+        `changed mail` reloads this view and the title bar's count)."""
         try:
-            for mail_id in ids:
-                await self.services.store.mail.read(mail_id, actor=self.services.actor)
+            await self.services.link.call(MailRead(ids=ids))
         except TundraError as error:
-            self.notify(visible(str(error), single_line=True, limit=200), severity="error")
-        self.reload()
+            self.notify(
+                f"not marked read: {visible(str(error), single_line=True, limit=200)}",
+                severity="error",
+            )
+            self.reload()
 
     def recipients(self) -> list[tuple[str, str]]:
         """Agents on the roster, mayors first, as (name, shown)."""
