@@ -549,9 +549,10 @@ class StoreEvent(Event, frozen=True, tag="store"):
 
 class ChangedEvent(Event, frozen=True, tag="changed"):
     """Stored data changed through the daemon: beads, convoys, config, usage, metrics,
-    mail, dispatch, refinery or brake (`ids` are bead ids; for usage, the beads whose
-    spend changed). A client reloads what shows `what`
-    once per event."""
+    mail, dispatch, refinery or brake. A client reloads what shows `what` once per event.
+    `ids` name what changed, in `what`'s own ids, and may be empty (all of it, or not
+    said): bead ids for beads, dispatch, refinery and usage (the beads whose spend
+    changed), convoy ids for convoys, message ids for mail (sent, or receipts set)."""
 
     what: str
     ids: list[int] = []
