@@ -8,10 +8,13 @@ import dataclasses
 import json
 import os
 import stat
+import time
 from pathlib import Path
 
+import pytest
 from at_cli import agent_state, at, daemon_town, wait_for
 
+from tundra_tui.daemon import recorder
 from tundra_tui.daemon.recorder import cli_version
 from tundra_tui.domain.agents import Runtime
 from tundra_tui.session.detect import Detected, Detection
@@ -85,6 +88,63 @@ def test_cli_version_asks_known_clis_only(tmp_path: Path) -> None:
     # A wrapper or a custom command might not know --version and start a session instead.
     assert version(Runtime.CLAUDE, "mycli") == "unknown"
     assert version(Runtime.CUSTOM, "mycli") == "unknown"
+
+
+def fake_cli(path: Path, version: str, *, slow_first: float = 0.0) -> Path:
+    """A `--version` answering script that counts its runs in `<path>.runs` (the first run
+    sleeps `slow_first` seconds, as a fresh install unpacking itself does)."""
+    runs = path.with_suffix(".runs")
+    path.write_text(
+        "#!/bin/sh\n"
+        f"echo run >> {runs}\n"
+        f'if [ "$(wc -l < {runs})" -eq 1 ]; then sleep {slow_first}; fi\n'
+        f"echo '{version}'\n"
+    )
+    path.chmod(0o755)
+    return runs
+
+
+def test_a_version_is_asked_once_per_installed_binary(tmp_path: Path) -> None:
+    """Every agent start asks (for its channel): one `--version` per binary, until it is
+    replaced (an upgrade)."""
+    opencode = tmp_path / "bin" / "opencode"
+    opencode.parent.mkdir()
+    runs = fake_cli(opencode, "1.18.33")
+    env = {"PATH": f"{opencode.parent}:/usr/bin:/bin"}
+
+    async def twice() -> list[str]:
+        return [await cli_version(Runtime.OPENCODE, ["opencode"], env, tmp_path) for _ in "ab"]
+
+    assert asyncio.run(twice()) == ["1.18.33", "1.18.33"]
+    assert len(runs.read_text().splitlines()) == 1
+    runs.unlink()
+    fake_cli(opencode, "1.19.0 (an upgrade)")
+    os.utime(opencode, ns=(1, 1))  # whatever the clock's resolution, the binary changed
+    assert asyncio.run(twice()) == ["1.19.0 (an upgrade)"] * 2
+    assert len(runs.read_text().splitlines()) == 1
+
+
+def test_a_slow_first_version_is_unknown_now_and_known_at_the_next_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fresh OpenCode took longer than the start waits: that start goes without the
+    channel, the answer still comes, and the next start has it without asking again."""
+    monkeypatch.setattr(recorder, "VERSION_TIMEOUT", 0.2)
+    opencode = tmp_path / "opencode"
+    runs = fake_cli(opencode, "1.18.33", slow_first=1.0)
+    env = {"PATH": "/usr/bin:/bin"}
+
+    async def starts() -> tuple[str, str]:
+        first = await cli_version(Runtime.OPENCODE, [str(opencode)], env, tmp_path)
+        deadline = time.monotonic() + 10
+        later = first
+        while later == "unknown" and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+            later = await cli_version(Runtime.OPENCODE, [str(opencode)], env, tmp_path)
+        return first, later
+
+    assert asyncio.run(starts()) == ("unknown", "1.18.33")
+    assert len(runs.read_text().splitlines()) == 1, "the slow run was awaited, not repeated"
 
 
 def test_replay_reads_the_rows_the_daemon_read() -> None:
