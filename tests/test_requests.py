@@ -6,10 +6,13 @@ import json
 from pathlib import Path
 
 import pytest
+from at_cli import fake_cli_town, pending_approvals, wait_for
 
+from tundra_tui.domain.firewall import denied_shape
 from tundra_tui.session.requests import extract_request
 
 SCREENS = Path(__file__).parent / "fixtures" / "screens"
+CODEX_SCREENS = Path(__file__).parent / "helpers" / "codex_screen_agent.py"
 RECORDED = sorted(SCREENS.glob("*/awaiting_approval-recorded-*.txt"))
 
 
@@ -45,8 +48,20 @@ def _long_case(path: Path) -> tuple[str, list[str], str]:
 
 @pytest.mark.parametrize("path", WRAPPED, ids=lambda p: str(p.relative_to(LONG)))
 def test_a_wrapped_command_is_read_whole(path: Path) -> None:
+    """Every row it wrapped onto, one line per row (a wrap dropped the space it broke at):
+    the tail the screen shows is never left out."""
     runtime, lines, command = _long_case(path)
-    assert extract_request(runtime, lines) == ("shell", command)
+    tool, subject = extract_request(runtime, lines)
+    assert tool == "shell" and "\n" in subject
+    assert "".join(subject.split()) == "".join(command.split())
+    assert command in _rejoined(subject.split("\n")), "rows joined as wrapped give the command"
+
+
+def _rejoined(rows: list[str]) -> set[str]:
+    """Every way to join `rows` back: a wrap dropped a space, or broke inside a word."""
+    if len(rows) == 1:
+        return {rows[0]}
+    return {rows[0] + glue + rest for rest in _rejoined(rows[1:]) for glue in ("", " ")}
 
 
 def test_long_command_screens_were_recorded() -> None:
@@ -91,6 +106,51 @@ def test_rows_after_a_short_command_at_its_column_are_its_wrap() -> None:
         "                              sidebar",
         "› 1. Yes, proceed (y)",
     ]
-    assert extract_request("codex", lines) == ("shell", "echo one two three- four")
+    assert extract_request("codex", lines) == ("shell", "echo one two\nthree-\nfour")
     opencode = ["┃  △ Permission required", *(f"┃{line}" for line in lines[1:5]), "┃ Allow once"]
-    assert extract_request("opencode", opencode) == ("shell", "echo one two three-four")
+    assert extract_request("opencode", opencode) == ("shell", "echo one two\nthree-\nfour")
+
+
+def test_rows_are_never_joined_into_one_word() -> None:
+    """A command holding a newline is drawn like one that wrapped: `rm -rf ~/` over
+    `tmp/cache` is two lines to the operator and the deny-list, never `rm -rf ~/tmp/cache`
+    (which the deny-list would pass while the shell runs `rm -rf ~/`)."""
+    screen = [
+        "┃  △ Permission required",
+        "┃    # Shell command",
+        "┃",
+        "┃  $ rm -rf ~/",
+        "┃  tmp/cache",
+        "┃",
+        "┃   Allow once   Allow always   Reject",
+    ]
+    tool, subject = extract_request("opencode", screen)
+    assert (tool, subject) == ("shell", "rm -rf ~/\ntmp/cache")
+    assert denied_shape(subject)
+
+
+def test_a_pipe_ending_a_wrapped_row_is_the_commands() -> None:
+    """`|` is also a frame character; at the end of a command's row it is the pipe."""
+    lines = [
+        "  Would you like to run the following command?",
+        "  $ cat build.log |",
+        "  grep -v warning",
+        "",
+        "› 1. Yes, proceed (y)",
+    ]
+    assert extract_request("codex", lines) == ("shell", "cat build.log |\ngrep -v warning")
+
+
+def test_the_daemon_lists_the_whole_command_of_a_block_taller_than_detection_reads(
+    tmp_path: Path,
+) -> None:
+    """At 80x24 a long command pushes Codex's "Would you like to run…" above the bottom
+    rows detection reads; the request is read off the whole screen, not listed as the
+    menu line the approval rule matched."""
+    screen = LONG / "codex/0.169.0/80x24/awaiting_approval-long_words.txt"
+    with fake_cli_town("codex", "cx", CODEX_SCREENS, "0.130.0") as town:
+        (town / "ask-screen").write_text(str(screen))
+        wait_for(lambda: len(pending_approvals(town)) == 1)
+        (request,) = pending_approvals(town)
+        assert request["tool"] == "shell"
+        assert LONG_COMMANDS["long_words"] in _rejoined(request["subject"].split("\n"))

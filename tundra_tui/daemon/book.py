@@ -74,7 +74,14 @@ def read_prompt(session: AgentSession) -> tuple[str, str] | None:
     whole = session.prompt_now()
     if whole is None:
         return None
-    tool, subject = extract_request(session.adapter.runtime.value, session.screen_lines())
+    runtime = session.adapter.runtime.value
+    tool, subject = extract_request(runtime, session.screen_lines())
+    if not subject:
+        # A command wider than the screen pushes its block's first rows above the rows
+        # detection reads (Codex's and Claude's at 80x24): the block is read off the whole
+        # screen, up from the same last closing line, rather than listed as the menu line.
+        emulator = session.emulator
+        tool, subject = extract_request(runtime, emulator.bottom(emulator.rows))
     return (tool, subject) if subject else ("", whole)
 
 

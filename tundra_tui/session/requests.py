@@ -27,11 +27,9 @@ _FRAME = re.compile(r"^[\s│┃╹╻|╭╮╰╯─]*|[\s│┃╹╻|╭╮�
 _RULE = re.compile(r"^[╌─┄┈-]{3,}$")
 _SHELL = re.compile(r"^\$\s+(.*)$")
 _FRAME_ONLY = re.compile(r"^[\s│┃╹╻|]*$")
-
-# Per runtime that shows a `$ ` row: the characters after which its wrapper breaks a
-# long word with the character kept (OpenCode breaks after `-` and `/`; Codex only at
-# spaces). A break at a space drops the space; a word longer than the row is cut.
-_BREAKS_AFTER: dict[str, str] = {"opencode": "-/", "codex": ""}
+_WRAPS_UNDER_DOLLAR = frozenset({"codex", "opencode"})
+"""Runtimes whose `$ ` row continues, when the command is wider than the screen, on rows
+starting at the `$` column (tests/fixtures/screens/long_command)."""
 
 
 def extract_request(runtime: str, lines: Sequence[str]) -> tuple[str, str]:
@@ -58,19 +56,19 @@ def extract_request(runtime: str, lines: Sequence[str]) -> tuple[str, str]:
         if start is None:
             return "", ""
         body = list(lines[start + 1 : end])
-    subject = _command_in(body, _BREAKS_AFTER.get(runtime))
+    subject = _command_in(body, wraps=runtime in _WRAPS_UNDER_DOLLAR)
     return ("shell", subject) if subject else ("", "")
 
 
-def _command_in(raw: list[str], breaks_after: str | None = None) -> str:
+def _command_in(raw: list[str], *, wraps: bool = False) -> str:
     """The command inside a block: `$ ` lines, else what sits between dashed rules, else all.
 
-    `breaks_after` is None for a runtime whose `$ ` rows are read alone; else a command
-    wrapped onto the rows under its `$ ` row is read whole (`_shell_commands`).
+    With `wraps`, a command wrapped onto the rows under its `$ ` row is read whole
+    (`_shell_commands`); else each `$ ` row is read alone.
     """
     body = [_FRAME.sub("", line) for line in raw]
-    if breaks_after is not None and any(_SHELL.match(line) for line in body):
-        return "\n".join(_shell_commands(raw, breaks_after)).strip()
+    if wraps and any(_SHELL.match(line) for line in body):
+        return "\n".join(_shell_commands(raw)).strip()
     shell = [m.group(1) for line in body if (m := _SHELL.match(line))]
     if shell:
         return "\n".join(shell).strip()
@@ -80,21 +78,19 @@ def _command_in(raw: list[str], breaks_after: str | None = None) -> str:
     return "\n".join(line for line in body if line and not line.startswith("```")).strip()
 
 
-def _shell_commands(raw: list[str], breaks_after: str) -> list[str]:
-    """Each `$ ` row with the rows its command wrapped onto, joined as the CLI wrapped it.
+def _shell_commands(raw: list[str]) -> list[str]:
+    """Each `$ ` row with the rows its command wrapped onto, one line per row.
 
     Geometry, from real screens (tests/fixtures/screens/long_command): OpenCode and Codex
     start a wrapped command's next rows at the column of its `$`, inside the frame; a
     row that is blank there (OpenCode's sidebar at 200 columns, drawn far right beside
     the box, a blank row, the frame alone) ends the command.
 
-    Joining: a row broken at a space lost that space, so rows join with one space; a row
-    ending in a character the CLI breaks after (`breaks_after`), or a word cut at the
-    row's end (a row with no space that reaches the widest row of the command), joins
-    with nothing. The subject then equals the command, except where the screen cannot
-    tell: a space right after a break character at a row's end is lost; a row that is
-    one spaceless word as wide as the widest row and was broken at a space loses that
-    space; two or more spaces at a break read as one.
+    The rows are kept as rows, never joined into words: a command that holds a newline
+    is drawn the same way as one that wrapped, and `rm -rf ~/` over `tmp/cache` must not
+    read as `rm -rf ~/tmp/cache` (to the operator, or to the deny-list). So the subject
+    has every character the screen shows, in order, and a wrap reads as a newline, as
+    for the runtimes whose command sits on rows of its own.
     """
     commands: list[str] = []
     i = 0
@@ -103,8 +99,10 @@ def _shell_commands(raw: list[str], breaks_after: str) -> list[str]:
         if not _SHELL.match(text):
             i += 1
             continue
+        # From the row itself, not its frame-stripped text: a `|` ending a wrapped row is
+        # the command's pipe, not a frame.
         column = raw[i].index("$")
-        rows = [raw[i].rstrip()]
+        rows = [raw[i].rstrip()[column + 1 :].lstrip()]
         i += 1
         while i < len(raw):
             row = raw[i].rstrip()
@@ -115,15 +113,7 @@ def _shell_commands(raw: list[str], breaks_after: str) -> list[str]:
                 or _SHELL.match(_FRAME.sub("", row))
             ):
                 break
-            rows.append(row)
+            rows.append(row[column:])
             i += 1
-        widest = max(len(row) for row in rows)
-        texts = [row[column:] for row in rows]
-        texts[0] = _SHELL.match(texts[0]).group(1)  # type: ignore[union-attr]
-        command = texts[0]
-        for before, kept, text in zip(rows, texts, texts[1:], strict=False):
-            cut = " " not in kept and len(before) >= widest
-            breaks = bool(breaks_after) and kept.endswith(tuple(breaks_after))
-            command += ("" if cut or breaks else " ") + text
-        commands.append(command)
+        commands.append("\n".join(rows))
     return commands
