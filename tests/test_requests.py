@@ -35,7 +35,7 @@ def test_no_block_gives_nothing() -> None:
 
 
 LONG = SCREENS / "long_command"
-LONG_COMMANDS: dict[str, str] = json.loads((LONG / "commands.json").read_text())
+LONG_COMMANDS: dict[str, str] = json.loads((LONG / "index.json").read_text())
 WRAPPED = sorted(p for cli in ("codex", "opencode") for p in (LONG / cli).rglob("*.txt"))
 """Real approval screens of a command wider than the screen: CLIs with a `$ ` row."""
 

@@ -6,7 +6,7 @@ each installed CLI through our ``SessionHost`` exactly as ``record_matrix`` does
 (same sandbox, seeding and fake model server), asks it to run each command of
 ``COMMANDS`` (``RUN: <cmd>``), saves the approval screen and denies it. Captures go
 to ``tests/fixtures/screens/long_command/<cli>/<version>/<size>/awaiting_approval-<name>.txt``
-(+ ``.ansi``), and ``commands.json`` there lists the exact commands.
+(+ ``.ansi``), and ``index.json`` there lists the exact commands.
 
     .venv/bin/python -m tests.real_agents.record_long_command --cli opencode --cli codex
 
@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     scenarios = args.scenario or list(COMMANDS)
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "commands.json").write_text(json.dumps(COMMANDS, indent=1) + "\n")
+    (OUT / "index.json").write_text(json.dumps(COMMANDS, indent=1) + "\n")
     for version in record_matrix.versions():
         if not version.pinned or (args.cli and version.cli not in args.cli):
             continue

@@ -276,7 +276,8 @@ def replay_files(directory: Path) -> Iterator[Path]:
 GENERIC_FIXTURES = "generic"
 """The fixture directory of screens in no one CLI's wording (tests/fixtures/screens)."""
 MATRIX_INDEX = "index.json"
-"""The version matrix's list of captures (fixtures/screens/matrix/<cli>/), not a recording."""
+"""A fixture directory's index, not a recording: the version matrix's list of captures
+(fixtures/screens/matrix/<cli>/), the long-command screens' commands (long_command/)."""
 _MATRIX_SIZE = re.compile(r"\d+x\d+")
 """A version-matrix fixture sits in `matrix/<cli>/<version>/<columns>x<rows>/`."""
 
