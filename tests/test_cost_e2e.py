@@ -199,9 +199,12 @@ def test_costs_pauses_and_the_brake_in_one_daemon_run(tmp_path: Path) -> None:
                 [(usd,)] = rows(town, "SELECT coalesce(sum(cost_usd), 0) FROM metrics")
                 return float(usd)
 
-            # 85% of a budget: a warning, and dispatch goes on until `b`'s next bead spends
-            # the rest.
-            at(town, "config", "set", "costs.daily_budget_usd", f"{spent() / 0.85:.6f}")
+            # 60% of a budget over a 50% warning line: a warning, and dispatch goes on until
+            # `b`'s next beads spend the rest. (At 85% of one, a bead of `b`'s landing while
+            # the budget was being set took the spend past 100%: a stop, and no warning.
+            # One bead costs about half of what two did: 30% here, so 90% at worst.)
+            at(town, "config", "set", "costs.warn_percent", "50")
+            at(town, "config", "set", "costs.daily_budget_usd", f"{spent() / 0.6:.6f}")
             wait("the budget warning", lambda: "budget warning" in watch.kinds(), deadline)
 
             wait("the budget stop", lambda: "budget stop" in watch.kinds(), deadline)
