@@ -99,9 +99,13 @@ async def test_L_on_a_backlog_card_slings_it_to_the_picked_agent(
         )
         said = f"slung #{bead_id} to d1"
         await until(lambda: any(said in n.message for n in app._notifications), what="the note")
+    # Slung to d1, which then works it: what its work comes to (submitted, or failed: CI
+    # once saw a failure under load) is the demo agent's, not the picker's, to test.
     bead = bead_json(town, bead_id)
-    assert bead["assignee"] == "d1" and bead["status"] in ("slung", "review", "done"), bead
-    assert "bead.sling" in events_of(town, bead_id)
+    told = json.loads(at(town, "events", "--bead", str(bead_id), "--json").stdout)
+    story = [(row["kind"], row.get("data")) for row in told]  # a failure's reason, if any
+    assert bead["assignee"] == "d1" and bead["status"] != "backlog", (bead, story)
+    assert "bead.sling" in [kind for kind, _ in story], story
 
 
 async def test_escape_and_dispatch_leave_the_bead_in_backlog(town: Path, app: TundraApp) -> None:
