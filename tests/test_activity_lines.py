@@ -89,3 +89,16 @@ def test_hostile_or_broken_data_stays_one_visible_line() -> None:
         "? took the work for #1"
     )
     assert summarize(event("witness.nudged", ["not", "a", "dict"])) == "witness.nudged"
+
+
+def test_a_start_reads_as_a_start_and_other_changes_as_arrows() -> None:
+    """`stopped → unknown` (the state before the screen is first read) read like a fault."""
+
+    def line(before: str, after: str) -> str:
+        return summarize(event("agent.state", {"from": before, "to": after}, agent="mayor"))
+
+    assert line("stopped", "unknown") == "mayor started"
+    assert line("failed", "idle") == "mayor started, idle"
+    assert line("idle", "working") == "mayor idle → working"
+    assert line("working", "stopped") == "mayor working → stopped"
+    assert line("unknown", "idle") == "mayor unknown → idle"

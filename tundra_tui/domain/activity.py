@@ -74,10 +74,19 @@ def _bead_line(event: Event, verb: str) -> str:
     return f"{phrase}: {_v(reason)}" if reason else phrase
 
 
+_ENDED = frozenset({"queued", "stopped", "exited", "failed", "lost"})
+_RUNNING = frozenset({"unknown", "idle", "working", "awaiting_approval"})
+"""`agent.state` values (AgentState's, as stored) on either side of a start."""
+
+
 def _agent_line(event: Event, verb: str) -> str:
     data, who = event.data, _v(event.agent or "?")
     if verb == "state":
-        return f"{who} {_v(data.get('from', '?'))} → {_v(data.get('to', '?'))}"
+        before, after = str(data.get("from", "?")), str(data.get("to", "?"))
+        if before in _ENDED and after in _RUNNING:
+            # A start, not a change of mind: "stopped → unknown" read like a fault.
+            return f"{who} started" + ("" if after == "unknown" else f", {_v(after)}")
+        return f"{who} {_v(before)} → {_v(after)}"
     if verb in ("added", "changed"):
         return f"{verb} agent {who} ({_v(data.get('role', '?'))}, {_v(data.get('runtime', '?'))})"
     if verb == "removed":
