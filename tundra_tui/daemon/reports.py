@@ -48,8 +48,8 @@ _NOTED = (*_HELD, BeadStatus.REVIEW)
 
 
 class ReportOps:
-    """The `Report`, `MailSend` and `MailRead` handlers: who is asking, on what, then the same steps
-    as the CLI's, and one `ChangedEvent` per thing changed."""
+    """The `Report`, `MailSend` and `MailRead` handlers: who is asking, on what, then the
+    same steps as the CLI's, and one `ChangedEvent` per thing changed."""
 
     def __init__(
         self, town: Town, store: Store, gate: Gate, publish: Callable[[Event], None]
