@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from tundra_tui.daemon import book as book_module
 from tundra_tui.daemon.book import ApprovalBook, BookEvent
 from tundra_tui.daemon.writer import StoreWriter
 from tundra_tui.domain.agents import AgentState, Runtime
@@ -231,6 +232,37 @@ async def test_the_hook_upgrades_the_screen_request_in_place(town: Town) -> None
         "touch hooked.txt",
         ApprovalStatus.APPROVED,
     )
+
+
+async def test_a_prompt_left_after_its_hooks_answer_is_asked_again_only_after_a_while(
+    town: Town, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Real Claude Code redraws its prompt a moment after its hook's answer, before clearing
+    it: the screen, still showing the prompt, made a new request that expired at once (a
+    phantom in the inbox and the audit). While the agent clears it, the answered prompt is
+    not asked again; still there `ANSWERED_REOPEN_DELAY` later (this agent never hears its
+    hook's answer), it is. The agent here redraws the same prompt in place 1.5 s on."""
+    monkeypatch.setattr(book_module, "ANSWERED_REOPEN_DELAY", 4.0)
+    await town.start("slow-to-clear")
+    await town.host.send_text("slow-to-clear", "swap touch hooked.txt || touch hooked.txt || 1.5")
+    screen = await town.request("slow-to-clear")
+    ask = PermissionAsk("Bash", "touch hooked.txt", str(town.workdir))
+    waiting = asyncio.ensure_future(
+        town.book.hook_request("slow-to-clear", ask, {"source": "hook"}, timeout=30)
+    )
+    await town.until(lambda: town.book.pending()[0].source is ApprovalSource.HOOK)
+    await town.book.approve(screen.id, actor="operator")
+    assert (await asyncio.wait_for(waiting, 5)).status is ApprovalStatus.APPROVED
+    answered = asyncio.get_running_loop().time()
+    while asyncio.get_running_loop().time() - answered < 3.5:
+        assert town.book.pending() == []
+        await asyncio.sleep(0.05)
+    again = await town.request("slow-to-clear")
+    assert asyncio.get_running_loop().time() - answered >= 4.0
+    assert again.id != screen.id
+    assert again.evidence["rule"] == "prompt still showing after its hook"
+    kinds = [type(e).__name__ for e in town.events if e.approval.id != screen.id]
+    assert kinds == ["ApprovalRequested"], "no request opened and expired meanwhile"
 
 
 async def test_a_hook_request_that_times_out_is_closed_everywhere(town: Town) -> None:

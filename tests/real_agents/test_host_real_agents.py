@@ -224,7 +224,8 @@ def test_claude_hooks(
     town.wait(lambda: town.pending() == [], 5, "no request left waiting")
     rows = town.events("approval.")
     kinds = [e["kind"] for e in rows]
-    assert kinds.count("approval.requested") == 1, kinds
+    told = "\n".join(f"{e['kind']} {e['at']} {e['data']}" for e in rows)
+    assert kinds.count("approval.requested") == 1, told
     assert kinds.count(f"approval.{answer.value}") == 1, kinds
     assert "approval.expired" not in kinds, kinds
     assert {e["data"]["id"] for e in rows} == {request["id"]}, rows

@@ -56,7 +56,13 @@ REREAD_DELAY = 0.1
 TYPED_WINDOW = 5.0
 """Keys the operator typed into an agent this recently may have answered its prompt."""
 REOPEN_DELAY = 1.0
-"""After a hook's request closes, a prompt still on screen this much later is asked anew."""
+"""After a hook's request closes unanswered (the hook died or timed out), a prompt still on
+screen this much later is asked anew."""
+ANSWERED_REOPEN_DELAY = 5.0
+"""The same after an answer went back through the hook: the agent acts on it and clears its
+prompt. On a loaded machine real Claude Code redrew the prompt first, and that redraw was
+listed as a new request that expired a quarter second later (see `_clearing`). Still
+showing this much later, the answer evidently never reached the agent."""
 REMEMBERED = 512
 """Closed requests remembered for error messages (`already approved`, `replaced by`)."""
 _HOOKED_RUNTIMES = frozenset({Runtime.CLAUDE})
@@ -141,6 +147,9 @@ class ApprovalBook:
         self._next_id = 1
         self._listeners: list[Callable[[BookEvent], None]] = []
         self._rereads: dict[str, asyncio.TimerHandle] = {}
+        self._clearing: dict[str, tuple[str, float]] = {}
+        """Per agent, the prompt last answered through its hook and when (monotonic): the
+        agent is clearing it, and the screen still showing it then is not a new request."""
         host.subscribe(self._on_host_event)
 
     async def load(self) -> None:
@@ -218,13 +227,26 @@ class ApprovalBook:
         self._emit(ApprovalRequested(approval))
         return entry
 
-    def _open_from_screen(self, session: AgentSession, evidence: dict[str, Any]) -> _Open | None:
+    def _open_from_screen(
+        self, session: AgentSession, evidence: dict[str, Any], *, reopen: bool = False
+    ) -> _Open | None:
         """A request for the prompt the screen shows now; none when no prompt shows (the
-        published state lags the screen, and an empty request would only flash by)."""
+        published state lags the screen, and an empty request would only flash by), nor
+        while the agent is clearing a prompt answered through its hook (see `_clearing`)
+        unless `reopen`: that prompt still showing `ANSWERED_REOPEN_DELAY` later."""
         seen = read_prompt(session)
         if seen is None or not seen[1]:
             return None
         tool, subject = seen
+        clearing = self._clearing.get(session.name)
+        if clearing is not None and not reopen:
+            answered, at = clearing
+            if time.monotonic() - at >= ANSWERED_REOPEN_DELAY:
+                del self._clearing[session.name]
+            elif same_prompt(answered, subject):
+                # Real Claude Code redraws a fraction of a second after its hook's answer:
+                # a request opened meanwhile was a phantom that expired at once.
+                return None
         return self._open_request(
             session,
             tool=tool,
@@ -254,8 +276,12 @@ class ApprovalBook:
         )
         if entry.hook is not None and not entry.hook.done():
             entry.hook.set_result(decided)
-            # A prompt still showing once its hook is answered (the hook died) is asked anew.
-            asyncio.get_running_loop().call_later(REOPEN_DELAY, self._reopen, approval.agent)
+            # A prompt still showing once its hook is closed is asked anew.
+            delay = REOPEN_DELAY
+            if status is not ApprovalStatus.EXPIRED:
+                delay = ANSWERED_REOPEN_DELAY
+                self._clearing[approval.agent] = (entry.shown, time.monotonic())
+            asyncio.get_running_loop().call_later(delay, self._reopen, approval.agent)
         self._emit(ApprovalResolved(decided, verified=status is not ApprovalStatus.EXPIRED))
         return decided
 
@@ -281,7 +307,9 @@ class ApprovalBook:
             return
         if session.state is AgentState.AWAITING_APPROVAL:
             self._open_from_screen(
-                session, {"source": "screen", "rule": "prompt still showing after its hook"}
+                session,
+                {"source": "screen", "rule": "prompt still showing after its hook"},
+                reopen=True,
             )
 
     # ---- what the agents do ------------------------------------------------------------------
