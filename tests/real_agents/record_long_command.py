@@ -20,7 +20,6 @@ import contextlib
 import json
 import sys
 import threading
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -29,6 +28,8 @@ import real_agent_harness
 import record_matrix
 from agent_specs import SPECS
 from record_matrix import SIZES, Outcome, Run, Version, kind_is
+
+from tundra_tui.session.detect import matched_prompt
 
 OUT = real_agent_harness.SCREENS_DIR / "long_command"
 
@@ -118,7 +119,10 @@ def session(version: Version, size: str, out: Outcome, scenarios: list[str]) -> 
             if not run.wait_request(kind_is("run-tool", "run-fenced"), 90):
                 run.skip(scenario, "the model request never came")
                 continue
-            time.sleep(1.0)
+            # The prompt drawn (its runtime's approval rule matches), then left to settle.
+            run.wait_screen(
+                lambda _: matched_prompt(version.cli, run.screen().splitlines()) is not None, 25
+            )
             screen, steady = run.stable(quiet=2.0, timeout=25)
             run.save("awaiting_approval", scenario, screen, "" if steady else "still changing")
             run.press(run.spec.deny_keys)
