@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
+from tundra_tui.domain.agents import AgentState
 from tundra_tui.domain.beads import format_bead_id
 from tundra_tui.domain.events import Event
 from tundra_tui.domain.sanitize import visible
@@ -74,16 +75,19 @@ def _bead_line(event: Event, verb: str) -> str:
     return f"{phrase}: {_v(reason)}" if reason else phrase
 
 
-_ENDED = frozenset({"queued", "stopped", "exited", "failed", "lost"})
-_RUNNING = frozenset({"unknown", "idle", "working", "awaiting_approval"})
-"""`agent.state` values (AgentState's, as stored) on either side of a start."""
+def _is_live(state: str) -> bool | None:
+    """Whether a stored `agent.state` value is a running one; None if it names no state."""
+    try:
+        return AgentState(state).is_live
+    except ValueError:
+        return None
 
 
 def _agent_line(event: Event, verb: str) -> str:
     data, who = event.data, _v(event.agent or "?")
     if verb == "state":
         before, after = str(data.get("from", "?")), str(data.get("to", "?"))
-        if before in _ENDED and after in _RUNNING:
+        if _is_live(before) is False and _is_live(after):
             # A start, not a change of mind: "stopped → unknown" read like a fault.
             return f"{who} started" + ("" if after == "unknown" else f", {_v(after)}")
         return f"{who} {_v(before)} → {_v(after)}"
